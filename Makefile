@@ -1,0 +1,52 @@
+# ribbon — the two commands a newcomer needs are `make run` and `make test`.
+# Every target first runs scripts/setup.sh, which installs missing Debian
+# packages (and does nothing when all are present).
+
+BUILD      ?= build
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc)
+# Seconds each fuzzer runs inside `make test`; `make fuzz` runs longer.
+FUZZ_TEST_SECONDS ?= 20
+FUZZ_SECONDS      ?= 300
+
+.PHONY: all setup build run test unit fuzz-build fuzz fuzz-smoke bench clean
+
+all: build
+
+setup:
+	@sh scripts/setup.sh
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+
+build: setup $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	sh scripts/run-demo.sh $(BUILD)/ribbon
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+test: unit fuzz-smoke
+
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIBBON_FUZZ=ON
+
+fuzz-build: setup $(FUZZ_BUILD)/build.ninja
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_sign fuzz_verify
+
+# A short bounded run of each fuzzer, part of `make test`.
+fuzz-smoke: fuzz-build
+	sh fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TEST_SECONDS)
+
+# A longer run for developers.
+fuzz: fuzz-build
+	sh fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+bench: build
+	sh bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -1,0 +1,102 @@
+// ribbon/io.hpp — where messages come from and where signed output goes.
+//
+// MessageInput names a message without reading it: the core decides how to
+// read it (a seekable file is parsed in place, so a 100 MB message is never
+// held whole in memory; a pipe is spooled first). Sink receives output; the
+// signer writes to it only after the whole message has been signed, so a
+// failure never leaves partial output behind (apart from a failing Sink).
+//
+// Thread-safety: a MessageInput is a value; a Sink is used by one thread.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+#include "ribbon/error.hpp"
+
+namespace ribbon {
+
+class MessageInput {
+public:
+    // The bytes must outlive every use of the input.
+    static MessageInput from_memory(std::string_view bytes);
+    static MessageInput from_file(std::filesystem::path path);
+    // A descriptor the caller owns (stdin, a socket, a pipe). Regular files
+    // are read in place; anything else is spooled to memory, then to an
+    // unlinked temporary file when large.
+    static MessageInput from_fd(int fd);
+
+    enum class Source { memory, file, fd };
+    Source source() const noexcept { return m_source; }
+    std::string_view bytes() const noexcept { return m_bytes; }
+    const std::filesystem::path& path() const noexcept { return m_path; }
+    int fd() const noexcept { return m_fd; }
+    // For error messages: "<stdin>", a file name, or "<memory>".
+    std::string describe() const;
+
+private:
+    Source m_source = Source::memory;
+    std::string_view m_bytes;
+    std::filesystem::path m_path;
+    int m_fd = -1;
+};
+
+class Sink {
+public:
+    virtual ~Sink() = default;
+    virtual Result<void> write(std::string_view bytes) = 0;
+    // True when output written before a failure can never reach anyone (a
+    // temporary file that is removed unless committed). The signer streams
+    // into such sinks directly; into others it writes only complete results.
+    virtual bool discards_uncommitted() const noexcept { return false; }
+};
+
+// Collects output in memory.
+class StringSink final : public Sink {
+public:
+    Result<void> write(std::string_view bytes) override {
+        m_data.append(bytes);
+        return {};
+    }
+    const std::string& str() const noexcept { return m_data; }
+    std::string take() noexcept { return std::move(m_data); }
+
+private:
+    std::string m_data;
+};
+
+// Writes to a file descriptor the caller owns (stdout), retrying short writes.
+class FdSink final : public Sink {
+public:
+    explicit FdSink(int fd) : m_fd(fd) {}
+    Result<void> write(std::string_view bytes) override;
+
+private:
+    int m_fd;
+};
+
+// Writes to PATH.tmp.XXXXXX and renames it over PATH on commit(), after an
+// fsync, so readers see either no file or the whole file. Destroying an
+// uncommitted AtomicFileSink removes the temporary file.
+class AtomicFileSink final : public Sink {
+public:
+    static Result<AtomicFileSink> create(const std::filesystem::path& path);
+    AtomicFileSink(AtomicFileSink&& other) noexcept;
+    AtomicFileSink& operator=(AtomicFileSink&&) = delete;
+    AtomicFileSink(const AtomicFileSink&) = delete;
+    ~AtomicFileSink() override;
+
+    Result<void> write(std::string_view bytes) override;
+    bool discards_uncommitted() const noexcept override { return true; }
+    Result<void> commit();
+
+private:
+    AtomicFileSink(std::filesystem::path path, std::filesystem::path tmp, int fd)
+        : m_path(std::move(path)), m_tmp(std::move(tmp)), m_fd(fd) {}
+    std::filesystem::path m_path;
+    std::filesystem::path m_tmp;
+    int m_fd = -1;
+};
+
+}  // namespace ribbon

@@ -1,0 +1,74 @@
+// ribbon/signer.hpp — turns an outgoing RFC 5322 message into an S/MIME
+// signed one (RFC 8551), in a form that survives what mail systems do to
+// messages in transit.
+//
+// A Signer is built once from a DigitalId and then used for any number of
+// messages from any number of threads concurrently: keys, certificates,
+// algorithms and the constant parts of the CMS structure are prepared once
+// at construction; signing a message parses no key or certificate and
+// fetches no algorithm.
+//
+// What sign() produces (see docs/SIGNED-FORMAT.md for the reasoning):
+//  - multipart/signed (RFC 8551 §3.5.3) or opaque application/pkcs7-mime
+//    signed-data (§3.5.2);
+//  - the signed part carries the Content-* headers; every other header stays
+//    outside; with header protection, copies of From, To, Cc, Reply-To,
+//    Subject, Date and Message-ID inside and hp="clear" (RFC 9788 §2);
+//  - every part 7-bit, CRLF, lines <= 76, no trailing whitespace, no line
+//    starting "From " (RFC 8551 §3.1); the bytes emitted are the bytes hashed;
+//  - CMS SignedData (RFC 5652) with SHA-256, signed attributes contentType,
+//    messageDigest, signingTime and sMIMECapabilities, the signer certificate
+//    and intermediates embedded.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ribbon/digital_id.hpp"
+#include "ribbon/error.hpp"
+#include "ribbon/io.hpp"
+
+namespace ribbon {
+
+enum class SignMode { detached, opaque };
+
+struct SignOptions {
+    SignMode mode = SignMode::detached;
+    bool header_protection = true;
+    // The clock used for certificate validity and signingTime; unset means
+    // the system clock at the time of the call. Tests move it.
+    std::optional<TimePoint> now;
+};
+
+// What the signer decided, for logs.
+struct SignReport {
+    TimePoint signing_time;
+    // The message had no Date header: one was added (= signing_time).
+    bool date_added = false;
+    // The Date was older than the signing clock by more than the tolerance
+    // mail clients apply, and signingTime was set to the Date (see docs).
+    bool signing_time_aligned = false;
+    // The Date could not be used (unparseable, in the future, or before the
+    // certificate's validity) and was replaced by the signing time.
+    bool date_replaced = false;
+    std::uint64_t bytes_out = 0;
+};
+
+class Signer {
+public:
+    static Result<Signer> create(const DigitalId& id);
+
+    // Signs one message. Nothing is written to `out` unless signing succeeds.
+    Result<SignReport> sign(const MessageInput& in, Sink& out, const SignOptions& options = {}) const;
+
+    const DigitalId& digital_id() const noexcept;
+
+    class Impl;
+    explicit Signer(std::shared_ptr<const Impl> impl) : m_impl(std::move(impl)) {}
+
+private:
+    std::shared_ptr<const Impl> m_impl;
+};
+
+}  // namespace ribbon

@@ -1,0 +1,104 @@
+// ribbon/verifier.hpp — checks S/MIME signed mail (RFC 8551) the way a
+// careful receiver does: the CMS signature over the canonical content, the
+// certificate chain up to a trusted root, that the From address is in the
+// signer's certificate (RFC 8550 §3), and, for header-protected messages
+// (RFC 9788), that the outer headers still match the protected copies.
+//
+// A TrustStore and a Verifier are immutable after construction and may be
+// shared by any number of threads.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ribbon/digital_id.hpp"
+#include "ribbon/error.hpp"
+#include "ribbon/io.hpp"
+
+namespace ribbon {
+
+class TrustStore {
+public:
+    // The system's roots (/etc/ssl/certs).
+    static Result<TrustStore> system();
+    // Only the given PEM files (each may hold several certificates).
+    static Result<TrustStore> from_files(const std::vector<std::filesystem::path>& ca_files);
+
+    class Impl;
+    const Impl& impl() const noexcept { return *m_impl; }
+    explicit TrustStore(std::shared_ptr<const Impl> impl) : m_impl(std::move(impl)) {}
+
+private:
+    std::shared_ptr<const Impl> m_impl;
+};
+
+enum class Verdict {
+    valid,       // signature good, chain trusted, From in certificate, headers intact
+    invalid,     // signed, but one of those checks failed: see reason
+    not_signed,  // no S/MIME signature in the message
+};
+
+// Why a message is not valid; stable names for JSON and tests.
+enum class VerifyReason {
+    none,
+    digest_mismatch,            // content changed after signing
+    bad_signature,              // signature value does not verify
+    untrusted,                  // chain does not reach a trusted root
+    certificate_expired,        // at the verification time
+    certificate_not_yet_valid,  // at the verification time
+    certificate_usage,          // not for S/MIME signing
+    from_not_in_certificate,
+    protected_header_mismatch,  // RFC 9788: outer header differs from the protected copy
+    not_signed,
+};
+std::string_view verify_reason_name(VerifyReason reason) noexcept;
+
+struct SignerDetails {
+    CertificateInfo certificate;
+    std::optional<TimePoint> signing_time;
+    std::vector<std::string> chain;  // subjects, signer first, trust anchor last
+    std::string digest_algorithm;    // "sha256"
+};
+
+struct ProtectedHeader {
+    std::string name;
+    std::string outer;  // empty when missing
+    std::string inner;
+    bool matches = false;
+};
+
+struct VerifyResult {
+    Verdict verdict = Verdict::not_signed;
+    VerifyReason reason = VerifyReason::not_signed;
+    std::string detail;  // a sentence for people
+    bool opaque = false;
+    std::optional<SignerDetails> signer;
+    std::vector<std::string> from_addresses;
+    bool from_in_certificate = false;
+    bool header_protection = false;
+    std::vector<ProtectedHeader> protected_headers;
+};
+
+struct VerifyOptions {
+    // Verify the chain as of this time instead of now (for certificates that
+    // have since expired).
+    std::optional<TimePoint> at;
+};
+
+class Verifier {
+public:
+    explicit Verifier(TrustStore trust);
+
+    // Err only when the message cannot be read or parsed (CLI exit 3);
+    // every verdict, including not_signed, is a value.
+    Result<VerifyResult> verify(const MessageInput& in, const VerifyOptions& options = {}) const;
+
+private:
+    TrustStore m_trust;
+};
+
+}  // namespace ribbon

@@ -1,0 +1,40 @@
+#!/bin/sh
+# setup.sh — installs every Debian package ribbon needs to build, test and
+# benchmark. Idempotent: when all packages are present it does nothing; when
+# something is missing it runs `apt-get update` once, then installs only what
+# is missing. Called first by `make run`, `make test`, `make bench` and
+# `make fuzz`; nothing is downloaded at build time and nothing is vendored.
+set -eu
+
+PACKAGES="
+build-essential cmake ninja-build pkg-config
+openssl libssl-dev
+libgmime-3.0-dev libglib2.0-dev
+libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+libgtest-dev libgmock-dev libbenchmark-dev
+libnss3-tools gpgsm
+clang libclang-rt-14-dev
+python3 time
+"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing="$missing $p"
+    fi
+done
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+echo "setup: installing:$missing"
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,36 @@
+// commands.hpp — the `ribbon` subcommands. Each command file registers its
+// CLI11 subcommand and returns the process exit code through `exit_code`;
+// main() only dispatches. Front end: translates arguments, files and errors;
+// all work is done by libribbon.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+
+#include "ribbon/error.hpp"
+
+namespace ribbon::cli {
+
+// sysexits(3) codes used by `ribbon sign` (and the sendmail wrapper later).
+enum Exit : int {
+    kOk = 0,
+    kUsage = 64,      // EX_USAGE
+    kDataErr = 65,    // EX_DATAERR: this message is refused
+    kNoInput = 66,    // EX_NOINPUT
+    kSoftware = 70,   // EX_SOFTWARE: internal error
+    kCantCreat = 73,  // EX_CANTCREAT
+    kTempFail = 75,   // EX_TEMPFAIL
+    kConfig = 78,     // EX_CONFIG: the Digital ID cannot be used
+};
+
+// The one place an Error becomes a `ribbon sign` exit code.
+int exit_code_for(const Error& error);
+
+// "ribbon sign: <input>: <message> [<code>]" on stderr.
+void report_error(std::string_view command, std::string_view input, const Error& error);
+
+void register_sign(CLI::App& app, int& exit_code);
+void register_verify(CLI::App& app, int& exit_code);
+
+}  // namespace ribbon::cli

@@ -1,0 +1,44 @@
+// errors.cpp — maps ribbon errors to exit codes and stderr lines, once.
+#include <cstdio>
+
+#include "cli/commands.hpp"
+
+namespace ribbon::cli {
+
+int exit_code_for(const Error& error) {
+    switch (error.code()) {
+        case Errc::empty_message:
+        case Errc::malformed_message:
+        case Errc::limit_exceeded:
+        case Errc::no_from:
+        case Errc::already_signed:
+        case Errc::from_not_in_certificate:
+        case Errc::not_signed:
+        case Errc::bad_signature_format:
+            return kDataErr;
+        case Errc::certificate_expired:
+        case Errc::certificate_not_yet_valid:
+        case Errc::certificate_usage:
+        case Errc::key_mismatch:
+        case Errc::bad_key:
+        case Errc::bad_certificate:
+        case Errc::unsupported_key:
+        case Errc::wrong_password:
+            return kConfig;
+        case Errc::io_error:
+            return error.kind() == ErrorKind::permanent ? kNoInput : kTempFail;
+        case Errc::crypto_failure:
+        case Errc::internal_error:
+            return error.kind() == ErrorKind::transient ? kTempFail : kSoftware;
+    }
+    return kSoftware;
+}
+
+void report_error(std::string_view command, std::string_view input, const Error& error) {
+    std::fprintf(stderr, "ribbon %.*s: %.*s%s%s [%.*s]\n", static_cast<int>(command.size()),
+                 command.data(), static_cast<int>(input.size()), input.data(),
+                 input.empty() ? "" : ": ", error.message().c_str(),
+                 static_cast<int>(errc_name(error.code()).size()), errc_name(error.code()).data());
+}
+
+}  // namespace ribbon::cli

@@ -1,0 +1,21 @@
+// main.cpp — the `ribbon` command: dispatches to the subcommands.
+#include <cstdio>
+
+#include "cli/commands.hpp"
+#include "ribbon_version.hpp"
+
+int main(int argc, char** argv) {
+    CLI::App app{"ribbon — S/MIME signing for the automated mail organisations send"};
+    app.set_version_flag("--version", std::string("ribbon ") + RIBBON_VERSION_STRING);
+    app.require_subcommand(1);
+    int exit_code = 0;
+    ribbon::cli::register_sign(app, exit_code);
+    ribbon::cli::register_verify(app, exit_code);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        int rc = app.exit(e);
+        return rc == 0 ? 0 : ribbon::cli::kUsage;
+    }
+    return exit_code;
+}

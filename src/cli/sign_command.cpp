@@ -1,0 +1,227 @@
+// sign_command.cpp — `ribbon sign`: one message (stdin/file → stdout/file)
+// or a folder of messages on all cores. Front end only: loads the Digital
+// ID once, hands each message to ribbon::Signer and maps errors to exit
+// codes (commands.hpp).
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "ribbon/signer.hpp"
+
+namespace ribbon::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SignArgs {
+    std::string key;
+    std::string cert;
+    std::string chain;
+    std::string password_file;
+    bool opaque = false;
+    bool no_header_protection = false;
+    std::string output;
+    std::string input;
+    std::string batch_dir;
+    std::string out_dir;
+    unsigned jobs = 0;
+};
+
+// The key's password: from --password-file (first line) or the
+// RIBBON_KEY_PASSWORD environment variable; never from the command line,
+// where other users could read it in the process list.
+Result<std::string> read_password(const SignArgs& args) {
+    if (!args.password_file.empty()) {
+        std::ifstream in(args.password_file);
+        if (!in) {
+            return permanent_error(Errc::io_error, "cannot read password file " + args.password_file);
+        }
+        std::string line;
+        std::getline(in, line);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        return line;
+    }
+    if (const char* env = std::getenv("RIBBON_KEY_PASSWORD")) return std::string(env);
+    return std::string();
+}
+
+// Lists the messages of a batch folder: regular files, sorted, skipping
+// hidden files (maildir and editors keep temporary files there).
+std::vector<fs::path> batch_files(const fs::path& dir) {
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        if (!entry.is_regular_file()) continue;
+        if (entry.path().filename().string().starts_with(".")) continue;
+        files.push_back(entry.path());
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+}
+
+class Progress {
+public:
+    Progress(std::size_t total) : m_total(total), m_tty(::isatty(STDERR_FILENO) == 1) {}
+    void tick(std::size_t done) {
+        if (!m_tty) return;
+        std::lock_guard lock(m_mutex);
+        auto now = std::chrono::steady_clock::now();
+        if (done != m_total && now - m_last < std::chrono::milliseconds(100)) return;
+        m_last = now;
+        constexpr int kWidth = 40;
+        int filled = m_total == 0 ? kWidth : static_cast<int>(kWidth * done / m_total);
+        std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "========================================",
+                     kWidth - filled, "", done, m_total);
+        if (done == m_total) std::fputc('\n', stderr);
+        std::fflush(stderr);
+    }
+
+private:
+    std::size_t m_total;
+    bool m_tty;
+    std::mutex m_mutex;
+    std::chrono::steady_clock::time_point m_last{};
+};
+
+int run_batch(const Signer& signer, const SignOptions& options, const SignArgs& args) {
+    fs::path in_dir = args.batch_dir;
+    fs::path out_dir = args.out_dir;
+    std::error_code ec;
+    if (!fs::is_directory(in_dir, ec)) {
+        report_error("sign", args.batch_dir, permanent_error(Errc::io_error, "not a directory"));
+        return kNoInput;
+    }
+    fs::create_directories(out_dir, ec);
+    if (ec || !fs::is_directory(out_dir)) {
+        report_error("sign", args.out_dir,
+                     permanent_error(Errc::io_error, "cannot create the output directory"));
+        return kCantCreat;
+    }
+    std::vector<fs::path> files = batch_files(in_dir);
+    unsigned jobs = args.jobs != 0 ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
+    jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
+
+    std::atomic<std::size_t> next{0};
+    std::atomic<std::size_t> done{0};
+    std::vector<std::optional<Error>> failures(files.size());
+    Progress progress(files.size());
+    auto started = std::chrono::steady_clock::now();
+    auto worker = [&] {
+        for (std::size_t i = next++; i < files.size(); i = next++) {
+            fs::path target = out_dir / files[i].filename();
+            auto sink = AtomicFileSink::create(target);
+            if (!sink) {
+                failures[i] = std::move(sink).error();
+            } else if (auto r = signer.sign(MessageInput::from_file(files[i]), *sink, options); !r) {
+                failures[i] = std::move(r).error();
+            } else if (auto c = sink->commit(); !c) {
+                failures[i] = std::move(c).error();
+            }
+            progress.tick(++done);
+        }
+    };
+    std::vector<std::thread> threads;
+    for (unsigned t = 0; t < jobs; ++t) threads.emplace_back(worker);
+    for (auto& t : threads) t.join();
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    std::size_t failed = 0;
+    int exit_code = kOk;
+    for (std::size_t i = 0; i < files.size(); ++i) {
+        if (!failures[i]) continue;
+        report_error("sign", files[i].string(), *failures[i]);
+        if (failed++ == 0) exit_code = exit_code_for(*failures[i]);
+    }
+    std::fprintf(stderr, "ribbon sign: %zu signed, %zu failed, %.2f s, %.0f messages/s, %u jobs\n",
+                 files.size() - failed, failed, seconds,
+                 seconds > 0 ? static_cast<double>(files.size()) / seconds : 0.0, jobs);
+    return exit_code;
+}
+
+int run_sign(const SignArgs& args) {
+    auto password = read_password(args);
+    if (!password) {
+        report_error("sign", "", password.error());
+        return exit_code_for(password.error());
+    }
+    std::optional<fs::path> chain;
+    if (!args.chain.empty()) chain = args.chain;
+    auto id = DigitalId::load(args.key, args.cert, chain, *password);
+    if (!id) {
+        report_error("sign", args.key, id.error());
+        return exit_code_for(id.error());
+    }
+    auto signer = Signer::create(*id);
+    if (!signer) {
+        report_error("sign", args.key, signer.error());
+        return exit_code_for(signer.error());
+    }
+    SignOptions options;
+    options.mode = args.opaque ? SignMode::opaque : SignMode::detached;
+    options.header_protection = !args.no_header_protection;
+
+    if (!args.batch_dir.empty()) return run_batch(*signer, options, args);
+
+    MessageInput in = args.input.empty() || args.input == "-" ? MessageInput::from_fd(STDIN_FILENO)
+                                                              : MessageInput::from_file(args.input);
+    if (args.output.empty() || args.output == "-") {
+        FdSink out(STDOUT_FILENO);
+        auto r = signer->sign(in, out, options);
+        if (!r) {
+            report_error("sign", in.describe(), r.error());
+            return exit_code_for(r.error());
+        }
+        return kOk;
+    }
+    auto sink = AtomicFileSink::create(args.output);
+    if (!sink) {
+        report_error("sign", args.output, sink.error());
+        return kCantCreat;
+    }
+    auto r = signer->sign(in, *sink, options);
+    if (r) {
+        if (auto c = sink->commit(); !c) r = std::move(c).error();
+    }
+    if (!r) {
+        report_error("sign", in.describe(), r.error());
+        return exit_code_for(r.error());
+    }
+    return kOk;
+}
+
+}  // namespace
+
+void register_sign(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<SignArgs>();
+    CLI::App* cmd = app.add_subcommand("sign", "Sign a message (or a folder of messages) with S/MIME");
+    cmd->add_option("--key", args->key, "Private key (PEM)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--cert", args->cert, "Certificate (PEM)")->required()->check(CLI::ExistingFile);
+    cmd->add_option("--chain", args->chain, "Intermediate certificates (PEM)")->check(CLI::ExistingFile);
+    cmd->add_option("--password-file", args->password_file,
+                    "File whose first line is the key's password (or set RIBBON_KEY_PASSWORD)");
+    cmd->add_flag("--opaque", args->opaque,
+                  "Opaque application/pkcs7-mime signed-data instead of multipart/signed");
+    cmd->add_flag("--no-header-protection", args->no_header_protection,
+                  "Do not copy From/To/Subject/... into the signed part (RFC 9788)");
+    auto* out = cmd->add_option("-o,--output", args->output, "Write the signed message here (default stdout)");
+    auto* in = cmd->add_option("input", args->input, "Message to sign (default stdin)");
+    auto* batch = cmd->add_option("--batch", args->batch_dir,
+                                  "Sign every file in this folder (e.g. a maildir new/)");
+    auto* out_dir = cmd->add_option("--out-dir", args->out_dir, "Where --batch writes signed messages");
+    cmd->add_option("--jobs", args->jobs, "Threads for --batch (default: all cores)")
+        ->check(CLI::Range(1u, 1024u));
+    batch->needs(out_dir)->excludes(out)->excludes(in);
+    out_dir->needs(batch);
+    cmd->callback([args, &exit_code] { exit_code = run_sign(*args); });
+}
+
+}  // namespace ribbon::cli

@@ -1,0 +1,342 @@
+// canonical.cpp — see canonical.hpp.
+#include "core/canonical.hpp"
+
+#include <strings.h>
+
+namespace ribbon::canon {
+
+namespace {
+
+enum class How { passthrough, quoted_printable, base64 };
+
+struct LeafScan {
+    bool conforms = true;   // may be copied as is (after LF → CRLF)
+    bool eight_bit = false;
+    bool valid_utf8 = true;
+};
+
+bool iequals_prefix(std::string_view s, std::string_view prefix) {
+    return s.size() >= prefix.size() && strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// Scans encoded content for anything RFC 8551 §3.1 forbids in a signed part.
+class Scanner {
+public:
+    void feed(std::string_view in) {
+        for (std::size_t i = 0; i < in.size(); ++i) {
+            unsigned char c = static_cast<unsigned char>(in[i]);
+            if (c == '\n') {
+                end_line();
+                continue;
+            }
+            if (m_after_cr) m_scan.conforms = false;  // bare CR
+            m_after_cr = c == '\r';
+            if (c == '\r') continue;
+            if (c >= 0x80) {
+                m_scan.eight_bit = true;
+                m_scan.conforms = false;
+                utf8_step(c);
+            } else {
+                if (m_utf8_need > 0) m_scan.valid_utf8 = false, m_utf8_need = 0;
+                if ((c < 32 && c != '\t') || c == 127) m_scan.conforms = false;
+            }
+            if (m_len < 5) m_head[m_len] = static_cast<char>(c);
+            ++m_len;
+            m_last = c;
+        }
+    }
+    LeafScan finish() {
+        if (m_after_cr) m_scan.conforms = false;
+        end_line();
+        if (m_utf8_need > 0) m_scan.valid_utf8 = false;
+        return m_scan;
+    }
+
+private:
+    void end_line() {
+        if (m_len > kMaxLineLen) m_scan.conforms = false;
+        if (m_len > 0 && (m_last == ' ' || m_last == '\t')) m_scan.conforms = false;
+        if (m_len >= 5 && std::string_view(m_head, 5) == "From ") m_scan.conforms = false;
+        if (m_len == 1 && m_head[0] == '.') m_scan.conforms = false;
+        m_len = 0;
+        m_after_cr = false;
+        m_last = 0;
+    }
+    void utf8_step(unsigned char c) {
+        if (m_utf8_need > 0) {
+            if ((c & 0xC0) == 0x80) {
+                --m_utf8_need;
+                return;
+            }
+            m_scan.valid_utf8 = false;
+            m_utf8_need = 0;
+        }
+        if ((c & 0xE0) == 0xC0) m_utf8_need = 1;
+        else if ((c & 0xF0) == 0xE0) m_utf8_need = 2;
+        else if ((c & 0xF8) == 0xF0) m_utf8_need = 3;
+        else m_scan.valid_utf8 = false;
+    }
+    static constexpr std::size_t kMaxLineLen = enc::kMaxLine;
+    LeafScan m_scan;
+    std::size_t m_len = 0;
+    char m_head[5] = {};
+    unsigned char m_last = 0;
+    bool m_after_cr = false;
+    int m_utf8_need = 0;
+};
+
+template <class Fn>
+void for_each_chunk(GMimeStream* stream, Fn&& fn) {
+    g_mime_stream_reset(stream);
+    std::string buf(256 * 1024, '\0');
+    while (true) {
+        ssize_t n = g_mime_stream_read(stream, buf.data(), buf.size());
+        if (n <= 0) break;
+        fn(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+    }
+}
+
+class Writer {
+public:
+    Writer(const Options& options, enc::HashingWriter& out) : m_options(options), m_out(out) {}
+
+    Result<void> entity(GMimeObject* obj, int depth, bool top) {
+        if (depth > m_options.limits.max_depth) {
+            return permanent_error(Errc::limit_exceeded,
+                                   "MIME parts are nested more than " +
+                                       std::to_string(m_options.limits.max_depth) + " deep");
+        }
+        if (GMIME_IS_MULTIPART(obj)) return multipart(GMIME_MULTIPART(obj), depth, top);
+        if (GMIME_IS_MESSAGE_PART(obj)) return message_part(GMIME_MESSAGE_PART(obj), depth, top);
+        if (GMIME_IS_PART(obj)) return leaf(GMIME_PART(obj), top);
+        return permanent_error(Errc::malformed_message, "unsupported MIME object");
+    }
+
+    Result<void> message_headers(GMimeMessage* message) {
+        GMimeHeaderList* list = g_mime_object_get_header_list(GMIME_OBJECT(message));
+        std::string out;
+        for (int i = 0; i < g_mime_header_list_get_count(list); ++i) {
+            GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+            std::string value = enc::unfold(g_mime_header_get_raw_value(h));
+            if (auto r = check_header_value(g_mime_header_get_name(h), value, m_options.limits); !r) {
+                return r;
+            }
+            out += enc::fold_header(g_mime_header_get_name(h), value);
+        }
+        m_out.put(out);
+        return {};
+    }
+
+private:
+    // Content headers of `obj`, with the transfer encoding replaced by
+    // `cte` (empty: none) and, on the top-level part, hp="clear" and the
+    // protected header copies (RFC 9788 §2.1, §2.2).
+    Result<void> headers(GMimeObject* obj, bool top, std::string_view cte,
+                         std::string_view default_type) {
+        GMimeHeaderList* list = g_mime_object_get_header_list(obj);
+        std::string out;
+        bool have_type = false;
+        int count = g_mime_header_list_get_count(list);
+        if (static_cast<std::size_t>(count) > m_options.limits.max_header_count) {
+            return permanent_error(Errc::limit_exceeded, "a MIME part has " + std::to_string(count) +
+                                                             " header fields");
+        }
+        for (int i = 0; i < count; ++i) {
+            GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+            std::string_view name = g_mime_header_get_name(h);
+            // The transfer encoding is ours to set; a Content-Length would be
+            // wrong after re-encoding.
+            if (iequals(name, "Content-Transfer-Encoding") || iequals(name, "Content-Length")) continue;
+            if (top && !iequals_prefix(name, "Content-")) continue;
+            std::string value = enc::unfold(g_mime_header_get_raw_value(h));
+            if (auto r = check_header_value(name, value, m_options.limits); !r) return r;
+            if (iequals(name, "Content-Type")) {
+                if (have_type) continue;  // GMime warned; the first one wins, as it does
+                have_type = true;
+                if (top && m_options.header_protection) value += "; hp=\"clear\"";
+            }
+            out += enc::fold_header(name, value);
+        }
+        if (!have_type && !default_type.empty()) {
+            std::string value(default_type);
+            if (top && m_options.header_protection) value += "; hp=\"clear\"";
+            out += enc::fold_header("Content-Type", value);
+        }
+        if (!cte.empty()) out += enc::fold_header("Content-Transfer-Encoding", cte);
+        if (top) out += m_options.protected_headers;
+        out += "\r\n";
+        m_out.put(out);
+        return {};
+    }
+
+    Result<void> multipart(GMimeMultipart* mp, int depth, bool top) {
+        if (auto r = headers(GMIME_OBJECT(mp), top, {}, {}); !r) return r;
+        const char* b = g_mime_multipart_get_boundary(mp);
+        if (b == nullptr || *b == '\0') {
+            return permanent_error(Errc::malformed_message, "a multipart has no boundary");
+        }
+        std::string boundary = std::string("--") + b;
+        // The preamble and epilogue are dropped: no client shows them, and
+        // they are free text that would need its own re-encoding.
+        int n = g_mime_multipart_get_count(mp);
+        for (int i = 0; i < n; ++i) {
+            m_out.put(boundary);
+            m_out.put(std::string_view("\r\n"));
+            if (auto r = entity(g_mime_multipart_get_part(mp, i), depth + 1, false); !r) return r;
+            m_out.put(std::string_view("\r\n"));
+        }
+        m_out.put(boundary);
+        m_out.put(std::string_view("--\r\n"));
+        return {};
+    }
+
+    Result<void> message_part(GMimeMessagePart* part, int depth, bool top) {
+        // RFC 2046 §5.2.1: message/rfc822 may only be 7bit, 8bit or binary,
+        // so the attached message is made 7-bit part by part instead.
+        if (auto r = headers(GMIME_OBJECT(part), top, {}, {}); !r) return r;
+        GMimeMessage* inner = g_mime_message_part_get_message(part);
+        if (inner == nullptr) return {};
+        if (auto r = message_headers(inner); !r) return r;
+        GMimeObject* body = g_mime_message_get_mime_part(inner);
+        if (body == nullptr) {
+            m_out.put(std::string_view("\r\n"));
+            return {};
+        }
+        return entity(body, depth + 1, false);
+    }
+
+    Result<void> leaf(GMimePart* part, bool top) {
+        GMimeDataWrapper* content = g_mime_part_get_content(part);
+        GMimeStream* raw = content != nullptr ? g_mime_data_wrapper_get_stream(content) : nullptr;
+        GMimeContentEncoding encoding = content != nullptr ? g_mime_data_wrapper_get_encoding(content)
+                                                           : GMIME_CONTENT_ENCODING_DEFAULT;
+        Scanner scanner;
+        if (raw != nullptr) for_each_chunk(raw, [&](std::string_view c) { scanner.feed(c); });
+        LeafScan scan = scanner.finish();
+
+        GMimeContentType* type = g_mime_object_get_content_type(GMIME_OBJECT(part));
+        bool declared_type = g_mime_object_get_header(GMIME_OBJECT(part), "Content-Type") != nullptr;
+        bool is_text = !declared_type || g_mime_content_type_is_type(type, "text", "*");
+        bool known_encoding = encoding == GMIME_CONTENT_ENCODING_DEFAULT ||
+                              encoding == GMIME_CONTENT_ENCODING_7BIT ||
+                              encoding == GMIME_CONTENT_ENCODING_8BIT ||
+                              encoding == GMIME_CONTENT_ENCODING_BINARY ||
+                              encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+                              encoding == GMIME_CONTENT_ENCODING_BASE64;
+
+        How how;
+        std::string cte;
+        if (scan.conforms && known_encoding) {
+            how = How::passthrough;
+            if (encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) cte = "quoted-printable";
+            else if (encoding == GMIME_CONTENT_ENCODING_BASE64) cte = "base64";
+            else if (encoding != GMIME_CONTENT_ENCODING_DEFAULT) cte = "7bit";
+        } else if (is_text) {
+            how = How::quoted_printable;
+            cte = "quoted-printable";
+        } else {
+            how = How::base64;
+            cte = "base64";
+        }
+        // A part without MIME headers is text/plain (RFC 2045 §5.2); say so,
+        // with the charset its octets show, so the hp parameter and a
+        // re-encoding have a Content-Type to belong to.
+        std::string default_type;
+        if (!declared_type) {
+            default_type = !scan.eight_bit ? "text/plain; charset=us-ascii"
+                           : scan.valid_utf8 ? "text/plain; charset=utf-8"
+                                             : "text/plain; charset=iso-8859-1";
+        }
+        if (auto r = headers(GMIME_OBJECT(part), top, cte, default_type); !r) return r;
+        if (raw == nullptr) return {};
+
+        if (how == How::passthrough) {
+            enc::CrlfCopier copier;
+            for_each_chunk(raw, [&](std::string_view c) { copier.feed(c, m_out); });
+            return {};
+        }
+        return reencode(raw, encoding, how);
+    }
+
+    Result<void> reencode(GMimeStream* raw, GMimeContentEncoding encoding, How how) {
+        // Decode with GMime's streaming decoders, encode with ours.
+        GMimeEncoding decoder;
+        bool decode = encoding == GMIME_CONTENT_ENCODING_BASE64 ||
+                      encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+                      encoding == GMIME_CONTENT_ENCODING_UUENCODE;
+        if (decode) g_mime_encoding_init_decode(&decoder, encoding);
+        enc::QpEncoder qp;
+        enc::Base64Encoder b64;
+        std::string decoded;
+        auto emit = [&](std::string_view data) {
+            if (how == How::quoted_printable) qp.feed(data, m_out);
+            else b64.feed(data, m_out);
+        };
+        for_each_chunk(raw, [&](std::string_view c) {
+            if (!decode) {
+                emit(c);
+                return;
+            }
+            decoded.resize(g_mime_encoding_outlen(&decoder, c.size()));
+            std::size_t n = g_mime_encoding_step(&decoder, c.data(), c.size(), decoded.data());
+            emit(std::string_view(decoded.data(), n));
+        });
+        if (decode) {
+            decoded.resize(g_mime_encoding_outlen(&decoder, 0) + 16);
+            std::size_t n = g_mime_encoding_flush(&decoder, "", 0, decoded.data());
+            emit(std::string_view(decoded.data(), n));
+        }
+        if (how == How::quoted_printable) qp.finish(m_out);
+        else b64.finish(m_out);
+        return {};
+    }
+
+    const Options& m_options;
+    enc::HashingWriter& m_out;
+};
+
+}  // namespace
+
+Result<void> check_header_value(std::string_view name, std::string_view value,
+                                const mime::Limits& limits) {
+    if (value.size() > limits.max_header_bytes) {
+        return permanent_error(Errc::limit_exceeded,
+                               "header " + std::string(name) + " is " + std::to_string(value.size()) +
+                                   " bytes long; the limit is " +
+                                   std::to_string(limits.max_header_bytes));
+    }
+    for (unsigned char c : value) {
+        if (c == 0) {
+            return permanent_error(Errc::malformed_message,
+                                   "header " + std::string(name) + " contains a NUL byte");
+        }
+        if (c >= 0x80) {
+            return permanent_error(Errc::malformed_message,
+                                   "header " + std::string(name) +
+                                       " contains unencoded 8-bit characters; encode it "
+                                       "(RFC 2047, RFC 2231) so it can be signed 7-bit");
+        }
+    }
+    return {};
+}
+
+Result<void> write_signed_entity(GMimeMessage* message, const Options& options,
+                                 enc::HashingWriter& out) {
+    GMimeObject* body = g_mime_message_get_mime_part(message);
+    Writer writer(options, out);
+    if (body == nullptr) {
+        // A message with headers only: sign an empty text part.
+        std::string head = enc::fold_header(
+            "Content-Type", std::string("text/plain; charset=us-ascii") +
+                                (options.header_protection ? "; hp=\"clear\"" : ""));
+        out.put(head + options.protected_headers + "\r\n");
+        return {};
+    }
+    return writer.entity(body, 0, true);
+}
+
+}  // namespace ribbon::canon

@@ -1,0 +1,274 @@
+// cms_builder.cpp — see cms_builder.hpp. Structures and tags follow
+// RFC 5652 §5.1–§5.4 and §11; algorithm identifiers RFC 5754 §2 (SHA-256,
+// parameters absent), RFC 3370 §3.2 (rsaEncryption with NULL), RFC 5758
+// §3.2 (ecdsa-with-SHA256, parameters absent), RFC 8551 §2.5.2
+// (SMIMECapabilities).
+#include "core/cms_builder.hpp"
+
+#include <openssl/rsa.h>
+
+#include <algorithm>
+#include <ctime>
+
+namespace ribbon::cms {
+
+namespace {
+
+constexpr unsigned char kSequence = 0x30;
+constexpr unsigned char kSet = 0x31;
+constexpr unsigned char kInteger = 0x02;
+constexpr unsigned char kOctetString = 0x04;
+constexpr unsigned char kOid = 0x06;
+constexpr unsigned char kUtcTime = 0x17;
+constexpr unsigned char kContext0 = 0xA0;  // [0] constructed
+
+std::string bytes(std::initializer_list<unsigned char> b) { return std::string(b.begin(), b.end()); }
+
+const std::string kOidData = der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01}));
+const std::string kOidSignedData =
+    der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02}));
+const std::string kOidContentType =
+    der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03}));
+const std::string kOidMessageDigest =
+    der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x04}));
+const std::string kOidSigningTime =
+    der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x05}));
+const std::string kOidSmimeCapabilities =
+    der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0f}));
+const std::string kSha256Algorithm =
+    der_tlv(kSequence, der_tlv(kOid, bytes({0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01})));
+const std::string kRsaEncryption = der_tlv(
+    kSequence, der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01})) + bytes({0x05, 0x00}));
+const std::string kEcdsaWithSha256 =
+    der_tlv(kSequence, der_tlv(kOid, bytes({0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02})));
+const std::string kVersion1 = der_tlv(kInteger, bytes({0x01}));
+
+std::string aes_capability(unsigned char last) {
+    return der_tlv(kSequence, der_tlv(kOid, bytes({0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, last})));
+}
+
+// The ciphers ribbon's organisation can decrypt, strongest first (RFC 8551
+// §2.5.2: order states preference): AES-256-GCM, AES-128-GCM, AES-256-CBC,
+// AES-128-CBC.
+const std::string kCapabilitiesAttribute = der_tlv(
+    kSequence,
+    kOidSmimeCapabilities +
+        der_tlv(kSet, der_tlv(kSequence, aes_capability(0x2e) + aes_capability(0x06) +
+                                             aes_capability(0x2a) + aes_capability(0x02))));
+const std::string kContentTypeAttribute =
+    der_tlv(kSequence, kOidContentType + der_tlv(kSet, kOidData));
+
+template <class Fn>
+std::string i2d_string(Fn&& fn) {
+    unsigned char* der = nullptr;
+    int len = fn(&der);
+    if (len <= 0) return {};
+    std::string out(reinterpret_cast<char*>(der), static_cast<std::size_t>(len));
+    OPENSSL_free(der);
+    return out;
+}
+
+// DER SET OF: elements sorted by their encodings (X.690 §11.6).
+std::string der_set_of(std::vector<std::string> elements, unsigned char tag) {
+    std::sort(elements.begin(), elements.end());
+    std::string content;
+    for (const auto& e : elements) content += e;
+    return der_tlv(tag, content);
+}
+
+}  // namespace
+
+std::string der_length(std::size_t n) {
+    if (n < 0x80) return std::string(1, static_cast<char>(n));
+    std::string out;
+    while (n > 0) {
+        out.insert(out.begin(), static_cast<char>(n & 0xff));
+        n >>= 8;
+    }
+    out.insert(out.begin(), static_cast<char>(0x80 | out.size()));
+    return out;
+}
+
+std::string der_tlv(unsigned char tag, std::string_view content) {
+    std::string out(1, static_cast<char>(tag));
+    out += der_length(content.size());
+    out.append(content);
+    return out;
+}
+
+std::string der_utc_time(TimePoint t) {
+    // RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime after.
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    if (tm.tm_year + 1900 >= 2050) {
+        std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
+        return der_tlv(0x18, buf);
+    }
+    std::strftime(buf, sizeof buf, "%y%m%d%H%M%SZ", &tm);
+    return der_tlv(kUtcTime, buf);
+}
+
+struct SignedDataBuilder::KeyContext {
+    ossl::PkeyPtr key;
+    ossl::PkeyCtxPtr ctx;
+};
+
+SignedDataBuilder::~SignedDataBuilder() = default;
+
+Result<std::unique_ptr<SignedDataBuilder>> SignedDataBuilder::create(const DigitalId::Impl& id) {
+    std::unique_ptr<SignedDataBuilder> b(new SignedDataBuilder());
+    b->m_id = &id;
+    b->m_sha256.reset(EVP_MD_fetch(nullptr, "SHA256", nullptr));
+    if (!b->m_sha256) return ossl::crypto_error("cannot fetch SHA-256");
+    b->m_is_rsa = id.info.key_type == KeyType::rsa;
+    b->m_signature_algorithm = b->m_is_rsa ? kRsaEncryption : kEcdsaWithSha256;
+
+    X509* cert = id.cert.get();
+    std::string issuer = i2d_string([&](unsigned char** p) {
+        return i2d_X509_NAME(X509_get_issuer_name(cert), p);
+    });
+    std::string serial = i2d_string([&](unsigned char** p) {
+        return i2d_ASN1_INTEGER(const_cast<ASN1_INTEGER*>(X509_get0_serialNumber(cert)), p);
+    });
+    if (issuer.empty() || serial.empty()) return ossl::crypto_error("cannot encode the issuer and serial");
+    b->m_sid = der_tlv(kSequence, issuer + serial);
+
+    std::vector<std::string> certs;
+    certs.push_back(i2d_string([&](unsigned char** p) { return i2d_X509(cert, p); }));
+    for (const auto& c : id.chain) {
+        certs.push_back(i2d_string([&](unsigned char** p) { return i2d_X509(c.get(), p); }));
+    }
+    b->m_certificates = der_set_of(std::move(certs), kContext0);
+
+    // Fail now, not on the first message, if the key cannot sign.
+    auto ctx = b->make_context();
+    if (!ctx) return std::move(ctx).error();
+    b->release(std::move(*ctx));
+    return b;
+}
+
+Result<std::unique_ptr<SignedDataBuilder::KeyContext>> SignedDataBuilder::make_context() const {
+    auto kc = std::make_unique<KeyContext>();
+    // A private copy of the key per context: OpenSSL 3.0 serialises threads
+    // on an RSA key's shared blinding state. Keys that cannot be copied
+    // (hardware tokens) are shared instead.
+    kc->key.reset(EVP_PKEY_dup(m_id->key.get()));
+    if (!kc->key) {
+        ossl::drain_errors();
+        EVP_PKEY_up_ref(m_id->key.get());
+        kc->key.reset(m_id->key.get());
+    }
+    kc->ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, kc->key.get(), nullptr));
+    if (!kc->ctx || EVP_PKEY_sign_init(kc->ctx.get()) != 1 ||
+        EVP_PKEY_CTX_set_signature_md(kc->ctx.get(), m_sha256.get()) != 1) {
+        return ossl::crypto_error("cannot prepare the private key for signing");
+    }
+    if (m_is_rsa && EVP_PKEY_CTX_set_rsa_padding(kc->ctx.get(), RSA_PKCS1_PADDING) != 1) {
+        return ossl::crypto_error("cannot select RSA PKCS#1 v1.5 padding");
+    }
+    return kc;
+}
+
+std::unique_ptr<SignedDataBuilder::KeyContext> SignedDataBuilder::acquire() const {
+    std::lock_guard lock(m_pool_mutex);
+    if (m_pool.empty()) return nullptr;
+    auto kc = std::move(m_pool.back());
+    m_pool.pop_back();
+    return kc;
+}
+
+void SignedDataBuilder::release(std::unique_ptr<KeyContext> kc) const {
+    std::lock_guard lock(m_pool_mutex);
+    m_pool.push_back(std::move(kc));
+}
+
+Result<std::string> SignedDataBuilder::sign_hash(const Digest& hash) const {
+    auto kc = acquire();
+    if (!kc) {
+        auto made = make_context();
+        if (!made) return std::move(made).error();
+        kc = std::move(*made);
+    }
+    std::size_t len = 0;
+    if (EVP_PKEY_sign(kc->ctx.get(), nullptr, &len, hash.data(), hash.size()) != 1) {
+        return ossl::crypto_error("cannot size the signature");
+    }
+    std::string sig(len, '\0');
+    if (EVP_PKEY_sign(kc->ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, hash.data(),
+                      hash.size()) != 1) {
+        // The context may be in a bad state (a token went away): drop it.
+        return Error(Errc::crypto_failure, ErrorKind::transient,
+                     "the private key operation failed (" + ossl::drain_errors() + ")");
+    }
+    sig.resize(len);
+    release(std::move(kc));
+    return sig;
+}
+
+Result<std::string> SignedDataBuilder::signer_info(const Digest& digest, TimePoint signing_time) const {
+    std::vector<std::string> attributes = {
+        kContentTypeAttribute,
+        der_tlv(kSequence, kOidSigningTime + der_tlv(kSet, der_utc_time(signing_time))),
+        der_tlv(kSequence,
+                kOidMessageDigest +
+                    der_tlv(kSet, der_tlv(kOctetString,
+                                          std::string_view(reinterpret_cast<const char*>(digest.data()),
+                                                           digest.size())))),
+        kCapabilitiesAttribute,
+    };
+    // RFC 5652 §5.4: the signature covers the DER of the attributes with an
+    // EXPLICIT SET OF tag; the SignerInfo carries them as [0] IMPLICIT.
+    std::string signed_attrs = der_set_of(std::move(attributes), kSet);
+    Digest attr_hash{};
+    unsigned int hash_len = 0;
+    if (EVP_Digest(signed_attrs.data(), signed_attrs.size(), attr_hash.data(), &hash_len,
+                   m_sha256.get(), nullptr) != 1) {
+        return ossl::crypto_error("SHA-256 over the signed attributes failed");
+    }
+    auto signature = sign_hash(attr_hash);
+    if (!signature) return std::move(signature).error();
+    signed_attrs[0] = static_cast<char>(kContext0);
+    return der_tlv(kSequence, kVersion1 + m_sid + kSha256Algorithm + signed_attrs +
+                                  m_signature_algorithm + der_tlv(kOctetString, *signature));
+}
+
+Result<std::string> SignedDataBuilder::detached(const Digest& digest, TimePoint signing_time) const {
+    auto si = signer_info(digest, signing_time);
+    if (!si) return std::move(si).error();
+    // encapContentInfo without eContent: a detached signature (§5.2).
+    std::string signed_data = der_tlv(
+        kSequence, kVersion1 + der_tlv(kSet, kSha256Algorithm) + der_tlv(kSequence, kOidData) +
+                       m_certificates + der_tlv(kSet, *si));
+    return der_tlv(kSequence, kOidSignedData + der_tlv(kContext0, signed_data));
+}
+
+Result<SignedDataBuilder::Encapsulated> SignedDataBuilder::encapsulated(
+    const Digest& digest, TimePoint signing_time, std::uint64_t content_length) const {
+    auto si = signer_info(digest, signing_time);
+    if (!si) return std::move(si).error();
+    std::string suffix = m_certificates + der_tlv(kSet, *si);
+    // eContent [0] EXPLICIT OCTET STRING, with the content itself left out
+    // of the prefix and streamed by the caller.
+    std::string octet_header = std::string(1, static_cast<char>(kOctetString)) + der_length(content_length);
+    std::size_t econtent_len = octet_header.size() + content_length;
+    std::string econtent_header = std::string(1, static_cast<char>(kContext0)) + der_length(econtent_len);
+    std::size_t encap_content_len = kOidData.size() + econtent_header.size() + econtent_len;
+    std::string encap_header = std::string(1, static_cast<char>(kSequence)) + der_length(encap_content_len);
+    std::string head = kVersion1 + der_tlv(kSet, kSha256Algorithm);
+    std::size_t sd_len = head.size() + encap_header.size() + encap_content_len + suffix.size();
+    std::string sd_header = std::string(1, static_cast<char>(kSequence)) + der_length(sd_len);
+    std::size_t explicit_len = sd_header.size() + sd_len;
+    std::string explicit_header = std::string(1, static_cast<char>(kContext0)) + der_length(explicit_len);
+    std::size_t ci_len = kOidSignedData.size() + explicit_header.size() + explicit_len;
+
+    Encapsulated out;
+    out.prefix = std::string(1, static_cast<char>(kSequence)) + der_length(ci_len) + kOidSignedData +
+                 explicit_header + sd_header + head + encap_header + kOidData + econtent_header +
+                 octet_header;
+    out.suffix = std::move(suffix);
+    return out;
+}
+
+}  // namespace ribbon::cms

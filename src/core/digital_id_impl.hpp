@@ -1,0 +1,25 @@
+// digital_id_impl.hpp — what a loaded DigitalId holds. Internal.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/openssl_util.hpp"
+#include "ribbon/digital_id.hpp"
+
+namespace ribbon {
+
+class DigitalId::Impl {
+public:
+    ossl::PkeyPtr key;
+    ossl::X509Ptr cert;
+    std::vector<ossl::X509Ptr> chain;  // intermediates only, leaf-most first
+    CertificateInfo info;
+    std::vector<std::string> addresses_lower;
+};
+
+// Reads a whole file; I/O failures are transient (the disk or a mount may
+// come back), a missing file is permanent.
+Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);
+
+}  // namespace ribbon

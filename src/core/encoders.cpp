@@ -1,0 +1,252 @@
+// encoders.cpp — see encoders.hpp.
+#include "core/encoders.hpp"
+
+#include <openssl/evp.h>
+
+namespace ribbon::enc {
+
+HashingWriter::HashingWriter(const EVP_MD* md, Sink& out) : m_out(out) {
+    // The EVP_MD was fetched once by the Signer: no per-message fetch.
+    if (md != nullptr) {
+        m_ctx.reset(EVP_MD_CTX_new());
+        EVP_DigestInit_ex2(m_ctx.get(), md, nullptr);
+    }
+    m_buffer.reserve(kFlushAt + 4096);
+}
+
+Result<void> HashingWriter::finish() {
+    flush();
+    if (m_error) return *m_error;
+    return {};
+}
+
+void HashingWriter::put(std::string_view bytes) {
+    if (m_buffer.size() + bytes.size() > kFlushAt) {
+        flush();
+        if (bytes.size() > kFlushAt) {
+            if (m_ctx) EVP_DigestUpdate(m_ctx.get(), bytes.data(), bytes.size());
+            if (!m_error) {
+                if (auto r = m_out.write(bytes); !r) m_error = std::move(r).error();
+            }
+            m_total += bytes.size();
+            return;
+        }
+    }
+    m_buffer.append(bytes);
+}
+
+void HashingWriter::flush() {
+    if (m_buffer.empty()) return;
+    if (m_ctx) EVP_DigestUpdate(m_ctx.get(), m_buffer.data(), m_buffer.size());
+    if (!m_error) {
+        if (auto r = m_out.write(m_buffer); !r) m_error = std::move(r).error();
+    }
+    m_total += m_buffer.size();
+    m_buffer.clear();
+}
+
+Result<void> HashingWriter::finish(std::array<unsigned char, 32>& digest) {
+    flush();
+    if (m_error) return *m_error;
+    unsigned int len = 0;
+    if (!m_ctx) return internal_error("digest requested from a writer that does not hash");
+    if (EVP_DigestFinal_ex(m_ctx.get(), digest.data(), &len) != 1 || len != digest.size()) {
+        return ossl::crypto_error("SHA-256 failed");
+    }
+    return {};
+}
+
+namespace {
+
+constexpr char kHex[] = "0123456789ABCDEF";
+
+void append_escaped(std::string& out, unsigned char c) {
+    out.push_back('=');
+    out.push_back(kHex[c >> 4]);
+    out.push_back(kHex[c & 15]);
+}
+
+}  // namespace
+
+void QpEncoder::process(std::string_view in, bool final, HashingWriter& out) {
+    m_pending.append(in);
+    const std::string& p = m_pending;
+    const std::size_t n = p.size();
+    std::string o;
+    o.reserve(n + n / 4 + 16);
+    std::size_t i = 0;
+    while (i < n) {
+        unsigned char c = static_cast<unsigned char>(p[i]);
+        // Hard line breaks: LF or CRLF in the text.
+        if (c == '\n') {
+            o.append("\r\n");
+            m_col = 0;
+            ++i;
+            continue;
+        }
+        if (c == '\r') {
+            if (i + 1 >= n && !final) break;  // need to see whether LF follows
+            if (i + 1 < n && p[i + 1] == '\n') {
+                o.append("\r\n");
+                m_col = 0;
+                i += 2;
+                continue;
+            }
+        }
+        // Enough lookahead to know whether whitespace ends a line and whether
+        // a line starts with "From ".
+        if (!final && i + 5 > n) break;
+        bool escape;
+        if (c == ' ' || c == '\t') {
+            std::size_t j = i + 1;
+            bool at_eol = j >= n || p[j] == '\n' || (p[j] == '\r' && j + 1 < n && p[j + 1] == '\n') ||
+                          (p[j] == '\r' && j + 1 >= n);
+            escape = at_eol;  // RFC 2045 §6.7 rule 3: no trailing whitespace
+        } else if (c == '=' || c < 32 || c > 126) {
+            escape = true;
+        } else if (m_col == 0 && c == '.') {
+            escape = true;  // a lone "." line would end an SMTP DATA phase
+        } else if (m_col == 0 && c == 'F' && p.compare(i, 5, "From ") == 0) {
+            escape = true;  // RFC 8551 §3.1.3 / mbox ">From " escaping
+        } else {
+            escape = false;
+        }
+        std::size_t width = escape ? 3 : 1;
+        if (m_col + width > kMaxLine - 1) {  // leave room for the soft break "="
+            o.append("=\r\n");
+            m_col = 0;
+            continue;  // re-evaluate this octet at the start of a line
+        }
+        if (escape) {
+            append_escaped(o, c);
+        } else {
+            o.push_back(static_cast<char>(c));
+        }
+        m_col += width;
+        ++i;
+    }
+    m_pending.erase(0, i);
+    out.put(o);
+}
+
+void Base64Encoder::feed(std::string_view in, HashingWriter& out) {
+    constexpr std::size_t kGroup = 57;  // 57 octets → 76 characters
+    std::string o;
+    auto encode_groups = [&](const unsigned char* data, std::size_t groups) {
+        o.resize(groups * (kMaxLine + 2));
+        char* w = o.data();
+        for (std::size_t g = 0; g < groups; ++g) {
+            EVP_EncodeBlock(reinterpret_cast<unsigned char*>(w), data + g * kGroup, kGroup);
+            w += kMaxLine;
+            *w++ = '\r';
+            *w++ = '\n';
+        }
+        out.put(std::string_view(o.data(), groups * (kMaxLine + 2)));
+    };
+    if (!m_pending.empty()) {
+        std::size_t take = std::min(kGroup - m_pending.size(), in.size());
+        m_pending.append(in.substr(0, take));
+        in.remove_prefix(take);
+        if (m_pending.size() < kGroup) return;
+        encode_groups(reinterpret_cast<const unsigned char*>(m_pending.data()), 1);
+        m_pending.clear();
+    }
+    std::size_t groups = in.size() / kGroup;
+    // Bounded chunks keep the temporary small for large parts.
+    constexpr std::size_t kChunkGroups = 1024;
+    for (std::size_t done = 0; done < groups; done += kChunkGroups) {
+        std::size_t g = std::min(kChunkGroups, groups - done);
+        encode_groups(reinterpret_cast<const unsigned char*>(in.data()) + done * kGroup, g);
+    }
+    m_pending.assign(in.substr(groups * kGroup));
+}
+
+void Base64Encoder::finish(HashingWriter& out) {
+    if (m_pending.empty()) return;
+    std::string o(4 * ((m_pending.size() + 2) / 3) + 1, '\0');
+    int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(o.data()),
+                              reinterpret_cast<const unsigned char*>(m_pending.data()),
+                              static_cast<int>(m_pending.size()));
+    o.resize(static_cast<std::size_t>(len));
+    o.append("\r\n");
+    out.put(o);
+    m_pending.clear();
+}
+
+std::string Base64Encoder::encode_lines(std::string_view in) {
+    std::string out;
+    out.reserve(in.size() * 4 / 3 + in.size() / 28 + 8);
+    char line[kMaxLine + 1];
+    for (std::size_t off = 0; off < in.size(); off += 57) {
+        std::size_t take = std::min<std::size_t>(57, in.size() - off);
+        int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(line),
+                                  reinterpret_cast<const unsigned char*>(in.data()) + off,
+                                  static_cast<int>(take));
+        out.append(line, static_cast<std::size_t>(len));
+        out.append("\r\n");
+    }
+    return out;
+}
+
+void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] != '\n') continue;
+        bool has_cr = i > 0 ? in[i - 1] == '\r' : m_last_cr;
+        if (!has_cr) {
+            out.put(in.substr(start, i - start));
+            out.put(std::string_view("\r\n"));
+            start = i + 1;
+        }
+    }
+    out.put(in.substr(start));
+    if (!in.empty()) m_last_cr = in.back() == '\r';
+}
+
+std::string unfold(std::string_view raw) {
+    std::string out;
+    out.reserve(raw.size());
+    for (char c : raw) {
+        if (c != '\r' && c != '\n') out.push_back(c);
+    }
+    std::size_t b = out.find_first_not_of(" \t");
+    if (b == std::string::npos) return {};
+    std::size_t e = out.find_last_not_of(" \t");
+    return out.substr(b, e - b + 1);
+}
+
+std::string fold_header(std::string_view name, std::string_view value) {
+    std::string out;
+    out.reserve(name.size() + value.size() + 16);
+    out.append(name);
+    out.push_back(':');
+    std::string s = " ";
+    s.append(value);
+    std::size_t col = name.size() + 1;
+    std::size_t pos = 0;
+    while (col + (s.size() - pos) > kMaxLine) {
+        // Last whitespace at which a break keeps this line within the limit.
+        std::size_t limit = pos + (kMaxLine - col);
+        std::size_t brk = std::string::npos;
+        for (std::size_t k = std::min(limit, s.size() - 1); k > pos; --k) {
+            if (s[k] == ' ' || s[k] == '\t') {
+                brk = k;
+                break;
+            }
+        }
+        if (brk == std::string::npos) {
+            // An unbreakable token longer than the line: break after it.
+            brk = s.find_first_of(" \t", pos + 1);
+            if (brk == std::string::npos) break;
+        }
+        out.append(s, pos, brk - pos);
+        out.append("\r\n");
+        pos = brk;
+        col = 0;
+    }
+    out.append(s, pos, std::string::npos);
+    out.append("\r\n");
+    return out;
+}
+
+}  // namespace ribbon::enc

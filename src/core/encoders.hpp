@@ -1,0 +1,96 @@
+// encoders.hpp — the transfer encodings and header folding that make a
+// signed part survive transit (RFC 8551 §3.1.1–3.1.3), and the buffered
+// writer that hashes exactly the bytes it emits.
+//
+// Hand-written rather than GMime's encoders because the rules here are
+// stricter than RFC 2045's: besides quoted-printable's own rules, a line may
+// not start with "From " (mbox escaping would change it) or be a lone "."
+// (SMTP dot handling), and output lines stay within 76 octets. GMime's QP
+// encoder does not guarantee the first two.
+//
+// Internal to libribbon. Not thread-safe; one per message.
+#pragma once
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <string>
+#include <string_view>
+
+#include "core/openssl_util.hpp"
+#include "ribbon/io.hpp"
+
+namespace ribbon::enc {
+
+constexpr std::size_t kMaxLine = 76;
+
+// Where canonical bytes go: a buffer that hashes (SHA-256) what it passes on,
+// or, with a null `md`, only buffers. Write errors are sticky and reported
+// by finish().
+class HashingWriter {
+public:
+    HashingWriter(const EVP_MD* md, Sink& out);
+    Result<void> finish();  // without a digest
+    void put(std::string_view bytes);
+    void put(char c) {
+        if (m_buffer.size() >= kFlushAt) flush();
+        m_buffer.push_back(c);
+    }
+    Result<void> finish(std::array<unsigned char, 32>& digest);
+    std::uint64_t bytes_written() const noexcept { return m_total + m_buffer.size(); }
+
+private:
+    static constexpr std::size_t kFlushAt = 256 * 1024;
+    void flush();
+    ossl::MdCtxPtr m_ctx;
+    Sink& m_out;
+    std::string m_buffer;
+    std::uint64_t m_total = 0;
+    std::optional<Error> m_error;
+};
+
+// Quoted-printable (RFC 2045 §6.7) for text: line breaks (CRLF or LF) become
+// CRLF; trailing whitespace, '=', control and 8-bit octets are encoded; a
+// leading "From " has its F encoded and a leading '.' is encoded; soft breaks
+// keep every line within 76 octets.
+class QpEncoder {
+public:
+    void feed(std::string_view in, HashingWriter& out) { process(in, false, out); }
+    void finish(HashingWriter& out) { process({}, true, out); }
+
+private:
+    void process(std::string_view in, bool final, HashingWriter& out);
+    std::string m_pending;
+    std::size_t m_col = 0;
+};
+
+// Base64 (RFC 2045 §6.8) in lines of exactly 76 characters, CRLF.
+class Base64Encoder {
+public:
+    void feed(std::string_view in, HashingWriter& out);
+    void finish(HashingWriter& out);
+    // For output that is not hashed (the signature part).
+    static std::string encode_lines(std::string_view in);
+
+private:
+    std::string m_pending;  // < 57 bytes carried to the next feed
+};
+
+// Copies already-conforming content, turning bare LF into CRLF.
+class CrlfCopier {
+public:
+    void feed(std::string_view in, HashingWriter& out);
+
+private:
+    bool m_last_cr = false;
+};
+
+// One header field as "Name: value\r\n", folded at whitespace so that no line
+// exceeds 76 octets where the value allows it (RFC 5322 §2.2.3: folding is
+// inserting CRLF before whitespace, so unfolding restores the value exactly).
+std::string fold_header(std::string_view name, std::string_view unfolded_value);
+
+// Removes CR and LF (RFC 5322 unfolding) and trims surrounding whitespace.
+std::string unfold(std::string_view raw_value);
+
+}  // namespace ribbon::enc

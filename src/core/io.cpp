@@ -1,0 +1,107 @@
+// io.cpp — MessageInput and the sinks (see ribbon/io.hpp).
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "ribbon/io.hpp"
+
+namespace ribbon {
+
+MessageInput MessageInput::from_memory(std::string_view bytes) {
+    MessageInput in;
+    in.m_source = Source::memory;
+    in.m_bytes = bytes;
+    return in;
+}
+
+MessageInput MessageInput::from_file(std::filesystem::path path) {
+    MessageInput in;
+    in.m_source = Source::file;
+    in.m_path = std::move(path);
+    return in;
+}
+
+MessageInput MessageInput::from_fd(int fd) {
+    MessageInput in;
+    in.m_source = Source::fd;
+    in.m_fd = fd;
+    return in;
+}
+
+std::string MessageInput::describe() const {
+    switch (m_source) {
+        case Source::memory: return "<memory>";
+        case Source::file: return m_path.string();
+        case Source::fd: return m_fd == 0 ? "<stdin>" : "<fd " + std::to_string(m_fd) + ">";
+    }
+    return "<input>";
+}
+
+namespace {
+
+Result<void> write_all(int fd, std::string_view bytes, const char* what) {
+    while (!bytes.empty()) {
+        ssize_t n = ::write(fd, bytes.data(), bytes.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            return transient_error(Errc::io_error, std::string("cannot write ") + what + ": " +
+                                                       std::strerror(errno));
+        }
+        bytes.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<void> FdSink::write(std::string_view bytes) { return write_all(m_fd, bytes, "output"); }
+
+Result<AtomicFileSink> AtomicFileSink::create(const std::filesystem::path& path) {
+    std::random_device rd;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        auto tmp = path;
+        tmp += ".tmp." + std::to_string(rd());
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0) return AtomicFileSink(path, tmp, fd);
+        if (errno != EEXIST) {
+            return Error(Errc::io_error, ErrorKind::permanent,
+                         "cannot create " + tmp.string() + ": " + std::strerror(errno));
+        }
+    }
+    return transient_error(Errc::io_error, "cannot create a temporary file next to " + path.string());
+}
+
+AtomicFileSink::AtomicFileSink(AtomicFileSink&& other) noexcept
+    : m_path(std::move(other.m_path)), m_tmp(std::move(other.m_tmp)), m_fd(other.m_fd) {
+    other.m_fd = -1;
+    other.m_tmp.clear();
+}
+
+AtomicFileSink::~AtomicFileSink() {
+    if (m_fd >= 0) ::close(m_fd);
+    if (!m_tmp.empty()) ::unlink(m_tmp.c_str());
+}
+
+Result<void> AtomicFileSink::write(std::string_view bytes) {
+    return write_all(m_fd, bytes, m_tmp.c_str());
+}
+
+Result<void> AtomicFileSink::commit() {
+    if (::fsync(m_fd) != 0 || ::close(m_fd) != 0) {
+        m_fd = -1;
+        return transient_error(Errc::io_error, "cannot flush " + m_tmp.string() + ": " +
+                                                   std::strerror(errno));
+    }
+    m_fd = -1;
+    if (::rename(m_tmp.c_str(), m_path.c_str()) != 0) {
+        return transient_error(Errc::io_error, "cannot rename " + m_tmp.string() + " to " +
+                                                   m_path.string() + ": " + std::strerror(errno));
+    }
+    m_tmp.clear();
+    return {};
+}
+
+}  // namespace ribbon

@@ -1,0 +1,186 @@
+// mime_parse.cpp — see mime_parse.hpp.
+#include "core/mime_parse.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+namespace ribbon::mime {
+
+void ensure_gmime() {
+    static std::once_flag once;
+    std::call_once(once, [] { g_mime_init(); });
+}
+
+namespace {
+
+constexpr std::size_t kSpoolToFileAt = 8 * 1024 * 1024;
+
+void on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar* item, gpointer user) {
+    auto* issues = static_cast<std::vector<ParserIssue>*>(user);
+    if (issues->size() < 100) issues->push_back({code, item != nullptr ? item : "", offset});
+}
+
+const char* describe_issue(GMimeParserWarning code) {
+    switch (code) {
+        case GMIME_WARN_MALFORMED_MULTIPART: return "a multipart has no parts or no closing boundary";
+        case GMIME_WARN_TRUNCATED_MESSAGE: return "the message is truncated";
+        case GMIME_WARN_MALFORMED_MESSAGE: return "the message is malformed";
+        case GMIME_WARN_PART_WITHOUT_CONTENT: return "a part's headers run into a boundary";
+        case GMIME_CRIT_INVALID_HEADER_NAME: return "a header has an invalid name";
+        case GMIME_CRIT_CONFLICTING_HEADER: return "conflicting headers";
+        case GMIME_CRIT_CONFLICTING_PARAMETER: return "conflicting header parameters";
+        case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY: return "a multipart has no boundary parameter";
+        case GMIME_CRIT_NESTING_OVERFLOW: return "MIME parts are nested too deeply";
+        case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+            return "a part has neither headers nor content";
+        default: return nullptr;  // cosmetic: tolerated
+    }
+}
+
+// Wraps bytes from a non-seekable descriptor in a seekable GMime stream:
+// memory while small, an unlinked temporary file beyond kSpoolToFileAt.
+Result<GPtr<GMimeStream>> spool_fd(int fd, std::int64_t& size) {
+    std::string buffer;
+    int tmp = -1;
+    char chunk[65536];
+    size = 0;
+    while (true) {
+        ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            if (tmp >= 0) ::close(tmp);
+            return transient_error(Errc::io_error, std::string("read failed: ") + std::strerror(errno));
+        }
+        if (n == 0) break;
+        size += n;
+        if (tmp < 0) {
+            buffer.append(chunk, static_cast<std::size_t>(n));
+            if (buffer.size() < kSpoolToFileAt) continue;
+            const char* dir = std::getenv("TMPDIR");
+            tmp = ::open(dir != nullptr ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+            if (tmp < 0) {
+                return transient_error(Errc::io_error,
+                                       std::string("cannot create spool file: ") + std::strerror(errno));
+            }
+            if (::write(tmp, buffer.data(), buffer.size()) != static_cast<ssize_t>(buffer.size())) {
+                ::close(tmp);
+                return transient_error(Errc::io_error, "cannot write spool file");
+            }
+            std::string().swap(buffer);
+        } else if (::write(tmp, chunk, static_cast<std::size_t>(n)) != n) {
+            ::close(tmp);
+            return transient_error(Errc::io_error, "cannot write spool file");
+        }
+    }
+    if (tmp >= 0) {
+        ::lseek(tmp, 0, SEEK_SET);
+        return GPtr<GMimeStream>(g_mime_stream_fs_new(tmp));
+    }
+    auto* mem = g_mime_stream_mem_new_with_buffer(buffer.data(), buffer.size());
+    return GPtr<GMimeStream>(mem);
+}
+
+Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size) {
+    switch (in.source()) {
+        case MessageInput::Source::memory:
+            size = static_cast<std::int64_t>(in.bytes().size());
+            return GPtr<GMimeStream>(g_mime_stream_mem_new_with_buffer(in.bytes().data(), in.bytes().size()));
+        case MessageInput::Source::file: {
+            int fd = ::open(in.path().c_str(), O_RDONLY | O_CLOEXEC);
+            if (fd < 0) {
+                int err = errno;
+                return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
+                             "cannot open " + in.path().string() + ": " + std::strerror(err));
+            }
+            struct stat st {};
+            ::fstat(fd, &st);
+            size = st.st_size;
+            return GPtr<GMimeStream>(g_mime_stream_fs_new(fd));
+        }
+        case MessageInput::Source::fd: {
+            struct stat st {};
+            if (::fstat(in.fd(), &st) == 0 && S_ISREG(st.st_mode)) {
+                int fd = ::dup(in.fd());
+                off_t pos = ::lseek(fd, 0, SEEK_CUR);
+                size = st.st_size - pos;
+                return GPtr<GMimeStream>(g_mime_stream_fs_new(fd));
+            }
+            return spool_fd(in.fd(), size);
+        }
+    }
+    return internal_error("unknown input source");
+}
+
+}  // namespace
+
+Result<void> ParsedMessage::check_structure() const {
+    for (const auto& issue : m_issues) {
+        if (const char* what = describe_issue(issue.code)) {
+            std::string msg = std::string("malformed MIME: ") + what;
+            if (!issue.item.empty() && issue.item.size() < 200) msg += " (" + issue.item + ")";
+            if (issue.offset >= 0) msg += " at byte " + std::to_string(issue.offset);
+            if (issue.code == GMIME_CRIT_NESTING_OVERFLOW) {
+                return permanent_error(Errc::limit_exceeded, msg);
+            }
+            return permanent_error(Errc::malformed_message, msg);
+        }
+    }
+    return {};
+}
+
+Result<ParsedMessage> parse_message(const MessageInput& in) {
+    ensure_gmime();
+    ParsedMessage parsed;
+    auto stream = open_input(in, parsed.m_size);
+    if (!stream) return std::move(stream).error();
+    if (parsed.m_size == 0) return permanent_error(Errc::empty_message, "the message is empty");
+    parsed.m_stream = std::move(*stream);
+
+    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(parsed.m_stream.get()));
+    g_mime_parser_set_persist_stream(parser.get(), TRUE);
+    GMimeParserOptions* options = g_mime_parser_options_new();
+    g_mime_parser_options_set_warning_callback(options, on_parser_warning, &parsed.m_issues);
+    parsed.m_message.reset(g_mime_parser_construct_message(parser.get(), options));
+    g_mime_parser_options_free(options);
+    if (!parsed.m_message) {
+        return permanent_error(Errc::malformed_message, "not an RFC 5322 message (no header section)");
+    }
+    return parsed;
+}
+
+Result<GPtr<GMimeObject>> parse_entity(std::string_view bytes) {
+    ensure_gmime();
+    GPtr<GMimeStream> stream(g_mime_stream_mem_new_with_buffer(bytes.data(), bytes.size()));
+    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(stream.get()));
+    GMimeObject* obj = g_mime_parser_construct_part(parser.get(), nullptr);
+    if (obj == nullptr) return permanent_error(Errc::malformed_message, "not a MIME entity");
+    return GPtr<GMimeObject>(obj);
+}
+
+std::string read_stream(GMimeStream* stream) {
+    std::string out;
+    g_mime_stream_reset(stream);
+    char buf[65536];
+    while (true) {
+        ssize_t n = g_mime_stream_read(stream, buf, sizeof buf);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+
+std::string decoded_content(GMimePart* part) {
+    GMimeDataWrapper* content = g_mime_part_get_content(part);
+    if (content == nullptr) return {};
+    GPtr<GMimeStream> mem(g_mime_stream_mem_new());
+    g_mime_data_wrapper_write_to_stream(content, mem.get());
+    GByteArray* array = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));
+    return std::string(reinterpret_cast<const char*>(array->data), array->len);
+}
+
+}  // namespace ribbon::mime

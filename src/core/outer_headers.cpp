@@ -1,0 +1,182 @@
+// outer_headers.cpp — see outer_headers.hpp.
+#include "core/outer_headers.hpp"
+
+#include <strings.h>
+
+#include <array>
+#include <ctime>
+
+#include "core/canonical.hpp"
+#include "core/encoders.hpp"
+
+namespace ribbon::outer {
+
+namespace {
+
+// RFC 9788 §2.2 / DESIGN.md: the header fields copied into the signed part.
+constexpr std::array<const char*, 7> kProtected = {"From",    "To",   "Cc",        "Reply-To",
+                                                   "Subject", "Date", "Message-ID"};
+
+bool is_protected(std::string_view name) {
+    for (const char* p : kProtected) {
+        if (strcasecmp(std::string(name).c_str(), p) == 0) return true;
+    }
+    return false;
+}
+
+Result<void> check_already_signed(GMimeMessage* message) {
+    GMimeObject* body = g_mime_message_get_mime_part(message);
+    if (body == nullptr) return {};
+    GMimeContentType* ct = g_mime_object_get_content_type(body);
+    if (g_mime_content_type_is_type(ct, "multipart", "signed")) {
+        return permanent_error(Errc::already_signed, "the message is already signed (multipart/signed)");
+    }
+    if (g_mime_content_type_is_type(ct, "application", "pkcs7-mime") ||
+        g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime")) {
+        const char* type = g_mime_content_type_get_parameter(ct, "smime-type");
+        if (type == nullptr || strcasecmp(type, "signed-data") == 0) {
+            return permanent_error(Errc::already_signed,
+                                   "the message is already signed (application/pkcs7-mime)");
+        }
+    }
+    return {};
+}
+
+Result<void> check_from(GMimeMessage* message, const DigitalId& id) {
+    InternetAddressList* from = g_mime_message_get_from(message);
+    std::vector<std::string> mailboxes;
+    // Groups are flattened: every mailbox that claims to be the author must
+    // be vouched for by the certificate.
+    std::vector<InternetAddressList*> lists = {from};
+    while (!lists.empty()) {
+        InternetAddressList* list = lists.back();
+        lists.pop_back();
+        if (list == nullptr) continue;
+        for (int i = 0; i < internet_address_list_length(list); ++i) {
+            InternetAddress* a = internet_address_list_get_address(list, i);
+            if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
+                mailboxes.emplace_back(internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(a)));
+            } else if (INTERNET_ADDRESS_IS_GROUP(a)) {
+                lists.push_back(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
+            }
+        }
+    }
+    if (mailboxes.empty()) {
+        return permanent_error(Errc::no_from, "the message has no From address");
+    }
+    for (const auto& m : mailboxes) {
+        if (!id.covers_address(m)) {
+            std::string certs;
+            for (const auto& a : id.certificate().addresses) certs += (certs.empty() ? "" : ", ") + a;
+            if (certs.empty()) certs = "no address";
+            return permanent_error(Errc::from_not_in_certificate,
+                                   "From address " + m + " is not in the certificate (which is for " +
+                                       certs + ")");
+        }
+    }
+    return {};
+}
+
+// Appends "Name:raw" with line ends made CRLF; raw keeps its folding.
+void append_raw_header(std::string& out, std::string_view name, std::string_view raw) {
+    out.append(name);
+    out.push_back(':');
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+        if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r')) out.push_back('\r');
+        out.push_back(raw[i]);
+    }
+    if (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0) out.append("\r\n");
+}
+
+}  // namespace
+
+std::string rfc5322_date(TimePoint t) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%s, %02d %s %04d %02d:%02d:%02d +0000", kDays[tm.tm_wday],
+                  tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                  tm.tm_sec);
+    return buf;
+}
+
+Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions& options,
+                  TimePoint now, const mime::Limits& limits) {
+    if (auto r = check_already_signed(message); !r) return std::move(r).error();
+    if (auto r = check_from(message, id); !r) return std::move(r).error();
+
+    Plan p;
+    p.signing_time = now;
+    const CertificateInfo& cert = id.certificate();
+    GMimeHeaderList* list = g_mime_object_get_header_list(GMIME_OBJECT(message));
+    int count = g_mime_header_list_get_count(list);
+    if (static_cast<std::size_t>(count) > limits.max_header_count) {
+        return permanent_error(Errc::limit_exceeded, "the message has " + std::to_string(count) +
+                                                         " header fields; the limit is " +
+                                                         std::to_string(limits.max_header_count));
+    }
+
+    // The Date rule (docs/SIGNED-FORMAT.md): receivers such as Thunderbird
+    // compare Date with signingTime. Mail composed hours before it is signed
+    // (a nightly statement run) keeps its Date and gets a signingTime equal
+    // to it, as long as the certificate was already valid then.
+    bool has_date = g_mime_object_get_header(GMIME_OBJECT(message), "Date") != nullptr;
+    GDateTime* date = g_mime_message_get_date(message);
+    std::string new_date;
+    if (!has_date) {
+        p.date_added = true;
+        new_date = rfc5322_date(now);
+    } else {
+        bool usable = date != nullptr;
+        TimePoint when{};
+        if (usable) when = std::chrono::system_clock::from_time_t(g_date_time_to_unix(date));
+        if (usable && when > now + kDateTolerance) usable = false;  // in the future
+        if (usable && when < now - kDateTolerance) {
+            if (when >= cert.not_before) {
+                p.signing_time = when;
+                p.signing_time_aligned = true;
+            } else {
+                usable = false;  // older than the certificate
+            }
+        }
+        if (!usable) {
+            p.date_replaced = true;
+            new_date = rfc5322_date(now);
+        }
+    }
+
+    for (int i = 0; i < count; ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+        std::string_view name = g_mime_header_get_name(h);
+        const char* raw = g_mime_header_get_raw_value(h);
+        std::string_view raw_view = raw != nullptr ? raw : "";
+        if (raw_view.size() > limits.max_header_bytes) {
+            return permanent_error(Errc::limit_exceeded,
+                                   "header " + std::string(name) + " is " +
+                                       std::to_string(raw_view.size()) + " bytes long; the limit is " +
+                                       std::to_string(limits.max_header_bytes));
+        }
+        if (strcasecmp(std::string(name).c_str(), "MIME-Version") == 0) continue;
+        bool is_date = strcasecmp(std::string(name).c_str(), "Date") == 0;
+        if (is_date && p.date_replaced) {
+            p.outer_headers += "Date: " + new_date + "\r\n";
+        } else {
+            append_raw_header(p.outer_headers, name, raw_view);
+        }
+        if (!options.header_protection || !is_protected(name)) continue;
+        std::string value = is_date && p.date_replaced ? new_date : enc::unfold(raw_view);
+        if (auto r = canon::check_header_value(name, value, limits); !r) return std::move(r).error();
+        p.protected_headers += enc::fold_header(name, value);
+    }
+    if (p.date_added) {
+        p.outer_headers += "Date: " + new_date + "\r\n";
+        if (options.header_protection) p.protected_headers += "Date: " + new_date + "\r\n";
+    }
+    return p;
+}
+
+}  // namespace ribbon::outer

@@ -1,0 +1,38 @@
+// outer_headers.hpp — what the signer decides from the top-level header
+// section: the From check (RFC 8550 §3), the Date/signingTime rule, the
+// header section that stays outside the signature and the RFC 9788
+// protected copies that go inside. Internal to libribbon.
+#pragma once
+
+#include <gmime/gmime.h>
+
+#include <string>
+
+#include "core/mime_parse.hpp"
+#include "ribbon/digital_id.hpp"
+#include "ribbon/signer.hpp"
+
+namespace ribbon::outer {
+
+// Thunderbird marks a signature invalid when Date and signingTime are about
+// two hours apart and accepts one hour (FIELD-NOTES); keep within that.
+constexpr std::chrono::seconds kDateTolerance{3600};
+
+struct Plan {
+    TimePoint signing_time;
+    bool date_added = false;
+    bool signing_time_aligned = false;
+    bool date_replaced = false;
+    std::string outer_headers;      // CRLF, without MIME-Version and Content-*
+    std::string protected_headers;  // folded copies for the signed part
+};
+
+// Refuses mail that is already signed, has no From, or a From the Digital
+// ID does not cover; checks header limits; chooses signingTime and Date.
+Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions& options,
+                  TimePoint now, const mime::Limits& limits);
+
+// RFC 5322 §3.3 date-time in UTC, e.g. "Mon, 23 Nov 2026 04:28:00 +0000".
+std::string rfc5322_date(TimePoint t);
+
+}  // namespace ribbon::outer

@@ -1,0 +1,194 @@
+// signer.cpp — Signer: parse once, check, write the canonical signed part
+// while hashing it, sign the digest, assemble the S/MIME message.
+//
+// Trusts nothing in the message. Writes to the caller's Sink only complete
+// results, except into sinks that discard uncommitted output (see io.hpp),
+// which receive the signed part as it is produced so that a 100 MB message
+// is neither held in memory nor copied twice.
+#include "ribbon/signer.hpp"
+
+#include <openssl/rand.h>
+
+#include "core/canonical.hpp"
+#include "core/cms_builder.hpp"
+#include "core/digital_id_impl.hpp"
+#include "core/encoders.hpp"
+#include "core/mime_parse.hpp"
+#include "core/outer_headers.hpp"
+#include "core/spool.hpp"
+
+namespace ribbon {
+
+class Signer::Impl {
+public:
+    explicit Impl(DigitalId digital_id) : id(std::move(digital_id)) {}
+    DigitalId id;
+    std::unique_ptr<cms::SignedDataBuilder> builder;
+    mime::Limits limits;
+};
+
+namespace {
+
+std::string make_boundary() {
+    unsigned char random[12];
+    RAND_bytes(random, sizeof random);
+    static constexpr char kHex[] = "0123456789abcdef";
+    // "=_" cannot occur in quoted-printable or base64 text, so the boundary
+    // cannot collide with encoded content (RFC 2045 §6.7, RFC 2046 §5.1.1).
+    std::string b = "=_ribbon_";
+    for (unsigned char c : random) {
+        b.push_back(kHex[c >> 4]);
+        b.push_back(kHex[c & 15]);
+    }
+    return b;
+}
+
+std::string iso_time(TimePoint t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
+    return buf;
+}
+
+Result<void> check_validity(const CertificateInfo& cert, TimePoint now) {
+    if (now < cert.not_before) {
+        return permanent_error(Errc::certificate_not_yet_valid,
+                               "certificate " + cert.subject + " is not valid before " +
+                                   iso_time(cert.not_before));
+    }
+    if (now > cert.not_after) {
+        return permanent_error(Errc::certificate_expired,
+                               "certificate " + cert.subject + " expired on " + iso_time(cert.not_after));
+    }
+    return {};
+}
+
+// Counts what passes through, for the report.
+class CountingSink final : public Sink {
+public:
+    explicit CountingSink(Sink& out) : m_out(out) {}
+    Result<void> write(std::string_view bytes) override {
+        m_count += bytes.size();
+        return m_out.write(bytes);
+    }
+    bool discards_uncommitted() const noexcept override { return m_out.discards_uncommitted(); }
+    std::uint64_t count() const noexcept { return m_count; }
+
+private:
+    Sink& m_out;
+    std::uint64_t m_count = 0;
+};
+
+}  // namespace
+
+Result<Signer> Signer::create(const DigitalId& id) {
+    auto impl = std::make_shared<Impl>(id);
+    auto builder = cms::SignedDataBuilder::create(id.impl());
+    if (!builder) return std::move(builder).error();
+    impl->builder = std::move(*builder);
+    return Signer(std::move(impl));
+}
+
+const DigitalId& Signer::digital_id() const noexcept { return m_impl->id; }
+
+Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOptions& options) const {
+    const Impl& impl = *m_impl;
+    TimePoint now = options.now.value_or(std::chrono::system_clock::now());
+    if (auto r = check_validity(impl.id.certificate(), now); !r) return std::move(r).error();
+
+    auto parsed = mime::parse_message(in);
+    if (!parsed) return std::move(parsed).error();
+    if (auto r = parsed->check_structure(); !r) return std::move(r).error();
+    GMimeMessage* message = parsed->message();
+
+    auto plan = outer::plan(message, impl.id, options, now, impl.limits);
+    if (!plan) return std::move(plan).error();
+
+    canon::Options copts;
+    copts.header_protection = options.header_protection;
+    copts.protected_headers = plan->protected_headers;
+    copts.limits = impl.limits;
+
+    CountingSink out(sink);
+    bool stream_directly = options.mode == SignMode::detached && out.discards_uncommitted();
+    Spool spool;
+    Sink& body_sink = stream_directly ? static_cast<Sink&>(out) : static_cast<Sink&>(spool);
+    std::string boundary = make_boundary();
+
+    std::string head = plan->outer_headers + "MIME-Version: 1.0\r\n";
+    if (options.mode == SignMode::detached) {
+        // RFC 8551 §3.5.3: multipart/signed, signature second.
+        head += enc::fold_header("Content-Type",
+                                 "multipart/signed; protocol=\"application/pkcs7-signature\"; "
+                                 "micalg=sha-256; boundary=\"" + boundary + "\"");
+        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--" + boundary +
+                "\r\n";
+    } else {
+        // RFC 8551 §3.5.2: opaque signed-data, readable only with S/MIME.
+        head += "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n"
+                "Content-Transfer-Encoding: base64\r\n"
+                "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n";
+    }
+    if (stream_directly) {
+        if (auto r = out.write(head); !r) return std::move(r).error();
+    }
+
+    cms::Digest digest{};
+    {
+        enc::HashingWriter writer(impl.builder->sha256(), body_sink);
+        if (auto r = canon::write_signed_entity(message, copts, writer); !r) return std::move(r).error();
+        if (auto r = writer.finish(digest); !r) return std::move(r).error();
+    }
+
+    if (options.mode == SignMode::detached) {
+        auto der = impl.builder->detached(digest, plan->signing_time);
+        if (!der) return std::move(der).error();
+        std::string tail = "\r\n--" + boundary +
+                           "\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+                           "Content-Transfer-Encoding: base64\r\n"
+                           "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+                           "Content-Description: S/MIME Cryptographic Signature\r\n\r\n" +
+                           enc::Base64Encoder::encode_lines(*der) + "\r\n--" + boundary + "--\r\n";
+        if (!stream_directly) {
+            if (auto r = out.write(head); !r) return std::move(r).error();
+            if (auto r = spool.replay(out); !r) return std::move(r).error();
+        }
+        if (auto r = out.write(tail); !r) return std::move(r).error();
+    } else {
+        auto parts = impl.builder->encapsulated(digest, plan->signing_time, spool.size());
+        if (!parts) return std::move(parts).error();
+        if (auto r = out.write(head); !r) return std::move(r).error();
+        enc::HashingWriter writer(nullptr, out);
+        enc::Base64Encoder b64;
+        b64.feed(parts->prefix, writer);
+        // The spool replays into the encoder through a small adapter.
+        class ToBase64 final : public Sink {
+        public:
+            ToBase64(enc::Base64Encoder& e, enc::HashingWriter& w) : m_e(e), m_w(w) {}
+            Result<void> write(std::string_view bytes) override {
+                m_e.feed(bytes, m_w);
+                return {};
+            }
+
+        private:
+            enc::Base64Encoder& m_e;
+            enc::HashingWriter& m_w;
+        } adapter(b64, writer);
+        if (auto r = spool.replay(adapter); !r) return std::move(r).error();
+        b64.feed(parts->suffix, writer);
+        b64.finish(writer);
+        if (auto r = writer.finish(); !r) return std::move(r).error();
+    }
+
+    SignReport report;
+    report.signing_time = plan->signing_time;
+    report.date_added = plan->date_added;
+    report.signing_time_aligned = plan->signing_time_aligned;
+    report.date_replaced = plan->date_replaced;
+    report.bytes_out = out.count();
+    return report;
+}
+
+}  // namespace ribbon

@@ -1,0 +1,56 @@
+// spool.cpp — see spool.hpp.
+#include "core/spool.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+namespace ribbon {
+
+Spool::~Spool() {
+    if (m_fd >= 0) ::close(m_fd);
+}
+
+Result<void> Spool::write(std::string_view bytes) {
+    m_size += bytes.size();
+    if (m_fd < 0 && m_memory.size() + bytes.size() <= kMemoryLimit) {
+        m_memory.append(bytes);
+        return {};
+    }
+    if (m_fd < 0) {
+        const char* dir = std::getenv("TMPDIR");
+        m_fd = ::open(dir != nullptr ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (m_fd < 0) {
+            return transient_error(Errc::io_error,
+                                   std::string("cannot create a spool file: ") + std::strerror(errno));
+        }
+        FdSink sink(m_fd);
+        if (auto r = sink.write(m_memory); !r) return r;
+        std::string().swap(m_memory);
+    }
+    FdSink sink(m_fd);
+    return sink.write(bytes);
+}
+
+Result<void> Spool::replay(Sink& out) const {
+    if (m_fd < 0) return out.write(m_memory);
+    std::string buf(1024 * 1024, '\0');
+    off_t offset = 0;
+    while (true) {
+        ssize_t n = ::pread(m_fd, buf.data(), buf.size(), offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            return transient_error(Errc::io_error, std::string("cannot read the spool file: ") +
+                                                       std::strerror(errno));
+        }
+        if (n == 0) break;
+        offset += n;
+        if (auto r = out.write(std::string_view(buf.data(), static_cast<std::size_t>(n))); !r) return r;
+    }
+    return {};
+}
+
+}  // namespace ribbon
