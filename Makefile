@@ -25,8 +25,13 @@ build: setup $(BUILD)/build.ninja
 run: build
 	sh scripts/run-demo.sh $(BUILD)/ribbon
 
+# The tests start gpg-agent for gpgsm's trust list; stop it afterwards so no
+# daemon outlives `make test`.
 unit: build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS); rc=$$?; \
+	for d in $(BUILD)/ribbon-test-cache/*/gnupg; do \
+	    [ -d "$$d" ] && gpgconf --homedir "$$d" --kill gpg-agent; \
+	done; exit $$rc
 
 test: unit fuzz-smoke
 

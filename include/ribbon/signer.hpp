@@ -62,6 +62,10 @@ public:
     // Signs one message. Nothing is written to `out` unless signing succeeds.
     Result<SignReport> sign(const MessageInput& in, Sink& out, const SignOptions& options = {}) const;
 
+    // Errc::certificate_expired / certificate_not_yet_valid if the Digital
+    // ID cannot sign at `now`; front ends call it at start-up to fail early.
+    Result<void> check_usable(TimePoint now) const;
+
     const DigitalId& digital_id() const noexcept;
 
     class Impl;

@@ -155,16 +155,20 @@ int run_sign(const SignArgs& args) {
     }
     std::optional<fs::path> chain;
     if (!args.chain.empty()) chain = args.chain;
+    // Digital ID errors name the file at fault: the certificate for
+    // certificate errors, the key otherwise.
+    auto id_error = [&](const Error& e) {
+        bool about_cert = e.code() == Errc::bad_certificate || e.code() == Errc::certificate_usage ||
+                          e.code() == Errc::certificate_expired ||
+                          e.code() == Errc::certificate_not_yet_valid;
+        report_error("sign", about_cert ? args.cert : args.key, e);
+        return exit_code_for(e);
+    };
     auto id = DigitalId::load(args.key, args.cert, chain, *password);
-    if (!id) {
-        report_error("sign", args.key, id.error());
-        return exit_code_for(id.error());
-    }
+    if (!id) return id_error(id.error());
     auto signer = Signer::create(*id);
-    if (!signer) {
-        report_error("sign", args.key, signer.error());
-        return exit_code_for(signer.error());
-    }
+    if (!signer) return id_error(signer.error());
+    if (auto r = signer->check_usable(std::chrono::system_clock::now()); !r) return id_error(r.error());
     SignOptions options;
     options.mode = args.opaque ? SignMode::opaque : SignMode::detached;
     options.header_protection = !args.no_header_protection;

@@ -3,6 +3,10 @@
 
 #include <strings.h>
 
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
 namespace ribbon::canon {
 
 namespace {
@@ -24,29 +28,21 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 // Scans encoded content for anything RFC 8551 §3.1 forbids in a signed part.
+// Runs over every byte of every part, so the common case (printable ASCII)
+// is checked eight bytes at a time; only lines that fail that test are
+// looked at byte by byte.
 class Scanner {
 public:
     void feed(std::string_view in) {
-        for (std::size_t i = 0; i < in.size(); ++i) {
-            unsigned char c = static_cast<unsigned char>(in[i]);
-            if (c == '\n') {
-                end_line();
-                continue;
-            }
-            if (m_after_cr) m_scan.conforms = false;  // bare CR
-            m_after_cr = c == '\r';
-            if (c == '\r') continue;
-            if (c >= 0x80) {
-                m_scan.eight_bit = true;
-                m_scan.conforms = false;
-                utf8_step(c);
-            } else {
-                if (m_utf8_need > 0) m_scan.valid_utf8 = false, m_utf8_need = 0;
-                if ((c < 32 && c != '\t') || c == 127) m_scan.conforms = false;
-            }
-            if (m_len < 5) m_head[m_len] = static_cast<char>(c);
-            ++m_len;
-            m_last = c;
+        const char* p = in.data();
+        const char* end = p + in.size();
+        while (p < end) {
+            const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+            const char* stop = nl != nullptr ? nl : end;
+            segment(p, stop);
+            if (nl == nullptr) break;
+            end_line();
+            p = nl + 1;
         }
     }
     LeafScan finish() {
@@ -57,6 +53,58 @@ public:
     }
 
 private:
+    // True if any of the 8 bytes is below 0x20 or above 0x7E (SWAR).
+    static bool word_needs_care(std::uint64_t w) {
+        constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+        constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+        std::uint64_t below = (w - kOnes * 0x20) & ~w & kHigh;
+        std::uint64_t above = ((w + kOnes * (127 - 0x7E)) | w) & kHigh;
+        return (below | above) != 0;
+    }
+
+    void segment(const char* p, const char* stop) {
+        std::size_t len = static_cast<std::size_t>(stop - p);
+        if (len == 0) return;
+        const char* q = p;
+        if (!m_after_cr && m_utf8_need == 0) {
+            while (q + 8 <= stop) {
+                std::uint64_t w;
+                std::memcpy(&w, q, 8);
+                if (word_needs_care(w)) break;
+                q += 8;
+            }
+            if (q != p) {
+                // Everything up to q is printable ASCII.
+                std::size_t n = static_cast<std::size_t>(q - p);
+                note_head(p, n);
+                m_len += n;
+                m_last = static_cast<unsigned char>(q[-1]);
+            }
+        }
+        for (; q < stop; ++q) byte(static_cast<unsigned char>(*q));
+    }
+
+    void note_head(const char* p, std::size_t n) {
+        for (std::size_t i = 0; m_len + i < 5 && i < n; ++i) m_head[m_len + i] = p[i];
+    }
+
+    void byte(unsigned char c) {
+        if (m_after_cr) m_scan.conforms = false;  // bare CR
+        m_after_cr = c == '\r';
+        if (c == '\r') return;
+        if (c >= 0x80) {
+            m_scan.eight_bit = true;
+            m_scan.conforms = false;
+            utf8_step(c);
+        } else {
+            if (m_utf8_need > 0) m_scan.valid_utf8 = false, m_utf8_need = 0;
+            if ((c < 32 && c != '\t') || c == 127) m_scan.conforms = false;
+        }
+        if (m_len < 5) m_head[m_len] = static_cast<char>(c);
+        ++m_len;
+        m_last = c;
+    }
+
     void end_line() {
         if (m_len > kMaxLineLen) m_scan.conforms = false;
         if (m_len > 0 && (m_last == ' ' || m_last == '\t')) m_scan.conforms = false;
@@ -91,12 +139,15 @@ private:
 
 template <class Fn>
 void for_each_chunk(GMimeStream* stream, Fn&& fn) {
+    // One read buffer per thread, never zeroed: this runs for every part of
+    // every message.
+    constexpr std::size_t kChunk = 256 * 1024;
+    thread_local std::unique_ptr<char[]> buffer(new char[kChunk]);
     g_mime_stream_reset(stream);
-    std::string buf(256 * 1024, '\0');
     while (true) {
-        ssize_t n = g_mime_stream_read(stream, buf.data(), buf.size());
+        ssize_t n = g_mime_stream_read(stream, buffer.get(), kChunk);
         if (n <= 0) break;
-        fn(std::string_view(buf.data(), static_cast<std::size_t>(n)));
+        fn(std::string_view(buffer.get(), static_cast<std::size_t>(n)));
     }
 }
 
@@ -219,7 +270,7 @@ private:
         LeafScan scan = scanner.finish();
 
         GMimeContentType* type = g_mime_object_get_content_type(GMIME_OBJECT(part));
-        bool declared_type = g_mime_object_get_header(GMIME_OBJECT(part), "Content-Type") != nullptr;
+        bool declared_type = g_mime_header_list_contains(g_mime_object_get_header_list(GMIME_OBJECT(part)), "Content-Type");
         bool is_text = !declared_type || g_mime_content_type_is_type(type, "text", "*");
         bool known_encoding = encoding == GMIME_CONTENT_ENCODING_DEFAULT ||
                               encoding == GMIME_CONTENT_ENCODING_7BIT ||

@@ -3,6 +3,8 @@
 
 #include <openssl/evp.h>
 
+#include <cstring>
+
 namespace ribbon::enc {
 
 HashingWriter::HashingWriter(const EVP_MD* md, Sink& out) : m_out(out) {
@@ -11,7 +13,6 @@ HashingWriter::HashingWriter(const EVP_MD* md, Sink& out) : m_out(out) {
         m_ctx.reset(EVP_MD_CTX_new());
         EVP_DigestInit_ex2(m_ctx.get(), md, nullptr);
     }
-    m_buffer.reserve(kFlushAt + 4096);
 }
 
 Result<void> HashingWriter::finish() {
@@ -189,17 +190,22 @@ std::string Base64Encoder::encode_lines(std::string_view in) {
 }
 
 void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
-    std::size_t start = 0;
-    for (std::size_t i = 0; i < in.size(); ++i) {
-        if (in[i] != '\n') continue;
-        bool has_cr = i > 0 ? in[i - 1] == '\r' : m_last_cr;
+    const char* base = in.data();
+    const char* end = base + in.size();
+    const char* start = base;
+    const char* p = base;
+    while (p < end) {
+        const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+        if (nl == nullptr) break;
+        bool has_cr = nl > base ? nl[-1] == '\r' : m_last_cr;
         if (!has_cr) {
-            out.put(in.substr(start, i - start));
+            out.put(std::string_view(start, static_cast<std::size_t>(nl - start)));
             out.put(std::string_view("\r\n"));
-            start = i + 1;
+            start = nl + 1;
         }
+        p = nl + 1;
     }
-    out.put(in.substr(start));
+    out.put(std::string_view(start, static_cast<std::size_t>(end - start)));
     if (!in.empty()) m_last_cr = in.back() == '\r';
 }
 

@@ -116,9 +116,37 @@ Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size)
     return internal_error("unknown input source");
 }
 
+// GMime keeps header values as C strings, so a NUL byte would silently cut
+// a header short; RFC 5322 §2.2 forbids it anyway. Scan the top-level header
+// section (up to the first empty line) for one.
+std::int64_t find_nul_in_header(GMimeStream* stream) {
+    g_mime_stream_reset(stream);
+    char buf[65536];
+    std::int64_t offset = 0;
+    char prev = '\n';
+    char prev2 = 0;
+    while (true) {
+        ssize_t n = g_mime_stream_read(stream, buf, sizeof buf);
+        if (n <= 0) return -1;
+        for (ssize_t i = 0; i < n; ++i) {
+            char c = buf[i];
+            if (c == '\0') return offset + i;
+            if (c == '\n' && (prev == '\n' || (prev == '\r' && prev2 == '\n'))) return -1;
+            prev2 = prev;
+            prev = c;
+        }
+        offset += n;
+    }
+}
+
 }  // namespace
 
 Result<void> ParsedMessage::check_structure() const {
+    if (m_nul_in_header >= 0) {
+        return permanent_error(Errc::malformed_message,
+                               "the header section contains a NUL byte at byte " +
+                                   std::to_string(m_nul_in_header));
+    }
     for (const auto& issue : m_issues) {
         if (const char* what = describe_issue(issue.code)) {
             std::string msg = std::string("malformed MIME: ") + what;
@@ -150,6 +178,7 @@ Result<ParsedMessage> parse_message(const MessageInput& in) {
     if (!parsed.m_message) {
         return permanent_error(Errc::malformed_message, "not an RFC 5322 message (no header section)");
     }
+    parsed.m_nul_in_header = find_nul_in_header(parsed.m_stream.get());
     return parsed;
 }
 

@@ -62,6 +62,7 @@ private:
     GPtr<GMimeMessage> m_message;
     std::vector<ParserIssue> m_issues;
     std::int64_t m_size = 0;
+    std::int64_t m_nul_in_header = -1;
 };
 
 Result<ParsedMessage> parse_message(const MessageInput& in);

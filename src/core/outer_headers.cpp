@@ -55,7 +55,9 @@ Result<void> check_from(GMimeMessage* message, const DigitalId& id) {
         for (int i = 0; i < internet_address_list_length(list); ++i) {
             InternetAddress* a = internet_address_list_get_address(list, i);
             if (INTERNET_ADDRESS_IS_MAILBOX(a)) {
-                mailboxes.emplace_back(internet_address_mailbox_get_idn_addr(INTERNET_ADDRESS_MAILBOX(a)));
+                // The addr-spec as written: certificates carry the same form
+                // (RFC 8398 SmtpUTF8Mailbox is not supported yet).
+                mailboxes.emplace_back(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(a)));
             } else if (INTERNET_ADDRESS_IS_GROUP(a)) {
                 lists.push_back(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(a)));
             }
@@ -124,7 +126,7 @@ Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions&
     // compare Date with signingTime. Mail composed hours before it is signed
     // (a nightly statement run) keeps its Date and gets a signingTime equal
     // to it, as long as the certificate was already valid then.
-    bool has_date = g_mime_object_get_header(GMIME_OBJECT(message), "Date") != nullptr;
+    bool has_date = g_mime_header_list_contains(g_mime_object_get_header_list(GMIME_OBJECT(message)), "Date");
     GDateTime* date = g_mime_message_get_date(message);
     std::string new_date;
     if (!has_date) {

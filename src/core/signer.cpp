@@ -9,6 +9,8 @@
 
 #include <openssl/rand.h>
 
+#include <atomic>
+
 #include "core/canonical.hpp"
 #include "core/cms_builder.hpp"
 #include "core/digital_id_impl.hpp"
@@ -30,17 +32,22 @@ public:
 namespace {
 
 std::string make_boundary() {
-    unsigned char random[12];
-    RAND_bytes(random, sizeof random);
-    static constexpr char kHex[] = "0123456789abcdef";
-    // "=_" cannot occur in quoted-printable or base64 text, so the boundary
+    // Unique, not secret: a random per-process prefix and a counter. "=_"
+    // cannot occur in quoted-printable or base64 text, so the boundary
     // cannot collide with encoded content (RFC 2045 §6.7, RFC 2046 §5.1.1).
-    std::string b = "=_ribbon_";
-    for (unsigned char c : random) {
-        b.push_back(kHex[c >> 4]);
-        b.push_back(kHex[c & 15]);
-    }
-    return b;
+    static const std::string prefix = [] {
+        unsigned char random[8];
+        RAND_bytes(random, sizeof random);
+        static constexpr char kHex[] = "0123456789abcdef";
+        std::string p = "=_ribbon_";
+        for (unsigned char c : random) {
+            p.push_back(kHex[c >> 4]);
+            p.push_back(kHex[c & 15]);
+        }
+        return p + "_";
+    }();
+    static std::atomic<std::uint64_t> counter{0};
+    return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }
 
 std::string iso_time(TimePoint t) {
@@ -93,10 +100,14 @@ Result<Signer> Signer::create(const DigitalId& id) {
 
 const DigitalId& Signer::digital_id() const noexcept { return m_impl->id; }
 
+Result<void> Signer::check_usable(TimePoint now) const {
+    return check_validity(m_impl->id.certificate(), now);
+}
+
 Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOptions& options) const {
     const Impl& impl = *m_impl;
     TimePoint now = options.now.value_or(std::chrono::system_clock::now());
-    if (auto r = check_validity(impl.id.certificate(), now); !r) return std::move(r).error();
+    if (auto r = check_usable(now); !r) return std::move(r).error();
 
     auto parsed = mime::parse_message(in);
     if (!parsed) return std::move(parsed).error();

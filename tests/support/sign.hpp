@@ -1,0 +1,40 @@
+// Running `ribbon sign` the way the tests need it.
+#pragma once
+
+#include "support/pki.hpp"
+#include "support/process.hpp"
+
+#include <filesystem>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace ribbon::test {
+
+enum class KeyKind { Rsa, Ecdsa };
+inline void PrintTo(KeyKind k, std::ostream* os) { *os << (k == KeyKind::Ecdsa ? "ECDSA" : "RSA"); }
+
+struct SignOptions {
+    const Leaf* leaf = nullptr;  // default: pki().rsa (or ecdsa for KeyKind::Ecdsa)
+    KeyKind key = KeyKind::Rsa;
+    bool chain = true;           // pass --chain pki().chain
+    bool opaque = false;
+    bool header_protection = true;
+    std::filesystem::path out;   // -o OUT when not empty
+    std::vector<std::string> extra;
+};
+
+// Runs `ribbon sign ...` with the message on stdin.
+ProcessResult ribbon_sign(const std::string& input, const SignOptions& o = {});
+
+// Signs and ASSERTs success in the calling test; returns the output.
+// Use as: std::string out; ASSERT_NO_FATAL_FAILURE(sign_ok(in, opts, out));
+void sign_ok(const std::string& input, const SignOptions& o, std::string& out);
+
+// The signed message made without ribbon: `openssl cms -sign -binary` over
+// `content` (a MIME entity, used byte for byte), with the given outer
+// headers. Used to test the test harness itself.
+std::string openssl_signed_message(const std::string& content, const std::string& outer_headers,
+                                   bool opaque = false);
+
+}  // namespace ribbon::test
