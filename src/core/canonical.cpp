@@ -375,19 +375,10 @@ Result<void> check_header_value(std::string_view name, std::string_view value,
     return {};
 }
 
-Result<void> write_signed_entity(GMimeMessage* message, const Options& options,
+Result<void> write_signed_entity(GMimeObject* top, const Options& options,
                                  enc::HashingWriter& out) {
-    GMimeObject* body = g_mime_message_get_mime_part(message);
     Writer writer(options, out);
-    if (body == nullptr) {
-        // A message with headers only: sign an empty text part.
-        std::string head = enc::fold_header(
-            "Content-Type", std::string("text/plain; charset=us-ascii") +
-                                (options.header_protection ? "; hp=\"clear\"" : ""));
-        out.put(head + options.protected_headers + "\r\n");
-        return {};
-    }
-    return writer.entity(body, 0, true);
+    return writer.entity(top, 0, true);
 }
 
 }  // namespace ribbon::canon

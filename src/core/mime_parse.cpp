@@ -161,7 +161,7 @@ Result<void> ParsedMessage::check_structure() const {
     return {};
 }
 
-Result<ParsedMessage> parse_message(const MessageInput& in) {
+Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as) {
     ensure_gmime();
     ParsedMessage parsed;
     auto stream = open_input(in, parsed.m_size);
@@ -173,9 +173,13 @@ Result<ParsedMessage> parse_message(const MessageInput& in) {
     g_mime_parser_set_persist_stream(parser.get(), TRUE);
     GMimeParserOptions* options = g_mime_parser_options_new();
     g_mime_parser_options_set_warning_callback(options, on_parser_warning, &parsed.m_issues);
-    parsed.m_message.reset(g_mime_parser_construct_message(parser.get(), options));
+    if (as == ParseAs::message) {
+        parsed.m_message.reset(g_mime_parser_construct_message(parser.get(), options));
+    } else {
+        parsed.m_entity.reset(g_mime_parser_construct_part(parser.get(), options));
+    }
     g_mime_parser_options_free(options);
-    if (!parsed.m_message) {
+    if (!parsed.m_message && !parsed.m_entity) {
         return permanent_error(Errc::malformed_message, "not an RFC 5322 message (no header section)");
     }
     parsed.m_nul_in_header = find_nul_in_header(parsed.m_stream.get());

@@ -45,9 +45,26 @@ struct ParserIssue {
     std::int64_t offset;
 };
 
+// How to parse the top level. `message` gives a GMimeMessage (the verifier
+// wants its address and date helpers). `entity` parses the whole message as
+// one MIME entity whose header list holds every top-level header: it skips
+// GMimeMessage's own objects (about 6 µs per message, measured), which the
+// signer, paying for every message it signs, does not need.
+enum class ParseAs { message, entity };
+
 class ParsedMessage {
 public:
+    // Null when parsed as an entity.
     GMimeMessage* message() const noexcept { return m_message.get(); }
+    // The top-level MIME entity (the message's body part).
+    GMimeObject* top() const noexcept {
+        return m_entity ? m_entity.get() : g_mime_message_get_mime_part(m_message.get());
+    }
+    // The object whose header list holds the top-level header section: with
+    // ParseAs::message the non-Content headers only, with ParseAs::entity all.
+    GMimeObject* header_owner() const noexcept {
+        return m_entity ? m_entity.get() : GMIME_OBJECT(m_message.get());
+    }
     const std::vector<ParserIssue>& issues() const noexcept { return m_issues; }
     std::int64_t size() const noexcept { return m_size; }
     // The raw stream the message was parsed from (for verifying exact bytes).
@@ -57,15 +74,16 @@ public:
     Result<void> check_structure() const;
 
 private:
-    friend Result<ParsedMessage> parse_message(const MessageInput& in);
+    friend Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as);
     GPtr<GMimeStream> m_stream;
     GPtr<GMimeMessage> m_message;
+    GPtr<GMimeObject> m_entity;
     std::vector<ParserIssue> m_issues;
     std::int64_t m_size = 0;
     std::int64_t m_nul_in_header = -1;
 };
 
-Result<ParsedMessage> parse_message(const MessageInput& in);
+Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as = ParseAs::message);
 
 // Parses one MIME entity (headers + body) from bytes the caller keeps alive.
 Result<GPtr<GMimeObject>> parse_entity(std::string_view bytes);

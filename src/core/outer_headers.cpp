@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <array>
+#include <cstring>
 #include <ctime>
 
 #include "core/canonical.hpp"
@@ -19,15 +20,17 @@ constexpr std::array<const char*, 7> kProtected = {"From",    "To",   "Cc",     
 
 bool is_protected(std::string_view name) {
     for (const char* p : kProtected) {
-        if (strcasecmp(std::string(name).c_str(), p) == 0) return true;
+        if (name.size() == std::strlen(p) && strncasecmp(name.data(), p, name.size()) == 0) return true;
     }
     return false;
 }
 
-Result<void> check_already_signed(GMimeMessage* message) {
-    GMimeObject* body = g_mime_message_get_mime_part(message);
-    if (body == nullptr) return {};
-    GMimeContentType* ct = g_mime_object_get_content_type(body);
+bool iequals(std::string_view a, const char* b) {
+    return a.size() == std::strlen(b) && strncasecmp(a.data(), b, a.size()) == 0;
+}
+
+Result<void> check_already_signed(GMimeObject* top) {
+    GMimeContentType* ct = g_mime_object_get_content_type(top);
     if (g_mime_content_type_is_type(ct, "multipart", "signed")) {
         return permanent_error(Errc::already_signed, "the message is already signed (multipart/signed)");
     }
@@ -42,12 +45,24 @@ Result<void> check_already_signed(GMimeMessage* message) {
     return {};
 }
 
-Result<void> check_from(GMimeMessage* message, const DigitalId& id) {
-    InternetAddressList* from = g_mime_message_get_from(message);
+// RFC 5322 §3.6: exactly one From. Every mailbox in it (groups flattened)
+// must be vouched for by the certificate (RFC 8550 §3).
+Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
+    const char* from_value = nullptr;
+    for (int i = 0; i < g_mime_header_list_get_count(headers); ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
+        if (!iequals(g_mime_header_get_name(h), "From")) continue;
+        if (from_value != nullptr) {
+            return permanent_error(Errc::malformed_message,
+                                   "the message has more than one From header (RFC 5322 §3.6)");
+        }
+        from_value = g_mime_header_get_raw_value(h);
+    }
+    if (from_value == nullptr) return permanent_error(Errc::no_from, "the message has no From header");
+    mime::GPtr<InternetAddressList> from(
+        internet_address_list_parse(nullptr, enc::unfold(from_value).c_str()));
     std::vector<std::string> mailboxes;
-    // Groups are flattened: every mailbox that claims to be the author must
-    // be vouched for by the certificate.
-    std::vector<InternetAddressList*> lists = {from};
+    std::vector<InternetAddressList*> lists = {from.get()};
     while (!lists.empty()) {
         InternetAddressList* list = lists.back();
         lists.pop_back();
@@ -106,15 +121,15 @@ std::string rfc5322_date(TimePoint t) {
     return buf;
 }
 
-Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions& options,
+Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& options,
                   TimePoint now, const mime::Limits& limits) {
-    if (auto r = check_already_signed(message); !r) return std::move(r).error();
-    if (auto r = check_from(message, id); !r) return std::move(r).error();
+    GMimeHeaderList* list = g_mime_object_get_header_list(top);
+    if (auto r = check_already_signed(top); !r) return std::move(r).error();
+    if (auto r = check_from(list, id); !r) return std::move(r).error();
 
     Plan p;
     p.signing_time = now;
     const CertificateInfo& cert = id.certificate();
-    GMimeHeaderList* list = g_mime_object_get_header_list(GMIME_OBJECT(message));
     int count = g_mime_header_list_get_count(list);
     if (static_cast<std::size_t>(count) > limits.max_header_count) {
         return permanent_error(Errc::limit_exceeded, "the message has " + std::to_string(count) +
@@ -126,8 +141,17 @@ Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions&
     // compare Date with signingTime. Mail composed hours before it is signed
     // (a nightly statement run) keeps its Date and gets a signingTime equal
     // to it, as long as the certificate was already valid then.
-    bool has_date = g_mime_header_list_contains(g_mime_object_get_header_list(GMIME_OBJECT(message)), "Date");
-    GDateTime* date = g_mime_message_get_date(message);
+    const char* date_raw = nullptr;
+    for (int i = 0; i < count && date_raw == nullptr; ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+        if (iequals(g_mime_header_get_name(h), "Date")) date_raw = g_mime_header_get_raw_value(h);
+    }
+    bool has_date = date_raw != nullptr;
+    std::unique_ptr<GDateTime, void (*)(GDateTime*)> date(
+        has_date ? g_mime_utils_header_decode_date(enc::unfold(date_raw).c_str()) : nullptr,
+        [](GDateTime* d) {
+            if (d != nullptr) g_date_time_unref(d);
+        });
     std::string new_date;
     if (!has_date) {
         p.date_added = true;
@@ -135,7 +159,7 @@ Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions&
     } else {
         bool usable = date != nullptr;
         TimePoint when{};
-        if (usable) when = std::chrono::system_clock::from_time_t(g_date_time_to_unix(date));
+        if (usable) when = std::chrono::system_clock::from_time_t(g_date_time_to_unix(date.get()));
         if (usable && when > now + kDateTolerance) usable = false;  // in the future
         if (usable && when < now - kDateTolerance) {
             if (when >= cert.not_before) {
@@ -162,8 +186,12 @@ Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions&
                                        std::to_string(raw_view.size()) + " bytes long; the limit is " +
                                        std::to_string(limits.max_header_bytes));
         }
-        if (strcasecmp(std::string(name).c_str(), "MIME-Version") == 0) continue;
-        bool is_date = strcasecmp(std::string(name).c_str(), "Date") == 0;
+        // MIME-Version and the Content-* fields are the signer's to write.
+        if (iequals(name, "MIME-Version") ||
+            (name.size() > 8 && strncasecmp(name.data(), "Content-", 8) == 0)) {
+            continue;
+        }
+        bool is_date = iequals(name, "Date");
         if (is_date && p.date_replaced) {
             p.outer_headers += "Date: " + new_date + "\r\n";
         } else {

@@ -29,7 +29,9 @@ struct Plan {
 
 // Refuses mail that is already signed, has no From, or a From the Digital
 // ID does not cover; checks header limits; chooses signingTime and Date.
-Result<Plan> plan(GMimeMessage* message, const DigitalId& id, const SignOptions& options,
+// `top` is the message parsed as one entity (mime::ParseAs::entity): its
+// header list holds the whole top-level header section.
+Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& options,
                   TimePoint now, const mime::Limits& limits);
 
 // RFC 5322 §3.3 date-time in UTC, e.g. "Mon, 23 Nov 2026 04:28:00 +0000".

@@ -109,12 +109,12 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     TimePoint now = options.now.value_or(std::chrono::system_clock::now());
     if (auto r = check_usable(now); !r) return std::move(r).error();
 
-    auto parsed = mime::parse_message(in);
+    auto parsed = mime::parse_message(in, mime::ParseAs::entity);
     if (!parsed) return std::move(parsed).error();
     if (auto r = parsed->check_structure(); !r) return std::move(r).error();
-    GMimeMessage* message = parsed->message();
+    GMimeObject* top = parsed->top();
 
-    auto plan = outer::plan(message, impl.id, options, now, impl.limits);
+    auto plan = outer::plan(top, impl.id, options, now, impl.limits);
     if (!plan) return std::move(plan).error();
 
     canon::Options copts;
@@ -149,7 +149,7 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     cms::Digest digest{};
     {
         enc::HashingWriter writer(impl.builder->sha256(), body_sink);
-        if (auto r = canon::write_signed_entity(message, copts, writer); !r) return std::move(r).error();
+        if (auto r = canon::write_signed_entity(top, copts, writer); !r) return std::move(r).error();
         if (auto r = writer.finish(digest); !r) return std::move(r).error();
     }
 
