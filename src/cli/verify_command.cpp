@@ -1,0 +1,274 @@
+// verify_command.cpp — `ribbon verify`: checks one S/MIME signed message.
+//
+//   ribbon verify [--ca FILE]... [--at TIME] [--json] [IN]
+//
+// Reads IN (default stdin), prints the verdict and why, and exits
+//   0 valid and trusted, 1 signed but not valid, 2 not signed,
+//   3 could not be read or parsed (also a broken signature object).
+// Without --ca the system roots (/etc/ssl/certs) are trusted.
+// Front end only: all checking is libribbon's Verifier.
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "ribbon/verifier.hpp"
+
+namespace ribbon::cli {
+
+namespace {
+
+enum VerifyExit : int { kValid = 0, kInvalid = 1, kNotSigned = 2, kUnreadable = 3 };
+
+struct VerifyArgs {
+    std::vector<std::string> ca_files;
+    std::string at;
+    bool json = false;
+    std::string input = "-";
+};
+
+bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
+    if (pos + n > s.size()) return false;
+    out = 0;
+    for (std::size_t i = pos; i < pos + n; ++i) {
+        if (!std::isdigit(static_cast<unsigned char>(s[i]))) return false;
+        out = out * 10 + (s[i] - '0');
+    }
+    return true;
+}
+
+// "@UNIX-SECONDS", "YYYY-MM-DD", or "YYYY-MM-DDTHH:MM:SS" followed by "Z" or
+// "+HH:MM"/"-HH:MM" (ISO 8601 / RFC 3339 §5.6).
+std::optional<TimePoint> parse_time(std::string_view s) {
+    if (!s.empty() && s[0] == '@') {
+        if (s.size() < 2 || s.size() > 19) return std::nullopt;
+        long long v = 0;
+        for (std::size_t i = 1; i < s.size(); ++i) {
+            if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
+            v = v * 10 + (s[i] - '0');
+        }
+        return std::chrono::system_clock::from_time_t(static_cast<std::time_t>(v));
+    }
+    std::tm tm{};
+    int year = 0, month = 0, day = 0;
+    if (!parse_digits(s, 0, 4, year) || s.size() < 10 || s[4] != '-' ||
+        !parse_digits(s, 5, 2, month) || s[7] != '-' || !parse_digits(s, 8, 2, day)) {
+        return std::nullopt;
+    }
+    int hour = 0, minute = 0, second = 0, offset = 0;
+    if (s.size() > 10) {
+        if ((s[10] != 'T' && s[10] != 't' && s[10] != ' ') || s.size() < 20 ||
+            !parse_digits(s, 11, 2, hour) || s[13] != ':' || !parse_digits(s, 14, 2, minute) ||
+            s[16] != ':' || !parse_digits(s, 17, 2, second)) {
+            return std::nullopt;
+        }
+        std::string_view zone = s.substr(19);
+        if (zone == "Z" || zone == "z") {
+            offset = 0;
+        } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
+            int oh = 0, om = 0;
+            if (!parse_digits(zone, 1, 2, oh) || !parse_digits(zone, 4, 2, om)) return std::nullopt;
+            offset = (oh * 60 + om) * 60 * (zone[0] == '-' ? -1 : 1);
+        } else {
+            return std::nullopt;
+        }
+    }
+    if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+        return std::nullopt;
+    }
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+}
+
+std::string iso_time(TimePoint t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string_view verdict_name(Verdict v) {
+    switch (v) {
+        case Verdict::valid:
+            return "valid";
+        case Verdict::invalid:
+            return "invalid";
+        case Verdict::not_signed:
+            return "not_signed";
+    }
+    return "unknown";
+}
+
+int exit_for(Verdict v) {
+    switch (v) {
+        case Verdict::valid:
+            return kValid;
+        case Verdict::invalid:
+            return kInvalid;
+        case Verdict::not_signed:
+            return kNotSigned;
+    }
+    return kUnreadable;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+    std::string out;
+    for (const auto& item : items) {
+        if (!out.empty()) out += sep;
+        out += item;
+    }
+    return out;
+}
+
+nlohmann::json to_json(const VerifyResult& r) {
+    nlohmann::json j;
+    j["verdict"] = verdict_name(r.verdict);
+    j["reason"] = verify_reason_name(r.reason);
+    j["detail"] = r.detail;
+    j["opaque"] = r.opaque;
+    if (r.signer) {
+        const CertificateInfo& c = r.signer->certificate;
+        j["signer"] = {
+            {"subject", c.subject},
+            {"issuer", c.issuer},
+            {"serial", c.serial_hex},
+            {"not_before", iso_time(c.not_before)},
+            {"not_after", iso_time(c.not_after)},
+            {"addresses", c.addresses},
+            {"key", c.key_description},
+            {"signing_time", r.signer->signing_time
+                                 ? nlohmann::json(iso_time(*r.signer->signing_time))
+                                 : nlohmann::json(nullptr)},
+            {"chain", r.signer->chain},
+            {"digest_algorithm", r.signer->digest_algorithm},
+        };
+    } else {
+        j["signer"] = nullptr;
+    }
+    j["from_addresses"] = r.from_addresses;
+    j["from_in_certificate"] = r.from_in_certificate;
+    j["header_protection"] = r.header_protection;
+    j["protected_headers"] = nlohmann::json::array();
+    for (const auto& h : r.protected_headers) {
+        j["protected_headers"].push_back(
+            {{"name", h.name}, {"outer", h.outer}, {"inner", h.inner}, {"matches", h.matches}});
+    }
+    return j;
+}
+
+void print_human(const VerifyResult& r) {
+    std::printf("verdict: %s\n", std::string(verdict_name(r.verdict)).c_str());
+    if (r.verdict == Verdict::invalid) {
+        std::printf("reason: %s\n", std::string(verify_reason_name(r.reason)).c_str());
+    }
+    if (!r.detail.empty()) std::printf("detail: %s\n", r.detail.c_str());
+    if (r.verdict == Verdict::not_signed) return;
+    std::printf("form: %s\n",
+                r.opaque ? "opaque (application/pkcs7-mime)" : "detached (multipart/signed)");
+    if (r.signer) {
+        const CertificateInfo& c = r.signer->certificate;
+        std::printf("signer: %s\n", c.subject.c_str());
+        std::printf("signer addresses: %s\n",
+                    c.addresses.empty() ? "(none)" : join(c.addresses, ", ").c_str());
+        std::printf("issuer: %s\n", c.issuer.c_str());
+        std::printf("serial: %s\n", c.serial_hex.c_str());
+        std::printf("valid: %s .. %s\n", iso_time(c.not_before).c_str(),
+                    iso_time(c.not_after).c_str());
+        std::printf("signing time: %s\n",
+                    r.signer->signing_time ? iso_time(*r.signer->signing_time).c_str() : "(none)");
+        std::printf("digest: %s\n", r.signer->digest_algorithm.c_str());
+        std::printf("chain: %s\n",
+                    r.signer->chain.empty() ? "(not built)" : join(r.signer->chain, " > ").c_str());
+    }
+    std::printf("from: %s (%s)\n",
+                r.from_addresses.empty() ? "(none)" : join(r.from_addresses, ", ").c_str(),
+                r.from_in_certificate ? "in certificate" : "NOT in certificate");
+    if (!r.header_protection) {
+        std::printf("protected headers: none\n");
+        return;
+    }
+    for (const auto& h : r.protected_headers) {
+        if (h.matches) {
+            std::printf("protected %s: matches\n", h.name.c_str());
+        } else {
+            std::printf("protected %s: CHANGED (outer \"%s\", signed \"%s\")\n", h.name.c_str(),
+                        h.outer.c_str(), h.inner.c_str());
+        }
+    }
+}
+
+int fail(const VerifyArgs& args, std::string_view input, const Error& error) {
+    if (args.json) {
+        nlohmann::json j = {{"verdict", "error"},
+                            {"error",
+                             {{"code", errc_name(error.code())},
+                              {"kind", error_kind_name(error.kind())},
+                              {"message", error.message()}}}};
+        std::printf("%s\n", j.dump().c_str());
+    }
+    report_error("verify", input, error);
+    return kUnreadable;
+}
+
+int run_verify(const VerifyArgs& args) {
+    const bool from_stdin = args.input.empty() || args.input == "-";
+    const std::string input_name = from_stdin ? "<stdin>" : args.input;
+    VerifyOptions options;
+    if (!args.at.empty()) {
+        options.at = parse_time(args.at);
+        if (!options.at) {
+            std::fprintf(stderr,
+                         "ribbon verify: --at %s: not a time (use 2024-05-01T12:00:00Z or "
+                         "@UNIX-SECONDS)\n",
+                         args.at.c_str());
+            return kUsage;
+        }
+    }
+    std::vector<std::filesystem::path> ca_paths(args.ca_files.begin(), args.ca_files.end());
+    auto trust = ca_paths.empty() ? TrustStore::system() : TrustStore::from_files(ca_paths);
+    if (!trust) return fail(args, "", trust.error());
+    Verifier verifier(std::move(*trust));
+    const MessageInput in =
+        from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input);
+    auto result = verifier.verify(in, options);
+    if (!result) return fail(args, input_name, result.error());
+    if (args.json) {
+        std::printf("%s\n", to_json(*result).dump().c_str());
+    } else {
+        print_human(*result);
+    }
+    std::fflush(stdout);
+    return exit_for(result->verdict);
+}
+
+}  // namespace
+
+void register_verify(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<VerifyArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "verify",
+        "Verify an S/MIME signed message. Exit 0 valid, 1 not valid, 2 not signed, 3 unreadable");
+    cmd->add_option("--ca", args->ca_files,
+                    "Trust only the certificates in FILE (PEM or DER; repeatable). Default: the "
+                    "system roots in /etc/ssl/certs")
+        ->type_name("FILE")
+        ->allow_extra_args(false);  // one FILE per --ca, so IN is never taken for a CA
+    cmd->add_option("--at", args->at,
+                    "Verify the certificates as of TIME (2024-05-01T12:00:00Z or @UNIX-SECONDS)")
+        ->type_name("TIME");
+    cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
+    cmd->add_option("input", args->input, "The message (default: stdin)")->type_name("IN");
+    cmd->callback([args, &exit_code] { exit_code = run_verify(*args); });
+}
+
+}  // namespace ribbon::cli
