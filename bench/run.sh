@@ -10,6 +10,7 @@
 # Throw-away keys are made in a temporary directory and removed afterwards.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
+SCRIPTS=$(cd "$(dirname "$0")/../scripts" && pwd)
 RIBBON="$BUILD/ribbon"
 BENCH="$BUILD/ribbon-bench"
 SECONDS_PER_RUN=${BENCH_SECONDS:-5}
@@ -21,28 +22,7 @@ trap 'rm -rf "$WORK" "$OUTDIR"' EXIT INT TERM
 
 cd "$WORK"
 # ---- throw-away PKI ---------------------------------------------------------
-cat > ext.cnf <<'CNF'
-[ca]
-basicConstraints=critical,CA:TRUE
-keyUsage=critical,keyCertSign,cRLSign
-[leaf]
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=emailProtection
-subjectAltName=email:no-reply@bank.example
-CNF
-openssl req -x509 -newkey rsa:2048 -nodes -keyout root.key -out root.pem -subj "/CN=Bench Root" \
-    -days 30 -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout int.key -out int.csr -subj "/CN=Bench Intermediate" 2>/dev/null
-openssl x509 -req -in int.csr -CA root.pem -CAkey root.key -set_serial "0x$(openssl rand -hex 8)" \
-    -days 30 -extfile ext.cnf -extensions ca -out int.pem 2>/dev/null
-for t in rsa ec; do
-    if [ $t = rsa ]; then kopt="rsa:2048"; else kopt="ec -pkeyopt ec_paramgen_curve:P-256"; fi
-    # shellcheck disable=SC2086
-    openssl req -newkey $kopt -nodes -keyout $t.key -out $t.csr -subj "/CN=Bank $t" 2>/dev/null
-    openssl x509 -req -in $t.csr -CA int.pem -CAkey int.key -set_serial "0x$(openssl rand -hex 8)" \
-        -days 30 -extfile ext.cnf -extensions leaf -out $t.pem 2>/dev/null
-done
+sh "$SCRIPTS/make-test-pki.sh" . no-reply@bank.example 30
 
 # ---- the 3 KB message: a typical statement notice ---------------------------
 python3 - <<'PY'
@@ -83,7 +63,7 @@ SPEED_RSA=$(awk '/^rsa 2048 bits/ {print $6}' speed.txt)
 SPEED_EC=$(awk '/256 bits ecdsa \(nistp256\)/ {print $7}' speed.txt)
 
 # ---- ribbon in-process ------------------------------------------------------
-rb() { "$BENCH" "$1.key" "$1.pem" int.pem msg3k.eml "$2" "$SECONDS_PER_RUN" | sed 's/.*=//'; }
+rb() { "$BENCH" "$1.key" "$1.pem" intermediate.pem msg3k.eml "$2" "$SECONDS_PER_RUN" | sed 's/.*=//'; }
 R_RSA1=$(rb rsa 1); R_RSA2=$(rb rsa 2); R_EC1=$(rb ec 1); R_EC2=$(rb ec 2)
 
 # ---- a loop of openssl cms -sign processes (what a script would do) --------
@@ -91,7 +71,7 @@ cms_loop() {
     start=$(date +%s.%N)
     i=0
     while [ $i -lt "$CMS_LOOP" ]; do
-        openssl cms -sign -in msg3k.eml -signer "$1.pem" -inkey "$1.key" -certfile int.pem \
+        openssl cms -sign -in msg3k.eml -signer "$1.pem" -inkey "$1.key" -certfile intermediate.pem \
             -md sha256 -out /dev/null
         i=$((i + 1))
     done
@@ -101,7 +81,7 @@ cms_loop() {
 CMS_RSA=$(cms_loop rsa); CMS_EC=$(cms_loop ec)
 
 # ---- 100 MB through the command, and its baseline ----------------------------
-peak() { /usr/bin/time -f "%e %M" "$RIBBON" sign --key rsa.key --cert rsa.pem --chain int.pem \
+peak() { /usr/bin/time -f "%e %M" "$RIBBON" sign --key rsa.key --cert rsa.pem --chain intermediate.pem \
              -o "$OUTDIR/out.eml" "$1" 2>&1 >/dev/null | tail -1; }
 BASE=$(peak msg3k.eml); BASE_KB=$(echo "$BASE" | cut -d' ' -f2)
 BEST_T=""; BIG_KB=0

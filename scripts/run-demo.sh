@@ -7,35 +7,14 @@
 # The keys are test keys made on the spot; never use them for real mail.
 set -eu
 RIBBON=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 DEMO=var/demo
 mkdir -p "$DEMO"
 cd "$DEMO"
 
-if [ ! -f leaf.pem ]; then
+if [ ! -f rsa.pem ]; then
     echo "run: making a throw-away test Digital ID for no-reply@example.com in $DEMO"
-    cat > ext.cnf <<'CNF'
-[ca]
-basicConstraints=critical,CA:TRUE
-keyUsage=critical,keyCertSign,cRLSign
-[leaf]
-basicConstraints=CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=emailProtection
-subjectAltName=email:no-reply@example.com
-CNF
-    umask 077
-    openssl req -x509 -newkey rsa:3072 -nodes -keyout root.key -out root.pem -days 825 \
-        -subj "/O=ribbon demo/CN=ribbon demo root (TEST ONLY)" \
-        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" 2>/dev/null
-    openssl req -newkey rsa:3072 -nodes -keyout intermediate.key -out intermediate.csr \
-        -subj "/O=ribbon demo/CN=ribbon demo intermediate (TEST ONLY)" 2>/dev/null
-    openssl x509 -req -in intermediate.csr -CA root.pem -CAkey root.key -days 825 \
-        -set_serial "0x$(openssl rand -hex 16)" -extfile ext.cnf -extensions ca -out intermediate.pem 2>/dev/null
-    openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr \
-        -subj "/O=Example Shop/CN=Example Shop no-reply" 2>/dev/null
-    openssl x509 -req -in leaf.csr -CA intermediate.pem -CAkey intermediate.key -days 365 \
-        -set_serial "0x$(openssl rand -hex 16)" -extfile ext.cnf -extensions leaf -out leaf.pem 2>/dev/null
-    rm -f ./*.csr ext.cnf
+    sh "$SCRIPTS/make-test-pki.sh" . no-reply@example.com
 fi
 
 cat > message.eml <<EOF2
@@ -56,7 +35,7 @@ From now on you can follow it at https://shop.example.com/orders/10421
 This is an automated message; please do not reply.
 EOF2
 
-"$RIBBON" sign --key leaf.key --cert leaf.pem --chain intermediate.pem -o signed.eml message.eml
+"$RIBBON" sign --key rsa.key --cert rsa.pem --chain intermediate.pem -o signed.eml message.eml
 echo "run: signed $DEMO/message.eml -> $DEMO/signed.eml ($(wc -c < signed.eml) bytes)"
 echo "run: ribbon verify --ca $DEMO/root.pem $DEMO/signed.eml"
 "$RIBBON" verify --ca root.pem signed.eml

@@ -23,6 +23,9 @@ namespace ribbon {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+// ISO 8601 in UTC, e.g. "2026-11-23T04:28:00Z": the one form ribbon prints.
+std::string format_utc(TimePoint t);
+
 enum class KeyType { rsa, ecdsa };
 
 struct CertificateInfo {

@@ -88,15 +88,6 @@ std::optional<TimePoint> parse_time(std::string_view s) {
     return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
 }
 
-std::string iso_time(TimePoint t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
 std::string_view verdict_name(Verdict v) {
     switch (v) {
         case Verdict::valid:
@@ -142,12 +133,12 @@ nlohmann::json to_json(const VerifyResult& r) {
             {"subject", c.subject},
             {"issuer", c.issuer},
             {"serial", c.serial_hex},
-            {"not_before", iso_time(c.not_before)},
-            {"not_after", iso_time(c.not_after)},
+            {"not_before", format_utc(c.not_before)},
+            {"not_after", format_utc(c.not_after)},
             {"addresses", c.addresses},
             {"key", c.key_description},
             {"signing_time", r.signer->signing_time
-                                 ? nlohmann::json(iso_time(*r.signer->signing_time))
+                                 ? nlohmann::json(format_utc(*r.signer->signing_time))
                                  : nlohmann::json(nullptr)},
             {"chain", r.signer->chain},
             {"digest_algorithm", r.signer->digest_algorithm},
@@ -182,10 +173,10 @@ void print_human(const VerifyResult& r) {
                     c.addresses.empty() ? "(none)" : join(c.addresses, ", ").c_str());
         std::printf("issuer: %s\n", c.issuer.c_str());
         std::printf("serial: %s\n", c.serial_hex.c_str());
-        std::printf("valid: %s .. %s\n", iso_time(c.not_before).c_str(),
-                    iso_time(c.not_after).c_str());
+        std::printf("valid: %s .. %s\n", format_utc(c.not_before).c_str(),
+                    format_utc(c.not_after).c_str());
         std::printf("signing time: %s\n",
-                    r.signer->signing_time ? iso_time(*r.signer->signing_time).c_str() : "(none)");
+                    r.signer->signing_time ? format_utc(*r.signer->signing_time).c_str() : "(none)");
         std::printf("digest: %s\n", r.signer->digest_algorithm.c_str());
         std::printf("chain: %s\n",
                     r.signer->chain.empty() ? "(not built)" : join(r.signer->chain, " > ").c_str());

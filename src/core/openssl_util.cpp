@@ -119,3 +119,16 @@ CertificateInfo describe_certificate(X509* cert) {
 }
 
 }  // namespace ribbon::ossl
+
+namespace ribbon {
+
+std::string format_utc(TimePoint t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+}  // namespace ribbon

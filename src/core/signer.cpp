@@ -50,24 +50,15 @@ std::string make_boundary() {
     return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));
 }
 
-std::string iso_time(TimePoint t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S UTC", &tm);
-    return buf;
-}
-
 Result<void> check_validity(const CertificateInfo& cert, TimePoint now) {
     if (now < cert.not_before) {
         return permanent_error(Errc::certificate_not_yet_valid,
                                "certificate " + cert.subject + " is not valid before " +
-                                   iso_time(cert.not_before));
+                                   format_utc(cert.not_before));
     }
     if (now > cert.not_after) {
         return permanent_error(Errc::certificate_expired,
-                               "certificate " + cert.subject + " expired on " + iso_time(cert.not_after));
+                               "certificate " + cert.subject + " expired on " + format_utc(cert.not_after));
     }
     return {};
 }
