@@ -29,7 +29,7 @@ python3 - <<'PY'
 import datetime
 body = []
 body.append("Dear customer,\n\nYour monthly statement for account ****1234 is ready.\n")
-for i in range(40):
+for i in range(60):
     body.append(f"  {i+1:02d}  2026-11-{(i%28)+1:02d}  CARD PURCHASE  SHOP {i:04d}   {(i*7.31)%500:8.2f} EUR\n")
 body.append("\nThis is an automated message; please do not reply.\n")
 text = "".join(body)
@@ -40,7 +40,9 @@ head = (
     "Message-ID: <statement-1@bank.example>\nMIME-Version: 1.0\n"
     "Content-Type: text/plain; charset=us-ascii\n\n")
 msg = head + text
-msg = msg[:3072] if len(msg) > 3072 else msg + "x" * 0
+# Cut to 3 KB at a line end, keeping the closing sentence.
+cut = msg.rfind("\n", 0, 3072 - 60) + 1
+msg = msg[:cut] + "\nThis is an automated message; please do not reply.\n"
 open("msg3k.eml", "w").write(msg)
 PY
 SIZE3K=$(wc -c < msg3k.eml)

@@ -26,6 +26,11 @@ using TimePoint = std::chrono::system_clock::time_point;
 // ISO 8601 in UTC, e.g. "2026-11-23T04:28:00Z": the one form ribbon prints.
 std::string format_utc(TimePoint t);
 
+// Unix seconds to a TimePoint, saturating: system_clock counts nanoseconds
+// in 64 bits and ends in 2262, while certificates say "until 9999" and Date
+// headers and command lines say anything.
+TimePoint time_from_unix(std::int64_t seconds);
+
 enum class KeyType { rsa, ecdsa };
 
 struct CertificateInfo {

@@ -50,7 +50,7 @@ std::optional<TimePoint> parse_time(std::string_view s) {
             if (!std::isdigit(static_cast<unsigned char>(s[i]))) return std::nullopt;
             v = v * 10 + (s[i] - '0');
         }
-        return std::chrono::system_clock::from_time_t(static_cast<std::time_t>(v));
+        return time_from_unix(static_cast<std::int64_t>(v));
     }
     std::tm tm{};
     int year = 0, month = 0, day = 0;
@@ -85,7 +85,7 @@ std::optional<TimePoint> parse_time(std::string_view s) {
     tm.tm_hour = hour;
     tm.tm_min = minute;
     tm.tm_sec = second;
-    return std::chrono::system_clock::from_time_t(timegm(&tm) - offset);
+    return time_from_unix(static_cast<std::int64_t>(timegm(&tm)) - offset);
 }
 
 std::string_view verdict_name(Verdict v) {

@@ -50,7 +50,7 @@ std::string name_to_string(const X509_NAME* name) {
 TimePoint asn1_time_to_timepoint(const ASN1_TIME* t) {
     struct tm tm {};
     if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return TimePoint{};
-    return std::chrono::system_clock::from_time_t(timegm(&tm));
+    return time_from_unix(timegm(&tm));
 }
 
 namespace {
@@ -121,6 +121,15 @@ CertificateInfo describe_certificate(X509* cert) {
 }  // namespace ribbon::ossl
 
 namespace ribbon {
+
+TimePoint time_from_unix(std::int64_t seconds) {
+    using std::chrono::duration_cast;
+    constexpr auto kMax = duration_cast<std::chrono::seconds>(TimePoint::duration::max()).count() - 1;
+    constexpr auto kMin = duration_cast<std::chrono::seconds>(TimePoint::duration::min()).count() + 1;
+    if (seconds >= kMax) return TimePoint::max();
+    if (seconds <= kMin) return TimePoint::min();
+    return TimePoint(std::chrono::seconds(seconds));
+}
 
 std::string format_utc(TimePoint t) {
     std::time_t tt = std::chrono::system_clock::to_time_t(t);

@@ -9,6 +9,7 @@
 
 #include "core/canonical.hpp"
 #include "core/encoders.hpp"
+#include "core/openssl_util.hpp"
 
 namespace ribbon::outer {
 
@@ -159,7 +160,7 @@ Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& opti
     } else {
         bool usable = date != nullptr;
         TimePoint when{};
-        if (usable) when = std::chrono::system_clock::from_time_t(g_date_time_to_unix(date.get()));
+        if (usable) when = time_from_unix(g_date_time_to_unix(date.get()));
         if (usable && when > now + kDateTolerance) usable = false;  // in the future
         if (usable && when < now - kDateTolerance) {
             if (when >= cert.not_before) {
