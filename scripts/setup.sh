@@ -11,8 +11,8 @@ build-essential cmake ninja-build pkg-config
 openssl libssl-dev
 libgmime-3.0-dev libglib2.0-dev
 libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
-libgtest-dev libgmock-dev libbenchmark-dev
-libnss3-tools gpgsm
+libgtest-dev
+libnss3-tools gpgsm gpg-agent
 clang libclang-rt-14-dev
 python3 time
 "
