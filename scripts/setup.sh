@@ -10,7 +10,7 @@ PACKAGES="
 build-essential cmake ninja-build pkg-config
 openssl libssl-dev
 libgmime-3.0-dev libglib2.0-dev
-libcli11-dev libspdlog-dev libfmt-dev nlohmann-json3-dev
+libcli11-dev nlohmann-json3-dev
 libgtest-dev
 libnss3-tools gpgsm gpg-agent
 clang libclang-rt-14-dev
