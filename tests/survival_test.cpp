@@ -36,14 +36,7 @@ TEST_P(Survival, StillVerifiesAfterTransit) {
     const std::string moved = transform(tname).apply(out);
     SCOPED_TRACE("transform " + tname + (moved == out ? " (no change)" : " (changed the message)"));
 
-    const VerifyResult o = verify_openssl(moved);
-    EXPECT_TRUE(o.ok) << o.details;
-    const VerifyResult n = verify_nss(moved);
-    EXPECT_TRUE(n.ok) << n.details;
-    const VerifyResult g = verify_gpgsm(moved);
-    EXPECT_TRUE(g.ok) << g.details;
-    const VerifyResult r = verify_ribbon(moved);
-    EXPECT_TRUE(r.ok) << r.details;
+    expect_verified_everywhere(moved);
 }
 
 std::string survival_name(const ::testing::TestParamInfo<SurvivalParam>& info) {

@@ -1,5 +1,7 @@
 #include "support/verifiers.hpp"
 
+#include <gtest/gtest.h>
+
 #include "support/mime.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
@@ -150,6 +152,18 @@ VerifyResult verify_ribbon(const std::string& message, const fs::path& ca) {
     v.ok = r.exit_code == 0;
     v.details = "ribbon verify: " + r.describe();
     return v;
+}
+
+VerifyResult expect_verified_everywhere(const std::string& message) {
+    VerifyResult o = verify_openssl(message);
+    EXPECT_TRUE(o.ok) << "openssl: " << o.details;
+    const VerifyResult n = verify_nss(message);
+    EXPECT_TRUE(n.ok) << "NSS: " << n.details;
+    const VerifyResult g = verify_gpgsm(message);
+    EXPECT_TRUE(g.ok) << "gpgsm: " << g.details;
+    const VerifyResult r = verify_ribbon(message);
+    EXPECT_TRUE(r.ok) << "ribbon: " << r.details;
+    return o;
 }
 
 }  // namespace ribbon::test

@@ -31,4 +31,8 @@ VerifyResult verify_gpgsm(const std::string& message);
 // `ribbon verify --ca ca` (default test root); ok iff exit 0.
 VerifyResult verify_ribbon(const std::string& message, const std::filesystem::path& ca = {});
 
+// EXPECTs that OpenSSL, NSS, gpgsm and ribbon all accept `message` (with the
+// default test root); returns OpenSSL's result, which carries the content.
+VerifyResult expect_verified_everywhere(const std::string& message);
+
 }  // namespace ribbon::test
