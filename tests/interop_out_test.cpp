@@ -66,14 +66,15 @@ TEST_P(InteropOut, VerifiesEverywhereAndKeepsContent) {
     ASSERT_TRUE(parts.error.empty()) << parts.error;
     EXPECT_EQ(parts.opaque, opaque);
 
-    const VerifyResult o = expect_verified_everywhere(out);
+    const EveryVerifier all = expect_verified_everywhere(out);
+    const VerifyResult& o = all.openssl;
 
     // The content a receiver gets: the detached first part, or what the
     // verifier extracted from the opaque SignedData.
     const std::string content = opaque ? o.content : parts.content;
     if (opaque) {
         ASSERT_TRUE(o.ok) << "no content to compare";
-        EXPECT_EQ(g.content, o.content) << "gpgsm and openssl extracted different content";
+        EXPECT_EQ(all.gpgsm.content, o.content) << "gpgsm and openssl extracted different content";
     }
     expect_same_content(msg.data, content);
 }

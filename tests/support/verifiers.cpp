@@ -154,16 +154,14 @@ VerifyResult verify_ribbon(const std::string& message, const fs::path& ca) {
     return v;
 }
 
-VerifyResult expect_verified_everywhere(const std::string& message) {
-    VerifyResult o = verify_openssl(message);
-    EXPECT_TRUE(o.ok) << "openssl: " << o.details;
-    const VerifyResult n = verify_nss(message);
-    EXPECT_TRUE(n.ok) << "NSS: " << n.details;
-    const VerifyResult g = verify_gpgsm(message);
-    EXPECT_TRUE(g.ok) << "gpgsm: " << g.details;
-    const VerifyResult r = verify_ribbon(message);
-    EXPECT_TRUE(r.ok) << "ribbon: " << r.details;
-    return o;
+EveryVerifier expect_verified_everywhere(const std::string& message) {
+    EveryVerifier all{verify_openssl(message), verify_nss(message), verify_gpgsm(message),
+                      verify_ribbon(message)};
+    EXPECT_TRUE(all.openssl.ok) << "openssl: " << all.openssl.details;
+    EXPECT_TRUE(all.nss.ok) << "NSS: " << all.nss.details;
+    EXPECT_TRUE(all.gpgsm.ok) << "gpgsm: " << all.gpgsm.details;
+    EXPECT_TRUE(all.ribbon.ok) << "ribbon: " << all.ribbon.details;
+    return all;
 }
 
 }  // namespace ribbon::test

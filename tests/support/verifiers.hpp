@@ -32,7 +32,10 @@ VerifyResult verify_gpgsm(const std::string& message);
 VerifyResult verify_ribbon(const std::string& message, const std::filesystem::path& ca = {});
 
 // EXPECTs that OpenSSL, NSS, gpgsm and ribbon all accept `message` (with the
-// default test root); returns OpenSSL's result, which carries the content.
-VerifyResult expect_verified_everywhere(const std::string& message);
+// default test root) and returns what each said.
+struct EveryVerifier {
+    VerifyResult openssl, nss, gpgsm, ribbon;
+};
+EveryVerifier expect_verified_everywhere(const std::string& message);
 
 }  // namespace ribbon::test
