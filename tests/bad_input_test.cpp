@@ -224,6 +224,18 @@ TEST(BadInputVerify, SignatureThatIsNotDer) {
     expect_unreadable(m, "bad_signature_format");
 }
 
+TEST(BadInputVerify, OversizedHeaderField) {
+    // The verifier applies the signer's 64 KiB limit on one header field.
+    std::string signed_message;
+    ASSERT_NO_FATAL_FAILURE(sign_ok(text_message("Your statement is ready.\r\n"), {}, signed_message));
+    expect_unreadable("X-Big: " + std::string(100 * 1024, 'a') + "\r\n" + signed_message,
+                      "limit_exceeded");
+    // Just under the limit is still a message to judge, not an error.
+    const VerifyResult v =
+        verify_ribbon("X-Big: " + std::string(60 * 1024, 'a') + "\r\n" + signed_message);
+    EXPECT_TRUE(v.ok) << v.details;
+}
+
 TEST(BadInputVerify, SplicingAloneBreaksNothing) {
     // Control for the two tests above: taking the message apart and putting
     // it back together with the original signature still verifies.

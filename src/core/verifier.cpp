@@ -29,6 +29,7 @@
 #include <openssl/objects.h>
 
 #include <climits>
+#include <cstring>
 
 #include "core/mime_parse.hpp"
 #include "core/openssl_util.hpp"
@@ -515,7 +516,28 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
 // the *content* (a signed text without a header section, as `openssl smime
 // -sign` makes, or a sloppy inner part) do not make the message unreadable.
 // What stays fatal is what makes the outer header ambiguous.
+// A header field longer than the signer would ever write is refused as
+// unreadable rather than compared, copied into results and printed.
+std::optional<Error> oversized_header(GMimeObject* obj) {
+    const mime::Limits limits;
+    GMimeHeaderList* list = obj != nullptr ? g_mime_object_get_header_list(obj) : nullptr;
+    for (int i = 0; list != nullptr && i < g_mime_header_list_get_count(list); ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+        const char* raw = g_mime_header_get_raw_value(h);
+        std::size_t size = raw != nullptr ? std::strlen(raw) : 0;
+        if (size > limits.max_header_bytes) {
+            return permanent_error(Errc::limit_exceeded,
+                                   std::string("header ") + g_mime_header_get_name(h) + " is " +
+                                       std::to_string(size) + " bytes long; the limit is " +
+                                       std::to_string(limits.max_header_bytes));
+        }
+    }
+    return std::nullopt;
+}
+
 std::optional<Error> fatal_issue(const mime::ParsedMessage& parsed) {
+    if (auto e = oversized_header(parsed.header_owner())) return e;
+    if (auto e = oversized_header(parsed.top())) return e;
     for (const auto& issue : parsed.issues()) {
         if (issue.code == GMIME_CRIT_CONFLICTING_HEADER) {
             return permanent_error(Errc::malformed_message,
