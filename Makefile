@@ -28,12 +28,16 @@ run: build
 # The tests start gpg-agent for gpgsm's trust list; stop it afterwards so no
 # daemon outlives `make test`.
 unit: build
-	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS); rc=$$?; \
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -O $(BUILD)/ctest.log; rc=$$?; \
 	for d in $(BUILD)/ribbon-test-cache/*/gnupg; do \
 	    [ -d "$$d" ] && gpgconf --homedir "$$d" --kill gpg-agent; \
 	done; exit $$rc
 
+# Ends with one plain line counting every test and fuzzer run.
 test: unit fuzz-smoke
+	@awk '/tests passed, .* tests failed out of/ { total = $$NF; failed = $$4 } \
+	     END { printf "tests: %d passed, %d failed\n", total - failed + 2, failed }' \
+	     $(BUILD)/ctest.log
 
 $(FUZZ_BUILD)/build.ninja:
 	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_BUILD) -G Ninja \
