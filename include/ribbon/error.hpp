@@ -39,6 +39,9 @@ enum class Errc {
     bad_certificate,
     unsupported_key,
     wrong_password,
+    // keystore
+    unsafe_key_permissions,  // a key file readable by group or others (RequireSafeKeys)
+    no_digital_id,           // the keystore holds no Digital ID for the address
     // verification input
     not_signed,
     bad_signature_format,

@@ -55,6 +55,14 @@ struct SignReport {
     std::uint64_t bytes_out = 0;
 };
 
+// The sender of a message: the first addr-spec of its From field (RFC 5322
+// §3.6.2), as written. Used to pick a Digital ID from a keystore before
+// signing; sign() still checks that the certificate covers every From
+// mailbox. Reads the input: a descriptor that is not a regular file (a
+// pipe) cannot be read again, so callers spool such input first.
+// Errors: no_from, malformed_message, io_error.
+Result<std::string> from_address(const MessageInput& in);
+
 class Signer {
 public:
     static Result<Signer> create(const DigitalId& id);

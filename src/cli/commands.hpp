@@ -32,5 +32,6 @@ void report_error(std::string_view command, std::string_view input, const Error&
 
 void register_sign(CLI::App& app, int& exit_code);
 void register_verify(CLI::App& app, int& exit_code);
+void register_keys(CLI::App& app, int& exit_code);
 
 }  // namespace ribbon::cli

@@ -24,6 +24,8 @@ int exit_code_for(const Error& error) {
         case Errc::bad_certificate:
         case Errc::unsupported_key:
         case Errc::wrong_password:
+        case Errc::unsafe_key_permissions:
+        case Errc::no_digital_id:
             return kConfig;
         case Errc::io_error:
             return error.kind() == ErrorKind::permanent ? kNoInput : kTempFail;

@@ -1,20 +1,27 @@
 // sign_command.cpp — `ribbon sign`: one message (stdin/file → stdout/file)
 // or a folder of messages on all cores. Front end only: loads the Digital
-// ID once, hands each message to ribbon::Signer and maps errors to exit
-// codes (commands.hpp).
+// ID once (--key/--cert) or picks it from a keystore (--keystore/--id; by
+// each message's From without --id, so --batch picks per message), hands
+// each message to ribbon::Signer and maps errors to exit codes
+// (commands.hpp).
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "ribbon/keystore.hpp"
 #include "ribbon/signer.hpp"
 
 namespace ribbon::cli {
@@ -26,6 +33,9 @@ namespace fs = std::filesystem;
 struct SignArgs {
     std::string key;
     std::string cert;
+    std::string keystore;
+    std::string id;
+    bool use_keystore = false;  // --keystore or --id given
     std::string chain;
     std::string password_file;
     bool opaque = false;
@@ -92,7 +102,47 @@ private:
     std::chrono::steady_clock::time_point m_last{};
 };
 
-int run_batch(const Signer& signer, const SignOptions& options, const SignArgs& args) {
+// The Signer for one message: the one fixed Digital ID, or the keystore's
+// Digital ID for the message's sender.
+using SignerFor = std::function<Result<Signer>(const MessageInput&)>;
+
+// Signers picked from a keystore, one per address, made on first use and
+// shared by the batch threads (a Signer may sign from any thread).
+class KeystoreSigners {
+public:
+    KeystoreSigners(Keystore ks, std::string fixed_id) : m_ks(std::move(ks)), m_id(std::move(fixed_id)) {}
+
+    Result<Signer> for_address(const std::string& address) {
+        std::lock_guard lock(m_mutex);
+        std::string key = address;
+        std::transform(key.begin(), key.end(), key.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        if (auto it = m_signers.find(key); it != m_signers.end()) return it->second;
+        auto selected = m_ks.digital_id_for(address, std::chrono::system_clock::now());
+        if (!selected) return std::move(selected).error();
+        for (const auto& w : selected->warnings) std::fprintf(stderr, "ribbon sign: warning: %s\n", w.c_str());
+        auto signer = Signer::create(selected->id);
+        if (!signer) return std::move(signer).error();
+        m_signers.emplace(key, *signer);
+        return std::move(*signer);
+    }
+
+    // --id wins; otherwise the message's From (read once more for that).
+    Result<Signer> for_message(const MessageInput& in) {
+        if (!m_id.empty()) return for_address(m_id);
+        auto from = from_address(in);
+        if (!from) return std::move(from).error();
+        return for_address(*from);
+    }
+
+private:
+    Keystore m_ks;
+    std::string m_id;
+    std::mutex m_mutex;
+    std::map<std::string, Signer> m_signers;
+};
+
+int run_batch(const SignerFor& signer_for, const SignOptions& options, const SignArgs& args) {
     fs::path in_dir = args.batch_dir;
     fs::path out_dir = args.out_dir;
     std::error_code ec;
@@ -118,10 +168,12 @@ int run_batch(const Signer& signer, const SignOptions& options, const SignArgs& 
     auto worker = [&] {
         for (std::size_t i = next++; i < files.size(); i = next++) {
             fs::path target = out_dir / files[i].filename();
-            auto sink = AtomicFileSink::create(target);
+            MessageInput in = MessageInput::from_file(files[i]);
+            auto signer = signer_for(in);
+            auto sink = signer ? AtomicFileSink::create(target) : Result<AtomicFileSink>(signer.error());
             if (!sink) {
                 failures[i] = std::move(sink).error();
-            } else if (auto r = signer.sign(MessageInput::from_file(files[i]), *sink, options); !r) {
+            } else if (auto r = signer->sign(in, *sink, options); !r) {
                 failures[i] = std::move(r).error();
             } else if (auto c = sink->commit(); !c) {
                 failures[i] = std::move(c).error();
@@ -147,7 +199,87 @@ int run_batch(const Signer& signer, const SignOptions& options, const SignArgs& 
     return exit_code;
 }
 
+// Reads stdin whole: picking a Digital ID by From reads the message before
+// signing it, and a pipe cannot be read twice.
+Result<std::string> slurp_stdin() {
+    std::string data;
+    char buf[65536];
+    while (true) {
+        ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return transient_error(Errc::io_error, "cannot read stdin");
+        if (n == 0) return data;
+        data.append(buf, static_cast<std::size_t>(n));
+    }
+}
+
+// Writes one signed message to stdout or -o.
+int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& options,
+             const SignArgs& args) {
+    if (args.output.empty() || args.output == "-") {
+        FdSink out(STDOUT_FILENO);
+        auto r = signer.sign(in, out, options);
+        if (!r) {
+            report_error("sign", in.describe(), r.error());
+            return exit_code_for(r.error());
+        }
+        return kOk;
+    }
+    auto sink = AtomicFileSink::create(args.output);
+    if (!sink) {
+        report_error("sign", args.output, sink.error());
+        return kCantCreat;
+    }
+    auto r = signer.sign(in, *sink, options);
+    if (r) {
+        if (auto c = sink->commit(); !c) r = std::move(c).error();
+    }
+    if (!r) {
+        report_error("sign", in.describe(), r.error());
+        return exit_code_for(r.error());
+    }
+    return kOk;
+}
+
+int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
+    Keystore ks(args.keystore.empty() ? Keystore::default_dir() : fs::path(args.keystore));
+    KeystoreSigners signers(ks, args.id);
+    if (!args.id.empty()) {
+        // Fail before reading any mail when the named Digital ID is unusable.
+        if (auto s = signers.for_address(args.id); !s) {
+            report_error("sign", args.id, s.error());
+            return exit_code_for(s.error());
+        }
+    }
+    if (!args.batch_dir.empty()) {
+        return run_batch([&](const MessageInput& in) { return signers.for_message(in); }, options, args);
+    }
+    std::string spooled;
+    bool from_stdin = args.input.empty() || args.input == "-";
+    MessageInput in = from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input);
+    if (from_stdin && args.id.empty()) {
+        auto data = slurp_stdin();
+        if (!data) {
+            report_error("sign", "<stdin>", data.error());
+            return exit_code_for(data.error());
+        }
+        spooled = std::move(*data);
+        in = MessageInput::from_memory(spooled);
+    }
+    auto signer = signers.for_message(in);
+    if (!signer) {
+        report_error("sign", args.input.empty() ? "<stdin>" : args.input, signer.error());
+        return exit_code_for(signer.error());
+    }
+    return sign_one(*signer, in, options, args);
+}
+
 int run_sign(const SignArgs& args) {
+    SignOptions options;
+    options.mode = args.opaque ? SignMode::opaque : SignMode::detached;
+    options.header_protection = !args.no_header_protection;
+    if (args.use_keystore) return run_sign_keystore(args, options);
+
     auto password = read_password(args);
     if (!password) {
         report_error("sign", "", password.error());
@@ -169,37 +301,13 @@ int run_sign(const SignArgs& args) {
     auto signer = Signer::create(*id);
     if (!signer) return id_error(signer.error());
     if (auto r = signer->check_usable(std::chrono::system_clock::now()); !r) return id_error(r.error());
-    SignOptions options;
-    options.mode = args.opaque ? SignMode::opaque : SignMode::detached;
-    options.header_protection = !args.no_header_protection;
 
-    if (!args.batch_dir.empty()) return run_batch(*signer, options, args);
-
+    if (!args.batch_dir.empty()) {
+        return run_batch([&](const MessageInput&) -> Result<Signer> { return *signer; }, options, args);
+    }
     MessageInput in = args.input.empty() || args.input == "-" ? MessageInput::from_fd(STDIN_FILENO)
                                                               : MessageInput::from_file(args.input);
-    if (args.output.empty() || args.output == "-") {
-        FdSink out(STDOUT_FILENO);
-        auto r = signer->sign(in, out, options);
-        if (!r) {
-            report_error("sign", in.describe(), r.error());
-            return exit_code_for(r.error());
-        }
-        return kOk;
-    }
-    auto sink = AtomicFileSink::create(args.output);
-    if (!sink) {
-        report_error("sign", args.output, sink.error());
-        return kCantCreat;
-    }
-    auto r = signer->sign(in, *sink, options);
-    if (r) {
-        if (auto c = sink->commit(); !c) r = std::move(c).error();
-    }
-    if (!r) {
-        report_error("sign", in.describe(), r.error());
-        return exit_code_for(r.error());
-    }
-    return kOk;
+    return sign_one(*signer, in, options, args);
 }
 
 }  // namespace
@@ -207,11 +315,24 @@ int run_sign(const SignArgs& args) {
 void register_sign(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<SignArgs>();
     CLI::App* cmd = app.add_subcommand("sign", "Sign a message (or a folder of messages) with S/MIME");
-    cmd->add_option("--key", args->key, "Private key (PEM)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--cert", args->cert, "Certificate (PEM)")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--chain", args->chain, "Intermediate certificates (PEM)")->check(CLI::ExistingFile);
-    cmd->add_option("--password-file", args->password_file,
-                    "File whose first line is the key's password (or set RIBBON_KEY_PASSWORD)");
+    auto* key = cmd->add_option("--key", args->key, "Private key (PEM)")->check(CLI::ExistingFile);
+    auto* cert = cmd->add_option("--cert", args->cert, "Certificate (PEM)")->check(CLI::ExistingFile);
+    auto* keystore = cmd->add_option("--keystore", args->keystore,
+                                     "Sign with a Digital ID from this keystore (instead of --key/--cert)");
+    auto* id = cmd->add_option("--id", args->id,
+                               "The keystore's Digital ID for this address (default: the From address; "
+                               "keystore default $RIBBON_KEYSTORE, else /var/lib/ribbon/ids)");
+    key->needs(cert);
+    cert->needs(key);
+    auto* chain = cmd->add_option("--chain", args->chain, "Intermediate certificates (PEM)")
+                      ->check(CLI::ExistingFile);
+    auto* password_file =
+        cmd->add_option("--password-file", args->password_file,
+                        "File whose first line is the key's password (or set RIBBON_KEY_PASSWORD)");
+    // A keystore files each certificate with its chain, and its keys are not
+    // encrypted (docs/KEYSTORE.md): --chain and --password-file go with --key.
+    keystore->excludes(key)->excludes(cert)->excludes(chain)->excludes(password_file);
+    id->excludes(key)->excludes(cert)->excludes(chain)->excludes(password_file);
     cmd->add_flag("--opaque", args->opaque,
                   "Opaque application/pkcs7-mime signed-data instead of multipart/signed");
     cmd->add_flag("--no-header-protection", args->no_header_protection,
@@ -225,7 +346,15 @@ void register_sign(CLI::App& app, int& exit_code) {
         ->check(CLI::Range(1u, 1024u));
     batch->needs(out_dir)->excludes(out)->excludes(in);
     out_dir->needs(batch);
-    cmd->callback([args, &exit_code] { exit_code = run_sign(*args); });
+    cmd->callback([args, &exit_code, key, keystore, id] {
+        args->use_keystore = keystore->count() > 0 || id->count() > 0;
+        if (key->count() == 0 && !args->use_keystore) {
+            std::fprintf(stderr, "ribbon sign: give --key and --cert, or --keystore (and --id)\n");
+            exit_code = kUsage;
+            return;
+        }
+        exit_code = run_sign(*args);
+    });
 }
 
 }  // namespace ribbon::cli

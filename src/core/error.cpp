@@ -19,6 +19,8 @@ std::string_view errc_name(Errc code) noexcept {
         case Errc::bad_certificate: return "bad_certificate";
         case Errc::unsupported_key: return "unsupported_key";
         case Errc::wrong_password: return "wrong_password";
+        case Errc::unsafe_key_permissions: return "unsafe_key_permissions";
+        case Errc::no_digital_id: return "no_digital_id";
         case Errc::not_signed: return "not_signed";
         case Errc::bad_signature_format: return "bad_signature_format";
         case Errc::io_error: return "io_error";

@@ -46,9 +46,8 @@ Result<void> check_already_signed(GMimeObject* top) {
     return {};
 }
 
-// RFC 5322 §3.6: exactly one From. Every mailbox in it (groups flattened)
-// must be vouched for by the certificate (RFC 8550 §3).
-Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
+// RFC 5322 §3.6: exactly one From; its mailboxes, groups flattened.
+Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
     const char* from_value = nullptr;
     for (int i = 0; i < g_mime_header_list_get_count(headers); ++i) {
         GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
@@ -82,7 +81,14 @@ Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
     if (mailboxes.empty()) {
         return permanent_error(Errc::no_from, "the message has no From address");
     }
-    for (const auto& m : mailboxes) {
+    return mailboxes;
+}
+
+// Every mailbox in From must be vouched for by the certificate (RFC 8550 §3).
+Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
+    auto mailboxes = mailboxes_of_from(headers);
+    if (!mailboxes) return std::move(mailboxes).error();
+    for (const auto& m : *mailboxes) {
         if (!id.covers_address(m)) {
             std::string certs;
             for (const auto& a : id.certificate().addresses) certs += (certs.empty() ? "" : ", ") + a;
@@ -107,6 +113,10 @@ void append_raw_header(std::string& out, std::string_view name, std::string_view
 }
 
 }  // namespace
+
+Result<std::vector<std::string>> from_mailboxes(GMimeObject* top) {
+    return mailboxes_of_from(g_mime_object_get_header_list(top));
+}
 
 std::string rfc5322_date(TimePoint t) {
     static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};

@@ -7,6 +7,7 @@
 #include <gmime/gmime.h>
 
 #include <string>
+#include <vector>
 
 #include "core/mime_parse.hpp"
 #include "ribbon/digital_id.hpp"
@@ -33,6 +34,11 @@ struct Plan {
 // header list holds the whole top-level header section.
 Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& options,
                   TimePoint now, const mime::Limits& limits);
+
+// The addr-specs in the one From field of `top` (parsed as an entity),
+// groups flattened: Errc::no_from or malformed_message when there is not
+// exactly one From with at least one mailbox (RFC 5322 §3.6).
+Result<std::vector<std::string>> from_mailboxes(GMimeObject* top);
 
 // RFC 5322 §3.3 date-time in UTC, e.g. "Mon, 23 Nov 2026 04:28:00 +0000".
 std::string rfc5322_date(TimePoint t);

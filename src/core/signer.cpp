@@ -81,6 +81,14 @@ private:
 
 }  // namespace
 
+Result<std::string> from_address(const MessageInput& in) {
+    auto parsed = mime::parse_message(in, mime::ParseAs::entity);
+    if (!parsed) return std::move(parsed).error();
+    auto mailboxes = outer::from_mailboxes(parsed->top());
+    if (!mailboxes) return std::move(mailboxes).error();
+    return std::move(mailboxes->front());
+}
+
 Result<Signer> Signer::create(const DigitalId& id) {
     auto impl = std::make_shared<Impl>(id);
     auto builder = cms::SignedDataBuilder::create(id.impl());
