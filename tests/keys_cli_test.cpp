@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "ribbon/keystore.hpp"
+#include "support/keystore_util.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/verifiers.hpp"
@@ -17,10 +18,6 @@ namespace fs = std::filesystem;
 using std::chrono::hours;
 
 constexpr const char* kAddress = "no-reply@bank.example";
-
-std::string message_from(const std::string& from) {
-    return "From: Bank <" + from + ">\r\nTo: c@example.org\r\nSubject: statement\r\n\r\nReady.\r\n";
-}
 
 // A fresh keystore per test, with a dev CA made by the command.
 struct CliStore {

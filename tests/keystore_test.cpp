@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "ribbon/signer.hpp"
+#include "support/keystore_util.hpp"
 #include "support/cms_inspect.hpp"
 #include "support/process.hpp"
 #include "support/verifiers.hpp"
@@ -20,16 +21,6 @@ using std::chrono::hours;
 
 constexpr const char* kAddress = "no-reply@bank.example";
 const hours kDay{24};
-
-unsigned mode_of(const fs::path& p) {
-    struct stat st {};
-    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
-    return st.st_mode & 07777;
-}
-
-std::string message_from(const std::string& from) {
-    return "From: Bank <" + from + ">\r\nTo: c@example.org\r\nSubject: statement\r\n\r\nReady.\r\n";
-}
 
 // A keystore with a dev CA, fresh per test.
 struct Store {

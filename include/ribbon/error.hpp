@@ -42,6 +42,7 @@ enum class Errc {
     // keystore
     unsafe_key_permissions,  // a key file readable by group or others (RequireSafeKeys)
     no_digital_id,           // the keystore holds no Digital ID for the address
+    no_matching_key,         // a certificate to install whose key is not in the keystore
     // verification input
     not_signed,
     bad_signature_format,

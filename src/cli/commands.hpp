@@ -6,6 +6,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include "ribbon/error.hpp"
@@ -33,5 +35,15 @@ void report_error(std::string_view command, std::string_view input, const Error&
 void register_sign(CLI::App& app, int& exit_code);
 void register_verify(CLI::App& app, int& exit_code);
 void register_keys(CLI::App& app, int& exit_code);
+
+// `ribbon keys` subcommands kept in files of their own receive the `keys`
+// app and the --keystore value (read when their callback runs; empty means
+// Keystore::default_dir(), see keystore_for()).
+using KeystoreArg = std::shared_ptr<const std::string>;
+std::filesystem::path keystore_for(const KeystoreArg& arg);
+// generate, install, renew (keys_requests_command.cpp)
+void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code);
+// import (keys_import_command.cpp)
+void register_keys_import(CLI::App& keys, KeystoreArg keystore, int& exit_code);
 
 }  // namespace ribbon::cli

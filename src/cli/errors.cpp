@@ -26,6 +26,7 @@ int exit_code_for(const Error& error) {
         case Errc::wrong_password:
         case Errc::unsafe_key_permissions:
         case Errc::no_digital_id:
+        case Errc::no_matching_key:
             return kConfig;
         case Errc::io_error:
             return error.kind() == ErrorKind::permanent ? kNoInput : kTempFail;

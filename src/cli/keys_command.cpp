@@ -194,8 +194,14 @@ int run_dev_ca_issue(const KeysArgs& args) {
 
 }  // namespace
 
+std::filesystem::path keystore_for(const KeystoreArg& arg) {
+    return arg->empty() ? Keystore::default_dir() : std::filesystem::path(*arg);
+}
+
 void register_keys(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<KeysArgs>();
+    // The --keystore value, shared with subcommands defined in other files.
+    const KeystoreArg keystore(args, &args->keystore);
     CLI::App* keys = app.add_subcommand("keys", "Digital IDs in a keystore (docs/KEYSTORE.md)");
     keys->require_subcommand(1);
     keys->fallthrough();
@@ -205,6 +211,7 @@ void register_keys(CLI::App& app, int& exit_code) {
     CLI::App* list = keys->add_subcommand("list", "List every certificate and its status");
     list->add_flag("--json", args->json, "JSON array, one object per certificate");
     list->callback([args, &exit_code] { exit_code = run_list(*args); });
+    register_keys_requests(*keys, keystore, exit_code);
 
     CLI::App* check = keys->add_subcommand(
         "check",
@@ -216,6 +223,7 @@ void register_keys(CLI::App& app, int& exit_code) {
                      "CRITICAL this many days before expiry")
         ->check(CLI::Range(0, 100000));
     check->callback([args, &exit_code] { exit_code = run_check(*args); });
+    register_keys_import(*keys, keystore, exit_code);
 
     CLI::App* dev_ca = keys->add_subcommand("dev-ca", "A local TEST ONLY CA for trying ribbon");
     dev_ca->require_subcommand(1);

@@ -13,6 +13,7 @@
 #include "core/digital_id_impl.hpp"
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
+#include "keystore/keygen.hpp"
 #include "ribbon/keystore.hpp"
 
 namespace ribbon {
@@ -21,22 +22,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Result<ossl::PkeyPtr> generate_key(NewKeyType type) {
-    ossl::PkeyPtr key;
-    switch (type) {
-        case NewKeyType::rsa2048:
-            key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}));
-            break;
-        case NewKeyType::rsa3072:
-            key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}));
-            break;
-        case NewKeyType::ec_p256:
-            key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-            break;
-    }
-    if (!key) return ossl::crypto_error("key generation failed");
-    return key;
-}
+using ks::generate_key;
+using ks::key_to_pem;
+using ks::SecretString;
 
 // RFC 5280 §4.1.2.2: a positive integer of at most 20 octets; 128 random
 // bits make serials unpredictable (CA/Browser Forum asks for 64 or more).
@@ -89,18 +77,6 @@ Result<ossl::X509Ptr> new_certificate(const std::string& subject_cn, X509_NAME* 
     return cert;
 }
 
-Result<std::string> key_to_pem(EVP_PKEY* key) {
-    ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-    if (PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
-        return ossl::crypto_error("cannot write the key");
-    }
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    std::string pem(data, static_cast<std::size_t>(len));
-    OPENSSL_cleanse(data, static_cast<std::size_t>(len));
-    return pem;
-}
-
 Result<std::string> cert_to_pem(X509* cert) {
     ossl::BioPtr bio(BIO_new(BIO_s_mem()));
     if (PEM_write_bio_X509(bio.get(), cert) != 1)
@@ -109,11 +85,6 @@ Result<std::string> cert_to_pem(X509* cert) {
     long len = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, static_cast<std::size_t>(len));
 }
-
-struct SecretString {
-    std::string bytes;
-    ~SecretString() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-};
 
 // A new key and its certificate as PEM, ready to file; the key's PEM is
 // wiped when it goes out of scope.

@@ -1,0 +1,215 @@
+// requests.cpp — the CA request life cycle (ribbon/key_requests.hpp,
+// docs/KEYSTORE.md): new key + PKCS#10 request, installing the issued
+// certificate next to its key, renewal.
+//
+// The key never leaves the keystore: the CA gets the CSR, and the
+// certificate it returns finds its key by public key (the key id of
+// files.hpp), so nothing but the public key ties the two together.
+#include "ribbon/key_requests.hpp"
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "core/digital_id_impl.hpp"
+#include "core/openssl_util.hpp"
+#include "keystore/files.hpp"
+#include "keystore/keygen.hpp"
+
+namespace ribbon {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using ReqPtr = std::unique_ptr<X509_REQ, ossl::Deleter<X509_REQ_free>>;
+
+struct ExtStackDeleter {
+    void operator()(STACK_OF(X509_EXTENSION) * s) const noexcept {
+        sk_X509_EXTENSION_pop_free(s, X509_EXTENSION_free);
+    }
+};
+using ExtStackPtr = std::unique_ptr<STACK_OF(X509_EXTENSION), ExtStackDeleter>;
+
+Result<void> add_name_entry(X509_NAME* name, int nid, const std::string& value) {
+    if (X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8,
+                                   reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1,
+                                   0) != 1) {
+        return ossl::crypto_error("cannot put \"" + value + "\" in the request's subject");
+    }
+    return {};
+}
+
+// The CSR for `key`, signed with it, as PEM.
+Result<std::string> make_csr(EVP_PKEY* key, const std::string& address,
+                             const std::string& organisation) {
+    ReqPtr req(X509_REQ_new());
+    // RFC 2986 §4.1: version 0 is the only one defined.
+    if (!req || X509_REQ_set_version(req.get(), 0) != 1) return ossl::crypto_error("X509_REQ_new");
+    X509_NAME* subject = X509_REQ_get_subject_name(req.get());
+    if (!organisation.empty()) {
+        if (auto r = add_name_entry(subject, NID_organizationName, organisation); !r)
+            return std::move(r).error();
+    }
+    if (auto r = add_name_entry(subject, NID_commonName, address); !r) return std::move(r).error();
+    if (X509_REQ_set_pubkey(req.get(), key) != 1) return ossl::crypto_error("X509_REQ_set_pubkey");
+
+    // What an S/MIME signing certificate needs (RFC 8550 §4.4.2-4.4.4),
+    // asked for in the extensionRequest attribute (RFC 2985 §5.4.2); CAs
+    // decide what they copy, and install checks what came back.
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, nullptr, nullptr, req.get(), nullptr, 0);
+    ExtStackPtr exts(sk_X509_EXTENSION_new_null());
+    if (!exts) return ossl::crypto_error("sk_X509_EXTENSION_new_null");
+    const std::pair<int, std::string> wanted[] = {
+        {NID_subject_alt_name, "email:" + address},
+        {NID_key_usage, "critical,digitalSignature"},
+        {NID_ext_key_usage, "emailProtection"},
+    };
+    for (const auto& [nid, value] : wanted) {
+        X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+        if (ext == nullptr || sk_X509_EXTENSION_push(exts.get(), ext) <= 0) {
+            X509_EXTENSION_free(ext);
+            return ossl::crypto_error("cannot make the request extension " + value);
+        }
+    }
+    if (X509_REQ_add_extensions(req.get(), exts.get()) != 1)
+        return ossl::crypto_error("X509_REQ_add_extensions");
+    // Signed with the new key itself: the CA's proof that the requester
+    // holds it (RFC 2986 §3).
+    if (X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0)
+        return ossl::crypto_error("cannot sign the request");
+
+    ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+    if (PEM_write_bio_X509_REQ(bio.get(), req.get()) != 1)
+        return ossl::crypto_error("cannot write the request");
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(len));
+}
+
+Error with_file(const Error& e, const fs::path& file) {
+    return Error(e.code(), e.kind(), file.string() + ": " + e.message());
+}
+
+// The address directories that may hold the key for a certificate: those
+// of the addresses it vouches for first, then every other one, so a key
+// filed under an address the certificate does not name is still found
+// (and then refused by Keystore::add with from_not_in_certificate).
+std::vector<std::string> candidate_addresses(const Keystore& store,
+                                             const std::vector<std::string>& cert_addresses) {
+    std::vector<std::string> out;
+    for (const auto& a : cert_addresses) {
+        if (auto n = ks::normalise_address(a); n) out.push_back(*n);
+    }
+    std::error_code ec;
+    for (const auto& item : fs::directory_iterator(store.dir(), ec)) {
+        std::string name = item.path().filename().string();
+        if (!item.is_directory(ec) || name.find('@') == std::string::npos) continue;
+        if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<KeyRequest> generate_key_request(const Keystore& store, std::string_view address,
+                                        const KeyRequestOptions& options) {
+    auto normal = ks::normalise_address(address);
+    if (!normal) return std::move(normal).error();
+    auto key = ks::generate_key(options.type);
+    if (!key) return std::move(key).error();
+    auto csr = make_csr(key->get(), *normal, options.organisation);
+    if (!csr) return std::move(csr).error();
+    ks::SecretString key_pem;
+    {
+        auto pem = ks::key_to_pem(key->get());
+        if (!pem) return std::move(pem).error();
+        key_pem.bytes = std::move(*pem);
+    }
+    fs::path dir = store.dir() / *normal;
+    if (auto r = ks::make_private_dir(dir); !r) return std::move(r).error();
+    std::string id = ks::key_id(key->get());
+    KeyRequest out{dir / (id + ".key"), dir / (id + ".csr")};
+    if (auto r = ks::write_file_atomic(out.key_file, key_pem.bytes, 0600, true); !r)
+        return std::move(r).error();
+    // The CSR is public: it is meant to be sent to the CA.
+    if (auto r = ks::write_file_atomic(out.csr_file, *csr, 0644, true); !r) {
+        // A key without its request is of no use to anyone: undo.
+        std::error_code ec;
+        fs::remove(out.key_file, ec);
+        return std::move(r).error();
+    }
+    return out;
+}
+
+Result<KeyRequest> renew_key_request(const Keystore& store, std::string_view address,
+                                     TimePoint now, const KeyRequestOptions& options) {
+    // Renewal is for an ID that works: a lapsed or missing one is a new
+    // request (`keys generate`), so the operator notices the gap.
+    auto current = store.digital_id_for(address, now);
+    if (!current) {
+        const Error& e = current.error();
+        return Error(e.code(), e.kind(),
+                     "renewal needs a certificate for " + std::string(address) +
+                         " that is valid now (use `ribbon keys generate` otherwise): " +
+                         e.message());
+    }
+    return generate_key_request(store, address, options);
+}
+
+Result<fs::path> install_certificate(const Keystore& store, const fs::path& cert_file,
+                                     const std::optional<fs::path>& chain_file) {
+    auto cert_pem = read_small_file(cert_file, "certificate file");
+    if (!cert_pem) return std::move(cert_pem).error();
+    std::string chain_pem;
+    if (chain_file) {
+        auto c = read_small_file(*chain_file, "chain file");
+        if (!c) return std::move(c).error();
+        chain_pem = std::move(*c);
+    }
+    auto bio = ossl::mem_bio(*cert_pem);
+    ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+    if (!cert) {
+        return permanent_error(Errc::bad_certificate, cert_file.string() +
+                                                          ": not a PEM certificate (" +
+                                                          ossl::drain_errors() + ")");
+    }
+    CertificateInfo info = ossl::describe_certificate(cert.get());
+    std::string id = ks::key_id(X509_get0_pubkey(cert.get()));
+    std::error_code ec;
+    if (!fs::is_directory(store.dir(), ec)) {
+        return permanent_error(Errc::io_error, "the keystore " + store.dir().string() +
+                                                   " does not exist");
+    }
+    for (const auto& address : candidate_addresses(store, info.addresses)) {
+        fs::path key_file = store.dir() / address / (id + ".key");
+        if (!fs::exists(key_file, ec)) continue;
+        // Before the key is read: a key others can read is refused unread.
+        if (auto r = ks::check_key_file(key_file); !r) return std::move(r).error();
+        ks::SecretString key_pem;
+        {
+            auto k = read_small_file(key_file, "key file");
+            if (!k) return std::move(k).error();
+            key_pem.bytes = std::move(*k);
+        }
+        // Keystore::add applies the filing rules: key/certificate match,
+        // key type, keyUsage/extendedKeyUsage, the address.
+        auto filed = store.add(address, key_pem.bytes, *cert_pem, chain_pem);
+        if (!filed) return with_file(filed.error(), cert_file);
+        // The request is answered; the key stays, now with its certificate.
+        fs::remove(store.dir() / address / (id + ".csr"), ec);
+        return filed;
+    }
+    return permanent_error(Errc::no_matching_key,
+                           cert_file.string() + ": no key in the keystore " +
+                               store.dir().string() + " matches the certificate " + info.subject +
+                               " (key id " + id + "); was its request made with `ribbon keys "
+                               "generate` in this keystore?");
+}
+
+}  // namespace ribbon

@@ -1,0 +1,333 @@
+// The CA request life cycle (issue 3, docs/KEYSTORE.md): `ribbon keys
+// generate` makes a key and a CSR that openssl accepts, a CA (the test
+// PKI's intermediate, driven by `openssl ca`) issues from it, `keys install`
+// files the result next to its key, and the Digital ID signs mail that
+// openssl verifies; refusals file nothing; `keys renew` and the rollover to
+// the renewed certificate at its notBefore.
+#include "ribbon/key_requests.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <set>
+
+#include "ribbon/keystore.hpp"
+#include "support/keystore_util.hpp"
+#include "support/pki.hpp"
+#include "support/process.hpp"
+#include "support/verifiers.hpp"
+
+namespace ribbon::test {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::hours;
+
+constexpr const char* kAddress = "no-reply@bank.example";
+const hours kDay{24};
+
+std::string openssl_time(TimePoint t) {
+    std::time_t tt = std::chrono::system_clock::to_time_t(t);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
+    return buf;
+}
+
+std::set<std::string> files_in(const fs::path& dir) {
+    std::set<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) out.insert(e.path().filename().string());
+    return out;
+}
+
+ProcessResult must_run(const std::vector<std::string>& argv, const ProcessOptions& o = {}) {
+    ProcessResult r = run_process(argv, o);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    return r;
+}
+
+// A CA answering CSRs the way commercial ones do: `openssl ca` with the
+// test PKI's intermediate, copying the requested extensions
+// (copy_extensions = copy never overrides what the section sets).
+const char* kCaConfig = R"([ ca ]
+default_ca = reqca
+[ reqca ]
+dir             = .
+database        = ./index.txt
+serial          = ./serial
+new_certs_dir   = ./newcerts
+default_md      = sha256
+policy          = policy_any
+unique_subject  = no
+copy_extensions = copy
+email_in_dn     = no
+preserve        = yes
+[ policy_any ]
+organizationName = optional
+commonName       = supplied
+[ v3_copy ]
+basicConstraints       = critical, CA:FALSE
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+[ v3_client ]
+basicConstraints       = critical, CA:FALSE
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+[ v3_other ]
+basicConstraints       = critical, CA:FALSE
+subjectAltName         = email:other@bank.example
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid:always
+)";
+
+struct Fixture {
+    TempDir tmp{"ribbon-key-requests"};
+    fs::path dir = tmp.path() / "ids";
+    fs::path ca = tmp.path() / "ca";
+    Keystore ks{dir};
+    TimePoint now = std::chrono::system_clock::now();
+    int issued = 0;
+
+    Fixture() {
+        fs::create_directories(ca / "newcerts");
+        write_file(ca / "ca.cnf", kCaConfig);
+        write_file(ca / "index.txt", "");
+        write_file(ca / "serial", "1000\n");  // required by `openssl ca`; -rand_serial picks the serials
+    }
+    ProcessResult keys(std::vector<std::string> args) const {
+        std::vector<std::string> argv = {ribbon_binary(), "keys", "--keystore", dir.string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_process(argv);
+    }
+    // `keys generate`/`renew`: the printed CSR path.
+    fs::path request(std::vector<std::string> args) const {
+        ProcessResult r = keys(args);
+        EXPECT_EQ(r.exit_code, 0) << r.describe();
+        EXPECT_EQ(r.err, "");
+        std::string path = r.out.substr(0, r.out.find('\n'));
+        EXPECT_EQ(r.out, path + "\n");
+        EXPECT_TRUE(fs::exists(path)) << r.describe();
+        return path;
+    }
+    fs::path issue(const fs::path& csr, TimePoint start, TimePoint end,
+                   const std::string& section = "v3_copy") {
+        fs::path out = tmp.path() / ("issued-" + std::to_string(++issued) + ".pem");
+        ProcessOptions in_ca;
+        in_ca.cwd = ca;
+        must_run({"openssl", "ca", "-batch", "-config", "ca.cnf", "-rand_serial", "-notext",
+                  "-extensions", section, "-startdate", openssl_time(start), "-enddate",
+                  openssl_time(end), "-cert", pki().intermediate_cert.string(), "-keyfile",
+                  pki().intermediate_key.string(), "-in", csr.string(), "-out", out.string()},
+                 in_ca);
+        return out;
+    }
+    fs::path issue(const fs::path& csr, const std::string& section = "v3_copy") {
+        return issue(csr, now - hours(1), now + 30 * kDay, section);
+    }
+    ProcessResult install(const fs::path& cert, bool chain = true) const {
+        std::vector<std::string> args = {"install", cert.string()};
+        if (chain) args.insert(args.end(), {"--chain", pki().chain.string()});
+        return keys(args);
+    }
+};
+
+fs::path key_of(const fs::path& csr) { return fs::path(csr).replace_extension(".key"); }
+
+TEST(KeyRequests, GenerateMakesASafeKeyAndAVerifiableCsrForEachType) {
+    Fixture f;
+    for (const char* type : {"rsa2048", "rsa3072", "ec-p256"}) {
+        std::string address = std::string("sender-") + type + "@Bank.example";
+        std::string lower = std::string("sender-") + type + "@bank.example";
+        fs::path csr = f.request({"generate", address, "--type", type, "--org", "Bank AG"});
+        fs::path key = key_of(csr);
+        EXPECT_EQ(csr.parent_path(), f.dir / lower) << type;
+        EXPECT_EQ(mode_of(key), 0600u) << type;
+        EXPECT_EQ(mode_of(csr), 0644u) << type;
+        EXPECT_EQ(mode_of(f.dir / lower), 0700u) << type;
+        EXPECT_EQ(files_in(f.dir / lower),
+                  (std::set<std::string>{key.filename().string(), csr.filename().string()}));
+        ProcessResult v = must_run({"openssl", "req", "-in", csr.string(), "-verify", "-noout"});
+        EXPECT_NE(v.err.find("verify OK"), std::string::npos) << type << v.describe();
+        std::string text = must_run({"openssl", "req", "-in", csr.string(), "-text", "-noout"}).out;
+        EXPECT_NE(text.find("Subject: O = Bank AG, CN = " + lower), std::string::npos) << text;
+        EXPECT_NE(text.find("email:" + lower), std::string::npos) << text;
+        EXPECT_NE(text.find("X509v3 Key Usage: critical\n                    Digital Signature\n"),
+                  std::string::npos)
+            << text;
+        EXPECT_NE(text.find("X509v3 Extended Key Usage: \n                    E-mail Protection\n"),
+                  std::string::npos)
+            << text;
+        std::string csr_pub =
+            must_run({"openssl", "req", "-in", csr.string(), "-pubkey", "-noout"}).out;
+        std::string key_pub = must_run({"openssl", "pkey", "-in", key.string(), "-pubout"}).out;
+        EXPECT_EQ(csr_pub, key_pub) << type;
+        EXPECT_NE(csr_pub, "");
+    }
+    // Default type rsa3072, no O=.
+    fs::path csr = f.request({"generate", kAddress});
+    std::string text = must_run({"openssl", "req", "-in", csr.string(), "-text", "-noout"}).out;
+    EXPECT_NE(text.find("Public-Key: (3072 bit)"), std::string::npos) << text;
+    EXPECT_NE(text.find("Subject: CN = no-reply@bank.example\n"), std::string::npos) << text;
+}
+
+TEST(KeyRequests, GenerateRefusesAnAddressUnfitForADirectoryName) {
+    Fixture f;
+    ProcessResult r = f.keys({"generate", "../x@bank.example"});
+    EXPECT_EQ(r.exit_code, 65) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_NE(r.err.find("[malformed_message]"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(f.dir));
+}
+
+TEST(KeyRequests, GenerateIssueInstallSignVerifiesWithOpenssl) {
+    Fixture f;
+    fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256", "--org", "Bank AG"});
+    fs::path cert = f.issue(csr);
+    ProcessResult r = f.install(cert);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    fs::path filed = r.out.substr(0, r.out.find('\n'));
+    EXPECT_EQ(filed.parent_path(), f.dir / kAddress);
+    EXPECT_EQ(read_file(filed), read_file(cert));
+    std::string chain_name = filed.stem().string() + ".chain.pem";
+    EXPECT_EQ(read_file(f.dir / kAddress / chain_name), read_file(pki().chain));
+    // The request is answered: the .csr is gone, the key stays.
+    EXPECT_EQ(files_in(f.dir / kAddress),
+              (std::set<std::string>{key_of(csr).filename().string(),
+                                     filed.filename().string(), chain_name}));
+
+    ProcessResult s = run_process({ribbon_binary(), "sign", "--keystore", f.dir.string()},
+                                  "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\n"
+                                  "Subject: statement\r\n\r\nReady.\r\n");
+    ASSERT_EQ(s.exit_code, 0) << s.describe();
+    VerifyResult v = verify_openssl(s.out, pki().root_cert);
+    EXPECT_TRUE(v.ok) << v.details;
+
+    ProcessResult list = f.keys({"list"});
+    EXPECT_EQ(list.exit_code, 0) << list.describe();
+    EXPECT_NE(list.out.find("no-reply@bank.example  current  serial " + filed.stem().string()),
+              std::string::npos)
+        << list.out;
+}
+
+TEST(KeyRequests, InstallRefusesAndFilesNothing) {
+    Fixture f;
+    fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256"});
+    const std::set<std::string> before = files_in(f.dir / kAddress);
+
+    // A certificate whose key is not in the keystore.
+    ProcessResult r = f.install(pki().rsa.cert);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_TRUE(r.err.starts_with("ribbon keys install: " + pki().rsa.cert.string() +
+                                  ": no key in the keystore " + f.dir.string() +
+                                  " matches the certificate "))
+        << r.err;
+    EXPECT_TRUE(r.err.ends_with("[no_matching_key]\n")) << r.err;
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    // Issued for our key, but for TLS clients only: no emailProtection.
+    fs::path client = f.issue(csr, "v3_client");
+    r = f.install(client);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.err, "ribbon keys install: " + client.string() +
+                         ": certificate CN=no-reply@bank.example does not allow emailProtection "
+                         "(extendedKeyUsage) [certificate_usage]\n");
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    // Issued for our key, but for another address than its directory.
+    fs::path other = f.issue(csr, "v3_other");
+    r = f.install(other, false);
+    EXPECT_EQ(r.exit_code, 65) << r.describe();
+    EXPECT_EQ(r.err, "ribbon keys install: " + other.string() +
+                         ": the certificate CN=no-reply@bank.example is not for "
+                         "no-reply@bank.example [from_not_in_certificate]\n");
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    // Truncated and corrupt PEM.
+    fs::path good = f.issue(csr);
+    std::string pem = read_file(good);
+    fs::path truncated = f.tmp / "truncated.pem";
+    write_file(truncated, pem.substr(0, pem.size() / 2));
+    fs::path garbage = f.tmp / "garbage.pem";
+    write_file(garbage, "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n");
+    for (const fs::path& bad : {truncated, garbage}) {
+        r = f.install(bad);
+        EXPECT_EQ(r.exit_code, 78) << r.describe();
+        EXPECT_EQ(r.out, "");
+        EXPECT_TRUE(r.err.starts_with("ribbon keys install: " + bad.string() +
+                                      ": not a PEM certificate ("))
+            << r.err;
+        EXPECT_TRUE(r.err.ends_with("[bad_certificate]\n")) << r.err;
+        EXPECT_EQ(files_in(f.dir / kAddress), before);
+    }
+    // The genuine one still installs afterwards.
+    r = f.install(good);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+}
+
+TEST(KeyRequests, RenewalTakesOverAtTheNewNotBeforeAndTheOldOneStays) {
+    Fixture f;
+    fs::path csr1 = f.request({"generate", kAddress, "--type", "ec-p256"});
+    fs::path cert1 = f.issue(csr1, f.now - 2 * kDay, f.now + 30 * kDay);
+    auto filed1 = install_certificate(f.ks, cert1, pki().chain);
+    ASSERT_TRUE(filed1.ok()) << filed1.error().message();
+
+    fs::path csr2 = f.request({"renew", kAddress, "--type", "ec-p256", "--org", "Bank AG"});
+    EXPECT_NE(key_of(csr2), key_of(csr1));
+    EXPECT_EQ(mode_of(key_of(csr2)), 0600u);
+    must_run({"openssl", "req", "-in", csr2.string(), "-verify", "-noout"});
+    const TimePoint start2 = f.now + 10 * kDay;
+    fs::path cert2 = f.issue(csr2, start2, f.now + 400 * kDay);
+    auto filed2 = install_certificate(f.ks, cert2, pki().chain);
+    ASSERT_TRUE(filed2.ok()) << filed2.error().message();
+    EXPECT_FALSE(fs::exists(csr2));
+
+    auto before = f.ks.digital_id_for(kAddress, start2 - hours(1));
+    ASSERT_TRUE(before.ok()) << before.error().message();
+    EXPECT_EQ(before->entry.cert_file, *filed1);
+    auto after = f.ks.digital_id_for(kAddress, start2 + hours(1));
+    ASSERT_TRUE(after.ok()) << after.error().message();
+    EXPECT_EQ(after->entry.cert_file, *filed2);
+    EXPECT_EQ(after->entry.key_file, key_of(csr2));
+
+    auto list = f.ks.list(f.now);
+    ASSERT_TRUE(list.ok()) << list.error().message();
+    ASSERT_EQ(list->size(), 2u);
+    EXPECT_EQ((*list)[0].cert_file, *filed1);
+    EXPECT_EQ((*list)[0].status, IdStatus::current);
+    EXPECT_EQ((*list)[1].cert_file, *filed2);
+    EXPECT_EQ((*list)[1].status, IdStatus::next);
+}
+
+TEST(KeyRequests, RenewWithoutACurrentCertificateIsAClearError) {
+    Fixture f;
+    fs::create_directories(f.dir);
+    ProcessResult r = f.keys({"renew", kAddress});
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "ribbon keys renew: no-reply@bank.example: renewal needs a certificate for "
+                     "no-reply@bank.example that is valid now (use `ribbon keys generate` "
+                     "otherwise): no Digital ID for no-reply@bank.example in the keystore " +
+                         f.dir.string() + " [no_digital_id]\n");
+    EXPECT_FALSE(fs::exists(f.dir / kAddress));
+
+    // Only an expired certificate: refused too, and no new key is made.
+    fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256"});
+    auto filed = install_certificate(f.ks, f.issue(csr, f.now - 40 * kDay, f.now - kDay));
+    ASSERT_TRUE(filed.ok()) << filed.error().message();
+    const std::set<std::string> before = files_in(f.dir / kAddress);
+    auto renewed = renew_key_request(f.ks, kAddress, f.now);
+    ASSERT_FALSE(renewed.ok());
+    EXPECT_EQ(renewed.error().code(), Errc::certificate_expired);
+    EXPECT_TRUE(renewed.error().message().starts_with(
+        "renewal needs a certificate for no-reply@bank.example that is valid now"))
+        << renewed.error().message();
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+}
+
+}  // namespace
+}  // namespace ribbon::test
