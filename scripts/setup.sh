@@ -15,6 +15,7 @@ libgtest-dev
 libnss3-tools gpgsm gpg-agent
 clang libclang-rt-14-dev
 python3 time
+softhsm2 libengine-pkcs11-openssl libp11-kit-dev
 "
 
 missing=""

@@ -9,13 +9,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
-#include <ctime>
 #include <set>
 
 #include "ribbon/keystore.hpp"
 #include "support/keystore_util.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
+#include "support/request_ca.hpp"
 #include "support/verifiers.hpp"
 
 namespace ribbon::test {
@@ -26,15 +26,6 @@ using std::chrono::hours;
 
 constexpr const char* kAddress = "no-reply@bank.example";
 const hours kDay{24};
-
-std::string openssl_time(TimePoint t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-    return buf;
-}
 
 std::set<std::string> files_in(const fs::path& dir) {
     std::set<std::string> out;
@@ -49,55 +40,12 @@ ProcessResult must_run(const std::vector<std::string>& argv, const ProcessOption
     return r;
 }
 
-// A CA answering CSRs the way commercial ones do: `openssl ca` with the
-// test PKI's intermediate, copying the requested extensions
-// (copy_extensions = copy never overrides what the section sets).
-const char* kCaConfig = R"([ ca ]
-default_ca = reqca
-[ reqca ]
-dir             = .
-database        = ./index.txt
-serial          = ./serial
-new_certs_dir   = ./newcerts
-default_md      = sha256
-policy          = policy_any
-unique_subject  = no
-copy_extensions = copy
-email_in_dn     = no
-preserve        = yes
-[ policy_any ]
-organizationName = optional
-commonName       = supplied
-[ v3_copy ]
-basicConstraints       = critical, CA:FALSE
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-[ v3_client ]
-basicConstraints       = critical, CA:FALSE
-extendedKeyUsage       = clientAuth
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-[ v3_other ]
-basicConstraints       = critical, CA:FALSE
-subjectAltName         = email:other@bank.example
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-)";
-
 struct Fixture {
     TempDir tmp{"ribbon-key-requests"};
     fs::path dir = tmp.path() / "ids";
-    fs::path ca = tmp.path() / "ca";
+    RequestCa ca{tmp.path() / "ca"};
     Keystore ks{dir};
     TimePoint now = std::chrono::system_clock::now();
-    int issued = 0;
-
-    Fixture() {
-        fs::create_directories(ca / "newcerts");
-        write_file(ca / "ca.cnf", kCaConfig);
-        write_file(ca / "index.txt", "");
-        write_file(ca / "serial", "1000\n");  // required by `openssl ca`; -rand_serial picks the serials
-    }
     ProcessResult keys(std::vector<std::string> args) const {
         std::vector<std::string> argv = {ribbon_binary(), "keys", "--keystore", dir.string()};
         argv.insert(argv.end(), args.begin(), args.end());
@@ -115,15 +63,7 @@ struct Fixture {
     }
     fs::path issue(const fs::path& csr, TimePoint start, TimePoint end,
                    const std::string& section = "v3_copy") {
-        fs::path out = tmp.path() / ("issued-" + std::to_string(++issued) + ".pem");
-        ProcessOptions in_ca;
-        in_ca.cwd = ca;
-        must_run({"openssl", "ca", "-batch", "-config", "ca.cnf", "-rand_serial", "-notext",
-                  "-extensions", section, "-startdate", openssl_time(start), "-enddate",
-                  openssl_time(end), "-cert", pki().intermediate_cert.string(), "-keyfile",
-                  pki().intermediate_key.string(), "-in", csr.string(), "-out", out.string()},
-                 in_ca);
-        return out;
+        return ca.issue(csr, start, end, section);
     }
     fs::path issue(const fs::path& csr, const std::string& section = "v3_copy") {
         return issue(csr, now - hours(1), now + 30 * kDay, section);

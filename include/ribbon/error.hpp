@@ -43,6 +43,7 @@ enum class Errc {
     unsafe_key_permissions,  // a key file readable by group or others (RequireSafeKeys)
     no_digital_id,           // the keystore holds no Digital ID for the address
     no_matching_key,         // a certificate to install whose key is not in the keystore
+    token_unavailable,       // a PKCS#11 token is missing or refused the login: always transient
     // verification input
     not_signed,
     bad_signature_format,

@@ -24,11 +24,19 @@ struct KeyRequestOptions {
     NewKeyType type = NewKeyType::rsa3072;
     // The subject's organizationName (O=); empty: none.
     std::string organisation;
+    // Non-empty: generate the key in a PKCS#11 token, named by this RFC 7512
+    // URI (object= label, optional id=), instead of in a key file.
+    std::string pkcs11_uri;
+    // The token's user PIN (from --pin-file); unset: $RIBBON_PKCS11_PIN or
+    // the URI's pin-value / pin-source.
+    std::optional<std::string> pin;
 };
 
 // A key filed in the keystore and the request for its certificate.
 struct KeyRequest {
-    std::filesystem::path key_file;  // <keystore>/<address>/<key-id>.key, 0600
+    // <keystore>/<address>/<key-id>.key, 0600; for a token key
+    // <key-id>.key.uri, its URI (the key itself stays in the token)
+    std::filesystem::path key_file;
     std::filesystem::path csr_file;  // <keystore>/<address>/<key-id>.csr, 0644, PEM
 };
 
@@ -37,7 +45,8 @@ struct KeyRequest {
 // (RFC 2985 §5.4.2) asking for subjectAltName rfc822Name address
 // (RFC 8550 §4.4.2), keyUsage digitalSignature (§4.4.3) and
 // extendedKeyUsage emailProtection (§4.4.4). Errors: an address unfit for
-// a directory name → malformed_message; io_error; crypto_failure.
+// a directory name → malformed_message; io_error; crypto_failure; a token
+// that is missing or refuses the PIN → token_unavailable (transient).
 Result<KeyRequest> generate_key_request(const Keystore& store, std::string_view address,
                                         const KeyRequestOptions& options = {});
 

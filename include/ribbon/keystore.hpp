@@ -39,8 +39,9 @@ struct KeystoreEntry {
     CertificateInfo certificate;
     std::filesystem::path cert_file;
     std::filesystem::path chain_file;  // empty when the certificate has no chain file
-    std::filesystem::path key_file;    // where the key is expected (may be missing)
-    std::string key_location = "file";
+    std::filesystem::path key_file;    // where the key is expected (may be missing);
+                                       // for a token key, its <key-id>.key.uri
+    std::string key_location = "file";  // "file", or "token" (PKCS#11, RFC 7512 URI)
     bool key_present = false;
     // Whole days until notAfter, rounded down; negative once expired.
     std::int64_t days_left = 0;

@@ -28,6 +28,10 @@ int exit_code_for(const Error& error) {
         case Errc::no_digital_id:
         case Errc::no_matching_key:
             return kConfig;
+        case Errc::token_unavailable:
+            // A token that is unplugged or refuses the PIN may be back
+            // later: daemons tempfail rather than bounce (issue 3).
+            return kTempFail;
         case Errc::io_error:
             return error.kind() == ErrorKind::permanent ? kNoInput : kTempFail;
         case Errc::crypto_failure:

@@ -4,6 +4,7 @@
 // codes (exit_code_for).
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,12 +22,30 @@ struct RequestArgs {
     std::string org;
     std::string cert;
     std::string chain;
+    std::string pkcs11;
+    std::string pin_file;
 };
 
 KeyRequestOptions options_of(const RequestArgs& args) {
     KeyRequestOptions o;
     o.type = *parse_new_key_type(args.type);  // CLI::IsMember checked it
     o.organisation = args.org;
+    o.pkcs11_uri = args.pkcs11;
+    return o;
+}
+
+// The token PIN from --pin-file: its first line. The PIN is never an
+// argument, where every user's `ps` would show it.
+Result<KeyRequestOptions> options_with_pin(const RequestArgs& args) {
+    KeyRequestOptions o = options_of(args);
+    if (args.pin_file.empty()) return o;
+    std::ifstream in(args.pin_file, std::ios::binary);
+    std::string line;
+    if (!in || !std::getline(in, line)) {
+        return permanent_error(Errc::io_error, "cannot read the PIN file " + args.pin_file);
+    }
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    o.pin = std::move(line);
     return o;
 }
 
@@ -45,6 +64,24 @@ void add_key_options(CLI::App* cmd, const std::shared_ptr<RequestArgs>& args) {
     cmd->add_option("--type", args->type, "Key type (default rsa3072)")
         ->check(CLI::IsMember({"rsa2048", "rsa3072", "ec-p256"}));
     cmd->add_option("--org", args->org, "Organisation name for the subject (O=)");
+    cmd->add_option("--pkcs11", args->pkcs11,
+                    "Generate the key in a PKCS#11 token: an RFC 7512 URI, e.g. "
+                    "\"pkcs11:token=hsm;object=no-reply\" (module: $RIBBON_PKCS11_MODULE)");
+    cmd->add_option("--pin-file", args->pin_file,
+                    "File whose first line is the token's user PIN (else $RIBBON_PKCS11_PIN)");
+}
+
+int request(const char* command, const RequestArgs& args, KeystoreArg keystore, bool renew) {
+    Keystore store(keystore_for(keystore));
+    auto options = options_with_pin(args);
+    if (!options) {
+        report_error(command, args.address, options.error());
+        return exit_code_for(options.error());
+    }
+    return print_csr(command, args,
+                     renew ? renew_key_request(store, args.address,
+                                               std::chrono::system_clock::now(), *options)
+                           : generate_key_request(store, args.address, *options));
 }
 
 }  // namespace
@@ -56,9 +93,7 @@ void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code
         "generate", "A new key and a certificate request (CSR) for ADDRESS; prints the CSR's path");
     add_key_options(generate, args);
     generate->callback([args, keystore, &exit_code] {
-        Keystore store(keystore_for(keystore));
-        exit_code = print_csr("keys generate", *args,
-                              generate_key_request(store, args->address, options_of(*args)));
+        exit_code = request("keys generate", *args, keystore, false);
     });
 
     CLI::App* install = keys.add_subcommand(
@@ -83,11 +118,7 @@ void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code
         "renew", "The yearly renewal: a new key and CSR while the current certificate is valid");
     add_key_options(renew, args);
     renew->callback([args, keystore, &exit_code] {
-        Keystore store(keystore_for(keystore));
-        exit_code = print_csr("keys renew", *args,
-                              renew_key_request(store, args->address,
-                                                std::chrono::system_clock::now(),
-                                                options_of(*args)));
+        exit_code = request("keys renew", *args, keystore, true);
     });
 }
 

@@ -122,10 +122,15 @@ Result<void> check_usage(X509* cert, const CertificateInfo& info) {
 
 Result<DigitalId> DigitalId::from_pem(std::string_view key_pem, std::string_view cert_pem,
                                       std::string_view chain_pem, std::string_view password) {
-    auto impl = std::make_shared<Impl>();
     auto key = parse_key(key_pem, password);
     if (!key) return std::move(key).error();
-    impl->key = std::move(*key);
+    return digital_id_from_key(std::move(*key), cert_pem, chain_pem);
+}
+
+Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_pem,
+                                      std::string_view chain_pem) {
+    auto impl = std::make_shared<DigitalId::Impl>();
+    impl->key = std::move(key);
 
     auto certs = parse_certs(cert_pem, "certificate file");
     if (!certs) return std::move(certs).error();

@@ -18,6 +18,13 @@ public:
     std::vector<std::string> addresses_lower;
 };
 
+// A DigitalId around a key that is already loaded — a token key from the
+// pkcs11 engine (keystore/pkcs11.hpp), or only the public key when filing a
+// certificate for a token key — with the same checks as DigitalId::from_pem.
+// Keeps OpenSSL types out of include/ribbon/.
+Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_pem,
+                                      std::string_view chain_pem);
+
 // Reads a whole file; I/O failures are transient (the disk or a mount may
 // come back), a missing file is permanent.
 Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "ribbon/error.hpp"
+#include "ribbon/keystore.hpp"
 
 namespace ribbon::ks {
 
@@ -41,5 +42,23 @@ Result<void> make_private_dir(const std::filesystem::path& dir);
 // `exclusive`, an existing `path` is an error (Errc::io_error).
 Result<void> write_file_atomic(const std::filesystem::path& path, std::string_view bytes,
                                unsigned mode, bool exclusive);
+
+// A key kept in a PKCS#11 token is recorded as <key-id>.key.uri, holding
+// its RFC 7512 URI, next to <key-id>.pub.pem, its public key (docs/KEYSTORE.md).
+inline constexpr std::string_view kTokenKeySuffix = ".key.uri";
+inline constexpr std::string_view kPublicKeySuffix = ".pub.pem";
+
+// Files a checked Digital ID for `address` (Keystore::add's rules after
+// loading): the key as <key-id>.key unless `key_pem` is empty (a token
+// key, recorded at generate time), the chain, then the certificate.
+Result<std::filesystem::path> file_digital_id(const Keystore& store, std::string_view address,
+                                              const DigitalId& id, std::string_view key_pem,
+                                              std::string_view cert_pem,
+                                              std::string_view chain_pem);
+
+// The Digital ID of a keystore entry whose key is in a token: its URI file
+// read, the key loaded through the pkcs11 engine. Token errors are
+// Errc::token_unavailable (transient).
+Result<DigitalId> load_token_digital_id(const KeystoreEntry& entry);
 
 }  // namespace ribbon::ks

@@ -15,6 +15,7 @@
 #include "core/digital_id_impl.hpp"
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
+#include "keystore/pkcs11.hpp"
 
 namespace ribbon {
 
@@ -68,8 +69,16 @@ KeystoreEntry read_entry(const std::string& address, const fs::path& cert_file, 
                      (name.substr(0, name.size() - kCertSuffix.size()) + std::string(kChainSuffix));
     std::error_code ec;
     if (fs::exists(chain, ec)) e.chain_file = chain;
-    e.key_file = cert_file.parent_path() / (ks::key_id(X509_get0_pubkey(cert.get())) + ".key");
+    fs::path stem = cert_file.parent_path() / ks::key_id(X509_get0_pubkey(cert.get()));
+    e.key_file = stem.string() + ".key";
     e.key_present = fs::exists(e.key_file, ec);
+    if (fs::path uri_file = stem.string() + std::string(ks::kTokenKeySuffix);
+        !e.key_present && fs::exists(uri_file, ec)) {
+        // A key in a token: the keystore holds only its pkcs11: URI.
+        e.key_file = uri_file;
+        e.key_location = "token";
+        e.key_present = true;
+    }
     return e;
 }
 
@@ -232,11 +241,16 @@ Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, Tim
                                "the key for certificate " + entry.cert_file.string() +
                                    " is missing (expected " + entry.key_file.string() + ")");
     }
-    // Before the key is read: a key others can read is refused unread.
-    if (auto r = ks::check_key_file(entry.key_file); !r) return std::move(r).error();
     std::optional<fs::path> chain;
     if (!entry.chain_file.empty()) chain = entry.chain_file;
-    auto id = DigitalId::load(entry.key_file, entry.cert_file, chain);
+    auto load_id = [&]() -> Result<DigitalId> {
+        // A token key signs through the pkcs11 engine; there is no file.
+        if (entry.key_location == "token") return ks::load_token_digital_id(entry);
+        // Before the key is read: a key others can read is refused unread.
+        if (auto r = ks::check_key_file(entry.key_file); !r) return std::move(r).error();
+        return DigitalId::load(entry.key_file, entry.cert_file, chain);
+    };
+    auto id = load_id();
     if (!id) return std::move(id).error();
 
     SelectedDigitalId selected{std::move(*id), entry, {}};
@@ -264,23 +278,32 @@ Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, Tim
 
 Result<fs::path> Keystore::add(std::string_view address, std::string_view key_pem,
                                std::string_view cert_pem, std::string_view chain_pem) const {
-    auto normal = ks::normalise_address(address);
-    if (!normal) return std::move(normal).error();
+    if (auto n = ks::normalise_address(address); !n) return std::move(n).error();
     // Loading checks the key belongs to the certificate, its type and usage.
     auto id = DigitalId::from_pem(key_pem, cert_pem, chain_pem);
     if (!id) return std::move(id).error();
-    if (!id->covers_address(*normal)) {
+    return ks::file_digital_id(*this, address, *id, key_pem, cert_pem, chain_pem);
+}
+
+namespace ks {
+
+Result<fs::path> file_digital_id(const Keystore& store, std::string_view address,
+                                 const DigitalId& id, std::string_view key_pem,
+                                 std::string_view cert_pem, std::string_view chain_pem) {
+    auto normal = ks::normalise_address(address);
+    if (!normal) return std::move(normal).error();
+    if (!id.covers_address(*normal)) {
         return permanent_error(
             Errc::from_not_in_certificate,
-            "the certificate " + id->certificate().subject + " is not for " + *normal);
+            "the certificate " + id.certificate().subject + " is not for " + *normal);
     }
-    fs::path dir = m_dir / *normal;
+    fs::path dir = store.dir() / *normal;
     if (auto r = ks::make_private_dir(dir); !r) return std::move(r).error();
-    std::string serial = id->certificate().serial_hex;
-    fs::path key_file = dir / (ks::key_id(id->impl().key.get()) + ".key");
+    std::string serial = id.certificate().serial_hex;
+    fs::path key_file = dir / (ks::key_id(id.impl().key.get()) + ".key");
     fs::path cert_file = dir / (serial + std::string(kCertSuffix));
     std::error_code ec;
-    if (!fs::exists(key_file, ec)) {
+    if (!key_pem.empty() && !fs::exists(key_file, ec)) {
         if (auto r = ks::write_file_atomic(key_file, key_pem, 0600, true); !r)
             return std::move(r).error();
     }
@@ -295,5 +318,24 @@ Result<fs::path> Keystore::add(std::string_view address, std::string_view key_pe
         return std::move(r).error();
     return cert_file;
 }
+
+Result<DigitalId> load_token_digital_id(const KeystoreEntry& entry) {
+    auto uri = read_small_file(entry.key_file, "token key URI file");
+    if (!uri) return std::move(uri).error();
+    std::string text = uri->substr(0, uri->find_first_of("\r\n"));
+    auto key = p11::load_recorded_key(text);
+    if (!key) return std::move(key).error();
+    auto cert_pem = read_small_file(entry.cert_file, "certificate file");
+    if (!cert_pem) return std::move(cert_pem).error();
+    std::string chain_pem;
+    if (!entry.chain_file.empty()) {
+        auto chain = read_small_file(entry.chain_file, "chain file");
+        if (!chain) return std::move(chain).error();
+        chain_pem = std::move(*chain);
+    }
+    return digital_id_from_key(std::move(*key), *cert_pem, chain_pem);
+}
+
+}  // namespace ks
 
 }  // namespace ribbon

@@ -19,6 +19,7 @@
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
 #include "keystore/keygen.hpp"
+#include "keystore/pkcs11.hpp"
 
 namespace ribbon {
 
@@ -44,9 +45,11 @@ Result<void> add_name_entry(X509_NAME* name, int nid, const std::string& value) 
     return {};
 }
 
-// The CSR for `key`, signed with it, as PEM.
+// The CSR for `key`, signed with it, as PEM. `signer` is the same key when
+// it is in a token (the engine's handle; `key` is then its public half).
 Result<std::string> make_csr(EVP_PKEY* key, const std::string& address,
-                             const std::string& organisation) {
+                             const std::string& organisation, EVP_PKEY* signer = nullptr) {
+    if (signer == nullptr) signer = key;
     ReqPtr req(X509_REQ_new());
     // RFC 2986 §4.1: version 0 is the only one defined.
     if (!req || X509_REQ_set_version(req.get(), 0) != 1) return ossl::crypto_error("X509_REQ_new");
@@ -81,7 +84,7 @@ Result<std::string> make_csr(EVP_PKEY* key, const std::string& address,
         return ossl::crypto_error("X509_REQ_add_extensions");
     // Signed with the new key itself: the CA's proof that the requester
     // holds it (RFC 2986 §3).
-    if (X509_REQ_sign(req.get(), key, EVP_sha256()) <= 0)
+    if (X509_REQ_sign(req.get(), signer, EVP_sha256()) <= 0)
         return ossl::crypto_error("cannot sign the request");
 
     ossl::BioPtr bio(BIO_new(BIO_s_mem()));
@@ -115,12 +118,87 @@ std::vector<std::string> candidate_addresses(const Keystore& store,
     return out;
 }
 
+// generate_key_request for a key made in a PKCS#11 token: the keystore
+// records the key's URI (<key-id>.key.uri) and public key (<key-id>.pub.pem,
+// which install matches certificates against without the token); the
+// private key never leaves the token, which signs the CSR itself.
+Result<KeyRequest> generate_token_request(const Keystore& store, const std::string& address,
+                                          const KeyRequestOptions& options) {
+    auto uri = p11::parse_uri(options.pkcs11_uri);
+    if (!uri) return std::move(uri).error();
+    auto pin = p11::pin_for(*uri, options.pin);
+    if (!pin) return std::move(pin).error();
+    fs::path dir = store.dir() / address;
+    // Before the token is touched, so a keystore that cannot be written
+    // does not leave an orphan key in the token.
+    if (auto r = ks::make_private_dir(dir); !r) return std::move(r).error();
+    auto recorded = p11::generate_on_token(*uri, options.type, *pin);
+    if (!recorded) return std::move(recorded).error();
+    std::string module = p11::module_path(*uri);
+    auto pub = p11::load_public_key(*recorded, module, *pin);
+    if (!pub) return std::move(pub).error();
+    auto priv = p11::load_private_key(*recorded, module, *pin);
+    if (!priv) return std::move(priv).error();
+    auto csr = make_csr(pub->get(), address, options.organisation, priv->get());
+    if (!csr) return std::move(csr).error();
+
+    ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+    if (PEM_write_bio_PUBKEY(bio.get(), pub->get()) != 1)
+        return ossl::crypto_error("cannot write the token key's public key");
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    std::string pub_pem(data, static_cast<std::size_t>(len));
+
+    std::string id = ks::key_id(pub->get());
+    KeyRequest out{dir / (id + std::string(ks::kTokenKeySuffix)), dir / (id + ".csr")};
+    const std::pair<fs::path, std::string> files[] = {
+        {dir / (id + std::string(ks::kPublicKeySuffix)), pub_pem},
+        {out.key_file, *recorded + "\n"},
+        {out.csr_file, *csr},
+    };
+    for (const auto& [path, bytes] : files) {
+        // The URI names no secret (no PIN is recorded) but says where the
+        // key is: 0600 like a key file; the rest is public.
+        unsigned mode = path == out.key_file ? 0600 : 0644;
+        if (auto r = ks::write_file_atomic(path, bytes, mode, true); !r) {
+            std::error_code ec;
+            for (const auto& [p, b] : files) fs::remove(p, ec);
+            return std::move(r).error();
+        }
+    }
+    return out;
+}
+
+// install_certificate for a token key: the certificate must carry the
+// public key recorded at generate time; the token is not needed.
+Result<fs::path> install_for_token_key(const Keystore& store, const std::string& address,
+                                       const fs::path& stem, X509* cert,
+                                       const std::string& cert_pem, const std::string& chain_pem) {
+    auto pub_pem = read_small_file(stem.string() + std::string(ks::kPublicKeySuffix),
+                                   "token public key file");
+    if (!pub_pem) return std::move(pub_pem).error();
+    auto bio = ossl::mem_bio(*pub_pem);
+    ossl::PkeyPtr pub(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+    if (!pub || EVP_PKEY_eq(pub.get(), X509_get0_pubkey(cert)) != 1) {
+        ossl::drain_errors();
+        return permanent_error(Errc::no_matching_key,
+                               "the token key recorded as " + stem.string() +
+                                   ".* does not have the certificate's public key");
+    }
+    // The same checks as for a key file (type, usage, address), on the
+    // public key; the certificate is then filed without a key file.
+    auto id = digital_id_from_key(std::move(pub), cert_pem, chain_pem);
+    if (!id) return std::move(id).error();
+    return ks::file_digital_id(store, address, *id, {}, cert_pem, chain_pem);
+}
+
 }  // namespace
 
 Result<KeyRequest> generate_key_request(const Keystore& store, std::string_view address,
                                         const KeyRequestOptions& options) {
     auto normal = ks::normalise_address(address);
     if (!normal) return std::move(normal).error();
+    if (!options.pkcs11_uri.empty()) return generate_token_request(store, *normal, options);
     auto key = ks::generate_key(options.type);
     if (!key) return std::move(key).error();
     auto csr = make_csr(key->get(), *normal, options.organisation);
@@ -188,6 +266,14 @@ Result<fs::path> install_certificate(const Keystore& store, const fs::path& cert
     }
     for (const auto& address : candidate_addresses(store, info.addresses)) {
         fs::path key_file = store.dir() / address / (id + ".key");
+        fs::path token_file = store.dir() / address / (id + std::string(ks::kTokenKeySuffix));
+        if (!fs::exists(key_file, ec) && fs::exists(token_file, ec)) {
+            auto filed = install_for_token_key(store, address, store.dir() / address / id,
+                                               cert.get(), *cert_pem, chain_pem);
+            if (!filed) return with_file(filed.error(), cert_file);
+            fs::remove(store.dir() / address / (id + ".csr"), ec);
+            return filed;
+        }
         if (!fs::exists(key_file, ec)) continue;
         // Before the key is read: a key others can read is refused unread.
         if (auto r = ks::check_key_file(key_file); !r) return std::move(r).error();

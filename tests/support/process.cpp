@@ -48,7 +48,13 @@ std::vector<std::string> build_env(const std::vector<std::pair<std::string, std:
             if (k == key) overridden = true;
         if (!overridden) env.push_back(std::move(kv));
     }
-    for (const auto& [k, v] : add) env.push_back(k + "=" + v);
+    // When `add` names a variable twice, the later value wins.
+    for (std::size_t i = 0; i < add.size(); ++i) {
+        bool later = false;
+        for (std::size_t j = i + 1; j < add.size(); ++j)
+            if (add[j].first == add[i].first) later = true;
+        if (!later) env.push_back(add[i].first + "=" + add[i].second);
+    }
     return env;
 }
 

@@ -1,0 +1,163 @@
+// Keys in a hardware token (issue 3, docs/KEYSTORE.md "Keys in a token"),
+// against a SoftHSM2 token of each test's own: `keys generate --pkcs11`
+// makes the key in the token and a CSR openssl verifies, a CA issues from
+// it, `keys install` files the certificate by the recorded public key, and
+// `sign --keystore` signs through the token (openssl verifies); no private
+// key is ever in the keystore. A wrong PIN or a missing token is
+// token_unavailable, exit 75 (EX_TEMPFAIL), so daemons tempfail.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "support/pki.hpp"
+#include "support/process.hpp"
+#include "support/request_ca.hpp"
+#include "support/verifiers.hpp"
+
+namespace ribbon::test {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::hours;
+
+constexpr const char* kAddress = "no-reply@bank.example";
+constexpr const char* kUri = "pkcs11:token=ribbon-test;object=no-reply";
+constexpr const char* kSoftHsm = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr const char* kMessage =
+    "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\n"
+    "Subject: statement\r\n\r\nReady.\r\n";
+
+// A SoftHSM2 with one token, "ribbon-test" (user PIN 1234), in a temporary
+// directory; `env` points child processes at it.
+struct Token {
+    TempDir tmp{"ribbon-pkcs11"};
+    fs::path ids = tmp.path() / "ids";
+    fs::path pin_file = tmp.path() / "pin";
+    std::vector<std::pair<std::string, std::string>> env;
+
+    Token() {
+        fs::create_directories(tmp.path() / "tokens");
+        write_file(tmp.path() / "softhsm2.conf",
+                   "directories.tokendir = " + (tmp.path() / "tokens").string() +
+                       "\nobjectstore.backend = file\n");
+        env = {{"SOFTHSM2_CONF", (tmp.path() / "softhsm2.conf").string()},
+               {"RIBBON_PKCS11_MODULE", kSoftHsm}};
+        ProcessResult r = run({"softhsm2-util", "--init-token", "--free", "--label",
+                                 "ribbon-test", "--pin", "1234", "--so-pin", "5678"});
+        if (r.exit_code != 0) throw std::runtime_error("SoftHSM2 cannot run: " + r.describe());
+        write_file(pin_file, "1234\n");
+    }
+    ProcessResult run(const std::vector<std::string>& argv,
+                      const std::string& stdin_data = {},
+                      std::vector<std::pair<std::string, std::string>> extra = {}) const {
+        ProcessOptions o;
+        o.env = env;
+        o.env.insert(o.env.end(), extra.begin(), extra.end());  // later entries win
+        o.stdin_data = stdin_data;
+        return run_process(argv, o);
+    }
+    ProcessResult keys(std::vector<std::string> args) const {
+        std::vector<std::string> argv = {ribbon_binary(), "keys", "--keystore", ids.string()};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run(argv);
+    }
+    ProcessResult generate(const fs::path& pin, const std::string& uri = kUri) const {
+        return keys({"generate", kAddress, "--pkcs11", uri, "--type", "ec-p256", "--pin-file",
+                     pin.string()});
+    }
+    ProcessResult sign(std::vector<std::pair<std::string, std::string>> extra) const {
+        return run({ribbon_binary(), "sign", "--keystore", ids.string()}, kMessage,
+                   std::move(extra));
+    }
+};
+
+// Every file under `dir` that holds a private key in PEM.
+std::vector<std::string> private_key_files(const fs::path& dir) {
+    std::vector<std::string> out;
+    for (const auto& e : fs::recursive_directory_iterator(dir)) {
+        if (!e.is_regular_file()) continue;
+        if (read_file(e.path()).find("PRIVATE KEY") != std::string::npos ||
+            e.path().extension() == ".key") {
+            out.push_back(e.path().string());
+        }
+    }
+    return out;
+}
+
+bool is_tempfail_token(const ProcessResult& r) {
+    return r.exit_code == 75 && r.err.find("[token_unavailable]") != std::string::npos;
+}
+
+TEST(Pkcs11, GenerateIssueInstallSignThroughTheTokenVerifiesWithOpenssl) {
+    Token t;
+    ProcessResult g = t.generate(t.pin_file);
+    ASSERT_EQ(g.exit_code, 0) << g.describe();
+    EXPECT_EQ(g.err, "");
+    fs::path csr = g.out.substr(0, g.out.find('\n'));
+    ProcessResult v = run_process({"openssl", "req", "-verify", "-noout", "-in", csr.string()});
+    EXPECT_EQ(v.exit_code, 0) << v.describe();
+
+    // The keystore records where the key is, never the key or the PIN.
+    std::string stem = csr.stem().string();
+    fs::path uri_file = csr.parent_path() / (stem + ".key.uri");
+    std::string uri = read_file(uri_file);
+    EXPECT_EQ(uri.rfind(std::string(kUri) + ";id=", 0), 0u) << uri;
+    EXPECT_EQ(uri.find("1234"), std::string::npos);
+    EXPECT_TRUE(fs::exists(csr.parent_path() / (stem + ".pub.pem")));
+    EXPECT_TRUE(private_key_files(t.ids).empty());
+
+    RequestCa ca(t.tmp.path() / "ca");
+    auto now = std::chrono::system_clock::now();
+    fs::path cert = ca.issue(csr, now - hours(1), now + hours(24 * 30));
+    // Filing needs only the recorded public key, not the token or its PIN.
+    ProcessResult in = t.keys({"install", cert.string(), "--chain", pki().chain.string()});
+    ASSERT_EQ(in.exit_code, 0) << in.describe();
+    EXPECT_FALSE(fs::exists(csr)) << "the answered request stays";
+
+    ProcessResult s = t.sign({{"RIBBON_PKCS11_PIN", "1234"}});
+    ASSERT_EQ(s.exit_code, 0) << s.describe();
+    VerifyResult ok = verify_openssl(s.out, pki().root_cert);
+    EXPECT_TRUE(ok.ok) << ok.details;
+    EXPECT_TRUE(private_key_files(t.ids).empty());
+
+    ProcessResult list = t.keys({"list", "--json"});
+    EXPECT_EQ(list.exit_code, 0) << list.describe();
+    EXPECT_NE(list.out.find("\"key_location\": \"token\""), std::string::npos) << list.out;
+
+    // The token refuses the PIN, or is gone: tempfail, not a bounce.
+    ProcessResult wrong = t.sign({{"RIBBON_PKCS11_PIN", "9999"}});
+    EXPECT_TRUE(is_tempfail_token(wrong)) << wrong.describe();
+    fs::create_directories(t.tmp.path() / "empty");
+    write_file(t.tmp.path() / "empty.conf",
+               "directories.tokendir = " + (t.tmp.path() / "empty").string() + "\n");
+    ProcessResult gone = t.sign({{"RIBBON_PKCS11_PIN", "1234"},
+                                 {"SOFTHSM2_CONF", (t.tmp.path() / "empty.conf").string()}});
+    EXPECT_TRUE(is_tempfail_token(gone)) << gone.describe();
+    EXPECT_NE(gone.err.find("token"), std::string::npos) << gone.err;
+}
+
+TEST(Pkcs11, GenerateWithAWrongPinIsTransientAndFilesNothing) {
+    Token t;
+    write_file(t.tmp.path() / "wrong-pin", "4321\n");
+    ProcessResult g = t.generate(t.tmp.path() / "wrong-pin");
+    EXPECT_TRUE(is_tempfail_token(g)) << g.describe();
+    EXPECT_EQ(g.out, "");
+    EXPECT_TRUE(!fs::exists(t.ids / kAddress) || fs::is_empty(t.ids / kAddress));
+}
+
+TEST(Pkcs11, GenerateOnAMissingTokenIsTransient) {
+    Token t;
+    ProcessResult g = t.generate(t.pin_file, "pkcs11:token=not-plugged-in;object=no-reply");
+    EXPECT_TRUE(is_tempfail_token(g)) << g.describe();
+    EXPECT_NE(g.err.find("not-plugged-in"), std::string::npos) << g.err;
+}
+
+TEST(Pkcs11, GenerateRefusesAUriWithoutAnObject) {
+    Token t;
+    ProcessResult g = t.generate(t.pin_file, "pkcs11:token=ribbon-test");
+    EXPECT_NE(g.exit_code, 0);
+    EXPECT_NE(g.err.find("RFC 7512"), std::string::npos) << g.err;
+}
+
+}  // namespace
+}  // namespace ribbon::test
