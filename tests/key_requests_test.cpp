@@ -153,6 +153,44 @@ TEST(KeyRequests, GenerateIssueInstallSignVerifiesWithOpenssl) {
         << list.out;
 }
 
+// Issue 3: a chain that does not lead to a trust anchor is filed with a
+// warning naming the missing link.
+TEST(KeyRequests, InstallWarnsWhenTheChainDoesNotReachATrustedRoot) {
+    const std::string warning = "ribbon keys install: warning: ";
+    {
+        // Intermediate given and the test root trusted: no warning.
+        Fixture f;
+        fs::path cert = f.issue(f.request({"generate", kAddress, "--type", "ec-p256"}));
+        ProcessResult r = f.keys({"install", cert.string(), "--chain", pki().chain.string(),
+                                  "--ca", pki().root_cert.string()});
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        EXPECT_EQ(r.err.find(warning), std::string::npos) << r.err;
+    }
+    {
+        // No intermediate: the chain stops at the leaf, whose issuer is missing.
+        Fixture f;
+        fs::path cert = f.issue(f.request({"generate", kAddress, "--type", "ec-p256"}));
+        ProcessResult r = f.keys({"install", cert.string(), "--ca", pki().root_cert.string()});
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        EXPECT_NE(r.err.find(warning), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find(": its issuer CN=Ribbon Test Mail CA,O=Ribbon Test is neither in the "
+                             "chain nor a trusted root"),
+                  std::string::npos)
+            << r.err;
+    }
+    {
+        // The whole chain, but its root is not among the system's roots.
+        Fixture f;
+        fs::path cert = f.issue(f.request({"generate", kAddress, "--type", "ec-p256"}));
+        ProcessResult r = f.install(cert);
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        EXPECT_NE(r.err.find("the chain stops at CN=Ribbon Test Mail CA,O=Ribbon Test: its issuer "
+                             "CN=Ribbon Test Root CA,O=Ribbon Test"),
+                  std::string::npos)
+            << r.err;
+    }
+}
+
 TEST(KeyRequests, InstallRefusesAndFilesNothing) {
     Fixture f;
     fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256"});

@@ -100,6 +100,15 @@ class Keystore {
     std::filesystem::path m_dir;
 };
 
+class TrustStore;  // ribbon/verifier.hpp
+
+// RFC 5280 §6: whether a certificate filed in a keystore, with the chain
+// filed next to it, leads to one of `trust`'s roots at `now`. Empty when it
+// does; otherwise a sentence naming the missing link, for a warning (the
+// receivers' roots may differ from this machine's, so nothing is refused).
+std::optional<std::string> missing_chain_link(const std::filesystem::path& cert_file,
+                                              const TrustStore& trust, TimePoint now);
+
 // ---- the dev CA -------------------------------------------------------------
 // A throw-away CA in <keystore>/dev-ca/ for trying ribbon and for tests. Its
 // certificates say so: the issuer CN is kDevCaName, and no one trusts it.

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ribbon/error.hpp"
 
@@ -41,6 +42,10 @@ void register_keys(CLI::App& app, int& exit_code);
 // Keystore::default_dir(), see keystore_for()).
 using KeystoreArg = std::shared_ptr<const std::string>;
 std::filesystem::path keystore_for(const KeystoreArg& arg);
+// After a certificate is filed: a warning on stderr when its chain does not
+// lead to a trusted root (the system's, or `ca_files`), naming the link.
+void warn_about_chain(std::string_view command, const std::filesystem::path& cert_file,
+                      const std::vector<std::string>& ca_files);
 // generate, install, renew (keys_requests_command.cpp)
 void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code);
 // import (keys_import_command.cpp)

@@ -13,6 +13,7 @@
 
 #include "cli/commands.hpp"
 #include "ribbon/keystore.hpp"
+#include "ribbon/verifier.hpp"
 
 namespace ribbon::cli {
 
@@ -193,6 +194,22 @@ int run_dev_ca_issue(const KeysArgs& args) {
 }
 
 }  // namespace
+
+void warn_about_chain(std::string_view command, const std::filesystem::path& cert_file,
+                      const std::vector<std::string>& ca_files) {
+    std::vector<std::filesystem::path> files(ca_files.begin(), ca_files.end());
+    auto trust = files.empty() ? TrustStore::system() : TrustStore::from_files(files);
+    std::optional<std::string> warning;
+    if (!trust) {
+        warning = "cannot check the chain: " + trust.error().message();
+    } else {
+        warning = missing_chain_link(cert_file, *trust, std::chrono::system_clock::now());
+    }
+    if (warning) {
+        std::fprintf(stderr, "ribbon %.*s: warning: %s: %s\n", static_cast<int>(command.size()),
+                     command.data(), cert_file.c_str(), warning->c_str());
+    }
+}
 
 std::filesystem::path keystore_for(const KeystoreArg& arg) {
     return arg->empty() ? Keystore::default_dir() : std::filesystem::path(*arg);

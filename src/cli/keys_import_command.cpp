@@ -22,6 +22,7 @@ struct ImportArgs {
     std::string file;
     std::string password_file;
     std::string address;
+    std::vector<std::string> ca_files;
 };
 
 // Wipes the password when the command is done with it.
@@ -72,6 +73,7 @@ int run_import(const ImportArgs& args, const KeystoreArg& keystore) {
                  c.key_description.c_str(), format_utc(c.not_before).c_str(),
                  format_utc(c.not_after).c_str(), imported->chain_certificates,
                  imported->chain_certificates == 1 ? "" : "s");
+    warn_about_chain("keys import", imported->cert_file, args.ca_files);
     if (imported->legacy_algorithms) {
         std::fprintf(stderr,
                      "ribbon keys import: %s uses legacy encryption (RC2/3DES); OpenSSL's legacy "
@@ -90,6 +92,8 @@ void register_keys_import(CLI::App& keys, KeystoreArg keystore, int& exit_code) 
     cmd->add_option("file", args->file, "The PKCS#12 bundle")->required();
     cmd->add_option("--password-file", args->password_file,
                     "File whose first line is the bundle's password (or set RIBBON_P12_PASSWORD)");
+    cmd->add_option("--ca", args->ca_files,
+                    "Roots to check the chain against (default: the system's); repeatable");
     cmd->add_option("--address", args->address,
                     "File it under this address (needed when the certificate names several)");
     cmd->callback([args, keystore, &exit_code] { exit_code = run_import(*args, keystore); });

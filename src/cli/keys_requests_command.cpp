@@ -24,6 +24,7 @@ struct RequestArgs {
     std::string chain;
     std::string pkcs11;
     std::string pin_file;
+    std::vector<std::string> ca_files;
 };
 
 KeyRequestOptions options_of(const RequestArgs& args) {
@@ -100,6 +101,8 @@ void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code
         "install", "File a CA-issued certificate next to its key; prints its path");
     install->add_option("cert", args->cert, "The certificate (PEM)")->required();
     install->add_option("--chain", args->chain, "Its intermediate certificates (PEM)");
+    install->add_option("--ca", args->ca_files,
+                        "Roots to check the chain against (default: the system's); repeatable");
     install->callback([args, keystore, &exit_code] {
         Keystore store(keystore_for(keystore));
         std::optional<std::filesystem::path> chain;
@@ -111,6 +114,7 @@ void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code
             return;
         }
         std::printf("%s\n", filed->c_str());
+        warn_about_chain("keys install", *filed, args->ca_files);
         exit_code = kOk;
     });
 

@@ -68,24 +68,6 @@ Result<ossl::PkeyPtr> parse_key(std::string_view pem, std::string_view password)
     return key;
 }
 
-Result<std::vector<ossl::X509Ptr>> parse_certs(std::string_view pem, const char* what) {
-    std::vector<ossl::X509Ptr> certs;
-    auto bio = ossl::mem_bio(pem);
-    while (true) {
-        ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
-        if (!cert) break;
-        certs.push_back(std::move(cert));
-    }
-    // The loop ends on "no start line" at EOF; anything else is damage.
-    unsigned long err = ERR_peek_last_error();
-    if (ERR_GET_REASON(err) == PEM_R_NO_START_LINE) ERR_clear_error();
-    std::string reasons = ossl::drain_errors();
-    if (!reasons.empty()) {
-        return permanent_error(Errc::bad_certificate,
-                               std::string("the ") + what + " is not valid PEM (" + reasons + ")");
-    }
-    return certs;
-}
 
 Result<void> check_key_type(const CertificateInfo& info) {
     if (info.key_type == KeyType::rsa && info.key_bits < 2048) {
@@ -120,6 +102,25 @@ Result<void> check_usage(X509* cert, const CertificateInfo& info) {
 
 }  // namespace
 
+Result<std::vector<ossl::X509Ptr>> parse_pem_certificates(std::string_view pem, const char* what) {
+    std::vector<ossl::X509Ptr> certs;
+    auto bio = ossl::mem_bio(pem);
+    while (true) {
+        ossl::X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+        if (!cert) break;
+        certs.push_back(std::move(cert));
+    }
+    // The loop ends on "no start line" at EOF; anything else is damage.
+    unsigned long err = ERR_peek_last_error();
+    if (ERR_GET_REASON(err) == PEM_R_NO_START_LINE) ERR_clear_error();
+    std::string reasons = ossl::drain_errors();
+    if (!reasons.empty()) {
+        return permanent_error(Errc::bad_certificate,
+                               std::string("the ") + what + " is not valid PEM (" + reasons + ")");
+    }
+    return certs;
+}
+
 Result<DigitalId> DigitalId::from_pem(std::string_view key_pem, std::string_view cert_pem,
                                       std::string_view chain_pem, std::string_view password) {
     auto key = parse_key(key_pem, password);
@@ -132,13 +133,13 @@ Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_p
     auto impl = std::make_shared<DigitalId::Impl>();
     impl->key = std::move(key);
 
-    auto certs = parse_certs(cert_pem, "certificate file");
+    auto certs = parse_pem_certificates(cert_pem, "certificate file");
     if (!certs) return std::move(certs).error();
     if (certs->empty()) {
         return permanent_error(Errc::bad_certificate, "the certificate file holds no certificate");
     }
     impl->cert = std::move(certs->front());
-    auto chain = parse_certs(chain_pem, "chain file");
+    auto chain = parse_pem_certificates(chain_pem, "chain file");
     if (!chain) return std::move(chain).error();
     for (std::size_t i = 1; i < certs->size(); ++i) chain->push_back(std::move((*certs)[i]));
     for (auto& c : *chain) {
