@@ -235,5 +235,22 @@ TEST(KeysCli, CheckExitCodesFollowTheMonitoringConvention) {
     EXPECT_EQ(r.out.rfind("UNKNOWN - x@bank.example: certificate file ", 0), 0u) << r.out;
 }
 
+// Issue 3: a keystore directory that cannot be written is a clear error
+// naming it. /proc/self is a directory no one, root included, can create
+// files in (permission bits would not stop root, which runs CI).
+TEST(KeysCli, KeystoreThatCannotBeWrittenIsAClearError) {
+    for (const std::vector<std::string>& cmd :
+         {std::vector<std::string>{"dev-ca", "init"},
+          std::vector<std::string>{"generate", "no-reply@bank.example", "--type", "ec-p256"}}) {
+        std::vector<std::string> argv = {ribbon_binary(), "keys", "--keystore", "/proc/self"};
+        argv.insert(argv.end(), cmd.begin(), cmd.end());
+        ProcessResult r = run_process(argv);
+        EXPECT_EQ(r.exit_code, 66) << r.describe();
+        EXPECT_NE(r.err.find("cannot create directory /proc/self/"), std::string::npos) << r.err;
+        EXPECT_NE(r.err.find("[io_error]"), std::string::npos) << r.err;
+        EXPECT_EQ(r.out, "");
+    }
+}
+
 }  // namespace
 }  // namespace ribbon::test
