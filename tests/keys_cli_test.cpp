@@ -63,6 +63,44 @@ TEST(KeysCli, DevCaIdSignsByFromAndOpensslVerifiesIt) {
     }
 }
 
+// Issue 3: a passphrase-protected key in the keystore is read with
+// --password-file or RIBBON_KEY_PASSWORD, never from the command line.
+TEST(KeysCli, PassphraseProtectedKeyInTheKeystore) {
+    CliStore s;
+    const fs::path cert = s.issue(kAddress, {"--type", "ec-p256"});
+    fs::path key;
+    for (const auto& e : fs::directory_iterator(cert.parent_path())) {
+        if (e.path().extension() == ".key") key = e.path();
+    }
+    ASSERT_FALSE(key.empty());
+    const fs::path encrypted = s.tmp / "encrypted.key";
+    ProcessResult r = run_process({"openssl", "pkey", "-in", key.string(), "-aes256", "-passout",
+                                   "pass:statement run 42", "-out", encrypted.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    fs::copy_file(encrypted, key, fs::copy_options::overwrite_existing);
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+
+    r = s.sign(message_from(kAddress), {});
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_NE(r.err.find("the private key is encrypted and no password was given [wrong_password]"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.out, "");
+
+    write_file(s.tmp / "pw", "statement run 42\n");
+    r = s.sign(message_from(kAddress), {"--password-file", (s.tmp / "pw").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    VerifyResult v = verify_openssl(r.out, s.root());
+    EXPECT_TRUE(v.ok) << v.details;
+
+    ProcessOptions po;
+    po.stdin_data = message_from(kAddress);
+    po.env = {{"RIBBON_KEY_PASSWORD", "wrong"}};
+    r = run_process({ribbon_binary(), "sign", "--keystore", s.dir.string(), "--id", kAddress}, po);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_NE(r.err.find("[wrong_password]"), std::string::npos) << r.err;
+}
+
 TEST(KeysCli, IdOverridesFromAndBatchPicksPerMessage) {
     CliStore s;
     s.issue("a@bank.example");

@@ -84,8 +84,10 @@ class Keystore {
     // none valid now → certificate_expired (naming the latest expiry) or
     // certificate_not_yet_valid; key readable by others →
     // unsafe_key_permissions; an address unfit for a directory name →
-    // malformed_message; otherwise DigitalId::load's errors.
-    Result<SelectedDigitalId> digital_id_for(std::string_view address, TimePoint now) const;
+    // malformed_message; otherwise DigitalId::load's errors (a key file
+    // protected by a passphrase needs `password`, else wrong_password).
+    Result<SelectedDigitalId> digital_id_for(std::string_view address, TimePoint now,
+                                             std::string_view password = {}) const;
 
     // Files a Digital ID: the key as <key-id>.key (0600), the certificate as
     // <serial>.pem and, when given, the chain as <serial>.chain.pem, in the

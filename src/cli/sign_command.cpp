@@ -110,7 +110,9 @@ using SignerFor = std::function<Result<Signer>(const MessageInput&)>;
 // shared by the batch threads (a Signer may sign from any thread).
 class KeystoreSigners {
 public:
-    KeystoreSigners(Keystore ks, std::string fixed_id) : m_ks(std::move(ks)), m_id(std::move(fixed_id)) {}
+    KeystoreSigners(Keystore ks, std::string fixed_id, std::string password)
+        : m_ks(std::move(ks)), m_id(std::move(fixed_id)), m_password(std::move(password)) {}
+    ~KeystoreSigners() { std::fill(m_password.begin(), m_password.end(), '\0'); }
 
     Result<Signer> for_address(const std::string& address) {
         std::lock_guard lock(m_mutex);
@@ -118,7 +120,7 @@ public:
         std::transform(key.begin(), key.end(), key.begin(),
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         if (auto it = m_signers.find(key); it != m_signers.end()) return it->second;
-        auto selected = m_ks.digital_id_for(address, std::chrono::system_clock::now());
+        auto selected = m_ks.digital_id_for(address, std::chrono::system_clock::now(), m_password);
         if (!selected) return std::move(selected).error();
         for (const auto& w : selected->warnings) std::fprintf(stderr, "ribbon sign: warning: %s\n", w.c_str());
         auto signer = Signer::create(selected->id);
@@ -138,6 +140,7 @@ public:
 private:
     Keystore m_ks;
     std::string m_id;
+    std::string m_password;  // for passphrase-protected key files
     std::mutex m_mutex;
     std::map<std::string, Signer> m_signers;
 };
@@ -243,7 +246,12 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
 
 int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     Keystore ks(args.keystore.empty() ? Keystore::default_dir() : fs::path(args.keystore));
-    KeystoreSigners signers(ks, args.id);
+    auto password = read_password(args);
+    if (!password) {
+        report_error("sign", "", password.error());
+        return exit_code_for(password.error());
+    }
+    KeystoreSigners signers(ks, args.id, std::move(*password));
     if (!args.id.empty()) {
         // Fail before reading any mail when the named Digital ID is unusable.
         if (auto s = signers.for_address(args.id); !s) {
@@ -326,13 +334,12 @@ void register_sign(CLI::App& app, int& exit_code) {
     cert->needs(key);
     auto* chain = cmd->add_option("--chain", args->chain, "Intermediate certificates (PEM)")
                       ->check(CLI::ExistingFile);
-    auto* password_file =
-        cmd->add_option("--password-file", args->password_file,
+    cmd->add_option("--password-file", args->password_file,
                         "File whose first line is the key's password (or set RIBBON_KEY_PASSWORD)");
-    // A keystore files each certificate with its chain, and its keys are not
-    // encrypted (docs/KEYSTORE.md): --chain and --password-file go with --key.
-    keystore->excludes(key)->excludes(cert)->excludes(chain)->excludes(password_file);
-    id->excludes(key)->excludes(cert)->excludes(chain)->excludes(password_file);
+    // A keystore files each certificate with its chain: --chain goes with
+    // --key. --password-file serves both (a passphrase-protected key file).
+    keystore->excludes(key)->excludes(cert)->excludes(chain);
+    id->excludes(key)->excludes(cert)->excludes(chain);
     cmd->add_flag("--opaque", args->opaque,
                   "Opaque application/pkcs7-mime signed-data instead of multipart/signed");
     cmd->add_flag("--no-header-protection", args->no_header_protection,

@@ -190,7 +190,8 @@ Result<std::vector<KeystoreEntry>> Keystore::list(TimePoint now) const {
     return all;
 }
 
-Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, TimePoint now) const {
+Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, TimePoint now,
+                                                    std::string_view password) const {
     auto normal = ks::normalise_address(address);
     if (!normal) return std::move(normal).error();
     if (auto r = check_keystore_dir(m_dir); !r) return std::move(r).error();
@@ -248,7 +249,7 @@ Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, Tim
         if (entry.key_location == "token") return ks::load_token_digital_id(entry);
         // Before the key is read: a key others can read is refused unread.
         if (auto r = ks::check_key_file(entry.key_file); !r) return std::move(r).error();
-        return DigitalId::load(entry.key_file, entry.cert_file, chain);
+        return DigitalId::load(entry.key_file, entry.cert_file, chain, password);
     };
     auto id = load_id();
     if (!id) return std::move(id).error();
