@@ -77,7 +77,8 @@ private:
 };
 
 // Writes to PATH.tmp.XXXXXX and renames it over PATH on commit(), after an
-// fsync, so readers see either no file or the whole file. Destroying an
+// fsync of the file and then of its directory, so readers see either no
+// file or the whole file, and a committed file survives a crash. Destroying an
 // uncommitted AtomicFileSink removes the temporary file.
 class AtomicFileSink final : public Sink {
 public:

@@ -14,6 +14,10 @@ namespace ribbon::cms {
 
 namespace {
 
+std::string der_length(std::size_t n);
+std::string der_tlv(unsigned char tag, std::string_view content);
+std::string der_utc_time(TimePoint t);
+
 constexpr unsigned char kSequence = 0x30;
 constexpr unsigned char kSet = 0x31;
 constexpr unsigned char kInteger = 0x02;
@@ -78,6 +82,8 @@ std::string der_set_of(std::vector<std::string> elements, unsigned char tag) {
 
 }  // namespace
 
+namespace {
+
 std::string der_length(std::size_t n) {
     if (n < 0x80) return std::string(1, static_cast<char>(n));
     std::string out;
@@ -109,6 +115,8 @@ std::string der_utc_time(TimePoint t) {
     std::strftime(buf, sizeof buf, "%y%m%d%H%M%SZ", &tm);
     return der_tlv(kUtcTime, buf);
 }
+
+}  // namespace
 
 struct SignedDataBuilder::KeyContext {
     ossl::PkeyPtr key;

@@ -67,9 +67,4 @@ private:
     mutable std::vector<std::unique_ptr<KeyContext>> m_pool;
 };
 
-// DER helpers, exposed for tests.
-std::string der_length(std::size_t n);
-std::string der_tlv(unsigned char tag, std::string_view content);
-std::string der_utc_time(TimePoint t);
-
 }  // namespace ribbon::cms

@@ -101,6 +101,18 @@ Result<void> AtomicFileSink::commit() {
                                                    m_path.string() + ": " + std::strerror(errno));
     }
     m_tmp.clear();
+    // The rename is durable only once the directory is synced: until then a
+    // crash could lose the new name, so success waits for it.
+    std::filesystem::path dir = m_path.parent_path();
+    if (dir.empty()) dir = ".";
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || ::fsync(dfd) != 0) {
+        int err = errno;
+        if (dfd >= 0) ::close(dfd);
+        return transient_error(Errc::io_error, "cannot sync directory " + dir.string() + ": " +
+                                                   std::strerror(err));
+    }
+    ::close(dfd);
     return {};
 }
 

@@ -66,7 +66,6 @@ public:
         return m_entity ? m_entity.get() : GMIME_OBJECT(m_message.get());
     }
     const std::vector<ParserIssue>& issues() const noexcept { return m_issues; }
-    std::int64_t size() const noexcept { return m_size; }
     // The raw stream the message was parsed from (for verifying exact bytes).
     GMimeStream* stream() const noexcept { return m_stream.get(); }
 

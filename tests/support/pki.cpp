@@ -43,13 +43,6 @@ void must(const std::vector<std::string>& argv, const ProcessOptions& o = {}) {
     }
 }
 
-std::string openssl_time(std::time_t t) {
-    std::tm tm{};
-    ::gmtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-    return buf;
-}
 
 const char* kConfig = R"([ ca ]
 default_ca = testca
@@ -236,6 +229,14 @@ void build(const Pki& p) {
 }
 
 }  // namespace
+
+std::string openssl_time(std::time_t t) {
+    std::tm tm{};
+    ::gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
+    return buf;
+}
 
 const Pki& pki() {
     static const Pki instance = [] {

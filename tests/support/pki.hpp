@@ -3,6 +3,7 @@
 // a ready NSS database and a GnuPG home that trusts the test root.
 #pragma once
 
+#include <ctime>
 #include <filesystem>
 #include <string>
 
@@ -45,6 +46,9 @@ struct Pki {
 // Creates the PKI on first use (thread-safe in-process, flock-protected
 // across processes) and returns it. Throws std::runtime_error on failure.
 const Pki& pki();
+
+// A time as `openssl ca -startdate/-enddate` wants it: YYYYMMDDHHMMSSZ (UTC).
+std::string openssl_time(std::time_t t);
 
 // The ribbon CLI built alongside the tests.
 std::string ribbon_binary();

@@ -53,12 +53,7 @@ authorityKeyIdentifier = keyid:always
 }  // namespace
 
 std::string openssl_time(TimePoint t) {
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-    return buf;
+    return openssl_time(std::chrono::system_clock::to_time_t(t));
 }
 
 RequestCa::RequestCa(fs::path dir) : m_dir(std::move(dir)) {
