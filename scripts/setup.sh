@@ -16,6 +16,8 @@ libnss3-tools gpgsm gpg-agent
 clang libclang-rt-14-dev
 python3 time
 softhsm2 libengine-pkcs11-openssl libp11-kit-dev
+libmilter-dev libtomlplusplus-dev
+postfix swaks
 "
 
 missing=""
@@ -36,6 +38,9 @@ else
     SUDO=
 fi
 export DEBIAN_FRONTEND=noninteractive
+# The milter tests run their own private Postfix instance; the package must
+# not configure and start a system MTA on port 25 as a side effect.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
