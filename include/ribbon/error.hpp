@@ -44,6 +44,8 @@ enum class Errc {
     no_digital_id,           // the keystore holds no Digital ID for the address
     no_matching_key,         // a certificate to install whose key is not in the keystore
     token_unavailable,       // a PKCS#11 token is missing or refused the login: always transient
+    // configuration
+    bad_config,              // ribbon.toml is unreadable, malformed, or names an unknown key
     // verification input
     not_signed,
     bad_signature_format,

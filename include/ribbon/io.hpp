@@ -100,4 +100,33 @@ private:
     int m_fd = -1;
 };
 
+// Holds bytes until they are complete: in memory up to `memory_limit`, then
+// in an unlinked temporary file (O_TMPFILE) in `dir` ($TMPDIR or /tmp when
+// empty), so a large message never costs its size in memory and nothing is
+// left on disk after a crash. One per message.
+class Spool final : public Sink {
+public:
+    static constexpr std::size_t kDefaultMemoryLimit = 4 * 1024 * 1024;
+    explicit Spool(std::size_t memory_limit = kDefaultMemoryLimit, std::filesystem::path dir = {})
+        : m_memory_limit(memory_limit), m_dir(std::move(dir)) {}
+    Spool(const Spool&) = delete;
+    Spool& operator=(const Spool&) = delete;
+    ~Spool() override;
+
+    Result<void> write(std::string_view bytes) override;
+    std::uint64_t size() const noexcept { return m_size; }
+    bool in_memory() const noexcept { return m_fd < 0; }
+    // Writes everything spooled to `out`, in order.
+    Result<void> replay(Sink& out) const;
+    // The spooled bytes as input for the signer; valid until the next write.
+    MessageInput input() const;
+
+private:
+    std::size_t m_memory_limit;
+    std::filesystem::path m_dir;
+    std::string m_memory;
+    int m_fd = -1;
+    std::uint64_t m_size = 0;
+};
+
 }  // namespace ribbon

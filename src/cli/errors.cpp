@@ -27,6 +27,7 @@ int exit_code_for(const Error& error) {
         case Errc::unsafe_key_permissions:
         case Errc::no_digital_id:
         case Errc::no_matching_key:
+        case Errc::bad_config:
             return kConfig;
         case Errc::token_unavailable:
             // A token that is unplugged or refuses the PIN may be back

@@ -22,6 +22,7 @@ std::string_view errc_name(Errc code) noexcept {
         case Errc::unsafe_key_permissions: return "unsafe_key_permissions";
         case Errc::no_digital_id: return "no_digital_id";
         case Errc::no_matching_key: return "no_matching_key";
+        case Errc::bad_config: return "bad_config";
         case Errc::token_unavailable: return "token_unavailable";
         case Errc::not_signed: return "not_signed";
         case Errc::bad_signature_format: return "bad_signature_format";

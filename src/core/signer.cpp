@@ -17,7 +17,7 @@
 #include "core/encoders.hpp"
 #include "core/mime_parse.hpp"
 #include "core/outer_headers.hpp"
-#include "core/spool.hpp"
+#include "ribbon/io.hpp"
 
 namespace ribbon {
 

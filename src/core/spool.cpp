@@ -1,5 +1,5 @@
 // spool.cpp — see spool.hpp.
-#include "core/spool.hpp"
+#include "ribbon/io.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -16,16 +16,17 @@ Spool::~Spool() {
 
 Result<void> Spool::write(std::string_view bytes) {
     m_size += bytes.size();
-    if (m_fd < 0 && m_memory.size() + bytes.size() <= kMemoryLimit) {
+    if (m_fd < 0 && m_memory.size() + bytes.size() <= m_memory_limit) {
         m_memory.append(bytes);
         return {};
     }
     if (m_fd < 0) {
-        const char* dir = std::getenv("TMPDIR");
-        m_fd = ::open(dir != nullptr ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        const char* env = std::getenv("TMPDIR");
+        std::string dir = !m_dir.empty() ? m_dir.string() : env != nullptr && *env != '\0' ? env : "/tmp";
+        m_fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (m_fd < 0) {
-            return transient_error(Errc::io_error,
-                                   std::string("cannot create a spool file: ") + std::strerror(errno));
+            return transient_error(Errc::io_error, "cannot create a spool file in " + dir + ": " +
+                                                       std::strerror(errno));
         }
         FdSink sink(m_fd);
         if (auto r = sink.write(m_memory); !r) return r;
@@ -51,6 +52,13 @@ Result<void> Spool::replay(Sink& out) const {
         if (auto r = out.write(std::string_view(buf.data(), static_cast<std::size_t>(n))); !r) return r;
     }
     return {};
+}
+
+MessageInput Spool::input() const {
+    if (m_fd < 0) return MessageInput::from_memory(m_memory);
+    // The signer reads a regular file from its current offset.
+    ::lseek(m_fd, 0, SEEK_SET);
+    return MessageInput::from_fd(m_fd);
 }
 
 }  // namespace ribbon

@@ -1,0 +1,105 @@
+// ribbon/config.hpp — ribbon.toml: the keystore, the [[signer]] table that
+// says whose mail is signed with which Digital ID, and the daemons'
+// settings. The reference is docs/CONFIGURATION.md.
+//
+// The whole file is validated before anything uses it: an unknown key, a
+// value of the wrong type or out of range, or a [[signer]] pattern ribbon
+// cannot match is Errc::bad_config naming the file, line and key, so a
+// daemon reloading on SIGHUP can keep its old configuration instead.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ribbon/error.hpp"
+#include "ribbon/signer.hpp"
+
+namespace ribbon {
+
+// What a daemon does with a message it cannot sign (like OpenDKIM's On-*).
+enum class FailureAction {
+    tempfail,  // 4xx: the MTA keeps the message and retries
+    accept,    // pass it on unsigned
+    reject,    // 5xx: the sender gets it back
+};
+std::string_view failure_action_name(FailureAction action) noexcept;
+
+// One [[signer]] entry.
+struct SignerRule {
+    // "no-reply@bank.example" or "*@bank.example", in lower case.
+    std::string from;
+    // The keystore address whose Digital ID signs; empty means the From
+    // address of each message.
+    std::string id;
+    SignMode mode = SignMode::detached;
+    bool header_protection = true;
+    // Adds a Ribbon-Signer header (outside the signature) naming the Digital
+    // ID used: address, serial and issuer (docs/CONFIGURATION.md).
+    bool trace_header = false;
+
+    // Whether the pattern covers `address` (compared case-insensitively).
+    bool matches(std::string_view address) const;
+    bool wildcard() const noexcept { return from.starts_with("*@"); }
+};
+
+struct MilterSettings {
+    // "unix:/path" or "inet:port@host" (libmilter's smfi_setconn syntax).
+    std::string socket = "unix:/run/ribbon/milter.sock";
+    // Permissions of a unix socket; its group is [daemon] group.
+    unsigned socket_mode = 0660;
+    FailureAction on_internal_error = FailureAction::tempfail;  // tempfail | accept
+    FailureAction on_no_key = FailureAction::tempfail;          // tempfail | accept
+    FailureAction on_bad_message = FailureAction::reject;       // reject | tempfail | accept
+    // Recipient domains (lower case) whose mail systems damage
+    // multipart/signed: a message to any of them is signed opaque.
+    std::vector<std::string> opaque_for;
+    // Messages larger than this are spooled to a file in spool_dir.
+    std::uint64_t spool_threshold = 1024 * 1024;
+    std::filesystem::path spool_dir = "/var/tmp";
+    // libmilter's I/O timeout towards the MTA.
+    std::chrono::seconds timeout{300};
+};
+
+struct DaemonSettings {
+    // The user (and group) a daemon started as root runs as once the keys
+    // are loaded and the socket is open. Required when started as root.
+    std::string user;
+    std::string group;  // empty: the user's primary group
+    // "stderr" or "syslog" (facility mail).
+    std::string log = "stderr";
+};
+
+struct Config {
+    // The file it was read from (empty when parsed from text).
+    std::filesystem::path source;
+
+    std::filesystem::path keystore = "/var/lib/ribbon/ids";
+    // Passphrase for keys stored encrypted; never in the file itself.
+    std::filesystem::path key_password_file;
+
+    std::vector<SignerRule> signers;
+    MilterSettings milter;
+    DaemonSettings daemon;
+
+    // The default file: $RIBBON_CONFIG, else /etc/ribbon/ribbon.toml.
+    static std::filesystem::path default_path();
+    static Result<Config> load(const std::filesystem::path& path);
+    // `origin` names the text in error messages.
+    static Result<Config> parse(std::string_view text, std::string_view origin = "<config>");
+
+    // The [[signer]] entry for a From address: an exact address wins over a
+    // "*@domain" pattern; among equals the first in the file wins. Null
+    // when the address is not one ribbon signs for.
+    const SignerRule* signer_for(std::string_view from_address) const;
+
+    // The configuration in effect, defaults included, as TOML that parse()
+    // reads back to the same Config (`ribbon check-config`).
+    std::string to_toml() const;
+};
+
+}  // namespace ribbon

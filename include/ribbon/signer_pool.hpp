@@ -1,0 +1,64 @@
+// ribbon/signer_pool.hpp — the Digital IDs behind a configuration's
+// [[signer]] table, ready to sign, for the daemons (milter, relay).
+//
+// Keys and certificates are parsed when an entry is first needed (or at
+// start-up for entries whose Digital ID is fixed), never per message. Each
+// lookup then checks the keystore files with stat(2) — a few microseconds —
+// so that an operator who removes a key, makes it unreadable, or installs a
+// new certificate is obeyed by the very next message, and re-runs the
+// rollover rule at least once a minute so a renewed certificate takes over
+// at its notBefore without a restart.
+//
+// Thread-safe: lookups may come from any number of threads.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ribbon/config.hpp"
+#include "ribbon/error.hpp"
+#include "ribbon/keystore.hpp"
+#include "ribbon/signer.hpp"
+
+namespace ribbon {
+
+// A Digital ID ready to sign, and which certificate it is (for logs and the
+// trace header).
+struct ActiveSigner {
+    Signer signer;
+    KeystoreEntry entry;
+    std::vector<std::string> warnings;  // e.g. dev CA, near expiry
+};
+
+class SignerPool {
+public:
+    // Reads the key password file, if configured, and loads the Digital ID
+    // of every [[signer]] entry that names one (an `id`, or an exact `from`):
+    // one that cannot sign at `now` is an error naming the entry, so a
+    // daemon refuses to start (or to reload) with a configuration it
+    // cannot honour. Wildcard entries without `id` load per address on use.
+    static Result<std::shared_ptr<SignerPool>> create(const Config& config, TimePoint now);
+
+    ~SignerPool();
+    SignerPool(const SignerPool&) = delete;
+    SignerPool& operator=(const SignerPool&) = delete;
+
+    // The signer for mail from `from_address` under `rule` (from
+    // Config::signer_for). Errors are Keystore::digital_id_for's.
+    Result<std::shared_ptr<const ActiveSigner>> get(const SignerRule& rule, std::string_view from_address,
+                                                    TimePoint now) const;
+
+    // What the operator should hear at start-up: every loaded Digital ID
+    // that comes from the dev CA or expires within kExpiryWarning.
+    const std::vector<std::string>& warnings() const noexcept;
+
+    class Impl;
+
+private:
+    explicit SignerPool(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+}  // namespace ribbon

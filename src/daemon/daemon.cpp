@@ -1,0 +1,128 @@
+// daemon.cpp — see daemon.hpp.
+#include "daemon/daemon.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
+
+namespace ribbon::daemon {
+
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const DaemonSettings& settings) {
+    std::shared_ptr<spdlog::sinks::sink> sink;
+    if (settings.log == "syslog") {
+        // syslog adds its own time stamp, host and pid.
+        sink = std::make_shared<spdlog::sinks::syslog_sink_mt>(name, LOG_PID | LOG_NDELAY, LOG_MAIL, true);
+        sink->set_pattern("%v");
+    } else {
+        sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+        sink->set_pattern(name + "[%P]: %l: %v");
+    }
+    auto logger = std::make_shared<spdlog::logger>(name, sink);
+    logger->set_level(spdlog::level::info);
+    logger->flush_on(spdlog::level::info);
+    return logger;
+}
+
+namespace {
+
+Error config_error(std::string message) { return permanent_error(Errc::bad_config, std::move(message)); }
+
+struct Ids {
+    uid_t uid;
+    gid_t gid;
+    std::string user;
+};
+
+Result<Ids> lookup(const DaemonSettings& settings) {
+    errno = 0;
+    const passwd* pw = ::getpwnam(settings.user.c_str());
+    if (pw == nullptr) return config_error("[daemon] user \"" + settings.user + "\" does not exist");
+    Ids ids{pw->pw_uid, pw->pw_gid, settings.user};
+    if (!settings.group.empty()) {
+        const group* gr = ::getgrnam(settings.group.c_str());
+        if (gr == nullptr) return config_error("[daemon] group \"" + settings.group + "\" does not exist");
+        ids.gid = gr->gr_gid;
+    }
+    return ids;
+}
+
+Error os_error(const std::string& what) {
+    return internal_error(what + ": " + std::strerror(errno));
+}
+
+}  // namespace
+
+Result<void> drop_privileges(const DaemonSettings& settings) {
+    if (::geteuid() != 0) return {};
+    if (settings.user.empty()) {
+        return config_error("refusing to run as root: set [daemon] user to the account ribbon runs as");
+    }
+    auto ids = lookup(settings);
+    if (!ids) return std::move(ids).error();
+    if (ids->uid == 0) return config_error("refusing to run as root: [daemon] user is root");
+    if (::initgroups(ids->user.c_str(), ids->gid) != 0) return os_error("initgroups");
+    if (::setgid(ids->gid) != 0) return os_error("setgid");
+    if (::setuid(ids->uid) != 0) return os_error("setuid");
+    if (::setuid(0) == 0 || ::geteuid() == 0) return internal_error("root privileges could be regained");
+    return {};
+}
+
+Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings) {
+    if (::chmod(path.c_str(), mode) != 0) return os_error("chmod " + path);
+    if (::geteuid() != 0 || settings.user.empty()) return {};
+    auto ids = lookup(settings);
+    if (!ids) return std::move(ids).error();
+    if (::chown(path.c_str(), ids->uid, ids->gid) != 0) return os_error("chown " + path);
+    return {};
+}
+
+void block_control_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+void run_signal_loop(const std::function<void()>& reload, const std::function<void()>& stop,
+                     const std::function<bool()>& done) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    std::atomic<bool> reloading{false};
+    std::thread reloader;
+    const timespec second{1, 0};
+    while (!done()) {
+        int sig = ::sigtimedwait(&set, nullptr, &second);
+        if (sig == SIGHUP) {
+            // One reload at a time; a SIGHUP during a reload is folded into it.
+            if (!reloading.exchange(true)) {
+                if (reloader.joinable()) reloader.join();  // finished: `reloading` was false
+                reloader = std::thread([&] {
+                    reload();
+                    reloading = false;
+                });
+            }
+        } else if (sig == SIGTERM || sig == SIGINT) {
+            stop();
+            break;
+        }
+    }
+    if (reloader.joinable()) reloader.join();
+}
+
+}  // namespace ribbon::daemon

@@ -1,0 +1,48 @@
+// daemon.hpp — what every ribbon daemon (milter, relay) does around its
+// work: logging to stderr or syslog, dropping root, and turning signals
+// into reloads and stops. Front-end code: depends on libribbon, never the
+// reverse.
+#pragma once
+
+#include <spdlog/logger.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "ribbon/config.hpp"
+#include "ribbon/error.hpp"
+
+namespace ribbon::daemon {
+
+// The process's logger, named after the daemon ("ribbon-milter"): stderr
+// (for systemd's journal) or syslog facility mail, as [daemon] log says.
+std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const DaemonSettings& settings);
+
+// Started as root: switches to [daemon] user and group for good (setgroups,
+// setgid, setuid, then checks root cannot be regained). Refuses to go on as
+// root when no user is configured. Does nothing when not root.
+Result<void> drop_privileges(const DaemonSettings& settings);
+
+// Changes a unix socket's mode and hands it to [daemon] user/group, so the
+// MTA's group can connect and the daemon can remove it after dropping root.
+Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings);
+
+// Blocks SIGHUP, SIGTERM and SIGINT in the calling thread (and so in every
+// thread it starts afterwards). Call before starting any thread.
+void block_control_signals();
+
+// Waits for signals on the calling thread (the main thread): SIGHUP calls
+// `reload` on a thread of its own, SIGTERM/SIGINT call `stop` and return.
+// Also returns, without calling `stop`, once `done()` is true (checked
+// every second).
+//
+// Why the main thread: libmilter starts its own signal thread that stops
+// the milter on SIGHUP. Linux delivers a process-directed signal to the
+// main thread first when it is waiting for it (kernel complete_signal()),
+// so waiting here keeps SIGHUP a reload; reloads run elsewhere so this
+// thread is back in sigwait at once.
+void run_signal_loop(const std::function<void()>& reload, const std::function<void()>& stop,
+                     const std::function<bool()>& done);
+
+}  // namespace ribbon::daemon

@@ -1,0 +1,411 @@
+// milter.cpp — the per-message work of `ribbon milter`, as libmilter
+// callbacks (Sendmail's milter API, as Postfix implements it: see
+// Postfix's MILTER_README and libmilter's smfi_* documentation).
+//
+// A message is collected as the MTA sends it — header fields, then body
+// chunks into a Spool (memory, then an unlinked file above
+// milter.spool_threshold) — and signed at end of message by the same
+// Signer `ribbon sign` uses. The signed body replaces the old one
+// (smfi_replacebody) and the top-level header is edited into the signer's
+// (header_edits.hpp), so the MTA queues what `ribbon sign` would write.
+//
+// Never losing mail rests on one rule: nothing is accepted as signed until
+// every edit has been handed to the MTA, and every failure answers with
+// the configured action — tempfail by default, which makes the MTA keep the
+// message (and discard any edit already sent).
+#include "milter/milter.hpp"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "milter/header_edits.hpp"
+#include "ribbon/io.hpp"
+
+namespace ribbon::milter {
+
+namespace {
+
+std::mutex g_runtime_mutex;
+std::shared_ptr<const Runtime> g_runtime;
+std::shared_ptr<spdlog::logger> g_logger;
+
+// libmilter hands body chunks of up to 64 KB; the new body goes back in
+// pieces of the same size (smfi_replacebody appends on each call).
+constexpr std::size_t kReplaceChunk = 64 * 1024;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+// One message (MAIL FROM to end of message or abort).
+struct Message {
+    std::shared_ptr<const Runtime> runtime;
+    std::string queue_id = "NOQUEUE";
+    std::vector<std::string> rcpt_domains;
+    std::vector<HeaderField> headers;
+    std::string header_bytes;  // as the signer will read them: CRLF
+    const SignerRule* rule = nullptr;
+    std::string from;
+    std::unique_ptr<Spool> spool;
+};
+
+// One MTA connection.
+struct Session {
+    bool leading_space = false;  // SMFIP_HDR_LEADSPC was negotiated
+    bool no_reply_headers = false;  // SMFIP_NR_HDR was negotiated
+    std::unique_ptr<Message> message;
+};
+
+Session* session(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
+
+// The reply text of a refusal: one line, no '%' (libmilter reads reply
+// texts as format strings), short enough for an SMTP reply line.
+std::string reply_text(std::string_view prefix, const std::string& detail) {
+    std::string text = std::string(prefix) + detail;
+    for (char& c : text) {
+        if (c == '%' || c == '\r' || c == '\n' || static_cast<unsigned char>(c) < 0x20) c = ' ';
+    }
+    if (text.size() > 400) text.resize(400);
+    return text;
+}
+
+// Answers a message ribbon could not sign with the configured action.
+sfsistat fail(SMFICTX* ctx, const Message& m, FailureAction action, std::string_view setting,
+              const std::string& why) {
+    switch (action) {
+        case FailureAction::accept:
+            log().warn("{}: passed on unsigned ({} = \"accept\"): {}", m.queue_id, setting, why);
+            return SMFIS_ACCEPT;
+        case FailureAction::reject:
+            log().warn("{}: rejected ({} = \"reject\"): {}", m.queue_id, setting, why);
+            smfi_setreply(ctx, const_cast<char*>("554"), const_cast<char*>("5.6.0"),
+                          reply_text("ribbon cannot sign this message: ", why).data());
+            return SMFIS_REJECT;
+        case FailureAction::tempfail:
+            break;
+    }
+    log().warn("{}: tempfail ({} = \"tempfail\"): {}", m.queue_id, setting, why);
+    // X.7.5: a key needed for a cryptographic operation is not available
+    // (RFC 3463); everything else is X.3.0, a mail system condition.
+    bool key = setting == "on_no_key";
+    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(key ? "4.7.5" : "4.3.0"),
+                  reply_text("ribbon cannot sign this message now, try again later: ", why).data());
+    return SMFIS_TEMPFAIL;
+}
+
+sfsistat fail_internal(SMFICTX* ctx, const Message& m, const std::string& why) {
+    return fail(ctx, m, m.runtime->config.milter.on_internal_error, "on_internal_error", why);
+}
+
+// Receives the signer's output: keeps the header block, streams the body
+// to the MTA. Body bytes sent before a failure are harmless only when the
+// failure is answered with tempfail or reject (the MTA then drops the
+// message's edits); when the configured answer would pass the message on,
+// the signer must deliver complete output only.
+class ReplacementSink final : public Sink {
+public:
+    ReplacementSink(SMFICTX* ctx, bool streaming) : m_ctx(ctx), m_streaming(streaming) {}
+
+    Result<void> write(std::string_view bytes) override {
+        if (!m_in_body) {
+            m_head.append(bytes);
+            std::size_t end = m_head.find("\r\n\r\n");
+            if (end == std::string::npos) return {};
+            m_in_body = true;
+            std::string rest = m_head.substr(end + 4);
+            m_head.resize(end + 2);
+            return body(rest);
+        }
+        return body(bytes);
+    }
+
+    bool discards_uncommitted() const noexcept override { return m_streaming; }
+
+    Result<void> finish() { return flush(0); }
+
+    const std::string& head() const noexcept { return m_head; }
+    bool complete() const noexcept { return m_in_body; }
+
+private:
+    Result<void> body(std::string_view bytes) {
+        m_pending.append(bytes);
+        return flush(kReplaceChunk);
+    }
+
+    Result<void> flush(std::size_t keep_below) {
+        std::size_t off = 0;
+        while (m_pending.size() - off > keep_below || (keep_below == 0 && off < m_pending.size())) {
+            std::size_t n = std::min(kReplaceChunk, m_pending.size() - off);
+            auto* data = reinterpret_cast<unsigned char*>(m_pending.data() + off);
+            if (smfi_replacebody(m_ctx, data, static_cast<int>(n)) != MI_SUCCESS) {
+                return transient_error(Errc::io_error, "the MTA did not take the signed body");
+            }
+            off += n;
+        }
+        m_pending.erase(0, off);
+        return {};
+    }
+
+    SMFICTX* m_ctx;
+    bool m_streaming;
+    bool m_in_body = false;
+    std::string m_head;
+    std::string m_pending;
+};
+
+// Applies the header edits; false when the MTA refused one.
+bool apply(SMFICTX* ctx, const std::vector<HeaderEdit>& edits, bool leading_space) {
+    for (const HeaderEdit& e : edits) {
+        std::string value = e.value;
+        // Without SMFIP_HDR_LEADSPC the MTA adds the space after the colon.
+        if (!leading_space && !value.empty() && value.front() == ' ') value.erase(0, 1);
+        char* name = const_cast<char*>(e.name.c_str());
+        int rc = MI_FAILURE;
+        switch (e.kind) {
+            case HeaderEdit::Kind::change: rc = smfi_chgheader(ctx, name, e.index, value.data()); break;
+            case HeaderEdit::Kind::remove: rc = smfi_chgheader(ctx, name, e.index, nullptr); break;
+            case HeaderEdit::Kind::add: rc = smfi_addheader(ctx, name, value.data()); break;
+        }
+        if (rc != MI_SUCCESS) return false;
+    }
+    return true;
+}
+
+bool already_signed(const std::vector<HeaderField>& headers) {
+    for (const HeaderField& h : headers) {
+        if (lower(h.name) != "content-type") continue;
+        std::string v = lower(h.value);
+        // RFC 8551 §3.5.3 (multipart/signed) and §3.2 (application/pkcs7-mime,
+        // signed or enveloped: either way not ribbon's to wrap again).
+        if (v.find("multipart/signed") != std::string::npos || v.find("pkcs7-mime") != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// ---- callbacks --------------------------------------------------------------
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
+                      unsigned long* want_actions, unsigned long* want_steps, unsigned long*, unsigned long*) {
+    constexpr unsigned long kNeed = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
+    if ((actions & kNeed) != kNeed) {
+        log().error("the MTA does not allow header and body changes; ribbon cannot sign through it");
+        return SMFIS_REJECT;
+    }
+    auto* s = new (std::nothrow) Session;
+    if (s == nullptr) return SMFIS_TEMPFAIL;
+    smfi_setpriv(ctx, s);
+    *want_actions = kNeed;
+    // Skip the steps ribbon has no use for; keep header values byte for
+    // byte; let the MTA stream header fields without waiting for replies.
+    *want_steps = steps & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC |
+                           SMFIP_NR_HDR);
+    s->leading_space = (*want_steps & SMFIP_HDR_LEADSPC) != 0;
+    s->no_reply_headers = (*want_steps & SMFIP_NR_HDR) != 0;
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char**) {
+    Session* s = session(ctx);
+    if (s == nullptr) return SMFIS_TEMPFAIL;
+    s->message = std::make_unique<Message>();
+    s->message->runtime = current_runtime();
+    if (const char* id = smfi_getsymval(ctx, const_cast<char*>("i")); id != nullptr && *id != '\0') {
+        s->message->queue_id = id;
+    }
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    Session* s = session(ctx);
+    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
+    std::string rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
+    auto at = rcpt.rfind('@');
+    if (at != std::string::npos) {
+        std::string domain = lower(rcpt.substr(at + 1));
+        while (!domain.empty() && (domain.back() == '>' || domain.back() == ' ')) domain.pop_back();
+        s->message->rcpt_domains.push_back(std::move(domain));
+    }
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
+    Session* s = session(ctx);
+    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
+    Message& m = *s->message;
+    std::string v = value != nullptr ? value : "";
+    if (!s->leading_space) v.insert(0, " ");
+    m.header_bytes.append(name).append(":");
+    // Folded lines arrive joined by "\n" (or "\r\n"); the signer reads CRLF.
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i] == '\r') continue;
+        if (v[i] == '\n') m.header_bytes.append("\r\n");
+        else m.header_bytes.push_back(v[i]);
+    }
+    m.header_bytes.append("\r\n");
+    std::string folded;
+    for (char c : v) {
+        if (c != '\r') folded.push_back(c);
+    }
+    m.headers.push_back({name, std::move(folded)});
+    return s->no_reply_headers ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+sfsistat on_eoh(SMFICTX* ctx) {
+    Session* s = session(ctx);
+    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
+    Message& m = *s->message;
+    auto from = from_address(MessageInput::from_memory(m.header_bytes + "\r\n"));
+    if (!from) {
+        log().info("{}: not signed: {}", m.queue_id, from.error().message());
+        return SMFIS_ACCEPT;
+    }
+    m.from = *from;
+    m.rule = m.runtime->config.signer_for(m.from);
+    if (m.rule == nullptr) {
+        log().info("{}: not signed: from=<{}> has no [[signer]] entry", m.queue_id, m.from);
+        return SMFIS_ACCEPT;
+    }
+    if (already_signed(m.headers)) {
+        log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
+        return SMFIS_ACCEPT;
+    }
+    const MilterSettings& ms = m.runtime->config.milter;
+    m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir);
+    if (auto r = m.spool->write(m.header_bytes + "\r\n"); !r) return fail_internal(ctx, m, r.error().message());
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
+    Session* s = session(ctx);
+    if (s == nullptr || !s->message || !s->message->spool) return SMFIS_TEMPFAIL;
+    Message& m = *s->message;
+    auto r = m.spool->write(std::string_view(reinterpret_cast<const char*>(chunk), size));
+    if (!r) return fail_internal(ctx, m, r.error().message());
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_eom(SMFICTX* ctx) {
+    Session* s = session(ctx);
+    if (s == nullptr || !s->message || !s->message->spool) return SMFIS_TEMPFAIL;
+    Message& m = *s->message;
+    const Config& config = m.runtime->config;
+    TimePoint now = std::chrono::system_clock::now();
+
+    auto active = m.runtime->pool->get(*m.rule, m.from, now);
+    if (!active) {
+        const Error& e = active.error();
+        if (e.kind() == ErrorKind::internal) return fail_internal(ctx, m, e.message());
+        return fail(ctx, m, config.milter.on_no_key, "on_no_key", e.message());
+    }
+
+    SignOptions options;
+    options.now = now;
+    options.header_protection = m.rule->header_protection;
+    options.mode = m.rule->mode;
+    for (const auto& d : m.rcpt_domains) {
+        for (const auto& o : config.milter.opaque_for) {
+            if (d == o) options.mode = SignMode::opaque;
+        }
+    }
+
+    bool may_pass_unsigned = config.milter.on_internal_error == FailureAction::accept ||
+                             config.milter.on_bad_message == FailureAction::accept;
+    ReplacementSink sink(ctx, !may_pass_unsigned);
+    auto report = (*active)->signer.sign(m.spool->input(), sink, options);
+    if (report) {
+        if (auto r = sink.finish(); !r) report = std::move(r).error();
+    }
+    if (!report) {
+        const Error& e = report.error();
+        switch (e.code()) {
+            case Errc::already_signed:
+                log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
+                return SMFIS_ACCEPT;
+            case Errc::empty_message:
+            case Errc::malformed_message:
+            case Errc::limit_exceeded:
+            case Errc::no_from:
+            case Errc::from_not_in_certificate:
+                return fail(ctx, m, config.milter.on_bad_message, "on_bad_message", e.message());
+            default:
+                if (e.kind() == ErrorKind::transient && e.code() != Errc::io_error) {
+                    return fail(ctx, m, config.milter.on_no_key, "on_no_key", e.message());
+                }
+                return fail_internal(ctx, m, e.message());
+        }
+    }
+    if (!sink.complete()) return fail_internal(ctx, m, "the signer wrote no message body");
+
+    const KeystoreEntry& entry = (*active)->entry;
+    std::vector<HeaderField> after = split_header_block(sink.head());
+    if (m.rule->trace_header) {
+        after.push_back({"Ribbon-Signer", " " + entry.address + "; serial=" + entry.certificate.serial_hex});
+    }
+    if (!apply(ctx, header_edits(m.headers, after), s->leading_space)) {
+        return fail_internal(ctx, m, "the MTA refused a header change");
+    }
+    log().info("{}: signed: from=<{}> id={} serial={} mode={} size={}{}{}", m.queue_id, m.from, entry.address,
+               entry.certificate.serial_hex, options.mode == SignMode::opaque ? "opaque" : "detached",
+               report->bytes_out, report->date_added ? " date=added" : "",
+               report->date_replaced ? " date=replaced" : "");
+    for (const auto& w : (*active)->warnings) log().warn("{}: {}", m.queue_id, w);
+    s->message.reset();
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_abort(SMFICTX* ctx) {
+    if (Session* s = session(ctx)) s->message.reset();
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    delete session(ctx);
+    smfi_setpriv(ctx, nullptr);
+    return SMFIS_CONTINUE;
+}
+
+}  // namespace
+
+void set_runtime(std::shared_ptr<const Runtime> runtime) {
+    std::lock_guard lock(g_runtime_mutex);
+    g_runtime = std::move(runtime);
+}
+
+std::shared_ptr<const Runtime> current_runtime() {
+    std::lock_guard lock(g_runtime_mutex);
+    return g_runtime;
+}
+
+void set_logger(std::shared_ptr<spdlog::logger> logger) { g_logger = std::move(logger); }
+spdlog::logger& log() { return *g_logger; }
+
+smfiDesc& filter_description() {
+    static smfiDesc desc = {
+        const_cast<char*>("ribbon"),
+        SMFI_VERSION,
+        SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
+        nullptr,  // connect
+        nullptr,  // helo
+        on_envfrom,
+        on_envrcpt,
+        on_header,
+        on_eoh,
+        on_body,
+        on_eom,
+        on_abort,
+        on_close,
+        nullptr,  // unknown
+        nullptr,  // data
+        on_negotiate,
+    };
+    return desc;
+}
+
+}  // namespace ribbon::milter

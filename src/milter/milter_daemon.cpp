@@ -1,0 +1,104 @@
+// milter_daemon.cpp — `ribbon milter`: start-up, privileges, reload and
+// stop around libmilter's smfi_main (the callbacks are in milter.cpp).
+//
+// Order matters: the configuration is validated and every fixed Digital ID
+// loaded while still root (keys may be readable by root only), the socket
+// is opened and handed to [daemon] user, then root is dropped for good
+// before the first message.
+#include "milter/milter_daemon.hpp"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "daemon/daemon.hpp"
+#include "milter/milter.hpp"
+
+namespace ribbon::milter {
+
+namespace {
+
+Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
+    auto config = Config::load(path);
+    if (!config) return std::move(config).error();
+    auto pool = SignerPool::create(*config, std::chrono::system_clock::now());
+    if (!pool) return std::move(pool).error();
+    return std::make_shared<const Runtime>(Runtime{std::move(*config), std::move(*pool)});
+}
+
+void warn_about(const Runtime& rt) {
+    for (const auto& w : rt.pool->warnings()) log().warn("{}", w);
+    if (rt.config.signers.empty()) log().warn("no [[signer]] entries: every message passes unsigned");
+}
+
+// SIGHUP: the whole new configuration is checked (Digital IDs loaded)
+// before it replaces the old one; a bad one is logged and ignored.
+void reload(const std::filesystem::path& path) {
+    auto next = load_runtime(path);
+    if (!next) {
+        log().error("reload: {}; keeping the previous configuration", next.error().message());
+        return;
+    }
+    auto previous = current_runtime();
+    const Config& a = previous->config;
+    const Config& b = (*next)->config;
+    if (a.milter.socket != b.milter.socket || a.daemon.user != b.daemon.user ||
+        a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log ||
+        a.milter.socket_mode != b.milter.socket_mode) {
+        log().warn("reload: milter.socket, milter.socket_mode and [daemon] take effect at the next restart");
+    }
+    set_runtime(*next);
+    warn_about(**next);
+    log().info("reload: configuration {} in effect ({} [[signer]] entries)", path.string(), b.signers.size());
+}
+
+std::string unix_socket_path(const std::string& socket) {
+    for (std::string_view prefix : {"unix:", "local:"}) {
+        if (socket.starts_with(prefix)) return socket.substr(prefix.size());
+    }
+    return {};
+}
+
+}  // namespace
+
+Result<void> run(const std::filesystem::path& config_path) {
+    auto runtime = load_runtime(config_path);
+    if (!runtime) return std::move(runtime).error();
+    const Config& config = (*runtime)->config;
+    set_logger(daemon::make_logger("ribbon-milter", config.daemon));
+    set_runtime(*runtime);
+    warn_about(**runtime);
+
+    smfiDesc& desc = filter_description();
+    if (smfi_register(desc) != MI_SUCCESS) return internal_error("smfi_register failed");
+    if (smfi_setconn(const_cast<char*>(config.milter.socket.c_str())) != MI_SUCCESS) {
+        return permanent_error(Errc::bad_config, "milter.socket \"" + config.milter.socket + "\" is not usable");
+    }
+    smfi_settimeout(static_cast<int>(config.milter.timeout.count()));
+    if (smfi_opensocket(true) != MI_SUCCESS) {
+        return transient_error(Errc::io_error, "cannot listen on " + config.milter.socket +
+                                                   " (is the directory there, or the port in use?)");
+    }
+    if (auto path = unix_socket_path(config.milter.socket); !path.empty()) {
+        if (auto r = daemon::prepare_unix_socket(path, config.milter.socket_mode, config.daemon); !r) return r;
+    }
+    if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
+
+    daemon::block_control_signals();
+    std::atomic<bool> finished{false};
+    int milter_rc = MI_SUCCESS;
+    std::thread worker([&] {
+        milter_rc = smfi_main();
+        finished = true;
+    });
+    log().info("listening on {} as uid {}; {} [[signer]] entries", config.milter.socket, ::getuid(),
+               config.signers.size());
+    daemon::run_signal_loop([&] { reload(config_path); }, [] { smfi_stop(); }, [&] { return finished.load(); });
+    worker.join();
+    log().info("stopped");
+    if (milter_rc != MI_SUCCESS) return internal_error("libmilter stopped with an error");
+    return {};
+}
+
+}  // namespace ribbon::milter

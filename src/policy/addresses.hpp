@@ -1,0 +1,49 @@
+// addresses.hpp — the small address rules the [[signer]] table needs.
+// Internal to libribbon.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/digital_id_impl.hpp"
+#include "keystore/files.hpp"
+
+namespace ribbon::policy {
+
+// ASCII lower case: addresses and domains are compared case-insensitively
+// (RFC 5321 §2.4 allows case-sensitive local parts, but no one sending to
+// customers relies on it, and a pattern missing mail by case would be worse).
+inline std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) {
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    }
+    return out;
+}
+
+// Why `address` cannot name a keystore entry, or nothing when it can.
+inline std::optional<std::string> check_address(std::string_view address) {
+    auto r = ks::normalise_address(address);
+    if (r) return std::nullopt;
+    return r.error().message();
+}
+
+// A [[signer]] from pattern: an address, or "*@domain".
+inline std::optional<std::string> check_from_pattern(std::string_view pattern) {
+    if (pattern.starts_with("*@")) {
+        std::string_view domain = pattern.substr(2);
+        if (domain.empty() || domain.find_first_of("@*/ \t") != std::string_view::npos) {
+            return "\"" + std::string(pattern) + "\" is not \"*@domain\"";
+        }
+        return std::nullopt;
+    }
+    if (pattern.find('*') != std::string_view::npos) {
+        return "\"" + std::string(pattern) + "\": only \"*@domain\" patterns are supported";
+    }
+    return check_address(pattern);
+}
+
+using ribbon::read_small_file;
+
+}  // namespace ribbon::policy

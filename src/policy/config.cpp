@@ -1,0 +1,315 @@
+// config.cpp — reads and validates ribbon.toml (see ribbon/config.hpp and
+// docs/CONFIGURATION.md) with toml++.
+//
+// toml++ reports syntax errors by exception, so the validation below also
+// throws one private exception type; parse() is the only place either is
+// caught and turned into an Error value. Every message names the file and
+// line, the way Postfix's postconf names main.cf lines.
+#include "ribbon/config.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+#include <toml++/toml.h>
+
+#include "policy/addresses.hpp"
+
+namespace ribbon {
+
+std::string_view failure_action_name(FailureAction action) noexcept {
+    switch (action) {
+        case FailureAction::tempfail: return "tempfail";
+        case FailureAction::accept: return "accept";
+        case FailureAction::reject: return "reject";
+    }
+    return "tempfail";
+}
+
+bool SignerRule::matches(std::string_view address) const {
+    std::string a = policy::lower(address);
+    if (!wildcard()) return a == from;
+    auto at = a.rfind('@');
+    return at != std::string::npos && std::string_view(a).substr(at + 1) == std::string_view(from).substr(2);
+}
+
+namespace {
+
+struct ConfigError {
+    std::string message;
+};
+
+// One TOML table being read: remembers which keys were used, so anything
+// left over is reported as unknown (a misspelt key must not be ignored).
+class Section {
+public:
+    Section(std::string_view origin, const toml::table& table, std::string name)
+        : m_origin(origin), m_table(table), m_name(std::move(name)) {}
+
+    [[noreturn]] void fail(const toml::node& at, const std::string& what) const {
+        throw ConfigError{m_origin + ":" + std::to_string(at.source().begin.line) + ": " + what};
+    }
+
+    const toml::node* get(std::string_view key) {
+        m_used.emplace(key);
+        return m_table.get(key);
+    }
+
+    std::optional<std::string> string(std::string_view key) {
+        const toml::node* n = get(key);
+        if (n == nullptr) return std::nullopt;
+        if (!n->is_string()) fail(*n, where(key) + " must be a string");
+        return n->as_string()->get();
+    }
+
+    std::optional<bool> boolean(std::string_view key) {
+        const toml::node* n = get(key);
+        if (n == nullptr) return std::nullopt;
+        if (!n->is_boolean()) fail(*n, where(key) + " must be true or false");
+        return n->as_boolean()->get();
+    }
+
+    std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
+        const toml::node* n = get(key);
+        if (n == nullptr) return std::nullopt;
+        if (!n->is_integer()) fail(*n, where(key) + " must be an integer");
+        std::int64_t v = n->as_integer()->get();
+        if (v < min || v > max) {
+            fail(*n, where(key) + " must be between " + std::to_string(min) + " and " +
+                         std::to_string(max) + ", not " + std::to_string(v));
+        }
+        return v;
+    }
+
+    std::optional<std::vector<std::string>> strings(std::string_view key) {
+        const toml::node* n = get(key);
+        if (n == nullptr) return std::nullopt;
+        const toml::array* arr = n->as_array();
+        if (arr == nullptr) fail(*n, where(key) + " must be an array of strings");
+        std::vector<std::string> out;
+        for (const toml::node& e : *arr) {
+            if (!e.is_string()) fail(e, where(key) + " must contain only strings");
+            out.push_back(e.as_string()->get());
+        }
+        return out;
+    }
+
+    // A string that must be one of `choices`.
+    template <class T>
+    std::optional<T> choice(std::string_view key, std::initializer_list<std::pair<std::string_view, T>> choices) {
+        auto s = string(key);
+        if (!s) return std::nullopt;
+        for (const auto& [name, value] : choices) {
+            if (*s == name) return value;
+        }
+        std::string names;
+        for (const auto& c : choices) names += (names.empty() ? "\"" : ", \"") + std::string(c.first) + "\"";
+        fail(*m_table.get(key), where(key) + " must be one of " + names + ", not \"" + *s + "\"");
+    }
+
+    void finish() const {
+        for (const auto& [k, v] : m_table) {
+            if (!m_used.contains(std::string(k.str()))) {
+                fail(v, "unknown key " + where(k.str()));
+            }
+        }
+    }
+
+    std::string where(std::string_view key) const {
+        return m_name.empty() ? std::string(key) : m_name + "." + std::string(key);
+    }
+
+private:
+    std::string m_origin;
+    const toml::table& m_table;
+    std::string m_name;
+    std::set<std::string, std::less<>> m_used;
+};
+
+const toml::table& sub_table(Section& root, const toml::table& doc, std::string_view key,
+                             const toml::table& empty) {
+    const toml::node* n = root.get(key);
+    if (n == nullptr) return empty;
+    if (!n->is_table()) root.fail(*n, "[" + std::string(key) + "] must be a table");
+    return *doc.get(key)->as_table();
+}
+
+void read_keystore(std::string_view origin, const toml::table& t, Config& c) {
+    Section s(origin, t, "keystore");
+    if (auto v = s.string("path")) c.keystore = *v;
+    if (auto v = s.string("password_file")) c.key_password_file = *v;
+    s.finish();
+}
+
+SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_t index) {
+    Section s(origin, t, "signer[" + std::to_string(index + 1) + "]");
+    SignerRule r;
+    auto from = s.string("from");
+    if (!from) s.fail(t, s.where("from") + " is required: the sending address or \"*@domain\"");
+    r.from = policy::lower(*from);
+    if (auto err = policy::check_from_pattern(r.from)) s.fail(*t.get("from"), s.where("from") + ": " + *err);
+    if (auto v = s.string("id")) {
+        r.id = policy::lower(*v);
+        if (auto err = policy::check_address(r.id)) s.fail(*t.get("id"), s.where("id") + ": " + *err);
+    }
+    if (auto v = s.choice<SignMode>("mode", {{"detached", SignMode::detached}, {"opaque", SignMode::opaque}})) {
+        r.mode = *v;
+    }
+    if (auto v = s.boolean("header_protection")) r.header_protection = *v;
+    if (auto v = s.boolean("trace_header")) r.trace_header = *v;
+    s.finish();
+    return r;
+}
+
+void read_milter(std::string_view origin, const toml::table& t, MilterSettings& m) {
+    Section s(origin, t, "milter");
+    if (auto v = s.string("socket")) {
+        static constexpr std::string_view kKinds[] = {"unix:", "local:", "inet:", "inet6:"};
+        if (std::none_of(std::begin(kKinds), std::end(kKinds), [&](auto k) { return v->starts_with(k); }) ||
+            v->find(':') + 1 == v->size()) {
+            s.fail(*t.get("socket"), "milter.socket must be \"unix:/path\" or \"inet:port@host\", not \"" + *v + "\"");
+        }
+        m.socket = *v;
+    }
+    if (auto v = s.string("socket_mode")) {
+        char* end = nullptr;
+        unsigned long mode = std::strtoul(v->c_str(), &end, 8);
+        if (v->empty() || *end != '\0' || mode > 0777) {
+            s.fail(*t.get("socket_mode"), "milter.socket_mode must be octal permissions such as \"0660\"");
+        }
+        m.socket_mode = static_cast<unsigned>(mode);
+    }
+    using A = FailureAction;
+    if (auto v = s.choice<A>("on_internal_error", {{"tempfail", A::tempfail}, {"accept", A::accept}})) {
+        m.on_internal_error = *v;
+    }
+    if (auto v = s.choice<A>("on_no_key", {{"tempfail", A::tempfail}, {"accept", A::accept}})) m.on_no_key = *v;
+    if (auto v = s.choice<A>("on_bad_message",
+                             {{"reject", A::reject}, {"tempfail", A::tempfail}, {"accept", A::accept}})) {
+        m.on_bad_message = *v;
+    }
+    if (auto v = s.strings("opaque_for")) {
+        m.opaque_for.clear();
+        for (const auto& d : *v) {
+            std::string domain = policy::lower(d);
+            if (domain.empty() || domain.find_first_of("@ \t") != std::string::npos) {
+                s.fail(*t.get("opaque_for"), "milter.opaque_for: \"" + d + "\" is not a domain");
+            }
+            m.opaque_for.push_back(std::move(domain));
+        }
+    }
+    if (auto v = s.integer("spool_threshold", 4096, std::int64_t{1} << 40)) m.spool_threshold = *v;
+    if (auto v = s.string("spool_dir")) m.spool_dir = *v;
+    if (auto v = s.integer("timeout", 1, 86400)) m.timeout = std::chrono::seconds(*v);
+    s.finish();
+}
+
+void read_daemon(std::string_view origin, const toml::table& t, DaemonSettings& d) {
+    Section s(origin, t, "daemon");
+    if (auto v = s.string("user")) d.user = *v;
+    if (auto v = s.string("group")) d.group = *v;
+    if (auto v = s.choice<std::string>("log", {{"stderr", "stderr"}, {"syslog", "syslog"}})) d.log = *v;
+    s.finish();
+}
+
+Config read(std::string_view text, std::string_view origin) {
+    toml::table doc;
+    try {
+        doc = toml::parse(text, origin);
+    } catch (const toml::parse_error& e) {
+        throw ConfigError{std::string(origin) + ":" + std::to_string(e.source().begin.line) + ": " +
+                          std::string(e.description())};
+    }
+    Config c;
+    Section root(origin, doc, "");
+    const toml::table empty;
+    read_keystore(origin, sub_table(root, doc, "keystore", empty), c);
+    read_milter(origin, sub_table(root, doc, "milter", empty), c.milter);
+    read_daemon(origin, sub_table(root, doc, "daemon", empty), c.daemon);
+    if (const toml::node* n = root.get("signer")) {
+        const toml::array* arr = n->as_array();
+        if (arr == nullptr || !arr->is_array_of_tables()) root.fail(*n, "signer must be written [[signer]]");
+        std::set<std::string> seen;
+        for (std::size_t i = 0; i < arr->size(); ++i) {
+            SignerRule r = read_signer(origin, *arr->get(i)->as_table(), i);
+            if (!seen.insert(r.from).second) {
+                root.fail(*arr->get(i), "[[signer]] from = \"" + r.from + "\" appears twice");
+            }
+            c.signers.push_back(std::move(r));
+        }
+    }
+    root.finish();
+    return c;
+}
+
+std::string quoted(std::string_view s) {
+    std::ostringstream out;
+    out << toml::value<std::string>(std::string(s));
+    return out.str();
+}
+
+}  // namespace
+
+std::filesystem::path Config::default_path() {
+    const char* env = std::getenv("RIBBON_CONFIG");
+    return env != nullptr && *env != '\0' ? std::filesystem::path(env) : "/etc/ribbon/ribbon.toml";
+}
+
+Result<Config> Config::parse(std::string_view text, std::string_view origin) {
+    try {
+        return read(text, origin);
+    } catch (const ConfigError& e) {
+        return permanent_error(Errc::bad_config, e.message);
+    }
+}
+
+Result<Config> Config::load(const std::filesystem::path& path) {
+    auto text = policy::read_small_file(path, "configuration file");
+    if (!text) return permanent_error(Errc::bad_config, text.error().message());
+    auto c = parse(*text, path.string());
+    if (c) c->source = path;
+    return c;
+}
+
+const SignerRule* Config::signer_for(std::string_view from_address) const {
+    const SignerRule* wildcard = nullptr;
+    for (const SignerRule& r : signers) {
+        if (!r.matches(from_address)) continue;
+        if (!r.wildcard()) return &r;
+        if (wildcard == nullptr) wildcard = &r;
+    }
+    return wildcard;
+}
+
+std::string Config::to_toml() const {
+    std::ostringstream o;
+    auto b = [](bool v) { return v ? "true" : "false"; };
+    o << "[keystore]\npath = " << quoted(keystore.string()) << "\n";
+    if (!key_password_file.empty()) o << "password_file = " << quoted(key_password_file.string()) << "\n";
+    for (const SignerRule& r : signers) {
+        o << "\n[[signer]]\nfrom = " << quoted(r.from) << "\n";
+        if (!r.id.empty()) o << "id = " << quoted(r.id) << "\n";
+        o << "mode = \"" << (r.mode == SignMode::opaque ? "opaque" : "detached") << "\"\n"
+          << "header_protection = " << b(r.header_protection) << "\n"
+          << "trace_header = " << b(r.trace_header) << "\n";
+    }
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", milter.socket_mode);
+    o << "\n[milter]\nsocket = " << quoted(milter.socket) << "\nsocket_mode = \"" << mode << "\"\n"
+      << "on_internal_error = \"" << failure_action_name(milter.on_internal_error) << "\"\n"
+      << "on_no_key = \"" << failure_action_name(milter.on_no_key) << "\"\n"
+      << "on_bad_message = \"" << failure_action_name(milter.on_bad_message) << "\"\n"
+      << "opaque_for = [";
+    for (std::size_t i = 0; i < milter.opaque_for.size(); ++i) {
+        o << (i ? ", " : "") << quoted(milter.opaque_for[i]);
+    }
+    o << "]\nspool_threshold = " << milter.spool_threshold << "\n"
+      << "spool_dir = " << quoted(milter.spool_dir.string()) << "\n"
+      << "timeout = " << milter.timeout.count() << "\n";
+    o << "\n[daemon]\nuser = " << quoted(daemon.user) << "\ngroup = " << quoted(daemon.group)
+      << "\nlog = " << quoted(daemon.log) << "\n";
+    return o.str();
+}
+
+}  // namespace ribbon

@@ -1,0 +1,148 @@
+// signer_pool.cpp — see ribbon/signer_pool.hpp.
+#include "ribbon/signer_pool.hpp"
+
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+
+#include "policy/addresses.hpp"
+
+namespace ribbon {
+
+namespace {
+
+// How long a selection is trusted without re-running the rollover rule.
+constexpr std::chrono::seconds kReselectAfter{60};
+
+// What stat(2) says about one file; any difference means "read it again".
+// ctime changes on chmod, chown, rename and write, so it covers a key made
+// unreadable as well as one replaced.
+struct FileStamp {
+    bool exists = false;
+    dev_t dev = 0;
+    ino_t ino = 0;
+    std::int64_t ctime_ns = 0;
+    off_t size = 0;
+
+    static FileStamp of(const std::filesystem::path& p) {
+        FileStamp s;
+        if (p.empty()) return s;
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) return s;
+        s.exists = true;
+        s.dev = st.st_dev;
+        s.ino = st.st_ino;
+        s.ctime_ns = std::int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec;
+        s.size = st.st_size;
+        return s;
+    }
+    bool operator==(const FileStamp&) const = default;
+};
+
+// The address directory (a new certificate or key appears in it), and the
+// selected certificate, key and chain files.
+using Stamps = std::array<FileStamp, 4>;
+
+Stamps stamps_of(const KeystoreEntry& e) {
+    return {FileStamp::of(e.cert_file.parent_path()), FileStamp::of(e.cert_file),
+            FileStamp::of(e.key_file), FileStamp::of(e.chain_file)};
+}
+
+struct Cached {
+    std::shared_ptr<const ActiveSigner> signer;
+    Stamps stamps;
+    TimePoint selected_at;
+};
+
+}  // namespace
+
+class SignerPool::Impl {
+public:
+    Keystore keystore;
+    std::string password;  // wiped in the destructor
+    std::vector<std::string> warnings;
+
+    mutable std::mutex mutex;
+    mutable std::map<std::string, Cached, std::less<>> cache;  // by keystore address
+
+    explicit Impl(std::filesystem::path dir) : keystore(std::move(dir)) {}
+    ~Impl() { OPENSSL_cleanse(password.data(), password.size()); }
+
+    Result<std::shared_ptr<const ActiveSigner>> load(const std::string& address, TimePoint now) const {
+        auto selected = keystore.digital_id_for(address, now, password);
+        if (!selected) return std::move(selected).error();
+        auto signer = Signer::create(selected->id);
+        if (!signer) return std::move(signer).error();
+        auto active = std::make_shared<const ActiveSigner>(
+            ActiveSigner{std::move(*signer), selected->entry, std::move(selected->warnings)});
+        std::lock_guard lock(mutex);
+        cache[address] = Cached{active, stamps_of(active->entry), now};
+        return std::shared_ptr<const ActiveSigner>(active);
+    }
+
+    Result<std::shared_ptr<const ActiveSigner>> get(const std::string& address, TimePoint now) const {
+        std::shared_ptr<const ActiveSigner> hit;
+        Stamps stamps;
+        {
+            std::lock_guard lock(mutex);
+            auto it = cache.find(address);
+            if (it != cache.end() && now >= it->second.selected_at && now - it->second.selected_at < kReselectAfter &&
+                now < it->second.signer->entry.certificate.not_after) {
+                hit = it->second.signer;
+                stamps = it->second.stamps;
+            }
+        }
+        if (hit && stamps_of(hit->entry) == stamps) return hit;
+        {
+            std::lock_guard lock(mutex);
+            cache.erase(address);
+        }
+        return load(address, now);
+    }
+};
+
+SignerPool::SignerPool(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+SignerPool::~SignerPool() = default;
+
+Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, TimePoint now) {
+    auto impl = std::make_unique<Impl>(config.keystore);
+    if (!config.key_password_file.empty()) {
+        auto text = policy::read_small_file(config.key_password_file, "key password file");
+        if (!text) return std::move(text).error();
+        // The first line, as `ribbon sign --password-file` reads it.
+        std::string& pw = *text;
+        impl->password.assign(pw, 0, pw.find_first_of("\r\n"));
+        OPENSSL_cleanse(pw.data(), pw.size());
+    }
+    for (std::size_t i = 0; i < config.signers.size(); ++i) {
+        const SignerRule& rule = config.signers[i];
+        const std::string& address = !rule.id.empty() ? rule.id : rule.from;
+        if (rule.id.empty() && rule.wildcard()) continue;
+        auto loaded = impl->load(address, now);
+        if (!loaded) {
+            const Error& e = loaded.error();
+            return Error(e.code(), e.kind(),
+                         "[[signer]] from = \"" + rule.from + "\": Digital ID " + address + ": " + e.message());
+        }
+        for (const auto& w : (*loaded)->warnings) {
+            if (std::find(impl->warnings.begin(), impl->warnings.end(), w) == impl->warnings.end()) {
+                impl->warnings.push_back(w);
+            }
+        }
+    }
+    return std::shared_ptr<SignerPool>(new SignerPool(std::move(impl)));
+}
+
+Result<std::shared_ptr<const ActiveSigner>> SignerPool::get(const SignerRule& rule, std::string_view from_address,
+                                                            TimePoint now) const {
+    std::string address = !rule.id.empty() ? rule.id : policy::lower(from_address);
+    return m_impl->get(address, now);
+}
+
+const std::vector<std::string>& SignerPool::warnings() const noexcept { return m_impl->warnings; }
+
+}  // namespace ribbon

@@ -1,0 +1,176 @@
+// ribbon.toml: what is accepted, what is refused (with file, line and key),
+// which [[signer]] entry a sender gets, and that check-config's output reads
+// back to the same configuration.
+#include "ribbon/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ribbon::test {
+namespace {
+
+Config parse_ok(std::string_view text) {
+    auto c = Config::parse(text, "ribbon.toml");
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
+    return c.ok() ? *c : Config{};
+}
+
+// The error message of a configuration that must be refused.
+std::string refused(std::string_view text) {
+    auto c = Config::parse(text, "ribbon.toml");
+    EXPECT_FALSE(c.ok()) << text;
+    if (c.ok()) return {};
+    EXPECT_EQ(c.error().code(), Errc::bad_config);
+    EXPECT_EQ(c.error().kind(), ErrorKind::permanent);
+    return c.error().message();
+}
+
+TEST(Config, EmptyFileGivesTheDocumentedDefaults) {
+    Config c = parse_ok("");
+    EXPECT_EQ(c.keystore, "/var/lib/ribbon/ids");
+    EXPECT_TRUE(c.signers.empty());
+    EXPECT_EQ(c.milter.socket, "unix:/run/ribbon/milter.sock");
+    EXPECT_EQ(c.milter.socket_mode, 0660u);
+    EXPECT_EQ(c.milter.on_internal_error, FailureAction::tempfail);
+    EXPECT_EQ(c.milter.on_no_key, FailureAction::tempfail);
+    EXPECT_EQ(c.milter.on_bad_message, FailureAction::reject);
+    EXPECT_EQ(c.milter.spool_threshold, 1024u * 1024u);
+    EXPECT_EQ(c.daemon.log, "stderr");
+}
+
+TEST(Config, ReadsEverySetting) {
+    Config c = parse_ok(R"(
+[keystore]
+path = "/srv/ids"
+password_file = "/etc/ribbon/key.pass"
+
+[[signer]]
+from = "No-Reply@Bank.Example"
+mode = "opaque"
+header_protection = false
+trace_header = true
+
+[[signer]]
+from = "*@bank.example"
+id = "notices@bank.example"
+
+[milter]
+socket = "inet:8891@127.0.0.1"
+socket_mode = "0600"
+on_internal_error = "accept"
+on_no_key = "accept"
+on_bad_message = "tempfail"
+opaque_for = ["Broken-Gateway.example"]
+spool_threshold = 65536
+spool_dir = "/var/spool/ribbon"
+timeout = 60
+
+[daemon]
+user = "ribbon"
+group = "postfix"
+log = "syslog"
+)");
+    EXPECT_EQ(c.keystore, "/srv/ids");
+    EXPECT_EQ(c.key_password_file, "/etc/ribbon/key.pass");
+    ASSERT_EQ(c.signers.size(), 2u);
+    EXPECT_EQ(c.signers[0].from, "no-reply@bank.example");
+    EXPECT_EQ(c.signers[0].mode, SignMode::opaque);
+    EXPECT_FALSE(c.signers[0].header_protection);
+    EXPECT_TRUE(c.signers[0].trace_header);
+    EXPECT_EQ(c.signers[1].id, "notices@bank.example");
+    EXPECT_EQ(c.milter.socket, "inet:8891@127.0.0.1");
+    EXPECT_EQ(c.milter.socket_mode, 0600u);
+    EXPECT_EQ(c.milter.on_internal_error, FailureAction::accept);
+    EXPECT_EQ(c.milter.on_no_key, FailureAction::accept);
+    EXPECT_EQ(c.milter.on_bad_message, FailureAction::tempfail);
+    EXPECT_EQ(c.milter.opaque_for, std::vector<std::string>{"broken-gateway.example"});
+    EXPECT_EQ(c.milter.spool_threshold, 65536u);
+    EXPECT_EQ(c.milter.spool_dir, "/var/spool/ribbon");
+    EXPECT_EQ(c.milter.timeout, std::chrono::seconds(60));
+    EXPECT_EQ(c.daemon.user, "ribbon");
+    EXPECT_EQ(c.daemon.group, "postfix");
+    EXPECT_EQ(c.daemon.log, "syslog");
+}
+
+TEST(Config, RefusesUnknownKeysNamingLineAndKey) {
+    EXPECT_EQ(refused("[milter]\n\nsocet = \"unix:/x\"\n"), "ribbon.toml:3: unknown key milter.socet");
+    EXPECT_EQ(refused("colour = 1\n"), "ribbon.toml:1: unknown key colour");
+    EXPECT_EQ(refused("[[signer]]\nfrom = \"a@b.example\"\nmdoe = \"opaque\"\n"),
+              "ribbon.toml:3: unknown key signer[1].mdoe");
+    EXPECT_EQ(refused("[relay]\nport = 25\n"), "ribbon.toml:1: unknown key relay");
+}
+
+TEST(Config, RefusesWrongTypesAndValues) {
+    EXPECT_EQ(refused("[milter]\non_no_key = \"reject\"\n"),
+              "ribbon.toml:2: milter.on_no_key must be one of \"tempfail\", \"accept\", not \"reject\"");
+    EXPECT_EQ(refused("[milter]\ntimeout = \"60\"\n"), "ribbon.toml:2: milter.timeout must be an integer");
+    EXPECT_EQ(refused("[milter]\ntimeout = 0\n"),
+              "ribbon.toml:2: milter.timeout must be between 1 and 86400, not 0");
+    EXPECT_EQ(refused("[milter]\nsocket = \"/run/x.sock\"\n"),
+              "ribbon.toml:2: milter.socket must be \"unix:/path\" or \"inet:port@host\", not \"/run/x.sock\"");
+    EXPECT_EQ(refused("[milter]\nsocket_mode = \"0999\"\n"),
+              "ribbon.toml:2: milter.socket_mode must be octal permissions such as \"0660\"");
+    EXPECT_EQ(refused("[[signer]]\nmode = \"opaque\"\n"),
+              "ribbon.toml:1: signer[1].from is required: the sending address or \"*@domain\"");
+    EXPECT_EQ(refused("[[signer]]\nfrom = \"*.bank.example\"\n"),
+              "ribbon.toml:2: signer[1].from: \"*.bank.example\": only \"*@domain\" patterns are supported");
+    EXPECT_EQ(refused("[[signer]]\nfrom = \"a@b.example\"\n[[signer]]\nfrom = \"A@B.example\"\n"),
+              "ribbon.toml:3: [[signer]] from = \"a@b.example\" appears twice");
+    EXPECT_EQ(refused("[signer]\nfrom = \"a@b.example\"\n"), "ribbon.toml:1: signer must be written [[signer]]");
+    // A TOML syntax error names the line too.
+    EXPECT_EQ(refused("[milter\n").rfind("ribbon.toml:1: ", 0), 0u);
+}
+
+TEST(Config, LoadNamesAMissingFile) {
+    auto c = Config::load("/nonexistent/ribbon.toml");
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().code(), Errc::bad_config);
+    EXPECT_NE(c.error().message().find("/nonexistent/ribbon.toml"), std::string::npos) << c.error().message();
+}
+
+TEST(Config, ExactSenderWinsOverDomainPatternWhateverTheOrder) {
+    Config c = parse_ok(R"(
+[[signer]]
+from = "*@bank.example"
+id = "notices@bank.example"
+[[signer]]
+from = "no-reply@bank.example"
+[[signer]]
+from = "*@bank.example.org"
+)");
+    ASSERT_NE(c.signer_for("No-Reply@BANK.example"), nullptr);
+    EXPECT_EQ(c.signer_for("No-Reply@BANK.example")->from, "no-reply@bank.example");
+    ASSERT_NE(c.signer_for("alerts@bank.example"), nullptr);
+    EXPECT_EQ(c.signer_for("alerts@bank.example")->id, "notices@bank.example");
+    EXPECT_EQ(c.signer_for("x@sub.bank.example"), nullptr);
+    EXPECT_EQ(c.signer_for("x@evilbank.example"), nullptr);
+    EXPECT_EQ(c.signer_for("bank.example@evil.example"), nullptr);
+    EXPECT_EQ(c.signer_for("x@bank.example.org")->from, "*@bank.example.org");
+}
+
+TEST(Config, CheckConfigOutputReadsBackToTheSameConfiguration) {
+    Config a = parse_ok(R"(
+[keystore]
+path = "/srv/ids"
+[[signer]]
+from = "no-reply@bank.example"
+mode = "opaque"
+trace_header = true
+[milter]
+opaque_for = ["a.example", "b.example"]
+on_bad_message = "accept"
+socket_mode = "0600"
+[daemon]
+user = "ribbon"
+)");
+    std::string text = a.to_toml();
+    Config b = parse_ok(text);
+    EXPECT_EQ(b.to_toml(), text);
+    EXPECT_EQ(b.signers.size(), 1u);
+    EXPECT_EQ(b.signers[0].mode, SignMode::opaque);
+    EXPECT_EQ(b.milter.opaque_for.size(), 2u);
+    EXPECT_EQ(b.milter.socket_mode, 0600u);
+    EXPECT_EQ(b.milter.on_bad_message, FailureAction::accept);
+}
+
+}  // namespace
+}  // namespace ribbon::test
