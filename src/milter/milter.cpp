@@ -63,6 +63,17 @@ struct Session {
 
 Session* session(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
 
+// Postfix's smtpd creates the queue file only after the first valid RCPT
+// (smtpd_delay_open_until_valid_rcpt), so the queue id ({i}) may be
+// missing at MAIL FROM; it is asked for again at end of header and of
+// message (Postfix sends {i} there by default).
+void refresh_queue_id(SMFICTX* ctx, Message& m) {
+    if (m.queue_id != "NOQUEUE") return;
+    if (const char* id = smfi_getsymval(ctx, const_cast<char*>("i")); id != nullptr && *id != '\0') {
+        m.queue_id = id;
+    }
+}
+
 // The reply text of a refusal: one line, no '%' (libmilter reads reply
 // texts as format strings), short enough for an SMTP reply line.
 std::string reply_text(std::string_view prefix, const std::string& detail) {
@@ -216,9 +227,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char**) {
     if (s == nullptr) return SMFIS_TEMPFAIL;
     s->message = std::make_unique<Message>();
     s->message->runtime = current_runtime();
-    if (const char* id = smfi_getsymval(ctx, const_cast<char*>("i")); id != nullptr && *id != '\0') {
-        s->message->queue_id = id;
-    }
+    refresh_queue_id(ctx, *s->message);
     return SMFIS_CONTINUE;
 }
 
@@ -261,6 +270,7 @@ sfsistat on_eoh(SMFICTX* ctx) {
     Session* s = session(ctx);
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
+    refresh_queue_id(ctx, m);
     auto from = from_address(MessageInput::from_memory(m.header_bytes + "\r\n"));
     if (!from) {
         log().info("{}: not signed: {}", m.queue_id, from.error().message());
@@ -295,6 +305,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     Session* s = session(ctx);
     if (s == nullptr || !s->message || !s->message->spool) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
+    refresh_queue_id(ctx, m);
     const Config& config = m.runtime->config;
     TimePoint now = std::chrono::system_clock::now();
 
