@@ -169,16 +169,27 @@ Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as) {
     if (parsed.m_size == 0) return permanent_error(Errc::empty_message, "the message is empty");
     parsed.m_stream = std::move(*stream);
 
-    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(parsed.m_stream.get()));
-    g_mime_parser_set_persist_stream(parser.get(), TRUE);
+    // One parser per thread, re-initialised for each message: a new one is
+    // a GObject with a 4 KB buffer, and GObject teardown takes global locks
+    // that two signing threads contend on. Between messages it holds an
+    // empty stream, so no message's stream (a file descriptor) stays open.
+    struct ThreadParser {
+        GPtr<GMimeStream> idle{g_mime_stream_mem_new()};
+        GPtr<GMimeParser> parser{g_mime_parser_new_with_stream(idle.get())};
+    };
+    thread_local ThreadParser tp;
+    GMimeParser* parser = tp.parser.get();
+    g_mime_parser_init_with_stream(parser, parsed.m_stream.get());
+    g_mime_parser_set_persist_stream(parser, TRUE);
     GMimeParserOptions* options = g_mime_parser_options_new();
     g_mime_parser_options_set_warning_callback(options, on_parser_warning, &parsed.m_issues);
     if (as == ParseAs::message) {
-        parsed.m_message.reset(g_mime_parser_construct_message(parser.get(), options));
+        parsed.m_message.reset(g_mime_parser_construct_message(parser, options));
     } else {
-        parsed.m_entity.reset(g_mime_parser_construct_part(parser.get(), options));
+        parsed.m_entity.reset(g_mime_parser_construct_part(parser, options));
     }
     g_mime_parser_options_free(options);
+    g_mime_parser_init_with_stream(parser, tp.idle.get());
     if (!parsed.m_message && !parsed.m_entity) {
         return permanent_error(Errc::malformed_message, "not an RFC 5322 message (no header section)");
     }
