@@ -71,15 +71,25 @@ constexpr char kHex[] = "0123456789ABCDEF";
 // every re-encoded part.
 constexpr char kBase64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+// Two output characters per 12 input bits: half the lookups of a 6-bit table.
+struct Base64Pairs {
+    char pairs[4096 * 2];
+    constexpr Base64Pairs() : pairs() {
+        for (int i = 0; i < 4096; ++i) {
+            pairs[2 * i] = kBase64[i >> 6];
+            pairs[2 * i + 1] = kBase64[i & 63];
+        }
+    }
+};
+constexpr Base64Pairs kBase64Pairs;
+
 std::size_t base64_block(const unsigned char* in, std::size_t n, char* out) {
     char* w = out;
     std::size_t i = 0;
     for (; i + 3 <= n; i += 3) {
         std::uint32_t v = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
-        w[0] = kBase64[v >> 18];
-        w[1] = kBase64[(v >> 12) & 63];
-        w[2] = kBase64[(v >> 6) & 63];
-        w[3] = kBase64[v & 63];
+        std::memcpy(w, &kBase64Pairs.pairs[2 * (v >> 12)], 2);
+        std::memcpy(w + 2, &kBase64Pairs.pairs[2 * (v & 0xfff)], 2);
         w += 4;
     }
     if (i < n) {
@@ -247,15 +257,22 @@ void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
 }
 
 std::string unfold(std::string_view raw) {
+    // Trimming CR, LF, space and tab from both ends first is the same as
+    // removing CR/LF and then trimming whitespace; what is left is copied
+    // once, in one piece when it has no line break (runs per header field).
+    auto trimmed = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    std::size_t b = 0;
+    std::size_t e = raw.size();
+    while (b < e && trimmed(raw[b])) ++b;
+    while (e > b && trimmed(raw[e - 1])) --e;
+    std::string_view mid = raw.substr(b, e - b);
+    if (mid.find_first_of("\r\n") == std::string_view::npos) return std::string(mid);
     std::string out;
-    out.reserve(raw.size());
-    for (char c : raw) {
+    out.reserve(mid.size());
+    for (char c : mid) {
         if (c != '\r' && c != '\n') out.push_back(c);
     }
-    std::size_t b = out.find_first_not_of(" \t");
-    if (b == std::string::npos) return {};
-    std::size_t e = out.find_last_not_of(" \t");
-    return out.substr(b, e - b + 1);
+    return out;
 }
 
 std::string fold_header(std::string_view name, std::string_view value) {
