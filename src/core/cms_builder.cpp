@@ -102,6 +102,29 @@ std::string der_tlv(unsigned char tag, std::string_view content) {
     return out;
 }
 
+// Size of a TLV whose content is n bytes (short or long form length).
+std::size_t tlv_size(std::size_t n) {
+    std::size_t len_bytes = 1;
+    if (n >= 0x80) {
+        for (std::size_t v = n; v > 0; v >>= 8) ++len_bytes;
+    }
+    return 1 + len_bytes + n;
+}
+
+// Appends a tag and a DER length, without building temporaries.
+void put_header(std::string& out, unsigned char tag, std::size_t n) {
+    out.push_back(static_cast<char>(tag));
+    if (n < 0x80) {
+        out.push_back(static_cast<char>(n));
+        return;
+    }
+    unsigned char buf[sizeof n];
+    std::size_t k = 0;
+    for (std::size_t v = n; v > 0; v >>= 8) buf[k++] = static_cast<unsigned char>(v & 0xff);
+    out.push_back(static_cast<char>(0x80 | k));
+    while (k > 0) out.push_back(static_cast<char>(buf[--k]));
+}
+
 std::string der_utc_time(TimePoint t) {
     // RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime after.
     std::time_t tt = std::chrono::system_clock::to_time_t(t);
@@ -149,10 +172,17 @@ Result<std::unique_ptr<SignedDataBuilder>> SignedDataBuilder::create(const Digit
         certs.push_back(i2d_string([&](unsigned char** p) { return i2d_X509(c.get(), p); }));
     }
     b->m_certificates = der_set_of(std::move(certs), kContext0);
+    b->m_signer_info_head = kVersion1 + b->m_sid + kSha256Algorithm;
+    b->m_detached_head = kVersion1 + der_tlv(kSet, kSha256Algorithm) + der_tlv(kSequence, kOidData) +
+                         b->m_certificates;
+    if (auto r = check_attribute_order(); !r) return std::move(r).error();
 
     // Fail now, not on the first message, if the key cannot sign.
     auto ctx = b->make_context();
     if (!ctx) return std::move(ctx).error();
+    int max_sig = EVP_PKEY_get_size(id.key.get());
+    if (max_sig <= 0) return ossl::crypto_error("cannot size the signature");
+    b->m_max_signature = static_cast<std::size_t>(max_sig);
     b->release(std::move(*ctx));
     return b;
 }
@@ -199,10 +229,8 @@ Result<std::string> SignedDataBuilder::sign_hash(const Digest& hash) const {
         if (!made) return std::move(made).error();
         kc = std::move(*made);
     }
-    std::size_t len = 0;
-    if (EVP_PKEY_sign(kc->ctx.get(), nullptr, &len, hash.data(), hash.size()) != 1) {
-        return ossl::crypto_error("cannot size the signature");
-    }
+    // EVP_PKEY_get_size() bounds every signature of the key: no sizing call.
+    std::size_t len = m_max_signature;
     std::string sig(len, '\0');
     if (EVP_PKEY_sign(kc->ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, hash.data(),
                       hash.size()) != 1) {
@@ -215,41 +243,85 @@ Result<std::string> SignedDataBuilder::sign_hash(const Digest& hash) const {
     return sig;
 }
 
-Result<std::string> SignedDataBuilder::signer_info(const Digest& digest, TimePoint signing_time) const {
-    std::vector<std::string> attributes = {
-        kContentTypeAttribute,
-        der_tlv(kSequence, kOidSigningTime + der_tlv(kSet, der_utc_time(signing_time))),
-        der_tlv(kSequence,
-                kOidMessageDigest +
-                    der_tlv(kSet, der_tlv(kOctetString,
-                                          std::string_view(reinterpret_cast<const char*>(digest.data()),
-                                                           digest.size())))),
-        kCapabilitiesAttribute,
-    };
-    // RFC 5652 §5.4: the signature covers the DER of the attributes with an
-    // EXPLICIT SET OF tag; the SignerInfo carries them as [0] IMPLICIT.
-    std::string signed_attrs = der_set_of(std::move(attributes), kSet);
-    Digest attr_hash{};
-    unsigned int hash_len = 0;
-    if (EVP_Digest(signed_attrs.data(), signed_attrs.size(), attr_hash.data(), &hash_len,
-                   m_sha256.get(), nullptr) != 1) {
+Result<void> SignedDataBuilder::sha256_once(std::string_view data, Digest& out) const {
+    // One digest context per thread, reused: EVP_Digest() would allocate
+    // and free a context and its provider state for every message.
+    thread_local ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
+    unsigned int len = 0;
+    if (!ctx || EVP_DigestInit_ex2(ctx.get(), m_sha256.get(), nullptr) != 1 ||
+        EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
         return ossl::crypto_error("SHA-256 over the signed attributes failed");
     }
+    return {};
+}
+
+Result<std::string> SignedDataBuilder::signer_info(const Digest& digest, TimePoint signing_time) const {
+    // The signed attributes in DER SET OF order (X.690 §11.6: sorted by
+    // encoding). All four are SEQUENCEs with a one-byte length, so the
+    // order is that of their lengths, which do not depend on the message:
+    // contentType (24), signingTime (28 or 30), messageDigest (47),
+    // sMIMECapabilities (67). create() checks this against a real sort.
+    // Written straight into one buffer: this runs for every message.
+    std::string time = der_utc_time(signing_time);
+    std::size_t time_attr_len = kOidSigningTime.size() + tlv_size(time.size());
+    std::size_t md_attr_len = kOidMessageDigest.size() + tlv_size(tlv_size(digest.size()));
+    std::size_t attrs_len = kContentTypeAttribute.size() + tlv_size(time_attr_len) +
+                            tlv_size(md_attr_len) + kCapabilitiesAttribute.size();
+    std::string signed_attrs;
+    signed_attrs.reserve(tlv_size(attrs_len));
+    put_header(signed_attrs, kSet, attrs_len);
+    signed_attrs += kContentTypeAttribute;
+    put_header(signed_attrs, kSequence, time_attr_len);
+    signed_attrs += kOidSigningTime;
+    put_header(signed_attrs, kSet, time.size());
+    signed_attrs += time;
+    put_header(signed_attrs, kSequence, md_attr_len);
+    signed_attrs += kOidMessageDigest;
+    put_header(signed_attrs, kSet, tlv_size(digest.size()));
+    put_header(signed_attrs, kOctetString, digest.size());
+    signed_attrs.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+    signed_attrs += kCapabilitiesAttribute;
+
+    // RFC 5652 §5.4: the signature covers the DER of the attributes with an
+    // EXPLICIT SET OF tag; the SignerInfo carries them as [0] IMPLICIT.
+    Digest attr_hash{};
+    if (auto r = sha256_once(signed_attrs, attr_hash); !r) return std::move(r).error();
     auto signature = sign_hash(attr_hash);
     if (!signature) return std::move(signature).error();
     signed_attrs[0] = static_cast<char>(kContext0);
-    return der_tlv(kSequence, kVersion1 + m_sid + kSha256Algorithm + signed_attrs +
-                                  m_signature_algorithm + der_tlv(kOctetString, *signature));
+
+    std::size_t si_len = m_signer_info_head.size() + signed_attrs.size() +
+                         m_signature_algorithm.size() + tlv_size(signature->size());
+    std::string si;
+    si.reserve(tlv_size(si_len));
+    put_header(si, kSequence, si_len);
+    si += m_signer_info_head;
+    si += signed_attrs;
+    si += m_signature_algorithm;
+    put_header(si, kOctetString, signature->size());
+    si += *signature;
+    return si;
 }
 
 Result<std::string> SignedDataBuilder::detached(const Digest& digest, TimePoint signing_time) const {
     auto si = signer_info(digest, signing_time);
     if (!si) return std::move(si).error();
-    // encapContentInfo without eContent: a detached signature (§5.2).
-    std::string signed_data = der_tlv(
-        kSequence, kVersion1 + der_tlv(kSet, kSha256Algorithm) + der_tlv(kSequence, kOidData) +
-                       m_certificates + der_tlv(kSet, *si));
-    return der_tlv(kSequence, kOidSignedData + der_tlv(kContext0, signed_data));
+    // encapContentInfo without eContent: a detached signature (§5.2). All
+    // but the SignerInfo was encoded once, in m_detached_head.
+    std::size_t sd_len = m_detached_head.size() + tlv_size(si->size());
+    std::size_t explicit_len = tlv_size(sd_len);
+    std::size_t ci_len = kOidSignedData.size() + tlv_size(explicit_len);
+    std::string out;
+    out.reserve(tlv_size(ci_len));
+    put_header(out, kSequence, ci_len);
+    out += kOidSignedData;
+    put_header(out, kContext0, explicit_len);
+    put_header(out, kSequence, sd_len);
+    out += m_detached_head;
+    put_header(out, kSet, si->size());
+    out += *si;
+    return out;
 }
 
 Result<SignedDataBuilder::Encapsulated> SignedDataBuilder::encapsulated(
@@ -277,6 +349,31 @@ Result<SignedDataBuilder::Encapsulated> SignedDataBuilder::encapsulated(
                  octet_header;
     out.suffix = std::move(suffix);
     return out;
+}
+
+namespace {
+
+// The fixed order signer_info() writes, checked against a real DER SET OF
+// sort for both time encodings; a failure here is a bug, caught at start-up.
+bool fixed_order_is_sorted(TimePoint t) {
+    std::string digest(32, '\x5a');
+    std::vector<std::string> attributes = {
+        kContentTypeAttribute,
+        der_tlv(kSequence, kOidSigningTime + der_tlv(kSet, der_utc_time(t))),
+        der_tlv(kSequence, kOidMessageDigest + der_tlv(kSet, der_tlv(kOctetString, digest))),
+        kCapabilitiesAttribute,
+    };
+    return std::is_sorted(attributes.begin(), attributes.end());
+}
+
+}  // namespace
+
+Result<void> SignedDataBuilder::check_attribute_order() {
+    if (!fixed_order_is_sorted(std::chrono::system_clock::from_time_t(0)) ||
+        !fixed_order_is_sorted(std::chrono::system_clock::from_time_t(4102444800))) {  // 2100
+        return internal_error("signed attributes are not in DER order");
+    }
+    return {};
 }
 
 }  // namespace ribbon::cms

@@ -51,6 +51,8 @@ private:
     SignedDataBuilder() = default;
     Result<std::string> signer_info(const Digest& digest, TimePoint signing_time) const;
     Result<std::string> sign_hash(const Digest& hash) const;
+    Result<void> sha256_once(std::string_view data, Digest& out) const;
+    static Result<void> check_attribute_order();
 
     struct KeyContext;
     std::unique_ptr<KeyContext> acquire() const;
@@ -63,6 +65,11 @@ private:
     std::string m_sid;                 // IssuerAndSerialNumber
     std::string m_signature_algorithm;  // AlgorithmIdentifier
     std::string m_certificates;         // [0] IMPLICIT CertificateSet
+    // Encoded once: SignerInfo's version, sid and digestAlgorithm; and
+    // SignedData's content up to its signerInfos for a detached signature.
+    std::string m_signer_info_head;
+    std::string m_detached_head;
+    std::size_t m_max_signature = 0;
     mutable std::mutex m_pool_mutex;
     mutable std::vector<std::unique_ptr<KeyContext>> m_pool;
 };

@@ -41,6 +41,7 @@ public:
 
 private:
     static constexpr std::size_t kFlushAt = 256 * 1024;
+    static constexpr std::size_t kInitialBuffer = 16 * 1024;
     void flush();
     ossl::MdCtxPtr m_ctx;
     Sink& m_out;
@@ -71,6 +72,8 @@ public:
     void finish(HashingWriter& out);
     // For output that is not hashed (the signature part).
     static std::string encode_lines(std::string_view in);
+    // The same, appended to `out`.
+    static void append_lines(std::string& out, std::string_view in);
 
 private:
     std::string m_pending;  // < 57 bytes carried to the next feed

@@ -85,11 +85,31 @@ Result<GPtr<GMimeStream>> spool_fd(int fd, std::int64_t& size) {
     return GPtr<GMimeStream>(mem);
 }
 
+void release_borrowed(gpointer array) {
+    // Frees the GByteArray header only: the bytes belong to the caller.
+    g_byte_array_free(static_cast<GByteArray*>(array), FALSE);
+}
+
+// A read-only stream over the caller's bytes, which MessageInput requires
+// to outlive the input's use: no copy of the message. The stream does not
+// own the array; the array header goes with the stream's last reference
+// (GMime's parts keep sub-streams of it), never the bytes. Nothing writes
+// to a parser's input stream, so the borrowed bytes are never reallocated.
+GPtr<GMimeStream> borrowed_stream(std::string_view bytes) {
+    if (bytes.empty()) return GPtr<GMimeStream>(g_mime_stream_mem_new());
+    GByteArray* array = g_byte_array_new_take(
+        reinterpret_cast<guint8*>(const_cast<char*>(bytes.data())), bytes.size());
+    GMimeStream* stream = g_mime_stream_mem_new_with_byte_array(array);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(stream), FALSE);
+    g_object_set_data_full(G_OBJECT(stream), "ribbon-borrowed-bytes", array, release_borrowed);
+    return GPtr<GMimeStream>(stream);
+}
+
 Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size) {
     switch (in.source()) {
         case MessageInput::Source::memory:
             size = static_cast<std::int64_t>(in.bytes().size());
-            return GPtr<GMimeStream>(g_mime_stream_mem_new_with_buffer(in.bytes().data(), in.bytes().size()));
+            return borrowed_stream(in.bytes());
         case MessageInput::Source::file: {
             int fd = ::open(in.path().c_str(), O_RDONLY | O_CLOEXEC);
             if (fd < 0) {
@@ -169,16 +189,27 @@ Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as) {
     if (parsed.m_size == 0) return permanent_error(Errc::empty_message, "the message is empty");
     parsed.m_stream = std::move(*stream);
 
-    GPtr<GMimeParser> parser(g_mime_parser_new_with_stream(parsed.m_stream.get()));
-    g_mime_parser_set_persist_stream(parser.get(), TRUE);
+    // One parser per thread, re-initialised for each message: a new one is
+    // a GObject with a 4 KB buffer, and GObject teardown takes global locks
+    // that two signing threads contend on. Between messages it holds an
+    // empty stream, so no message's stream (a file descriptor) stays open.
+    struct ThreadParser {
+        GPtr<GMimeStream> idle{g_mime_stream_mem_new()};
+        GPtr<GMimeParser> parser{g_mime_parser_new_with_stream(idle.get())};
+    };
+    thread_local ThreadParser tp;
+    GMimeParser* parser = tp.parser.get();
+    g_mime_parser_init_with_stream(parser, parsed.m_stream.get());
+    g_mime_parser_set_persist_stream(parser, TRUE);
     GMimeParserOptions* options = g_mime_parser_options_new();
     g_mime_parser_options_set_warning_callback(options, on_parser_warning, &parsed.m_issues);
     if (as == ParseAs::message) {
-        parsed.m_message.reset(g_mime_parser_construct_message(parser.get(), options));
+        parsed.m_message.reset(g_mime_parser_construct_message(parser, options));
     } else {
-        parsed.m_entity.reset(g_mime_parser_construct_part(parser.get(), options));
+        parsed.m_entity.reset(g_mime_parser_construct_part(parser, options));
     }
     g_mime_parser_options_free(options);
+    g_mime_parser_init_with_stream(parser, tp.idle.get());
     if (!parsed.m_message && !parsed.m_entity) {
         return permanent_error(Errc::malformed_message, "not an RFC 5322 message (no header section)");
     }

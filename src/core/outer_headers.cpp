@@ -59,8 +59,17 @@ Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
         from_value = g_mime_header_get_raw_value(h);
     }
     if (from_value == nullptr) return permanent_error(Errc::no_from, "the message has no From header");
-    mime::GPtr<InternetAddressList> from(
-        internet_address_list_parse(nullptr, enc::unfold(from_value).c_str()));
+    // A signer sees the same From over and over; parsing it costs GMime
+    // objects whose teardown takes GObject's global locks. The result
+    // depends only on the unfolded value, so the last one is kept per thread.
+    struct LastFrom {
+        std::string value;
+        std::vector<std::string> mailboxes;
+    };
+    thread_local LastFrom last;
+    std::string unfolded = enc::unfold(from_value);
+    if (!last.mailboxes.empty() && last.value == unfolded) return last.mailboxes;
+    mime::GPtr<InternetAddressList> from(internet_address_list_parse(nullptr, unfolded.c_str()));
     std::vector<std::string> mailboxes;
     std::vector<InternetAddressList*> lists = {from.get()};
     while (!lists.empty()) {
@@ -81,6 +90,8 @@ Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
     if (mailboxes.empty()) {
         return permanent_error(Errc::no_from, "the message has no From address");
     }
+    last.value = std::move(unfolded);
+    last.mailboxes = mailboxes;
     return mailboxes;
 }
 
