@@ -21,7 +21,29 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-bool group_alive(pid_t pgid) { return ::kill(-pgid, 0) == 0 || errno == EPERM; }
+// True while a process of group `pgid` still runs. Zombies do not count:
+// once master is gone its exited children wait for init to reap them, which
+// can take a second here.
+bool group_alive(pid_t pgid) {
+    if (::kill(-pgid, 0) != 0 && errno != EPERM) return false;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        std::ifstream in(entry.path() / "stat");
+        std::string stat;
+        std::getline(in, stat);
+        // "pid (comm) state ppid pgrp ...": comm may hold spaces and parens.
+        const auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(stat.substr(close + 1));
+        char state = 0;
+        long ppid = 0, pgrp = 0;
+        rest >> state >> ppid >> pgrp;
+        if (pgrp == pgid && state != 'Z' && state != 'X') return true;
+    }
+    return false;
+}
 
 }  // namespace
 

@@ -162,6 +162,12 @@ std::string Postfix::write_config() const {
         write_file(m_config_dir / "main.cf", cf.str());
         write_file(m_config_dir / "master.cf", "127.0.0.1:" + std::to_string(m_smtp_port) +
                                                    " inet n - n - - smtpd\n" + kMasterCf);
+        // Postfix programs re-read a main.cf modified in the last second or
+        // two every 300 ms until it looks settled (dict_load_file's guard
+        // against reading a file being edited): seconds per command.
+        const auto settled = fs::file_time_type::clock::now() - 1min;
+        fs::last_write_time(m_config_dir / "main.cf", settled);
+        fs::last_write_time(m_config_dir / "master.cf", settled);
     } catch (const std::exception& e) {
         return e.what();
     }
