@@ -21,22 +21,45 @@ struct SpawnSpec {
     gid_t gid = 0;
 };
 
-// Starts the program as a session and process-group leader with
-// PR_SET_PDEATHSIG=SIGKILL (set after the user switch, which would clear it),
-// stdin from /dev/null and no inherited descriptors beyond 0-2.
-// Returns its pid, or -1 with `error` saying which step failed.
-pid_t spawn(const SpawnSpec& spec, std::string& error);
+// A daemon started as the leader of its own session and process group, and
+// stopped with its whole group. Two guards against a test process that dies
+// without running destructors (crash, SIGKILL, timeout):
+//  - PR_SET_PDEATHSIG=SIGKILL on the daemon, set after an optional user
+//    switch; but the kernel clears it on any later credential change, and
+//    Postfix's master switches its effective uid now and then;
+//  - so a watchdog as well: a forked child of the test process that blocks
+//    reading a pipe whose write end only the test process holds. EOF means
+//    the test process is gone: it kills the daemon's process group.
+// stop() retires the watchdog before stopping the daemon gracefully.
+class Daemon {
+public:
+    Daemon() = default;
+    ~Daemon() { stop(std::chrono::seconds(2)); }
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
 
-// Reaps `pid` if it has exited and says how ("exited with status 1");
-// "" while it runs.
-std::string reap_if_exited(pid_t pid);
+    // "" on success, else which step failed (stdin is /dev/null, no
+    // descriptors beyond 0-2 are inherited).
+    [[nodiscard]] std::string start(const SpawnSpec& spec);
+    // SIGTERM to the leader; after `grace`, SIGKILL to every process of its
+    // group. Reaps the leader. Does nothing when not started.
+    void stop(std::chrono::milliseconds grace);
 
-// True while our child `pid` has not exited (does not reap it).
-bool is_running(pid_t pid);
+    [[nodiscard]] pid_t pid() const { return m_pid; }
+    [[nodiscard]] bool started() const { return m_pid > 0; }
+    // True while the leader has not exited (does not reap it).
+    [[nodiscard]] bool running() const;
+    // If the leader exited: reaps it, kills what is left of its group, and
+    // says how it ended ("exited with status 1"). "" while it runs.
+    [[nodiscard]] std::string reap_if_exited();
 
-// SIGTERM to the leader; after `grace`, SIGKILL to every process of its
-// group. Always reaps the leader (our child).
-void stop_group(pid_t leader, std::chrono::milliseconds grace);
+private:
+    void retire_watchdog();
+
+    pid_t m_pid = -1;
+    pid_t m_watchdog = -1;
+    int m_guard_fd = -1;  // write end of the watchdog's pipe
+};
 
 // True when `pid` holds a socket listening on 127.0.0.1:port (so another
 // program that happens to listen there does not count).

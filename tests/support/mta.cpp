@@ -161,10 +161,10 @@ SmtpSink::SmtpSink() : m_dir("ribbon-sink") {
 
 SmtpSink::~SmtpSink() { stop(); }
 
-bool SmtpSink::running() const { return daemon::is_running(m_pid); }
+bool SmtpSink::running() const { return m_daemon.running(); }
 
 std::string SmtpSink::start(const SmtpSinkOptions& options) {
-    if (m_pid > 0) return "smtp-sink already runs on port " + std::to_string(m_port);
+    if (m_daemon.started()) return "smtp-sink already runs on port " + std::to_string(m_port);
     if (options.port != 0) m_port = options.port;
     const bool fixed_port = m_port != 0;
 
@@ -226,22 +226,17 @@ std::string SmtpSink::spawn(const SmtpSinkOptions& options, const Run& run) {
         spec.gid = nobody->pw_gid;
     }
 
-    std::string error;
-    const pid_t pid = daemon::spawn(spec, error);
-    if (pid < 0) return error;
+    if (std::string error = m_daemon.start(spec); !error.empty()) return error;
     const auto deadline = Clock::now() + 10s;
     while (Clock::now() < deadline) {
-        if (daemon::listening(pid, m_port)) {
-            m_pid = pid;
-            return "";
-        }
-        const std::string how = daemon::reap_if_exited(pid);
+        if (daemon::listening(m_daemon.pid(), m_port)) return "";
+        const std::string how = m_daemon.reap_if_exited();
         if (!how.empty())
             return "smtp-sink on port " + std::to_string(m_port) + " " + how + ":\n" +
                    daemon::log_tail(spec.output);
         std::this_thread::sleep_for(10ms);
     }
-    daemon::stop_group(pid, 1s);
+    m_daemon.stop(1s);
     return "smtp-sink did not listen on port " + std::to_string(m_port) + " within 10s:\n" +
            daemon::log_tail(spec.output);
 }
@@ -253,11 +248,7 @@ std::string SmtpSink::restart(const SmtpSinkOptions& options) {
     return start(same_port);
 }
 
-void SmtpSink::stop() {
-    if (m_pid <= 0) return;
-    daemon::stop_group(m_pid, 2s);
-    m_pid = -1;
-}
+void SmtpSink::stop() { m_daemon.stop(2s); }
 
 std::vector<SinkMessage> SmtpSink::messages() const {
     // A dump is complete once smtp-sink closed it (it keeps one open per
@@ -266,8 +257,8 @@ std::vector<SinkMessage> SmtpSink::messages() const {
     std::vector<Entry> dumps;
     for (std::size_t i = 0; i < m_runs.size(); ++i) {
         if (!m_runs[i].accepts_dot) continue;
-        const bool current = i + 1 == m_runs.size() && m_pid > 0;
-        const auto open = current ? daemon::open_files_under(m_pid, m_runs[i].dir)
+        const bool current = i + 1 == m_runs.size() && m_daemon.started();
+        const auto open = current ? daemon::open_files_under(m_daemon.pid(), m_runs[i].dir)
                                   : std::set<fs::path>{};
         std::error_code ec;
         for (const auto& f : fs::recursive_directory_iterator(m_runs[i].dir, ec))

@@ -21,11 +21,11 @@
 // does not send bare LF/CR (Postfix's smtp client and swaks never do).
 #pragma once
 
+#include "support/daemon.hpp"
 #include "support/process.hpp"
 
 #include <chrono>
 #include <filesystem>
-#include <memory>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -111,8 +111,8 @@ private:
 
     TempDir m_dir;
     int m_port = 0;
-    pid_t m_pid = -1;
     std::vector<Run> m_runs;
+    daemon::Daemon m_daemon;  // last: stopped before m_dir is removed
 };
 
 struct PostfixOptions {
@@ -208,7 +208,7 @@ private:
     std::filesystem::path m_config_dir, m_queue_dir, m_data_dir, m_maillog, m_master_out;
     std::string m_name;  // syslog_name and myhostname label, unique per instance
     int m_smtp_port = 0;
-    pid_t m_master = -1;
+    daemon::Daemon m_master;  // last: stopped before m_dir is removed
 };
 
 }  // namespace ribbon::test

@@ -113,7 +113,7 @@ Postfix::Postfix(PostfixOptions options)
 
 Postfix::~Postfix() { stop(); }
 
-bool Postfix::running() const { return daemon::is_running(m_master); }
+bool Postfix::running() const { return m_master.running(); }
 
 std::string Postfix::write_config() const {
     const auto& o = m_options;
@@ -175,7 +175,7 @@ std::string Postfix::write_config() const {
 }
 
 std::string Postfix::start() {
-    if (m_master > 0) return "Postfix already runs on port " + std::to_string(m_smtp_port);
+    if (m_master.started()) return "Postfix already runs on port " + std::to_string(m_smtp_port);
     if (auto why = mta_unavailable_reason(); !why.empty()) return why;
     if (m_options.relay_port <= 0) return "PostfixOptions::relay_port is not set";
     std::error_code ec;
@@ -209,34 +209,25 @@ std::string Postfix::spawn_master() {
     daemon::SpawnSpec spec;
     spec.argv = {kMaster, "-d", "-c", m_config_dir.string()};
     spec.output = m_master_out;
-    std::string error;
-    const pid_t pid = daemon::spawn(spec, error);
-    if (pid < 0) return error;
+    if (std::string error = m_master.start(spec); !error.empty()) return error;
     auto failure = [&](const std::string& what) {
         return what + "\n--- master output ---\n" + daemon::log_tail(m_master_out) +
                "\n--- maillog ---\n" + daemon::log_tail(m_maillog);
     };
     const auto deadline = Clock::now() + 15s;
     while (Clock::now() < deadline) {
-        if (daemon::listening(pid, m_smtp_port)) {
-            m_master = pid;
-            return "";
-        }
-        if (const std::string how = daemon::reap_if_exited(pid); !how.empty())
+        if (daemon::listening(m_master.pid(), m_smtp_port)) return "";
+        if (const std::string how = m_master.reap_if_exited(); !how.empty())
             return failure("Postfix master (smtpd port " + std::to_string(m_smtp_port) + ") " + how);
         std::this_thread::sleep_for(10ms);
     }
-    daemon::stop_group(pid, 2s);
+    m_master.stop(2s);
     return failure("Postfix master did not listen on port " + std::to_string(m_smtp_port) +
                    " within 15s");
 }
 
-void Postfix::stop() {
-    if (m_master <= 0) return;
-    // master passes SIGTERM on to its process group.
-    daemon::stop_group(m_master, 5s);
-    m_master = -1;
-}
+// master passes SIGTERM on to its process group.
+void Postfix::stop() { m_master.stop(5s); }
 
 SmtpSubmission Postfix::submit_smtp(const std::string& message, const std::string& from,
                                     const std::vector<std::string>& rcpts) {
