@@ -201,7 +201,7 @@ public:
 
 private:
     [[nodiscard]] std::string write_config() const;
-    [[nodiscard]] std::string spawn_master();
+    [[nodiscard]] std::string spawn_master(bool& exited);
 
     PostfixOptions m_options;
     TempDir m_dir;

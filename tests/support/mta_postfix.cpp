@@ -8,7 +8,10 @@
 
 #include <cerrno>
 #include <cstring>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pwd.h>
+#include <sys/socket.h>
 #include <sstream>
 #include <thread>
 #include <unistd.h>
@@ -59,6 +62,22 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
     std::string out;
     for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
     return out;
+}
+
+// True when 127.0.0.1:port cannot be bound (someone else listens or is
+// connected from it).
+bool port_taken(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as master does
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    const bool taken = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == EADDRINUSE;
+    ::close(fd);
+    return taken;
 }
 
 // DATA as swaks --no-data-fixup must get it: CRLF lines, leading dots doubled
@@ -186,26 +205,31 @@ std::string Postfix::start() {
     if (::chown(m_data_dir.c_str(), postfix->pw_uid, postfix->pw_gid) != 0)
         return "chown " + m_data_dir.string() + ": " + std::strerror(errno);
 
+    // Creates the queue directories with Postfix's owners and modes
+    // (post-install create-missing) and checks the configuration.
+    m_smtp_port = pick_free_port();
+    if (std::string error = write_config(); !error.empty()) return error;
+    const ProcessResult check = run_process({kPostfixCommand, "-c", m_config_dir, "check"});
+    if (check.exit_code != 0)
+        return "postfix check failed: " + check.describe() + "\n--- maillog ---\n" +
+               daemon::log_tail(m_maillog);
+
     std::string error;
     for (int attempt = 0; attempt < 5; ++attempt) {
+        // The port is picked as late as possible: another process (any
+        // connect() takes an ephemeral port) can grab it before master binds.
+        // master exits silently then (see spawn_master), so any early exit
+        // is retried; a configuration error fails every attempt in ms.
         m_smtp_port = pick_free_port();
         if (error = write_config(); !error.empty()) return error;
-        if (attempt == 0) {
-            // Creates the queue directories with Postfix's owners and modes
-            // (post-install create-missing) and checks the configuration.
-            const ProcessResult check = run_process({kPostfixCommand, "-c", m_config_dir, "check"});
-            if (check.exit_code != 0)
-                return "postfix check failed: " + check.describe() + "\n--- maillog ---\n" +
-                       daemon::log_tail(m_maillog);
-        }
-        if (error = spawn_master(); error.empty()) return "";
-        // Another process took the port between pick_free_port() and bind().
-        if (error.find("in use") == std::string::npos) break;
+        bool exited = false;
+        if (error = spawn_master(exited); error.empty()) return "";
+        if (!exited) break;
     }
     return error;
 }
 
-std::string Postfix::spawn_master() {
+std::string Postfix::spawn_master(bool& exited) {
     daemon::SpawnSpec spec;
     spec.argv = {kMaster, "-d", "-c", m_config_dir.string()};
     spec.output = m_master_out;
@@ -217,8 +241,14 @@ std::string Postfix::spawn_master() {
     const auto deadline = Clock::now() + 15s;
     while (Clock::now() < deadline) {
         if (daemon::listening(m_master.pid(), m_smtp_port)) return "";
-        if (const std::string how = m_master.reap_if_exited(); !how.empty())
-            return failure("Postfix master (smtpd port " + std::to_string(m_smtp_port) + ") " + how);
+        if (const std::string how = m_master.reap_if_exited(); !how.empty()) {
+            exited = true;
+            // master's own fatal errors at start-up are lost: it logs through
+            // postlogd, which it has not started yet, and there is no syslog.
+            return failure("Postfix master (smtpd 127.0.0.1:" + std::to_string(m_smtp_port) + ") " +
+                           how + (port_taken(m_smtp_port) ? ": the port is taken by another process"
+                                                         : ""));
+        }
         std::this_thread::sleep_for(10ms);
     }
     m_master.stop(2s);
