@@ -155,6 +155,25 @@ TEST(MtaHarness, TempfailingNextHopKeepsMailQueuedUntilFlush) {
     EXPECT_EQ(strip_received(messages[0].data), kMessage);
 }
 
+TEST(MtaHarness, MessageRefusedAtEndOfDataIsNotReportedAsDelivered) {
+    SKIP_WITHOUT_MTA();
+    SmtpSinkOptions refuse_dot;
+    refuse_dot.soft_reject = {"."};
+    refuse_dot.soft_reply = "451 4.7.1 try again later";
+    Mta mta;
+    ASSERT_EQ(mta.start(refuse_dot), "");
+    Postfix& pf = *mta.postfix;
+
+    const SmtpSubmission sub = pf.submit_smtp(kMessage, "alice@sender.test", {"bob@rcpt.test"});
+    ASSERT_EQ(sub.exit_code, 0) << sub.transcript;
+    ASSERT_TRUE(pf.wait_for_log("status=deferred", 10s)) << pf.describe();
+    EXPECT_NE(pf.log().find("451 4.7.1 try again later"), std::string::npos) << pf.describe();
+    // smtp-sink dumped the transaction before refusing it; it is not mail
+    // the next hop owns.
+    EXPECT_EQ(mta.sink.count(), 0u);
+    EXPECT_EQ(pf.queue_size(), 1) << pf.describe();
+}
+
 TEST(MtaHarness, EightBitBodyIsDowngradedToQuotedPrintableWithout8BitMime) {
     SKIP_WITHOUT_MTA();
     SmtpSinkOptions no_8bitmime;
