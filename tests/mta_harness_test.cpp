@@ -15,10 +15,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#define SKIP_WITHOUT_MTA()                                         \
-    do {                                                           \
-        if (const auto why = mta_unavailable_reason(); !why.empty()) \
-            GTEST_SKIP() << why;                                   \
+#define SKIP_WITHOUT_MTA()                                                                \
+    do {                                                                                  \
+        if (const auto why = mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
     } while (0)
 
 // Dots at line starts (dot-stuffing), a folded header, trailing white space,
@@ -108,8 +107,7 @@ TEST(MtaHarness, SendmailSubmissionArrivesUnchangedApartFromReceived) {
 
     // LF line ends, as local programs write them; the next hop gets CRLF.
     std::string lf_message = kMessage;
-    for (std::size_t p; (p = lf_message.find("\r\n")) != std::string::npos;)
-        lf_message.erase(p, 1);
+    for (std::size_t p; (p = lf_message.find("\r\n")) != std::string::npos;) lf_message.erase(p, 1);
     const ProcessResult r = pf.submit_sendmail(lf_message, "alice@sender.test", {"bob@rcpt.test"});
     ASSERT_EQ(r.exit_code, 0) << r.describe();
 
@@ -192,7 +190,8 @@ TEST(MtaHarness, EightBitBodyIsDowngradedToQuotedPrintableWithout8BitMime) {
         "Content-Type: text/plain; charset=utf-8\r\n"
         "Content-Transfer-Encoding: 8bit\r\n"
         "\r\n"
-        "Gr\xC3\xBC\xC3\x9F" "e aus K\xC3\xB6ln\r\n";
+        "Gr\xC3\xBC\xC3\x9F"
+        "e aus K\xC3\xB6ln\r\n";
     const SmtpSubmission sub = pf.submit_smtp(message, "alice@sender.test", {"bob@rcpt.test"});
     ASSERT_EQ(sub.exit_code, 0) << sub.transcript;
 
@@ -200,7 +199,8 @@ TEST(MtaHarness, EightBitBodyIsDowngradedToQuotedPrintableWithout8BitMime) {
     const SinkMessage m = mta.sink.messages().at(0);
     const std::string got = strip_received(m.data);
     EXPECT_EQ(got.find("Content-Transfer-Encoding: 8bit"), std::string::npos) << got;
-    EXPECT_NE(got.find("Content-Transfer-Encoding: quoted-printable\r\n"), std::string::npos) << got;
+    EXPECT_NE(got.find("Content-Transfer-Encoding: quoted-printable\r\n"), std::string::npos)
+        << got;
     EXPECT_NE(got.find("\r\n\r\nGr=C3=BC=C3=9Fe aus K=C3=B6ln\r\n"), std::string::npos) << got;
     for (unsigned char c : m.data) ASSERT_LT(c, 0x80) << got;
     EXPECT_EQ(m.mail_args.find("BODY=8BITMIME"), std::string::npos) << m.mail_args;

@@ -76,7 +76,8 @@ bool group_alive(pid_t pgid) {
     const int fd = ::dup2(guard, 0);
     ::close_range(1, ~0U, 0);
     char c;
-    while (::read(fd, &c, 1) < 0 && errno == EINTR) {}
+    while (::read(fd, &c, 1) < 0 && errno == EINTR) {
+    }
     ::kill(-group, SIGKILL);
     ::_exit(0);
 }
@@ -165,9 +166,10 @@ std::string Daemon::reap_if_exited() {
     int status = 0;
     const pid_t r = ::waitpid(m_pid, &status, WNOHANG);
     if (r == 0) return "";
-    std::string how = r < 0                ? "gone"
-                      : WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                                          : "killed by signal " + std::to_string(WTERMSIG(status));
+    std::string how = r < 0 ? "gone"
+                      : WIFEXITED(status)
+                          ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                          : "killed by signal " + std::to_string(WTERMSIG(status));
     retire_watchdog();
     ::kill(-m_pid, SIGKILL);  // whatever it forked before dying
     m_pid = -1;
@@ -233,7 +235,6 @@ std::set<fs::path> open_files_under(pid_t pid, const fs::path& dir) {
     }
     return open;
 }
-
 
 std::string log_tail(const fs::path& log, std::size_t max) {
     std::ifstream in(log, std::ios::binary);

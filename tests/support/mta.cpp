@@ -25,9 +25,13 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr const char* kSmtpSink = "/usr/sbin/smtp-sink";
-constexpr const char* kBinaries[] = {kSmtpSink, "/usr/sbin/postfix", "/usr/sbin/postqueue",
-                                     "/usr/sbin/sendmail", "/usr/lib/postfix/sbin/master",
+constexpr const char* kBinaries[] = {kSmtpSink,
+                                     "/usr/sbin/postfix",
+                                     "/usr/sbin/postqueue",
+                                     "/usr/sbin/sendmail",
+                                     "/usr/lib/postfix/sbin/master",
                                      "/usr/bin/swaks"};
+
 std::string upper(std::string s) {
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::toupper(c); });
     return s;
@@ -67,10 +71,14 @@ bool parse_dump(const std::string& dump, SinkMessage& m, std::string& error) {
             return false;
         }
         auto value = [&](const char* name) { return line.substr(std::strlen(name)); };
-        if (line.rfind("X-Helo-Args: ", 0) == 0) m.helo = value("X-Helo-Args: ");
-        else if (line.rfind("X-Mail-Args: ", 0) == 0) m.mail_args = value("X-Mail-Args: ");
-        else if (line.rfind("X-Rcpt-Args: ", 0) == 0) m.rcpt_args.push_back(value("X-Rcpt-Args: "));
-        else if (line.rfind("Received: ", 0) == 0) break;
+        if (line.rfind("X-Helo-Args: ", 0) == 0)
+            m.helo = value("X-Helo-Args: ");
+        else if (line.rfind("X-Mail-Args: ", 0) == 0)
+            m.mail_args = value("X-Mail-Args: ");
+        else if (line.rfind("X-Rcpt-Args: ", 0) == 0)
+            m.rcpt_args.push_back(value("X-Rcpt-Args: "));
+        else if (line.rfind("Received: ", 0) == 0)
+            break;
     }
     std::string by, date;
     if (!next_line(by) || !next_line(date) || by.find("(smtp-sink)") == std::string::npos) {
@@ -97,7 +105,8 @@ std::string mta_unavailable_reason() {
     if (::geteuid() != 0) return "the MTA tests need root (Postfix's master and postdrop)";
     for (const char* p : kBinaries)
         if (::access(p, X_OK) != 0) return std::string(p) + " is not installed";
-    if (!::getpwnam("postfix") || !::getgrnam("postdrop")) return "user postfix/group postdrop missing";
+    if (!::getpwnam("postfix") || !::getgrnam("postdrop"))
+        return "user postfix/group postdrop missing";
     return "";
 }
 
@@ -126,10 +135,12 @@ std::string strip_received(const std::string& message) {
         const char first = message[pos];
         const bool continuation = first == ' ' || first == '\t';
         // RFC 5322 section 2.2: field names are case-insensitive.
-        const bool received = message.size() - pos >= 9 &&
-                              upper(message.substr(pos, 9)) == "RECEIVED:";
-        if (received) in_received = true;
-        else if (!(continuation && in_received)) break;
+        const bool received =
+            message.size() - pos >= 9 && upper(message.substr(pos, 9)) == "RECEIVED:";
+        if (received)
+            in_received = true;
+        else if (!(continuation && in_received))
+            break;
         pos = end;
     }
     return message.substr(pos);
@@ -169,8 +180,8 @@ std::string SmtpSink::start(const SmtpSinkOptions& options) {
     const bool fixed_port = m_port != 0;
 
     bool accepts_dot = true;
-    for (const auto* list : {&options.soft_reject, &options.hard_reject, &options.disconnect,
-                             &options.disconnect_421})
+    for (const auto* list :
+         {&options.soft_reject, &options.hard_reject, &options.disconnect, &options.disconnect_421})
         for (const auto& command : *list)
             if (command == ".") accepts_dot = false;
     const Run run{m_dir / ("run" + std::to_string(m_runs.size())), accepts_dot};
@@ -201,8 +212,8 @@ std::string SmtpSink::spawn(const SmtpSinkOptions& options, const Run& run) {
     daemon::SpawnSpec spec;
     spec.output = m_dir / "sink.log";
     auto& a = spec.argv;
-    a = {kSmtpSink, "-h", "ribbon-sink-" + std::to_string(::getpid()),
-         "-d", (run.dir / "%Y%m%d%H/%M.").string()};
+    a = {kSmtpSink, "-h", "ribbon-sink-" + std::to_string(::getpid()), "-d",
+         (run.dir / "%Y%m%d%H/%M.").string()};
     if (!options.announce_8bitmime) a.push_back("-8");
     auto list = [&](const char* flag, const std::vector<std::string>& commands) {
         if (commands.empty()) return;

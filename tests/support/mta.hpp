@@ -50,18 +50,18 @@ std::string to_crlf(const std::string& message);
 
 // One transaction the sink accepted (it answered 250 to the final ".").
 struct SinkMessage {
-    std::string mail_from;            // the address inside MAIL FROM:<...>, "" for <>
-    std::vector<std::string> rcpts;   // the addresses inside each RCPT TO:<...>, in order
-    std::string mail_args;            // whole MAIL FROM argument, e.g. "<a@x> BODY=8BITMIME"
+    std::string mail_from;               // the address inside MAIL FROM:<...>, "" for <>
+    std::vector<std::string> rcpts;      // the addresses inside each RCPT TO:<...>, in order
+    std::string mail_args;               // whole MAIL FROM argument, e.g. "<a@x> BODY=8BITMIME"
     std::vector<std::string> rcpt_args;  // whole RCPT TO arguments (Postfix adds ORCPT=)
-    std::string helo;                 // last HELO/EHLO argument ("" if none)
-    std::string data;                 // message as received, CRLF line ends (see top)
-    std::filesystem::path dump_file;  // smtp-sink's dump, for failure messages
+    std::string helo;                    // last HELO/EHLO argument ("" if none)
+    std::string data;                    // message as received, CRLF line ends (see top)
+    std::filesystem::path dump_file;     // smtp-sink's dump, for failure messages
 };
 
 struct SmtpSinkOptions {
-    int port = 0;                  // 0: a free port (a restart keeps the previous one)
-    bool announce_8bitmime = true; // false: -8, so Postfix must downgrade 8bit to QP
+    int port = 0;                   // 0: a free port (a restart keeps the previous one)
+    bool announce_8bitmime = true;  // false: -8, so Postfix must downgrade 8bit to QP
     // SMTP commands (CONNECT, HELO, EHLO, MAIL, RCPT, DATA, ".", RSET, QUIT ...)
     // answered specially. smtp-sink implies -p (no PIPELINING) with -r/-f.
     std::vector<std::string> soft_reject;     // -r: 4xx ("450 4.3.0 Error: command failed")
@@ -126,8 +126,8 @@ struct PostfixOptions {
     std::string milter_command_timeout = "5s";
     std::string milter_content_timeout = "10s";
 
-    bool mime_output_conversion = true;  // false: disable_mime_output_conversion = yes
-    bool smtpd_announce_8bitmime = true; // false: smtpd_discard_ehlo_keywords = 8bitmime
+    bool mime_output_conversion = true;   // false: disable_mime_output_conversion = yes
+    bool smtpd_announce_8bitmime = true;  // false: smtpd_discard_ehlo_keywords = 8bitmime
 
     // Retry timers: short, so deferred mail is retried within a test.
     std::string queue_run_delay = "2s";

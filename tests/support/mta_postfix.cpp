@@ -75,7 +75,8 @@ bool port_taken(int port) {
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     a.sin_port = htons(static_cast<uint16_t>(port));
-    const bool taken = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == EADDRINUSE;
+    const bool taken =
+        ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno == EADDRINUSE;
     ::close(fd);
     return taken;
 }
@@ -85,7 +86,8 @@ bool port_taken(int port) {
 // adds.
 std::string smtp_data(const std::string& message) {
     std::string crlf = to_crlf(message);
-    if (!crlf.empty() && crlf.compare(crlf.size() - std::min<std::size_t>(2, crlf.size()), 2, "\r\n") != 0)
+    if (!crlf.empty() &&
+        crlf.compare(crlf.size() - std::min<std::size_t>(2, crlf.size()), 2, "\r\n") != 0)
         crlf += "\r\n";
     std::string out;
     out.reserve(crlf.size() + 16);
@@ -116,8 +118,7 @@ void parse_final_reply(SmtpSubmission& s) {
 
 }  // namespace
 
-Postfix::Postfix(PostfixOptions options)
-    : m_options(std::move(options)), m_dir("ribbon-postfix") {
+Postfix::Postfix(PostfixOptions options) : m_options(std::move(options)), m_dir("ribbon-postfix") {
     // Postfix daemons open the data directory and the maillog by absolute
     // path as user postfix, so the TempDir must be searchable.
     fs::permissions(m_dir.path(),
@@ -245,9 +246,9 @@ std::string Postfix::spawn_master(bool& exited) {
             exited = true;
             // master's own fatal errors at start-up are lost: it logs through
             // postlogd, which it has not started yet, and there is no syslog.
-            return failure("Postfix master (smtpd 127.0.0.1:" + std::to_string(m_smtp_port) + ") " +
-                           how + (port_taken(m_smtp_port) ? ": the port is taken by another process"
-                                                         : ""));
+            return failure(
+                "Postfix master (smtpd 127.0.0.1:" + std::to_string(m_smtp_port) + ") " + how +
+                (port_taken(m_smtp_port) ? ": the port is taken by another process" : ""));
         }
         std::this_thread::sleep_for(10ms);
     }
@@ -278,12 +279,15 @@ SmtpSubmission Postfix::submit_smtp(const std::string& message, const std::strin
 
 ProcessResult Postfix::submit_sendmail(const std::string& message, const std::string& from,
                                        const std::vector<std::string>& rcpts) {
-    std::vector<std::string> argv = {kSendmail, "-C", m_config_dir.string(), "-i", "-f", from, "--"};
+    std::vector<std::string> argv = {kSendmail, "-C", m_config_dir.string(), "-i", "-f",
+                                     from,      "--"};
     argv.insert(argv.end(), rcpts.begin(), rcpts.end());
     return run_process(argv, message);
 }
 
-ProcessResult Postfix::flush() { return run_process({kPostqueue, "-c", m_config_dir.string(), "-f"}); }
+ProcessResult Postfix::flush() {
+    return run_process({kPostqueue, "-c", m_config_dir.string(), "-f"});
+}
 
 int Postfix::queue_size() const {
     int n = 0;
@@ -318,8 +322,9 @@ bool Postfix::wait_for_log(const std::string& needle, std::chrono::milliseconds 
 std::string Postfix::describe() const {
     return "Postfix " + m_name + " smtpd 127.0.0.1:" + std::to_string(m_smtp_port) +
            " relay [127.0.0.1]:" + std::to_string(m_options.relay_port) +
-           (running() ? " running" : " not running") + ", queue_size=" +
-           std::to_string(queue_size()) + "\n--- maillog ---\n" + daemon::log_tail(m_maillog);
+           (running() ? " running" : " not running") +
+           ", queue_size=" + std::to_string(queue_size()) + "\n--- maillog ---\n" +
+           daemon::log_tail(m_maillog);
 }
 
 }  // namespace ribbon::test
