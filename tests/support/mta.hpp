@@ -4,21 +4,23 @@
 //
 // Everything listens on 127.0.0.1 only, on ports the kernel picked (bind to
 // port 0), and lives under a TempDir, so several test processes can run at
-// once (ctest -j). Daemons are started as children of the test process in
-// their own process group, with PR_SET_PDEATHSIG=SIGKILL, and are stopped by
-// the destructors (SIGTERM, then SIGKILL to the whole group): a test that
-// crashes does not leave a Postfix behind. The system Postfix (/etc/postfix,
-// /var/spool/postfix) is never read for configuration, written or started.
+// once (ctest -j). Daemons are children of the test process, each the leader
+// of its own process group, stopped by the destructors (SIGTERM, then SIGKILL
+// to the whole group). A test process that dies without destructors (crash,
+// SIGKILL, ctest timeout) leaves no daemon behind either: a watchdog per
+// daemon kills its group (support/daemon.hpp); only the TempDirs remain then.
+// The system Postfix (/etc/postfix, /var/spool/postfix) is never configured,
+// written or started; /etc/postfix/postfix-files is read by `postfix check`.
 //
-// Not thread-safe: create, use and destroy each object on one thread (the
-// death signal is tied to the thread that started the daemon; gtest runs
-// tests on the main thread).
+// Not thread-safe: create, use and destroy each object on one thread (gtest
+// runs tests on the main thread).
 //
-// Line endings. smtp-sink writes each received line with a bare LF and drops
-// the CR (a bare CR inside a line is dropped too). SMTP DATA lines always end
-// in CRLF, so SinkMessage::data turns every LF back into CRLF: it is the DATA
-// content as the client sent it, after dot-unstuffing, for any client that
-// does not send bare LF/CR (Postfix's smtp client and swaks never do).
+// Line endings. smtp-sink writes each received line with a bare LF: it
+// drops the CR of CRLF, ends a line at a bare LF as well, and drops a bare
+// CR inside a line (checked with a raw socket client). SMTP DATA lines end in
+// CRLF, so SinkMessage::data turns every LF back into CRLF: it is the DATA
+// content as the client sent it, after dot-unstuffing, for any message
+// without bare CR or LF. Those cannot be observed through smtp-sink.
 #pragma once
 
 #include "support/daemon.hpp"
@@ -151,16 +153,21 @@ struct SmtpSubmission {
 // 127.0.0.1:smtp_port(); everything else is relayed to [127.0.0.1]:relay_port;
 // no local delivery, no DNS. Needs root (master, postdrop, queue ownership).
 //
-// What Postfix itself does to a message (defaults kept on purpose):
-//  - smtpd prepends "Received: from HELO (localhost [127.0.0.1]) by HOST
-//    (Postfix) with ESMTP id ID for <rcpt>; DATE" (folded, three lines);
-//  - pickup (sendmail) prepends "Received: by HOST (Postfix, from userid 0)
-//    id ID; DATE" (two lines), and cleanup adds From:, Date: and Message-ID:
-//    when missing. 127.0.0.1 is an inet_interfaces address, so with the
-//    default local_header_rewrite_clients SMTP mail from the tests counts as
-//    local too: missing Date:/Message-ID: are added, unqualified addresses
-//    in headers are completed with the hostname;
-//  - Postfix's sendmail turns CRLF input into LF; the smtp client sends CRLF.
+// What Postfix itself does to a message (its defaults, kept on purpose;
+// observed with Postfix 3.7.11):
+//  - smtpd prepends "Received: from HELO (localhost [127.0.0.1])\r\n\tby
+//    HOST (Postfix) with ESMTP id ID\r\n\tfor <rcpt>; DATE" (the "for"
+//    clause only with a single recipient);
+//  - pickup (sendmail) prepends "Received: by HOST (Postfix, from userid
+//    0)\r\n\tid ID; DATE";
+//  - cleanup appends missing "Message-Id:" and "Date:" (and for sendmail a
+//    missing "From: root <sender>") at the end of the header block. This
+//    also happens over SMTP: 127.0.0.1 is an inet_interfaces address, so the
+//    default local_header_rewrite_clients treats the tests as local clients;
+//    unqualified header addresses ("From: alice") get "@HOST" appended too.
+//    A message with fully qualified From/To, Date and Message-ID passes
+//    unchanged apart from Received:;
+//  - Postfix's sendmail accepts LF or CRLF input; the smtp client sends CRLF.
 class Postfix {
 public:
     explicit Postfix(PostfixOptions options);
