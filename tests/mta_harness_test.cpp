@@ -172,6 +172,24 @@ TEST(MtaHarness, MessageRefusedAtEndOfDataIsNotReportedAsDelivered) {
     EXPECT_EQ(pf.queue_size(), 1) << pf.describe();
 }
 
+TEST(MtaHarness, UnreachableMilterTempfailsByDefault) {
+    SKIP_WITHOUT_MTA();
+    PostfixOptions options;
+    options.smtpd_milters = "inet:127.0.0.1:" + std::to_string(pick_free_port());  // nobody there
+    Mta mta;
+    ASSERT_EQ(mta.start({}, options), "");
+    Postfix& pf = *mta.postfix;
+
+    const SmtpSubmission sub = pf.submit_smtp(kMessage, "alice@sender.test", {"bob@rcpt.test"});
+    EXPECT_NE(sub.exit_code, 0) << sub.transcript;
+    EXPECT_EQ(sub.final_code, 451) << sub.transcript;
+    EXPECT_NE(sub.final_reply.find("4.7.1"), std::string::npos) << sub.final_reply;
+    EXPECT_TRUE(pf.wait_for_log("milter-reject: MAIL from localhost[127.0.0.1]: 451 4.7.1", 5s))
+        << pf.describe();
+    EXPECT_EQ(pf.queue_size(), 0) << pf.describe();
+    EXPECT_EQ(mta.sink.count(), 0u);
+}
+
 TEST(MtaHarness, EightBitBodyIsDowngradedToQuotedPrintableWithout8BitMime) {
     SKIP_WITHOUT_MTA();
     SmtpSinkOptions no_8bitmime;
