@@ -263,18 +263,23 @@ void SmtpSink::stop() { m_daemon.stop(2s); }
 
 std::vector<SinkMessage> SmtpSink::messages() const {
     // A dump is complete once smtp-sink closed it (it keeps one open per
-    // transaction in progress). Order: run, then time of the last write.
+    // transaction in progress), so the directory is listed first and the
+    // open files are looked up after: a dump created in between is open.
+    // Order: run, then time of the last write (coarse: dumps finished within
+    // a few ms of each other may come in either order).
     using Entry = std::tuple<std::size_t, fs::file_time_type, fs::path>;
     std::vector<Entry> dumps;
     for (std::size_t i = 0; i < m_runs.size(); ++i) {
         if (!m_runs[i].accepts_dot) continue;
+        std::vector<Entry> listed;
+        std::error_code ec;
+        for (const auto& f : fs::recursive_directory_iterator(m_runs[i].dir, ec))
+            if (f.is_regular_file()) listed.emplace_back(i, f.last_write_time(), f.path());
         const bool current = i + 1 == m_runs.size() && m_daemon.started();
         const auto open = current ? daemon::open_files_under(m_daemon.pid(), m_runs[i].dir)
                                   : std::set<fs::path>{};
-        std::error_code ec;
-        for (const auto& f : fs::recursive_directory_iterator(m_runs[i].dir, ec))
-            if (f.is_regular_file() && !open.count(f.path()))
-                dumps.emplace_back(i, f.last_write_time(), f.path());
+        for (auto& e : listed)
+            if (!open.count(std::get<2>(e))) dumps.push_back(std::move(e));
     }
     std::sort(dumps.begin(), dumps.end());
     std::vector<SinkMessage> out;
