@@ -188,7 +188,8 @@ public:
 
     // swaks to smtpd. The message is sent as given apart from line ends
     // (to_crlf) and dot-stuffing (swaks --no-data-fixup: no token or header
-    // processing).
+    // processing). An empty `from` is the null sender <>; no recipients is
+    // refused (exit_code -1).
     SmtpSubmission submit_smtp(const std::string& message, const std::string& from,
                                const std::vector<std::string>& rcpts);
     // /usr/sbin/sendmail -C config_dir -i -f from -- rcpts (pickup path).

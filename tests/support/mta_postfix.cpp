@@ -86,9 +86,7 @@ bool port_taken(int port) {
 // adds.
 std::string smtp_data(const std::string& message) {
     std::string crlf = to_crlf(message);
-    if (!crlf.empty() &&
-        crlf.compare(crlf.size() - std::min<std::size_t>(2, crlf.size()), 2, "\r\n") != 0)
-        crlf += "\r\n";
+    if (!crlf.empty() && !crlf.ends_with("\r\n")) crlf += "\r\n";
     std::string out;
     out.reserve(crlf.size() + 16);
     bool line_start = true;
@@ -262,15 +260,21 @@ void Postfix::stop() { m_master.stop(5s); }
 
 SmtpSubmission Postfix::submit_smtp(const std::string& message, const std::string& from,
                                     const std::vector<std::string>& rcpts) {
+    SmtpSubmission s;
+    // swaks prompts on stdin (where the message is) for a missing address.
+    if (rcpts.empty()) {
+        s.transcript = "submit_smtp: no recipients";
+        return s;
+    }
     ProcessOptions opts;
     opts.stdin_data = smtp_data(message);
     opts.timeout = 60s;
     const ProcessResult r = run_process(
         {kSwaks, "--server", "127.0.0.1:" + std::to_string(m_smtp_port), "--helo",
-         "ribbon-test-client", "--from", from, "--to", join(rcpts, ","), "--timeout", "30",
-         "--no-data-fixup", "--data", "-", "--suppress-data", "--output-file-stderr", "&STDOUT"},
+         "ribbon-test-client", "--from", from.empty() ? "<>" : from, "--to", join(rcpts, ","),
+         "--timeout", "30", "--no-data-fixup", "--data", "-", "--suppress-data",
+         "--output-file-stderr", "&STDOUT"},
         opts);
-    SmtpSubmission s;
     s.exit_code = r.exit_code;
     s.transcript = r.out + r.err + r.start_error;
     parse_final_reply(s);
