@@ -6,7 +6,9 @@
 #    2 threads), next to `openssl speed` for the same keys (raw sign/s, one
 #    core) and a loop of `openssl cms -sign` processes;
 #  - `ribbon sign` of a 100 MB message: MB/s and peak RSS above the RSS of
-#    the same command on the 3 KB message (the process's baseline).
+#    the same command on the 3 KB message (the process's baseline);
+#  - Postfix relaying smtp-source's load to smtp-sink, without and with
+#    ribbon's milter: messages/s and the milter's share of the CPU.
 # Throw-away keys are made in a temporary directory and removed afterwards.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
@@ -125,3 +127,10 @@ MBS=$(awk "BEGIN{printf \"%.0f\", $BIGBYTES / 1000000 / $BEST_T}")
 echo "| 100 MB message | bytes | best of 3 s | MB/s | peak RSS KB | baseline RSS KB | above baseline MB |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 echo "| ribbon sign -o (RSA-2048) | $BIGBYTES | $BEST_T | $MBS | $BIG_KB | $BASE_KB | $(awk "BEGIN{printf \"%.1f\", ($BIG_KB - $BASE_KB) / 1024}") |"
+
+# ---- load: smtp-source → Postfix (+ ribbon milter) → smtp-sink ----------------
+# The same 3 KB message, BENCH_MTA_COUNT copies over 20 SMTP sessions, once
+# without and once with the milter (bench/mta_bench.cpp; needs root).
+echo
+"$BUILD/ribbon-mta-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 \
+    || echo "(load row skipped: ribbon-mta-bench failed, see above)"
