@@ -194,6 +194,20 @@ TEST(MilterPostfix, KeyUnreadableAtRunTimeTempfailsAndNothingLeavesUnsigned) {
     EXPECT_NE(rig.milter_log().find("tempfail (on_no_key = \"tempfail\")"), std::string::npos) << rig.milter_log();
 }
 
+// Passing mail on unsigned is an explicit choice per failure kind.
+TEST(MilterPostfix, OnNoKeyAcceptPassesUnsignedAndSaysSo) {
+    SKIP_WITHOUT_MTA();
+    Started s({}, {}, "on_no_key = \"accept\"\n");
+    MilterRig& rig = s.rig;
+    fs::remove(rig.key_file());
+    std::string msg = notice_from(kSender, "accept-1");
+    ASSERT_EQ(rig.postfix().submit_smtp(msg, kSender, {"c@example.org"}).final_code, 250) << rig.describe();
+    ASSERT_TRUE(rig.sink().wait_for(1, seconds(30))) << rig.describe();
+    EXPECT_EQ(strip_received(rig.sink().messages()[0].data), to_crlf(msg));
+    EXPECT_NE(rig.milter_log().find("passed on unsigned (on_no_key = \"accept\")"), std::string::npos)
+        << rig.milter_log();
+}
+
 // SIGKILL in the middle of a batch submitted with sendmail: Postfix keeps
 // what it could not filter, and after the restart every message arrives
 // signed, each exactly once.
