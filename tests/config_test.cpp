@@ -150,7 +150,7 @@ from = "*@bank.example.org"
 TEST(Config, CheckConfigOutputReadsBackToTheSameConfiguration) {
     Config a = parse_ok(R"(
 [keystore]
-path = "/srv/ids"
+path = "/srv/ids \"quoted\" \\ dir"
 [[signer]]
 from = "no-reply@bank.example"
 mode = "opaque"
@@ -159,6 +159,9 @@ trace_header = true
 opaque_for = ["a.example", "b.example"]
 on_bad_message = "accept"
 socket_mode = "0600"
+[sendmail]
+args = ["-C", "/etc/postfix-out"]
+on_no_key = "accept"
 [daemon]
 user = "ribbon"
 )");
@@ -170,6 +173,34 @@ user = "ribbon"
     EXPECT_EQ(b.milter.opaque_for.size(), 2u);
     EXPECT_EQ(b.milter.socket_mode, 0600u);
     EXPECT_EQ(b.milter.on_bad_message, FailureAction::accept);
+    EXPECT_EQ(b.keystore, "/srv/ids \"quoted\" \\ dir");
+    EXPECT_EQ(b.sendmail.args, (std::vector<std::string>{"-C", "/etc/postfix-out"}));
+    EXPECT_EQ(b.sendmail.on_no_key, FailureAction::accept);
+}
+
+TEST(Config, SendmailSettingsAndTheirChecks) {
+    Config c = parse_ok("[sendmail]\npath = \"/usr/lib/sendmail\"\nargs = [\"-C\", \"/etc/x\"]\non_bad_message = \"tempfail\"\n");
+    EXPECT_EQ(c.sendmail.path, "/usr/lib/sendmail");
+    EXPECT_EQ(c.sendmail.args.size(), 2u);
+    EXPECT_EQ(c.sendmail.on_bad_message, FailureAction::tempfail);
+    EXPECT_EQ(c.sendmail.on_no_key, FailureAction::tempfail);
+    EXPECT_EQ(refused("[sendmail]\npath = \"sendmail\"\n"),
+              "ribbon.toml:2: sendmail.path must be an absolute path, not \"sendmail\"");
+}
+
+TEST(Config, FailureKindsAndTheirActions) {
+    EXPECT_EQ(failure_kind(internal_error("x"), true), FailureKind::internal_error);
+    EXPECT_EQ(failure_kind(permanent_error(Errc::no_digital_id, "x"), true), FailureKind::no_key);
+    EXPECT_EQ(failure_kind(permanent_error(Errc::malformed_message, "x"), false), FailureKind::bad_message);
+    EXPECT_EQ(failure_kind(permanent_error(Errc::from_not_in_certificate, "x"), false), FailureKind::bad_message);
+    EXPECT_EQ(failure_kind(transient_error(Errc::token_unavailable, "x"), false), FailureKind::no_key);
+    EXPECT_EQ(failure_kind(transient_error(Errc::io_error, "x"), false), FailureKind::internal_error);
+    FailureActions a;
+    EXPECT_EQ(a.action_for(FailureKind::bad_message), FailureAction::reject);
+    EXPECT_FALSE(a.may_pass_unsigned());
+    a.on_no_key = FailureAction::accept;
+    EXPECT_TRUE(a.may_pass_unsigned());
+    EXPECT_EQ(FailureActions::setting_name(FailureKind::no_key), "on_no_key");
 }
 
 }  // namespace

@@ -29,6 +29,32 @@ enum class FailureAction {
 };
 std::string_view failure_action_name(FailureAction action) noexcept;
 
+// The three kinds of failure an operator chooses an action for.
+enum class FailureKind {
+    internal_error,  // ribbon or the machine failed (I/O, spool, the MTA refusing an edit)
+    no_key,          // no usable Digital ID for the sender (missing, unreadable, expired, token away)
+    bad_message,     // ribbon refuses this message (malformed, over limits, From not in the certificate)
+};
+
+// Which kind an error is: `lookup` errors come from SignerPool::get, the
+// others from Signer::sign.
+FailureKind failure_kind(const Error& error, bool lookup);
+
+// The action per failure kind, and the name of its setting (for logs).
+struct FailureActions {
+    FailureAction on_internal_error = FailureAction::tempfail;  // tempfail | accept
+    FailureAction on_no_key = FailureAction::tempfail;          // tempfail | accept
+    FailureAction on_bad_message = FailureAction::reject;       // reject | tempfail | accept
+
+    FailureAction action_for(FailureKind kind) const noexcept;
+    static std::string_view setting_name(FailureKind kind) noexcept;
+    // True when some failure passes the message on unsigned.
+    bool may_pass_unsigned() const noexcept {
+        return on_internal_error == FailureAction::accept || on_no_key == FailureAction::accept ||
+               on_bad_message == FailureAction::accept;
+    }
+};
+
 // One [[signer]] entry.
 struct SignerRule {
     // "no-reply@bank.example" or "*@bank.example", in lower case.
@@ -47,14 +73,11 @@ struct SignerRule {
     bool wildcard() const noexcept { return from.starts_with("*@"); }
 };
 
-struct MilterSettings {
+struct MilterSettings : FailureActions {
     // "unix:/path" or "inet:port@host" (libmilter's smfi_setconn syntax).
     std::string socket = "unix:/run/ribbon/milter.sock";
     // Permissions of a unix socket; its group is [daemon] group.
     unsigned socket_mode = 0660;
-    FailureAction on_internal_error = FailureAction::tempfail;  // tempfail | accept
-    FailureAction on_no_key = FailureAction::tempfail;          // tempfail | accept
-    FailureAction on_bad_message = FailureAction::reject;       // reject | tempfail | accept
     // Recipient domains (lower case) whose mail systems damage
     // multipart/signed: a message to any of them is signed opaque.
     std::vector<std::string> opaque_for;
@@ -63,6 +86,14 @@ struct MilterSettings {
     std::filesystem::path spool_dir = "/var/tmp";
     // libmilter's I/O timeout towards the MTA.
     std::chrono::seconds timeout{300};
+};
+
+// `ribbon sendmail`: the system's sendmail that receives the signed message.
+// A failure answers with a sendmail exit code — tempfail 75, reject 65 —
+// and sends nothing, or passes the message on unsigned (accept).
+struct SendmailSettings : FailureActions {
+    std::filesystem::path path = "/usr/sbin/sendmail";
+    std::vector<std::string> args;  // put before ribbon's own, e.g. ["-C", "/etc/postfix-out"]
 };
 
 struct DaemonSettings {
@@ -84,6 +115,7 @@ struct Config {
 
     std::vector<SignerRule> signers;
     MilterSettings milter;
+    SendmailSettings sendmail;
     DaemonSettings daemon;
 
     // The default file: $RIBBON_CONFIG, else /etc/ribbon/ribbon.toml.

@@ -39,7 +39,9 @@ public:
     // one that cannot sign at `now` is an error naming the entry, so a
     // daemon refuses to start (or to reload) with a configuration it
     // cannot honour. Wildcard entries without `id` load per address on use.
-    static Result<std::shared_ptr<SignerPool>> create(const Config& config, TimePoint now);
+    // Without `preload` nothing is loaded until get() (a one-shot command
+    // such as `ribbon sendmail` needs one Digital ID, not all of them).
+    static Result<std::shared_ptr<SignerPool>> create(const Config& config, TimePoint now, bool preload = true);
 
     ~SignerPool();
     SignerPool(const SignerPool&) = delete;

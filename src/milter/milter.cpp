@@ -85,10 +85,12 @@ std::string reply_text(std::string_view prefix, const std::string& detail) {
     return text;
 }
 
-// Answers a message ribbon could not sign with the configured action.
-sfsistat fail(SMFICTX* ctx, const Message& m, FailureAction action, std::string_view setting,
-              const std::string& why) {
-    switch (action) {
+// Answers a message ribbon could not sign with the action configured for
+// the kind of failure.
+sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const std::string& why) {
+    const MilterSettings& settings = m.runtime->config.milter;
+    std::string_view setting = FailureActions::setting_name(kind);
+    switch (settings.action_for(kind)) {
         case FailureAction::accept:
             log().warn("{}: passed on unsigned ({} = \"accept\"): {}", m.queue_id, setting, why);
             return SMFIS_ACCEPT;
@@ -103,14 +105,13 @@ sfsistat fail(SMFICTX* ctx, const Message& m, FailureAction action, std::string_
     log().warn("{}: tempfail ({} = \"tempfail\"): {}", m.queue_id, setting, why);
     // X.7.5: a key needed for a cryptographic operation is not available
     // (RFC 3463); everything else is X.3.0, a mail system condition.
-    bool key = setting == "on_no_key";
-    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(key ? "4.7.5" : "4.3.0"),
+    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(kind == FailureKind::no_key ? "4.7.5" : "4.3.0"),
                   reply_text("ribbon cannot sign this message now, try again later: ", why).data());
     return SMFIS_TEMPFAIL;
 }
 
 sfsistat fail_internal(SMFICTX* ctx, const Message& m, const std::string& why) {
-    return fail(ctx, m, m.runtime->config.milter.on_internal_error, "on_internal_error", why);
+    return fail(ctx, m, FailureKind::internal_error, why);
 }
 
 // Receives the signer's output: keeps the header block, streams the body
@@ -310,11 +311,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     TimePoint now = std::chrono::system_clock::now();
 
     auto active = m.runtime->pool->get(*m.rule, m.from, now);
-    if (!active) {
-        const Error& e = active.error();
-        if (e.kind() == ErrorKind::internal) return fail_internal(ctx, m, e.message());
-        return fail(ctx, m, config.milter.on_no_key, "on_no_key", e.message());
-    }
+    if (!active) return fail(ctx, m, failure_kind(active.error(), true), active.error().message());
 
     SignOptions options;
     options.now = now;
@@ -326,31 +323,18 @@ sfsistat on_eom(SMFICTX* ctx) {
         }
     }
 
-    bool may_pass_unsigned = config.milter.on_internal_error == FailureAction::accept ||
-                             config.milter.on_bad_message == FailureAction::accept;
-    ReplacementSink sink(ctx, !may_pass_unsigned);
+    ReplacementSink sink(ctx, !config.milter.may_pass_unsigned());
     auto report = (*active)->signer.sign(m.spool->input(), sink, options);
     if (report) {
         if (auto r = sink.finish(); !r) report = std::move(r).error();
     }
     if (!report) {
         const Error& e = report.error();
-        switch (e.code()) {
-            case Errc::already_signed:
-                log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
-                return SMFIS_ACCEPT;
-            case Errc::empty_message:
-            case Errc::malformed_message:
-            case Errc::limit_exceeded:
-            case Errc::no_from:
-            case Errc::from_not_in_certificate:
-                return fail(ctx, m, config.milter.on_bad_message, "on_bad_message", e.message());
-            default:
-                if (e.kind() == ErrorKind::transient && e.code() != Errc::io_error) {
-                    return fail(ctx, m, config.milter.on_no_key, "on_no_key", e.message());
-                }
-                return fail_internal(ctx, m, e.message());
+        if (e.code() == Errc::already_signed) {
+            log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
+            return SMFIS_ACCEPT;
         }
+        return fail(ctx, m, failure_kind(e, false), e.message());
     }
     if (!sink.complete()) return fail_internal(ctx, m, "the signer wrote no message body");
 

@@ -27,6 +27,43 @@ std::string_view failure_action_name(FailureAction action) noexcept {
     return "tempfail";
 }
 
+FailureKind failure_kind(const Error& error, bool lookup) {
+    if (error.kind() == ErrorKind::internal) return FailureKind::internal_error;
+    if (lookup) return FailureKind::no_key;
+    switch (error.code()) {
+        case Errc::empty_message:
+        case Errc::malformed_message:
+        case Errc::limit_exceeded:
+        case Errc::no_from:
+        case Errc::from_not_in_certificate:
+            return FailureKind::bad_message;
+        case Errc::token_unavailable:
+        case Errc::certificate_expired:
+        case Errc::certificate_not_yet_valid:
+            return FailureKind::no_key;  // the clock or the token moved since the lookup
+        default:
+            return FailureKind::internal_error;
+    }
+}
+
+FailureAction FailureActions::action_for(FailureKind kind) const noexcept {
+    switch (kind) {
+        case FailureKind::no_key: return on_no_key;
+        case FailureKind::bad_message: return on_bad_message;
+        case FailureKind::internal_error: break;
+    }
+    return on_internal_error;
+}
+
+std::string_view FailureActions::setting_name(FailureKind kind) noexcept {
+    switch (kind) {
+        case FailureKind::no_key: return "on_no_key";
+        case FailureKind::bad_message: return "on_bad_message";
+        case FailureKind::internal_error: break;
+    }
+    return "on_internal_error";
+}
+
 bool SignerRule::matches(std::string_view address) const {
     std::string a = policy::lower(address);
     if (!wildcard()) return a == from;
@@ -162,6 +199,31 @@ SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_
     return r;
 }
 
+void read_actions(Section& s, FailureActions& a) {
+    using A = FailureAction;
+    if (auto v = s.choice<A>("on_internal_error", {{"tempfail", A::tempfail}, {"accept", A::accept}})) {
+        a.on_internal_error = *v;
+    }
+    if (auto v = s.choice<A>("on_no_key", {{"tempfail", A::tempfail}, {"accept", A::accept}})) a.on_no_key = *v;
+    if (auto v = s.choice<A>("on_bad_message",
+                             {{"reject", A::reject}, {"tempfail", A::tempfail}, {"accept", A::accept}})) {
+        a.on_bad_message = *v;
+    }
+}
+
+void read_sendmail(std::string_view origin, const toml::table& t, SendmailSettings& m) {
+    Section s(origin, t, "sendmail");
+    if (auto v = s.string("path")) {
+        if (v->empty() || v->front() != '/') {
+            s.fail(*t.get("path"), "sendmail.path must be an absolute path, not \"" + *v + "\"");
+        }
+        m.path = *v;
+    }
+    if (auto v = s.strings("args")) m.args = *v;
+    read_actions(s, m);
+    s.finish();
+}
+
 void read_milter(std::string_view origin, const toml::table& t, MilterSettings& m) {
     Section s(origin, t, "milter");
     if (auto v = s.string("socket")) {
@@ -180,15 +242,7 @@ void read_milter(std::string_view origin, const toml::table& t, MilterSettings& 
         }
         m.socket_mode = static_cast<unsigned>(mode);
     }
-    using A = FailureAction;
-    if (auto v = s.choice<A>("on_internal_error", {{"tempfail", A::tempfail}, {"accept", A::accept}})) {
-        m.on_internal_error = *v;
-    }
-    if (auto v = s.choice<A>("on_no_key", {{"tempfail", A::tempfail}, {"accept", A::accept}})) m.on_no_key = *v;
-    if (auto v = s.choice<A>("on_bad_message",
-                             {{"reject", A::reject}, {"tempfail", A::tempfail}, {"accept", A::accept}})) {
-        m.on_bad_message = *v;
-    }
+    read_actions(s, m);
     if (auto v = s.strings("opaque_for")) {
         m.opaque_for.clear();
         for (const auto& d : *v) {
@@ -226,6 +280,7 @@ Config read(std::string_view text, std::string_view origin) {
     const toml::table empty;
     read_keystore(origin, sub_table(root, doc, "keystore", empty), c);
     read_milter(origin, sub_table(root, doc, "milter", empty), c.milter);
+    read_sendmail(origin, sub_table(root, doc, "sendmail", empty), c.sendmail);
     read_daemon(origin, sub_table(root, doc, "daemon", empty), c.daemon);
     if (const toml::node* n = root.get("signer")) {
         const toml::array* arr = n->as_array();
@@ -243,10 +298,35 @@ Config read(std::string_view text, std::string_view origin) {
     return c;
 }
 
-std::string quoted(std::string_view s) {
-    std::ostringstream out;
-    out << toml::value<std::string>(std::string(s));
-    return out.str();
+// A TOML basic string (TOML 1.0 §String): quotes, backslashes and control
+// characters escaped.
+std::string toml_string(std::string_view s) {
+    std::string out = "\"";
+    for (char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04X", static_cast<unsigned>(static_cast<unsigned char>(c)));
+            out += buf;
+        } else {
+            out += c;
+        }
+    }
+    return out + "\"";
+}
+
+std::string strings_toml(const std::vector<std::string>& v) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + toml_string(v[i]);
+    return out + "]";
+}
+
+std::string actions_toml(const FailureActions& a) {
+    return "on_internal_error = \"" + std::string(failure_action_name(a.on_internal_error)) + "\"\n" +
+           "on_no_key = \"" + std::string(failure_action_name(a.on_no_key)) + "\"\n" +
+           "on_bad_message = \"" + std::string(failure_action_name(a.on_bad_message)) + "\"\n";
 }
 
 }  // namespace
@@ -285,30 +365,25 @@ const SignerRule* Config::signer_for(std::string_view from_address) const {
 std::string Config::to_toml() const {
     std::ostringstream o;
     auto b = [](bool v) { return v ? "true" : "false"; };
-    o << "[keystore]\npath = " << quoted(keystore.string()) << "\n";
-    if (!key_password_file.empty()) o << "password_file = " << quoted(key_password_file.string()) << "\n";
+    o << "[keystore]\npath = " << toml_string(keystore.string()) << "\n";
+    if (!key_password_file.empty()) o << "password_file = " << toml_string(key_password_file.string()) << "\n";
     for (const SignerRule& r : signers) {
-        o << "\n[[signer]]\nfrom = " << quoted(r.from) << "\n";
-        if (!r.id.empty()) o << "id = " << quoted(r.id) << "\n";
+        o << "\n[[signer]]\nfrom = " << toml_string(r.from) << "\n";
+        if (!r.id.empty()) o << "id = " << toml_string(r.id) << "\n";
         o << "mode = \"" << (r.mode == SignMode::opaque ? "opaque" : "detached") << "\"\n"
           << "header_protection = " << b(r.header_protection) << "\n"
           << "trace_header = " << b(r.trace_header) << "\n";
     }
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", milter.socket_mode);
-    o << "\n[milter]\nsocket = " << quoted(milter.socket) << "\nsocket_mode = \"" << mode << "\"\n"
-      << "on_internal_error = \"" << failure_action_name(milter.on_internal_error) << "\"\n"
-      << "on_no_key = \"" << failure_action_name(milter.on_no_key) << "\"\n"
-      << "on_bad_message = \"" << failure_action_name(milter.on_bad_message) << "\"\n"
-      << "opaque_for = [";
-    for (std::size_t i = 0; i < milter.opaque_for.size(); ++i) {
-        o << (i ? ", " : "") << quoted(milter.opaque_for[i]);
-    }
-    o << "]\nspool_threshold = " << milter.spool_threshold << "\n"
-      << "spool_dir = " << quoted(milter.spool_dir.string()) << "\n"
+    o << "\n[milter]\nsocket = " << toml_string(milter.socket) << "\nsocket_mode = \"" << mode << "\"\n"
+      << actions_toml(milter) << "opaque_for = " << strings_toml(milter.opaque_for) << "\nspool_threshold = " << milter.spool_threshold << "\n"
+      << "spool_dir = " << toml_string(milter.spool_dir.string()) << "\n"
       << "timeout = " << milter.timeout.count() << "\n";
-    o << "\n[daemon]\nuser = " << quoted(daemon.user) << "\ngroup = " << quoted(daemon.group)
-      << "\nlog = " << quoted(daemon.log) << "\n";
+    o << "\n[sendmail]\npath = " << toml_string(sendmail.path.string()) << "\nargs = " << strings_toml(sendmail.args)
+      << "\n" << actions_toml(sendmail);
+    o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
+      << "\nlog = " << toml_string(daemon.log) << "\n";
     return o.str();
 }
 

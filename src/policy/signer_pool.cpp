@@ -108,7 +108,7 @@ public:
 SignerPool::SignerPool(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 SignerPool::~SignerPool() = default;
 
-Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, TimePoint now) {
+Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, TimePoint now, bool preload) {
     auto impl = std::make_unique<Impl>(config.keystore);
     if (!config.key_password_file.empty()) {
         auto text = policy::read_small_file(config.key_password_file, "key password file");
@@ -121,7 +121,7 @@ Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, Tim
     for (std::size_t i = 0; i < config.signers.size(); ++i) {
         const SignerRule& rule = config.signers[i];
         const std::string& address = !rule.id.empty() ? rule.id : rule.from;
-        if (rule.id.empty() && rule.wildcard()) continue;
+        if (!preload || (rule.id.empty() && rule.wildcard())) continue;
         auto loaded = impl->load(address, now);
         if (!loaded) {
             const Error& e = loaded.error();
