@@ -38,6 +38,8 @@ void register_verify(CLI::App& app, int& exit_code);
 void register_keys(CLI::App& app, int& exit_code);
 // milter, check-config (daemon_commands.cpp)
 void register_daemons(CLI::App& app, int& exit_code);
+// sendmail (sendmail_command.cpp)
+void register_sendmail(CLI::App& app, int& exit_code);
 
 // `ribbon keys` subcommands kept in files of their own receive the `keys`
 // app and the --keystore value (read when their callback runs; empty means

@@ -1,0 +1,230 @@
+// sendmail_command.cpp — `ribbon sendmail`: a sendmail(8)-compatible
+// command for applications configured with a sendmail path (PHP's
+// sendmail_path, cron's MAILTO, scripts). It reads the message as sendmail
+// does, signs it by the [[signer]] table of ribbon.toml, and hands the
+// result to the system's sendmail ([sendmail] path) with the caller's
+// envelope options, returning that program's exit status.
+//
+// Never losing mail here means: the caller hears of every failure through
+// the exit code (sysexits, as sendmail uses them), and a message ribbon
+// should have signed is passed on unsigned only when [sendmail] says so.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+
+#include "cli/commands.hpp"
+#include "ribbon/config.hpp"
+#include "ribbon/signer_pool.hpp"
+
+namespace ribbon::cli {
+
+namespace {
+
+struct SendmailArgs {
+    std::string config;
+    bool from_headers = false;  // -t
+    bool ignore_dots = false;   // -i, -oi
+    std::string sender;         // -f
+    std::string full_name;      // -F
+    std::vector<std::string> o_options;  // -oX...
+    std::string mode = "m";     // -bm (the only mode supported: deliver mail)
+    std::vector<std::string> recipients;
+};
+
+// Reads the message from stdin as sendmail does: to end of file, or, unless
+// -i, to a line holding a single "." (sendmail(8) "-i": "Ignore dots alone
+// on lines by themselves in incoming messages").
+Result<void> read_message(int fd, bool ignore_dots, Spool& spool) {
+    std::string buf(64 * 1024, '\0');
+    std::string line;  // the unfinished last line, when watching for "."
+    while (true) {
+        ssize_t n = ::read(fd, buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return transient_error(Errc::io_error, std::string("cannot read the message: ") + std::strerror(errno));
+        if (n == 0) break;
+        std::string_view chunk(buf.data(), static_cast<std::size_t>(n));
+        if (ignore_dots) {
+            if (auto r = spool.write(chunk); !r) return r;
+            continue;
+        }
+        line.append(chunk);
+        std::size_t start = 0;
+        for (std::size_t eol; (eol = line.find('\n', start)) != std::string::npos; start = eol + 1) {
+            std::string_view l(line.data() + start, eol - start);
+            if (l == "." || l == ".\r") {
+                if (auto r = spool.write(std::string_view(line.data(), start)); !r) return r;
+                return {};
+            }
+        }
+        if (auto r = spool.write(std::string_view(line.data(), start)); !r) return r;
+        line.erase(0, start);
+    }
+    return spool.write(line);
+}
+
+// Runs the system's sendmail with the message on its stdin; its exit status.
+Result<int> hand_over(const Config& config, const SendmailArgs& args, const Spool& message) {
+    const SendmailSettings& s = config.sendmail;
+    if (::access(s.path.c_str(), X_OK) != 0) {
+        return permanent_error(Errc::bad_config, "sendmail.path " + s.path.string() + " cannot be run: " +
+                                                     std::strerror(errno));
+    }
+    std::vector<std::string> argv = {s.path.string()};
+    argv.insert(argv.end(), s.args.begin(), s.args.end());
+    argv.push_back("-i");  // the message is complete: dots are data from here on
+    if (!args.sender.empty()) argv.insert(argv.end(), {"-f", args.sender});
+    if (!args.full_name.empty()) argv.insert(argv.end(), {"-F", args.full_name});
+    if (args.from_headers) argv.push_back("-t");
+    for (const auto& o : args.o_options) {
+        if (o != "i") argv.push_back("-o" + o);
+    }
+    argv.push_back("--");
+    argv.insert(argv.end(), args.recipients.begin(), args.recipients.end());
+
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+        return transient_error(Errc::io_error, std::string("pipe: ") + std::strerror(errno));
+    }
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        ::close(pipefd[0]);
+        ::close(pipefd[1]);
+        return transient_error(Errc::io_error, std::string("fork: ") + std::strerror(errno));
+    }
+    if (pid == 0) {
+        ::dup2(pipefd[0], STDIN_FILENO);
+        ::execv(cargv[0], cargv.data());
+        _exit(75);  // EX_TEMPFAIL: the message was not passed on
+    }
+    ::close(pipefd[0]);
+    // A sendmail that exits early must not kill us with SIGPIPE: its exit
+    // status is the answer.
+    ::signal(SIGPIPE, SIG_IGN);
+    FdSink to_sendmail(pipefd[1]);
+    auto written = message.replay(to_sendmail);
+    ::close(pipefd[1]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status)) {
+        return transient_error(Errc::io_error, s.path.string() + " was killed by signal " +
+                                                   std::to_string(WTERMSIG(status)));
+    }
+    int rc = WEXITSTATUS(status);
+    if (rc == 0 && !written) return std::move(written).error();
+    return rc;
+}
+
+// Hands `message` over; the command's exit code.
+int deliver(const Config& config, const SendmailArgs& args, const Spool& message) {
+    auto rc = hand_over(config, args, message);
+    if (!rc) {
+        report_error("sendmail", config.sendmail.path.string(), rc.error());
+        return exit_code_for(rc.error());
+    }
+    return *rc;
+}
+
+// The configured answer to a failure: -1 to pass the message on unsigned,
+// else the exit code (nothing is sent).
+int on_failure(const Config& config, FailureKind kind, const Error& e) {
+    std::string setting(FailureActions::setting_name(kind));
+    std::string code(errc_name(e.code()));
+    switch (config.sendmail.action_for(kind)) {
+        case FailureAction::accept:
+            std::fprintf(stderr, "ribbon sendmail: passing the message on unsigned (%s = \"accept\"): %s [%s]\n",
+                         setting.c_str(), e.message().c_str(), code.c_str());
+            return -1;
+        case FailureAction::reject:
+            std::fprintf(stderr, "ribbon sendmail: message refused, not sent (%s = \"reject\"): %s [%s]\n",
+                         setting.c_str(), e.message().c_str(), code.c_str());
+            return kDataErr;
+        case FailureAction::tempfail:
+            break;
+    }
+    std::fprintf(stderr, "ribbon sendmail: message not sent, try again later (%s = \"tempfail\"): %s [%s]\n",
+                 setting.c_str(), e.message().c_str(), code.c_str());
+    return kTempFail;
+}
+
+int run(const SendmailArgs& args) {
+    if (args.mode != "m") {
+        std::fprintf(stderr, "ribbon sendmail: -b%s is not supported; only -bm (deliver mail)\n", args.mode.c_str());
+        return kUsage;
+    }
+    if (args.recipients.empty() && !args.from_headers) {
+        std::fprintf(stderr, "ribbon sendmail: no recipients (give addresses or -t)\n");
+        return kUsage;
+    }
+    auto path = args.config.empty() ? Config::default_path() : std::filesystem::path(args.config);
+    auto config = Config::load(path);
+    if (!config) {
+        report_error("sendmail", "", config.error());
+        return exit_code_for(config.error());
+    }
+    Spool original;
+    if (auto r = read_message(STDIN_FILENO, args.ignore_dots, original); !r) {
+        report_error("sendmail", "<stdin>", r.error());
+        return exit_code_for(r.error());
+    }
+
+    // Mail from an address without a [[signer]] entry (or without a
+    // readable From) is not ribbon's: it goes on as it came.
+    auto from = from_address(original.input());
+    const SignerRule* rule = from ? config->signer_for(*from) : nullptr;
+    if (rule == nullptr) return deliver(*config, args, original);
+
+    TimePoint now = std::chrono::system_clock::now();
+    auto pool = SignerPool::create(*config, now, false);
+    auto active = pool ? (*pool)->get(*rule, *from, now) : Result<std::shared_ptr<const ActiveSigner>>(pool.error());
+    if (!active) {
+        int rc = on_failure(*config, failure_kind(active.error(), true), active.error());
+        return rc < 0 ? deliver(*config, args, original) : rc;
+    }
+    ribbon::SignOptions options;
+    options.mode = rule->mode;
+    options.header_protection = rule->header_protection;
+    options.now = now;
+    Spool signed_message;
+    auto report = (*active)->signer.sign(original.input(), signed_message, options);
+    if (!report) {
+        if (report.error().code() == Errc::already_signed) return deliver(*config, args, original);
+        int rc = on_failure(*config, failure_kind(report.error(), false), report.error());
+        return rc < 0 ? deliver(*config, args, original) : rc;
+    }
+    for (const auto& w : (*active)->warnings) std::fprintf(stderr, "ribbon sendmail: warning: %s\n", w.c_str());
+    return deliver(*config, args, signed_message);
+}
+
+}  // namespace
+
+void register_sendmail(CLI::App& app, int& exit_code) {
+    auto args = std::make_shared<SendmailArgs>();
+    CLI::App* cmd = app.add_subcommand(
+        "sendmail", "A sendmail-compatible command that signs by the [[signer]] table, then runs the system's sendmail");
+    cmd->add_option("--config", args->config, "Configuration file (default $RIBBON_CONFIG or /etc/ribbon/ribbon.toml)");
+    cmd->add_flag("-t", args->from_headers, "Take the recipients from the To, Cc and Bcc headers");
+    cmd->add_flag("-i", args->ignore_dots, "A line holding a single dot does not end the message");
+    cmd->add_option("-f", args->sender, "Envelope sender address");
+    cmd->add_option("-F", args->full_name, "Full name of the sender");
+    cmd->add_option("-o", args->o_options, "sendmail -o options (-oi as -i; others are passed on)")->take_all();
+    cmd->add_option("-b", args->mode, "Mode: only -bm (deliver mail, the default)");
+    cmd->add_option("recipients", args->recipients, "Recipient addresses");
+    cmd->callback([args, &exit_code] {
+        SendmailArgs a = *args;
+        for (const auto& o : a.o_options) {
+            if (o == "i") a.ignore_dots = true;
+        }
+        exit_code = run(a);
+    });
+}
+
+}  // namespace ribbon::cli
