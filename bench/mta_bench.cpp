@@ -1,4 +1,4 @@
-// ribbon-mta-bench MESSAGE [COUNT] [SESSIONS] — the load row of `make
+// ribbon-mta-bench MESSAGE [COUNT] [SESSIONS] [unix|inet] — the load row of `make
 // bench`: Postfix's smtp-source sends COUNT copies of MESSAGE over SESSIONS
 // parallel SMTP sessions to a private Postfix that relays to smtp-sink, once
 // without and once with `ribbon milter`, and prints messages/s for both
@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -23,17 +24,17 @@ namespace {
 using namespace ribbon::test;
 using Clock = std::chrono::steady_clock;
 
-// Busy and total jiffies of the whole machine (/proc/stat "cpu" line).
-std::pair<double, double> machine_jiffies() {
+// Busy jiffies of the whole machine (/proc/stat "cpu" line, without idle
+// and iowait).
+double machine_busy_jiffies() {
     std::ifstream in("/proc/stat");
     std::string cpu;
     in >> cpu;
-    double v = 0, busy = 0, total = 0;
+    double v = 0, busy = 0;
     for (int i = 0; i < 8 && in >> v; ++i) {
-        total += v;
-        if (i != 3 && i != 4) busy += v;  // idle, iowait
+        if (i != 3 && i != 4) busy += v;
     }
-    return {busy, total};
+    return busy;
 }
 
 // utime + stime of a process, in jiffies (/proc/PID/stat fields 14, 15).
@@ -59,10 +60,10 @@ struct Run {
     std::string error;
 };
 
-Run run(bool with_milter, const std::string& message_file, int count, int sessions) {
+Run run(bool with_milter, const std::string& message_file, int count, int sessions, bool unix_socket) {
     Run r;
     MilterRig rig;
-    rig.use_unix_socket();
+    if (unix_socket) rig.use_unix_socket();
     if (with_milter) {
         if (auto e = rig.start_milter(); !e.empty()) return {0, 0, 0, 0, e};
     }
@@ -72,7 +73,7 @@ Run run(bool with_milter, const std::string& message_file, int count, int sessio
                         "default_destination_concurrency_limit = 20"};
     if (auto e = rig.start_mta({}, pf, with_milter); !e.empty()) return {0, 0, 0, 0, e};
 
-    auto [busy0, total0] = machine_jiffies();
+    double busy0 = machine_busy_jiffies();
     double milter0 = with_milter ? process_jiffies(rig.milter_pid()) : 0;
     auto t0 = Clock::now();
     std::string target = "127.0.0.1:" + std::to_string(rig.postfix().smtp_port());
@@ -85,7 +86,7 @@ Run run(bool with_milter, const std::string& message_file, int count, int sessio
         return {0, 0, 0, 0, "the queue did not drain:\n" + rig.describe()};
     }
     auto t1 = Clock::now();
-    auto [busy1, total1] = machine_jiffies();
+    double busy1 = machine_busy_jiffies();
     double milter1 = with_milter ? process_jiffies(rig.milter_pid()) : 0;
     std::size_t delivered = rig.sink().count();
     if (delivered != static_cast<std::size_t>(count)) {
@@ -97,8 +98,6 @@ Run run(bool with_milter, const std::string& message_file, int count, int sessio
         r.milter_cpu_share = (milter1 - milter0) / (busy1 - busy0);
         r.milter_cores = (milter1 - milter0) / static_cast<double>(::sysconf(_SC_CLK_TCK)) / r.seconds;
     }
-    (void)total0;
-    (void)total1;
     return r;
 }
 
@@ -106,7 +105,7 @@ Run run(bool with_milter, const std::string& message_file, int count, int sessio
 
 int main(int argc, char** argv) {
     if (argc < 2) {
-        std::fprintf(stderr, "usage: ribbon-mta-bench MESSAGE [COUNT] [SESSIONS]\n");
+        std::fprintf(stderr, "usage: ribbon-mta-bench MESSAGE [COUNT] [SESSIONS] [unix|inet]\n");
         return 64;
     }
     if (auto why = mta_unavailable_reason(); !why.empty()) {
@@ -114,10 +113,20 @@ int main(int argc, char** argv) {
         return 69;
     }
     std::string message = argv[1];
-    int count = argc > 2 ? std::stoi(argv[2]) : 5000;
-    int sessions = argc > 3 ? std::stoi(argv[3]) : 20;
-    Run without = run(false, message, count, sessions);
-    Run with = run(true, message, count, sessions);
+    auto number = [](const char* text) {
+        char* end = nullptr;
+        long v = std::strtol(text, &end, 10);
+        return *end == '\0' && v > 0 && v <= 1'000'000 ? static_cast<int>(v) : -1;
+    };
+    int count = argc > 2 ? number(argv[2]) : 5000;
+    int sessions = argc > 3 ? number(argv[3]) : 20;
+    if (count < 0 || sessions < 0) {
+        std::fprintf(stderr, "ribbon-mta-bench: COUNT and SESSIONS must be positive numbers\n");
+        return 64;
+    }
+    bool unix_socket = argc <= 4 || std::string(argv[4]) != "inet";
+    Run without = run(false, message, count, sessions, unix_socket);
+    Run with = run(true, message, count, sessions, unix_socket);
     for (const Run* r : {&without, &with}) {
         if (!r->error.empty()) {
             std::fprintf(stderr, "ribbon-mta-bench: %s\n", r->error.c_str());
@@ -127,7 +136,8 @@ int main(int argc, char** argv) {
     std::printf("| smtp-source → Postfix → smtp-sink, %d messages, %d sessions | msg/s | seconds | "
                 "milter share of busy CPU | milter cores |\n|---|---:|---:|---:|---:|\n", count, sessions);
     std::printf("| without milter | %.0f | %.1f | – | – |\n", without.per_second, without.seconds);
-    std::printf("| with ribbon milter (RSA-2048) | %.0f | %.1f | %.0f %% | %.2f |\n", with.per_second, with.seconds,
+    std::printf("| with ribbon milter (RSA-2048, %s socket) | %.0f | %.1f | %.0f %% | %.2f |\n",
+                unix_socket ? "unix" : "inet", with.per_second, with.seconds,
                 with.milter_cpu_share * 100, with.milter_cores);
     return 0;
 }

@@ -141,6 +141,32 @@ TEST(MilterPostfix, LargeMessageIsSpooledAndSigned) {
     EXPECT_TRUE(verify_openssl(delivered).ok);
 }
 
+// Above spool_threshold the message goes to a file in spool_dir: with a
+// spool_dir that cannot take one, a large message tempfails (nothing is
+// lost or sent unsigned) while a small one, held in memory, is signed.
+TEST(MilterPostfix, LargeMessagesGoToSpoolDirAndItsFailureTempfails) {
+    SKIP_WITHOUT_MTA();
+    MilterRig rig;
+    rig.write_config("spool_threshold = 65536\n");
+    std::string cfg = read_file(rig.config_file());
+    std::string dir = (rig.dir() / "spool").string();
+    cfg.replace(cfg.find(dir), dir.size(), (rig.dir() / "no-such-dir").string());
+    write_file(rig.config_file(), cfg);
+    ASSERT_EQ(rig.start_milter(), "");
+    ASSERT_EQ(rig.start_mta(), "") << rig.describe();
+    std::string big = set_header(large_attachment_message(), "From", "Bank <no-reply@bank.example>");
+    auto refused = rig.postfix().submit_smtp(big, kSender, {"c@example.org"});
+    EXPECT_EQ(refused.final_code, 451) << refused.transcript;
+    EXPECT_NE(rig.milter_log().find("cannot create a spool file in " + (rig.dir() / "no-such-dir").string()),
+              std::string::npos)
+        << rig.milter_log();
+    ASSERT_EQ(rig.postfix().submit_smtp(notice_from(kSender, "small-1"), kSender, {"c@example.org"}).final_code,
+              250);
+    ASSERT_TRUE(rig.sink().wait_for(1, seconds(30))) << rig.describe();
+    EXPECT_EQ(rig.sink().count(), 1u);
+    EXPECT_TRUE(verify_openssl(strip_received(rig.sink().messages()[0].data)).ok);
+}
+
 TEST(MilterPostfix, OpaqueForRecipientDomainsAndTraceHeader) {
     SKIP_WITHOUT_MTA();
     MilterRig rig;

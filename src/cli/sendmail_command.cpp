@@ -110,17 +110,24 @@ Result<int> hand_over(const Config& config, const SendmailArgs& args, const Spoo
     ::signal(SIGPIPE, SIG_IGN);
     FdSink to_sendmail(pipefd[1]);
     auto written = message.replay(to_sendmail);
+    // A message that could not be written whole must not reach the end of
+    // input, where sendmail would take the part it got as the message:
+    // it is killed first, so it queues nothing.
+    if (!written) ::kill(pid, SIGKILL);
     ::close(pipefd[1]);
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (!written) {
+        // A sendmail that refused and exited early says why better than EPIPE.
+        if (WIFEXITED(status) && WEXITSTATUS(status) != 0) return WEXITSTATUS(status);
+        return std::move(written).error();
     }
     if (WIFSIGNALED(status)) {
         return transient_error(Errc::io_error, s.path.string() + " was killed by signal " +
                                                    std::to_string(WTERMSIG(status)));
     }
-    int rc = WEXITSTATUS(status);
-    if (rc == 0 && !written) return std::move(written).error();
-    return rc;
+    return WEXITSTATUS(status);
 }
 
 // Hands `message` over; the command's exit code.

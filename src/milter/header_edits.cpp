@@ -13,13 +13,10 @@ bool same_name(std::string_view a, std::string_view b) {
     return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
+// Field names are case-insensitive (RFC 5322 §1.2.2).
+struct NameLess {
+    bool operator()(const std::string& a, const std::string& b) const { return ::strcasecmp(a.c_str(), b.c_str()) < 0; }
+};
 
 }  // namespace
 
@@ -49,8 +46,8 @@ std::vector<HeaderEdit> header_edits(const std::vector<HeaderField>& before,
     // Each field's 1-based index among the fields of its name, as the MTA
     // counts for smfi_chgheader.
     std::vector<int> index(before.size());
-    std::map<std::string, int> seen;
-    for (std::size_t i = 0; i < before.size(); ++i) index[i] = ++seen[lower(before[i].name)];
+    std::map<std::string, int, NameLess> seen;
+    for (std::size_t i = 0; i < before.size(); ++i) index[i] = ++seen[before[i].name];
 
     std::vector<HeaderEdit> edits;
     std::size_t j = 0;

@@ -15,6 +15,9 @@
 // message (and discard any edit already sent).
 #include "milter/milter.hpp"
 
+#include <strings.h>
+
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -34,14 +37,6 @@ std::shared_ptr<spdlog::logger> g_logger;
 // pieces of the same size (smfi_replacebody appends on each call).
 constexpr std::size_t kReplaceChunk = 64 * 1024;
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
-
 // One message (MAIL FROM to end of message or abort).
 struct Message {
     std::shared_ptr<const Runtime> runtime;
@@ -52,6 +47,10 @@ struct Message {
     const SignerRule* rule = nullptr;
     std::string from;
     std::unique_ptr<Spool> spool;
+    // Some edit already reached the MTA: the message can no longer go on
+    // as it came, only be tempfailed or rejected (the MTA then drops the
+    // edits with the message).
+    bool edited = false;
 };
 
 // One MTA connection.
@@ -90,7 +89,13 @@ std::string reply_text(std::string_view prefix, const std::string& detail) {
 sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const std::string& why) {
     const MilterSettings& settings = m.runtime->config.milter;
     std::string_view setting = FailureActions::setting_name(kind);
-    switch (settings.action_for(kind)) {
+    FailureAction action = settings.action_for(kind);
+    if (action == FailureAction::accept && m.edited) {
+        log().warn("{}: {} = \"accept\" cannot apply: part of the signed message already reached the MTA",
+                   m.queue_id, setting);
+        action = FailureAction::tempfail;
+    }
+    switch (action) {
         case FailureAction::accept:
             log().warn("{}: passed on unsigned ({} = \"accept\"): {}", m.queue_id, setting, why);
             return SMFIS_ACCEPT;
@@ -137,6 +142,8 @@ public:
     }
 
     bool discards_uncommitted() const noexcept override { return m_streaming; }
+    // Whether any of the new body was handed to the MTA.
+    bool sent_any() const noexcept { return m_sent; }
 
     Result<void> finish() { return flush(0); }
 
@@ -157,6 +164,7 @@ private:
             if (smfi_replacebody(m_ctx, data, static_cast<int>(n)) != MI_SUCCESS) {
                 return transient_error(Errc::io_error, "the MTA did not take the signed body");
             }
+            m_sent = true;
             off += n;
         }
         m_pending.erase(0, off);
@@ -166,6 +174,7 @@ private:
     SMFICTX* m_ctx;
     bool m_streaming;
     bool m_in_body = false;
+    bool m_sent = false;
     std::string m_head;
     std::string m_pending;
 };
@@ -188,14 +197,18 @@ bool apply(SMFICTX* ctx, const std::vector<HeaderEdit>& edits, bool leading_spac
     return true;
 }
 
+// Whether the top-level media type is already S/MIME — RFC 8551 §3.5.3
+// (multipart/signed) or §3.2 (application/pkcs7-mime, signed or enveloped:
+// either way not ribbon's to wrap again). Saves spooling a message the
+// signer would refuse with Errc::already_signed anyway.
 bool already_signed(const std::vector<HeaderField>& headers) {
     for (const HeaderField& h : headers) {
-        if (lower(h.name) != "content-type") continue;
-        std::string v = lower(h.value);
-        // RFC 8551 §3.5.3 (multipart/signed) and §3.2 (application/pkcs7-mime,
-        // signed or enveloped: either way not ribbon's to wrap again).
-        if (v.find("multipart/signed") != std::string::npos || v.find("pkcs7-mime") != std::string::npos) {
-            return true;
+        if (::strcasecmp(h.name.c_str(), "Content-Type") != 0) continue;
+        std::string_view v = h.value;
+        v.remove_prefix(std::min(v.find_first_not_of(" \t\n"), v.size()));
+        v = v.substr(0, v.find_first_of("; \t\n("));
+        for (std::string_view type : {"multipart/signed", "application/pkcs7-mime", "application/x-pkcs7-mime"}) {
+            if (v.size() == type.size() && ::strncasecmp(v.data(), type.data(), v.size()) == 0) return true;
         }
     }
     return false;
@@ -238,7 +251,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     std::string rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
     auto at = rcpt.rfind('@');
     if (at != std::string::npos) {
-        std::string domain = lower(rcpt.substr(at + 1));
+        std::string domain = rcpt.substr(at + 1);
         while (!domain.empty() && (domain.back() == '>' || domain.back() == ' ')) domain.pop_back();
         s->message->rcpt_domains.push_back(std::move(domain));
     }
@@ -249,20 +262,18 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     Session* s = session(ctx);
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
-    std::string v = value != nullptr ? value : "";
-    if (!s->leading_space) v.insert(0, " ");
+    // Folded lines arrive joined by "\n" (or "\r\n"): kept with "\n" for
+    // the edits, written with CRLF for the signer.
+    std::string folded = s->leading_space ? "" : " ";
+    for (const char* c = value != nullptr ? value : ""; *c != '\0'; ++c) {
+        if (*c != '\r') folded.push_back(*c);
+    }
     m.header_bytes.append(name).append(":");
-    // Folded lines arrive joined by "\n" (or "\r\n"); the signer reads CRLF.
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '\r') continue;
-        if (v[i] == '\n') m.header_bytes.append("\r\n");
-        else m.header_bytes.push_back(v[i]);
+    for (char c : folded) {
+        if (c == '\n') m.header_bytes.push_back('\r');
+        m.header_bytes.push_back(c);
     }
     m.header_bytes.append("\r\n");
-    std::string folded;
-    for (char c : v) {
-        if (c != '\r') folded.push_back(c);
-    }
     m.headers.push_back({name, std::move(folded)});
     return s->no_reply_headers ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
@@ -272,7 +283,8 @@ sfsistat on_eoh(SMFICTX* ctx) {
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
     refresh_queue_id(ctx, m);
-    auto from = from_address(MessageInput::from_memory(m.header_bytes + "\r\n"));
+    m.header_bytes.append("\r\n");  // the empty line that ends the header
+    auto from = from_address(MessageInput::from_memory(m.header_bytes));
     if (!from) {
         log().info("{}: not signed: {}", m.queue_id, from.error().message());
         return SMFIS_ACCEPT;
@@ -289,7 +301,8 @@ sfsistat on_eoh(SMFICTX* ctx) {
     }
     const MilterSettings& ms = m.runtime->config.milter;
     m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir);
-    if (auto r = m.spool->write(m.header_bytes + "\r\n"); !r) return fail_internal(ctx, m, r.error().message());
+    if (auto r = m.spool->write(m.header_bytes); !r) return fail_internal(ctx, m, r.error().message());
+    std::string().swap(m.header_bytes);  // the spool holds them now
     return SMFIS_CONTINUE;
 }
 
@@ -318,8 +331,8 @@ sfsistat on_eom(SMFICTX* ctx) {
     options.header_protection = m.rule->header_protection;
     options.mode = m.rule->mode;
     for (const auto& d : m.rcpt_domains) {
-        for (const auto& o : config.milter.opaque_for) {
-            if (d == o) options.mode = SignMode::opaque;
+        for (const auto& o : config.milter.opaque_for) {  // lower case (config.cpp)
+            if (::strcasecmp(d.c_str(), o.c_str()) == 0) options.mode = SignMode::opaque;
         }
     }
 
@@ -328,6 +341,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (report) {
         if (auto r = sink.finish(); !r) report = std::move(r).error();
     }
+    m.edited = sink.sent_any();
     if (!report) {
         const Error& e = report.error();
         if (e.code() == Errc::already_signed) {
@@ -343,6 +357,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (m.rule->trace_header) {
         after.push_back({"Ribbon-Signer", " " + entry.address + "; serial=" + entry.certificate.serial_hex});
     }
+    m.edited = true;
     if (!apply(ctx, header_edits(m.headers, after), s->leading_space)) {
         return fail_internal(ctx, m, "the MTA refused a header change");
     }

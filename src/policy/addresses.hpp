@@ -6,21 +6,15 @@
 #include <string>
 #include <string_view>
 
-#include "core/digital_id_impl.hpp"
+#include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
 
 namespace ribbon::policy {
 
-// ASCII lower case: addresses and domains are compared case-insensitively
-// (RFC 5321 §2.4 allows case-sensitive local parts, but no one sending to
-// customers relies on it, and a pattern missing mail by case would be worse).
-inline std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) {
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-}
+// Addresses and domains are compared in ASCII lower case (RFC 5321 §2.4
+// allows case-sensitive local parts, but no one sending to customers relies
+// on it, and a pattern missing mail by case would be worse).
+using ossl::ascii_lower;
 
 // Why `address` cannot name a keystore entry, or nothing when it can.
 inline std::optional<std::string> check_address(std::string_view address) {
@@ -43,7 +37,5 @@ inline std::optional<std::string> check_from_pattern(std::string_view pattern) {
     }
     return check_address(pattern);
 }
-
-using ribbon::read_small_file;
 
 }  // namespace ribbon::policy

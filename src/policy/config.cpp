@@ -14,6 +14,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
+#include "core/digital_id_impl.hpp"
 #include "policy/addresses.hpp"
 
 namespace ribbon {
@@ -65,7 +66,7 @@ std::string_view FailureActions::setting_name(FailureKind kind) noexcept {
 }
 
 bool SignerRule::matches(std::string_view address) const {
-    std::string a = policy::lower(address);
+    std::string a = policy::ascii_lower(address);
     if (!wildcard()) return a == from;
     auto at = a.rfind('@');
     return at != std::string::npos && std::string_view(a).substr(at + 1) == std::string_view(from).substr(2);
@@ -184,10 +185,10 @@ SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_
     SignerRule r;
     auto from = s.string("from");
     if (!from) s.fail(t, s.where("from") + " is required: the sending address or \"*@domain\"");
-    r.from = policy::lower(*from);
+    r.from = policy::ascii_lower(*from);
     if (auto err = policy::check_from_pattern(r.from)) s.fail(*t.get("from"), s.where("from") + ": " + *err);
     if (auto v = s.string("id")) {
-        r.id = policy::lower(*v);
+        r.id = policy::ascii_lower(*v);
         if (auto err = policy::check_address(r.id)) s.fail(*t.get("id"), s.where("id") + ": " + *err);
     }
     if (auto v = s.choice<SignMode>("mode", {{"detached", SignMode::detached}, {"opaque", SignMode::opaque}})) {
@@ -246,7 +247,7 @@ void read_milter(std::string_view origin, const toml::table& t, MilterSettings& 
     if (auto v = s.strings("opaque_for")) {
         m.opaque_for.clear();
         for (const auto& d : *v) {
-            std::string domain = policy::lower(d);
+            std::string domain = policy::ascii_lower(d);
             if (domain.empty() || domain.find_first_of("@ \t") != std::string::npos) {
                 s.fail(*t.get("opaque_for"), "milter.opaque_for: \"" + d + "\" is not a domain");
             }
@@ -345,7 +346,7 @@ Result<Config> Config::parse(std::string_view text, std::string_view origin) {
 }
 
 Result<Config> Config::load(const std::filesystem::path& path) {
-    auto text = policy::read_small_file(path, "configuration file");
+    auto text = read_small_file(path, "configuration file");
     if (!text) return permanent_error(Errc::bad_config, text.error().message());
     auto c = parse(*text, path.string());
     if (c) c->source = path;

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/digital_id_impl.hpp"
 #include "policy/addresses.hpp"
 
 namespace ribbon {
@@ -111,7 +112,7 @@ SignerPool::~SignerPool() = default;
 Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, TimePoint now, bool preload) {
     auto impl = std::make_unique<Impl>(config.keystore);
     if (!config.key_password_file.empty()) {
-        auto text = policy::read_small_file(config.key_password_file, "key password file");
+        auto text = read_small_file(config.key_password_file, "key password file");
         if (!text) return std::move(text).error();
         // The first line, as `ribbon sign --password-file` reads it.
         std::string& pw = *text;
@@ -139,7 +140,7 @@ Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, Tim
 
 Result<std::shared_ptr<const ActiveSigner>> SignerPool::get(const SignerRule& rule, std::string_view from_address,
                                                             TimePoint now) const {
-    std::string address = !rule.id.empty() ? rule.id : policy::lower(from_address);
+    std::string address = !rule.id.empty() ? rule.id : policy::ascii_lower(from_address);
     return m_impl->get(address, now);
 }
 
