@@ -96,6 +96,67 @@ struct SendmailSettings : FailureActions {
     std::vector<std::string> args;  // put before ribbon's own, e.g. ["-C", "/etc/postfix-out"]
 };
 
+// How `ribbon relay` reaches the next hop (docs/CONFIGURATION.md, [relay.next_hop]).
+enum class NextHopTls {
+    required,       // STARTTLS or nothing: a next hop without it gets no mail (4.7.5)
+    opportunistic,  // STARTTLS when offered, plain otherwise
+    none,           // never (a next hop on the same machine)
+};
+
+struct NextHopSettings {
+    enum class Kind { smtp, smtps, maildir };
+    // "smtp://host:port" (STARTTLS per `tls`), "smtps://host:port" (TLS
+    // from the first byte, RFC 8314 §3.3) or "maildir:/path" (each signed
+    // message written and fsync'ed into a maildir: for trying ribbon).
+    std::string url = "maildir:/var/spool/ribbon/outbox";
+    Kind kind = Kind::maildir;
+    std::string host;  // smtp, smtps; an IPv6 literal without brackets
+    std::uint16_t port = 0;
+    std::filesystem::path maildir = "/var/spool/ribbon/outbox";
+
+    NextHopTls tls = NextHopTls::required;  // smtp:// only
+    // Verify the next hop's certificate chain and name (RFC 6125).
+    bool verify = true;
+    std::filesystem::path ca_file;  // empty: the system's roots
+    // AUTH PLAIN/LOGIN towards the next hop, only ever over TLS.
+    std::string auth_user;
+    std::filesystem::path auth_password_file;
+    std::chrono::seconds connect_timeout{30};
+    // Per reply (RFC 5321 §4.5.3.2 suggests 5 and 10 minutes; a smarthost
+    // that has not answered in that time will not).
+    std::chrono::seconds timeout{300};
+};
+
+// `ribbon relay`: the SMTP side facing the applications.
+struct RelaySettings : FailureActions {
+    // "host:port" / "[v6]:port" to listen on.
+    std::vector<std::string> listen = {"127.0.0.1:2525"};
+    // The name in the greeting, EHLO reply and Received header; empty: the
+    // machine's host name.
+    std::string hostname;
+    // Clients in these networks may relay without AUTH (Postfix's
+    // mynetworks); others must authenticate first.
+    std::vector<std::string> mynetworks = {"127.0.0.0/8", "::1/128"};
+    // STARTTLS is offered when both are set.
+    std::filesystem::path tls_cert_file;
+    std::filesystem::path tls_key_file;
+    // "name:crypt(3) hash" lines (`openssl passwd -6`); AUTH PLAIN/LOGIN is
+    // offered, after STARTTLS only, when set.
+    std::filesystem::path auth_users_file;
+
+    std::uint64_t max_message_size = 50ull * 1024 * 1024;  // advertised as SIZE (RFC 1870)
+    unsigned max_recipients = 1000;                          // per transaction
+    std::size_t max_line_length = 1024 * 1024;               // message lines; commands are held to 2048
+    unsigned max_connections = 200;
+    std::chrono::seconds idle_timeout{300};
+    std::vector<std::string> opaque_for;  // as [milter] opaque_for
+    std::uint64_t spool_threshold = 1024 * 1024;
+    std::filesystem::path spool_dir = "/var/tmp";
+    unsigned workers = 0;  // signing threads; 0: one per core
+
+    NextHopSettings next_hop;
+};
+
 struct DaemonSettings {
     // The user (and group) a daemon started as root runs as once the keys
     // are loaded and the socket is open. Required when started as root.
@@ -116,6 +177,7 @@ struct Config {
     std::vector<SignerRule> signers;
     MilterSettings milter;
     SendmailSettings sendmail;
+    RelaySettings relay;
     DaemonSettings daemon;
 
     // The default file: $RIBBON_CONFIG, else /etc/ribbon/ribbon.toml.

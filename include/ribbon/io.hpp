@@ -42,6 +42,11 @@ private:
     int m_fd = -1;
 };
 
+// Reads a whole (small) file: keys, certificates, configuration, password
+// files. I/O failures are transient (the disk or a mount may come back), a
+// missing file is permanent; messages name `what` ("chain file").
+Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);
+
 class Sink {
 public:
     virtual ~Sink() = default;
@@ -118,6 +123,10 @@ public:
     bool in_memory() const noexcept { return m_fd < 0; }
     // Writes everything spooled to `out`, in order.
     Result<void> replay(Sink& out) const;
+    // Up to `max` bytes from `offset`, for writers that cannot take a Sink
+    // (an asynchronous socket): a view of the memory, or of `buffer` after
+    // reading the file into it. Empty at the end.
+    Result<std::string_view> chunk(std::uint64_t offset, std::size_t max, std::string& buffer) const;
     // The spooled bytes as input for the signer; valid until the next write.
     MessageInput input() const;
 

@@ -1,9 +1,10 @@
-// daemon_commands.cpp — `ribbon milter` and `ribbon check-config`: the
+// daemon_commands.cpp — `ribbon milter`, `ribbon relay` and `ribbon check-config`: the
 // command-line side of the daemons (the work is in src/milter).
 #include <cstdio>
 
 #include "cli/commands.hpp"
 #include "milter/milter_daemon.hpp"
+#include "relay/relay_daemon.hpp"
 #include "ribbon/config.hpp"
 #include "ribbon/signer_pool.hpp"
 
@@ -33,6 +34,18 @@ void register_daemons(CLI::App& app, int& exit_code) {
         auto path = config_path(*args);
         if (auto r = milter::run(path); !r) {
             report_error("milter", path.string(), r.error());
+            exit_code = exit_code_for(r.error());
+        }
+    });
+
+    CLI::App* relay = app.add_subcommand(
+        "relay", "Sign outgoing mail as an SMTP proxy in front of a smarthost (runs in the foreground)");
+    relay->add_option("-c,--config", args->config,
+                      "Configuration file (default $RIBBON_CONFIG or /etc/ribbon/ribbon.toml)");
+    relay->callback([args, &exit_code] {
+        auto path = config_path(*args);
+        if (auto r = relay::run(path); !r) {
+            report_error("relay", path.string(), r.error());
             exit_code = exit_code_for(r.error());
         }
     });

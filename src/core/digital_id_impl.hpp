@@ -6,6 +6,7 @@
 
 #include "core/openssl_util.hpp"
 #include "ribbon/digital_id.hpp"
+#include "ribbon/io.hpp"
 
 namespace ribbon {
 
@@ -28,9 +29,5 @@ Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_p
 // Every certificate in a PEM text, in order; damage is Errc::bad_certificate
 // naming `what` ("chain file").
 Result<std::vector<ossl::X509Ptr>> parse_pem_certificates(std::string_view pem, const char* what);
-
-// Reads a whole file; I/O failures are transient (the disk or a mount may
-// come back), a missing file is permanent.
-Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);
 
 }  // namespace ribbon

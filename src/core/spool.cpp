@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 
 namespace ribbon {
@@ -52,6 +53,24 @@ Result<void> Spool::replay(Sink& out) const {
         if (auto r = out.write(std::string_view(buf.data(), static_cast<std::size_t>(n))); !r) return r;
     }
     return {};
+}
+
+Result<std::string_view> Spool::chunk(std::uint64_t offset, std::size_t max, std::string& buffer) const {
+    if (offset >= m_size) return std::string_view();
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(max, m_size - offset));
+    if (m_fd < 0) return std::string_view(m_memory).substr(static_cast<std::size_t>(offset), n);
+    buffer.resize(n);
+    std::size_t got = 0;
+    while (got < n) {
+        ssize_t r = ::pread(m_fd, buffer.data() + got, n - got, static_cast<off_t>(offset + got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            return transient_error(Errc::io_error, std::string("cannot read the spool file: ") +
+                                                       (r < 0 ? std::strerror(errno) : "it is shorter than written"));
+        }
+        got += static_cast<std::size_t>(r);
+    }
+    return std::string_view(buffer);
 }
 
 MessageInput Spool::input() const {

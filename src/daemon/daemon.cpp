@@ -78,13 +78,17 @@ Result<void> drop_privileges(const DaemonSettings& settings) {
     return {};
 }
 
-Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings) {
-    if (::chmod(path.c_str(), mode) != 0) return os_error("chmod " + path);
+Result<void> hand_over(const std::string& path, const DaemonSettings& settings) {
     if (::geteuid() != 0 || settings.user.empty()) return {};
     auto ids = lookup(settings);
     if (!ids) return std::move(ids).error();
     if (::chown(path.c_str(), ids->uid, ids->gid) != 0) return os_error("chown " + path);
     return {};
+}
+
+Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings) {
+    if (::chmod(path.c_str(), mode) != 0) return os_error("chmod " + path);
+    return hand_over(path, settings);
 }
 
 void block_control_signals() {

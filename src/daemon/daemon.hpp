@@ -24,6 +24,10 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const Daemo
 // root when no user is configured. Does nothing when not root.
 Result<void> drop_privileges(const DaemonSettings& settings);
 
+// Started as root: gives `path` to [daemon] user and group, so the daemon
+// can still write there after dropping root. Does nothing when not root.
+Result<void> hand_over(const std::string& path, const DaemonSettings& settings);
+
 // Changes a unix socket's mode and hands it to [daemon] user/group, so the
 // MTA's group can connect and the daemon can remove it after dropping root.
 Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings);

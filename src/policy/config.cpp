@@ -10,12 +10,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "core/digital_id_impl.hpp"
 #include "policy/addresses.hpp"
+#include "policy/config_reader.hpp"
 
 namespace ribbon {
 
@@ -72,106 +71,9 @@ bool SignerRule::matches(std::string_view address) const {
     return at != std::string::npos && std::string_view(a).substr(at + 1) == std::string_view(from).substr(2);
 }
 
+namespace policy {
+
 namespace {
-
-struct ConfigError {
-    std::string message;
-};
-
-// One TOML table being read: remembers which keys were used, so anything
-// left over is reported as unknown (a misspelt key must not be ignored).
-class Section {
-public:
-    Section(std::string_view origin, const toml::table& table, std::string name)
-        : m_origin(origin), m_table(table), m_name(std::move(name)) {}
-
-    [[noreturn]] void fail(const toml::node& at, const std::string& what) const {
-        throw ConfigError{m_origin + ":" + std::to_string(at.source().begin.line) + ": " + what};
-    }
-
-    const toml::node* get(std::string_view key) {
-        m_used.emplace(key);
-        return m_table.get(key);
-    }
-
-    std::optional<std::string> string(std::string_view key) {
-        const toml::node* n = get(key);
-        if (n == nullptr) return std::nullopt;
-        if (!n->is_string()) fail(*n, where(key) + " must be a string");
-        return n->as_string()->get();
-    }
-
-    std::optional<bool> boolean(std::string_view key) {
-        const toml::node* n = get(key);
-        if (n == nullptr) return std::nullopt;
-        if (!n->is_boolean()) fail(*n, where(key) + " must be true or false");
-        return n->as_boolean()->get();
-    }
-
-    std::optional<std::int64_t> integer(std::string_view key, std::int64_t min, std::int64_t max) {
-        const toml::node* n = get(key);
-        if (n == nullptr) return std::nullopt;
-        if (!n->is_integer()) fail(*n, where(key) + " must be an integer");
-        std::int64_t v = n->as_integer()->get();
-        if (v < min || v > max) {
-            fail(*n, where(key) + " must be between " + std::to_string(min) + " and " +
-                         std::to_string(max) + ", not " + std::to_string(v));
-        }
-        return v;
-    }
-
-    std::optional<std::vector<std::string>> strings(std::string_view key) {
-        const toml::node* n = get(key);
-        if (n == nullptr) return std::nullopt;
-        const toml::array* arr = n->as_array();
-        if (arr == nullptr) fail(*n, where(key) + " must be an array of strings");
-        std::vector<std::string> out;
-        for (const toml::node& e : *arr) {
-            if (!e.is_string()) fail(e, where(key) + " must contain only strings");
-            out.push_back(e.as_string()->get());
-        }
-        return out;
-    }
-
-    // A string that must be one of `choices`.
-    template <class T>
-    std::optional<T> choice(std::string_view key, std::initializer_list<std::pair<std::string_view, T>> choices) {
-        auto s = string(key);
-        if (!s) return std::nullopt;
-        for (const auto& [name, value] : choices) {
-            if (*s == name) return value;
-        }
-        std::string names;
-        for (const auto& c : choices) names += (names.empty() ? "\"" : ", \"") + std::string(c.first) + "\"";
-        fail(*m_table.get(key), where(key) + " must be one of " + names + ", not \"" + *s + "\"");
-    }
-
-    void finish() const {
-        for (const auto& [k, v] : m_table) {
-            if (!m_used.contains(std::string(k.str()))) {
-                fail(v, "unknown key " + where(k.str()));
-            }
-        }
-    }
-
-    std::string where(std::string_view key) const {
-        return m_name.empty() ? std::string(key) : m_name + "." + std::string(key);
-    }
-
-private:
-    std::string m_origin;
-    const toml::table& m_table;
-    std::string m_name;
-    std::set<std::string, std::less<>> m_used;
-};
-
-const toml::table& sub_table(Section& root, const toml::table& doc, std::string_view key,
-                             const toml::table& empty) {
-    const toml::node* n = root.get(key);
-    if (n == nullptr) return empty;
-    if (!n->is_table()) root.fail(*n, "[" + std::string(key) + "] must be a table");
-    return *doc.get(key)->as_table();
-}
 
 void read_keystore(std::string_view origin, const toml::table& t, Config& c) {
     Section s(origin, t, "keystore");
@@ -185,11 +87,11 @@ SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_
     SignerRule r;
     auto from = s.string("from");
     if (!from) s.fail(t, s.where("from") + " is required: the sending address or \"*@domain\"");
-    r.from = policy::ascii_lower(*from);
-    if (auto err = policy::check_from_pattern(r.from)) s.fail(*t.get("from"), s.where("from") + ": " + *err);
+    r.from = ascii_lower(*from);
+    if (auto err = check_from_pattern(r.from)) s.fail(*t.get("from"), s.where("from") + ": " + *err);
     if (auto v = s.string("id")) {
-        r.id = policy::ascii_lower(*v);
-        if (auto err = policy::check_address(r.id)) s.fail(*t.get("id"), s.where("id") + ": " + *err);
+        r.id = ascii_lower(*v);
+        if (auto err = check_address(r.id)) s.fail(*t.get("id"), s.where("id") + ": " + *err);
     }
     if (auto v = s.choice<SignMode>("mode", {{"detached", SignMode::detached}, {"opaque", SignMode::opaque}})) {
         r.mode = *v;
@@ -199,6 +101,8 @@ SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_
     s.finish();
     return r;
 }
+
+}  // namespace
 
 void read_actions(Section& s, FailureActions& a) {
     using A = FailureAction;
@@ -211,6 +115,20 @@ void read_actions(Section& s, FailureActions& a) {
         a.on_bad_message = *v;
     }
 }
+
+std::vector<std::string> read_domains(Section& s, const toml::table& t, std::string_view key) {
+    std::vector<std::string> out;
+    for (const auto& d : s.strings(key).value_or(std::vector<std::string>{})) {
+        std::string domain = ascii_lower(d);
+        if (domain.empty() || domain.find_first_of("@ \t") != std::string::npos) {
+            s.fail(*t.get(key), s.where(key) + ": \"" + d + "\" is not a domain");
+        }
+        out.push_back(std::move(domain));
+    }
+    return out;
+}
+
+namespace {
 
 void read_sendmail(std::string_view origin, const toml::table& t, SendmailSettings& m) {
     Section s(origin, t, "sendmail");
@@ -244,16 +162,7 @@ void read_milter(std::string_view origin, const toml::table& t, MilterSettings& 
         m.socket_mode = static_cast<unsigned>(mode);
     }
     read_actions(s, m);
-    if (auto v = s.strings("opaque_for")) {
-        m.opaque_for.clear();
-        for (const auto& d : *v) {
-            std::string domain = policy::ascii_lower(d);
-            if (domain.empty() || domain.find_first_of("@ \t") != std::string::npos) {
-                s.fail(*t.get("opaque_for"), "milter.opaque_for: \"" + d + "\" is not a domain");
-            }
-            m.opaque_for.push_back(std::move(domain));
-        }
-    }
+    if (t.contains("opaque_for")) m.opaque_for = read_domains(s, t, "opaque_for");
     if (auto v = s.integer("spool_threshold", 4096, std::int64_t{1} << 40)) m.spool_threshold = *v;
     if (auto v = s.string("spool_dir")) m.spool_dir = *v;
     if (auto v = s.integer("timeout", 1, 86400)) m.timeout = std::chrono::seconds(*v);
@@ -283,6 +192,7 @@ Config read(std::string_view text, std::string_view origin) {
     read_milter(origin, sub_table(root, doc, "milter", empty), c.milter);
     read_sendmail(origin, sub_table(root, doc, "sendmail", empty), c.sendmail);
     read_daemon(origin, sub_table(root, doc, "daemon", empty), c.daemon);
+    read_relay(origin, sub_table(root, doc, "relay", empty), c.relay);
     if (const toml::node* n = root.get("signer")) {
         const toml::array* arr = n->as_array();
         if (arr == nullptr || !arr->is_array_of_tables()) root.fail(*n, "signer must be written [[signer]]");
@@ -298,6 +208,8 @@ Config read(std::string_view text, std::string_view origin) {
     root.finish();
     return c;
 }
+
+}  // namespace
 
 // A TOML basic string (TOML 1.0 §String): quotes, backslashes and control
 // characters escaped.
@@ -330,7 +242,11 @@ std::string actions_toml(const FailureActions& a) {
            "on_bad_message = \"" + std::string(failure_action_name(a.on_bad_message)) + "\"\n";
 }
 
-}  // namespace
+}  // namespace policy
+
+using policy::actions_toml;
+using policy::strings_toml;
+using policy::toml_string;
 
 std::filesystem::path Config::default_path() {
     const char* env = std::getenv("RIBBON_CONFIG");
@@ -339,8 +255,8 @@ std::filesystem::path Config::default_path() {
 
 Result<Config> Config::parse(std::string_view text, std::string_view origin) {
     try {
-        return read(text, origin);
-    } catch (const ConfigError& e) {
+        return policy::read(text, origin);
+    } catch (const policy::ConfigError& e) {
         return permanent_error(Errc::bad_config, e.message);
     }
 }
@@ -385,6 +301,7 @@ std::string Config::to_toml() const {
       << "\n" << actions_toml(sendmail);
     o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
       << "\nlog = " << toml_string(daemon.log) << "\n";
+    o << "\n" << policy::relay_toml(relay);
     return o.str();
 }
 

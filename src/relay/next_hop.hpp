@@ -1,0 +1,79 @@
+// next_hop.hpp — where `ribbon relay` hands messages on: an SMTP server
+// (smtp:// with STARTTLS, smtps://) or a maildir. One Delivery per client
+// transaction mirrors it step by step — MAIL, each RCPT, then the message —
+// so every reply the client gets is the next hop's own answer, and 250
+// after DATA means the next hop has the message (before-queue proxying:
+// no local queue, nothing to lose).
+#pragma once
+
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "relay/smtp_protocol.hpp"
+#include "ribbon/config.hpp"
+#include "ribbon/error.hpp"
+#include "ribbon/io.hpp"
+
+namespace ribbon::relay {
+
+class SmtpConnection;
+
+// One transaction towards the next hop. Used by one session on the I/O
+// thread; each step is answered with the reply for the client.
+class Delivery {
+public:
+    virtual ~Delivery() = default;
+    // `smtputf8`/`eight_bit`: the client declared SMTPUTF8 or BODY=8BITMIME.
+    virtual boost::asio::awaitable<Reply> mail(const std::string& from, bool smtputf8, bool eight_bit) = 0;
+    virtual boost::asio::awaitable<Reply> rcpt(const std::string& to) = 0;
+    // The message (CRLF lines, not dot-stuffed). Called once, after at
+    // least one RCPT was accepted.
+    virtual boost::asio::awaitable<Reply> data(const Spool& message) = 0;
+    // Ends the transaction without a message (RSET, client gone). The
+    // connection is kept for the next transaction when it is clean.
+    virtual boost::asio::awaitable<void> reset() = 0;
+};
+
+class NextHop : public std::enable_shared_from_this<NextHop> {
+public:
+    // Reads the password file and CA file now, so a bad configuration is
+    // refused at start-up or reload, not at the first message.
+    static Result<std::shared_ptr<NextHop>> create(boost::asio::io_context& io, boost::asio::thread_pool& workers,
+                                                   const NextHopSettings& settings, std::string hostname);
+    ~NextHop();
+
+    std::unique_ptr<Delivery> begin();
+    // "smtp://host:port" or the maildir, for logs.
+    const std::string& describe() const noexcept { return m_settings.url; }
+
+private:
+    friend class SmtpDelivery;
+    NextHop(boost::asio::io_context& io, boost::asio::thread_pool& workers, NextHopSettings settings,
+            std::string hostname);
+
+    boost::asio::awaitable<std::unique_ptr<SmtpConnection>> connect(Reply& failure);
+    void park(std::unique_ptr<SmtpConnection> connection);
+    std::unique_ptr<SmtpConnection> unpark();
+
+    boost::asio::io_context& m_io;
+    boost::asio::thread_pool& m_workers;
+    NextHopSettings m_settings;
+    std::string m_hostname;
+    std::string m_password;
+    boost::asio::ssl::context m_tls;
+    // Connections that finished a transaction cleanly, for the next one
+    // (Postfix's connection cache, with the same 2 s limit by default).
+    std::vector<std::unique_ptr<SmtpConnection>> m_idle;
+};
+
+}  // namespace ribbon::relay

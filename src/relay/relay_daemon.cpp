@@ -1,0 +1,102 @@
+// relay_daemon.cpp — `ribbon relay`: start-up, privileges, reload and stop
+// around the SMTP server (server.cpp, session.cpp).
+//
+// As for the milter: the configuration is validated and every Digital ID
+// loaded while still root, the listening sockets are bound (port 25/587
+// need root), then root is dropped for good before the first client.
+#include "relay/relay_daemon.hpp"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "daemon/daemon.hpp"
+#include "relay/server.hpp"
+
+namespace ribbon::relay {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kStopGrace = std::chrono::seconds(30);
+
+unsigned worker_count(const RelaySettings& rs) {
+    if (rs.workers != 0) return rs.workers;
+    unsigned n = std::thread::hardware_concurrency();
+    return n == 0 ? 2 : n;
+}
+
+void warn_about(spdlog::logger& log, const Runtime& rt) {
+    for (const auto& w : rt.pool->warnings()) log.warn("{}", w);
+    if (rt.config.signers.empty()) log.warn("no [[signer]] entries: every message passes unsigned");
+    const NextHopSettings& n = rt.config.relay.next_hop;
+    if (n.kind != NextHopSettings::Kind::maildir && !n.verify) {
+        log.warn("relay.next_hop.verify = false: the next hop's certificate is not checked");
+    }
+}
+
+}  // namespace
+
+Result<void> run(const std::filesystem::path& config_path) {
+    asio::io_context io(1);
+    auto first = Config::load(config_path);
+    if (!first) return std::move(first).error();
+    asio::thread_pool workers(worker_count(first->relay));
+    auto runtime = load_runtime(config_path, io, workers);
+    if (!runtime) return std::move(runtime).error();
+    const Config& config = (*runtime)->config;
+    auto log = daemon::make_logger("ribbon-relay", config.daemon);
+    Server server(io, workers, log);
+    server.set_runtime(*runtime);
+    warn_about(*log, **runtime);
+    if (auto r = server.listen(config.relay.listen); !r) return r;
+    if (const NextHopSettings& n = config.relay.next_hop; n.kind == NextHopSettings::Kind::maildir) {
+        // NextHop::create made it, as root: the relay writes there as [daemon] user.
+        for (const char* sub : {"", "tmp", "new", "cur"}) {
+            if (auto r = daemon::hand_over((n.maildir / sub).string(), config.daemon); !r) return r;
+        }
+    }
+    if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
+
+    daemon::block_control_signals();
+    server.start();
+    std::thread io_thread([&] { io.run(); });
+    log->info("listening on {} as uid {}; next hop {}; {} [[signer]] entries; {} signing workers",
+              fmt::join(config.relay.listen, ", "), ::getuid(), (*runtime)->next_hop->describe(),
+              config.signers.size(), worker_count(config.relay));
+
+    auto reload = [&] {
+        auto next = load_runtime(config_path, io, workers);
+        if (!next) {
+            log->error("reload: {}; keeping the previous configuration", next.error().message());
+            return;
+        }
+        const Config& a = server.runtime()->config;
+        const Config& b = (*next)->config;
+        if (a.relay.listen != b.relay.listen || a.relay.workers != b.relay.workers || a.daemon.user != b.daemon.user ||
+            a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log) {
+            log->warn("reload: relay.listen, relay.workers and [daemon] take effect at the next restart");
+        }
+        server.set_runtime(*next);
+        warn_about(*log, **next);
+        log->info("reload: configuration {} in effect ({} [[signer]] entries)", config_path.string(), b.signers.size());
+    };
+    daemon::run_signal_loop(reload, [] {}, [&] { return io.stopped(); });
+
+    // Stop taking clients, let transactions in progress end (a client cut
+    // off before 250 simply sends again), then stop.
+    server.stop_accepting();
+    auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+    while (server.sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (server.sessions() > 0) log->warn("stopping with {} sessions still open", server.sessions());
+    io.stop();
+    io_thread.join();
+    workers.join();
+    log->info("stopped");
+    return {};
+}
+
+}  // namespace ribbon::relay

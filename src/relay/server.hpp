@@ -1,0 +1,85 @@
+// server.hpp — `ribbon relay`'s listening side: the configuration in
+// effect (replaced whole on SIGHUP), the acceptors, and the SMTP sessions
+// (session.cpp). Runs on one I/O thread; signing and other CPU-bound work
+// go to the worker pool (workers.hpp).
+#pragma once
+
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <spdlog/logger.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "relay/next_hop.hpp"
+#include "ribbon/config.hpp"
+#include "ribbon/network.hpp"
+#include "ribbon/signer_pool.hpp"
+
+namespace ribbon::relay {
+
+// A configuration with everything it names loaded: Digital IDs, the next
+// hop, the TLS certificate, the users. A session takes the one in effect
+// at MAIL FROM and keeps it to the end of the transaction.
+struct Runtime {
+    Config config;
+    std::shared_ptr<SignerPool> pool;
+    std::shared_ptr<NextHop> next_hop;
+    std::vector<IpNetwork> mynetworks;
+    std::map<std::string, std::string, std::less<>> users;  // name → crypt(3) hash
+    std::shared_ptr<boost::asio::ssl::context> tls;         // null: no STARTTLS
+    std::string hostname;
+};
+
+Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path, boost::asio::io_context& io,
+                                                    boost::asio::thread_pool& workers);
+
+class Server {
+public:
+    Server(boost::asio::io_context& io, boost::asio::thread_pool& workers, std::shared_ptr<spdlog::logger> log);
+
+    // Binds every relay.listen address (before root is dropped).
+    Result<void> listen(const std::vector<std::string>& endpoints);
+    // Starts accepting; sessions run until they end or the io_context stops.
+    void start();
+    // Stops accepting new connections (sessions in progress go on).
+    void stop_accepting();
+
+    void set_runtime(std::shared_ptr<const Runtime> runtime);
+    std::shared_ptr<const Runtime> runtime() const;
+
+    boost::asio::io_context& io() noexcept { return m_io; }
+    boost::asio::thread_pool& workers() noexcept { return m_workers; }
+    spdlog::logger& log() noexcept { return *m_log; }
+    // Sessions now open.
+    unsigned sessions() const noexcept { return m_sessions.load(); }
+
+private:
+    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+
+    boost::asio::io_context& m_io;
+    boost::asio::thread_pool& m_workers;
+    std::shared_ptr<spdlog::logger> m_log;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
+    mutable std::mutex m_runtime_mutex;
+    std::shared_ptr<const Runtime> m_runtime;
+    std::atomic<unsigned> m_sessions{0};
+    std::atomic<unsigned long> m_next_id{0};
+
+};
+
+// One client connection, from greeting to QUIT (session.cpp).
+boost::asio::awaitable<void> serve(Server& server, boost::asio::ip::tcp::socket socket, std::string id);
+
+}  // namespace ribbon::relay

@@ -1,0 +1,454 @@
+// session.cpp — one SMTP client of `ribbon relay` (RFC 5321), with
+// PIPELINING (RFC 2920), SIZE (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8
+// (RFC 6531), ENHANCEDSTATUSCODES (RFC 2034/3463), STARTTLS (RFC 3207) and
+// AUTH PLAIN/LOGIN (RFC 4954).
+//
+// The transaction is mirrored to the next hop as it happens (next_hop.hpp):
+// MAIL and each RCPT get the next hop's own reply, the message is read
+// whole into a Spool, signed on the worker pool, handed on, and the client
+// hears 250 only when the next hop said 250 for the signed message.
+#include <crypt.h>
+
+#include <utility>  // before Boost 1.74's awaitable.hpp, which needs std::exchange
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/redirect_error.hpp>
+
+#include <charconv>
+#include <ctime>
+
+#include "relay/server.hpp"
+#include "relay/session_prepare.hpp"
+#include "relay/smtp_protocol.hpp"
+#include "relay/stream.hpp"
+#include "relay/workers.hpp"
+
+namespace ribbon::relay {
+
+namespace {
+
+// Postfix's smtpd_hard_error_limit: a client this wrong is not a mail client.
+constexpr int kMaxErrors = 20;
+constexpr int kMaxAuthFailures = 3;
+
+class Session {
+public:
+    Session(Server& server, tcp::socket socket, std::string id)
+        : m_server(server), m_runtime(server.runtime()),
+          m_stream(std::move(socket), m_runtime->tls ? *m_runtime->tls : plain_context()), m_id(std::move(id)) {
+        error_code ec;
+        auto remote = m_stream.socket().remote_endpoint(ec);
+        if (!ec) {
+            m_client_ip = remote.address().is_v4() || !remote.address().to_v6().is_v4_mapped()
+                              ? remote.address()
+                              : asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()));
+        }
+        m_stream.set_timeout(m_runtime->config.relay.idle_timeout);
+    }
+
+    asio::awaitable<void> run();
+
+private:
+    static asio::ssl::context& plain_context() {
+        // An ssl::stream needs a context even when it never starts TLS.
+        static asio::ssl::context ctx(asio::ssl::context::tls_server);
+        return ctx;
+    }
+    const RelaySettings& settings() const { return m_runtime->config.relay; }
+    spdlog::logger& log() { return m_server.log(); }
+
+    void reply(int code, std::string_view enhanced, std::string_view text) {
+        m_out += make_reply(code, enhanced, text).wire();
+    }
+    void reply(const Reply& r) { m_out += r.wire(); }
+    asio::awaitable<bool> flush();
+    // Counts a refused command; false once the client has made too many.
+    bool error(int code, std::string_view enhanced, std::string_view text) {
+        reply(code, enhanced, text);
+        return ++m_errors < kMaxErrors;
+    }
+
+    asio::awaitable<bool> command(const Command& c);
+    void ehlo(const Command& c);
+    asio::awaitable<bool> starttls();
+    asio::awaitable<bool> auth(std::string_view argument);
+    asio::awaitable<bool> mail(std::string_view argument);
+    asio::awaitable<bool> rcpt(std::string_view argument);
+    asio::awaitable<bool> data();
+    asio::awaitable<void> end_transaction();
+    bool relay_allowed() const;
+    std::string received_header() const;
+
+    Server& m_server;
+    std::shared_ptr<const Runtime> m_runtime;
+    Stream m_stream;
+    std::string m_id;
+    asio::ip::address m_client_ip;
+    std::string m_out;
+    std::string m_helo;
+    bool m_esmtp = false;
+    std::string m_user;  // authenticated as
+    int m_errors = 0;
+    int m_auth_failures = 0;
+
+    // The transaction.
+    std::unique_ptr<Delivery> m_delivery;
+    Envelope m_envelope;
+    unsigned m_rcpt_seen = 0;
+};
+
+asio::awaitable<bool> Session::flush() {
+    if (m_out.empty()) co_return true;
+    StreamError e = co_await m_stream.write(m_out);
+    m_out.clear();
+    co_return e == StreamError::none;
+}
+
+bool Session::relay_allowed() const {
+    if (!m_user.empty()) return true;
+    if (m_client_ip.is_v4()) {
+        auto b = m_client_ip.to_v4().to_bytes();
+        for (const auto& n : m_runtime->mynetworks) {
+            if (n.contains(b.data(), b.size())) return true;
+        }
+    } else {
+        auto b = m_client_ip.to_v6().to_bytes();
+        for (const auto& n : m_runtime->mynetworks) {
+            if (n.contains(b.data(), b.size())) return true;
+        }
+    }
+    return false;
+}
+
+void Session::ehlo(const Command& c) {
+    m_helo = std::string(c.argument);
+    m_esmtp = c.verb == Verb::ehlo;
+    const std::string& host = m_runtime->hostname;
+    if (!m_esmtp) {
+        reply(250, "", host);
+        return;
+    }
+    Reply r;
+    r.code = 250;
+    r.lines = {host, "PIPELINING", "SIZE " + std::to_string(settings().max_message_size), "8BITMIME", "SMTPUTF8",
+               "ENHANCEDSTATUSCODES"};
+    if (m_runtime->tls && !m_stream.encrypted()) r.lines.emplace_back("STARTTLS");
+    // RFC 4954 §4: no AUTH over a connection that is not encrypted.
+    if (!m_runtime->users.empty() && m_stream.encrypted() && m_user.empty()) r.lines.emplace_back("AUTH PLAIN LOGIN");
+    reply(r);
+}
+
+asio::awaitable<bool> Session::starttls() {
+    if (!m_runtime->tls) co_return error(502, "5.5.1", "STARTTLS is not offered");
+    if (m_stream.encrypted()) co_return error(503, "5.5.1", "TLS is already active");
+    if (m_delivery) co_return error(503, "5.5.1", "STARTTLS is not allowed inside a transaction");
+    reply(220, "2.0.0", "Ready to start TLS");
+    if (!co_await flush()) co_return false;
+    if (StreamError e = co_await m_stream.handshake(asio::ssl::stream_base::server); e != StreamError::none) {
+        log().info("{}: TLS handshake with [{}] failed: {}", m_id, m_client_ip.to_string(), m_stream.last_error());
+        co_return false;
+    }
+    // RFC 3207 §4.2: the client starts again from EHLO.
+    m_helo.clear();
+    m_esmtp = false;
+    co_return true;
+}
+
+// crypt(3) from libcrypt checks the users file's hashes (yescrypt,
+// sha512-crypt, ...): the one mature implementation on every Debian host.
+bool password_matches(const std::string& hash, const std::string& password) {
+    auto data = std::make_unique<crypt_data>();
+    const char* out = ::crypt_r(password.c_str(), hash.c_str(), data.get());
+    return out != nullptr && out[0] != '*' && hash == out;
+}
+
+asio::awaitable<bool> Session::auth(std::string_view argument) {
+    if (m_runtime->users.empty()) co_return error(502, "5.5.1", "AUTH is not offered");
+    if (!m_stream.encrypted()) co_return error(538, "5.7.11", "Encryption required for requested authentication mechanism");
+    if (!m_user.empty()) co_return error(503, "5.5.1", "Already authenticated");
+    if (m_delivery) co_return error(503, "5.5.1", "AUTH is not allowed inside a transaction");
+
+    std::string_view mechanism = argument.substr(0, argument.find(' '));
+    std::string_view initial = mechanism.size() < argument.size() ? argument.substr(mechanism.size() + 1) : "";
+    auto ask = [&](std::string_view challenge, std::string_view given) -> asio::awaitable<std::optional<std::string>> {
+        std::string line(given);
+        if (line.empty()) {
+            reply(334, "", challenge);
+            if (!co_await flush()) co_return std::nullopt;
+            if (co_await m_stream.read_line(line, kMaxCommandLine) != StreamError::none) co_return std::nullopt;
+        }
+        if (line == "*") co_return std::nullopt;
+        if (line == "=") co_return std::string();  // RFC 4954 §4: an empty initial response
+        co_return base64_decode(line);
+    };
+    std::string user, password;
+    std::string upper_mech(mechanism);
+    for (char& ch : upper_mech) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (upper_mech == "PLAIN") {
+        auto resp = co_await ask("", initial);
+        if (!resp) co_return error(501, "5.7.0", "Authentication cancelled or malformed");
+        // RFC 4616 §2: [authzid] NUL authcid NUL passwd.
+        auto a = resp->find('\0'), b = resp->find('\0', a == std::string::npos ? 0 : a + 1);
+        if (a == std::string::npos || b == std::string::npos) co_return error(501, "5.5.2", "Malformed AUTH PLAIN response");
+        std::string authzid = resp->substr(0, a);
+        user = resp->substr(a + 1, b - a - 1);
+        password = resp->substr(b + 1);
+        if (!authzid.empty() && authzid != user) co_return error(535, "5.7.8", "Authentication credentials invalid");
+    } else if (upper_mech == "LOGIN") {
+        auto u = co_await ask("VXNlcm5hbWU6", initial);  // "Username:"
+        auto p = u ? co_await ask("UGFzc3dvcmQ6", "") : std::nullopt;  // "Password:"
+        if (!u || !p) co_return error(501, "5.7.0", "Authentication cancelled or malformed");
+        user = *u;
+        password = *p;
+    } else {
+        co_return error(504, "5.5.4", "Unrecognized authentication type");
+    }
+    auto it = m_runtime->users.find(user);
+    std::string hash = it != m_runtime->users.end() ? it->second : std::string("*");
+    bool ok = co_await run_on(m_server.workers(), [hash, password] { return password_matches(hash, password); });
+    if (!ok) {
+        log().warn("{}: AUTH failed for \"{}\" from [{}]", m_id, user, m_client_ip.to_string());
+        // A pause makes guessing slow; after a few failures the client is dropped.
+        asio::steady_timer pause(m_server.io(), std::chrono::seconds(1));
+        error_code ec;
+        co_await pause.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        reply(535, "5.7.8", "Authentication credentials invalid");
+        co_return ++m_auth_failures < kMaxAuthFailures;
+    }
+    m_user = user;
+    log().info("{}: authenticated as \"{}\"", m_id, user);
+    reply(235, "2.7.0", "Authentication successful");
+    co_return true;
+}
+
+asio::awaitable<bool> Session::mail(std::string_view argument) {
+    if (m_helo.empty()) co_return error(503, "5.5.1", "Send HELO or EHLO first");
+    if (m_delivery) co_return error(503, "5.5.1", "Nested MAIL command");
+    if (!relay_allowed()) co_return error(530, "5.7.0", "Authentication required");
+    PathArgument path;
+    if (auto refusal = parse_path(argument, true, path)) co_return error(refusal->code, refusal->enhanced, refusal->lines[0]);
+    Envelope env;
+    env.from = path.address;
+    for (const auto& [key, value] : path.params) {
+        if (key == "SIZE") {
+            std::uint64_t size = 0;
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
+            if (ec != std::errc() || end != value.data() + value.size()) co_return error(501, "5.5.4", "Bad SIZE value");
+            if (size > settings().max_message_size) co_return error(552, "5.3.4", "Message size exceeds fixed maximum message size");
+        } else if (key == "BODY") {
+            std::string v = value;
+            for (char& ch : v) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            if (v == "8BITMIME") env.eight_bit = true;
+            else if (v != "7BIT") co_return error(555, "5.5.4", "Unsupported BODY type " + value);
+        } else if (key == "SMTPUTF8" && value.empty()) {
+            env.smtputf8 = true;
+        } else if (key != "AUTH") {  // RFC 4954 §5: AUTH= may be ignored
+            co_return error(555, "5.5.4", "Unsupported parameter " + key);
+        }
+    }
+    if (!env.smtputf8 && !is_ascii(env.from)) {
+        co_return error(553, "5.6.7", "Non-ASCII address without SMTPUTF8");
+    }
+    // The configuration stays the same for the whole transaction.
+    m_runtime = m_server.runtime();
+    m_delivery = m_runtime->next_hop->begin();
+    m_envelope = std::move(env);
+    m_rcpt_seen = 0;
+    Reply r = co_await m_delivery->mail(m_envelope.from, m_envelope.smtputf8, m_envelope.eight_bit);
+    if (!r.positive()) {
+        log().info("{}: from=<{}> refused by next hop: {}", m_id, m_envelope.from, r.summary());
+        co_await end_transaction();
+    }
+    reply(r);
+    co_return true;
+}
+
+asio::awaitable<bool> Session::rcpt(std::string_view argument) {
+    if (!m_delivery) co_return error(503, "5.5.1", "Need MAIL command");
+    // RFC 5321 §4.5.3.1.10: 452 asks the client to send the rest later.
+    if (m_envelope.rcpts.size() >= settings().max_recipients) {
+        reply(452, "4.5.3", "Too many recipients");
+        co_return true;
+    }
+    PathArgument path;
+    if (auto refusal = parse_path(argument, false, path)) co_return error(refusal->code, refusal->enhanced, refusal->lines[0]);
+    if (!path.params.empty()) co_return error(555, "5.5.4", "Unsupported parameter " + path.params.front().first);
+    if (!m_envelope.smtputf8 && !is_ascii(path.address)) co_return error(553, "5.6.7", "Non-ASCII address without SMTPUTF8");
+    ++m_rcpt_seen;
+    Reply r = co_await m_delivery->rcpt(path.address);
+    if (r.positive()) {
+        m_envelope.rcpts.push_back(path.address);
+    } else {
+        log().info("{}: to=<{}> refused by next hop: {}", m_id, path.address, r.summary());
+    }
+    reply(r);
+    co_return true;
+}
+
+asio::awaitable<void> Session::end_transaction() {
+    if (m_delivery) co_await m_delivery->reset();
+    m_delivery.reset();
+    m_envelope = {};
+}
+
+std::string Session::received_header() const {
+    // RFC 5321 §4.4 and RFC 3848 (the "with" keyword).
+    std::string helo;
+    for (char c : m_helo.substr(0, 255)) helo += (c == '(' || c == ')' || static_cast<unsigned char>(c) < 0x21 || c == 0x7f) ? '_' : c;
+    std::string ip = m_client_ip.is_v4() ? m_client_ip.to_string() : "IPv6:" + m_client_ip.to_string();
+    std::string with = m_esmtp ? "ESMTP" : "SMTP";
+    if (m_esmtp && m_envelope.smtputf8) with = "UTF8SMTP";
+    if (m_stream.encrypted()) with += "S";
+    if (!m_user.empty()) with += "A";
+    char date[64];
+    std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    ::localtime_r(&now, &tm);
+    std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S %z", &tm);
+    std::string out = "Received: from " + (helo.empty() ? std::string("unknown") : helo) + " ([" + ip + "])\r\n\tby " +
+                      m_runtime->hostname + " (ribbon) with " + with + " id " + m_id + "\r\n\t";
+    if (m_envelope.rcpts.size() == 1) out += "for <" + m_envelope.rcpts.front() + ">; ";
+    return out + date + "\r\n";
+}
+
+asio::awaitable<bool> Session::data() {
+    if (!m_delivery) co_return error(503, "5.5.1", "Need MAIL command");
+    if (m_envelope.rcpts.empty()) co_return error(554, "5.5.1", "No valid recipients");
+    reply(354, "", "End data with <CR><LF>.<CR><LF>");
+    if (!co_await flush()) co_return false;
+
+    const RelaySettings& rs = settings();
+    auto received = std::make_unique<Spool>(rs.spool_threshold, rs.spool_dir);
+    DataReader reader(rs.max_line_length);
+    std::string content;
+    std::uint64_t size = 0;
+    bool too_big = false;
+    Result<void> stored;
+    while (true) {
+        std::string& in = m_stream.buffered();
+        content.clear();
+        std::size_t used = reader.feed(in, content);
+        in.erase(0, used);
+        size += content.size();
+        if (size > rs.max_message_size) too_big = true;
+        if (!too_big && stored) stored = received->write(content);
+        if (reader.done()) break;
+        if (StreamError e = co_await m_stream.refill(); e != StreamError::none) {
+            log().info("{}: client [{}] went away during DATA ({}); nothing was passed on", m_id,
+                       m_client_ip.to_string(), m_stream.last_error());
+            co_return false;
+        }
+    }
+    if (too_big) {
+        co_await end_transaction();
+        reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+        co_return true;
+    }
+    if (reader.line_too_long()) {
+        co_await end_transaction();
+        reply(554, "5.6.0", "Message has a line longer than " + std::to_string(rs.max_line_length) + " octets");
+        co_return true;
+    }
+    if (!stored) {
+        log().error("{}: {}", m_id, stored.error().message());
+        co_await end_transaction();
+        reply(451, "4.3.0", "Cannot store the message now, try again later");
+        co_return true;
+    }
+
+    Job job{m_runtime, std::move(received), received_header(), m_envelope.rcpts, m_id};
+    Prepared prepared = co_await run_on(m_server.workers(), [&job] { return prepare(job); });
+    for (const auto& line : prepared.log) log().log(line.first, "{}: {}", m_id, line.second);
+    Reply r;
+    if (prepared.refusal) {
+        r = *prepared.refusal;
+    } else {
+        r = co_await m_delivery->data(*prepared.message);
+    }
+    log().info("{}: from=<{}> nrcpt={} size={} {} relay={} reply={}", m_id, m_envelope.from, m_envelope.rcpts.size(),
+               size, prepared.outcome, m_runtime->next_hop->describe(), r.summary());
+    co_await end_transaction();
+    reply(r);
+    co_return true;
+}
+
+asio::awaitable<bool> Session::command(const Command& c) {
+    switch (c.verb) {
+        case Verb::helo:
+        case Verb::ehlo:
+            if (c.argument.empty()) co_return error(501, "5.5.4", "Syntax: EHLO hostname");
+            co_await end_transaction();
+            ehlo(c);
+            co_return true;
+        case Verb::starttls: co_return co_await starttls();
+        case Verb::auth: co_return co_await auth(c.argument);
+        case Verb::mail: co_return co_await mail(c.argument);
+        case Verb::rcpt: co_return co_await rcpt(c.argument);
+        case Verb::data:
+            if (!c.argument.empty()) co_return error(501, "5.5.4", "Syntax: DATA takes no argument");
+            co_return co_await data();
+        case Verb::rset:
+            co_await end_transaction();
+            reply(250, "2.0.0", "Ok");
+            co_return true;
+        case Verb::noop: reply(250, "2.0.0", "Ok"); co_return true;
+        case Verb::vrfy: reply(252, "2.5.0", "Cannot VRFY user, but will accept message"); co_return true;
+        case Verb::help: reply(214, "2.0.0", "ribbon relay: see RFC 5321"); co_return true;
+        case Verb::quit:
+            reply(221, "2.0.0", "Bye");
+            co_await flush();
+            co_return false;
+        case Verb::bdat: co_return error(502, "5.5.1", "CHUNKING is not offered");
+        case Verb::unknown: break;
+    }
+    co_return error(500, "5.5.2", "Error: command not recognized");
+}
+
+asio::awaitable<void> Session::run() {
+    if (m_server.sessions() > settings().max_connections) {
+        reply(421, "4.7.0", m_runtime->hostname + " Too many connections, try again later");
+        co_await flush();
+        co_await m_stream.shutdown();
+        co_return;
+    }
+    reply(220, "", m_runtime->hostname + " ESMTP ribbon");
+    bool go = co_await flush();
+    std::string line;
+    while (go) {
+        StreamError e = co_await m_stream.read_line(line, kMaxCommandLine);
+        if (e == StreamError::timeout) {
+            reply(421, "4.4.2", m_runtime->hostname + " Error: timeout exceeded");
+            co_await flush();
+            break;
+        }
+        if (e == StreamError::too_long) {
+            go = error(500, "5.5.2", "Error: line too long");
+        } else if (e != StreamError::none) {
+            break;
+        } else if (!is_ascii(line) && !line.empty() && parse_command(line).verb != Verb::mail &&
+                   parse_command(line).verb != Verb::rcpt) {
+            go = error(500, "5.5.2", "Error: 8-bit characters in a command");
+        } else {
+            go = co_await command(parse_command(line));
+        }
+        if (!go && m_errors >= kMaxErrors) reply(421, "4.7.0", m_runtime->hostname + " Error: too many errors");
+        if (!go && m_auth_failures >= kMaxAuthFailures) {
+            reply(421, "4.7.0", m_runtime->hostname + " Error: too many failed authentication attempts");
+        }
+        // RFC 2920 §3.1: replies may wait until the client's batch is read.
+        if (!go || !m_stream.line_ready()) go = co_await flush() && go;
+    }
+    co_await end_transaction();
+    co_await m_stream.shutdown();
+}
+
+}  // namespace
+
+asio::awaitable<void> serve(Server& server, tcp::socket socket, std::string id) {
+    Session session(server, std::move(socket), std::move(id));
+    co_await session.run();
+}
+
+}  // namespace ribbon::relay

@@ -1,0 +1,126 @@
+// stream.cpp — see stream.hpp.
+#include "relay/stream.hpp"
+
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace ribbon::relay {
+
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+
+}  // namespace
+
+Stream::Stream(tcp::socket socket, asio::ssl::context& tls)
+    : m_tls(std::move(socket), tls), m_timer(m_tls.get_executor()) {}
+
+// Runs one asynchronous operation under the deadline: when the timer fires
+// first it cancels the socket, and the operation ends with timeout.
+template <class Op>
+asio::awaitable<StreamError> Stream::guarded(Op op) {
+    m_timed_out = false;
+    m_timer.expires_after(m_timeout);
+    m_timer.async_wait([this](const error_code& ec) {
+        if (!ec) {
+            m_timed_out = true;
+            error_code ignored;
+            socket().cancel(ignored);
+        }
+    });
+    error_code ec;
+    co_await op(asio::redirect_error(asio::use_awaitable, ec));
+    m_timer.cancel();
+    if (m_timed_out) {
+        m_error = "timed out";
+        co_return StreamError::timeout;
+    }
+    if (!ec) co_return StreamError::none;
+    m_error = ec.message();
+    if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset) {
+        co_return StreamError::closed;
+    }
+    co_return StreamError::io;
+}
+
+asio::awaitable<StreamError> Stream::refill() {
+    std::size_t old = m_in.size();
+    m_in.resize(old + kReadChunk);
+    std::size_t got = 0;
+    auto buffer = asio::buffer(m_in.data() + old, kReadChunk);
+    StreamError e = co_await guarded([&](auto token) -> asio::awaitable<void> {
+        if (m_encrypted) {
+            got = co_await m_tls.async_read_some(buffer, token);
+        } else {
+            got = co_await socket().async_read_some(buffer, token);
+        }
+    });
+    m_in.resize(old + got);
+    co_return e;
+}
+
+asio::awaitable<StreamError> Stream::read_line(std::string& line, std::size_t max) {
+    bool skipping = false;
+    std::size_t scanned = 0;
+    while (true) {
+        auto nl = m_in.find('\n', scanned);
+        if (nl != std::string::npos) {
+            std::size_t end = nl > 0 && m_in[nl - 1] == '\r' ? nl - 1 : nl;
+            if (!skipping && end <= max) line.assign(m_in, 0, end);
+            m_in.erase(0, nl + 1);
+            co_return skipping || end > max ? StreamError::too_long : StreamError::none;
+        }
+        if (m_in.size() > max) {  // keep memory bounded while the line goes on
+            skipping = true;
+            m_in.clear();
+        }
+        scanned = m_in.size();
+        if (StreamError e = co_await refill(); e != StreamError::none) co_return e;
+    }
+}
+
+asio::awaitable<StreamError> Stream::write(std::string_view bytes) {
+    auto buffer = asio::buffer(bytes.data(), bytes.size());
+    co_return co_await guarded([&](auto token) -> asio::awaitable<void> {
+        if (m_encrypted) {
+            co_await asio::async_write(m_tls, buffer, token);
+        } else {
+            co_await asio::async_write(socket(), buffer, token);
+        }
+    });
+}
+
+asio::awaitable<StreamError> Stream::handshake(asio::ssl::stream_base::handshake_type type) {
+    m_in.clear();
+    StreamError e = co_await guarded([&](auto token) -> asio::awaitable<void> {
+        co_await m_tls.async_handshake(type, token);
+    });
+    if (e == StreamError::none) m_encrypted = true;
+    co_return e;
+}
+
+asio::awaitable<void> Stream::shutdown() {
+    if (m_encrypted) {
+        set_timeout(std::chrono::seconds(5));
+        co_await guarded([&](auto token) -> asio::awaitable<void> { co_await m_tls.async_shutdown(token); });
+    }
+    close();
+}
+
+void Stream::close() {
+    error_code ignored;
+    m_timer.cancel();
+    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    socket().close(ignored);
+}
+
+bool is_ascii(std::string_view s) {
+    for (char c : s) {
+        if (static_cast<unsigned char>(c) > 0x7e) return false;
+    }
+    return true;
+}
+
+}  // namespace ribbon::relay

@@ -1,0 +1,82 @@
+// stream.hpp — one SMTP connection's byte stream for `ribbon relay`, on
+// either side: a TCP socket that may switch to TLS mid-stream (STARTTLS,
+// RFC 3207) or start in TLS (smtps), with a buffered line reader and a
+// deadline on every operation.
+//
+// All operations are Boost.Asio C++20 coroutines run on the relay's I/O
+// thread; errors come back as values (std::error_code), never exceptions.
+#pragma once
+
+// Boost 1.74's awaitable.hpp uses std::exchange without including <utility>.
+#include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+namespace ribbon::relay {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+// Why a stream operation failed, for the reply and the log.
+enum class StreamError { none, closed, timeout, too_long, io };
+
+class Stream {
+public:
+    Stream(tcp::socket socket, asio::ssl::context& tls);
+    Stream(const Stream&) = delete;
+    Stream& operator=(const Stream&) = delete;
+
+    tcp::socket& socket() { return m_tls.next_layer(); }
+    bool encrypted() const noexcept { return m_encrypted; }
+    SSL* ssl() { return m_tls.native_handle(); }
+
+    // The deadline for each following operation.
+    void set_timeout(std::chrono::steady_clock::duration timeout) { m_timeout = timeout; }
+
+    // One line without its line end (CRLF or bare LF). A line longer than
+    // `max` is skipped to its end and reported as too_long.
+    asio::awaitable<StreamError> read_line(std::string& line, std::size_t max);
+    // Bytes received but not consumed yet (for DATA); refill() adds more.
+    std::string& buffered() { return m_in; }
+    asio::awaitable<StreamError> refill();
+    // Whether a whole line is already waiting (a pipelining client).
+    bool line_ready() const noexcept { return m_in.find('\n') != std::string::npos; }
+
+    asio::awaitable<StreamError> write(std::string_view bytes);
+    // TLS handshake; buffered plaintext is dropped first (RFC 3207 §4.2:
+    // nothing sent before the handshake may be taken as said after it).
+    asio::awaitable<StreamError> handshake(asio::ssl::stream_base::handshake_type type);
+    // Closes the TLS session (when there is one) and the socket.
+    asio::awaitable<void> shutdown();
+    void close();
+
+    // The failure's system message, for logs.
+    const std::string& last_error() const noexcept { return m_error; }
+
+private:
+    template <class Op>
+    asio::awaitable<StreamError> guarded(Op op);
+
+    asio::ssl::stream<tcp::socket> m_tls;
+    asio::steady_timer m_timer;
+    std::chrono::steady_clock::duration m_timeout = std::chrono::minutes(5);
+    bool m_encrypted = false;
+    bool m_timed_out = false;
+    std::string m_in;
+    std::string m_error;
+};
+
+// Whether a command line is printable ASCII: a client sending 8-bit
+// octets outside an SMTPUTF8 address gets a syntax error.
+bool is_ascii(std::string_view s);
+
+}  // namespace ribbon::relay
