@@ -76,7 +76,17 @@ public:
                 co_return connection_failure(peer, e, stream.last_error());
             }
             auto state = e == StreamError::too_long ? ReplyParser::State::invalid : parser.add(line);
-            if (state == ReplyParser::State::done) co_return parser.take();
+            if (state == ReplyParser::State::done) {
+                Reply r = parser.take();
+                // 421: the next hop is closing the connection (RFC 5321
+                // §3.8). Towards the client that is this transaction's
+                // failure, not the client's connection's.
+                if (r.code == 421) {
+                    broken = true;
+                    co_return make_reply(451, "4.4.2", "next hop " + peer + " closed the connection: " + r.summary());
+                }
+                co_return r;
+            }
             if (state == ReplyParser::State::invalid) {
                 broken = true;
                 co_return make_reply(451, "4.5.0", "next hop " + peer + " sent a malformed reply");
@@ -148,8 +158,7 @@ public:
             if (eight_bit && m_conn->has("8BITMIME")) line += " BODY=8BITMIME";
             if (smtputf8) line += " SMTPUTF8";
             Reply r = co_await m_conn->exchange(line);
-            if (!fresh && (m_conn->broken || r.code == 421)) {
-                m_conn->broken = true;
+            if (!fresh && m_conn->broken) {
                 dismiss(m_hop->m_io, std::move(m_conn));
                 continue;
             }

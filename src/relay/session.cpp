@@ -268,7 +268,9 @@ asio::awaitable<bool> Session::mail(std::string_view argument) {
 asio::awaitable<bool> Session::rcpt(std::string_view argument) {
     if (!m_delivery) co_return error(503, "5.5.1", "Need MAIL command");
     // RFC 5321 §4.5.3.1.10: 452 asks the client to send the rest later.
-    if (m_envelope.rcpts.size() >= settings().max_recipients) {
+    // Attempts count, not only accepted recipients, so a client cannot
+    // make the relay ask the next hop about 10,000 refused addresses.
+    if (m_rcpt_seen >= settings().max_recipients) {
         reply(452, "4.5.3", "Too many recipients");
         co_return true;
     }

@@ -30,18 +30,22 @@ void chown_tree(const fs::path& root, uid_t uid, gid_t gid) {
 
 }  // namespace
 
-MilterRig::MilterRig() : m_config(m_tmp / "ribbon.toml"), m_log(m_tmp / "milter.log") {
-    // The milter drops to nobody: it must reach its keystore and config.
-    ::chmod(m_tmp.path().c_str(), 0755);
+void make_daemon_dir(const fs::path& dir) {
+    // The daemon drops to nobody: it must reach its keystore and config.
+    ::chmod(dir.c_str(), 0755);
     const Pki& p = pki();
-    Keystore ks(m_tmp / "ids");
+    Keystore ks(dir / "ids");
     auto added = ks.add(kAddress, read_file(p.rsa.key), read_file(p.rsa.cert), read_file(p.chain));
     if (!added) throw std::runtime_error("keystore: " + added.error().message());
-    fs::create_directories(m_tmp / "spool");
+    fs::create_directories(dir / "spool");
     const passwd* nobody = ::getpwnam("nobody");
     if (nobody == nullptr) throw std::runtime_error("no user nobody");
-    chown_tree(m_tmp / "ids", nobody->pw_uid, nobody->pw_gid);
-    chown_tree(m_tmp / "spool", nobody->pw_uid, nobody->pw_gid);
+    chown_tree(dir / "ids", nobody->pw_uid, nobody->pw_gid);
+    chown_tree(dir / "spool", nobody->pw_uid, nobody->pw_gid);
+}
+
+MilterRig::MilterRig() : m_config(m_tmp / "ribbon.toml"), m_log(m_tmp / "milter.log") {
+    make_daemon_dir(m_tmp.path());
     m_port = pick_free_port();
     write_config();
 }

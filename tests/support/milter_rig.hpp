@@ -16,6 +16,10 @@
 
 namespace ribbon::test {
 
+// Readies `dir` for a daemon that drops to nobody: dir/ids holds the test
+// PKI's RSA Digital ID for no-reply@bank.example, dir/spool is writable.
+void make_daemon_dir(const std::filesystem::path& dir);
+
 class MilterRig {
 public:
     MilterRig();

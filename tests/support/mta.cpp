@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <cstring>
 #include <grp.h>
+#include <set>
 #include <stdexcept>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -179,11 +180,14 @@ std::string SmtpSink::start(const SmtpSinkOptions& options) {
     if (options.port != 0) m_port = options.port;
     const bool fixed_port = m_port != 0;
 
+    // A run that fails any step of a transaction never completes one: its
+    // dumps (made from MAIL on) are partial or refused, never delivered.
+    static const std::set<std::string> kTransactionSteps = {"CONNECT", "HELO", "EHLO", "MAIL", "RCPT", "DATA", "."};
     bool accepts_dot = true;
     for (const auto* list :
          {&options.soft_reject, &options.hard_reject, &options.disconnect, &options.disconnect_421})
         for (const auto& command : *list)
-            if (command == ".") accepts_dot = false;
+            if (kTransactionSteps.count(command)) accepts_dot = false;
     const Run run{m_dir / ("run" + std::to_string(m_runs.size())), accepts_dot};
     fs::create_directory(run.dir);
     if (::geteuid() == 0) {

@@ -80,7 +80,8 @@ struct SmtpSinkOptions {
 
 // /usr/sbin/smtp-sink on 127.0.0.1, dumping each transaction to a file
 // (-d DIR/%Y%m%d%H/%M.). Runs as "nobody" when the test runs as root.
-// Transactions refused at "." (the sink still dumps them) are not reported:
+// Runs that fail a transaction step (CONNECT … ".": the sink still dumps
+// what it got) are not reported:
 // messages() is what the next hop accepted, across restarts, oldest first.
 class SmtpSink {
 public:
@@ -107,7 +108,7 @@ public:
 private:
     struct Run {
         std::filesystem::path dir;
-        bool accepts_dot;  // false: dumps from this run were refused at "."
+        bool accepts_dot;  // false: no transaction of this run could complete
     };
     [[nodiscard]] std::string spawn(const SmtpSinkOptions& options, const Run& run);
 
@@ -148,6 +149,13 @@ struct SmtpSubmission {
     std::string transcript;   // swaks' whole output, client and server lines in order
 };
 
+// swaks to 127.0.0.1:port: the message as given apart from line ends
+// (to_crlf) and dot-stuffing (--no-data-fixup); `extra` are more swaks
+// options (-tls, -au/-ap, ...). An empty `from` is the null sender <>; no
+// recipients is refused (exit_code -1).
+SmtpSubmission swaks_submit(int port, const std::string& message, const std::string& from,
+                            const std::vector<std::string>& rcpts, const std::vector<std::string>& extra = {});
+
 // A private Postfix (master -d) with its own config_directory, queue and
 // data directory and maillog under a TempDir. smtpd listens on
 // 127.0.0.1:smtp_port(); everything else is relayed to [127.0.0.1]:relay_port;
@@ -186,10 +194,7 @@ public:
     [[nodiscard]] const std::filesystem::path& config_dir() const { return m_config_dir; }
     [[nodiscard]] const std::filesystem::path& queue_dir() const { return m_queue_dir; }
 
-    // swaks to smtpd. The message is sent as given apart from line ends
-    // (to_crlf) and dot-stuffing (swaks --no-data-fixup: no token or header
-    // processing). An empty `from` is the null sender <>; no recipients is
-    // refused (exit_code -1).
+    // swaks_submit() to smtpd.
     SmtpSubmission submit_smtp(const std::string& message, const std::string& from,
                                const std::vector<std::string>& rcpts);
     // /usr/sbin/sendmail -C config_dir -i -f from -- rcpts (pickup path).

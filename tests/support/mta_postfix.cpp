@@ -258,27 +258,32 @@ std::string Postfix::spawn_master(bool& exited) {
 // master passes SIGTERM on to its process group.
 void Postfix::stop() { m_master.stop(5s); }
 
-SmtpSubmission Postfix::submit_smtp(const std::string& message, const std::string& from,
-                                    const std::vector<std::string>& rcpts) {
+SmtpSubmission swaks_submit(int port, const std::string& message, const std::string& from,
+                            const std::vector<std::string>& rcpts, const std::vector<std::string>& extra) {
     SmtpSubmission s;
     // swaks prompts on stdin (where the message is) for a missing address.
     if (rcpts.empty()) {
-        s.transcript = "submit_smtp: no recipients";
+        s.transcript = "swaks_submit: no recipients";
         return s;
     }
     ProcessOptions opts;
     opts.stdin_data = smtp_data(message);
     opts.timeout = 60s;
-    const ProcessResult r = run_process(
-        {kSwaks, "--server", "127.0.0.1:" + std::to_string(m_smtp_port), "--helo",
-         "ribbon-test-client", "--from", from.empty() ? "<>" : from, "--to", join(rcpts, ","),
-         "--timeout", "30", "--no-data-fixup", "--data", "-", "--suppress-data",
-         "--output-file-stderr", "&STDOUT"},
-        opts);
+    std::vector<std::string> argv = {kSwaks, "--server", "127.0.0.1:" + std::to_string(port), "--helo",
+                                     "ribbon-test-client", "--from", from.empty() ? "<>" : from, "--to", join(rcpts, ","),
+                                     "--timeout", "30", "--no-data-fixup", "--data", "-", "--suppress-data",
+                                     "--output-file-stderr", "&STDOUT"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    const ProcessResult r = run_process(argv, opts);
     s.exit_code = r.exit_code;
     s.transcript = r.out + r.err + r.start_error;
     parse_final_reply(s);
     return s;
+}
+
+SmtpSubmission Postfix::submit_smtp(const std::string& message, const std::string& from,
+                                    const std::vector<std::string>& rcpts) {
+    return swaks_submit(m_smtp_port, message, from, rcpts);
 }
 
 ProcessResult Postfix::submit_sendmail(const std::string& message, const std::string& from,

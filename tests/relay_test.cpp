@@ -1,0 +1,318 @@
+// `ribbon relay` between real SMTP clients (swaks, Python's smtplib) and
+// Postfix's smtp-sink as the next hop: mail from a [[signer]] address
+// arrives signed and verifies with openssl, NSS and gpgsm; other mail
+// arrives as sent; every failure of the next hop reaches the client as the
+// matching 4xx/5xx, and the client hears 250 exactly for the messages the
+// sink took.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <random>
+#include <thread>
+
+#include "support/messages.hpp"
+#include "support/milter_rig.hpp"
+#include "support/relay_rig.hpp"
+#include "support/verifiers.hpp"
+
+namespace ribbon::test {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+
+constexpr const char* kSender = "no-reply@bank.example";
+
+#define SKIP_WITHOUT_MTA()                                                          \
+    do {                                                                            \
+        if (auto why = mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
+    } while (0)
+
+struct Started {
+    RelayRig rig;
+    explicit Started(const SmtpSinkOptions& sink = {}, const std::string& relay_extra = {}) {
+        EXPECT_EQ(rig.sink().start(sink), "");
+        rig.write_config(relay_extra);
+        EXPECT_EQ(rig.start_relay(), "");
+    }
+};
+
+// One whole transaction over a raw connection; the reply to the final ".".
+std::string transact(int port, const std::string& from, const std::string& to, const std::string& data) {
+    SmtpClient c;
+    if (reply_code(c.connect(port)) != 220) return "no greeting";
+    c.command("EHLO client.test");
+    std::string r = c.command("MAIL FROM:<" + from + ">");
+    if (reply_code(r) != 250) return r;
+    r = c.command("RCPT TO:<" + to + ">");
+    if (reply_code(r) != 250) return r;
+    r = c.command("DATA");
+    if (reply_code(r) != 354) return r;
+    c.send(data + ".\r\n");
+    r = c.reply(seconds(30));
+    c.command("QUIT");
+    return r;
+}
+
+TEST(Relay, SignedMailArrivesAndVerifiesEverywhere) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    std::string message = notice_from(kSender, "relay-1", "Your balance: 12,50 € — thank you.");
+    auto sub = rig.send(message, kSender, {"customer@example.org"});
+    ASSERT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
+    ASSERT_EQ(rig.sink().count(), 1u) << rig.describe();
+
+    SinkMessage m = rig.sink().messages()[0];
+    EXPECT_EQ(m.mail_from, kSender);
+    EXPECT_EQ(m.rcpts, std::vector<std::string>{"customer@example.org"});
+    // RFC 5321 §4.4: the relay's own trace header goes on top.
+    EXPECT_TRUE(m.data.starts_with("Received: from ribbon-test-client ([127.0.0.1])\r\n\tby relay.test (ribbon) "
+                                   "with ESMTP id R"))
+        << m.data.substr(0, 200);
+    EXPECT_NE(m.data.find("\tfor <customer@example.org>; "), std::string::npos);
+    std::string delivered = strip_received(m.data);
+    auto parts = split_smime(delivered);
+    ASSERT_EQ(parts.error, "") << delivered;
+    EXPECT_FALSE(parts.opaque);
+    expect_verified_everywhere(delivered);
+    // The client's reply is the next hop's ("250 2.0.0 Ok: queued as ..." from smtp-sink).
+    EXPECT_NE(sub.final_reply.find("250 2.0.0 Ok"), std::string::npos) << sub.final_reply;
+    EXPECT_NE(rig.relay_log().find("from=<no-reply@bank.example> nrcpt=1"), std::string::npos) << rig.relay_log();
+    EXPECT_NE(rig.relay_log().find("signed id=no-reply@bank.example serial="), std::string::npos) << rig.relay_log();
+}
+
+TEST(Relay, PythonSmtplibClientWithPipeliningAndSeveralRecipients) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    std::string message = notice_from(kSender, "relay-py");
+    write_file(rig.dir() / "msg.eml", message);
+    // smtplib sends MAIL, the RCPTs and DATA one by one; sendmail() raises
+    // unless every recipient was taken, and returns the refused ones.
+    std::string script =
+        "import smtplib, sys\n"
+        "msg = open(sys.argv[2], 'rb').read()\n"
+        "with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:\n"
+        "    s.ehlo('python.test')\n"
+        "    assert s.has_extn('pipelining') and s.has_extn('8bitmime') and s.has_extn('smtputf8')\n"
+        "    assert s.has_extn('enhancedstatuscodes') and int(s.esmtp_features['size']) == 52428800\n"
+        "    refused = s.sendmail('no-reply@bank.example', ['a@example.org', 'b@example.net'], msg)\n"
+        "    print('refused', refused)\n";
+    auto r = run_process({"python3", "-c", script, std::to_string(rig.port()), (rig.dir() / "msg.eml").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe() << rig.describe();
+    EXPECT_EQ(r.out, "refused {}\n");
+    ASSERT_EQ(rig.sink().count(), 1u) << rig.describe();
+    SinkMessage m = rig.sink().messages()[0];
+    EXPECT_EQ(m.rcpts, (std::vector<std::string>{"a@example.org", "b@example.net"}));
+    EXPECT_EQ(m.data.find("\tfor <"), std::string::npos) << "no 'for' clause with several recipients";
+    EXPECT_TRUE(verify_openssl(strip_received(m.data)).ok);
+}
+
+TEST(Relay, OtherSendersArriveUnchanged) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    std::string message = notice_from("alice@example.org", "unsigned-1", "Hello.\r\n.leading dot\r\n..two dots");
+    auto sub = rig.send(message, "alice@example.org", {"customer@example.org"});
+    ASSERT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
+    ASSERT_EQ(rig.sink().count(), 1u);
+    EXPECT_EQ(strip_received(rig.sink().messages()[0].data), message);
+    EXPECT_NE(rig.relay_log().find("unsigned (no [[signer]] entry for <alice@example.org>)"), std::string::npos)
+        << rig.relay_log();
+}
+
+TEST(Relay, NextHopRecipientRepliesArePassedBackPerRecipient) {
+    SKIP_WITHOUT_MTA();
+    SmtpSinkOptions sink;
+    sink.hard_reject = {"RCPT"};
+    Started s(sink, "max_recipients = 3\n");
+    SmtpClient c;
+    ASSERT_EQ(reply_code(c.connect(s.rig.port())), 220);
+    c.command("EHLO client.test");
+    ASSERT_EQ(reply_code(c.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    // smtp-sink -f RCPT: "500 5.3.0 Error: command failed", passed on as is.
+    EXPECT_EQ(c.command("RCPT TO:<a@example.org>"), "500 5.3.0 Error: command failed\r\n");
+    EXPECT_EQ(c.command("RCPT TO:<b@example.org>"), "500 5.3.0 Error: command failed\r\n");
+    EXPECT_EQ(c.command("RCPT TO:<c@example.org>"), "500 5.3.0 Error: command failed\r\n");
+    // The relay's own limit answers without asking the next hop.
+    EXPECT_EQ(c.command("RCPT TO:<d@example.org>"), "452 4.5.3 Too many recipients\r\n");
+    EXPECT_EQ(c.command("DATA"), "554 5.5.1 No valid recipients\r\n");
+    EXPECT_EQ(s.rig.sink().count(), 0u);
+}
+
+// Each way the next hop can fail, and the reply the client must get.
+struct Failure {
+    const char* name;
+    SmtpSinkOptions sink;
+    bool sink_down = false;
+    std::string relay_extra;
+    std::string next_hop_extra;
+    std::string expect;  // the reply to MAIL (when it fails there) or to "."
+};
+
+std::vector<Failure> failures() {
+    std::vector<Failure> f;
+    f.push_back({"refused connection", {}, true, "", "", "451 4.4.1 next hop 127.0.0.1:"});
+    SmtpSinkOptions o;
+    o.soft_reject = {"MAIL"};
+    f.push_back({"4xx to MAIL", o, false, "", "", "450 4.3.0 Error: command failed"});
+    o = {};
+    o.hard_reject = {"MAIL"};
+    f.push_back({"5xx to MAIL", o, false, "", "", "500 5.3.0 Error: command failed"});
+    o = {};
+    o.soft_reject = {"."};
+    f.push_back({"4xx at end of data", o, false, "", "", "450 4.3.0 Error: command failed"});
+    o = {};
+    o.hard_reject = {"."};
+    f.push_back({"5xx at end of data", o, false, "", "", "500 5.3.0 Error: command failed"});
+    o = {};
+    o.disconnect = {"."};
+    f.push_back({"lost mid-DATA", o, false, "", "", "451 4.4.2 next hop 127.0.0.1:"});
+    o = {};
+    o.disconnect_421 = {"."};
+    f.push_back({"421 at end of data", o, false, "", "", "451 4.4.2 next hop 127.0.0.1:"});
+    o = {};
+    o.disconnect = {"CONNECT"};
+    f.push_back({"no greeting", o, false, "", "", "451 4.4.2 next hop 127.0.0.1:"});
+    o = {};
+    o.data_delay_seconds = 4;
+    f.push_back({"timeout", o, false, "", "timeout = 1\n", "451 4.4.2 next hop 127.0.0.1:"});
+    o = {};
+    f.push_back({"STARTTLS required, not offered", o, false, "", "", "451 4.7.5 next hop 127.0.0.1:"});
+    return f;
+}
+
+TEST(Relay, EveryNextHopFailureGivesTheClientTheMatchingReplyAndNo250) {
+    SKIP_WITHOUT_MTA();
+    for (const Failure& f : failures()) {
+        SCOPED_TRACE(f.name);
+        RelayRig rig;
+        ASSERT_EQ(rig.sink().start(f.sink), "");
+        if (f.sink_down) rig.sink().stop();
+        std::string hop = "url = \"smtp://127.0.0.1:" + std::to_string(rig.sink().port()) + "\"\n";
+        hop += std::string(f.name) == "STARTTLS required, not offered" ? "tls = \"required\"\n" : "tls = \"none\"\n";
+        rig.write_config(f.relay_extra, hop + f.next_hop_extra);
+        ASSERT_EQ(rig.start_relay(), "");
+        std::string r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, "fail"));
+        EXPECT_TRUE(r.starts_with(f.expect)) << r << rig.describe();
+        EXPECT_NE(reply_code(r), 250);
+        EXPECT_EQ(rig.sink().count(), 0u);
+        // The relay keeps serving.
+        EXPECT_TRUE(rig.relay_running());
+    }
+}
+
+TEST(Relay, RandomNextHopFailuresNeverLoseAMessageOrClaimOne) {
+    SKIP_WITHOUT_MTA();
+    RelayRig rig;
+    ASSERT_EQ(rig.sink().start(), "");
+    rig.write_config();
+    ASSERT_EQ(rig.start_relay(), "");
+    std::mt19937 random(20261123);
+    std::vector<SmtpSinkOptions> modes(8);
+    modes[1].soft_reject = {"MAIL"};
+    modes[2].hard_reject = {"RCPT"};
+    modes[3].disconnect = {"DATA"};
+    modes[4].disconnect = {"."};
+    modes[5].disconnect_421 = {"."};
+    modes[6].soft_reject = {"."};
+    modes[7].disconnect = {"RCPT"};
+    int accepted = 0, refused = 0;
+    for (int round = 0; round < 12; ++round) {
+        // Every other round a working next hop, the others a random failure.
+        ASSERT_EQ(rig.sink().restart(round % 2 == 0 ? modes[0] : modes[1 + random() % (modes.size() - 1)]), "");
+        for (int i = 0; i < 4; ++i) {
+            std::string tag = "r" + std::to_string(round) + "-" + std::to_string(i);
+            std::string r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, tag));
+            ASSERT_NE(reply_code(r), 0) << "no reply: " << rig.describe();
+            (reply_code(r) == 250 ? accepted : refused)++;
+        }
+    }
+    ASSERT_EQ(rig.sink().restart(), "");
+    EXPECT_EQ(static_cast<int>(rig.sink().count()), accepted) << rig.describe();
+    EXPECT_GT(accepted, 0);
+    EXPECT_GT(refused, 0);
+    for (const SinkMessage& m : rig.sink().messages()) {
+        EXPECT_TRUE(verify_openssl(strip_received(m.data)).ok) << m.dump_file;
+    }
+}
+
+TEST(Relay, MissingKeyDefersAndOnNoKeyAcceptPassesUnsigned) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    fs::path ids = rig.dir() / "ids" / kSender;
+    for (const auto& e : fs::directory_iterator(ids)) {
+        if (e.path().extension() == ".key") fs::rename(e.path(), rig.dir() / "moved.key");
+    }
+    std::string r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, "nokey"));
+    EXPECT_TRUE(r.starts_with("451 4.7.5 ribbon cannot sign this message now, try again later: ")) << r;
+    EXPECT_EQ(rig.sink().count(), 0u);
+
+    rig.stop_relay();
+    rig.write_config("on_no_key = \"accept\"\n");
+    // The relay refuses to start without the key of a fixed [[signer]];
+    // a wildcard entry loads on use, so the failure comes per message.
+    std::string config = read_file(rig.config_file());
+    config.replace(config.find("from = \"no-reply@bank.example\""), 30, "from = \"*@bank.example\"");
+    write_file(rig.config_file(), config);
+    ASSERT_EQ(rig.start_relay(), "");
+    std::string message = notice_from(kSender, "nokey-accept");
+    r = transact(rig.port(), kSender, "customer@example.org", message);
+    EXPECT_EQ(reply_code(r), 250) << r << rig.describe();
+    ASSERT_EQ(rig.sink().count(), 1u);
+    EXPECT_EQ(strip_received(rig.sink().messages()[0].data), message);
+    EXPECT_NE(rig.relay_log().find("passed on unsigned (on_no_key = \"accept\")"), std::string::npos) << rig.relay_log();
+}
+
+TEST(Relay, MaildirNextHopHoldsEachSignedMessageBefore250) {
+    SKIP_WITHOUT_MTA();
+    RelayRig rig;
+    rig.write_config({}, "url = \"maildir:" + (rig.dir() / "outbox").string() + "\"\n");
+    ASSERT_EQ(rig.start_relay(), "");
+    auto sub = rig.send(notice_from(kSender, "maildir-1"), kSender, {"customer@example.org", "x@example.net"});
+    ASSERT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(rig.dir() / "outbox" / "new")) files.push_back(e.path());
+    ASSERT_EQ(files.size(), 1u);
+    EXPECT_NE(sub.final_reply.find("delivered to maildir as " + files[0].filename().string()), std::string::npos)
+        << sub.final_reply;
+    std::string stored = read_file(files[0]);
+    EXPECT_TRUE(stored.starts_with("Return-Path: <no-reply@bank.example>\r\nX-Original-To: customer@example.org\r\n"
+                                   "X-Original-To: x@example.net\r\nReceived: from "))
+        << stored.substr(0, 300);
+    expect_verified_everywhere(stored);
+    EXPECT_TRUE(fs::is_empty(rig.dir() / "outbox" / "tmp"));
+}
+
+TEST(Relay, SighupReloadsAndABadFileKeepsThePreviousConfiguration) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    write_file(rig.config_file(), read_file(rig.config_file()) + "\n[relay.bogus]\n");
+    ::kill(rig.relay_pid(), SIGHUP);
+    for (int i = 0; i < 100 && rig.relay_log().find("keeping the previous") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_NE(rig.relay_log().find("keeping the previous configuration"), std::string::npos) << rig.relay_log();
+    EXPECT_EQ(reply_code(transact(rig.port(), kSender, "c@example.org", notice_from(kSender, "hup-1"))), 250);
+
+    // Now sign opaque: the next message after the reload follows the new rule.
+    rig.write_config();
+    std::string config = read_file(rig.config_file());
+    config.replace(config.find("from = \"no-reply@bank.example\"\n"), 31,
+                   "from = \"no-reply@bank.example\"\nmode = \"opaque\"\n");
+    write_file(rig.config_file(), config);
+    ::kill(rig.relay_pid(), SIGHUP);
+    for (int i = 0; i < 100 && rig.relay_log().find("reload: configuration") == std::string::npos; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(reply_code(transact(rig.port(), kSender, "c@example.org", notice_from(kSender, "hup-2"))), 250);
+    ASSERT_EQ(rig.sink().count(), 2u);
+    EXPECT_FALSE(split_smime(strip_received(rig.sink().messages()[0].data)).opaque);
+    EXPECT_TRUE(split_smime(strip_received(rig.sink().messages()[1].data)).opaque);
+}
+
+}  // namespace
+}  // namespace ribbon::test
