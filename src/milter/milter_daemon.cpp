@@ -63,6 +63,9 @@ std::string unix_socket_path(const std::string& socket) {
 }  // namespace
 
 Result<void> run(const std::filesystem::path& config_path) {
+    // Before anything listens: a SIGHUP sent as soon as the socket answers
+    // must reload, not kill.
+    daemon::block_control_signals();
     auto runtime = load_runtime(config_path);
     if (!runtime) return std::move(runtime).error();
     const Config& config = (*runtime)->config;
@@ -85,7 +88,6 @@ Result<void> run(const std::filesystem::path& config_path) {
     }
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
 
-    daemon::block_control_signals();
     std::atomic<bool> finished{false};
     int milter_rc = MI_SUCCESS;
     std::thread worker([&] {

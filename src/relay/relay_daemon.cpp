@@ -39,6 +39,10 @@ void warn_about(spdlog::logger& log, const Runtime& rt) {
 }  // namespace
 
 Result<void> run(const std::filesystem::path& config_path) {
+    // Before the worker threads start (they inherit the mask), and before
+    // anything listens: a SIGHUP sent as soon as the port answers must
+    // reload, not kill.
+    daemon::block_control_signals();
     asio::io_context io(1);
     auto first = Config::load(config_path);
     if (!first) return std::move(first).error();
@@ -59,7 +63,6 @@ Result<void> run(const std::filesystem::path& config_path) {
     }
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
 
-    daemon::block_control_signals();
     server.start();
     std::thread io_thread([&] { io.run(); });
     log->info("listening on {} as uid {}; next hop {}; {} [[signer]] entries; {} signing workers",

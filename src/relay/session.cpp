@@ -32,6 +32,7 @@ namespace {
 // Postfix's smtpd_hard_error_limit: a client this wrong is not a mail client.
 constexpr int kMaxErrors = 20;
 constexpr int kMaxAuthFailures = 3;
+constexpr std::size_t kReplyBuffer = 16 * 1024;
 
 class Session {
 public:
@@ -197,9 +198,11 @@ asio::awaitable<bool> Session::auth(std::string_view argument) {
         password = resp->substr(b + 1);
         if (!authzid.empty() && authzid != user) co_return error(535, "5.7.8", "Authentication credentials invalid");
     } else if (upper_mech == "LOGIN") {
+        // (No co_await inside ?: — GCC 12 miscompiles it.)
         auto u = co_await ask("VXNlcm5hbWU6", initial);  // "Username:"
-        auto p = u ? co_await ask("UGFzc3dvcmQ6", "") : std::nullopt;  // "Password:"
-        if (!u || !p) co_return error(501, "5.7.0", "Authentication cancelled or malformed");
+        if (!u) co_return error(501, "5.7.0", "Authentication cancelled or malformed");
+        auto p = co_await ask("UGFzc3dvcmQ6", "");  // "Password:"
+        if (!p) co_return error(501, "5.7.0", "Authentication cancelled or malformed");
         user = *u;
         password = *p;
     } else {
@@ -207,7 +210,8 @@ asio::awaitable<bool> Session::auth(std::string_view argument) {
     }
     auto it = m_runtime->users.find(user);
     std::string hash = it != m_runtime->users.end() ? it->second : std::string("*");
-    bool ok = co_await run_on(m_server.workers(), [hash, password] { return password_matches(hash, password); });
+    auto check = [hash, password] { return password_matches(hash, password); };  // named: see run_on
+    bool ok = co_await run_on(m_server.workers(), check);
     if (!ok) {
         log().warn("{}: AUTH failed for \"{}\" from [{}]", m_id, user, m_client_ip.to_string());
         // A pause makes guessing slow; after a few failures the client is dropped.
@@ -439,8 +443,11 @@ asio::awaitable<void> Session::run() {
         if (!go && m_auth_failures >= kMaxAuthFailures) {
             reply(421, "4.7.0", m_runtime->hostname + " Error: too many failed authentication attempts");
         }
-        // RFC 2920 §3.1: replies may wait until the client's batch is read.
-        if (!go || !m_stream.line_ready()) go = co_await flush() && go;
+        // RFC 2920 §3.1: replies may wait until the client's batch is read,
+        // but no longer than kReplyBuffer: a client that sends and never
+        // reads must end up blocking the relay's write (and meet the idle
+        // timeout), not its memory.
+        if (!go || !m_stream.line_ready() || m_out.size() > kReplyBuffer) go = co_await flush() && go;
     }
     co_await end_transaction();
     co_await m_stream.shutdown();

@@ -99,14 +99,18 @@ std::string smtp_data(const std::string& message) {
 }
 
 // The last server reply before swaks said QUIT: the answer to "." when all
-// went well, else the reply that made swaks give up.
+// went well, else the reply that made swaks give up. Over TLS swaks marks
+// lines "~>" and "<~" instead of "->" and "<-".
 void parse_final_reply(SmtpSubmission& s) {
     std::istringstream in(s.transcript);
     std::string line;
     while (std::getline(in, line)) {
         if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line.rfind(" -> QUIT", 0) == 0) break;
-        if (line.rfind("<-  ", 0) != 0 && line.rfind("<** ", 0) != 0) continue;
+        if (line.rfind(" -> QUIT", 0) == 0 || line.rfind(" ~> QUIT", 0) == 0) break;
+        if (line.rfind("<-  ", 0) != 0 && line.rfind("<~  ", 0) != 0 && line.rfind("<** ", 0) != 0 &&
+            line.rfind("<~* ", 0) != 0) {
+            continue;
+        }
         const std::string reply = line.substr(4);
         if (reply.size() < 3 || (reply.size() > 3 && reply[3] == '-')) continue;
         s.final_reply = reply;

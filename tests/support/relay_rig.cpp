@@ -178,6 +178,10 @@ bool SmtpClient::closed_by_server(std::chrono::milliseconds timeout) {
     return false;
 }
 
+void SmtpClient::abort() {
+    if (m_fd >= 0) ::shutdown(m_fd, SHUT_RDWR);
+}
+
 void SmtpClient::close() {
     if (m_fd >= 0) ::close(m_fd);
     m_fd = -1;

@@ -75,6 +75,8 @@ public:
     std::string command(const std::string& line);
     // True once the server closed the connection (EOF within `timeout`).
     bool closed_by_server(std::chrono::milliseconds timeout);
+    // Shuts the socket down; safe from another thread (ends a blocked send).
+    void abort();
     void close();
 
 private:
