@@ -1,56 +1,77 @@
 #!/bin/sh
-# run-demo.sh RIBBON — what `make run` does until the relay exists: makes
-# sure the demo keystore var/demo/ids holds a usable Digital ID for
-# no-reply@example.com, issuing one from ribbon's dev CA when it does not
-# (issue 3: `make run` uses the dev CA when no Digital ID is configured),
-# signs a sample do-not-reply message with it, verifies the result with
-# `ribbon verify` and with `openssl cms -verify`, and leaves everything in
-# var/demo/ to look at. A second run reuses the same Digital ID.
-# The dev CA is TEST ONLY: no receiver trusts it; never use it for real mail.
+# run-demo.sh RIBBON — what `make run` does: starts `ribbon relay` on
+# 127.0.0.1:2525 in the foreground with the embedded default configuration:
+#  - a keystore holding a Digital ID for no-reply@example.com, issued by
+#    ribbon's dev CA on the first run (TEST ONLY: no receiver trusts it;
+#    never use it for real mail) and reused afterwards;
+#  - [[signer]] no-reply@example.com: its mail is signed, other mail passes;
+#  - next hop maildir:var/outbox: each signed message is written and
+#    fsync'ed there before the client hears 250.
+# Send it a message with swaks (see README.md) and look in var/outbox/new/.
+# Stop it with Ctrl-C.
 set -eu
 RIBBON=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-DEMO=var/demo
 ADDRESS=no-reply@example.com
-mkdir -p "$DEMO"
-cd "$DEMO"
+PORT=${RIBBON_RUN_PORT:-2525}
+mkdir -p var
+VAR=$(cd var && pwd)
+STATE=$VAR/demo
+USER_LINE=
+if [ "$(id -u)" -eq 0 ]; then
+    # As root the relay drops to nobody after loading its keys; nobody must
+    # be able to reach the keystore and the outbox. A checkout under a
+    # private directory (/root) is not reachable, so the state then lives
+    # in /var/tmp/ribbon-demo, with var/demo and var/outbox pointing there.
+    USER_LINE='user = "nobody"'
+    if ! runuser -u nobody -- test -x "$VAR"; then
+        STATE=/var/tmp/ribbon-demo
+        mkdir -p "$STATE/outbox"
+        chmod 0755 "$STATE"
+        [ -L "$VAR/demo" ] || { rm -rf "$VAR/demo"; ln -s "$STATE" "$VAR/demo"; }
+        [ -L "$VAR/outbox" ] || { rm -rf "$VAR/outbox"; ln -s "$STATE/outbox" "$VAR/outbox"; }
+    fi
+fi
+OUTBOX=$VAR/outbox
+[ "$STATE" = "$VAR/demo" ] || OUTBOX=$STATE/outbox
+mkdir -p "$STATE"
+IDS=$STATE/ids
 
 # `keys check` prints one line per address; OK or WARNING means it can sign
 # now. Anything else (none yet, expired, key missing) gets a fresh one.
-if ! "$RIBBON" keys --keystore ids check 2>/dev/null |
-        grep -Eq "^(OK|WARNING) - $ADDRESS:"; then
-    if [ ! -f ids/dev-ca/ca.pem ]; then
-        echo "run: making ribbon's dev CA (TEST ONLY) in $DEMO/ids/dev-ca"
-        "$RIBBON" keys --keystore ids dev-ca init > /dev/null
+if ! "$RIBBON" keys --keystore "$IDS" check 2>/dev/null | grep -Eq "^(OK|WARNING) - $ADDRESS:"; then
+    if [ ! -f "$IDS/dev-ca/ca.pem" ]; then
+        echo "run: making ribbon's dev CA (TEST ONLY) in $IDS/dev-ca"
+        "$RIBBON" keys --keystore "$IDS" dev-ca init > /dev/null
     fi
-    echo "run: issuing a dev-CA Digital ID for $ADDRESS in $DEMO/ids"
-    "$RIBBON" keys --keystore ids dev-ca issue "$ADDRESS" > /dev/null
-else
-    echo "run: reusing the Digital ID for $ADDRESS in $DEMO/ids"
+    echo "run: issuing a dev-CA Digital ID for $ADDRESS"
+    "$RIBBON" keys --keystore "$IDS" dev-ca issue "$ADDRESS" > /dev/null
 fi
-"$RIBBON" keys --keystore ids check || true
+[ -z "$USER_LINE" ] || chown -R nobody "$IDS"
 
-cat > message.eml <<EOF2
-From: Example Shop <$ADDRESS>
-To: customer@example.org
-Subject: Your order 10421 has shipped
-Date: $(date -R)
-Message-ID: <order-10421-$(date +%s)@example.com>
-MIME-Version: 1.0
-Content-Type: text/plain; charset=utf-8
-Content-Transfer-Encoding: 8bit
+cat > "$STATE/ribbon.toml" <<EOF2
+# Written by \`make run\` (scripts/run-demo.sh); docs/CONFIGURATION.md has every key.
+[keystore]
+path = "$IDS"
 
-Hello,
+[[signer]]
+from = "$ADDRESS"
 
-your order 10421 (2 items, 59,90 €) left our warehouse today.
-From now on you can follow it at https://shop.example.com/orders/10421
+[relay]
+listen = ["127.0.0.1:$PORT"]
+hostname = "localhost"
 
-This is an automated message; please do not reply.
+[relay.next_hop]
+url = "maildir:$OUTBOX"
+
+[daemon]
+$USER_LINE
 EOF2
 
-# The keystore picks the Digital ID by the message's From address.
-"$RIBBON" sign --keystore ids -o signed.eml message.eml
-echo "run: signed $DEMO/message.eml -> $DEMO/signed.eml ($(wc -c < signed.eml) bytes)"
-echo "run: ribbon verify --ca $DEMO/ids/dev-ca/ca.pem $DEMO/signed.eml"
-"$RIBBON" verify --ca ids/dev-ca/ca.pem signed.eml
-echo "run: openssl cms -verify says:"
-openssl cms -verify -in signed.eml -CAfile ids/dev-ca/ca.pem -out /dev/null
+cat <<EOF2
+run: ribbon relay on 127.0.0.1:$PORT, signing mail from $ADDRESS into var/outbox/new/
+run: try:  swaks --server 127.0.0.1:$PORT --from $ADDRESS --to customer@example.org \\
+run:         --header 'Subject: Your order has shipped' --body 'Hello from ribbon.'
+run: then: openssl cms -verify -CAfile var/demo/ids/dev-ca/ca.pem -in var/outbox/new/<file> -out /dev/null
+run: stop with Ctrl-C
+EOF2
+exec "$RIBBON" relay -c "$STATE/ribbon.toml"
