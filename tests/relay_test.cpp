@@ -314,5 +314,31 @@ TEST(Relay, SighupReloadsAndABadFileKeepsThePreviousConfiguration) {
     EXPECT_TRUE(split_smime(strip_received(rig.sink().messages()[1].data)).opaque);
 }
 
+TEST(Relay, SigtermEndsIdleSessionsAtOnceAndFinishesTransactions) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    SmtpClient idle, busy;
+    ASSERT_EQ(reply_code(idle.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(idle.command("EHLO idle.test")), 250);
+    ASSERT_EQ(reply_code(busy.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(busy.command("EHLO busy.test")), 250);
+    ASSERT_EQ(reply_code(busy.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_EQ(reply_code(busy.command("RCPT TO:<customer@example.org>")), 250);
+    auto start = std::chrono::steady_clock::now();
+    ::kill(rig.relay_pid(), SIGTERM);
+    EXPECT_EQ(idle.reply(seconds(5)), "421 4.3.2 relay.test Service shutting down, try again later\r\n");
+    EXPECT_TRUE(idle.closed_by_server(seconds(2)));
+    // The transaction in progress still completes, then the session ends.
+    ASSERT_EQ(reply_code(busy.command("DATA")), 354);
+    busy.send(notice_from(kSender, "at-stop") + ".\r\n");
+    EXPECT_EQ(reply_code(busy.reply(seconds(10))), 250);
+    EXPECT_EQ(busy.reply(seconds(5)), "421 4.3.2 relay.test Service shutting down, try again later\r\n");
+    rig.stop_relay();
+    EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+    EXPECT_EQ(rig.sink().count(), 1u);
+    EXPECT_NE(rig.relay_log().find("info: stopped"), std::string::npos) << rig.relay_log();
+}
+
 }  // namespace
 }  // namespace ribbon::test

@@ -89,7 +89,7 @@ Result<void> run(const std::filesystem::path& config_path) {
 
     // Stop taking clients, let transactions in progress end (a client cut
     // off before 250 simply sends again), then stop.
-    server.stop_accepting();
+    server.stop();
     auto deadline = std::chrono::steady_clock::now() + kStopGrace;
     while (server.sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

@@ -128,12 +128,16 @@ void Server::start() {
     for (auto& a : m_acceptors) asio::co_spawn(m_io, accept_loop(*a), asio::detached);
 }
 
-void Server::stop_accepting() {
+void Server::stop() {
     asio::post(m_io, [this] {
+        m_stopping = true;
         for (auto& a : m_acceptors) {
             boost::system::error_code ignored;
             a->close(ignored);
         }
+        // stop() may end a session, which leaves the set: iterate a copy.
+        auto sessions = m_controls;
+        for (SessionControl* s : sessions) s->stop();
     });
 }
 

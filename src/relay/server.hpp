@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,15 @@ struct Runtime {
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path, boost::asio::io_context& io,
                                                     boost::asio::thread_pool& workers);
 
+// What the server can ask of a session while stopping (I/O thread only).
+class SessionControl {
+public:
+    virtual ~SessionControl() = default;
+    // Ends the session now when it is between transactions, else after the
+    // one in progress, with 421.
+    virtual void stop() = 0;
+};
+
 class Server {
 public:
     Server(boost::asio::io_context& io, boost::asio::thread_pool& workers, std::shared_ptr<spdlog::logger> log);
@@ -53,8 +63,13 @@ public:
     Result<void> listen(const std::vector<std::string>& endpoints);
     // Starts accepting; sessions run until they end or the io_context stops.
     void start();
-    // Stops accepting new connections (sessions in progress go on).
-    void stop_accepting();
+    // Stops accepting new connections and asks every session to end: idle
+    // ones at once, the others after their transaction.
+    void stop();
+    bool stopping() const noexcept { return m_stopping; }
+    // Sessions enter and leave (I/O thread only).
+    void enter(SessionControl* s) { m_controls.insert(s); }
+    void leave(SessionControl* s) { m_controls.erase(s); }
 
     void set_runtime(std::shared_ptr<const Runtime> runtime);
     std::shared_ptr<const Runtime> runtime() const;
@@ -76,6 +91,8 @@ private:
     std::shared_ptr<const Runtime> m_runtime;
     std::atomic<unsigned> m_sessions{0};
     std::atomic<unsigned long> m_next_id{0};
+    bool m_stopping = false;  // I/O thread only
+    std::set<SessionControl*> m_controls;
 
 };
 

@@ -34,7 +34,7 @@ constexpr int kMaxErrors = 20;
 constexpr int kMaxAuthFailures = 3;
 constexpr std::size_t kReplyBuffer = 16 * 1024;
 
-class Session {
+class Session final : public SessionControl {
 public:
     Session(Server& server, tcp::socket socket, std::string id)
         : m_server(server), m_runtime(server.runtime()),
@@ -47,6 +47,18 @@ public:
                               : asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()));
         }
         m_stream.set_timeout(m_runtime->config.relay.idle_timeout);
+        m_server.enter(this);
+    }
+    ~Session() override { m_server.leave(this); }
+
+    void stop() override {
+        m_stopping = true;
+        // Between transactions the session waits for a command: cancel
+        // that wait. In a transaction it ends after the reply to it.
+        if (!m_delivery && !m_busy) {
+            error_code ignored;
+            m_stream.socket().cancel(ignored);
+        }
     }
 
     asio::awaitable<void> run();
@@ -93,6 +105,8 @@ private:
     std::string m_user;  // authenticated as
     int m_errors = 0;
     int m_auth_failures = 0;
+    bool m_stopping = false;
+    bool m_busy = false;  // handling a command (not waiting for one)
 
     // The transaction.
     std::unique_ptr<Delivery> m_delivery;
@@ -423,7 +437,15 @@ asio::awaitable<void> Session::run() {
     bool go = co_await flush();
     std::string line;
     while (go) {
+        if (m_stopping && !m_delivery) {
+            reply(421, "4.3.2", m_runtime->hostname + " Service shutting down, try again later");
+            co_await flush();
+            break;
+        }
+        m_busy = false;
         StreamError e = co_await m_stream.read_line(line, kMaxCommandLine);
+        m_busy = true;
+        if (m_stopping && !m_delivery && e != StreamError::none) continue;  // stop() cancelled the wait
         if (e == StreamError::timeout) {
             reply(421, "4.4.2", m_runtime->hostname + " Error: timeout exceeded");
             co_await flush();
