@@ -313,6 +313,30 @@ TEST(RelayProtocol, NextHopOverVerifiedStartTlsWithAuth) {
     EXPECT_NE(chain.b.relay_log().find("unsigned (already signed)"), std::string::npos) << chain.b.relay_log();
 }
 
+TEST(RelayProtocol, ImplicitTlsOnBothSides) {
+    SKIP_WITHOUT_MTA();
+    // B takes TLS from the first byte (RFC 8314) on a second port; A hands
+    // on to it with smtps://; swaks talks to B's TLS port directly too.
+    RelayRig a, b;
+    int b_tls_port = pick_free_port();
+    ASSERT_EQ(b.sink().start(), "");
+    b.write_config(tls_and_auth(b.dir(), tls_server_leaf(b.dir())) + "listen_tls = [\"127.0.0.1:" +
+                   std::to_string(b_tls_port) + "\"]\n");
+    ASSERT_EQ(b.start_relay(), "");
+    write_file(a.dir() / "password", "s3cret\n");
+    a.write_config({}, "url = \"smtps://127.0.0.1:" + std::to_string(b_tls_port) + "\"\nca_file = \"" +
+                           pki().root_cert.string() + "\"\nauth_user = \"app\"\nauth_password_file = \"" +
+                           (a.dir() / "password").string() + "\"\n");
+    ASSERT_EQ(a.start_relay(), "");
+    auto via_a = a.send(notice_from(kSender, "smtps"), kSender, {"customer@example.org"});
+    EXPECT_EQ(via_a.final_code, 250) << via_a.transcript << a.describe() << b.describe();
+    auto direct = swaks_submit(b_tls_port, notice_from("alice@example.org", "tls-on-connect"), "alice@example.org",
+                               {"customer@example.org"}, {"--tls-on-connect", "-a", "PLAIN", "-au", "app", "-ap", "s3cret"});
+    EXPECT_EQ(direct.final_code, 250) << direct.transcript << b.describe();
+    ASSERT_EQ(b.sink().count(), 2u) << b.describe();
+    expect_verified_everywhere(strip_received(b.sink().messages()[0].data));
+}
+
 TEST(RelayProtocol, NextHopWithAnUntrustedCertificateIsRefusedWhileVerifying) {
     SKIP_WITHOUT_MTA();
     Chain chain;

@@ -131,6 +131,8 @@ struct NextHopSettings {
 struct RelaySettings : FailureActions {
     // "host:port" / "[v6]:port" to listen on.
     std::vector<std::string> listen = {"127.0.0.1:2525"};
+    // The same, with TLS from the first byte (RFC 8314 §3.3, port 465).
+    std::vector<std::string> listen_tls;
     // The name in the greeting, EHLO reply and Received header; empty: the
     // machine's host name.
     std::string hostname;

@@ -58,14 +58,18 @@ void read_next_hop(std::string_view origin, const toml::table& t, NextHopSetting
 
 void read_relay(std::string_view origin, const toml::table& t, RelaySettings& r) {
     Section s(origin, t, "relay");
-    if (auto v = s.strings("listen")) {
-        if (v->empty()) s.fail(*t.get("listen"), "relay.listen needs at least one \"host:port\"");
+    for (auto [key, list] : {std::pair{"listen", &r.listen}, std::pair{"listen_tls", &r.listen_tls}}) {
+        auto v = s.strings(key);
+        if (!v) continue;
         for (const auto& l : *v) {
             if (!parse_host_port(l)) {
-                s.fail(*t.get("listen"), "relay.listen: \"" + l + "\" is not \"host:port\" or \"[v6]:port\"");
+                s.fail(*t.get(key), s.where(key) + ": \"" + l + "\" is not \"host:port\" or \"[v6]:port\"");
             }
         }
-        r.listen = *v;
+        *list = *v;
+    }
+    if (r.listen.empty() && r.listen_tls.empty()) {
+        s.fail(t, "relay.listen and relay.listen_tls are both empty: the relay would not listen at all");
     }
     if (auto v = s.string("hostname")) r.hostname = *v;
     if (auto v = s.strings("mynetworks")) {
@@ -80,6 +84,7 @@ void read_relay(std::string_view origin, const toml::table& t, RelaySettings& r)
         s.fail(t, "relay.tls_cert_file and relay.tls_key_file go together");
     }
     if (auto v = s.string("auth_users_file")) r.auth_users_file = *v;
+    if (!r.listen_tls.empty() && r.tls_cert_file.empty()) s.fail(t, "relay.listen_tls needs tls_cert_file");
     if (!r.auth_users_file.empty() && r.tls_cert_file.empty()) {
         s.fail(t, "relay.auth_users_file needs tls_cert_file: AUTH is offered after STARTTLS only");
     }
@@ -100,7 +105,8 @@ void read_relay(std::string_view origin, const toml::table& t, RelaySettings& r)
 
 std::string relay_toml(const RelaySettings& r) {
     std::ostringstream o;
-    o << "[relay]\nlisten = " << strings_toml(r.listen) << "\nhostname = " << toml_string(r.hostname)
+    o << "[relay]\nlisten = " << strings_toml(r.listen) << "\nlisten_tls = " << strings_toml(r.listen_tls)
+      << "\nhostname = " << toml_string(r.hostname)
       << "\nmynetworks = " << strings_toml(r.mynetworks) << "\n";
     if (!r.tls_cert_file.empty()) {
         o << "tls_cert_file = " << toml_string(r.tls_cert_file.string()) << "\ntls_key_file = "

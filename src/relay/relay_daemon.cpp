@@ -54,7 +54,8 @@ Result<void> run(const std::filesystem::path& config_path) {
     Server server(io, workers, log);
     server.set_runtime(*runtime);
     warn_about(*log, **runtime);
-    if (auto r = server.listen(config.relay.listen); !r) return r;
+    if (auto r = server.listen(config.relay.listen, false); !r) return r;
+    if (auto r = server.listen(config.relay.listen_tls, true); !r) return r;
     if (const NextHopSettings& n = config.relay.next_hop; n.kind == NextHopSettings::Kind::maildir) {
         // NextHop::create made it, as root: the relay writes there as [daemon] user.
         for (const char* sub : {"", "tmp", "new", "cur"}) {
@@ -66,7 +67,10 @@ Result<void> run(const std::filesystem::path& config_path) {
     server.start();
     std::thread io_thread([&] { io.run(); });
     log->info("listening on {} as uid {}; next hop {}; {} [[signer]] entries; {} signing workers",
-              fmt::join(config.relay.listen, ", "), ::getuid(), (*runtime)->next_hop->describe(),
+              fmt::format("{}", fmt::join(config.relay.listen, ", ")) +
+                  (config.relay.listen_tls.empty() ? ""
+                                                   : fmt::format(" (TLS on {})", fmt::join(config.relay.listen_tls, ", "))),
+              ::getuid(), (*runtime)->next_hop->describe(),
               config.signers.size(), worker_count(config.relay));
 
     auto reload = [&] {
@@ -77,9 +81,9 @@ Result<void> run(const std::filesystem::path& config_path) {
         }
         const Config& a = server.runtime()->config;
         const Config& b = (*next)->config;
-        if (a.relay.listen != b.relay.listen || a.relay.workers != b.relay.workers || a.daemon.user != b.daemon.user ||
+        if (a.relay.listen != b.relay.listen || a.relay.listen_tls != b.relay.listen_tls || a.relay.workers != b.relay.workers || a.daemon.user != b.daemon.user ||
             a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log) {
-            log->warn("reload: relay.listen, relay.workers and [daemon] take effect at the next restart");
+            log->warn("reload: relay.listen, listen_tls, workers and [daemon] take effect at the next restart");
         }
         server.set_runtime(*next);
         warn_about(*log, **next);

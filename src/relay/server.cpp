@@ -102,7 +102,7 @@ Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path&
 Server::Server(asio::io_context& io, asio::thread_pool& workers, std::shared_ptr<spdlog::logger> log)
     : m_io(io), m_workers(workers), m_log(std::move(log)) {}
 
-Result<void> Server::listen(const std::vector<std::string>& endpoints) {
+Result<void> Server::listen(const std::vector<std::string>& endpoints, bool implicit_tls) {
     for (const auto& text : endpoints) {
         auto hp = parse_host_port(text);  // checked by Config
         boost::system::error_code ec;
@@ -119,19 +119,19 @@ Result<void> Server::listen(const std::vector<std::string>& endpoints) {
         if (!ec) acceptor->bind(endpoint, ec);
         if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
         if (ec) return transient_error(Errc::io_error, "cannot listen on " + text + ": " + ec.message());
-        m_acceptors.push_back(std::move(acceptor));
+        m_acceptors.emplace_back(std::move(acceptor), implicit_tls);
     }
     return {};
 }
 
 void Server::start() {
-    for (auto& a : m_acceptors) asio::co_spawn(m_io, accept_loop(*a), asio::detached);
+    for (auto& [a, tls] : m_acceptors) asio::co_spawn(m_io, accept_loop(*a, tls), asio::detached);
 }
 
 void Server::stop() {
     asio::post(m_io, [this] {
         m_stopping = true;
-        for (auto& a : m_acceptors) {
+        for (auto& [a, tls] : m_acceptors) {
             boost::system::error_code ignored;
             a->close(ignored);
         }
@@ -151,7 +151,7 @@ std::shared_ptr<const Runtime> Server::runtime() const {
     return m_runtime;
 }
 
-asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor, bool implicit_tls) {
     while (acceptor.is_open()) {
         boost::system::error_code ec;
         tcp::socket socket = co_await acceptor.async_accept(asio::redirect_error(asio::use_awaitable, ec));
@@ -167,7 +167,7 @@ asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
         char id[32];
         std::snprintf(id, sizeof id, "R%08lX", ++m_next_id);
         ++m_sessions;
-        asio::co_spawn(m_io, serve(*this, std::move(socket), id), [this, sid = std::string(id)](std::exception_ptr e) {
+        asio::co_spawn(m_io, serve(*this, std::move(socket), id, implicit_tls), [this, sid = std::string(id)](std::exception_ptr e) {
             --m_sessions;
             if (!e) return;
             try {

@@ -59,8 +59,9 @@ class Server {
 public:
     Server(boost::asio::io_context& io, boost::asio::thread_pool& workers, std::shared_ptr<spdlog::logger> log);
 
-    // Binds every relay.listen address (before root is dropped).
-    Result<void> listen(const std::vector<std::string>& endpoints);
+    // Binds every relay.listen (and, with `implicit_tls`, relay.listen_tls)
+    // address, before root is dropped.
+    Result<void> listen(const std::vector<std::string>& endpoints, bool implicit_tls);
     // Starts accepting; sessions run until they end or the io_context stops.
     void start();
     // Stops accepting new connections and asks every session to end: idle
@@ -81,12 +82,12 @@ public:
     unsigned sessions() const noexcept { return m_sessions.load(); }
 
 private:
-    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool implicit_tls);
 
     boost::asio::io_context& m_io;
     boost::asio::thread_pool& m_workers;
     std::shared_ptr<spdlog::logger> m_log;
-    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> m_acceptors;
+    std::vector<std::pair<std::unique_ptr<boost::asio::ip::tcp::acceptor>, bool>> m_acceptors;  // bool: implicit TLS
     mutable std::mutex m_runtime_mutex;
     std::shared_ptr<const Runtime> m_runtime;
     std::atomic<unsigned> m_sessions{0};
@@ -97,6 +98,7 @@ private:
 };
 
 // One client connection, from greeting to QUIT (session.cpp).
-boost::asio::awaitable<void> serve(Server& server, boost::asio::ip::tcp::socket socket, std::string id);
+boost::asio::awaitable<void> serve(Server& server, boost::asio::ip::tcp::socket socket, std::string id,
+                                   bool implicit_tls);
 
 }  // namespace ribbon::relay

@@ -36,8 +36,8 @@ constexpr std::size_t kReplyBuffer = 16 * 1024;
 
 class Session final : public SessionControl {
 public:
-    Session(Server& server, tcp::socket socket, std::string id)
-        : m_server(server), m_runtime(server.runtime()),
+    Session(Server& server, tcp::socket socket, std::string id, bool implicit_tls)
+        : m_server(server), m_runtime(server.runtime()), m_implicit_tls(implicit_tls),
           m_stream(std::move(socket), m_runtime->tls ? *m_runtime->tls : plain_context()), m_id(std::move(id)) {
         error_code ec;
         auto remote = m_stream.socket().remote_endpoint(ec);
@@ -96,6 +96,7 @@ private:
 
     Server& m_server;
     std::shared_ptr<const Runtime> m_runtime;
+    bool m_implicit_tls;
     Stream m_stream;
     std::string m_id;
     asio::ip::address m_client_ip;
@@ -433,6 +434,13 @@ asio::awaitable<void> Session::run() {
         co_await m_stream.shutdown();
         co_return;
     }
+    if (m_implicit_tls && m_runtime->tls) {
+        if (co_await m_stream.handshake(asio::ssl::stream_base::server) != StreamError::none) {
+            log().info("{}: TLS handshake with [{}] failed: {}", m_id, m_client_ip.to_string(), m_stream.last_error());
+            co_await m_stream.shutdown();
+            co_return;
+        }
+    }
     reply(220, "", m_runtime->hostname + " ESMTP ribbon");
     bool go = co_await flush();
     std::string line;
@@ -477,8 +485,8 @@ asio::awaitable<void> Session::run() {
 
 }  // namespace
 
-asio::awaitable<void> serve(Server& server, tcp::socket socket, std::string id) {
-    Session session(server, std::move(socket), std::move(id));
+asio::awaitable<void> serve(Server& server, tcp::socket socket, std::string id, bool implicit_tls) {
+    Session session(server, std::move(socket), std::move(id), implicit_tls);
     co_await session.run();
 }
 
