@@ -23,11 +23,6 @@ using std::chrono::seconds;
 
 constexpr const char* kSender = "no-reply@bank.example";
 
-#define SKIP_WITHOUT_MTA()                                                    \
-    do {                                                                      \
-        if (auto why = mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
-    } while (0)
-
 // The names of a message's top-level header fields, in order.
 std::vector<std::string> header_names(const std::string& message) {
     std::vector<std::string> names;

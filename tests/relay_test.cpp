@@ -23,11 +23,6 @@ using std::chrono::seconds;
 
 constexpr const char* kSender = "no-reply@bank.example";
 
-#define SKIP_WITHOUT_MTA()                                                          \
-    do {                                                                            \
-        if (auto why = mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
-    } while (0)
-
 struct Started {
     RelayRig rig;
     explicit Started(const SmtpSinkOptions& sink = {}, const std::string& relay_extra = {}) {

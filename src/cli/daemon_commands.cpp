@@ -26,29 +26,27 @@ std::filesystem::path config_path(const DaemonArgs& args) {
 void register_daemons(CLI::App& app, int& exit_code) {
     auto args = std::make_shared<DaemonArgs>();
 
-    CLI::App* milter = app.add_subcommand(
-        "milter", "Sign outgoing mail inside Postfix or Sendmail (runs in the foreground)");
-    milter->add_option("-c,--config", args->config,
-                       "Configuration file (default $RIBBON_CONFIG or /etc/ribbon/ribbon.toml)");
-    milter->callback([args, &exit_code] {
-        auto path = config_path(*args);
-        if (auto r = milter::run(path); !r) {
-            report_error("milter", path.string(), r.error());
-            exit_code = exit_code_for(r.error());
-        }
-    });
-
-    CLI::App* relay = app.add_subcommand(
-        "relay", "Sign outgoing mail as an SMTP proxy in front of a smarthost (runs in the foreground)");
-    relay->add_option("-c,--config", args->config,
-                      "Configuration file (default $RIBBON_CONFIG or /etc/ribbon/ribbon.toml)");
-    relay->callback([args, &exit_code] {
-        auto path = config_path(*args);
-        if (auto r = relay::run(path); !r) {
-            report_error("relay", path.string(), r.error());
-            exit_code = exit_code_for(r.error());
-        }
-    });
+    using Run = Result<void> (*)(const std::filesystem::path&);
+    static constexpr struct {
+        const char* name;
+        const char* help;
+        Run run;
+    } kDaemons[] = {
+        {"milter", "Sign outgoing mail inside Postfix or Sendmail (runs in the foreground)", milter::run},
+        {"relay", "Sign outgoing mail as an SMTP proxy in front of a smarthost (runs in the foreground)", relay::run},
+    };
+    for (const auto& d : kDaemons) {
+        CLI::App* cmd = app.add_subcommand(d.name, d.help);
+        cmd->add_option("-c,--config", args->config,
+                        "Configuration file (default $RIBBON_CONFIG or /etc/ribbon/ribbon.toml)");
+        cmd->callback([args, &exit_code, &d] {
+            auto path = config_path(*args);
+            if (auto r = d.run(path); !r) {
+                report_error(d.name, path.string(), r.error());
+                exit_code = exit_code_for(r.error());
+            }
+        });
+    }
 
     CLI::App* check = app.add_subcommand(
         "check-config", "Validate the configuration, load its Digital IDs and print the settings in effect");

@@ -245,4 +245,17 @@ std::string log_tail(const fs::path& log, std::size_t max) {
     return text.size() <= max ? text : "...\n" + text.substr(text.size() - max);
 }
 
+std::string wait_until_ready(std::unique_ptr<Daemon>& daemon, const std::function<bool()>& ready,
+                             const std::string& what, const std::filesystem::path& log) {
+    for (int i = 0; i < 200; ++i) {
+        if (ready()) return {};
+        if (auto how = daemon->reap_if_exited(); !how.empty()) {
+            daemon.reset();
+            return what + " " + how + ":\n" + log_tail(log);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return what + " did not get ready:\n" + log_tail(log);
+}
+
 }  // namespace ribbon::test::daemon

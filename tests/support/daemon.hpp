@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <sys/types.h>
@@ -64,6 +66,12 @@ private:
 // True when `pid` holds a socket listening on 127.0.0.1:port (so another
 // program that happens to listen there does not count).
 bool listening(pid_t pid, int port);
+
+// Waits (10 s at most) until `ready()`: "" then, else why not — the
+// daemon exited (it is reaped and reset) or never got ready — with the tail
+// of its `log`. `what` names it ("ribbon relay").
+std::string wait_until_ready(std::unique_ptr<Daemon>& daemon, const std::function<bool()>& ready,
+                             const std::string& what, const std::filesystem::path& log);
 
 // The files under `dir` that `pid` has open.
 std::set<std::filesystem::path> open_files_under(pid_t pid, const std::filesystem::path& dir);

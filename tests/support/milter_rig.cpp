@@ -88,17 +88,11 @@ std::string MilterRig::start_milter() {
     spec.output = m_log;
     m_milter = std::make_unique<daemon::Daemon>();
     if (auto e = m_milter->start(spec); !e.empty()) return "cannot start ribbon milter: " + e;
-    for (int i = 0; i < 200; ++i) {
-        if (m_unix_socket.empty() ? daemon::listening(m_milter->pid(), m_port) : fs::exists(m_unix_socket)) {
-            return {};
-        }
-        if (auto how = m_milter->reap_if_exited(); !how.empty()) {
-            m_milter.reset();
-            return "ribbon milter " + how + ":\n" + milter_log();
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return "ribbon milter does not listen on port " + std::to_string(m_port) + ":\n" + milter_log();
+    pid_t pid = m_milter->pid();
+    return daemon::wait_until_ready(
+        m_milter,
+        [&] { return m_unix_socket.empty() ? daemon::listening(pid, m_port) : fs::exists(m_unix_socket); },
+        "ribbon milter", m_log);
 }
 
 void MilterRig::kill_milter(int sig) {

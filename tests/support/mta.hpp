@@ -38,6 +38,12 @@ namespace ribbon::test {
 // present); otherwise why not, for GTEST_SKIP.
 std::string mta_unavailable_reason();
 
+// First line of a test that needs them.
+#define SKIP_WITHOUT_MTA()                                                                              \
+    do {                                                                                                \
+        if (auto why = ::ribbon::test::mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
+    } while (0)
+
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0 and
 // closed again). Callers retry on a bind race; SmtpSink and Postfix do.
 int pick_free_port();

@@ -45,15 +45,8 @@ std::string RelayRig::start_relay() {
     spec.output = m_log;
     m_relay = std::make_unique<daemon::Daemon>();
     if (auto e = m_relay->start(spec); !e.empty()) return "cannot start ribbon relay: " + e;
-    for (int i = 0; i < 200; ++i) {
-        if (daemon::listening(m_relay->pid(), m_port)) return {};
-        if (auto how = m_relay->reap_if_exited(); !how.empty()) {
-            m_relay.reset();
-            return "ribbon relay " + how + ":\n" + relay_log();
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return "ribbon relay does not listen on port " + std::to_string(m_port) + ":\n" + relay_log();
+    pid_t pid = m_relay->pid();
+    return daemon::wait_until_ready(m_relay, [&] { return daemon::listening(pid, m_port); }, "ribbon relay", m_log);
 }
 
 void RelayRig::stop_relay(int sig) {
