@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "ribbon/keystore.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/request_ca.hpp"
@@ -123,6 +124,12 @@ TEST(Pkcs11, GenerateIssueInstallSignThroughTheTokenVerifiesWithOpenssl) {
     ProcessResult list = t.keys({"list", "--json"});
     EXPECT_EQ(list.exit_code, 0) << list.describe();
     EXPECT_NE(list.out.find("\"key_location\": \"token\""), std::string::npos) << list.out;
+    // One Digital ID: the recorded public key is not read as a certificate.
+    auto listed = Keystore(t.ids).list(now);
+    ASSERT_TRUE(listed.ok()) << listed.error().message();
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_EQ(listed->front().problem, "");
+    EXPECT_EQ(listed->front().key_location, "token");
 
     // The token refuses the PIN, or is gone: tempfail, not a bounce.
     ProcessResult wrong = t.sign({{"RIBBON_PKCS11_PIN", "9999"}});

@@ -12,9 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -46,24 +44,6 @@ struct SignArgs {
     std::string out_dir;
     unsigned jobs = 0;
 };
-
-// The key's password: from --password-file (first line) or the
-// RIBBON_KEY_PASSWORD environment variable; never from the command line,
-// where other users could read it in the process list.
-Result<std::string> read_password(const SignArgs& args) {
-    if (!args.password_file.empty()) {
-        std::ifstream in(args.password_file);
-        if (!in) {
-            return permanent_error(Errc::io_error, "cannot read password file " + args.password_file);
-        }
-        std::string line;
-        std::getline(in, line);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
-    }
-    if (const char* env = std::getenv("RIBBON_KEY_PASSWORD")) return std::string(env);
-    return std::string();
-}
 
 // Lists the messages of a batch folder: regular files, sorted, skipping
 // hidden files (maildir and editors keep temporary files there).
@@ -246,12 +226,12 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
 
 int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     Keystore ks(args.keystore.empty() ? Keystore::default_dir() : fs::path(args.keystore));
-    auto password = read_password(args);
-    if (!password) {
-        report_error("sign", "", password.error());
-        return exit_code_for(password.error());
+    Secret password;
+    if (auto r = read_secret(args.password_file, kKeyPasswordEnv, password); !r) {
+        report_error("sign", "", r.error());
+        return exit_code_for(r.error());
     }
-    KeystoreSigners signers(ks, args.id, std::move(*password));
+    KeystoreSigners signers(ks, args.id, password.bytes);
     if (!args.id.empty()) {
         // Fail before reading any mail when the named Digital ID is unusable.
         if (auto s = signers.for_address(args.id); !s) {
@@ -288,10 +268,10 @@ int run_sign(const SignArgs& args) {
     options.header_protection = !args.no_header_protection;
     if (args.use_keystore) return run_sign_keystore(args, options);
 
-    auto password = read_password(args);
-    if (!password) {
-        report_error("sign", "", password.error());
-        return exit_code_for(password.error());
+    Secret password;
+    if (auto r = read_secret(args.password_file, kKeyPasswordEnv, password); !r) {
+        report_error("sign", "", r.error());
+        return exit_code_for(r.error());
     }
     std::optional<fs::path> chain;
     if (!args.chain.empty()) chain = args.chain;
@@ -304,7 +284,7 @@ int run_sign(const SignArgs& args) {
         report_error("sign", about_cert ? args.cert : args.key, e);
         return exit_code_for(e);
     };
-    auto id = DigitalId::load(args.key, args.cert, chain, *password);
+    auto id = DigitalId::load(args.key, args.cert, chain, password.bytes);
     if (!id) return id_error(id.error());
     auto signer = Signer::create(*id);
     if (!signer) return id_error(signer.error());
