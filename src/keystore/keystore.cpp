@@ -348,7 +348,7 @@ Result<DigitalId> load_token_digital_id(const KeystoreEntry& entry) {
         if (!chain) return std::move(chain).error();
         chain_pem = std::move(*chain);
     }
-    return digital_id_from_key(std::move(*key), *cert_pem, chain_pem);
+    return digital_id_from_key(std::move(key->key), *cert_pem, chain_pem, key->lock);
 }
 
 }  // namespace ks

@@ -166,15 +166,23 @@ Result<KeyRequest> generate_token_request(const Keystore& store, const std::stri
     if (!pub) return std::move(pub).error();
     auto priv = p11::load_private_key(*recorded, module, *pin);
     if (!priv) return std::move(priv).error();
-    auto csr = make_csr(pub->get(), address, options.organisation, priv->get());
-    if (!csr) return std::move(csr).error();
-
-    auto pub_pem = ks::public_key_pem(pub->get());
+    std::string id;
+    auto pub_pem = [&]() -> Result<std::string> {
+        // The engine's keys are used under its lock (pkcs11_engine.cpp).
+        std::lock_guard<std::mutex> token(*p11::engine_lock());
+        id = ks::key_id(pub->key.get());
+        return ks::public_key_pem(pub->key.get());
+    }();
     if (!pub_pem) return std::move(pub_pem).error();
+    auto csr = [&] {
+        // The token signs the request.
+        std::lock_guard<std::mutex> token(*p11::engine_lock());
+        return make_csr(pub->key.get(), address, options.organisation, priv->key.get());
+    }();
+    if (!csr) return std::move(csr).error();
     // The URI names no secret (no PIN is recorded) but says where the key
     // is: 0600 like a key file.
-    return file_request(dir, ks::key_id(pub->get()), ks::kTokenKeySuffix, *recorded + "\n",
-                        *pub_pem, *csr);
+    return file_request(dir, id, ks::kTokenKeySuffix, *recorded + "\n", *pub_pem, *csr);
 }
 
 // The public key recorded for the key <stem>.key (or .key.uri), read
