@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -182,20 +181,6 @@ int run_batch(const SignerFor& signer_for, const SignOptions& options, const Sig
     return exit_code;
 }
 
-// Reads stdin whole: picking a Digital ID by From reads the message before
-// signing it, and a pipe cannot be read twice.
-Result<std::string> slurp_stdin() {
-    std::string data;
-    char buf[65536];
-    while (true) {
-        ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return transient_error(Errc::io_error, "cannot read stdin");
-        if (n == 0) return data;
-        data.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
 // Writes one signed message to stdout or -o.
 int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& options,
              const SignArgs& args) {
@@ -242,19 +227,24 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     if (!args.batch_dir.empty()) {
         return run_batch([&](const MessageInput& in) { return signers.for_message(in); }, options, args);
     }
-    std::string spooled;
     bool from_stdin = args.input.empty() || args.input == "-";
     MessageInput in = from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input);
+    // stdin may be a pipe, which cannot be read twice: picking the Digital
+    // ID by From reads only the header section (bounded), and the signer
+    // reads it again from memory, then the rest from stdin.
+    MessageHead head;
+    MessageInput pick_from = in;
     if (from_stdin && args.id.empty()) {
-        auto data = slurp_stdin();
-        if (!data) {
-            report_error("sign", "<stdin>", data.error());
-            return exit_code_for(data.error());
+        auto read = read_message_head(STDIN_FILENO);
+        if (!read) {
+            report_error("sign", "<stdin>", read.error());
+            return exit_code_for(read.error());
         }
-        spooled = std::move(*data);
-        in = MessageInput::from_memory(spooled);
+        head = std::move(*read);
+        in = MessageInput::from_fd(STDIN_FILENO, head.bytes);
+        pick_from = MessageInput::from_memory(head.header());
     }
-    auto signer = signers.for_message(in);
+    auto signer = signers.for_message(pick_from);
     if (!signer) {
         report_error("sign", args.input.empty() ? "<stdin>" : args.input, signer.error());
         return exit_code_for(signer.error());
