@@ -76,6 +76,8 @@ struct Fixture {
 };
 
 fs::path key_of(const fs::path& csr) { return fs::path(csr).replace_extension(".key"); }
+// The key's public key, recorded next to it for matching certificates.
+fs::path pub_of(const fs::path& csr) { return fs::path(csr).replace_extension(".pub.pem"); }
 
 TEST(KeyRequests, GenerateMakesASafeKeyAndAVerifiableCsrForEachType) {
     Fixture f;
@@ -88,8 +90,10 @@ TEST(KeyRequests, GenerateMakesASafeKeyAndAVerifiableCsrForEachType) {
         EXPECT_EQ(mode_of(key), 0600u) << type;
         EXPECT_EQ(mode_of(csr), 0644u) << type;
         EXPECT_EQ(mode_of(f.dir / lower), 0700u) << type;
+        EXPECT_EQ(mode_of(pub_of(csr)), 0644u) << type;
         EXPECT_EQ(files_in(f.dir / lower),
-                  (std::set<std::string>{key.filename().string(), csr.filename().string()}));
+                  (std::set<std::string>{key.filename().string(), pub_of(csr).filename().string(),
+                                         csr.filename().string()}));
         ProcessResult v = must_run({"openssl", "req", "-in", csr.string(), "-verify", "-noout"});
         EXPECT_NE(v.err.find("verify OK"), std::string::npos) << type << v.describe();
         std::string text = must_run({"openssl", "req", "-in", csr.string(), "-text", "-noout"}).out;
@@ -105,6 +109,7 @@ TEST(KeyRequests, GenerateMakesASafeKeyAndAVerifiableCsrForEachType) {
             must_run({"openssl", "req", "-in", csr.string(), "-pubkey", "-noout"}).out;
         std::string key_pub = must_run({"openssl", "pkey", "-in", key.string(), "-pubout"}).out;
         EXPECT_EQ(csr_pub, key_pub) << type;
+        EXPECT_EQ(read_file(pub_of(csr)), key_pub) << type;
         EXPECT_NE(csr_pub, "");
     }
     // Default type rsa3072, no O=.
@@ -135,9 +140,10 @@ TEST(KeyRequests, GenerateIssueInstallSignVerifiesWithOpenssl) {
     std::string chain_name = filed.stem().string() + ".chain.pem";
     EXPECT_EQ(read_file(f.dir / kAddress / chain_name), read_file(pki().chain));
     // The request is answered: the .csr is gone, the key stays.
-    EXPECT_EQ(files_in(f.dir / kAddress),
-              (std::set<std::string>{key_of(csr).filename().string(),
-                                     filed.filename().string(), chain_name}));
+    EXPECT_EQ(
+        files_in(f.dir / kAddress),
+        (std::set<std::string>{key_of(csr).filename().string(), pub_of(csr).filename().string(),
+                               filed.filename().string(), chain_name}));
 
     ProcessResult s = run_process({ribbon_binary(), "sign", "--keystore", f.dir.string()},
                                   "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\n"
@@ -305,6 +311,192 @@ TEST(KeyRequests, RenewWithoutACurrentCertificateIsAClearError) {
         "renewal needs a certificate for no-reply@bank.example that is valid now"))
         << renewed.error().message();
     EXPECT_EQ(files_in(f.dir / kAddress), before);
+}
+
+// ---- passphrase-protected keys ----------------------------------------------
+
+constexpr const char* kPassphrase = "statement run 42";
+
+// Re-encrypts a key file in place, as an operator who wants the key
+// protected does after `keys generate` (ribbon writes keys unencrypted).
+void encrypt_in_place(const fs::path& key) {
+    fs::path tmp = key.string() + ".enc";
+    must_run({"openssl", "pkey", "-in", key.string(), "-aes256", "-passout",
+              std::string("pass:") + kPassphrase, "-out", tmp.string()});
+    fs::rename(tmp, key);
+    fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+    ASSERT_NE(read_file(key).find("-----BEGIN ENCRYPTED PRIVATE KEY-----"), std::string::npos);
+}
+
+ProcessResult keys_with_env(const Fixture& f, std::vector<std::string> args,
+                            std::vector<std::pair<std::string, std::string>> env) {
+    std::vector<std::string> argv = {ribbon_binary(), "keys", "--keystore", f.dir.string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    ProcessOptions o;
+    o.env = std::move(env);
+    return run_process(argv, o);
+}
+
+// Issue 3: a certificate finds an encrypted key by the public key recorded
+// next to it; the passphrase is needed to sign, not to install.
+TEST(KeyRequests, InstallForAnEncryptedKeyNeedsNoPassphraseAndSignsWithOne) {
+    Fixture f;
+    fs::path csr = f.request({"generate", kAddress, "--type", "rsa2048"});
+    const std::string encrypted_before = [&] {
+        encrypt_in_place(key_of(csr));
+        return read_file(key_of(csr));
+    }();
+    fs::path cert = f.issue(csr);
+    ProcessResult r = f.install(cert);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    fs::path filed = r.out.substr(0, r.out.find('\n'));
+    EXPECT_EQ(
+        files_in(f.dir / kAddress),
+        (std::set<std::string>{key_of(csr).filename().string(), pub_of(csr).filename().string(),
+                               filed.filename().string(), filed.stem().string() + ".chain.pem"}));
+    // The key file is untouched: still encrypted, still 0600.
+    EXPECT_EQ(read_file(key_of(csr)), encrypted_before);
+    EXPECT_EQ(mode_of(key_of(csr)), 0600u);
+    // The public key file is not mistaken for a certificate.
+    auto listed = f.ks.list(f.now);
+    ASSERT_TRUE(listed.ok()) << listed.error().message();
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_EQ(listed->front().cert_file, filed);
+    EXPECT_EQ(listed->front().problem, "");
+    EXPECT_EQ(listed->front().key_file, key_of(csr));
+
+    const std::string message = message_from(kAddress);
+    ProcessResult s = run_process({ribbon_binary(), "sign", "--keystore", f.dir.string()}, message);
+    EXPECT_EQ(s.exit_code, 78) << s.describe();
+    EXPECT_NE(s.err.find("the private key is encrypted and no password was given [wrong_password]"),
+              std::string::npos)
+        << s.err;
+    write_file(f.tmp / "pw", std::string(kPassphrase) + "\n");
+    s = run_process({ribbon_binary(), "sign", "--keystore", f.dir.string(), "--password-file",
+                     (f.tmp / "pw").string()},
+                    message);
+    ASSERT_EQ(s.exit_code, 0) << s.describe();
+    VerifyResult v = verify_openssl(s.out, pki().root_cert);
+    EXPECT_TRUE(v.ok) << v.details;
+}
+
+// A keystore from before file keys had a .pub.pem: the request filed at
+// generate time gives the public key, and install records it.
+TEST(KeyRequests, InstallForAnEncryptedKeyInAnOlderKeystoreMatchesTheRequest) {
+    Fixture f;
+    fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256"});
+    const std::string csr_pub =
+        must_run({"openssl", "req", "-in", csr.string(), "-pubkey", "-noout"}).out;
+    fs::remove(pub_of(csr));
+    encrypt_in_place(key_of(csr));
+    ProcessResult r = f.install(f.issue(csr));
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_FALSE(fs::exists(csr));
+    EXPECT_EQ(read_file(pub_of(csr)), csr_pub);
+    EXPECT_EQ(mode_of(pub_of(csr)), 0644u);
+}
+
+// A key with no public key on record (filed by hand, or its request
+// answered in an older keystore) is read to match it: with the passphrase.
+TEST(KeyRequests, InstallForAnEncryptedKeyWithNothingOnRecordNeedsThePassphrase) {
+    Fixture f;
+    fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256"});
+    fs::path saved_csr = f.tmp / "request.csr";
+    fs::copy_file(csr, saved_csr);
+    fs::remove(csr);
+    fs::remove(pub_of(csr));
+    encrypt_in_place(key_of(csr));
+    const std::set<std::string> before = files_in(f.dir / kAddress);
+    fs::path cert = f.issue(saved_csr);
+
+    ProcessResult r = f.install(cert);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err, "ribbon keys install: " + cert.string() +
+                         ": the private key is encrypted and no password was given: " +
+                         key_of(csr).string() +
+                         " has no public key on record (.pub.pem or .csr) to match without it; "
+                         "give --password-file or set RIBBON_KEY_PASSWORD [wrong_password]\n");
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    r = keys_with_env(f, {"install", cert.string()}, {{"RIBBON_KEY_PASSWORD", "not it"}});
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.err, "ribbon keys install: " + cert.string() +
+                         ": wrong password for the encrypted private key [wrong_password]\n");
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    r = keys_with_env(f, {"install", cert.string()}, {{"RIBBON_KEY_PASSWORD", kPassphrase}});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    // Now on record: the next certificate for this key needs no passphrase.
+    EXPECT_EQ(read_file(pub_of(csr)),
+              must_run({"openssl", "req", "-in", saved_csr.string(), "-pubkey", "-noout"}).out);
+    fs::path reissued = f.issue(saved_csr, f.now - hours(1), f.now + 60 * kDay);
+    r = f.install(reissued);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+
+    // --password-file works as RIBBON_KEY_PASSWORD does.
+    fs::remove(pub_of(csr));
+    write_file(f.tmp / "pw", std::string(kPassphrase) + "\n");
+    r = f.keys(
+        {"install", f.issue(saved_csr).string(), "--password-file", (f.tmp / "pw").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+}
+
+TEST(KeyRequests, InstallForAnEncryptedKeyRefusesWithTheRightErrors) {
+    Fixture f;
+    fs::path csr = f.request({"generate", kAddress, "--type", "ec-p256"});
+    fs::path saved_csr = f.tmp / "request.csr";
+    fs::copy_file(csr, saved_csr);
+    encrypt_in_place(key_of(csr));
+    const std::set<std::string> before = files_in(f.dir / kAddress);
+
+    ProcessResult r = f.install(pki().rsa.cert);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_TRUE(r.err.ends_with("[no_matching_key]\n")) << r.err;
+
+    fs::path client = f.issue(csr, "v3_client");
+    r = f.install(client);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.err, "ribbon keys install: " + client.string() +
+                         ": certificate CN=no-reply@bank.example does not allow emailProtection "
+                         "(extendedKeyUsage) [certificate_usage]\n");
+
+    fs::path other = f.issue(csr, "v3_other");
+    r = f.install(other, false);
+    EXPECT_EQ(r.exit_code, 65) << r.describe();
+    EXPECT_EQ(r.err, "ribbon keys install: " + other.string() +
+                         ": the certificate CN=no-reply@bank.example is not for "
+                         "no-reply@bank.example [from_not_in_certificate]\n");
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    // A public key on record that is not the certificate's: refused, not
+    // trusted because of the file name.
+    fs::path good = f.issue(csr);
+    const std::string recorded = read_file(pub_of(csr));
+    write_file(pub_of(csr),
+               must_run({"openssl", "pkey", "-in", pki().ecdsa.key.string(), "-pubout"}).out);
+    r = f.install(good);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    std::string stem = fs::path(csr).replace_extension().string();
+    EXPECT_EQ(r.err, "ribbon keys install: " + good.string() +
+                         ": the public key recorded for the key " + stem +
+                         ".* is not the certificate's [no_matching_key]\n");
+    write_file(pub_of(csr), recorded);
+
+    // A key others can read is refused before anything is matched.
+    fs::permissions(key_of(csr),
+                    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+    r = f.install(good);
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.err, "ribbon keys install: " + good.string() + ": key file " +
+                         key_of(csr).string() +
+                         " has mode 0640: group or others may use it; refused (chmod 600 it) "
+                         "[unsafe_key_permissions]\n");
+    EXPECT_EQ(files_in(f.dir / kAddress), before);
+
+    fs::permissions(key_of(csr), fs::perms::owner_read | fs::perms::owner_write);
+    r = f.install(good);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
 }
 
 }  // namespace

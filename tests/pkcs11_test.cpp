@@ -7,8 +7,13 @@
 // token_unavailable, exit 75 (EX_TEMPFAIL), so daemons tempfail.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <set>
+#include <thread>
 
+#include "core/digital_id_impl.hpp"
+#include "ribbon/keystore.hpp"
+#include "ribbon/signer.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/request_ca.hpp"
@@ -123,6 +128,12 @@ TEST(Pkcs11, GenerateIssueInstallSignThroughTheTokenVerifiesWithOpenssl) {
     ProcessResult list = t.keys({"list", "--json"});
     EXPECT_EQ(list.exit_code, 0) << list.describe();
     EXPECT_NE(list.out.find("\"key_location\": \"token\""), std::string::npos) << list.out;
+    // One Digital ID: the recorded public key is not read as a certificate.
+    auto listed = Keystore(t.ids).list(now);
+    ASSERT_TRUE(listed.ok()) << listed.error().message();
+    ASSERT_EQ(listed->size(), 1u);
+    EXPECT_EQ(listed->front().problem, "");
+    EXPECT_EQ(listed->front().key_location, "token");
 
     // The token refuses the PIN, or is gone: tempfail, not a bounce.
     ProcessResult wrong = t.sign({{"RIBBON_PKCS11_PIN", "9999"}});
@@ -157,6 +168,92 @@ TEST(Pkcs11, GenerateRefusesAUriWithoutAnObject) {
     ProcessResult g = t.generate(t.pin_file, "pkcs11:token=ribbon-test");
     EXPECT_NE(g.exit_code, 0);
     EXPECT_NE(g.err.find("RFC 7512"), std::string::npos) << g.err;
+}
+
+// The milter signs from many threads with one Signer. With a token key
+// every signature is a PKCS#11 operation through the engine, so threads
+// meet in libp11 and the module: 4 threads sign 200 messages at once with
+// each of two token keys (libp11 signs RSA and ECDSA on different paths,
+// and both keys share the token's sessions), and every message must verify
+// with openssl and carry its own content. Then the signers go away while
+// nothing else holds their keys.
+TEST(Pkcs11, OneTokenSignerSignsFromManyThreadsAtOnce) {
+    Token t;
+    auto now = std::chrono::system_clock::now();
+    RequestCa ca(t.tmp.path() / "ca");
+    const std::pair<std::string, std::string> ids[] = {{kAddress, "ec-p256"},
+                                                       {"statements@bank.example", "rsa2048"}};
+    for (const auto& [address, type] : ids) {
+        std::string object = address.substr(0, address.find('@'));
+        ProcessResult g =
+            t.keys({"generate", address, "--pkcs11", "pkcs11:token=ribbon-test;object=" + object,
+                    "--type", type, "--pin-file", t.pin_file.string()});
+        ASSERT_EQ(g.exit_code, 0) << g.describe();
+        fs::path cert =
+            ca.issue(g.out.substr(0, g.out.find('\n')), now - hours(1), now + hours(48));
+        ProcessResult in = t.keys({"install", cert.string(), "--chain", pki().chain.string()});
+        ASSERT_EQ(in.exit_code, 0) << in.describe();
+    }
+    // This process loads the keys itself, through the same engine.
+    for (const auto& [name, value] : t.env) ::setenv(name.c_str(), value.c_str(), 1);
+    ::setenv("RIBBON_PKCS11_PIN", "1234", 1);
+    std::vector<Signer> signers;
+    for (const auto& [address, type] : ids) {
+        auto selected = Keystore(t.ids).digital_id_for(address, now);
+        ASSERT_TRUE(selected.ok()) << selected.error().message();
+        ASSERT_EQ(selected->entry.key_location, "token");
+        EXPECT_NE(selected->id.impl().token_lock, nullptr);
+        auto signer = Signer::create(selected->id);
+        ASSERT_TRUE(signer.ok()) << signer.error().message();
+        signers.push_back(std::move(*signer));
+    }
+
+    constexpr std::size_t kThreads = 4;
+    constexpr std::size_t kPerThread = 50;
+    constexpr std::size_t kMessages = kThreads * kPerThread;
+    // outputs[s * kMessages + k]: message k signed by signers[s].
+    std::vector<std::string> outputs(signers.size() * kMessages);
+    std::vector<std::string> errors(outputs.size());
+    std::vector<std::thread> threads;
+    for (std::size_t th = 0; th < kThreads; ++th) {
+        threads.emplace_back([&, th] {
+            for (std::size_t k = th * kPerThread; k < (th + 1) * kPerThread; ++k) {
+                for (std::size_t s = 0; s < signers.size(); ++s) {
+                    std::string message = "From: Bank <" + ids[s].first +
+                                          ">\r\nTo: c@example.org\r\nSubject: statement " +
+                                          std::to_string(k) + "\r\n\r\nReady.\r\n";
+                    StringSink out;
+                    auto r = signers[s].sign(MessageInput::from_memory(message), out);
+                    if (!r) errors[s * kMessages + k] = r.error().message();
+                    outputs[s * kMessages + k] = out.take();
+                }
+            }
+        });
+    }
+    // Meanwhile the keys are loaded again, as a daemon does when the
+    // keystore changes: a login to the token while the threads sign.
+    for (int n = 0; n < 20; ++n) {
+        auto again = Keystore(t.ids).digital_id_for(ids[n % 2].first, now);
+        EXPECT_TRUE(again.ok()) << again.error().message();
+    }
+    for (auto& th : threads) th.join();
+    for (std::size_t i = 0; i < outputs.size(); ++i) {
+        const std::string what =
+            ids[i / kMessages].second + " message " + std::to_string(i % kMessages);
+        ASSERT_EQ(errors[i], "") << what;
+        EXPECT_NE(
+            outputs[i].find("\r\nSubject: statement " + std::to_string(i % kMessages) + "\r\n"),
+            std::string::npos)
+            << what;
+        VerifyResult v = verify_openssl(outputs[i], pki().root_cert);
+        ASSERT_TRUE(v.ok) << what << ": " << v.details;
+    }
+    signers.clear();
+
+    // A key file shares nothing between threads and takes no lock.
+    auto file_id = DigitalId::load(pki().ecdsa.key, pki().ecdsa.cert);
+    ASSERT_TRUE(file_id.ok()) << file_id.error().message();
+    EXPECT_EQ(file_id->impl().token_lock, nullptr);
 }
 
 }  // namespace

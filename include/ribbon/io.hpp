@@ -24,11 +24,14 @@ public:
     static MessageInput from_file(std::filesystem::path path);
     // A descriptor the caller owns (stdin, a socket, a pipe). Regular files
     // are read in place; anything else is spooled to memory, then to an
-    // unlinked temporary file when large.
-    static MessageInput from_fd(int fd);
+    // unlinked temporary file when large. `already_read`: the bytes the
+    // caller has read from `fd` just before (read_message_head()), which
+    // come first; they must outlive every use of the input.
+    static MessageInput from_fd(int fd, std::string_view already_read = {});
 
     enum class Source { memory, file, fd };
     Source source() const noexcept { return m_source; }
+    // The message (memory), or the bytes already read from fd() (fd).
     std::string_view bytes() const noexcept { return m_bytes; }
     const std::filesystem::path& path() const noexcept { return m_path; }
     int fd() const noexcept { return m_fd; }
@@ -46,6 +49,29 @@ private:
 // files. I/O failures are transient (the disk or a mount may come back), a
 // missing file is permanent; messages name `what` ("chain file").
 Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);
+
+// The start of a message read from a descriptor that cannot be read
+// twice (a pipe): the whole header section (RFC 5322 §2.1: up to and
+// including the empty line that ends it), and whatever of the body came
+// with the last read. Enough to pick a Digital ID by From before the body
+// is read; MessageInput::from_fd(fd, bytes) then gives the whole message.
+struct MessageHead {
+    std::string bytes;
+    std::size_t header_size = 0;  // bytes of the header section within `bytes`
+    std::string_view header() const noexcept {
+        return std::string_view(bytes).substr(0, header_size);
+    }
+};
+
+// A header section longer than this is refused rather than held in memory:
+// ten times Postfix's header_size_limit default (102400), far above what
+// real mail carries.
+inline constexpr std::size_t kMaxHeaderSection = 1024 * 1024;
+
+// Reads `fd` up to the end of the header section, or to end of input (a
+// message without a body). Errors: no empty line within `limit` bytes →
+// Errc::limit_exceeded (permanent); a failing read → io_error (transient).
+Result<MessageHead> read_message_head(int fd, std::size_t limit = kMaxHeaderSection);
 
 class Sink {
 public:

@@ -58,15 +58,21 @@ Result<KeyRequest> renew_key_request(const Keystore& store, std::string_view add
 
 // Files the CA-issued certificate in `cert_file` (PEM; with its chain from
 // `chain_file` when given) next to the keystore key whose public key it
-// carries, through Keystore::add, and removes that key's .csr. Returns the
-// certificate's path in the keystore. Errors, each naming the file:
-// unreadable or not a PEM certificate → bad_certificate (io_error when it
-// cannot be read); no key in the keystore for its public key →
+// carries, with Keystore::add's checks, and removes that key's .csr.
+// The key is matched by its recorded public key (<key-id>.pub.pem, else
+// its .csr), so an encrypted key file needs no passphrase and a token key
+// no token; only a key with neither is read, `password` decrypting it.
+// Returns the certificate's path in the keystore. Errors, each naming the
+// file: unreadable or not a PEM certificate → bad_certificate (io_error
+// when it cannot be read); no key in the keystore for its public key →
 // no_matching_key; without digitalSignature or emailProtection →
 // certificate_usage; not for the address its key is filed under →
-// from_not_in_certificate.
+// from_not_in_certificate; key readable by others →
+// unsafe_key_permissions; an encrypted key without a public key on record
+// and no or a wrong `password` → wrong_password.
 Result<std::filesystem::path> install_certificate(
     const Keystore& store, const std::filesystem::path& cert_file,
-    const std::optional<std::filesystem::path>& chain_file = std::nullopt);
+    const std::optional<std::filesystem::path>& chain_file = std::nullopt,
+    std::string_view password = {});
 
 }  // namespace ribbon

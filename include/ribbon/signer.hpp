@@ -59,7 +59,8 @@ struct SignReport {
 // §3.6.2), as written. Used to pick a Digital ID from a keystore before
 // signing; sign() still checks that the certificate covers every From
 // mailbox. Reads the input: a descriptor that is not a regular file (a
-// pipe) cannot be read again, so callers spool such input first.
+// pipe) cannot be read again, so callers give it the header section
+// instead (read_message_head(), ribbon/io.hpp).
 // Errors: no_from, malformed_message, io_error.
 Result<std::string> from_address(const MessageInput& in);
 

@@ -41,6 +41,20 @@ void register_daemons(CLI::App& app, int& exit_code);
 // sendmail (sendmail_command.cpp)
 void register_sendmail(CLI::App& app, int& exit_code);
 
+// A password or passphrase, wiped when it goes out of scope.
+struct Secret {
+    std::string bytes;
+    Secret() = default;
+    Secret(const Secret&) = delete;
+    Secret& operator=(const Secret&) = delete;
+    ~Secret();
+};
+// The first line of `file` when one is given, else the environment
+// variable `env` (left empty when unset); never a command-line argument.
+// A file that cannot be read is Errc::io_error.
+inline constexpr const char* kKeyPasswordEnv = "RIBBON_KEY_PASSWORD";
+Result<void> read_secret(const std::string& file, const char* env, Secret& out);
+
 // `ribbon keys` subcommands kept in files of their own receive the `keys`
 // app and the --keystore value (read when their callback runs; empty means
 // Keystore::default_dir(), see keystore_for()).

@@ -5,11 +5,7 @@
 // The bundle's password comes from --password-file (its first line) or the
 // RIBBON_P12_PASSWORD environment variable, never from the command line,
 // where every user on the machine can read it in the process list.
-#include <string.h>  // explicit_bzero
-
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
 
 #include "cli/commands.hpp"
 #include "ribbon/pkcs12.hpp"
@@ -25,33 +21,9 @@ struct ImportArgs {
     std::vector<std::string> ca_files;
 };
 
-// Wipes the password when the command is done with it.
-struct Password {
-    std::string bytes;
-    Password() = default;
-    Password(const Password&) = delete;
-    Password& operator=(const Password&) = delete;
-    ~Password() { explicit_bzero(bytes.data(), bytes.size()); }
-};
-
-Result<void> read_password(const ImportArgs& args, Password& out) {
-    if (!args.password_file.empty()) {
-        std::ifstream in(args.password_file);
-        if (!in) {
-            return permanent_error(Errc::io_error,
-                                   "cannot read password file " + args.password_file);
-        }
-        std::getline(in, out.bytes);
-        if (!out.bytes.empty() && out.bytes.back() == '\r') out.bytes.pop_back();
-        return {};
-    }
-    if (const char* env = std::getenv("RIBBON_P12_PASSWORD")) out.bytes = env;
-    return {};
-}
-
 int run_import(const ImportArgs& args, const KeystoreArg& keystore) {
-    Password password;
-    if (auto r = read_password(args, password); !r) {
+    Secret password;
+    if (auto r = read_secret(args.password_file, "RIBBON_P12_PASSWORD", password); !r) {
         report_error("keys import", "", r.error());
         return exit_code_for(r.error());
     }

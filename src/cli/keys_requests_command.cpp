@@ -24,6 +24,7 @@ struct RequestArgs {
     std::string chain;
     std::string pkcs11;
     std::string pin_file;
+    std::string password_file;
     std::vector<std::string> ca_files;
 };
 
@@ -103,11 +104,20 @@ void register_keys_requests(CLI::App& keys, KeystoreArg keystore, int& exit_code
     install->add_option("--chain", args->chain, "Its intermediate certificates (PEM)");
     install->add_option("--ca", args->ca_files,
                         "Roots to check the chain against (default: the system's); repeatable");
+    install->add_option("--password-file", args->password_file,
+                        "File whose first line is the key's passphrase, for an encrypted key "
+                        "whose public key is not on record (or set RIBBON_KEY_PASSWORD)");
     install->callback([args, keystore, &exit_code] {
         Keystore store(keystore_for(keystore));
         std::optional<std::filesystem::path> chain;
         if (!args->chain.empty()) chain = args->chain;
-        auto filed = install_certificate(store, args->cert, chain);
+        Secret password;
+        if (auto r = read_secret(args->password_file, kKeyPasswordEnv, password); !r) {
+            report_error("keys install", "", r.error());
+            exit_code = exit_code_for(r.error());
+            return;
+        }
+        auto filed = install_certificate(store, args->cert, chain, password.bytes);
         if (!filed) {
             report_error("keys install", "", filed.error());
             exit_code = exit_code_for(filed.error());

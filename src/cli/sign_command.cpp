@@ -9,12 +9,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -46,24 +43,6 @@ struct SignArgs {
     std::string out_dir;
     unsigned jobs = 0;
 };
-
-// The key's password: from --password-file (first line) or the
-// RIBBON_KEY_PASSWORD environment variable; never from the command line,
-// where other users could read it in the process list.
-Result<std::string> read_password(const SignArgs& args) {
-    if (!args.password_file.empty()) {
-        std::ifstream in(args.password_file);
-        if (!in) {
-            return permanent_error(Errc::io_error, "cannot read password file " + args.password_file);
-        }
-        std::string line;
-        std::getline(in, line);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        return line;
-    }
-    if (const char* env = std::getenv("RIBBON_KEY_PASSWORD")) return std::string(env);
-    return std::string();
-}
 
 // Lists the messages of a batch folder: regular files, sorted, skipping
 // hidden files (maildir and editors keep temporary files there).
@@ -202,20 +181,6 @@ int run_batch(const SignerFor& signer_for, const SignOptions& options, const Sig
     return exit_code;
 }
 
-// Reads stdin whole: picking a Digital ID by From reads the message before
-// signing it, and a pipe cannot be read twice.
-Result<std::string> slurp_stdin() {
-    std::string data;
-    char buf[65536];
-    while (true) {
-        ssize_t n = ::read(STDIN_FILENO, buf, sizeof buf);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return transient_error(Errc::io_error, "cannot read stdin");
-        if (n == 0) return data;
-        data.append(buf, static_cast<std::size_t>(n));
-    }
-}
-
 // Writes one signed message to stdout or -o.
 int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& options,
              const SignArgs& args) {
@@ -246,12 +211,12 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
 
 int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     Keystore ks(args.keystore.empty() ? Keystore::default_dir() : fs::path(args.keystore));
-    auto password = read_password(args);
-    if (!password) {
-        report_error("sign", "", password.error());
-        return exit_code_for(password.error());
+    Secret password;
+    if (auto r = read_secret(args.password_file, kKeyPasswordEnv, password); !r) {
+        report_error("sign", "", r.error());
+        return exit_code_for(r.error());
     }
-    KeystoreSigners signers(ks, args.id, std::move(*password));
+    KeystoreSigners signers(ks, args.id, password.bytes);
     if (!args.id.empty()) {
         // Fail before reading any mail when the named Digital ID is unusable.
         if (auto s = signers.for_address(args.id); !s) {
@@ -262,19 +227,24 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     if (!args.batch_dir.empty()) {
         return run_batch([&](const MessageInput& in) { return signers.for_message(in); }, options, args);
     }
-    std::string spooled;
     bool from_stdin = args.input.empty() || args.input == "-";
     MessageInput in = from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input);
+    // stdin may be a pipe, which cannot be read twice: picking the Digital
+    // ID by From reads only the header section (bounded), and the signer
+    // reads it again from memory, then the rest from stdin.
+    MessageHead head;
+    MessageInput pick_from = in;
     if (from_stdin && args.id.empty()) {
-        auto data = slurp_stdin();
-        if (!data) {
-            report_error("sign", "<stdin>", data.error());
-            return exit_code_for(data.error());
+        auto read = read_message_head(STDIN_FILENO);
+        if (!read) {
+            report_error("sign", "<stdin>", read.error());
+            return exit_code_for(read.error());
         }
-        spooled = std::move(*data);
-        in = MessageInput::from_memory(spooled);
+        head = std::move(*read);
+        in = MessageInput::from_fd(STDIN_FILENO, head.bytes);
+        pick_from = MessageInput::from_memory(head.header());
     }
-    auto signer = signers.for_message(in);
+    auto signer = signers.for_message(pick_from);
     if (!signer) {
         report_error("sign", args.input.empty() ? "<stdin>" : args.input, signer.error());
         return exit_code_for(signer.error());
@@ -288,10 +258,10 @@ int run_sign(const SignArgs& args) {
     options.header_protection = !args.no_header_protection;
     if (args.use_keystore) return run_sign_keystore(args, options);
 
-    auto password = read_password(args);
-    if (!password) {
-        report_error("sign", "", password.error());
-        return exit_code_for(password.error());
+    Secret password;
+    if (auto r = read_secret(args.password_file, kKeyPasswordEnv, password); !r) {
+        report_error("sign", "", r.error());
+        return exit_code_for(r.error());
     }
     std::optional<fs::path> chain;
     if (!args.chain.empty()) chain = args.chain;
@@ -304,7 +274,7 @@ int run_sign(const SignArgs& args) {
         report_error("sign", about_cert ? args.cert : args.key, e);
         return exit_code_for(e);
     };
-    auto id = DigitalId::load(args.key, args.cert, chain, *password);
+    auto id = DigitalId::load(args.key, args.cert, chain, password.bytes);
     if (!id) return id_error(id.error());
     auto signer = Signer::create(*id);
     if (!signer) return id_error(signer.error());

@@ -146,7 +146,13 @@ struct SignedDataBuilder::KeyContext {
     ossl::PkeyCtxPtr ctx;
 };
 
-SignedDataBuilder::~SignedDataBuilder() = default;
+SignedDataBuilder::~SignedDataBuilder() {
+    // A token key's contexts go under its lock, like every use of them.
+    std::unique_lock<std::mutex> token;
+    if (m_id != nullptr && m_id->token_lock)
+        token = std::unique_lock<std::mutex>(*m_id->token_lock);
+    m_pool.clear();
+}
 
 Result<std::unique_ptr<SignedDataBuilder>> SignedDataBuilder::create(const DigitalId::Impl& id) {
     std::unique_ptr<SignedDataBuilder> b(new SignedDataBuilder());
@@ -177,26 +183,35 @@ Result<std::unique_ptr<SignedDataBuilder>> SignedDataBuilder::create(const Digit
                          b->m_certificates;
     if (auto r = check_attribute_order(); !r) return std::move(r).error();
 
-    // Fail now, not on the first message, if the key cannot sign.
-    auto ctx = b->make_context();
-    if (!ctx) return std::move(ctx).error();
-    int max_sig = EVP_PKEY_get_size(id.key.get());
-    if (max_sig <= 0) return ossl::crypto_error("cannot size the signature");
-    b->m_max_signature = static_cast<std::size_t>(max_sig);
-    b->release(std::move(*ctx));
+    // Fail now, not on the first message, if the key cannot sign. A token
+    // key's lock is let go before `b` can be destroyed, which takes it.
+    auto ready = [&]() -> Result<void> {
+        std::unique_lock<std::mutex> token;
+        if (id.token_lock) token = std::unique_lock<std::mutex>(*id.token_lock);
+        auto ctx = b->make_context();
+        if (!ctx) return std::move(ctx).error();
+        int max_sig = EVP_PKEY_get_size(id.key.get());
+        if (max_sig <= 0) return ossl::crypto_error("cannot size the signature");
+        b->m_max_signature = static_cast<std::size_t>(max_sig);
+        b->release(std::move(*ctx));
+        return {};
+    }();
+    if (!ready) return std::move(ready).error();
     return b;
 }
 
 Result<std::unique_ptr<SignedDataBuilder::KeyContext>> SignedDataBuilder::make_context() const {
     auto kc = std::make_unique<KeyContext>();
-    // A private copy of the key per context: OpenSSL 3.0 serialises threads
-    // on an RSA key's shared blinding state. Keys that cannot be copied
-    // (hardware tokens) are shared instead.
-    kc->key.reset(EVP_PKEY_dup(m_id->key.get()));
-    if (!kc->key) {
-        ossl::drain_errors();
+    if (m_id->token_lock) {
+        // A token key is shared, never copied (digital_id_impl.hpp); its
+        // operations are serialised by sign_hash() instead.
         EVP_PKEY_up_ref(m_id->key.get());
         kc->key.reset(m_id->key.get());
+    } else {
+        // A private copy of the key per context: OpenSSL 3.0 serialises
+        // threads on an RSA key's shared blinding state.
+        kc->key.reset(EVP_PKEY_dup(m_id->key.get()));
+        if (!kc->key) return ossl::crypto_error("cannot copy the private key");
     }
     kc->ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, kc->key.get(), nullptr));
     if (!kc->ctx || EVP_PKEY_sign_init(kc->ctx.get()) != 1 ||
@@ -223,6 +238,12 @@ void SignedDataBuilder::release(std::unique_ptr<KeyContext> kc) const {
 }
 
 Result<std::string> SignedDataBuilder::sign_hash(const Digest& hash) const {
+    // A token key signs one message at a time, whichever thread asks (why:
+    // keystore/pkcs11_engine.cpp); held from acquire() to release(), so the
+    // pool of a token key never grows past one context. A key file takes
+    // no lock here: each thread signs with a context and key of its own.
+    std::unique_lock<std::mutex> token;
+    if (m_id->token_lock) token = std::unique_lock<std::mutex>(*m_id->token_lock);
     auto kc = acquire();
     if (!kc) {
         auto made = make_context();

@@ -11,9 +11,11 @@
 // private-key operation. The output is checked against openssl, NSS and
 // gpgsm by the test suite.
 //
-// Thread-safety: sign_attributes() and the encoders are const and may be
-// called concurrently; private-key contexts come from a small pool so that
-// threads never share an EVP_PKEY_CTX (or an RSA blinding lock).
+// Thread-safety: detached(), encapsulated() and the encoders are const and
+// may be called concurrently; private-key contexts come from a small pool
+// so that threads never share an EVP_PKEY_CTX (or an RSA blinding lock). A
+// key in a token is the exception: its operations take the token's lock
+// one at a time (DigitalId::Impl::token_lock).
 #pragma once
 
 #include <array>

@@ -129,9 +129,11 @@ Result<DigitalId> DigitalId::from_pem(std::string_view key_pem, std::string_view
 }
 
 Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_pem,
-                                      std::string_view chain_pem) {
+                                      std::string_view chain_pem,
+                                      std::shared_ptr<std::mutex> token_lock) {
     auto impl = std::make_shared<DigitalId::Impl>();
     impl->key = std::move(key);
+    impl->token_lock = std::move(token_lock);
 
     auto certs = parse_pem_certificates(cert_pem, "certificate file");
     if (!certs) return std::move(certs).error();
@@ -151,7 +153,11 @@ Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_p
     }
 
     impl->info = ossl::describe_certificate(impl->cert.get());
-    if (X509_check_private_key(impl->cert.get(), impl->key.get()) != 1) {
+    std::unique_lock<std::mutex> token;  // comparing may reach into the engine's key
+    if (impl->token_lock) token = std::unique_lock<std::mutex>(*impl->token_lock);
+    bool matches = X509_check_private_key(impl->cert.get(), impl->key.get()) == 1;
+    if (token) token.unlock();
+    if (!matches) {
         ossl::drain_errors();
         return permanent_error(Errc::key_mismatch, "the private key does not belong to certificate " +
                                                        impl->info.subject);

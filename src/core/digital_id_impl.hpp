@@ -1,6 +1,8 @@
 // digital_id_impl.hpp — what a loaded DigitalId holds. Internal.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -12,19 +14,38 @@ namespace ribbon {
 
 class DigitalId::Impl {
 public:
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    ~Impl() {
+        // A token key is freed under its lock too: libp11 releases its
+        // token objects when the engine's EVP_PKEY goes.
+        std::unique_lock<std::mutex> held;
+        if (token_lock) held = std::unique_lock<std::mutex>(*token_lock);
+        key.reset();
+    }
+
     ossl::PkeyPtr key;
     ossl::X509Ptr cert;
     std::vector<ossl::X509Ptr> chain;  // intermediates only, leaf-most first
     CertificateInfo info;
     std::vector<std::string> addresses_lower;
+    // Set for a key in a PKCS#11 token (keystore/pkcs11.hpp): every use of
+    // `key` holds this lock, and `key` is never copied (EVP_PKEY_dup would
+    // copy libp11's pointer to its token object without a reference, and
+    // each copy would free it). Why one lock: keystore/pkcs11_engine.cpp.
+    // Null for a key file, whose operations take no lock at all.
+    std::shared_ptr<std::mutex> token_lock;
 };
 
 // A DigitalId around a key that is already loaded — a token key from the
-// pkcs11 engine (keystore/pkcs11.hpp), or only the public key when filing a
-// certificate for a token key — with the same checks as DigitalId::from_pem.
-// Keeps OpenSSL types out of include/ribbon/.
+// pkcs11 engine (keystore/pkcs11.hpp) with the engine's `token_lock`, or
+// only the public key when filing a certificate without reading the key —
+// with the same checks as DigitalId::from_pem. Keeps OpenSSL types out of
+// include/ribbon/.
 Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_pem,
-                                      std::string_view chain_pem);
+                                      std::string_view chain_pem,
+                                      std::shared_ptr<std::mutex> token_lock = nullptr);
 
 // Every certificate in a PEM text, in order; damage is Errc::bad_certificate
 // naming `what` ("chain file").

@@ -24,11 +24,52 @@ MessageInput MessageInput::from_file(std::filesystem::path path) {
     return in;
 }
 
-MessageInput MessageInput::from_fd(int fd) {
+MessageInput MessageInput::from_fd(int fd, std::string_view already_read) {
     MessageInput in;
     in.m_source = Source::fd;
     in.m_fd = fd;
+    in.m_bytes = already_read;
     return in;
+}
+
+Result<MessageHead> read_message_head(int fd, std::size_t limit) {
+    static constexpr std::size_t kChunk = 64 * 1024;
+    MessageHead head;
+    // The empty line may be CRLF CRLF or LF LF (messages from local
+    // programs), and may be the very first line (no header fields).
+    char prev = '\n';
+    char prev2 = 0;
+    std::size_t scanned = 0;
+    while (true) {
+        for (; scanned < head.bytes.size() && scanned < limit; ++scanned) {
+            char c = head.bytes[scanned];
+            if (c == '\n' && (prev == '\n' || (prev == '\r' && prev2 == '\n'))) {
+                head.header_size = scanned + 1;
+                return head;
+            }
+            prev2 = prev;
+            prev = c;
+        }
+        if (scanned == limit) {
+            return permanent_error(Errc::limit_exceeded, "the header section is longer than " +
+                                                             std::to_string(limit) +
+                                                             " bytes (no empty line ends it)");
+        }
+        std::size_t at = head.bytes.size();
+        head.bytes.resize(at + kChunk);
+        ssize_t n = ::read(fd, head.bytes.data() + at, kChunk);
+        int err = errno;
+        head.bytes.resize(at + static_cast<std::size_t>(n > 0 ? n : 0));
+        if (n < 0 && err == EINTR) continue;
+        if (n < 0) {
+            return transient_error(Errc::io_error,
+                                   std::string("cannot read the message: ") + std::strerror(err));
+        }
+        if (n == 0) {
+            head.header_size = head.bytes.size();
+            return head;
+        }
+    }
 }
 
 std::string MessageInput::describe() const {

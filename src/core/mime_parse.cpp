@@ -42,13 +42,14 @@ const char* describe_issue(GMimeParserWarning code) {
     }
 }
 
-// Wraps bytes from a non-seekable descriptor in a seekable GMime stream:
-// memory while small, an unlinked temporary file beyond kSpoolToFileAt.
-Result<GPtr<GMimeStream>> spool_fd(int fd, std::int64_t& size) {
-    std::string buffer;
+// Wraps bytes from a non-seekable descriptor, after the `already_read`
+// ones, in a seekable GMime stream: memory while small, an unlinked
+// temporary file beyond kSpoolToFileAt.
+Result<GPtr<GMimeStream>> spool_fd(int fd, std::string_view already_read, std::int64_t& size) {
+    std::string buffer(already_read);
     int tmp = -1;
     char chunk[65536];
-    size = 0;
+    size = static_cast<std::int64_t>(buffer.size());
     while (true) {
         ssize_t n = ::read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
@@ -126,11 +127,18 @@ Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size)
             struct stat st {};
             if (::fstat(in.fd(), &st) == 0 && S_ISREG(st.st_mode)) {
                 int fd = ::dup(in.fd());
-                off_t pos = ::lseek(fd, 0, SEEK_CUR);
+                // The bytes read already came just before the offset: a
+                // file is parsed in place from where they started.
+                off_t pos = ::lseek(fd, -static_cast<off_t>(in.bytes().size()), SEEK_CUR);
+                if (pos < 0) {
+                    ::close(fd);
+                    return internal_error("the bytes read from " + in.describe() +
+                                          " do not precede its offset");
+                }
                 size = st.st_size - pos;
                 return GPtr<GMimeStream>(g_mime_stream_fs_new(fd));
             }
-            return spool_fd(in.fd(), size);
+            return spool_fd(in.fd(), in.bytes(), size);
         }
     }
     return internal_error("unknown input source");

@@ -3,6 +3,7 @@
 #include "keystore/files.hpp"
 
 #include <fcntl.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
@@ -66,6 +67,15 @@ std::string key_id(EVP_PKEY* public_key) {
         out.push_back(kHex[digest[i] & 15]);
     }
     return out;
+}
+
+Result<std::string> public_key_pem(EVP_PKEY* key) {
+    ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+    if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1)
+        return ossl::crypto_error("cannot write the public key");
+    char* data = nullptr;
+    long len = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(len));
 }
 
 Result<void> check_key_file(const fs::path& key_file) {

@@ -44,13 +44,21 @@ Result<void> write_file_atomic(const std::filesystem::path& path, std::string_vi
                                unsigned mode, bool exclusive);
 
 // A key kept in a PKCS#11 token is recorded as <key-id>.key.uri, holding
-// its RFC 7512 URI, next to <key-id>.pub.pem, its public key (docs/KEYSTORE.md).
+// its RFC 7512 URI. Every key, in a file or a token, has its public key
+// next to it as <key-id>.pub.pem, so a certificate can be matched to the
+// key without the token or the passphrase of an encrypted key file
+// (docs/KEYSTORE.md).
 inline constexpr std::string_view kTokenKeySuffix = ".key.uri";
 inline constexpr std::string_view kPublicKeySuffix = ".pub.pem";
 
+// The SubjectPublicKeyInfo of `key` (a private or a public key) as PEM,
+// the content of a <key-id>.pub.pem.
+Result<std::string> public_key_pem(EVP_PKEY* key);
+
 // Files a checked Digital ID for `address` (Keystore::add's rules after
-// loading): the key as <key-id>.key unless `key_pem` is empty (a token
-// key, recorded at generate time), the chain, then the certificate.
+// loading): the key as <key-id>.key unless `key_pem` is empty (a key
+// filed before its certificate, in a file or a token), its public key as
+// <key-id>.pub.pem where missing, the chain, then the certificate.
 Result<std::filesystem::path> file_digital_id(const Keystore& store, std::string_view address,
                                               const DigitalId& id, std::string_view key_pem,
                                               std::string_view cert_pem,

@@ -120,8 +120,9 @@ std::vector<KeystoreEntry> read_address(const fs::path& dir, const std::string& 
     std::error_code ec;
     for (const auto& item : fs::directory_iterator(dir, ec)) {
         std::string name = item.path().filename().string();
+        // <SERIAL>.pem only: chains and public keys share the suffix.
         if (!item.is_regular_file(ec) || name.starts_with(".") || !name.ends_with(kCertSuffix) ||
-            name.ends_with(kChainSuffix)) {
+            name.ends_with(kChainSuffix) || name.ends_with(ks::kPublicKeySuffix)) {
             continue;
         }
         entries.push_back(read_entry(address, item.path(), now));
@@ -301,11 +302,24 @@ Result<fs::path> file_digital_id(const Keystore& store, std::string_view address
     fs::path dir = store.dir() / *normal;
     if (auto r = ks::make_private_dir(dir); !r) return std::move(r).error();
     std::string serial = id.certificate().serial_hex;
-    fs::path key_file = dir / (ks::key_id(id.impl().key.get()) + ".key");
+    std::string key_id = ks::key_id(id.impl().key.get());
+    fs::path key_file = dir / (key_id + ".key");
+    fs::path pub_file = dir / (key_id + std::string(ks::kPublicKeySuffix));
     fs::path cert_file = dir / (serial + std::string(kCertSuffix));
     std::error_code ec;
     if (!key_pem.empty() && !fs::exists(key_file, ec)) {
         if (auto r = ks::write_file_atomic(key_file, key_pem, 0600, true); !r)
+            return std::move(r).error();
+    }
+    if (!fs::exists(pub_file, ec)) {
+        // Recorded for the next certificate of this key (a re-issue, a
+        // renewal by the CA): install then needs neither the passphrase of
+        // an encrypted key nor its token. Public: 0644. Not exclusive: a
+        // concurrent writer can only write the same bytes (the name is
+        // their hash).
+        auto pub = ks::public_key_pem(id.impl().key.get());
+        if (!pub) return std::move(pub).error();
+        if (auto r = ks::write_file_atomic(pub_file, *pub, 0644, false); !r)
             return std::move(r).error();
     }
     if (!chain_pem.empty()) {
@@ -334,7 +348,7 @@ Result<DigitalId> load_token_digital_id(const KeystoreEntry& entry) {
         if (!chain) return std::move(chain).error();
         chain_pem = std::move(*chain);
     }
-    return digital_id_from_key(std::move(*key), *cert_pem, chain_pem);
+    return digital_id_from_key(std::move(key->key), *cert_pem, chain_pem, key->lock);
 }
 
 }  // namespace ks

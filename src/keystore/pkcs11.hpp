@@ -11,6 +11,8 @@
 // the PIN may be fine again later, so daemons tempfail instead of bouncing.
 #pragma once
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,17 +56,36 @@ Result<std::string> pin_for(const Uri& uri, const std::optional<std::string>& gi
 // none). Returns the URI to record, which names the new key by its id too.
 Result<std::string> generate_on_token(const Uri& uri, NewKeyType type, const std::string& pin);
 
-// The token key as an EVP_PKEY from the pkcs11 engine: signing with it is
-// done by the token. `uri` is a recorded URI.
-Result<ossl::PkeyPtr> load_private_key(const std::string& uri, const std::string& module,
-                                       const std::string& pin);
+// The lock every use of the engine and of the keys it hands out holds
+// (why one lock for all: pkcs11_engine.cpp). The keys' DigitalIds share it
+// (DigitalId::Impl::token_lock). The functions below take it themselves.
+std::shared_ptr<std::mutex> engine_lock();
+
+// A key the engine handed out. Using it is the holder's business, under
+// `lock`; freeing it takes `lock` by itself. Move `key` out (with `lock`)
+// to hand it on, e.g. to a DigitalId.
+struct TokenKey {
+    TokenKey(std::shared_ptr<std::mutex> l, ossl::PkeyPtr k)
+        : lock(std::move(l)), key(std::move(k)) {}
+    TokenKey(TokenKey&&) noexcept = default;
+    TokenKey& operator=(TokenKey&&) = delete;
+    ~TokenKey();
+
+    std::shared_ptr<std::mutex> lock;
+    ossl::PkeyPtr key;
+};
+
+// The token key from the pkcs11 engine: signing with it is done by the
+// token. `uri` is a recorded URI.
+Result<TokenKey> load_private_key(const std::string& uri, const std::string& module,
+                                  const std::string& pin);
 // Its public key (for the CSR and for matching certificates).
-Result<ossl::PkeyPtr> load_public_key(const std::string& uri, const std::string& module,
-                                      const std::string& pin);
+Result<TokenKey> load_public_key(const std::string& uri, const std::string& module,
+                                 const std::string& pin);
 
 // Both of the above in one: the private key of a recorded URI, with the
 // module and PIN found as module_path()/pin_for() say.
-Result<ossl::PkeyPtr> load_recorded_key(const std::string& recorded_uri);
+Result<TokenKey> load_recorded_key(const std::string& recorded_uri);
 
 inline Error unavailable(std::string message) {
     return transient_error(Errc::token_unavailable, std::move(message));

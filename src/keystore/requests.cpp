@@ -118,6 +118,33 @@ std::vector<std::string> candidate_addresses(const Keystore& store,
     return out;
 }
 
+// Files a new key's records in `dir`: the key (<id><key_suffix>, 0600: a
+// key file, or a token key's URI), its public key (<id>.pub.pem) and its
+// request (<id>.csr), both public (0644). All or nothing: a key without
+// its request is of no use to anyone.
+Result<KeyRequest> file_request(const fs::path& dir, const std::string& id,
+                                std::string_view key_suffix, std::string_view key_bytes,
+                                std::string_view pub_pem, std::string_view csr) {
+    KeyRequest out{dir / (id + std::string(key_suffix)), dir / (id + ".csr")};
+    const std::pair<fs::path, std::string_view> files[] = {
+        {out.key_file, key_bytes},
+        {dir / (id + std::string(ks::kPublicKeySuffix)), pub_pem},
+        {out.csr_file, csr},
+    };
+    for (const auto& [path, bytes] : files) {
+        unsigned mode = path == out.key_file ? 0600 : 0644;
+        if (auto r = ks::write_file_atomic(path, bytes, mode, true); !r) {
+            std::error_code ec;
+            for (const auto& [p, b] : files) {
+                if (p == path) break;  // not ours: it was there before (exclusive)
+                fs::remove(p, ec);
+            }
+            return std::move(r).error();
+        }
+    }
+    return out;
+}
+
 // generate_key_request for a key made in a PKCS#11 token: the keystore
 // records the key's URI (<key-id>.key.uri) and public key (<key-id>.pub.pem,
 // which install matches certificates against without the token); the
@@ -139,55 +166,112 @@ Result<KeyRequest> generate_token_request(const Keystore& store, const std::stri
     if (!pub) return std::move(pub).error();
     auto priv = p11::load_private_key(*recorded, module, *pin);
     if (!priv) return std::move(priv).error();
-    auto csr = make_csr(pub->get(), address, options.organisation, priv->get());
+    std::string id;
+    auto pub_pem = [&]() -> Result<std::string> {
+        // The engine's keys are used under its lock (pkcs11_engine.cpp).
+        std::lock_guard<std::mutex> token(*p11::engine_lock());
+        id = ks::key_id(pub->key.get());
+        return ks::public_key_pem(pub->key.get());
+    }();
+    if (!pub_pem) return std::move(pub_pem).error();
+    auto csr = [&] {
+        // The token signs the request.
+        std::lock_guard<std::mutex> token(*p11::engine_lock());
+        return make_csr(pub->key.get(), address, options.organisation, priv->key.get());
+    }();
     if (!csr) return std::move(csr).error();
-
-    ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-    if (PEM_write_bio_PUBKEY(bio.get(), pub->get()) != 1)
-        return ossl::crypto_error("cannot write the token key's public key");
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    std::string pub_pem(data, static_cast<std::size_t>(len));
-
-    std::string id = ks::key_id(pub->get());
-    KeyRequest out{dir / (id + std::string(ks::kTokenKeySuffix)), dir / (id + ".csr")};
-    const std::pair<fs::path, std::string> files[] = {
-        {dir / (id + std::string(ks::kPublicKeySuffix)), pub_pem},
-        {out.key_file, *recorded + "\n"},
-        {out.csr_file, *csr},
-    };
-    for (const auto& [path, bytes] : files) {
-        // The URI names no secret (no PIN is recorded) but says where the
-        // key is: 0600 like a key file; the rest is public.
-        unsigned mode = path == out.key_file ? 0600 : 0644;
-        if (auto r = ks::write_file_atomic(path, bytes, mode, true); !r) {
-            std::error_code ec;
-            for (const auto& [p, b] : files) fs::remove(p, ec);
-            return std::move(r).error();
-        }
-    }
-    return out;
+    // The URI names no secret (no PIN is recorded) but says where the key
+    // is: 0600 like a key file.
+    return file_request(dir, id, ks::kTokenKeySuffix, *recorded + "\n", *pub_pem, *csr);
 }
 
-// install_certificate for a token key: the certificate must carry the
-// public key recorded at generate time; the token is not needed.
-Result<fs::path> install_for_token_key(const Keystore& store, const std::string& address,
-                                       const fs::path& stem, X509* cert,
-                                       const std::string& cert_pem, const std::string& chain_pem) {
-    auto pub_pem = read_small_file(stem.string() + std::string(ks::kPublicKeySuffix),
-                                   "token public key file");
-    if (!pub_pem) return std::move(pub_pem).error();
-    auto bio = ossl::mem_bio(*pub_pem);
-    ossl::PkeyPtr pub(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
-    if (!pub || EVP_PKEY_eq(pub.get(), X509_get0_pubkey(cert)) != 1) {
-        ossl::drain_errors();
-        return permanent_error(Errc::no_matching_key,
-                               "the token key recorded as " + stem.string() +
-                                   ".* does not have the certificate's public key");
+// The public key recorded for the key <stem>.key (or .key.uri), read
+// without touching the private key, which may be encrypted or in a token:
+// <stem>.pub.pem, else the key's request <stem>.csr, whose signature shows
+// it was made with that key (RFC 2986 §3) — keystores from before file keys
+// had a .pub.pem. Null when neither is there: the request was answered, or
+// the key was filed by hand.
+Result<ossl::PkeyPtr> recorded_public_key(const fs::path& stem) {
+    std::error_code ec;
+    fs::path pub_file = stem.string() + std::string(ks::kPublicKeySuffix);
+    if (fs::exists(pub_file, ec)) {
+        auto pem = read_small_file(pub_file, "public key file");
+        if (!pem) return std::move(pem).error();
+        auto bio = ossl::mem_bio(*pem);
+        ossl::PkeyPtr pub(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+        if (!pub) {
+            return permanent_error(Errc::bad_key, pub_file.string() + " is not a PEM public key (" +
+                                                      ossl::drain_errors() + ")");
+        }
+        return pub;
     }
-    // The same checks as for a key file (type, usage, address), on the
-    // public key; the certificate is then filed without a key file.
-    auto id = digital_id_from_key(std::move(pub), cert_pem, chain_pem);
+    fs::path csr_file = stem.string() + ".csr";
+    if (!fs::exists(csr_file, ec)) return ossl::PkeyPtr();
+    auto pem = read_small_file(csr_file, "request file");
+    if (!pem) return std::move(pem).error();
+    auto bio = ossl::mem_bio(*pem);
+    ReqPtr req(PEM_read_bio_X509_REQ(bio.get(), nullptr, nullptr, nullptr));
+    EVP_PKEY* pub = req ? X509_REQ_get0_pubkey(req.get()) : nullptr;
+    if (pub == nullptr || X509_REQ_verify(req.get(), pub) != 1) {
+        return permanent_error(Errc::bad_key, csr_file.string() +
+                                                  " is not a request signed by its key (" +
+                                                  ossl::drain_errors() + ")");
+    }
+    EVP_PKEY_up_ref(pub);
+    return ossl::PkeyPtr(pub);
+}
+
+// install_certificate for the key <stem>.key, or <stem>.key.uri in a
+// token, filed under `address`. The certificate is matched against the
+// key's recorded public key when there is one, so neither the passphrase
+// of an encrypted key nor the token is needed; otherwise the key file is
+// read, with `password` when it is encrypted. Either way the Digital ID is
+// checked as Keystore::add checks it (type, usage, address) and filed
+// without rewriting the key.
+Result<fs::path> install_for_key(const Keystore& store, const std::string& address,
+                                 const fs::path& stem, X509* cert, const std::string& cert_pem,
+                                 const std::string& chain_pem, std::string_view password) {
+    std::error_code ec;
+    fs::path key_file = stem.string() + ".key";
+    bool in_token = !fs::exists(key_file, ec);
+    // Before anything of the key is read: a key others can read is
+    // refused unread, whether or not its public key is on record.
+    if (!in_token) {
+        if (auto r = ks::check_key_file(key_file); !r) return std::move(r).error();
+    }
+    auto pub = recorded_public_key(stem);
+    if (!pub) return std::move(pub).error();
+    if (*pub) {
+        if (EVP_PKEY_eq(pub->get(), X509_get0_pubkey(cert)) != 1) {
+            ossl::drain_errors();
+            return permanent_error(Errc::no_matching_key, "the public key recorded for the key " +
+                                                              stem.string() +
+                                                              ".* is not the certificate's");
+        }
+        auto id = digital_id_from_key(std::move(*pub), cert_pem, chain_pem);
+        if (!id) return std::move(id).error();
+        return ks::file_digital_id(store, address, *id, {}, cert_pem, chain_pem);
+    }
+    if (in_token) {
+        return permanent_error(Errc::no_matching_key,
+                               "the token key " + stem.string() + std::string(ks::kTokenKeySuffix) +
+                                   " has no recorded public key (" + stem.string() +
+                                   std::string(ks::kPublicKeySuffix) + ")");
+    }
+    ks::SecretString key_pem;
+    {
+        auto k = read_small_file(key_file, "key file");
+        if (!k) return std::move(k).error();
+        key_pem.bytes = std::move(*k);
+    }
+    auto id = DigitalId::from_pem(key_pem.bytes, cert_pem, chain_pem, password);
+    if (!id && id.error().code() == Errc::wrong_password && password.empty()) {
+        return permanent_error(Errc::wrong_password,
+                               id.error().message() + ": " + key_file.string() +
+                                   " has no public key on record (.pub.pem or .csr) to match "
+                                   "without it; give --password-file or set "
+                                   "RIBBON_KEY_PASSWORD");
+    }
     if (!id) return std::move(id).error();
     return ks::file_digital_id(store, address, *id, {}, cert_pem, chain_pem);
 }
@@ -209,20 +293,11 @@ Result<KeyRequest> generate_key_request(const Keystore& store, std::string_view 
         if (!pem) return std::move(pem).error();
         key_pem.bytes = std::move(*pem);
     }
+    auto pub_pem = ks::public_key_pem(key->get());
+    if (!pub_pem) return std::move(pub_pem).error();
     fs::path dir = store.dir() / *normal;
     if (auto r = ks::make_private_dir(dir); !r) return std::move(r).error();
-    std::string id = ks::key_id(key->get());
-    KeyRequest out{dir / (id + ".key"), dir / (id + ".csr")};
-    if (auto r = ks::write_file_atomic(out.key_file, key_pem.bytes, 0600, true); !r)
-        return std::move(r).error();
-    // The CSR is public: it is meant to be sent to the CA.
-    if (auto r = ks::write_file_atomic(out.csr_file, *csr, 0644, true); !r) {
-        // A key without its request is of no use to anyone: undo.
-        std::error_code ec;
-        fs::remove(out.key_file, ec);
-        return std::move(r).error();
-    }
-    return out;
+    return file_request(dir, ks::key_id(key->get()), ".key", key_pem.bytes, *pub_pem, *csr);
 }
 
 Result<KeyRequest> renew_key_request(const Keystore& store, std::string_view address,
@@ -241,7 +316,8 @@ Result<KeyRequest> renew_key_request(const Keystore& store, std::string_view add
 }
 
 Result<fs::path> install_certificate(const Keystore& store, const fs::path& cert_file,
-                                     const std::optional<fs::path>& chain_file) {
+                                     const std::optional<fs::path>& chain_file,
+                                     std::string_view password) {
     auto cert_pem = read_small_file(cert_file, "certificate file");
     if (!cert_pem) return std::move(cert_pem).error();
     std::string chain_pem;
@@ -265,30 +341,16 @@ Result<fs::path> install_certificate(const Keystore& store, const fs::path& cert
                                                    " does not exist");
     }
     for (const auto& address : candidate_addresses(store, info.addresses)) {
-        fs::path key_file = store.dir() / address / (id + ".key");
-        fs::path token_file = store.dir() / address / (id + std::string(ks::kTokenKeySuffix));
-        if (!fs::exists(key_file, ec) && fs::exists(token_file, ec)) {
-            auto filed = install_for_token_key(store, address, store.dir() / address / id,
-                                               cert.get(), *cert_pem, chain_pem);
-            if (!filed) return with_file(filed.error(), cert_file);
-            fs::remove(store.dir() / address / (id + ".csr"), ec);
-            return filed;
+        fs::path stem = store.dir() / address / id;
+        if (!fs::exists(stem.string() + ".key", ec) &&
+            !fs::exists(stem.string() + std::string(ks::kTokenKeySuffix), ec)) {
+            continue;
         }
-        if (!fs::exists(key_file, ec)) continue;
-        // Before the key is read: a key others can read is refused unread.
-        if (auto r = ks::check_key_file(key_file); !r) return std::move(r).error();
-        ks::SecretString key_pem;
-        {
-            auto k = read_small_file(key_file, "key file");
-            if (!k) return std::move(k).error();
-            key_pem.bytes = std::move(*k);
-        }
-        // Keystore::add applies the filing rules: key/certificate match,
-        // key type, keyUsage/extendedKeyUsage, the address.
-        auto filed = store.add(address, key_pem.bytes, *cert_pem, chain_pem);
+        auto filed =
+            install_for_key(store, address, stem, cert.get(), *cert_pem, chain_pem, password);
         if (!filed) return with_file(filed.error(), cert_file);
         // The request is answered; the key stays, now with its certificate.
-        fs::remove(store.dir() / address / (id + ".csr"), ec);
+        fs::remove(stem.string() + ".csr", ec);
         return filed;
     }
     return permanent_error(Errc::no_matching_key,
