@@ -378,6 +378,11 @@ TEST(KeyRequests, InstallForAnEncryptedKeyNeedsNoPassphraseAndSignsWithOne) {
     ASSERT_EQ(s.exit_code, 0) << s.describe();
     VerifyResult v = verify_openssl(s.out, pki().root_cert);
     EXPECT_TRUE(v.ok) << v.details;
+
+    // The yearly renewal does not need the old key, so no passphrase either.
+    auto renewed = renew_key_request(f.ks, kAddress, f.now);
+    ASSERT_TRUE(renewed.ok()) << renewed.error().message();
+    EXPECT_TRUE(fs::exists(renewed->csr_file));
 }
 
 // A keystore from before file keys had a .pub.pem: the request filed at

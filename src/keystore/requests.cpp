@@ -305,6 +305,20 @@ Result<KeyRequest> renew_key_request(const Keystore& store, std::string_view add
     // Renewal is for an ID that works: a lapsed or missing one is a new
     // request (`keys generate`), so the operator notices the gap.
     auto current = store.digital_id_for(address, now);
+    // An encrypted key cannot be loaded without its passphrase, but
+    // renewal does not use the old key: a current certificate with its key
+    // on file is all it needs.
+    if (!current && current.error().code() == Errc::wrong_password) {
+        auto entries = store.list(now);
+        auto normal = ks::normalise_address(address);
+        if (entries && normal) {
+            for (const KeystoreEntry& e : *entries) {
+                if (e.address == *normal && e.status == IdStatus::current && e.key_present && e.problem.empty()) {
+                    return generate_key_request(store, address, options);
+                }
+            }
+        }
+    }
     if (!current) {
         const Error& e = current.error();
         return Error(e.code(), e.kind(),
