@@ -96,7 +96,7 @@ TEST(Config, RefusesUnknownKeysNamingLineAndKey) {
     EXPECT_EQ(refused("colour = 1\n"), "ribbon.toml:1: unknown key colour");
     EXPECT_EQ(refused("[[signer]]\nfrom = \"a@b.example\"\nmdoe = \"opaque\"\n"),
               "ribbon.toml:3: unknown key signer[1].mdoe");
-    EXPECT_EQ(refused("[relay]\nport = 25\n"), "ribbon.toml:1: unknown key relay");
+    EXPECT_EQ(refused("[relay]\nport = 25\n"), "ribbon.toml:2: unknown key relay.port");
 }
 
 TEST(Config, RefusesWrongTypesAndValues) {
