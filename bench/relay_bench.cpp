@@ -50,7 +50,8 @@ constexpr const char* kSender = "no-reply@bank.example";
 constexpr const char* kRecipient = "customer@example.org";
 
 void chown_tree(const fs::path& root, const passwd& user) {
-    if (::chown(root.c_str(), user.pw_uid, user.pw_gid) != 0) throw std::runtime_error("chown " + root.string());
+    if (::chown(root.c_str(), user.pw_uid, user.pw_gid) != 0)
+        throw std::runtime_error("chown " + root.string());
     for (const auto& e : fs::recursive_directory_iterator(root)) {
         if (::chown(e.path().c_str(), user.pw_uid, user.pw_gid) != 0) {
             throw std::runtime_error("chown " + e.path().string());
@@ -62,24 +63,26 @@ void chown_tree(const fs::path& root, const passwd& user) {
 // no-reply@bank.example, handing on to 127.0.0.1:sink_port. Started as
 // root, it drops to nobody, which must own the keystore (keys mode 0600).
 class RelayRig {
-public:
+  public:
     RelayRig() : m_config(m_dir / "ribbon.toml"), m_log(m_dir / "relay.log") {}
 
     std::string start(int sink_port) {
         ::chmod(m_dir.path().c_str(), 0755);
         const Pki& p = pki();
         ribbon::Keystore ks(m_dir / "ids");
-        auto added = ks.add(kSender, read_file(p.rsa.key), read_file(p.rsa.cert), read_file(p.chain));
+        auto added =
+            ks.add(kSender, read_file(p.rsa.key), read_file(p.rsa.cert), read_file(p.chain));
         if (!added) return "keystore: " + added.error().message();
         const passwd* nobody = ::getpwnam("nobody");
         if (nobody == nullptr) return "no user nobody";
         chown_tree(m_dir / "ids", *nobody);
         m_port = pick_free_port();
-        write_file(m_config, "[keystore]\npath = \"" + (m_dir / "ids").string() +
-                                 "\"\n\n[[signer]]\nfrom = \"" + kSender +
-                                 "\"\n\n[relay]\nlisten = [\"127.0.0.1:" + std::to_string(m_port) +
-                                 "\"]\nmax_connections = 100\n\n[relay.next_hop]\nurl = \"smtp://127.0.0.1:" +
-                                 std::to_string(sink_port) + "\"\ntls = \"none\"\n\n[daemon]\nuser = \"nobody\"\n");
+        write_file(
+            m_config,
+            "[keystore]\npath = \"" + (m_dir / "ids").string() + "\"\n\n[[signer]]\nfrom = \"" +
+                kSender + "\"\n\n[relay]\nlisten = [\"127.0.0.1:" + std::to_string(m_port) +
+                "\"]\nmax_connections = 100\n\n[relay.next_hop]\nurl = \"smtp://127.0.0.1:" +
+                std::to_string(sink_port) + "\"\ntls = \"none\"\n\n[daemon]\nuser = \"nobody\"\n");
         ::chmod(m_config.c_str(), 0644);
         daemon::SpawnSpec spec;
         spec.argv = {ribbon_binary(), "relay", "-c", m_config.string()};
@@ -87,7 +90,8 @@ public:
         if (auto e = m_relay.start(spec); !e.empty()) return "cannot start ribbon relay: " + e;
         for (int i = 0; i < 200; ++i) {
             if (daemon::listening(m_relay.pid(), m_port)) return {};
-            if (auto how = m_relay.reap_if_exited(); !how.empty()) return "ribbon relay " + how + ":\n" + log();
+            if (auto how = m_relay.reap_if_exited(); !how.empty())
+                return "ribbon relay " + how + ":\n" + log();
             std::this_thread::sleep_for(std::chrono::milliseconds(50));
         }
         return "ribbon relay does not listen on port " + std::to_string(m_port) + ":\n" + log();
@@ -97,7 +101,7 @@ public:
     pid_t pid() const { return m_relay.pid(); }
     std::string log() const { return daemon::log_tail(m_log); }
 
-private:
+  private:
     TempDir m_dir{"ribbon-relay-bench"};
     fs::path m_config, m_log;
     int m_port = 0;
@@ -113,15 +117,16 @@ struct Throughput {
 };
 
 // smtp-source at `port`; the sink must then hold `expected` messages.
-Throughput blast(int port, const std::string& message_file, int count, int sessions, const SmtpSink& sink,
-                 std::size_t expected, pid_t relay) {
+Throughput blast(int port, const std::string& message_file, int count, int sessions,
+                 const SmtpSink& sink, std::size_t expected, pid_t relay) {
     Throughput t;
     double busy0 = machine_busy_jiffies(), relay0 = relay > 0 ? process_jiffies(relay) : 0;
     auto t0 = Clock::now();
-    auto sent = run_process({"/usr/sbin/smtp-source", "-s", std::to_string(sessions), "-m", std::to_string(count), "-F",
-                             message_file, "-f", kSender, "-t", kRecipient, "-M", "bench.example",
-                             "127.0.0.1:" + std::to_string(port)},
-                            ProcessOptions{{}, {}, {}, std::chrono::milliseconds(600000)});
+    auto sent =
+        run_process({"/usr/sbin/smtp-source", "-s", std::to_string(sessions), "-m",
+                     std::to_string(count), "-F", message_file, "-f", kSender, "-t", kRecipient,
+                     "-M", "bench.example", "127.0.0.1:" + std::to_string(port)},
+                    ProcessOptions{{}, {}, {}, std::chrono::milliseconds(600000)});
     t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     double jiffy = static_cast<double>(::sysconf(_SC_CLK_TCK));
     t.busy_cores = (machine_busy_jiffies() - busy0) / jiffy / t.seconds;
@@ -131,7 +136,8 @@ Throughput blast(int port, const std::string& message_file, int count, int sessi
         return t;
     }
     if (std::size_t n = sink.count(); n != expected) {
-        t.error = "the sink holds " + std::to_string(n) + " messages, not " + std::to_string(expected);
+        t.error =
+            "the sink holds " + std::to_string(n) + " messages, not " + std::to_string(expected);
         return t;
     }
     t.per_second = count / t.seconds;
@@ -142,7 +148,7 @@ Throughput blast(int port, const std::string& message_file, int count, int sessi
 
 // One blocking SMTP client connection to 127.0.0.1.
 class Client {
-public:
+  public:
     explicit Client(int port) : m_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
         if (m_fd < 0) return;
         timeval timeout{30, 0};
@@ -190,9 +196,11 @@ public:
         return 0;
     }
 
-    bool step(std::string_view command, int expected) { return send(command) && reply() == expected; }
+    bool step(std::string_view command, int expected) {
+        return send(command) && reply() == expected;
+    }
 
-private:
+  private:
     void close() {
         if (m_fd >= 0) ::close(m_fd);
         m_fd = -1;
@@ -242,11 +250,14 @@ Latency paced(int port, const std::string& stuffed, double rate, int count, int 
     Latency l;
     l.achieved = count / std::chrono::duration<double>(Clock::now() - t0).count();
     if (auto failed = std::count(seconds.begin(), seconds.end(), -1.0); failed > 0) {
-        l.error = std::to_string(failed) + " of " + std::to_string(count) + " timed sessions failed";
+        l.error =
+            std::to_string(failed) + " of " + std::to_string(count) + " timed sessions failed";
         return l;
     }
     std::sort(seconds.begin(), seconds.end());
-    auto at = [&](double q) { return seconds[static_cast<std::size_t>(std::ceil(q * count)) - 1] * 1000; };
+    auto at = [&](double q) {
+        return seconds[static_cast<std::size_t>(std::ceil(q * count)) - 1] * 1000;
+    };
     l.p50_ms = at(0.50);
     l.p99_ms = at(0.99);
     return l;
@@ -310,15 +321,18 @@ int main(int argc, char** argv) {
 
     Throughput direct = blast(sink.port(), message_file, count, sessions, sink, count, -1);
     if (!direct.error.empty()) return fail("direct: " + direct.error);
-    Throughput relayed = blast(relay.port(), message_file, count, sessions, sink, 2 * count, relay.pid());
-    if (!relayed.error.empty()) return fail("through the relay: " + relayed.error + "\n" + relay.log());
+    Throughput relayed =
+        blast(relay.port(), message_file, count, sessions, sink, 2 * count, relay.pid());
+    if (!relayed.error.empty())
+        return fail("through the relay: " + relayed.error + "\n" + relay.log());
     // The direct copies arrive as sent, every relayed one signed.
     auto messages = sink.messages();
     auto signed_count = std::count_if(messages.begin(), messages.end(), [](const SinkMessage& m) {
         return m.data.find("application/pkcs7-signature") != std::string::npos;
     });
-    if (signed_count != count) return fail(std::to_string(signed_count) + " signed messages at the sink, not " +
-                                           std::to_string(count));
+    if (signed_count != count)
+        return fail(std::to_string(signed_count) + " signed messages at the sink, not " +
+                    std::to_string(count));
     const double limit = rsa2048_limit();
 
     // Half the relay's rate, about 10 s of sessions for each side.
@@ -327,25 +341,31 @@ int main(int argc, char** argv) {
     Latency lat_direct = paced(sink.port(), stuffed, rate, timed, sessions);
     if (!lat_direct.error.empty()) return fail("direct: " + lat_direct.error);
     Latency lat_relay = paced(relay.port(), stuffed, rate, timed, sessions);
-    if (!lat_relay.error.empty()) return fail("through the relay: " + lat_relay.error + "\n" + relay.log());
+    if (!lat_relay.error.empty())
+        return fail("through the relay: " + lat_relay.error + "\n" + relay.log());
 
-    std::printf("| smtp-source → smtp-sink, %d messages, %d sessions | msg/s | seconds | relay cores | "
-                "relay CPU ms/msg | machine busy cores |\n|---|---:|---:|---:|---:|---:|\n",
-                count, sessions);
-    std::printf("| direct | %.0f | %.1f | – | – | %.2f |\n", direct.per_second, direct.seconds, direct.busy_cores);
-    std::printf("| through ribbon relay (RSA-2048) | %.0f | %.1f | %.2f | %.2f | %.2f |\n", relayed.per_second,
-                relayed.seconds, relayed.relay_cores, relayed.relay_cores / relayed.per_second * 1000,
-                relayed.busy_cores);
-    std::printf("\nRSA-2048 limit of this machine (openssl speed -multi 2, this run): %.0f sign/s; "
-                "relay / limit = %.2f (target ≥ 0.80)\n\n",
-                limit, limit > 0 ? relayed.per_second / limit : 0.0);
-    std::printf("| latency at %.0f msg/s (half the relay's rate), %d sessions, connect to 250 after \".\" "
-                "| p50 ms | p99 ms | achieved msg/s |\n|---|---:|---:|---:|\n",
-                rate, timed);
-    std::printf("| direct | %.2f | %.2f | %.0f |\n", lat_direct.p50_ms, lat_direct.p99_ms, lat_direct.achieved);
-    std::printf("| through ribbon relay | %.2f | %.2f | %.0f |\n", lat_relay.p50_ms, lat_relay.p99_ms,
-                lat_relay.achieved);
-    std::printf("| added by the relay (target p99 ≤ 5 ms) | %.2f | %.2f | |\n", lat_relay.p50_ms - lat_direct.p50_ms,
-                lat_relay.p99_ms - lat_direct.p99_ms);
+    std::printf(
+        "| smtp-source → smtp-sink, %d messages, %d sessions | msg/s | seconds | relay cores | "
+        "relay CPU ms/msg | machine busy cores |\n|---|---:|---:|---:|---:|---:|\n",
+        count, sessions);
+    std::printf("| direct | %.0f | %.1f | – | – | %.2f |\n", direct.per_second, direct.seconds,
+                direct.busy_cores);
+    std::printf("| through ribbon relay (RSA-2048) | %.0f | %.1f | %.2f | %.2f | %.2f |\n",
+                relayed.per_second, relayed.seconds, relayed.relay_cores,
+                relayed.relay_cores / relayed.per_second * 1000, relayed.busy_cores);
+    std::printf(
+        "\nRSA-2048 limit of this machine (openssl speed -multi 2, this run): %.0f sign/s; "
+        "relay / limit = %.2f (target ≥ 0.80)\n\n",
+        limit, limit > 0 ? relayed.per_second / limit : 0.0);
+    std::printf(
+        "| latency at %.0f msg/s (half the relay's rate), %d sessions, connect to 250 after \".\" "
+        "| p50 ms | p99 ms | achieved msg/s |\n|---|---:|---:|---:|\n",
+        rate, timed);
+    std::printf("| direct | %.2f | %.2f | %.0f |\n", lat_direct.p50_ms, lat_direct.p99_ms,
+                lat_direct.achieved);
+    std::printf("| through ribbon relay | %.2f | %.2f | %.0f |\n", lat_relay.p50_ms,
+                lat_relay.p99_ms, lat_relay.achieved);
+    std::printf("| added by the relay (target p99 ≤ 5 ms) | %.2f | %.2f | |\n",
+                lat_relay.p50_ms - lat_direct.p50_ms, lat_relay.p99_ms - lat_direct.p99_ms);
     return 0;
 }

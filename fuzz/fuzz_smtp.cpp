@@ -34,8 +34,8 @@ using namespace ribbon::relay;
 constexpr std::size_t kMaxInput = 64 * 1024;
 
 [[noreturn]] void die(const char* what, std::string_view detail = {}) {
-    std::fprintf(stderr, "fuzz_smtp: %s%s%.*s\n", what, detail.empty() ? "" : ": ", static_cast<int>(detail.size()),
-                 detail.data());
+    std::fprintf(stderr, "fuzz_smtp: %s%s%.*s\n", what, detail.empty() ? "" : ": ",
+                 static_cast<int>(detail.size()), detail.data());
     std::abort();
 }
 
@@ -57,7 +57,8 @@ void check_path(std::string_view argument, bool null_allowed) {
     PathArgument out;
     auto refusal = parse_path(argument, null_allowed, out);
     if (refusal) {
-        if (refusal->code != 501 || !refusal->enhanced.starts_with("5.") || refusal->lines.size() != 1) {
+        if (refusal->code != 501 || !refusal->enhanced.starts_with("5.") ||
+            refusal->lines.size() != 1) {
             die("path refusal is not one 501 line", refusal->summary());
         }
         const std::string wire = refusal->wire();
@@ -85,7 +86,8 @@ void check_path(std::string_view argument, bool null_allowed) {
 
 // A reply parsed twice: from the input, and from its own wire().
 void check_reply(const Reply& r) {
-    if (r.code < 200 || r.code > 599 || r.lines.empty()) die("parsed reply out of range", r.summary());
+    if (r.code < 200 || r.code > 599 || r.lines.empty())
+        die("parsed reply out of range", r.summary());
     for (const auto& l : r.lines) {
         if (l.find('\r') != std::string::npos) return;  // wire() turns CR into a space on purpose
     }
@@ -99,8 +101,8 @@ void check_reply(const Reply& r) {
         start = end + 2;
     }
     Reply back = again.take();
-    if (s != ReplyParser::State::done || start != wire.size() || back.code != r.code || back.enhanced != r.enhanced ||
-        back.lines != r.lines) {
+    if (s != ReplyParser::State::done || start != wire.size() || back.code != r.code ||
+        back.enhanced != r.enhanced || back.lines != r.lines) {
         die("reply does not read back from its wire form", wire);
     }
 }
@@ -108,9 +110,11 @@ void check_reply(const Reply& r) {
 // RFC 4648 §4: the alphabet, then at most two '=' of padding at the end.
 bool is_base64(std::string_view s) {
     std::size_t pad = s.ends_with("==") ? 2 : s.ends_with('=') ? 1 : 0;
-    return s.size() % 4 == 0 && s.substr(0, s.size() - pad).find_first_not_of(
-                                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") ==
-                                    std::string_view::npos;
+    return s.size() % 4 == 0 &&
+           s.substr(0, s.size() - pad)
+                   .find_first_not_of(
+                       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") ==
+               std::string_view::npos;
 }
 
 void check_base64(std::string_view line) {
@@ -118,7 +122,8 @@ void check_base64(std::string_view line) {
         if (!is_base64(line)) die("base64_decode accepted what is not base64", line);
         if (base64_decode(base64_encode(*decoded)) != *decoded) die("base64 round trip", line);
     }
-    if (base64_decode(base64_encode(line)) != std::string(line)) die("base64 round trip of raw bytes", line);
+    if (base64_decode(base64_encode(line)) != std::string(line))
+        die("base64 round trip of raw bytes", line);
 }
 
 struct Fed {
@@ -138,7 +143,8 @@ Fed feed(std::string_view in, const std::vector<std::size_t>& sizes, std::size_t
         if (n == 0 && ++empty_feeds > sizes.size()) n = 1;
         std::size_t used = reader.feed(in.substr(f.consumed, n), f.content);
         if (used > n) die("DataReader consumed more than it was given");
-        if (used < n && !reader.done()) die("DataReader stopped before the end without the terminator");
+        if (used < n && !reader.done())
+            die("DataReader stopped before the end without the terminator");
         f.consumed += used;
     }
     f.done = reader.done();
@@ -150,7 +156,8 @@ Fed feed(std::string_view in, const std::vector<std::size_t>& sizes, std::size_t
 void check_data(std::string_view in, const std::vector<std::size_t>& sizes, std::size_t max_line) {
     Fed f = feed(in, sizes, max_line);
     for (std::size_t i = 0; i < f.content.size(); ++i) {
-        if (f.content[i] == '\n' && (i == 0 || f.content[i - 1] != '\r')) die("DATA output has a bare LF");
+        if (f.content[i] == '\n' && (i == 0 || f.content[i - 1] != '\r'))
+            die("DATA output has a bare LF");
     }
     if (!f.done) {
         if (f.consumed != in.size()) die("DataReader left input without ending");
@@ -160,7 +167,8 @@ void check_data(std::string_view in, const std::vector<std::size_t>& sizes, std:
     // DATA's own when the message is empty; nothing else (SMTP smuggling).
     std::string_view taken = in.substr(0, f.consumed);
     if (!taken.ends_with(".\r\n") || (taken.size() != 3 && !taken.ends_with("\r\n.\r\n"))) {
-        die("DATA ended without CRLF.CRLF", taken.substr(taken.size() > 16 ? taken.size() - 16 : 0));
+        die("DATA ended without CRLF.CRLF",
+            taken.substr(taken.size() > 16 ? taken.size() - 16 : 0));
     }
     if (f.too_long) return;  // the content is cut off; the session refuses it
     if (!f.content.empty() && !f.content.ends_with("\r\n")) die("DATA output does not end in CRLF");
@@ -172,7 +180,8 @@ void check_data(std::string_view in, const std::vector<std::size_t>& sizes, std:
     stuffer.finish(stuffed);
     const std::string after = stuffed + std::string(in.substr(f.consumed));
     Fed back = feed(after, sizes, max_line);
-    if (!back.done || back.consumed != stuffed.size()) die("stuffed output does not end exactly at its terminator");
+    if (!back.done || back.consumed != stuffed.size())
+        die("stuffed output does not end exactly at its terminator");
     if (back.content != f.content) die("stuffed output does not read back the same");
     if (back.bare_lf || back.too_long) die("stuffed output has a bare LF or a longer line");
 }
@@ -185,12 +194,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t n_sizes = (data[0] & 0x0f) + 1u;
     if (size < 1 + n_sizes) return -1;
     std::vector<std::size_t> sizes(data + 1, data + 1 + n_sizes);
-    const std::string_view text(reinterpret_cast<const char*>(data) + 1 + n_sizes, size - 1 - n_sizes);
+    const std::string_view text(reinterpret_cast<const char*>(data) + 1 + n_sizes,
+                                size - 1 - n_sizes);
 
     std::vector<std::string_view> lines;
     for (std::size_t start = 0; start < text.size();) {
         std::size_t lf = text.find('\n', start);
-        std::string_view line = text.substr(start, lf == std::string_view::npos ? std::string_view::npos : lf - start);
+        std::string_view line =
+            text.substr(start, lf == std::string_view::npos ? std::string_view::npos : lf - start);
         if (line.ends_with('\r')) line.remove_suffix(1);
         lines.push_back(line);
         if (lf == std::string_view::npos) break;
@@ -202,7 +213,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check_path(line, true);
         check_path(line, false);
         Command c = parse_command(line);
-        if (c.verb == Verb::mail || c.verb == Verb::rcpt) check_path(c.argument, c.verb == Verb::mail);
+        if (c.verb == Verb::mail || c.verb == Verb::rcpt)
+            check_path(c.argument, c.verb == Verb::mail);
         check_base64(line);
     }
     // The lines as a next hop's replies, one after the other; an invalid

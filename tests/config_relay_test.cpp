@@ -2,9 +2,9 @@
 // docs/CONFIGURATION.md): the documented defaults, every key read, every
 // refusal with its exact message (file, line, key), and check-config's
 // output reading back to the same settings.
-#include "ribbon/config.hpp"
-
 #include <gtest/gtest.h>
+
+#include "ribbon/config.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -26,7 +26,9 @@ std::string refused(std::string_view text) {
 // The message for one [relay] line (on line 2 of the file).
 std::string relay_refused(const std::string& line) { return refused("[relay]\n" + line + "\n"); }
 // The message for one [relay.next_hop] line (on line 2 of the file).
-std::string next_hop_refused(const std::string& line) { return refused("[relay.next_hop]\n" + line + "\n"); }
+std::string next_hop_refused(const std::string& line) {
+    return refused("[relay.next_hop]\n" + line + "\n");
+}
 
 TEST(ConfigRelay, Defaults) {
     const RelaySettings r = parse_ok("").relay;
@@ -129,7 +131,9 @@ TEST(ConfigRelay, ReadsEverySetting) {
 }
 
 TEST(ConfigRelay, NextHopUrlForms) {
-    auto hop = [](const std::string& url) { return parse_ok("[relay.next_hop]\nurl = \"" + url + "\"\n").relay.next_hop; };
+    auto hop = [](const std::string& url) {
+        return parse_ok("[relay.next_hop]\nurl = \"" + url + "\"\n").relay.next_hop;
+    };
     NextHopSettings smtp = hop("smtp://127.0.0.1:2526");
     EXPECT_EQ(smtp.kind, NextHopSettings::Kind::smtp);
     EXPECT_EQ(smtp.host, "127.0.0.1");
@@ -145,39 +149,51 @@ TEST(ConfigRelay, NextHopUrlForms) {
         return "[relay.next_hop]\nurl = \"" + url + "\"\ntls = \"" + tls +
                "\"\nauth_user = \"u\"\nauth_password_file = \"/p\"\n";
     };
-    EXPECT_EQ(parse_ok(with_auth("smtp://smarthost.example:587", "required")).relay.next_hop.auth_user, "u");
-    EXPECT_EQ(parse_ok(with_auth("smtps://smarthost.example", "none")).relay.next_hop.auth_user, "u");
+    EXPECT_EQ(
+        parse_ok(with_auth("smtp://smarthost.example:587", "required")).relay.next_hop.auth_user,
+        "u");
+    EXPECT_EQ(parse_ok(with_auth("smtps://smarthost.example", "none")).relay.next_hop.auth_user,
+              "u");
 }
 
 TEST(ConfigRelay, RefusesBadRelayValues) {
-    EXPECT_EQ(relay_refused("listen = []"), "ribbon.toml:2: relay.listen needs at least one \"host:port\"");
+    EXPECT_EQ(relay_refused("listen = []"),
+              "ribbon.toml:2: relay.listen needs at least one \"host:port\"");
     EXPECT_EQ(relay_refused("listen = [\"2525\"]"),
               "ribbon.toml:2: relay.listen: \"2525\" is not \"host:port\" or \"[v6]:port\"");
     EXPECT_EQ(relay_refused("listen = [\"::1:25\"]"),
               "ribbon.toml:2: relay.listen: \"::1:25\" is not \"host:port\" or \"[v6]:port\"");
-    EXPECT_EQ(relay_refused("listen = \"127.0.0.1:25\""), "ribbon.toml:2: relay.listen must be an array of strings");
-    EXPECT_EQ(relay_refused("listen = [25]"), "ribbon.toml:2: relay.listen must contain only strings");
+    EXPECT_EQ(relay_refused("listen = \"127.0.0.1:25\""),
+              "ribbon.toml:2: relay.listen must be an array of strings");
+    EXPECT_EQ(relay_refused("listen = [25]"),
+              "ribbon.toml:2: relay.listen must contain only strings");
     EXPECT_EQ(relay_refused("hostname = 1"), "ribbon.toml:2: relay.hostname must be a string");
     EXPECT_EQ(relay_refused("mynetworks = [\"10.0.0.0/33\"]"),
               "ribbon.toml:2: relay.mynetworks: \"10.0.0.0/33\" is not a network");
-    EXPECT_EQ(relay_refused("max_message_size = 1023"),
-              "ribbon.toml:2: relay.max_message_size must be between 1024 and 1099511627776, not 1023");
+    EXPECT_EQ(
+        relay_refused("max_message_size = 1023"),
+        "ribbon.toml:2: relay.max_message_size must be between 1024 and 1099511627776, not 1023");
     EXPECT_EQ(relay_refused("max_recipients = 0"),
               "ribbon.toml:2: relay.max_recipients must be between 1 and 100000, not 0");
     EXPECT_EQ(relay_refused("max_line_length = 999"),
               "ribbon.toml:2: relay.max_line_length must be between 1000 and 1073741824, not 999");
     EXPECT_EQ(relay_refused("max_connections = 100001"),
               "ribbon.toml:2: relay.max_connections must be between 1 and 100000, not 100001");
-    EXPECT_EQ(relay_refused("idle_timeout = 0"), "ribbon.toml:2: relay.idle_timeout must be between 1 and 86400, not 0");
+    EXPECT_EQ(relay_refused("idle_timeout = 0"),
+              "ribbon.toml:2: relay.idle_timeout must be between 1 and 86400, not 0");
     EXPECT_EQ(relay_refused("opaque_for = [\"a@b.example\"]"),
               "ribbon.toml:2: relay.opaque_for: \"a@b.example\" is not a domain");
-    EXPECT_EQ(relay_refused("spool_threshold = 4095"),
-              "ribbon.toml:2: relay.spool_threshold must be between 4096 and 1099511627776, not 4095");
-    EXPECT_EQ(relay_refused("workers = 1025"), "ribbon.toml:2: relay.workers must be between 0 and 1024, not 1025");
-    EXPECT_EQ(relay_refused("on_no_key = \"reject\""),
-              "ribbon.toml:2: relay.on_no_key must be one of \"tempfail\", \"accept\", not \"reject\"");
+    EXPECT_EQ(
+        relay_refused("spool_threshold = 4095"),
+        "ribbon.toml:2: relay.spool_threshold must be between 4096 and 1099511627776, not 4095");
+    EXPECT_EQ(relay_refused("workers = 1025"),
+              "ribbon.toml:2: relay.workers must be between 0 and 1024, not 1025");
+    EXPECT_EQ(
+        relay_refused("on_no_key = \"reject\""),
+        "ribbon.toml:2: relay.on_no_key must be one of \"tempfail\", \"accept\", not \"reject\"");
     EXPECT_EQ(relay_refused("on_bad_message = \"drop\""),
-              "ribbon.toml:2: relay.on_bad_message must be one of \"reject\", \"tempfail\", \"accept\", not \"drop\"");
+              "ribbon.toml:2: relay.on_bad_message must be one of \"reject\", \"tempfail\", "
+              "\"accept\", not \"drop\"");
     EXPECT_EQ(relay_refused("port = 25"), "ribbon.toml:2: unknown key relay.port");
     EXPECT_EQ(refused("relay = 1\n"), "ribbon.toml:1: [relay] must be a table");
 }
@@ -189,29 +205,36 @@ TEST(ConfigRelay, RefusesSettingsThatOnlyWorkTogether) {
     EXPECT_EQ(refused("[relay]\ntls_key_file = \"/c.key\"\n"),
               "ribbon.toml:1: relay.tls_cert_file and relay.tls_key_file go together");
     EXPECT_EQ(refused("[relay]\nauth_users_file = \"/users\"\n"),
-              "ribbon.toml:1: relay.auth_users_file needs tls_cert_file: AUTH is offered after STARTTLS only");
+              "ribbon.toml:1: relay.auth_users_file needs tls_cert_file: AUTH is offered after "
+              "STARTTLS only");
 }
 
 TEST(ConfigRelay, RefusesBadNextHopValues) {
-    EXPECT_EQ(next_hop_refused("url = \"http://smarthost.example\""),
-              "ribbon.toml:2: relay.next_hop.url must be \"smtp://host:port\", \"smtps://host:port\" or "
-              "\"maildir:/path\", not \"http://smarthost.example\"");
-    EXPECT_EQ(next_hop_refused("url = \"maildir:\""), "ribbon.toml:2: relay.next_hop.url: \"maildir:\" needs a directory");
-    for (std::string url : {"smtp://", "smtp://host:0", "smtp://host:25/", "smtps://[::1", "smtp://::1:25",
-                            "smtp://user@host:25"}) {
+    EXPECT_EQ(
+        next_hop_refused("url = \"http://smarthost.example\""),
+        "ribbon.toml:2: relay.next_hop.url must be \"smtp://host:port\", \"smtps://host:port\" or "
+        "\"maildir:/path\", not \"http://smarthost.example\"");
+    EXPECT_EQ(next_hop_refused("url = \"maildir:\""),
+              "ribbon.toml:2: relay.next_hop.url: \"maildir:\" needs a directory");
+    for (std::string url : {"smtp://", "smtp://host:0", "smtp://host:25/", "smtps://[::1",
+                            "smtp://::1:25", "smtp://user@host:25"}) {
         EXPECT_EQ(next_hop_refused("url = \"" + url + "\""),
                   "ribbon.toml:2: relay.next_hop.url: \"" + url + "\" has no usable host and port");
     }
     EXPECT_EQ(next_hop_refused("tls = \"always\""),
-              "ribbon.toml:2: relay.next_hop.tls must be one of \"required\", \"opportunistic\", \"none\", not \"always\"");
-    EXPECT_EQ(next_hop_refused("verify = \"yes\""), "ribbon.toml:2: relay.next_hop.verify must be true or false");
-    EXPECT_EQ(next_hop_refused("ca_file = 1"), "ribbon.toml:2: relay.next_hop.ca_file must be a string");
+              "ribbon.toml:2: relay.next_hop.tls must be one of \"required\", \"opportunistic\", "
+              "\"none\", not \"always\"");
+    EXPECT_EQ(next_hop_refused("verify = \"yes\""),
+              "ribbon.toml:2: relay.next_hop.verify must be true or false");
+    EXPECT_EQ(next_hop_refused("ca_file = 1"),
+              "ribbon.toml:2: relay.next_hop.ca_file must be a string");
     EXPECT_EQ(next_hop_refused("connect_timeout = 0"),
               "ribbon.toml:2: relay.next_hop.connect_timeout must be between 1 and 86400, not 0");
     EXPECT_EQ(next_hop_refused("timeout = 86401"),
               "ribbon.toml:2: relay.next_hop.timeout must be between 1 and 86400, not 86401");
     EXPECT_EQ(next_hop_refused("port = 25"), "ribbon.toml:2: unknown key relay.next_hop.port");
-    EXPECT_EQ(refused("[relay]\nnext_hop = \"smtp://x\"\n"), "ribbon.toml:2: [relay.next_hop] must be a table");
+    EXPECT_EQ(refused("[relay]\nnext_hop = \"smtp://x\"\n"),
+              "ribbon.toml:2: [relay.next_hop] must be a table");
 }
 
 TEST(ConfigRelay, RefusesNextHopCredentialsInTheClear) {
@@ -220,8 +243,9 @@ TEST(ConfigRelay, RefusesNextHopCredentialsInTheClear) {
     EXPECT_EQ(refused("[relay.next_hop]\nauth_password_file = \"/p\"\n"),
               "ribbon.toml:1: relay.next_hop.auth_user and auth_password_file go together");
     // RFC 4954 §4: no password over an unencrypted connection.
-    const std::string clear = "relay.next_hop.auth_user needs tls = \"required\" (or smtps://): the password must not "
-                              "cross the network in the clear";
+    const std::string clear =
+        "relay.next_hop.auth_user needs tls = \"required\" (or smtps://): the password must not "
+        "cross the network in the clear";
     for (std::string tls : {"opportunistic", "none"}) {
         EXPECT_EQ(refused("[relay.next_hop]\nurl = \"smtp://h:587\"\ntls = \"" + tls +
                           "\"\nauth_user = \"u\"\nauth_password_file = \"/p\"\n"),
@@ -230,9 +254,11 @@ TEST(ConfigRelay, RefusesNextHopCredentialsInTheClear) {
 }
 
 TEST(ConfigRelay, CheckConfigOutputReadsBackToTheSameSettings) {
-    const std::string with_signer = "[[signer]]\nfrom = \"no-reply@bank.example\"\n\n" + std::string(kFullRelay);
+    const std::string with_signer =
+        "[[signer]]\nfrom = \"no-reply@bank.example\"\n\n" + std::string(kFullRelay);
     for (const std::string& text :
-         {with_signer, std::string("[relay.next_hop]\nurl = \"smtp://127.0.0.1:2526\"\ntls = \"none\"\n"),
+         {with_signer,
+          std::string("[relay.next_hop]\nurl = \"smtp://127.0.0.1:2526\"\ntls = \"none\"\n"),
           std::string()}) {
         Config a = parse_ok(text);
         std::string toml = a.to_toml();

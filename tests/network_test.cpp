@@ -36,9 +36,26 @@ TEST(NetworkHostPort, DefaultPortOnlyWhenGiven) {
 }
 
 TEST(NetworkHostPort, Refused) {
-    for (std::string_view text : {"", ":25", "[]:25", "::1:25", "2001:db8::1", "[::1", "[::1]25", "[::1]:",
-                                  "host:", "host:0", "host:65536", "host:99999999999", "host:-1", "host:+25",
-                                  "host:25x", "host:25/", "host: 25", "a b:25", "user@host:25", "host/x:25",
+    for (std::string_view text : {"",
+                                  ":25",
+                                  "[]:25",
+                                  "::1:25",
+                                  "2001:db8::1",
+                                  "[::1",
+                                  "[::1]25",
+                                  "[::1]:",
+                                  "host:",
+                                  "host:0",
+                                  "host:65536",
+                                  "host:99999999999",
+                                  "host:-1",
+                                  "host:+25",
+                                  "host:25x",
+                                  "host:25/",
+                                  "host: 25",
+                                  "a b:25",
+                                  "user@host:25",
+                                  "host/x:25",
                                   "host\t:25"}) {
         EXPECT_EQ(endpoint(text, 0), "refused") << "\"" << text << "\"";
     }
@@ -129,9 +146,10 @@ TEST(NetworkIp, Ipv4MappedAddressesMatchIpv4Networks) {
 }
 
 TEST(NetworkIp, Malformed) {
-    for (std::string_view text : {"", "/24", "192.0.2.0/", "192.0.2.0/33", "192.0.2.0/x", "192.0.2.0/24/1",
-                                  "192.0.2.0/-1", "192.0.2.0/ 24", "192.0.2.256", "192.0.2", "bank.example/24",
-                                  "::/129", "2001:db8::/", "2001:db8:::1", "[::1]", "192.0.2.0 /24"}) {
+    for (std::string_view text :
+         {"", "/24", "192.0.2.0/", "192.0.2.0/33", "192.0.2.0/x", "192.0.2.0/24/1", "192.0.2.0/-1",
+          "192.0.2.0/ 24", "192.0.2.256", "192.0.2", "bank.example/24", "::/129", "2001:db8::/",
+          "2001:db8:::1", "[::1]", "192.0.2.0 /24"}) {
         EXPECT_FALSE(IpNetwork::parse(text).has_value()) << "\"" << text << "\"";
     }
 }

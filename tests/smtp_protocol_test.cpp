@@ -63,8 +63,9 @@ TEST(SmtpCommand, MailAndRcptTakeThePathAfterTheColon) {
 }
 
 TEST(SmtpCommand, UnknownVerbs) {
-    for (std::string_view line : {"", "XYZZY magic", "EHLOX host", "MAIL", "MAIL FROM <a@b.example>",
-                                  "MAIL  FROM:<a@b.example>", "RCPT <c@d.example>", " EHLO host", "EHLO\thost"}) {
+    for (std::string_view line :
+         {"", "XYZZY magic", "EHLOX host", "MAIL", "MAIL FROM <a@b.example>",
+          "MAIL  FROM:<a@b.example>", "RCPT <c@d.example>", " EHLO host", "EHLO\thost"}) {
         EXPECT_EQ(parse_command(line).verb, Verb::unknown) << "\"" << line << "\"";
     }
     EXPECT_EQ(parse_command("XYZZY magic").argument, "magic");
@@ -97,7 +98,8 @@ TEST(SmtpPath, AddressAndParameters) {
     // RFC 5321 §4.1.2: esmtp-keyword is case-insensitive; values are kept.
     p = path_ok("<a@b.example> size=100  body=8BITMIME SmtpUtf8 AUTH=<>  ");
     EXPECT_EQ(p.address, "a@b.example");
-    EXPECT_EQ(p.params, (Params{{"SIZE", "100"}, {"BODY", "8BITMIME"}, {"SMTPUTF8", ""}, {"AUTH", "<>"}}));
+    EXPECT_EQ(p.params,
+              (Params{{"SIZE", "100"}, {"BODY", "8BITMIME"}, {"SMTPUTF8", ""}, {"AUTH", "<>"}}));
     // 8-bit addresses are syntax here; SMTPUTF8 is the session's check.
     EXPECT_EQ(path_ok("<δοκιμή@παράδειγμα.example>").address, "δοκιμή@παράδειγμα.example");
 }
@@ -110,7 +112,8 @@ TEST(SmtpPath, NullPathOnlyWhereAllowed) {
 
 TEST(SmtpPath, SourceRouteIsDropped) {
     // RFC 5321 §4.1.2 and Appendix C: accepted, and the route ignored.
-    EXPECT_EQ(path_ok("<@relay1.example,@relay2.example:user@c.example>").address, "user@c.example");
+    EXPECT_EQ(path_ok("<@relay1.example,@relay2.example:user@c.example>").address,
+              "user@c.example");
     EXPECT_EQ(path_refusal("<@relay1.example>"), "501 5.1.7 Syntax: bad source route");
 }
 
@@ -124,19 +127,23 @@ TEST(SmtpPath, QuotedLocalPart) {
 }
 
 TEST(SmtpPath, RefusalsWithTheirCodes) {
-    const std::string brackets = "501 5.5.4 Syntax: the address must be in angle brackets, as <user@domain>";
+    const std::string brackets =
+        "501 5.5.4 Syntax: the address must be in angle brackets, as <user@domain>";
     EXPECT_EQ(path_refusal(""), brackets);
     EXPECT_EQ(path_refusal("a@b.example"), brackets);
     EXPECT_EQ(path_refusal(" <a@b.example>"), brackets);
     EXPECT_EQ(path_refusal("<a@b.example"), "501 5.5.4 Syntax: missing '>' after the address");
-    EXPECT_EQ(path_refusal("<a@b.example>SIZE=1"), "501 5.5.4 Syntax: a space must follow the address");
+    EXPECT_EQ(path_refusal("<a@b.example>SIZE=1"),
+              "501 5.5.4 Syntax: a space must follow the address");
     EXPECT_EQ(path_refusal("<a@b.example> =1"), "501 5.5.4 Syntax: bad parameter \"=1\"");
     EXPECT_EQ(path_refusal("<a@b.example> SI_ZE=1"), "501 5.5.4 Syntax: bad parameter \"SI_ZE=1\"");
     EXPECT_EQ(path_refusal("<ab.example>"), "501 5.1.3 Bad address syntax: <ab.example>");
     EXPECT_EQ(path_refusal("<a@>"), "501 5.1.3 Bad address syntax: <a@>");
-    EXPECT_EQ(path_refusal("<john smith@c.example>"), "501 5.1.3 Bad address syntax: <john smith@c.example>");
+    EXPECT_EQ(path_refusal("<john smith@c.example>"),
+              "501 5.1.3 Bad address syntax: <john smith@c.example>");
     EXPECT_EQ(path_refusal("<a\r@b.example>"), "501 5.1.7 Control characters in the address");
-    EXPECT_EQ(path_refusal(std::string_view("<a\0@b.example>", 14)), "501 5.1.7 Control characters in the address");
+    EXPECT_EQ(path_refusal(std::string_view("<a\0@b.example>", 14)),
+              "501 5.1.7 Control characters in the address");
     EXPECT_EQ(path_refusal("<a\x7f@b.example>"), "501 5.1.7 Control characters in the address");
 }
 
@@ -166,7 +173,8 @@ TEST(SmtpReply, WireRepeatsTheEnhancedCodeOnEveryLine) {
     EXPECT_EQ(multi.wire(), "550-5.1.1 first\r\n550-5.1.1 second\r\n550 5.1.1 third\r\n");
     Reply ehlo{250, "", {"relay.example", "PIPELINING", "8BITMIME"}};
     EXPECT_EQ(ehlo.wire(), "250-relay.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n");
-    EXPECT_EQ(make_reply(354, "", "End data with <CR><LF>.<CR><LF>").wire(), "354 End data with <CR><LF>.<CR><LF>\r\n");
+    EXPECT_EQ(make_reply(354, "", "End data with <CR><LF>.<CR><LF>").wire(),
+              "354 End data with <CR><LF>.<CR><LF>\r\n");
 }
 
 TEST(SmtpReply, LineEndsInsideTheTextCannotStartAnotherReply) {
@@ -209,7 +217,8 @@ TEST(SmtpReplyParser, MultiLine) {
     Reply r = p.take();
     EXPECT_EQ(r.code, 250);
     EXPECT_EQ(r.enhanced, "");
-    EXPECT_EQ(r.lines, (std::vector<std::string>{"smtp.example Hello", "PIPELINING", "", "8BITMIME"}));
+    EXPECT_EQ(r.lines,
+              (std::vector<std::string>{"smtp.example Hello", "PIPELINING", "", "8BITMIME"}));
     // It round-trips through wire().
     EXPECT_EQ(r.wire(), "250-smtp.example Hello\r\n250-PIPELINING\r\n250-\r\n250 8BITMIME\r\n");
 
@@ -244,7 +253,8 @@ TEST(SmtpReplyParser, MissingOrForeignEnhancedCodeStaysText) {
     EXPECT_EQ(r.lines, std::vector<std::string>{"Ok"});
     // RFC 3463 §2: the class must match the reply's first digit, and the
     // code is class.subject.detail.
-    for (std::string_view line : {"250 5.0.0 Ok", "250 2.0 Ok", "250 2.0.0.0 Ok", "250 2..0 Ok", "250 2.0.x Ok"}) {
+    for (std::string_view line :
+         {"250 5.0.0 Ok", "250 2.0 Ok", "250 2.0.0.0 Ok", "250 2..0 Ok", "250 2.0.x Ok"}) {
         ReplyParser p;
         ASSERT_EQ(p.add(line), State::done) << line;
         Reply got = p.take();
@@ -254,8 +264,8 @@ TEST(SmtpReplyParser, MissingOrForeignEnhancedCodeStaysText) {
 }
 
 TEST(SmtpReplyParser, GarbageIsInvalid) {
-    for (std::string_view line : {"", "25", "hello", "2500 Ok", "250_Ok", "199 Ok", "600 Ok", "-50 Ok", " 250 Ok",
-                                  "25x Ok", "+25 Ok"}) {
+    for (std::string_view line : {"", "25", "hello", "2500 Ok", "250_Ok", "199 Ok", "600 Ok",
+                                  "-50 Ok", " 250 Ok", "25x Ok", "+25 Ok"}) {
         ReplyParser p;
         EXPECT_EQ(p.add(line), State::invalid) << "\"" << line << "\"";
     }
@@ -274,12 +284,14 @@ struct Read {
 // Feeds `in` to a new DataReader in pieces of the given sizes (the last
 // piece takes the rest), the way the session does: unconsumed bytes are
 // kept for the next call.
-Read read_data(std::string_view in, const std::vector<std::size_t>& pieces = {}, std::size_t max_line = 1000) {
+Read read_data(std::string_view in, const std::vector<std::size_t>& pieces = {},
+               std::size_t max_line = 1000) {
     DataReader reader(max_line);
     Read r;
     std::size_t offset = 0;
     for (std::size_t i = 0; offset < in.size() && !reader.done(); ++i) {
-        std::size_t n = i < pieces.size() ? std::min(pieces[i], in.size() - offset) : in.size() - offset;
+        std::size_t n =
+            i < pieces.size() ? std::min(pieces[i], in.size() - offset) : in.size() - offset;
         std::size_t used = reader.feed(in.substr(offset, n), r.content);
         EXPECT_TRUE(used == n || reader.done()) << "stopped early without the terminator";
         offset += used;
@@ -456,8 +468,13 @@ TEST(SmtpDotStuffer, RoundTripsThroughDataReader) {
 TEST(SmtpBase64, Rfc4648TestVectors) {
     // RFC 4648 §10.
     const std::pair<std::string, std::string> vectors[] = {
-        {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-        {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
     };
     for (const auto& [plain, encoded] : vectors) {
         EXPECT_EQ(base64_encode(plain), encoded);
@@ -474,8 +491,9 @@ TEST(SmtpBase64, RefusesWhatIsNotBase64) {
     // is only padding at the end; RFC 4954 §4 answers such an AUTH
     // response with 501.
     using namespace std::string_view_literals;
-    for (std::string_view text : {"Zm9"sv, "Zm9v\r\n"sv, "Zm9*"sv, "Zm9v!!!!"sv, " Zm9"sv, "Zm9 "sv, "Zm=v"sv, "Zg=a"sv,
-                                  "===="sv, "A==="sv, "Zg==Zg=="sv, "Zm9v----"sv, "    "sv, "Zm9v\0AAA"sv}) {
+    for (std::string_view text :
+         {"Zm9"sv, "Zm9v\r\n"sv, "Zm9*"sv, "Zm9v!!!!"sv, " Zm9"sv, "Zm9 "sv, "Zm=v"sv, "Zg=a"sv,
+          "===="sv, "A==="sv, "Zg==Zg=="sv, "Zm9v----"sv, "    "sv, "Zm9v\0AAA"sv}) {
         EXPECT_FALSE(base64_decode(text).has_value()) << testing::PrintToString(std::string(text));
     }
 }
