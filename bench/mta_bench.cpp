@@ -12,45 +12,17 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 
+#include "proc_stat.hpp"
 #include "support/milter_rig.hpp"
 
 namespace {
 
 using namespace ribbon::test;
+using namespace ribbon::bench;
 using Clock = std::chrono::steady_clock;
-
-// Busy jiffies of the whole machine (/proc/stat "cpu" line, without idle
-// and iowait).
-double machine_busy_jiffies() {
-    std::ifstream in("/proc/stat");
-    std::string cpu;
-    in >> cpu;
-    double v = 0, busy = 0;
-    for (int i = 0; i < 8 && in >> v; ++i) {
-        if (i != 3 && i != 4) busy += v;
-    }
-    return busy;
-}
-
-// utime + stime of a process, in jiffies (/proc/PID/stat fields 14, 15).
-double process_jiffies(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string line;
-    std::getline(in, line);
-    std::istringstream rest(line.substr(line.rfind(')') + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-        if (i == 14) utime = std::stod(field);
-        if (i == 15) stime = std::stod(field);
-    }
-    return utime + stime;
-}
 
 struct Run {
     double seconds = 0;

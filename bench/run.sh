@@ -8,7 +8,10 @@
 #  - `ribbon sign` of a 100 MB message: MB/s and peak RSS above the RSS of
 #    the same command on the 3 KB message (the process's baseline);
 #  - Postfix relaying smtp-source's load to smtp-sink, without and with
-#    ribbon's milter: messages/s and the milter's share of the CPU.
+#    ribbon's milter: messages/s and the milter's share of the CPU;
+#  - smtp-source → smtp-sink directly and through `ribbon relay`: messages/s
+#    against the machine's RSA-2048 limit, and the latency the relay adds
+#    at half its rate.
 # Throw-away keys are made in a temporary directory and removed afterwards.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
@@ -134,3 +137,10 @@ echo "| ribbon sign -o (RSA-2048) | $BIGBYTES | $BEST_T | $MBS | $BIG_KB | $BASE
 echo
 "$BUILD/ribbon-mta-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 \
     || echo "(load row skipped: ribbon-mta-bench failed, see above)"
+
+# ---- load: smtp-source → ribbon relay → smtp-sink -----------------------------
+# The same message and count, directly to smtp-sink and through the relay
+# (bench/relay_bench.cpp; needs root).
+echo
+"$BUILD/ribbon-relay-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 \
+    || echo "(relay row skipped: ribbon-relay-bench failed, see above)"

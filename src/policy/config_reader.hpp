@@ -114,7 +114,7 @@ inline const toml::table& sub_table(Section& root, const toml::table& doc, std::
                              const toml::table& empty) {
     const toml::node* n = root.get(key);
     if (n == nullptr) return empty;
-    if (!n->is_table()) root.fail(*n, "[" + std::string(key) + "] must be a table");
+    if (!n->is_table()) root.fail(*n, "[" + root.where(key) + "] must be a table");
     return *doc.get(key)->as_table();
 }
 

@@ -228,6 +228,7 @@ std::size_t DataReader::feed(std::string_view in, std::string& out) {
                 if (c == '\r') {
                     m_state = State::dot_cr;
                 } else if (c == '\n') {
+                    put('.');  // a lone "." is not stuffing: only a dot with more after it goes
                     end_line(out, false);
                 } else {
                     put(c);
@@ -238,6 +239,7 @@ std::size_t DataReader::feed(std::string_view in, std::string& out) {
                 if (c == '\n' && m_prev_crlf) {
                     m_state = State::done;
                 } else if (c == '\n') {
+                    put('.');  // "." CRLF after a bare LF: content, not the end
                     end_line(out, true);
                 } else {
                     put('\r');  // a bare CR stays as it came
@@ -289,13 +291,20 @@ void DotStuffer::finish(std::string& out) {
 }
 
 std::optional<std::string> base64_decode(std::string_view text) {
-    if (text.size() % 4 != 0) return std::nullopt;
+    // EVP_DecodeBlock skips blanks around the text and reads '=' anywhere
+    // as zero bits; RFC 4648 §3.3 refuses both (and RFC 4954 §4 answers an
+    // AUTH response that is not base64 with 501).
+    std::size_t pad = text.ends_with("==") ? 2 : text.ends_with('=') ? 1 : 0;
+    if (text.size() % 4 != 0 ||
+        text.substr(0, text.size() - pad).find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                            "0123456789+/") != std::string_view::npos) {
+        return std::nullopt;
+    }
     std::string out(text.size() / 4 * 3, '\0');
     int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                             reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
     if (n < 0) return std::nullopt;
     // EVP_DecodeBlock counts the padding as zero bytes.
-    std::size_t pad = text.ends_with("==") ? 2 : text.ends_with('=') ? 1 : 0;
     out.resize(static_cast<std::size_t>(n) - pad);
     return out;
 }

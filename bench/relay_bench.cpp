@@ -1,0 +1,371 @@
+// ribbon-relay-bench MESSAGE [COUNT] [SESSIONS] — the relay row of `make
+// bench` (issue 5): Postfix's smtp-source sends COUNT copies of MESSAGE over
+// SESSIONS parallel sessions to smtp-sink, once directly and once through
+// `ribbon relay` (RSA-2048 Digital ID, next hop smtp:// without TLS), and
+// prints messages/s for both next to the machine's RSA-2048 signing limit
+// (`openssl speed -multi 2`, measured in the same run). Then, at half the
+// relay's rate, a small SMTP client of its own times each session — connect
+// to the 250 after "." — directly and through the relay, and prints p50/p99
+// and what the relay adds (smtp-source reports no latency).
+//
+// The relay is before-queue: its 250 comes after the sink's, so when
+// smtp-source is done the sink holds every message and the clock stops.
+// Built from the test harness (tests/support: smtp-sink, the test PKI,
+// daemons that die with the bench); needs root, as the relay drops to nobody.
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iterator>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proc_stat.hpp"
+#include "relay/smtp_protocol.hpp"
+#include "ribbon/keystore.hpp"
+#include "support/daemon.hpp"
+#include "support/mta.hpp"
+#include "support/pki.hpp"
+
+namespace {
+
+using namespace ribbon::test;
+using namespace ribbon::bench;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+constexpr const char* kSender = "no-reply@bank.example";
+constexpr const char* kRecipient = "customer@example.org";
+
+void chown_tree(const fs::path& root, const passwd& user) {
+    if (::chown(root.c_str(), user.pw_uid, user.pw_gid) != 0)
+        throw std::runtime_error("chown " + root.string());
+    for (const auto& e : fs::recursive_directory_iterator(root)) {
+        if (::chown(e.path().c_str(), user.pw_uid, user.pw_gid) != 0) {
+            throw std::runtime_error("chown " + e.path().string());
+        }
+    }
+}
+
+// `ribbon relay -c ribbon.toml` with the test PKI's RSA-2048 Digital ID for
+// no-reply@bank.example, handing on to 127.0.0.1:sink_port. Started as
+// root, it drops to nobody, which must own the keystore (keys mode 0600).
+class RelayRig {
+  public:
+    RelayRig() : m_config(m_dir / "ribbon.toml"), m_log(m_dir / "relay.log") {}
+
+    std::string start(int sink_port) {
+        ::chmod(m_dir.path().c_str(), 0755);
+        const Pki& p = pki();
+        ribbon::Keystore ks(m_dir / "ids");
+        auto added =
+            ks.add(kSender, read_file(p.rsa.key), read_file(p.rsa.cert), read_file(p.chain));
+        if (!added) return "keystore: " + added.error().message();
+        const passwd* nobody = ::getpwnam("nobody");
+        if (nobody == nullptr) return "no user nobody";
+        chown_tree(m_dir / "ids", *nobody);
+        m_port = pick_free_port();
+        write_file(
+            m_config,
+            "[keystore]\npath = \"" + (m_dir / "ids").string() + "\"\n\n[[signer]]\nfrom = \"" +
+                kSender + "\"\n\n[relay]\nlisten = [\"127.0.0.1:" + std::to_string(m_port) +
+                "\"]\nmax_connections = 100\n\n[relay.next_hop]\nurl = \"smtp://127.0.0.1:" +
+                std::to_string(sink_port) + "\"\ntls = \"none\"\n\n[daemon]\nuser = \"nobody\"\n");
+        ::chmod(m_config.c_str(), 0644);
+        daemon::SpawnSpec spec;
+        spec.argv = {ribbon_binary(), "relay", "-c", m_config.string()};
+        spec.output = m_log;
+        if (auto e = m_relay.start(spec); !e.empty()) return "cannot start ribbon relay: " + e;
+        for (int i = 0; i < 200; ++i) {
+            if (daemon::listening(m_relay.pid(), m_port)) return {};
+            if (auto how = m_relay.reap_if_exited(); !how.empty())
+                return "ribbon relay " + how + ":\n" + log();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return "ribbon relay does not listen on port " + std::to_string(m_port) + ":\n" + log();
+    }
+
+    int port() const { return m_port; }
+    pid_t pid() const { return m_relay.pid(); }
+    std::string log() const { return daemon::log_tail(m_log); }
+
+  private:
+    TempDir m_dir{"ribbon-relay-bench"};
+    fs::path m_config, m_log;
+    int m_port = 0;
+    daemon::Daemon m_relay;  // last: stopped before m_dir is removed
+};
+
+struct Throughput {
+    double seconds = 0;
+    double per_second = 0;
+    double relay_cores = 0;  // the relay's CPU seconds per wall second
+    double busy_cores = 0;   // the whole machine's
+    std::string error;
+};
+
+// smtp-source at `port`; the sink must then hold `expected` messages.
+Throughput blast(int port, const std::string& message_file, int count, int sessions,
+                 const SmtpSink& sink, std::size_t expected, pid_t relay) {
+    Throughput t;
+    double busy0 = machine_busy_jiffies(), relay0 = relay > 0 ? process_jiffies(relay) : 0;
+    auto t0 = Clock::now();
+    auto sent =
+        run_process({"/usr/sbin/smtp-source", "-s", std::to_string(sessions), "-m",
+                     std::to_string(count), "-F", message_file, "-f", kSender, "-t", kRecipient,
+                     "-M", "bench.example", "127.0.0.1:" + std::to_string(port)},
+                    ProcessOptions{{}, {}, {}, std::chrono::milliseconds(600000)});
+    t.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    double jiffy = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    t.busy_cores = (machine_busy_jiffies() - busy0) / jiffy / t.seconds;
+    if (relay > 0) t.relay_cores = (process_jiffies(relay) - relay0) / jiffy / t.seconds;
+    if (sent.exit_code != 0) {
+        t.error = "smtp-source: " + sent.describe();
+        return t;
+    }
+    if (std::size_t n = sink.count(); n != expected) {
+        t.error =
+            "the sink holds " + std::to_string(n) + " messages, not " + std::to_string(expected);
+        return t;
+    }
+    t.per_second = count / t.seconds;
+    return t;
+}
+
+// ---- the latency client -------------------------------------------------------
+
+// One blocking SMTP client connection to 127.0.0.1.
+class Client {
+  public:
+    explicit Client(int port) : m_fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+        if (m_fd < 0) return;
+        timeval timeout{30, 0};
+        ::setsockopt(m_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+        int one = 1;
+        ::setsockopt(m_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = htons(static_cast<std::uint16_t>(port));
+        if (::connect(m_fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) close();
+    }
+    ~Client() { close(); }
+    Client(const Client&) = delete;
+    Client& operator=(const Client&) = delete;
+
+    bool connected() const { return m_fd >= 0; }
+
+    bool send(std::string_view bytes) {
+        while (!bytes.empty() && m_fd >= 0) {
+            ssize_t n = ::send(m_fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+            if (n <= 0) return false;
+            bytes.remove_prefix(static_cast<std::size_t>(n));
+        }
+        return m_fd >= 0;
+    }
+
+    // The code of the next complete reply, 0 when the connection failed.
+    int reply() {
+        ribbon::relay::ReplyParser parser;
+        while (m_fd >= 0) {
+            auto nl = m_in.find("\r\n");
+            if (nl == std::string::npos) {
+                char buf[4096];
+                ssize_t n = ::recv(m_fd, buf, sizeof buf, 0);
+                if (n <= 0) return 0;
+                m_in.append(buf, static_cast<std::size_t>(n));
+                continue;
+            }
+            auto state = parser.add(std::string_view(m_in).substr(0, nl));
+            m_in.erase(0, nl + 2);
+            if (state == ribbon::relay::ReplyParser::State::invalid) return 0;
+            if (state == ribbon::relay::ReplyParser::State::done) return parser.take().code;
+        }
+        return 0;
+    }
+
+    bool step(std::string_view command, int expected) {
+        return send(command) && reply() == expected;
+    }
+
+  private:
+    void close() {
+        if (m_fd >= 0) ::close(m_fd);
+        m_fd = -1;
+    }
+    int m_fd;
+    std::string m_in;
+};
+
+// One session as smtp-source runs it, timed from connect to the 250 after
+// "."; QUIT is outside the clock. Nothing when a step failed.
+std::optional<double> timed_session(int port, const std::string& stuffed) {
+    auto t0 = Clock::now();
+    Client c(port);
+    if (!c.connected() || c.reply() != 220 || !c.step("EHLO bench.example\r\n", 250) ||
+        !c.step(std::string("MAIL FROM:<") + kSender + ">\r\n", 250) ||
+        !c.step(std::string("RCPT TO:<") + kRecipient + ">\r\n", 250) || !c.step("DATA\r\n", 354) ||
+        !c.step(stuffed, 250)) {
+        return std::nullopt;
+    }
+    double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    c.step("QUIT\r\n", 221);
+    return seconds;
+}
+
+struct Latency {
+    double p50_ms = 0, p99_ms = 0;
+    double achieved = 0;  // sessions started per second
+    std::string error;
+};
+
+// `count` sessions started at a fixed `rate` (session i at t0 + i/rate,
+// whatever the others do), from up to `threads` at once.
+Latency paced(int port, const std::string& stuffed, double rate, int count, int threads) {
+    std::vector<double> seconds(static_cast<std::size_t>(count), -1);
+    std::atomic<int> next{0};
+    const auto t0 = Clock::now() + std::chrono::milliseconds(100);
+    auto worker = [&] {
+        for (int i; (i = next++) < count;) {
+            std::this_thread::sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(i / rate)));
+            if (auto s = timed_session(port, stuffed)) seconds[static_cast<std::size_t>(i)] = *s;
+        }
+    };
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
+    for (auto& t : pool) t.join();
+    Latency l;
+    l.achieved = count / std::chrono::duration<double>(Clock::now() - t0).count();
+    if (auto failed = std::count(seconds.begin(), seconds.end(), -1.0); failed > 0) {
+        l.error =
+            std::to_string(failed) + " of " + std::to_string(count) + " timed sessions failed";
+        return l;
+    }
+    std::sort(seconds.begin(), seconds.end());
+    auto at = [&](double q) {
+        return seconds[static_cast<std::size_t>(std::ceil(q * count)) - 1] * 1000;
+    };
+    l.p50_ms = at(0.50);
+    l.p99_ms = at(0.99);
+    return l;
+}
+
+// RSA-2048 signatures/s on both cores: `openssl speed -multi 2`, the
+// figure bench/run.sh calls the machine's own limit.
+double rsa2048_limit() {
+    auto r = run_process({"/usr/bin/openssl", "speed", "-multi", "2", "-seconds", "3", "rsa2048"});
+    std::istringstream out(r.out);
+    for (std::string line; std::getline(out, line);) {
+        // "rsa 2048 bits 0.000155s 0.000005s 6451.6 196078.4": sign/s is the 6th field.
+        std::istringstream fields(line);
+        std::vector<std::string> f{std::istream_iterator<std::string>(fields), {}};
+        if (line.starts_with("rsa 2048 bits") && f.size() >= 6) return std::atof(f[5].c_str());
+    }
+    return 0;
+}
+
+int fail(const std::string& what) {
+    std::fprintf(stderr, "ribbon-relay-bench: %s\n", what.c_str());
+    return 70;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr, "usage: ribbon-relay-bench MESSAGE [COUNT] [SESSIONS]\n");
+        return 64;
+    }
+    if (auto why = mta_unavailable_reason(); !why.empty()) {
+        std::fprintf(stderr, "ribbon-relay-bench: %s\n", why.c_str());
+        return 69;
+    }
+    auto number = [](const char* text) {
+        char* end = nullptr;
+        long v = std::strtol(text, &end, 10);
+        return *end == '\0' && v > 0 && v <= 1'000'000 ? static_cast<int>(v) : -1;
+    };
+    const std::string message_file = argv[1];
+    const int count = argc > 2 ? number(argv[2]) : 5000;
+    const int sessions = argc > 3 ? number(argv[3]) : 20;
+    if (count < 0 || sessions < 0) {
+        std::fprintf(stderr, "ribbon-relay-bench: COUNT and SESSIONS must be positive numbers\n");
+        return 64;
+    }
+    std::string stuffed;
+    try {
+        ribbon::relay::DotStuffer stuffer;
+        stuffer.add(to_crlf(read_file(message_file)), stuffed);
+        stuffer.finish(stuffed);
+    } catch (const std::exception& e) {
+        return fail(e.what());
+    }
+
+    SmtpSink sink;
+    if (auto e = sink.start(); !e.empty()) return fail(e);
+    RelayRig relay;
+    if (auto e = relay.start(sink.port()); !e.empty()) return fail(e);
+
+    Throughput direct = blast(sink.port(), message_file, count, sessions, sink, count, -1);
+    if (!direct.error.empty()) return fail("direct: " + direct.error);
+    Throughput relayed =
+        blast(relay.port(), message_file, count, sessions, sink, 2 * count, relay.pid());
+    if (!relayed.error.empty())
+        return fail("through the relay: " + relayed.error + "\n" + relay.log());
+    // The direct copies arrive as sent, every relayed one signed.
+    auto messages = sink.messages();
+    auto signed_count = std::count_if(messages.begin(), messages.end(), [](const SinkMessage& m) {
+        return m.data.find("application/pkcs7-signature") != std::string::npos;
+    });
+    if (signed_count != count)
+        return fail(std::to_string(signed_count) + " signed messages at the sink, not " +
+                    std::to_string(count));
+    const double limit = rsa2048_limit();
+
+    // Half the relay's rate, about 10 s of sessions for each side.
+    const double rate = relayed.per_second / 2;
+    const int timed = std::max(200, std::min(count, static_cast<int>(rate * 10)));
+    Latency lat_direct = paced(sink.port(), stuffed, rate, timed, sessions);
+    if (!lat_direct.error.empty()) return fail("direct: " + lat_direct.error);
+    Latency lat_relay = paced(relay.port(), stuffed, rate, timed, sessions);
+    if (!lat_relay.error.empty())
+        return fail("through the relay: " + lat_relay.error + "\n" + relay.log());
+
+    std::printf(
+        "| smtp-source → smtp-sink, %d messages, %d sessions | msg/s | seconds | relay cores | "
+        "relay CPU ms/msg | machine busy cores |\n|---|---:|---:|---:|---:|---:|\n",
+        count, sessions);
+    std::printf("| direct | %.0f | %.1f | – | – | %.2f |\n", direct.per_second, direct.seconds,
+                direct.busy_cores);
+    std::printf("| through ribbon relay (RSA-2048) | %.0f | %.1f | %.2f | %.2f | %.2f |\n",
+                relayed.per_second, relayed.seconds, relayed.relay_cores,
+                relayed.relay_cores / relayed.per_second * 1000, relayed.busy_cores);
+    std::printf(
+        "\nRSA-2048 limit of this machine (openssl speed -multi 2, this run): %.0f sign/s; "
+        "relay / limit = %.2f (target ≥ 0.80)\n\n",
+        limit, limit > 0 ? relayed.per_second / limit : 0.0);
+    std::printf(
+        "| latency at %.0f msg/s (half the relay's rate), %d sessions, connect to 250 after \".\" "
+        "| p50 ms | p99 ms | achieved msg/s |\n|---|---:|---:|---:|\n",
+        rate, timed);
+    std::printf("| direct | %.2f | %.2f | %.0f |\n", lat_direct.p50_ms, lat_direct.p99_ms,
+                lat_direct.achieved);
+    std::printf("| through ribbon relay | %.2f | %.2f | %.0f |\n", lat_relay.p50_ms,
+                lat_relay.p99_ms, lat_relay.achieved);
+    std::printf("| added by the relay (target p99 ≤ 5 ms) | %.2f | %.2f | |\n",
+                lat_relay.p50_ms - lat_direct.p50_ms, lat_relay.p99_ms - lat_direct.p99_ms);
+    return 0;
+}
