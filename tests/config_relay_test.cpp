@@ -158,7 +158,8 @@ TEST(ConfigRelay, NextHopUrlForms) {
 
 TEST(ConfigRelay, RefusesBadRelayValues) {
     EXPECT_EQ(relay_refused("listen = []"),
-              "ribbon.toml:2: relay.listen needs at least one \"host:port\"");
+              "ribbon.toml:1: relay.listen and relay.listen_tls are both empty: the relay would not listen at all");
+    EXPECT_EQ(relay_refused("listen_tls = [\"127.0.0.1:465\"]"), "ribbon.toml:1: relay.listen_tls needs tls_cert_file");
     EXPECT_EQ(relay_refused("listen = [\"2525\"]"),
               "ribbon.toml:2: relay.listen: \"2525\" is not \"host:port\" or \"[v6]:port\"");
     EXPECT_EQ(relay_refused("listen = [\"::1:25\"]"),

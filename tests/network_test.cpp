@@ -143,6 +143,11 @@ TEST(NetworkIp, Ipv4MappedAddressesMatchIpv4Networks) {
     EXPECT_FALSE(contains(loopback, "::127.0.0.1"));
     EXPECT_FALSE(contains(loopback, "64:ff9b::127.0.0.1"));
     EXPECT_TRUE(contains(network("0.0.0.0/0"), "::ffff:8.8.8.8"));
+    // An IPv4 network written in v4-mapped form is that IPv4 network.
+    IpNetwork mapped = network("::ffff:10.0.0.0/104");
+    EXPECT_TRUE(contains(mapped, "10.1.2.3"));
+    EXPECT_TRUE(contains(mapped, "::ffff:10.1.2.3"));
+    EXPECT_FALSE(contains(mapped, "11.0.0.1"));
 }
 
 TEST(NetworkIp, Malformed) {

@@ -56,6 +56,14 @@ std::optional<IpNetwork> IpNetwork::parse(std::string_view text) {
         if (p.empty() || ec != std::errc() || end != p.data() + p.size() || prefix > n.m_prefix) return std::nullopt;
         n.m_prefix = prefix;
     }
+    // "::ffff:10.0.0.0/104" is an IPv4 network written as IPv6: contains()
+    // sees v4-mapped clients as IPv4, so keep it as one.
+    static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (n.m_size == 16 && n.m_prefix >= 96 && std::memcmp(n.m_bytes.data(), kMapped, 12) == 0) {
+        std::memmove(n.m_bytes.data(), n.m_bytes.data() + 12, 4);
+        n.m_size = 4;
+        n.m_prefix -= 96;
+    }
     return n;
 }
 

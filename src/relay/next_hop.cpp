@@ -106,6 +106,7 @@ public:
 
     void learn_extensions(const Reply& ehlo) {
         extensions.clear();
+        auth_mechanisms.clear();  // RFC 3207 §4.2: after STARTTLS only the new EHLO counts
         for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
             std::string_view l = ehlo.lines[i];
             std::string word(l.substr(0, l.find(' ')));
@@ -187,20 +188,18 @@ public:
                 m_conn->broken = true;
                 co_return make_reply(451, "4.3.0", chunk.error().message());
             }
-            if (chunk->empty()) break;
             offset += chunk->size();
             out.clear();
             stuffer.add(*chunk, out);
+            // The last piece and the terminator go in one write (one
+            // segment for a small message).
+            bool last = chunk->empty() || offset >= message.size();
+            if (last) stuffer.finish(out);
             if (StreamError e = co_await m_conn->stream.write(out); e != StreamError::none) {
                 m_conn->broken = true;
                 co_return connection_failure(m_conn->peer, e, m_conn->stream.last_error());
             }
-        }
-        out.clear();
-        stuffer.finish(out);
-        if (StreamError e = co_await m_conn->stream.write(out); e != StreamError::none) {
-            m_conn->broken = true;
-            co_return connection_failure(m_conn->peer, e, m_conn->stream.last_error());
+            if (last) break;
         }
         Reply r = co_await m_conn->read_reply();
         m_open = false;  // whatever the reply, the transaction is over
@@ -400,24 +399,36 @@ std::unique_ptr<SmtpConnection> NextHop::unpark() {
 
 asio::awaitable<std::unique_ptr<SmtpConnection>> NextHop::connect(Reply& failure) {
     const std::string peer = m_settings.host + ":" + std::to_string(m_settings.port);
-    // The resolver and the connect share one deadline.
+    // The resolver and the connect share one deadline. The timer's handler
+    // may already be queued when the connect completes, so what it touches
+    // is shared with it rather than left on this frame.
+    struct Attempt {
+        explicit Attempt(asio::io_context& io) : resolver(io), socket(io) {}
+        tcp::resolver resolver;
+        tcp::socket socket;
+        bool finished = false;
+        bool timed_out = false;
+    };
+    auto attempt = std::make_shared<Attempt>(m_io);
     asio::steady_timer timer(m_io);
-    tcp::resolver resolver(m_io);
-    tcp::socket socket(m_io);
-    bool timed_out = false;
     timer.expires_after(m_settings.connect_timeout);
-    timer.async_wait([&](const error_code& ec) {
-        if (ec) return;
-        timed_out = true;
-        resolver.cancel();
+    timer.async_wait([attempt](const error_code& ec) {
+        if (ec || attempt->finished) return;
+        attempt->timed_out = true;
+        attempt->resolver.cancel();
         error_code ignored;
-        socket.close(ignored);
+        attempt->socket.close(ignored);
     });
     error_code ec;
-    auto endpoints = co_await resolver.async_resolve(m_settings.host, std::to_string(m_settings.port),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec) co_await asio::async_connect(socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    auto endpoints = co_await attempt->resolver.async_resolve(m_settings.host, std::to_string(m_settings.port),
+                                                              asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !attempt->timed_out) {
+        co_await asio::async_connect(attempt->socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    attempt->finished = true;
     timer.cancel();
+    bool timed_out = attempt->timed_out;
+    tcp::socket socket = std::move(attempt->socket);
     if (ec || timed_out) {
         failure = make_reply(451, "4.4.1", "next hop " + peer + " is not reachable: " +
                                                (timed_out ? std::string("timed out") : ec.message()));

@@ -46,10 +46,12 @@ asio::awaitable<StreamError> Stream::guarded(Op op) {
 }
 
 asio::awaitable<StreamError> Stream::refill() {
-    std::size_t old = m_in.size();
-    m_in.resize(old + kReadChunk);
+    // Read into a fixed buffer and append what came: growing m_in by the
+    // chunk size first would zero-fill 64 KiB per read (measured as the
+    // largest cost on the I/O thread).
+    if (!m_chunk) m_chunk = std::make_unique<char[]>(kReadChunk);
     std::size_t got = 0;
-    auto buffer = asio::buffer(m_in.data() + old, kReadChunk);
+    auto buffer = asio::buffer(m_chunk.get(), kReadChunk);
     StreamError e = co_await guarded([&](auto token) -> asio::awaitable<void> {
         if (m_encrypted) {
             got = co_await m_tls.async_read_some(buffer, token);
@@ -57,7 +59,7 @@ asio::awaitable<StreamError> Stream::refill() {
             got = co_await socket().async_read_some(buffer, token);
         }
     });
-    m_in.resize(old + got);
+    m_in.append(m_chunk.get(), got);
     co_return e;
 }
 

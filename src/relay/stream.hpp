@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -72,6 +73,7 @@ private:
     bool m_encrypted = false;
     bool m_timed_out = false;
     std::string m_in;
+    std::unique_ptr<char[]> m_chunk;  // what one read fills
     std::string m_error;
 };
 
