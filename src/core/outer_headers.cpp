@@ -47,18 +47,17 @@ Result<void> check_already_signed(GMimeObject* top) {
 }
 
 // RFC 5322 §3.6: exactly one From; its mailboxes, groups flattened.
-Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
-    const char* from_value = nullptr;
-    for (int i = 0; i < g_mime_header_list_get_count(headers); ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
-        if (!iequals(g_mime_header_get_name(h), "From")) continue;
-        if (from_value != nullptr) {
+Result<std::vector<std::string>> mailboxes_of_from(const mime::HeaderFields& fields) {
+    const mime::HeaderField* from_field = nullptr;
+    for (const mime::HeaderField& f : fields) {
+        if (!iequals(f.name, "From")) continue;
+        if (from_field != nullptr) {
             return permanent_error(Errc::malformed_message,
                                    "the message has more than one From header (RFC 5322 §3.6)");
         }
-        from_value = g_mime_header_get_raw_value(h);
+        from_field = &f;
     }
-    if (from_value == nullptr) return permanent_error(Errc::no_from, "the message has no From header");
+    if (from_field == nullptr) return permanent_error(Errc::no_from, "the message has no From header");
     // A signer sees the same From over and over; parsing it costs GMime
     // objects whose teardown takes GObject's global locks. The result
     // depends only on the unfolded value, so the last one is kept per thread.
@@ -67,7 +66,7 @@ Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
         std::vector<std::string> mailboxes;
     };
     thread_local LastFrom last;
-    std::string unfolded = enc::unfold(from_value);
+    std::string unfolded = enc::unfold(from_field->raw_value);
     if (!last.mailboxes.empty() && last.value == unfolded) return last.mailboxes;
     mime::GPtr<InternetAddressList> from(internet_address_list_parse(nullptr, unfolded.c_str()));
     std::vector<std::string> mailboxes;
@@ -96,8 +95,8 @@ Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
 }
 
 // Every mailbox in From must be vouched for by the certificate (RFC 8550 §3).
-Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
-    auto mailboxes = mailboxes_of_from(headers);
+Result<void> check_from(const mime::HeaderFields& fields, const DigitalId& id) {
+    auto mailboxes = mailboxes_of_from(fields);
     if (!mailboxes) return std::move(mailboxes).error();
     for (const auto& m : *mailboxes) {
         if (!id.covers_address(m)) {
@@ -125,8 +124,8 @@ void append_raw_header(std::string& out, std::string_view name, std::string_view
 
 }  // namespace
 
-Result<std::vector<std::string>> from_mailboxes(GMimeObject* top) {
-    return mailboxes_of_from(g_mime_object_get_header_list(top));
+Result<std::vector<std::string>> from_mailboxes(const mime::HeaderFields& fields) {
+    return mailboxes_of_from(fields);
 }
 
 std::string rfc5322_date(TimePoint t) {
@@ -143,17 +142,20 @@ std::string rfc5322_date(TimePoint t) {
     return buf;
 }
 
-Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& options,
+Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOptions& options,
                   TimePoint now, const mime::Limits& limits) {
-    GMimeHeaderList* list = g_mime_object_get_header_list(top);
-    if (auto r = check_already_signed(top); !r) return std::move(r).error();
-    if (auto r = check_from(list, id); !r) return std::move(r).error();
+    // The scanner's route never describes a message that may be signed.
+    if (top.tree() != nullptr) {
+        if (auto r = check_already_signed(top.tree()); !r) return std::move(r).error();
+    }
+    const mime::HeaderFields& fields = top.fields();
+    if (auto r = check_from(fields, id); !r) return std::move(r).error();
 
     Plan p;
     p.signing_time = now;
     const CertificateInfo& cert = id.certificate();
-    int count = g_mime_header_list_get_count(list);
-    if (static_cast<std::size_t>(count) > limits.max_header_count) {
+    std::size_t count = fields.size();
+    if (count > limits.max_header_count) {
         return permanent_error(Errc::limit_exceeded, "the message has " + std::to_string(count) +
                                                          " header fields; the limit is " +
                                                          std::to_string(limits.max_header_count));
@@ -163,14 +165,16 @@ Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& opti
     // compare Date with signingTime. Mail composed hours before it is signed
     // (a nightly statement run) keeps its Date and gets a signingTime equal
     // to it, as long as the certificate was already valid then.
-    const char* date_raw = nullptr;
-    for (int i = 0; i < count && date_raw == nullptr; ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-        if (iequals(g_mime_header_get_name(h), "Date")) date_raw = g_mime_header_get_raw_value(h);
+    const mime::HeaderField* date_field = nullptr;
+    for (const mime::HeaderField& f : fields) {
+        if (iequals(f.name, "Date")) {
+            date_field = &f;
+            break;
+        }
     }
-    bool has_date = date_raw != nullptr;
+    bool has_date = date_field != nullptr;
     std::unique_ptr<GDateTime, void (*)(GDateTime*)> date(
-        has_date ? g_mime_utils_header_decode_date(enc::unfold(date_raw).c_str()) : nullptr,
+        has_date ? g_mime_utils_header_decode_date(enc::unfold(date_field->raw_value).c_str()) : nullptr,
         [](GDateTime* d) {
             if (d != nullptr) g_date_time_unref(d);
         });
@@ -197,11 +201,9 @@ Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& opti
         }
     }
 
-    for (int i = 0; i < count; ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-        std::string_view name = g_mime_header_get_name(h);
-        const char* raw = g_mime_header_get_raw_value(h);
-        std::string_view raw_view = raw != nullptr ? raw : "";
+    for (const mime::HeaderField& f : fields) {
+        std::string_view name = f.name;
+        std::string_view raw_view = f.raw_value;
         if (raw_view.size() > limits.max_header_bytes) {
             return permanent_error(Errc::limit_exceeded,
                                    "header " + std::string(name) + " is " +

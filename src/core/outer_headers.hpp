@@ -30,15 +30,13 @@ struct Plan {
 
 // Refuses mail that is already signed, has no From, or a From the Digital
 // ID does not cover; checks header limits; chooses signingTime and Date.
-// `top` is the message parsed as one entity (mime::ParseAs::entity): its
-// header list holds the whole top-level header section.
-Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& options,
+Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOptions& options,
                   TimePoint now, const mime::Limits& limits);
 
-// The addr-specs in the one From field of `top` (parsed as an entity),
+// The addr-specs in the one From field of a top-level header section,
 // groups flattened: Errc::no_from or malformed_message when there is not
 // exactly one From with at least one mailbox (RFC 5322 §3.6).
-Result<std::vector<std::string>> from_mailboxes(GMimeObject* top);
+Result<std::vector<std::string>> from_mailboxes(const mime::HeaderFields& fields);
 
 // RFC 5322 §3.3 date-time in UTC, e.g. "Mon, 23 Nov 2026 04:28:00 +0000".
 std::string rfc5322_date(TimePoint t);

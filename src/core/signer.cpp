@@ -82,9 +82,9 @@ private:
 }  // namespace
 
 Result<std::string> from_address(const MessageInput& in) {
-    auto parsed = mime::parse_message(in, mime::ParseAs::entity);
-    if (!parsed) return std::move(parsed).error();
-    auto mailboxes = outer::from_mailboxes(parsed->top());
+    auto top = mime::load_top_level(in, mime::Limits{});
+    if (!top) return std::move(top).error();
+    auto mailboxes = outer::from_mailboxes(top->fields());
     if (!mailboxes) return std::move(mailboxes).error();
     return std::move(mailboxes->front());
 }
@@ -108,12 +108,11 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     TimePoint now = options.now.value_or(std::chrono::system_clock::now());
     if (auto r = check_usable(now); !r) return std::move(r).error();
 
-    auto parsed = mime::parse_message(in, mime::ParseAs::entity);
-    if (!parsed) return std::move(parsed).error();
-    if (auto r = parsed->check_structure(); !r) return std::move(r).error();
-    GMimeObject* top = parsed->top();
+    auto top = mime::load_top_level(in, impl.limits);
+    if (!top) return std::move(top).error();
+    if (auto r = top->check_structure(); !r) return std::move(r).error();
 
-    auto plan = outer::plan(top, impl.id, options, now, impl.limits);
+    auto plan = outer::plan(*top, impl.id, options, now, impl.limits);
     if (!plan) return std::move(plan).error();
 
     canon::Options copts;
@@ -148,7 +147,7 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     cms::Digest digest{};
     {
         enc::HashingWriter writer(impl.builder->sha256(), body_sink);
-        if (auto r = canon::write_signed_entity(top, copts, writer); !r) return std::move(r).error();
+        if (auto r = canon::write_signed_entity(*top, copts, writer); !r) return std::move(r).error();
         if (auto r = writer.finish(digest); !r) return std::move(r).error();
     }
 
