@@ -73,6 +73,13 @@ private:
                 if (word_needs_care(w)) break;
                 q += 8;
             }
+            // The last octets of the line: one more word, ending at `stop`
+            // and overlapping octets already checked.
+            if (q < stop && q + 8 > stop && stop - p >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, stop - 8, 8);
+                if (!word_needs_care(w)) q = stop;
+            }
             if (q != p) {
                 // Everything up to q is printable ASCII.
                 std::size_t n = static_cast<std::size_t>(q - p);

@@ -115,10 +115,16 @@ Result<void> check_from(const mime::HeaderFields& fields, const DigitalId& id) {
 void append_raw_header(std::string& out, std::string_view name, std::string_view raw) {
     out.append(name);
     out.push_back(':');
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r')) out.push_back('\r');
-        out.push_back(raw[i]);
+    // Copied a line at a time, a CR inserted before each bare LF.
+    std::size_t start = 0;
+    for (std::size_t lf = raw.find('\n'); lf != std::string_view::npos; lf = raw.find('\n', lf + 1)) {
+        if (lf == 0 || raw[lf - 1] != '\r') {
+            out.append(raw.substr(start, lf - start));
+            out.push_back('\r');
+            start = lf;
+        }
     }
+    out.append(raw.substr(start));
     if (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0) out.append("\r\n");
 }
 
