@@ -385,6 +385,19 @@ FieldVerdict remembered(std::string_view raw) {
     return last;
 }
 
+// multipart/* and message/* bodies are GMime's in any case, and a
+// multipart's Content-Type differs in every message (its boundary): decided
+// from the first word, without asking GMime.
+bool names_a_structured_type(std::string_view raw) {
+    std::size_t i = raw.find_first_not_of(" \t\r\n");
+    if (i == std::string_view::npos) return false;
+    raw.remove_prefix(i);
+    auto starts_with = [&](std::string_view prefix) {
+        return raw.size() >= prefix.size() && g_ascii_strncasecmp(raw.data(), prefix.data(), prefix.size()) == 0;
+    };
+    return starts_with("multipart/") || starts_with("message/");
+}
+
 // RFC 2045 §5.1 token octets: what a Content-Transfer-Encoding value must
 // consist of for g_mime_content_encoding_from_string() to see it as written.
 bool is_token(std::string_view s) {
@@ -418,6 +431,7 @@ std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& li
         else if (iequals(f.name, "Content-Transfer-Encoding")) encoding = &f;
     }
     if (type != nullptr) {
+        if (names_a_structured_type(type->raw_value)) return std::nullopt;
         FieldVerdict v = remembered<judge_content_type>(type->raw_value);
         if (!v.clean || !v.leaf) return std::nullopt;
         leaf.declared_type = true;
