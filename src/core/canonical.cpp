@@ -234,10 +234,11 @@ public:
 private:
     Result<void> message_headers(GMimeMessage* message) {
         std::string out;
+        std::string value;
         for (const mime::HeaderField& f : mime::fields_of(GMIME_OBJECT(message))) {
-            std::string value = enc::unfold(f.raw_value);
+            enc::unfold_into(value, f.raw_value);
             if (auto r = check_header_value(f.name, value, m_options.limits); !r) return r;
-            out += enc::fold_header(f.name, value);
+            enc::append_folded(out, f.name, value);
         }
         m_out.put(out);
         return {};
@@ -249,6 +250,8 @@ private:
     Result<void> headers(const mime::HeaderFields& fields, bool top, std::string_view cte,
                          std::string_view default_type) {
         std::string out;
+        out.reserve(512 + (top ? m_options.protected_headers.size() : 0));
+        std::string value;
         bool have_type = false;
         if (fields.size() > m_options.limits.max_header_count) {
             return permanent_error(Errc::limit_exceeded, "a MIME part has " + std::to_string(fields.size()) +
@@ -260,21 +263,21 @@ private:
             // wrong after re-encoding.
             if (iequals(name, "Content-Transfer-Encoding") || iequals(name, "Content-Length")) continue;
             if (top && !iequals_prefix(name, "Content-")) continue;
-            std::string value = enc::unfold(f.raw_value);
+            enc::unfold_into(value, f.raw_value);
             if (auto r = check_header_value(name, value, m_options.limits); !r) return r;
             if (iequals(name, "Content-Type")) {
                 if (have_type) continue;  // GMime warned; the first one wins, as it does
                 have_type = true;
                 if (top && m_options.header_protection) value += "; hp=\"clear\"";
             }
-            out += enc::fold_header(name, value);
+            enc::append_folded(out, name, value);
         }
         if (!have_type && !default_type.empty()) {
-            std::string value(default_type);
+            value = default_type;
             if (top && m_options.header_protection) value += "; hp=\"clear\"";
-            out += enc::fold_header("Content-Type", value);
+            enc::append_folded(out, "Content-Type", value);
         }
-        if (!cte.empty()) out += enc::fold_header("Content-Transfer-Encoding", cte);
+        if (!cte.empty()) enc::append_folded(out, "Content-Transfer-Encoding", cte);
         if (top) out += m_options.protected_headers;
         out += "\r\n";
         m_out.put(out);

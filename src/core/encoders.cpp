@@ -284,7 +284,7 @@ void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
     if (!in.empty()) m_last_cr = in.back() == '\r';
 }
 
-std::string unfold(std::string_view raw) {
+void unfold_into(std::string& out, std::string_view raw) {
     // Trimming CR, LF, space and tab from both ends first is the same as
     // removing CR/LF and then trimming whitespace; what is left is copied
     // once and closed up in place (runs per header field).
@@ -293,16 +293,19 @@ std::string unfold(std::string_view raw) {
     std::size_t e = raw.size();
     while (b < e && trimmed(raw[b])) ++b;
     while (e > b && trimmed(raw[e - 1])) --e;
-    std::string out(raw.substr(b, e - b));
+    out.assign(raw.substr(b, e - b));
     // A plain loop: find_first_of() calls memchr() once per character.
     out.erase(std::remove_if(out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }),
               out.end());
+}
+
+std::string unfold(std::string_view raw) {
+    std::string out;
+    unfold_into(out, raw);
     return out;
 }
 
-std::string fold_header(std::string_view name, std::string_view value) {
-    std::string out;
-    out.reserve(name.size() + value.size() + 16);
+void append_folded(std::string& out, std::string_view name, std::string_view value) {
     out.append(name);
     out.push_back(':');
     std::size_t col = name.size() + 1;
@@ -311,7 +314,7 @@ std::string fold_header(std::string_view name, std::string_view value) {
         out.push_back(' ');
         out.append(value);
         out.append("\r\n");
-        return out;
+        return;
     }
     std::string s = " ";
     s.append(value);
@@ -338,6 +341,12 @@ std::string fold_header(std::string_view name, std::string_view value) {
     }
     out.append(s, pos, std::string::npos);
     out.append("\r\n");
+}
+
+std::string fold_header(std::string_view name, std::string_view value) {
+    std::string out;
+    out.reserve(name.size() + value.size() + 16);
+    append_folded(out, name, value);
     return out;
 }
 

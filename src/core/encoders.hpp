@@ -103,8 +103,12 @@ private:
 // exceeds 76 octets where the value allows it (RFC 5322 §2.2.3: folding is
 // inserting CRLF before whitespace, so unfolding restores the value exactly).
 std::string fold_header(std::string_view name, std::string_view unfolded_value);
+// The same, appended to `out` (no string per field).
+void append_folded(std::string& out, std::string_view name, std::string_view unfolded_value);
 
 // Removes CR and LF (RFC 5322 unfolding) and trims surrounding whitespace.
 std::string unfold(std::string_view raw_value);
+// The same into `out`, reusing its storage.
+void unfold_into(std::string& out, std::string_view raw_value);
 
 }  // namespace ribbon::enc

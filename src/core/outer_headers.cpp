@@ -207,6 +207,12 @@ Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOpti
         }
     }
 
+    // Sized once: the section as written plus CRs for bare LFs.
+    std::size_t section_size = 0;
+    for (const mime::HeaderField& f : fields) section_size += f.name.size() + f.raw_value.size() + 8;
+    p.outer_headers.reserve(section_size + 64);
+    p.protected_headers.reserve(options.header_protection ? 512 : 0);
+    std::string value;  // reused for each protected field
     for (const mime::HeaderField& f : fields) {
         std::string_view name = f.name;
         std::string_view raw_view = f.raw_value;
@@ -228,9 +234,10 @@ Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOpti
             append_raw_header(p.outer_headers, name, raw_view);
         }
         if (!options.header_protection || !is_protected(name)) continue;
-        std::string value = is_date && p.date_replaced ? new_date : enc::unfold(raw_view);
+        if (is_date && p.date_replaced) value = new_date;
+        else enc::unfold_into(value, raw_view);
         if (auto r = canon::check_header_value(name, value, limits); !r) return std::move(r).error();
-        p.protected_headers += enc::fold_header(name, value);
+        enc::append_folded(p.protected_headers, name, value);
     }
     if (p.date_added) {
         p.outer_headers += "Date: " + new_date + "\r\n";

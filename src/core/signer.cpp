@@ -117,7 +117,7 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
 
     canon::Options copts;
     copts.header_protection = options.header_protection;
-    copts.protected_headers = plan->protected_headers;
+    copts.protected_headers = std::move(plan->protected_headers);
     copts.limits = impl.limits;
 
     CountingSink out(sink);
@@ -126,14 +126,17 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     Sink& body_sink = stream_directly ? static_cast<Sink&>(out) : static_cast<Sink&>(spool);
     std::string boundary = make_boundary();
 
-    std::string head = plan->outer_headers + "MIME-Version: 1.0\r\n";
+    std::string head = std::move(plan->outer_headers);
+    head.reserve(head.size() + 256);
+    head += "MIME-Version: 1.0\r\n";
     if (options.mode == SignMode::detached) {
         // RFC 8551 §3.5.3: multipart/signed, signature second.
-        head += enc::fold_header("Content-Type",
-                                 "multipart/signed; protocol=\"application/pkcs7-signature\"; "
-                                 "micalg=sha-256; boundary=\"" + boundary + "\"");
-        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--" + boundary +
-                "\r\n";
+        enc::append_folded(head, "Content-Type",
+                           "multipart/signed; protocol=\"application/pkcs7-signature\"; "
+                           "micalg=sha-256; boundary=\"" + boundary + "\"");
+        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--";
+        head += boundary;
+        head += "\r\n";
     } else {
         // RFC 8551 §3.5.2: opaque signed-data, readable only with S/MIME.
         head += "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n"
