@@ -14,7 +14,9 @@
 // (mime::describe_leaf): whenever the scanner describes a message, GMime's
 // parser must describe it the same way (fields, raw values, body, transfer
 // encoding, type) and find nothing to refuse, or the run aborts. That is
-// what makes the scanner's route produce the same bytes as GMime's.
+// what makes the scanner's route produce the same bytes as GMime's. In the
+// same way a Date value the signer reads itself (outer::parse_plain_date)
+// must mean the same instant to GMime's date parser.
 //
 // The Digital ID is a throw-away EC P-256 key and self-signed certificate
 // made in memory at start-up: no key material is stored in the repository.
@@ -31,7 +33,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/encoders.hpp"
 #include "core/mime_parse.hpp"
+#include "core/outer_headers.hpp"
 #include "ribbon/digital_id.hpp"
 #include "ribbon/io.hpp"
 #include "ribbon/signer.hpp"
@@ -182,6 +186,25 @@ void check_scanner_agrees(std::string_view message) {
     }
 }
 
+// The Date rule reads plain dates itself (outer::parse_plain_date) and
+// leaves the rest to GMime: whatever it reads, GMime must read the same.
+void check_date_agrees(std::string_view message) {
+    namespace mime = ribbon::mime;
+    mime::HeaderScan scan = mime::scan_header_section(message);
+    for (const mime::HeaderField& f : scan.fields) {
+        if (f.name.size() != 4 || g_ascii_strncasecmp(f.name.data(), "Date", 4) != 0) continue;
+        const std::string value = ribbon::enc::unfold(f.raw_value);
+        std::optional<std::int64_t> plain = ribbon::outer::parse_plain_date(value);
+        if (!plain) return;
+        GDateTime* date = g_mime_utils_header_decode_date(value.c_str());
+        if (date == nullptr) die("a plain date GMime cannot read", value);
+        std::int64_t gmime = g_date_time_to_unix(date);
+        g_date_time_unref(date);
+        if (gmime != *plain) die("a plain date GMime reads differently", value);
+        return;
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
@@ -195,6 +218,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0 || size > kMaxInput) return -1;  // -1: keep out of the corpus
     const std::string_view message(reinterpret_cast<const char*>(data) + 1, size - 1);
     check_scanner_agrees(message);
+    check_date_agrees(message);
 
     ribbon::SignOptions options;
     options.mode = (data[0] & 1) != 0 ? ribbon::SignMode::opaque : ribbon::SignMode::detached;

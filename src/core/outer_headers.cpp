@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 
@@ -130,6 +131,68 @@ void append_raw_header(std::string& out, std::string_view name, std::string_view
 
 }  // namespace
 
+std::optional<std::int64_t> parse_plain_date(std::string_view s) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::size_t i = 0;
+    auto literal = [&](std::string_view lit) {
+        if (s.substr(i, lit.size()) != lit) return false;
+        i += lit.size();
+        return true;
+    };
+    auto number = [&](std::size_t min_digits, std::size_t max_digits, int& out) {
+        std::size_t n = 0;
+        out = 0;
+        for (; n < max_digits && i < s.size() && s[i] >= '0' && s[i] <= '9'; ++n, ++i) {
+            out = out * 10 + (s[i] - '0');
+        }
+        return n >= min_digits;
+    };
+    auto name = [&](const char* const* names, int count) {
+        for (int k = 0; k < count; ++k) {
+            if (literal(names[k])) return k;
+        }
+        return -1;
+    };
+    int weekday = -1;
+    if (s.size() > 3 && s[3] == ',') {
+        weekday = name(kDays, 7);
+        if (weekday < 0 || !literal(", ")) return std::nullopt;
+    }
+    int day, year, hour, minute, second = 0, zone_hours, zone_minutes;
+    if (!number(1, 2, day) || !literal(" ")) return std::nullopt;
+    int month = name(kMonths, 12) + 1;
+    if (month == 0 || !literal(" ") || !number(4, 4, year) || !literal(" ")) return std::nullopt;
+    if (!number(2, 2, hour) || !literal(":") || !number(2, 2, minute)) return std::nullopt;
+    if (literal(":") && !number(2, 2, second)) return std::nullopt;
+    if (!literal(" ") || i >= s.size() || (s[i] != '+' && s[i] != '-')) return std::nullopt;
+    const int sign = s[i++] == '-' ? -1 : 1;
+    if (!number(2, 2, zone_hours) || !number(2, 2, zone_minutes) || i != s.size()) return std::nullopt;
+    namespace chrono = std::chrono;
+    const chrono::year_month_day date{chrono::year{year}, chrono::month{static_cast<unsigned>(month)},
+                                      chrono::day{static_cast<unsigned>(day)}};
+    if (year < 1970 || !date.ok() || hour > 23 || minute > 59 || second > 59 || zone_hours > 23 ||
+        zone_minutes > 59) {
+        return std::nullopt;
+    }
+    const chrono::sys_days days{date};
+    if (weekday >= 0 && chrono::weekday{days}.c_encoding() != static_cast<unsigned>(weekday)) {
+        return std::nullopt;
+    }
+    const std::int64_t zone = sign * (zone_hours * 3600 + zone_minutes * 60);
+    return std::int64_t{days.time_since_epoch().count()} * 86400 + hour * 3600 + minute * 60 + second - zone;
+}
+
+std::optional<std::int64_t> date_seconds(const std::string& unfolded) {
+    if (auto seconds = parse_plain_date(unfolded)) return seconds;
+    GDateTime* date = g_mime_utils_header_decode_date(unfolded.c_str());
+    if (date == nullptr) return std::nullopt;
+    std::int64_t seconds = g_date_time_to_unix(date);
+    g_date_time_unref(date);
+    return seconds;
+}
+
 Result<std::vector<std::string>> from_mailboxes(const mime::HeaderFields& fields) {
     return mailboxes_of_from(fields);
 }
@@ -178,20 +241,15 @@ Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOpti
             break;
         }
     }
-    bool has_date = date_field != nullptr;
-    std::unique_ptr<GDateTime, void (*)(GDateTime*)> date(
-        has_date ? g_mime_utils_header_decode_date(enc::unfold(date_field->raw_value).c_str()) : nullptr,
-        [](GDateTime* d) {
-            if (d != nullptr) g_date_time_unref(d);
-        });
     std::string new_date;
-    if (!has_date) {
+    if (date_field == nullptr) {
         p.date_added = true;
         new_date = rfc5322_date(now);
     } else {
-        bool usable = date != nullptr;
+        std::optional<std::int64_t> seconds = date_seconds(enc::unfold(date_field->raw_value));
+        bool usable = seconds.has_value();
         TimePoint when{};
-        if (usable) when = time_from_unix(g_date_time_to_unix(date.get()));
+        if (usable) when = time_from_unix(*seconds);
         if (usable && when > now + kDateTolerance) usable = false;  // in the future
         if (usable && when < now - kDateTolerance) {
             if (when >= cert.not_before) {

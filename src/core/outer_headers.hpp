@@ -6,6 +6,7 @@
 
 #include <gmime/gmime.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,5 +41,18 @@ Result<std::vector<std::string>> from_mailboxes(const mime::HeaderFields& fields
 
 // RFC 5322 §3.3 date-time in UTC, e.g. "Mon, 23 Nov 2026 04:28:00 +0000".
 std::string rfc5322_date(TimePoint t);
+
+// Seconds since the epoch of an unfolded Date value, as GMime's lenient
+// parser (g_mime_utils_header_decode_date) reads it; nullopt when it cannot.
+std::optional<std::int64_t> date_seconds(const std::string& unfolded);
+
+// The same for the plain form that mail software writes and rfc5322_date()
+// makes: an optional day name that matches the date, a 1-2 digit day, a
+// month name, a 4-digit year from 1970, hh:mm[:ss] and a numeric zone,
+// single spaces between. Anything else is nullopt, and date_seconds() asks
+// GMime, whose parse costs a GDateTime, a GTimeZone looked up under a
+// global GLib lock, and a dozen allocations per message. It reads every
+// value it accepts as GMime does (tests/date_parse_test.cpp, fuzz_sign).
+std::optional<std::int64_t> parse_plain_date(std::string_view unfolded);
 
 }  // namespace ribbon::outer
