@@ -10,6 +10,14 @@
 // code, partial output after a failure, an empty output or an output line
 // the signer made longer than RFC 5322 §2.1.1 allows aborts the run.
 //
+// Every input is also given to the header scanner's route on its own
+// (mime::describe_leaf): whenever the scanner describes a message, GMime's
+// parser must describe it the same way (fields, raw values, body, transfer
+// encoding, type) and find nothing to refuse, or the run aborts. That is
+// what makes the scanner's route produce the same bytes as GMime's. In the
+// same way a Date value the signer reads itself (outer::parse_plain_date)
+// must mean the same instant to GMime's date parser.
+//
 // The Digital ID is a throw-away EC P-256 key and self-signed certificate
 // made in memory at start-up: no key material is stored in the repository.
 #include <openssl/ec.h>
@@ -25,6 +33,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/encoders.hpp"
+#include "core/mime_parse.hpp"
+#include "core/outer_headers.hpp"
 #include "ribbon/digital_id.hpp"
 #include "ribbon/io.hpp"
 #include "ribbon/signer.hpp"
@@ -137,6 +148,63 @@ std::size_t longest_line(std::string_view s, bool header_only = false) {
     return longest;
 }
 
+std::string read_all(GMimeStream* stream) {
+    return stream != nullptr ? ribbon::mime::read_stream(stream) : "";
+}
+
+bool same_fields(const ribbon::mime::HeaderFields& a, const ribbon::mime::HeaderFields& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (a[i].name != b[i].name || a[i].raw_value != b[i].raw_value) return false;
+    }
+    return true;
+}
+
+void check_scanner_agrees(std::string_view message) {
+    namespace mime = ribbon::mime;
+    std::optional<mime::LeafPart> leaf = mime::describe_leaf(message, mime::Limits{});
+    if (!leaf) return;
+    auto parsed = mime::parse_message(ribbon::MessageInput::from_memory(message), mime::ParseAs::entity);
+    if (!parsed) die("the scanner described a message GMime cannot parse", parsed.error().message());
+    if (auto r = parsed->check_structure(); !r) {
+        die("the scanner described a message GMime refuses", r.error().message());
+    }
+    GMimeObject* top = parsed->top();
+    if (!GMIME_IS_PART(top)) die("the scanner described a leaf GMime parses as", G_OBJECT_TYPE_NAME(top));
+    GMimeContentType* type = g_mime_object_get_content_type(top);
+    if (g_mime_content_type_is_type(type, "multipart", "*") ||
+        g_mime_content_type_is_type(type, "application", "pkcs7-mime") ||
+        g_mime_content_type_is_type(type, "application", "x-pkcs7-mime")) {
+        die("the scanner described a part GMime types as", g_mime_content_type_get_mime_type(type));
+    }
+    mime::LeafPart gm = mime::leaf_of(GMIME_PART(top));
+    if (!same_fields(leaf->fields, gm.fields)) die("the scanner and GMime see different header fields");
+    if (leaf->bytes != read_all(gm.stream)) die("the scanner and GMime see different content");
+    if (leaf->encoding != gm.encoding || leaf->declared_type != gm.declared_type ||
+        leaf->is_text != gm.is_text) {
+        die("the scanner and GMime see a different transfer encoding or type");
+    }
+}
+
+// The Date rule reads plain dates itself (outer::parse_plain_date) and
+// leaves the rest to GMime: whatever it reads, GMime must read the same.
+void check_date_agrees(std::string_view message) {
+    namespace mime = ribbon::mime;
+    mime::HeaderScan scan = mime::scan_header_section(message);
+    for (const mime::HeaderField& f : scan.fields) {
+        if (f.name.size() != 4 || g_ascii_strncasecmp(f.name.data(), "Date", 4) != 0) continue;
+        const std::string value = ribbon::enc::unfold(f.raw_value);
+        std::optional<std::int64_t> plain = ribbon::outer::parse_plain_date(value);
+        if (!plain) return;
+        GDateTime* date = g_mime_utils_header_decode_date(value.c_str());
+        if (date == nullptr) die("a plain date GMime cannot read", value);
+        std::int64_t gmime = g_date_time_to_unix(date);
+        g_date_time_unref(date);
+        if (gmime != *plain) die("a plain date GMime reads differently", value);
+        return;
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
@@ -149,6 +217,8 @@ extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0 || size > kMaxInput) return -1;  // -1: keep out of the corpus
     const std::string_view message(reinterpret_cast<const char*>(data) + 1, size - 1);
+    check_scanner_agrees(message);
+    check_date_agrees(message);
 
     ribbon::SignOptions options;
     options.mode = (data[0] & 1) != 0 ? ribbon::SignMode::opaque : ribbon::SignMode::detached;

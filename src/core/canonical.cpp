@@ -73,6 +73,13 @@ private:
                 if (word_needs_care(w)) break;
                 q += 8;
             }
+            // The last octets of the line: one more word, ending at `stop`
+            // and overlapping octets already checked.
+            if (q < stop && q + 8 > stop && stop - p >= 8) {
+                std::uint64_t w;
+                std::memcpy(&w, stop - 8, 8);
+                if (!word_needs_care(w)) q = stop;
+            }
             if (q != p) {
                 // Everything up to q is printable ASCII.
                 std::size_t n = static_cast<std::size_t>(q - p);
@@ -137,12 +144,20 @@ private:
     int m_utf8_need = 0;
 };
 
+// Hands a leaf's encoded content to `fn` in chunks of at most kChunk
+// octets, the same chunks whether it is in memory or read from a stream.
+constexpr std::size_t kChunk = 256 * 1024;
+
 template <class Fn>
-void for_each_chunk(GMimeStream* stream, Fn&& fn) {
+void for_each_chunk(const mime::LeafPart& part, Fn&& fn) {
+    if (part.in_memory) {
+        for (std::size_t at = 0; at < part.bytes.size(); at += kChunk) fn(part.bytes.substr(at, kChunk));
+        return;
+    }
     // One read buffer per thread, never zeroed: this runs for every part of
     // every message.
-    constexpr std::size_t kChunk = 256 * 1024;
     thread_local std::unique_ptr<char[]> buffer(new char[kChunk]);
+    GMimeStream* stream = part.stream;
     g_mime_stream_reset(stream);
     while (true) {
         ssize_t n = g_mime_stream_read(stream, buffer.get(), kChunk);
@@ -163,61 +178,106 @@ public:
         }
         if (GMIME_IS_MULTIPART(obj)) return multipart(GMIME_MULTIPART(obj), depth, top);
         if (GMIME_IS_MESSAGE_PART(obj)) return message_part(GMIME_MESSAGE_PART(obj), depth, top);
-        if (GMIME_IS_PART(obj)) return leaf(GMIME_PART(obj), top);
+        if (GMIME_IS_PART(obj)) return leaf(mime::leaf_of(GMIME_PART(obj)), top);
         return permanent_error(Errc::malformed_message, "unsupported MIME object");
     }
 
+    // Content headers of a leaf, then its content made 7-bit (RFC 8551 §3.1).
+    Result<void> leaf(const mime::LeafPart& part, bool top) {
+        bool has_content = part.in_memory || part.stream != nullptr;
+        Scanner scanner;
+        if (has_content) for_each_chunk(part, [&](std::string_view c) { scanner.feed(c); });
+        LeafScan scan = scanner.finish();
+
+        GMimeContentEncoding encoding = part.encoding;
+        bool known_encoding = encoding == GMIME_CONTENT_ENCODING_DEFAULT ||
+                              encoding == GMIME_CONTENT_ENCODING_7BIT ||
+                              encoding == GMIME_CONTENT_ENCODING_8BIT ||
+                              encoding == GMIME_CONTENT_ENCODING_BINARY ||
+                              encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+                              encoding == GMIME_CONTENT_ENCODING_BASE64;
+
+        How how;
+        std::string cte;
+        if (scan.conforms && known_encoding) {
+            how = How::passthrough;
+            if (encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) cte = "quoted-printable";
+            else if (encoding == GMIME_CONTENT_ENCODING_BASE64) cte = "base64";
+            else if (encoding != GMIME_CONTENT_ENCODING_DEFAULT) cte = "7bit";
+        } else if (part.is_text) {
+            how = How::quoted_printable;
+            cte = "quoted-printable";
+        } else {
+            how = How::base64;
+            cte = "base64";
+        }
+        // A part without MIME headers is text/plain (RFC 2045 §5.2); say so,
+        // with the charset its octets show, so the hp parameter and a
+        // re-encoding have a Content-Type to belong to.
+        std::string default_type;
+        if (!part.declared_type) {
+            default_type = !scan.eight_bit ? "text/plain; charset=us-ascii"
+                           : scan.valid_utf8 ? "text/plain; charset=utf-8"
+                                             : "text/plain; charset=iso-8859-1";
+        }
+        if (auto r = headers(part.fields, top, cte, default_type); !r) return r;
+        if (!has_content) return {};
+
+        if (how == How::passthrough) {
+            enc::CrlfCopier copier;
+            for_each_chunk(part, [&](std::string_view c) { copier.feed(c, m_out); });
+            return {};
+        }
+        return reencode(part, encoding, how);
+    }
+
+private:
     Result<void> message_headers(GMimeMessage* message) {
-        GMimeHeaderList* list = g_mime_object_get_header_list(GMIME_OBJECT(message));
         std::string out;
-        for (int i = 0; i < g_mime_header_list_get_count(list); ++i) {
-            GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-            std::string value = enc::unfold(g_mime_header_get_raw_value(h));
-            if (auto r = check_header_value(g_mime_header_get_name(h), value, m_options.limits); !r) {
-                return r;
-            }
-            out += enc::fold_header(g_mime_header_get_name(h), value);
+        std::string value;
+        for (const mime::HeaderField& f : mime::fields_of(GMIME_OBJECT(message))) {
+            enc::unfold_into(value, f.raw_value);
+            if (auto r = check_header_value(f.name, value, m_options.limits); !r) return r;
+            enc::append_folded(out, f.name, value);
         }
         m_out.put(out);
         return {};
     }
 
-private:
     // Content headers of `obj`, with the transfer encoding replaced by
     // `cte` (empty: none) and, on the top-level part, hp="clear" and the
     // protected header copies (RFC 9788 §2.1, §2.2).
-    Result<void> headers(GMimeObject* obj, bool top, std::string_view cte,
+    Result<void> headers(const mime::HeaderFields& fields, bool top, std::string_view cte,
                          std::string_view default_type) {
-        GMimeHeaderList* list = g_mime_object_get_header_list(obj);
         std::string out;
+        out.reserve(512 + (top ? m_options.protected_headers.size() : 0));
+        std::string value;
         bool have_type = false;
-        int count = g_mime_header_list_get_count(list);
-        if (static_cast<std::size_t>(count) > m_options.limits.max_header_count) {
-            return permanent_error(Errc::limit_exceeded, "a MIME part has " + std::to_string(count) +
+        if (fields.size() > m_options.limits.max_header_count) {
+            return permanent_error(Errc::limit_exceeded, "a MIME part has " + std::to_string(fields.size()) +
                                                              " header fields");
         }
-        for (int i = 0; i < count; ++i) {
-            GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-            std::string_view name = g_mime_header_get_name(h);
+        for (const mime::HeaderField& f : fields) {
+            std::string_view name = f.name;
             // The transfer encoding is ours to set; a Content-Length would be
             // wrong after re-encoding.
             if (iequals(name, "Content-Transfer-Encoding") || iequals(name, "Content-Length")) continue;
             if (top && !iequals_prefix(name, "Content-")) continue;
-            std::string value = enc::unfold(g_mime_header_get_raw_value(h));
+            enc::unfold_into(value, f.raw_value);
             if (auto r = check_header_value(name, value, m_options.limits); !r) return r;
             if (iequals(name, "Content-Type")) {
                 if (have_type) continue;  // GMime warned; the first one wins, as it does
                 have_type = true;
                 if (top && m_options.header_protection) value += "; hp=\"clear\"";
             }
-            out += enc::fold_header(name, value);
+            enc::append_folded(out, name, value);
         }
         if (!have_type && !default_type.empty()) {
-            std::string value(default_type);
+            value = default_type;
             if (top && m_options.header_protection) value += "; hp=\"clear\"";
-            out += enc::fold_header("Content-Type", value);
+            enc::append_folded(out, "Content-Type", value);
         }
-        if (!cte.empty()) out += enc::fold_header("Content-Transfer-Encoding", cte);
+        if (!cte.empty()) enc::append_folded(out, "Content-Transfer-Encoding", cte);
         if (top) out += m_options.protected_headers;
         out += "\r\n";
         m_out.put(out);
@@ -225,7 +285,7 @@ private:
     }
 
     Result<void> multipart(GMimeMultipart* mp, int depth, bool top) {
-        if (auto r = headers(GMIME_OBJECT(mp), top, {}, {}); !r) return r;
+        if (auto r = headers(mime::fields_of(GMIME_OBJECT(mp)), top, {}, {}); !r) return r;
         const char* b = g_mime_multipart_get_boundary(mp);
         if (b == nullptr || *b == '\0') {
             return permanent_error(Errc::malformed_message, "a multipart has no boundary");
@@ -248,7 +308,7 @@ private:
     Result<void> message_part(GMimeMessagePart* part, int depth, bool top) {
         // RFC 2046 §5.2.1: message/rfc822 may only be 7bit, 8bit or binary,
         // so the attached message is made 7-bit part by part instead.
-        if (auto r = headers(GMIME_OBJECT(part), top, {}, {}); !r) return r;
+        if (auto r = headers(mime::fields_of(GMIME_OBJECT(part)), top, {}, {}); !r) return r;
         GMimeMessage* inner = g_mime_message_part_get_message(part);
         if (inner == nullptr) return {};
         if (auto r = message_headers(inner); !r) return r;
@@ -260,60 +320,7 @@ private:
         return entity(body, depth + 1, false);
     }
 
-    Result<void> leaf(GMimePart* part, bool top) {
-        GMimeDataWrapper* content = g_mime_part_get_content(part);
-        GMimeStream* raw = content != nullptr ? g_mime_data_wrapper_get_stream(content) : nullptr;
-        GMimeContentEncoding encoding = content != nullptr ? g_mime_data_wrapper_get_encoding(content)
-                                                           : GMIME_CONTENT_ENCODING_DEFAULT;
-        Scanner scanner;
-        if (raw != nullptr) for_each_chunk(raw, [&](std::string_view c) { scanner.feed(c); });
-        LeafScan scan = scanner.finish();
-
-        GMimeContentType* type = g_mime_object_get_content_type(GMIME_OBJECT(part));
-        bool declared_type = g_mime_header_list_contains(g_mime_object_get_header_list(GMIME_OBJECT(part)), "Content-Type");
-        bool is_text = !declared_type || g_mime_content_type_is_type(type, "text", "*");
-        bool known_encoding = encoding == GMIME_CONTENT_ENCODING_DEFAULT ||
-                              encoding == GMIME_CONTENT_ENCODING_7BIT ||
-                              encoding == GMIME_CONTENT_ENCODING_8BIT ||
-                              encoding == GMIME_CONTENT_ENCODING_BINARY ||
-                              encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-                              encoding == GMIME_CONTENT_ENCODING_BASE64;
-
-        How how;
-        std::string cte;
-        if (scan.conforms && known_encoding) {
-            how = How::passthrough;
-            if (encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) cte = "quoted-printable";
-            else if (encoding == GMIME_CONTENT_ENCODING_BASE64) cte = "base64";
-            else if (encoding != GMIME_CONTENT_ENCODING_DEFAULT) cte = "7bit";
-        } else if (is_text) {
-            how = How::quoted_printable;
-            cte = "quoted-printable";
-        } else {
-            how = How::base64;
-            cte = "base64";
-        }
-        // A part without MIME headers is text/plain (RFC 2045 §5.2); say so,
-        // with the charset its octets show, so the hp parameter and a
-        // re-encoding have a Content-Type to belong to.
-        std::string default_type;
-        if (!declared_type) {
-            default_type = !scan.eight_bit ? "text/plain; charset=us-ascii"
-                           : scan.valid_utf8 ? "text/plain; charset=utf-8"
-                                             : "text/plain; charset=iso-8859-1";
-        }
-        if (auto r = headers(GMIME_OBJECT(part), top, cte, default_type); !r) return r;
-        if (raw == nullptr) return {};
-
-        if (how == How::passthrough) {
-            enc::CrlfCopier copier;
-            for_each_chunk(raw, [&](std::string_view c) { copier.feed(c, m_out); });
-            return {};
-        }
-        return reencode(raw, encoding, how);
-    }
-
-    Result<void> reencode(GMimeStream* raw, GMimeContentEncoding encoding, How how) {
+    Result<void> reencode(const mime::LeafPart& part, GMimeContentEncoding encoding, How how) {
         // Decode with GMime's streaming decoders, encode with ours.
         GMimeEncoding decoder;
         bool decode = encoding == GMIME_CONTENT_ENCODING_BASE64 ||
@@ -327,7 +334,7 @@ private:
             if (how == How::quoted_printable) qp.feed(data, m_out);
             else b64.feed(data, m_out);
         };
-        for_each_chunk(raw, [&](std::string_view c) {
+        for_each_chunk(part, [&](std::string_view c) {
             if (!decode) {
                 emit(c);
                 return;
@@ -375,10 +382,11 @@ Result<void> check_header_value(std::string_view name, std::string_view value,
     return {};
 }
 
-Result<void> write_signed_entity(GMimeObject* top, const Options& options,
+Result<void> write_signed_entity(const mime::TopLevel& top, const Options& options,
                                  enc::HashingWriter& out) {
     Writer writer(options, out);
-    return writer.entity(top, 0, true);
+    if (const mime::LeafPart* leaf = top.leaf()) return writer.leaf(*leaf, true);
+    return writer.entity(top.tree(), 0, true);
 }
 
 }  // namespace ribbon::canon

@@ -29,9 +29,9 @@ struct Options {
     mime::Limits limits;
 };
 
-// Writes the signed entity for the message whose top-level entity is `top`
-// (its non-Content header fields are skipped) to `out`.
-Result<void> write_signed_entity(GMimeObject* top, const Options& options,
+// Writes the signed entity for the message whose top level is `top` (its
+// non-Content header fields are skipped) to `out`.
+Result<void> write_signed_entity(const mime::TopLevel& top, const Options& options,
                                  enc::HashingWriter& out);
 
 // Checks that a header value can sit inside the signed part (7-bit, no NUL,

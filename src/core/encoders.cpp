@@ -1,6 +1,7 @@
 // encoders.cpp — see encoders.hpp.
 #include "core/encoders.hpp"
 
+#include <endian.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -9,10 +10,10 @@
 
 namespace ribbon::enc {
 
-HashingWriter::HashingWriter(const EVP_MD* md, Sink& out) : m_out(out) {
-    // Typical mail fits: no regrowth and copying as the buffer fills.
-    m_buffer.reserve(kInitialBuffer);
-    // The EVP_MD was fetched once by the Signer: no per-message fetch.
+HashingWriter::HashingWriter(const EVP_MD* md, Sink& out)
+    : m_out(out), m_buffer(new char[kInitialBuffer]), m_capacity(kInitialBuffer) {
+    // Typical mail fits the initial buffer. The EVP_MD was fetched once by
+    // the Signer: no per-message fetch.
     if (md != nullptr) {
         m_ctx.reset(EVP_MD_CTX_new());
         EVP_DigestInit_ex2(m_ctx.get(), md, nullptr);
@@ -25,8 +26,8 @@ Result<void> HashingWriter::finish() {
     return {};
 }
 
-void HashingWriter::put(std::string_view bytes) {
-    if (m_buffer.size() + bytes.size() > kFlushAt) {
+void HashingWriter::put_slow(std::string_view bytes) {
+    if (m_size + bytes.size() > kFlushAt) {
         flush();
         if (bytes.size() > kFlushAt) {
             if (m_ctx) EVP_DigestUpdate(m_ctx.get(), bytes.data(), bytes.size());
@@ -37,17 +38,25 @@ void HashingWriter::put(std::string_view bytes) {
             return;
         }
     }
-    m_buffer.append(bytes);
+    if (m_size + bytes.size() > m_capacity) {
+        std::size_t capacity = std::min(kFlushAt, std::max(2 * m_capacity, m_size + bytes.size()));
+        std::unique_ptr<char[]> grown(new char[capacity]);
+        std::memcpy(grown.get(), m_buffer.get(), m_size);
+        m_buffer = std::move(grown);
+        m_capacity = capacity;
+    }
+    std::memcpy(m_buffer.get() + m_size, bytes.data(), bytes.size());
+    m_size += bytes.size();
 }
 
 void HashingWriter::flush() {
-    if (m_buffer.empty()) return;
-    if (m_ctx) EVP_DigestUpdate(m_ctx.get(), m_buffer.data(), m_buffer.size());
+    if (m_size == 0) return;
+    if (m_ctx) EVP_DigestUpdate(m_ctx.get(), m_buffer.get(), m_size);
     if (!m_error) {
-        if (auto r = m_out.write(m_buffer); !r) m_error = std::move(r).error();
+        if (auto r = m_out.write(std::string_view(m_buffer.get(), m_size)); !r) m_error = std::move(r).error();
     }
-    m_total += m_buffer.size();
-    m_buffer.clear();
+    m_total += m_size;
+    m_size = 0;
 }
 
 Result<void> HashingWriter::finish(std::array<unsigned char, 32>& digest) {
@@ -83,9 +92,24 @@ struct Base64Pairs {
 };
 constexpr Base64Pairs kBase64Pairs;
 
+void put_pair(char* w, std::uint64_t twelve_bits) {
+    std::memcpy(w, &kBase64Pairs.pairs[2 * (twelve_bits & 0xfff)], 2);
+}
+
 std::size_t base64_block(const unsigned char* in, std::size_t n, char* out) {
     char* w = out;
     std::size_t i = 0;
+    // Six octets (eight characters) per step while eight can be loaded.
+    for (; i + 8 <= n; i += 6) {
+        std::uint64_t v = 0;
+        std::memcpy(&v, in + i, 8);
+        v = be64toh(v);  // in[i] in the top octet
+        put_pair(w, v >> 52);
+        put_pair(w + 2, v >> 40);
+        put_pair(w + 4, v >> 28);
+        put_pair(w + 6, v >> 16);
+        w += 8;
+    }
     for (; i + 3 <= n; i += 3) {
         std::uint32_t v = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
         std::memcpy(w, &kBase64Pairs.pairs[2 * (v >> 12)], 2);
@@ -222,17 +246,21 @@ std::string Base64Encoder::encode_lines(std::string_view in) {
 }
 
 void Base64Encoder::append_lines(std::string& out, std::string_view in) {
-    // Sized once and written in place: 76 characters and CRLF per 57 bytes.
-    std::size_t lines = (in.size() + 56) / 57;
-    std::size_t at = out.size();
-    out.resize(at + 4 * ((in.size() + 2) / 3) + 2 * lines);
-    char* w = out.data() + at;
+    // Sixteen lines at a time through a local block: resizing `out` first
+    // would zero-fill what is then overwritten.
+    constexpr std::size_t kLines = 16;
+    char block[kLines * (kMaxLine + 2)];
     const auto* data = reinterpret_cast<const unsigned char*>(in.data());
-    for (std::size_t off = 0; off < in.size(); off += 57) {
-        std::size_t take = std::min<std::size_t>(57, in.size() - off);
-        w += base64_block(data + off, take, w);
-        *w++ = '\r';
-        *w++ = '\n';
+    std::size_t off = 0;
+    while (off < in.size()) {
+        char* w = block;
+        for (std::size_t line = 0; line < kLines && off < in.size(); ++line, off += 57) {
+            std::size_t take = std::min<std::size_t>(57, in.size() - off);
+            w += base64_block(data + off, take, w);
+            *w++ = '\r';
+            *w++ = '\n';
+        }
+        out.append(block, static_cast<std::size_t>(w - block));
     }
 }
 
@@ -256,33 +284,40 @@ void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
     if (!in.empty()) m_last_cr = in.back() == '\r';
 }
 
-std::string unfold(std::string_view raw) {
+void unfold_into(std::string& out, std::string_view raw) {
     // Trimming CR, LF, space and tab from both ends first is the same as
     // removing CR/LF and then trimming whitespace; what is left is copied
-    // once, in one piece when it has no line break (runs per header field).
+    // once and closed up in place (runs per header field).
     auto trimmed = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
     std::size_t b = 0;
     std::size_t e = raw.size();
     while (b < e && trimmed(raw[b])) ++b;
     while (e > b && trimmed(raw[e - 1])) --e;
-    std::string_view mid = raw.substr(b, e - b);
-    if (mid.find_first_of("\r\n") == std::string_view::npos) return std::string(mid);
+    out.assign(raw.substr(b, e - b));
+    // A plain loop: find_first_of() calls memchr() once per character.
+    out.erase(std::remove_if(out.begin(), out.end(), [](char c) { return c == '\r' || c == '\n'; }),
+              out.end());
+}
+
+std::string unfold(std::string_view raw) {
     std::string out;
-    out.reserve(mid.size());
-    for (char c : mid) {
-        if (c != '\r' && c != '\n') out.push_back(c);
-    }
+    unfold_into(out, raw);
     return out;
 }
 
-std::string fold_header(std::string_view name, std::string_view value) {
-    std::string out;
-    out.reserve(name.size() + value.size() + 16);
+void append_folded(std::string& out, std::string_view name, std::string_view value) {
     out.append(name);
     out.push_back(':');
+    std::size_t col = name.size() + 1;
+    if (col + 1 + value.size() <= kMaxLine) {
+        // Fits on one line, as most fields do: no folding, no copy of the value.
+        out.push_back(' ');
+        out.append(value);
+        out.append("\r\n");
+        return;
+    }
     std::string s = " ";
     s.append(value);
-    std::size_t col = name.size() + 1;
     std::size_t pos = 0;
     while (col + (s.size() - pos) > kMaxLine) {
         // Last whitespace at which a break keeps this line within the limit.
@@ -306,6 +341,12 @@ std::string fold_header(std::string_view name, std::string_view value) {
     }
     out.append(s, pos, std::string::npos);
     out.append("\r\n");
+}
+
+std::string fold_header(std::string_view name, std::string_view value) {
+    std::string out;
+    out.reserve(name.size() + value.size() + 16);
+    append_folded(out, name, value);
     return out;
 }
 

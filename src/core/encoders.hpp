@@ -14,6 +14,8 @@
 #include <openssl/evp.h>
 
 #include <array>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -31,21 +33,30 @@ class HashingWriter {
 public:
     HashingWriter(const EVP_MD* md, Sink& out);
     Result<void> finish();  // without a digest
-    void put(std::string_view bytes);
+    // Inline while the bytes fit the buffer: content is put line by line.
+    void put(std::string_view bytes) {
+        if (bytes.size() > m_capacity - m_size) return put_slow(bytes);
+        if (!bytes.empty()) std::memcpy(m_buffer.get() + m_size, bytes.data(), bytes.size());
+        m_size += bytes.size();
+    }
     void put(char c) {
-        if (m_buffer.size() >= kFlushAt) flush();
-        m_buffer.push_back(c);
+        if (m_size == m_capacity) return put_slow(std::string_view(&c, 1));
+        m_buffer[m_size++] = c;
     }
     Result<void> finish(std::array<unsigned char, 32>& digest);
-    std::uint64_t bytes_written() const noexcept { return m_total + m_buffer.size(); }
+    std::uint64_t bytes_written() const noexcept { return m_total + m_size; }
 
 private:
     static constexpr std::size_t kFlushAt = 256 * 1024;
     static constexpr std::size_t kInitialBuffer = 16 * 1024;
+    void put_slow(std::string_view bytes);
     void flush();
     ossl::MdCtxPtr m_ctx;
     Sink& m_out;
-    std::string m_buffer;
+    // Grows up to kFlushAt, then is flushed; never zero-filled.
+    std::unique_ptr<char[]> m_buffer;
+    std::size_t m_size = 0;
+    std::size_t m_capacity = 0;
     std::uint64_t m_total = 0;
     std::optional<Error> m_error;
 };
@@ -92,8 +103,12 @@ private:
 // exceeds 76 octets where the value allows it (RFC 5322 §2.2.3: folding is
 // inserting CRLF before whitespace, so unfolding restores the value exactly).
 std::string fold_header(std::string_view name, std::string_view unfolded_value);
+// The same, appended to `out` (no string per field).
+void append_folded(std::string& out, std::string_view name, std::string_view unfolded_value);
 
 // Removes CR and LF (RFC 5322 unfolding) and trims surrounding whitespace.
 std::string unfold(std::string_view raw_value);
+// The same into `out`, reusing its storage.
+void unfold_into(std::string& out, std::string_view raw_value);
 
 }  // namespace ribbon::enc

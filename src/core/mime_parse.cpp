@@ -9,6 +9,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/encoders.hpp"
+
 namespace ribbon::mime {
 
 void ensure_gmime() {
@@ -16,9 +18,21 @@ void ensure_gmime() {
     std::call_once(once, [] { g_mime_init(); });
 }
 
+struct Opened {
+    std::vector<char> owned;  // a small file or a spooled pipe
+    std::string_view bytes;   // the whole message, when in_memory
+    bool in_memory = false;
+    GPtr<GMimeStream> stream;  // otherwise: parsed in place
+    std::int64_t size = 0;
+};
+
 namespace {
 
 constexpr std::size_t kSpoolToFileAt = 8 * 1024 * 1024;
+// Files up to this size are read whole for the scanner. Beyond it the
+// per-message parsing cost is noise next to scanning, copying and hashing
+// the content, and parsing in place keeps memory flat.
+constexpr std::int64_t kReadUpTo = 1024 * 1024;
 
 void on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar* item, gpointer user) {
     auto* issues = static_cast<std::vector<ParserIssue>*>(user);
@@ -42,14 +56,15 @@ const char* describe_issue(GMimeParserWarning code) {
     }
 }
 
-// Wraps bytes from a non-seekable descriptor, after the `already_read`
-// ones, in a seekable GMime stream: memory while small, an unlinked
-// temporary file beyond kSpoolToFileAt.
-Result<GPtr<GMimeStream>> spool_fd(int fd, std::string_view already_read, std::int64_t& size) {
-    std::string buffer(already_read);
+// Reads a non-seekable descriptor, after the `already_read` bytes taken
+// from it before (MessageInput::from_fd): into memory while small, into an
+// unlinked temporary file (then parsed in place) beyond kSpoolToFileAt.
+Result<void> spool_fd(int fd, std::string_view already_read, Opened& out) {
+    std::vector<char>& buffer = out.owned;
+    buffer.assign(already_read.begin(), already_read.end());
     int tmp = -1;
     char chunk[65536];
-    size = static_cast<std::int64_t>(buffer.size());
+    out.size = static_cast<std::int64_t>(buffer.size());
     while (true) {
         ssize_t n = ::read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
@@ -58,9 +73,9 @@ Result<GPtr<GMimeStream>> spool_fd(int fd, std::string_view already_read, std::i
             return transient_error(Errc::io_error, std::string("read failed: ") + std::strerror(errno));
         }
         if (n == 0) break;
-        size += n;
+        out.size += n;
         if (tmp < 0) {
-            buffer.append(chunk, static_cast<std::size_t>(n));
+            buffer.insert(buffer.end(), chunk, chunk + n);
             if (buffer.size() < kSpoolToFileAt) continue;
             const char* dir = std::getenv("TMPDIR");
             tmp = ::open(dir != nullptr ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -72,7 +87,7 @@ Result<GPtr<GMimeStream>> spool_fd(int fd, std::string_view already_read, std::i
                 ::close(tmp);
                 return transient_error(Errc::io_error, "cannot write spool file");
             }
-            std::string().swap(buffer);
+            std::vector<char>().swap(buffer);
         } else if (::write(tmp, chunk, static_cast<std::size_t>(n)) != n) {
             ::close(tmp);
             return transient_error(Errc::io_error, "cannot write spool file");
@@ -80,10 +95,36 @@ Result<GPtr<GMimeStream>> spool_fd(int fd, std::string_view already_read, std::i
     }
     if (tmp >= 0) {
         ::lseek(tmp, 0, SEEK_SET);
-        return GPtr<GMimeStream>(g_mime_stream_fs_new(tmp));
+        out.stream.reset(g_mime_stream_fs_new(tmp));
+    } else {
+        out.bytes = std::string_view(buffer.data(), buffer.size());
+        out.in_memory = true;
     }
-    auto* mem = g_mime_stream_mem_new_with_buffer(buffer.data(), buffer.size());
-    return GPtr<GMimeStream>(mem);
+    return {};
+}
+
+// Reads a regular file of `size` bytes into memory (the scanner's route).
+// False if it turned out larger (it grew) or unreadable; the caller then
+// parses it in place.
+bool read_whole(int fd, std::int64_t size, Opened& out) {
+    out.owned.resize(static_cast<std::size_t>(size) + 1);  // +1 notices growth
+    std::size_t got = 0;
+    while (got < out.owned.size()) {
+        ssize_t n = ::read(fd, out.owned.data() + got, out.owned.size() - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    if (got != static_cast<std::size_t>(size)) {
+        std::vector<char>().swap(out.owned);
+        ::lseek(fd, 0, SEEK_SET);
+        return false;
+    }
+    out.owned.pop_back();
+    out.bytes = std::string_view(out.owned.data(), out.owned.size());
+    out.in_memory = true;
+    out.size = size;
+    return true;
 }
 
 void release_borrowed(gpointer array) {
@@ -106,11 +147,16 @@ GPtr<GMimeStream> borrowed_stream(std::string_view bytes) {
     return GPtr<GMimeStream>(stream);
 }
 
-Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size) {
+// `read_small_files`: the scanner's route reads regular files up to
+// kReadUpTo into memory; the verifier parses files in place.
+Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
+    Opened out;
     switch (in.source()) {
         case MessageInput::Source::memory:
-            size = static_cast<std::int64_t>(in.bytes().size());
-            return borrowed_stream(in.bytes());
+            out.bytes = in.bytes();
+            out.in_memory = true;
+            out.size = static_cast<std::int64_t>(in.bytes().size());
+            return out;
         case MessageInput::Source::file: {
             int fd = ::open(in.path().c_str(), O_RDONLY | O_CLOEXEC);
             if (fd < 0) {
@@ -120,8 +166,14 @@ Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size)
             }
             struct stat st {};
             ::fstat(fd, &st);
-            size = st.st_size;
-            return GPtr<GMimeStream>(g_mime_stream_fs_new(fd));
+            out.size = st.st_size;
+            if (read_small_files && S_ISREG(st.st_mode) && st.st_size <= kReadUpTo &&
+                read_whole(fd, st.st_size, out)) {
+                ::close(fd);
+                return out;
+            }
+            out.stream.reset(g_mime_stream_fs_new(fd));
+            return out;
         }
         case MessageInput::Source::fd: {
             struct stat st {};
@@ -135,10 +187,12 @@ Result<GPtr<GMimeStream>> open_input(const MessageInput& in, std::int64_t& size)
                     return internal_error("the bytes read from " + in.describe() +
                                           " do not precede its offset");
                 }
-                size = st.st_size - pos;
-                return GPtr<GMimeStream>(g_mime_stream_fs_new(fd));
+                out.size = st.st_size - pos;
+                out.stream.reset(g_mime_stream_fs_new(fd));
+                return out;
             }
-            return spool_fd(in.fd(), in.bytes(), size);
+            if (auto r = spool_fd(in.fd(), in.bytes(), out); !r) return std::move(r).error();
+            return out;
         }
     }
     return internal_error("unknown input source");
@@ -189,13 +243,15 @@ Result<void> ParsedMessage::check_structure() const {
     return {};
 }
 
-Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as) {
-    ensure_gmime();
+Result<ParsedMessage> parse_opened(Opened&& opened, ParseAs as) {
     ParsedMessage parsed;
-    auto stream = open_input(in, parsed.m_size);
-    if (!stream) return std::move(stream).error();
-    if (parsed.m_size == 0) return permanent_error(Errc::empty_message, "the message is empty");
-    parsed.m_stream = std::move(*stream);
+    parsed.m_size = opened.size;
+    if (opened.in_memory) {
+        parsed.m_bytes = std::move(opened.owned);  // moving keeps opened.bytes valid
+        parsed.m_stream = borrowed_stream(opened.bytes);
+    } else {
+        parsed.m_stream = std::move(opened.stream);
+    }
 
     // One parser per thread, re-initialised for each message: a new one is
     // a GObject with a 4 KB buffer, and GObject teardown takes global locks
@@ -223,6 +279,210 @@ Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as) {
     }
     parsed.m_nul_in_header = find_nul_in_header(parsed.m_stream.get());
     return parsed;
+}
+
+Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as) {
+    ensure_gmime();
+    auto opened = open_input(in, false);
+    if (!opened) return std::move(opened).error();
+    if (opened->size == 0) return permanent_error(Errc::empty_message, "the message is empty");
+    return parse_opened(std::move(*opened), as);
+}
+
+HeaderFields fields_of(GMimeObject* object) {
+    GMimeHeaderList* list = g_mime_object_get_header_list(object);
+    int count = g_mime_header_list_get_count(list);
+    HeaderFields fields;
+    fields.reserve(static_cast<std::size_t>(count));
+    for (int i = 0; i < count; ++i) {
+        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
+        const char* raw = g_mime_header_get_raw_value(h);
+        fields.push_back({g_mime_header_get_name(h), raw != nullptr ? raw : ""});
+    }
+    return fields;
+}
+
+LeafPart leaf_of(GMimePart* part) {
+    GMimeObject* object = GMIME_OBJECT(part);
+    LeafPart leaf;
+    leaf.fields = fields_of(object);
+    if (GMimeDataWrapper* content = g_mime_part_get_content(part)) {
+        leaf.stream = g_mime_data_wrapper_get_stream(content);
+        leaf.encoding = g_mime_data_wrapper_get_encoding(content);
+    }
+    leaf.declared_type = g_mime_header_list_contains(g_mime_object_get_header_list(object), "Content-Type");
+    leaf.is_text = !leaf.declared_type ||
+                   g_mime_content_type_is_type(g_mime_object_get_content_type(object), "text", "*");
+    return leaf;
+}
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && g_ascii_strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// GMime's parser, asked for one entity, checks every field against the
+// first field of the same name and refuses differing values
+// (GMIME_CRIT_CONFLICTING_HEADER). Quadratic, so only for sections within
+// Limits::max_header_count.
+bool has_conflicting_fields(const HeaderFields& fields) {
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+        for (std::size_t j = 0; j < i; ++j) {
+            if (iequals(fields[j].name, fields[i].name)) {
+                if (fields[j].raw_value != fields[i].raw_value) return true;
+                break;
+            }
+        }
+    }
+    return false;
+}
+
+void count_warning(gint64, GMimeParserWarning, const gchar*, gpointer user) { ++*static_cast<int*>(user); }
+
+// What GMime's parser concludes from a Content-Type or Content-Disposition
+// value, by GMime's own parameter parser. Automated mail repeats the same
+// value in every message, so the last answer is kept per thread and GMime
+// (two to four GObjects) is asked only when the value changes.
+struct FieldVerdict {
+    bool clean = false;    // parsed without any warning
+    bool leaf = false;     // Content-Type: a part GMime parses as a plain leaf
+    bool is_text = false;  // Content-Type: text/*
+};
+
+FieldVerdict judge_content_type(const std::string& value) {
+    FieldVerdict v;
+    int warnings = 0;
+    GMimeParserOptions* options = g_mime_parser_options_new();
+    g_mime_parser_options_set_warning_callback(options, count_warning, &warnings);
+    GPtr<GMimeContentType> type(g_mime_content_type_parse(options, value.c_str()));
+    g_mime_parser_options_free(options);
+    v.clean = warnings == 0 && type != nullptr;
+    if (!v.clean) return v;
+    // multipart/* and message/* have structure of their own, and an
+    // application/pkcs7-mime body may already be signed: GMime decides.
+    v.leaf = !g_mime_content_type_is_type(type.get(), "multipart", "*") &&
+             !g_mime_content_type_is_type(type.get(), "message", "*") &&
+             !g_mime_content_type_is_type(type.get(), "application", "pkcs7-mime") &&
+             !g_mime_content_type_is_type(type.get(), "application", "x-pkcs7-mime");
+    v.is_text = g_mime_content_type_is_type(type.get(), "text", "*");
+    return v;
+}
+
+FieldVerdict judge_disposition(const std::string& value) {
+    FieldVerdict v;
+    int warnings = 0;
+    GMimeParserOptions* options = g_mime_parser_options_new();
+    g_mime_parser_options_set_warning_callback(options, count_warning, &warnings);
+    GPtr<GMimeContentDisposition> disposition(g_mime_content_disposition_parse(options, value.c_str()));
+    g_mime_parser_options_free(options);
+    v.clean = warnings == 0 && disposition != nullptr;
+    return v;
+}
+
+template <FieldVerdict (*judge)(const std::string&)>
+FieldVerdict remembered(std::string_view raw) {
+    thread_local std::string last_raw;
+    thread_local FieldVerdict last;
+    thread_local bool have = false;
+    if (have && raw == last_raw) return last;
+    // GMime parses the raw value, folding included (a C string: a NUL was
+    // excluded by the scanner).
+    last_raw.assign(raw);
+    last = judge(last_raw);
+    have = true;
+    return last;
+}
+
+// multipart/* and message/* bodies are GMime's in any case, and a
+// multipart's Content-Type differs in every message (its boundary): decided
+// from the first word, without asking GMime.
+bool names_a_structured_type(std::string_view raw) {
+    std::size_t i = raw.find_first_not_of(" \t\r\n");
+    if (i == std::string_view::npos) return false;
+    raw.remove_prefix(i);
+    auto starts_with = [&](std::string_view prefix) {
+        return raw.size() >= prefix.size() && g_ascii_strncasecmp(raw.data(), prefix.data(), prefix.size()) == 0;
+    };
+    return starts_with("multipart/") || starts_with("message/");
+}
+
+// RFC 2045 §5.1 token octets: what a Content-Transfer-Encoding value must
+// consist of for g_mime_content_encoding_from_string() to see it as written.
+bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        if (u <= 32 || u >= 127 || std::strchr("()<>@,;:\\\"/[]?=", c) != nullptr) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& limits) {
+    ensure_gmime();
+    HeaderScan scan = scan_header_section(message);
+    if (scan.outcome != HeaderScan::Outcome::complete) return std::nullopt;
+    if (scan.fields.size() > limits.max_header_count || has_conflicting_fields(scan.fields)) {
+        return std::nullopt;
+    }
+    LeafPart leaf;
+    // Repeated Content-* fields are equal here (no conflicts), so the last
+    // one, which GMime's objects end up with, is any of them.
+    const HeaderField* type = nullptr;
+    const HeaderField* disposition = nullptr;
+    const HeaderField* encoding = nullptr;
+    for (const HeaderField& f : scan.fields) {
+        if (f.name.size() < 8 || g_ascii_strncasecmp(f.name.data(), "Content-", 8) != 0) continue;
+        if (iequals(f.name, "Content-Type")) type = &f;
+        else if (iequals(f.name, "Content-Disposition")) disposition = &f;
+        else if (iequals(f.name, "Content-Transfer-Encoding")) encoding = &f;
+    }
+    if (type != nullptr) {
+        if (names_a_structured_type(type->raw_value)) return std::nullopt;
+        FieldVerdict v = remembered<judge_content_type>(type->raw_value);
+        if (!v.clean || !v.leaf) return std::nullopt;
+        leaf.declared_type = true;
+        leaf.is_text = v.is_text;
+    }
+    if (disposition != nullptr && !remembered<judge_disposition>(disposition->raw_value).clean) {
+        return std::nullopt;
+    }
+    if (encoding != nullptr) {
+        std::string token = enc::unfold(encoding->raw_value);
+        if (!is_token(token)) return std::nullopt;
+        leaf.encoding = g_mime_content_encoding_from_string(token.c_str());
+    }
+    leaf.fields = std::move(scan.fields);
+    leaf.bytes = message.substr(scan.offset);
+    leaf.in_memory = true;
+    return leaf;
+}
+
+Result<void> TopLevel::check_structure() const {
+    if (m_parsed) return m_parsed->check_structure();
+    return {};
+}
+
+Result<TopLevel> load_top_level(const MessageInput& in, const Limits& limits) {
+    ensure_gmime();
+    auto opened = open_input(in, true);
+    if (!opened) return std::move(opened).error();
+    if (opened->size == 0) return permanent_error(Errc::empty_message, "the message is empty");
+    TopLevel top;
+    if (opened->in_memory) {
+        if (auto leaf = describe_leaf(opened->bytes, limits)) {
+            top.m_bytes = std::move(opened->owned);  // moving keeps the views valid
+            top.m_leaf = std::move(*leaf);
+            return top;
+        }
+    }
+    auto parsed = parse_opened(std::move(*opened), ParseAs::entity);
+    if (!parsed) return std::move(parsed).error();
+    top.m_parsed = std::move(*parsed);
+    top.m_fields = fields_of(top.m_parsed->top());
+    return top;
 }
 
 Result<GPtr<GMimeObject>> parse_entity(std::string_view bytes) {

@@ -1,9 +1,12 @@
-// mime_parse.hpp — parses an RFC 5322/MIME message with GMime, once, and
-// turns GMime's parser warnings into ribbon errors.
+// mime_parse.hpp — reads a message once and describes it: by the header
+// scanner (header_scan.hpp) when its top level is a single leaf part that
+// the scanner can describe exactly as GMime would, otherwise by GMime's
+// parser, whose warnings become ribbon errors.
 //
 // Seekable files are parsed in place (GMime keeps content as sub-streams of
 // the file), so a large message is never read into memory whole. Pipes are
-// spooled: to memory while small, then to an unlinked temporary file.
+// spooled: to memory while small, then to an unlinked temporary file. Small
+// files are read into memory for the scanner.
 //
 // Internal to libribbon.
 #pragma once
@@ -11,9 +14,11 @@
 #include <gmime/gmime.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "core/header_scan.hpp"
 #include "ribbon/error.hpp"
 #include "ribbon/io.hpp"
 
@@ -45,6 +50,9 @@ struct ParserIssue {
     std::int64_t offset;
 };
 
+// A message's bytes as read by the parser (mime_parse.cpp).
+struct Opened;
+
 // How to parse the top level. `message` gives a GMimeMessage (the verifier
 // wants its address and date helpers). `entity` parses the whole message as
 // one MIME entity whose header list holds every top-level header: it skips
@@ -73,7 +81,8 @@ public:
     Result<void> check_structure() const;
 
 private:
-    friend Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as);
+    friend Result<ParsedMessage> parse_opened(Opened&& opened, ParseAs as);
+    std::vector<char> m_bytes;  // a spooled pipe's bytes, under m_stream
     GPtr<GMimeStream> m_stream;
     GPtr<GMimeMessage> m_message;
     GPtr<GMimeObject> m_entity;
@@ -83,6 +92,54 @@ private:
 };
 
 Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as = ParseAs::message);
+
+// A leaf part as the canonical writer needs it, from either route.
+struct LeafPart {
+    HeaderFields fields;  // its header section; at the top level, all of it
+    // The content as transferred (still encoded): in memory on the scanner's
+    // route, a GMime stream on GMime's; neither when GMime found none.
+    std::string_view bytes;
+    bool in_memory = false;
+    GMimeStream* stream = nullptr;
+    GMimeContentEncoding encoding = GMIME_CONTENT_ENCODING_DEFAULT;
+    bool declared_type = false;  // it has a Content-Type field
+    bool is_text = true;         // text/*, or no Content-Type (RFC 2045 §5.2)
+};
+
+// The fields of a GMime object's header list; views of GMime's strings,
+// valid while the object lives.
+HeaderFields fields_of(GMimeObject* object);
+LeafPart leaf_of(GMimePart* part);
+
+// The top level of a message to sign: its header section and either its
+// single leaf part (the scanner's route) or GMime's tree of it, parsed as
+// one entity (ParseAs::entity).
+class TopLevel {
+public:
+    const HeaderFields& fields() const noexcept { return m_leaf ? m_leaf->fields : m_fields; }
+    // Exactly one of these is set.
+    const LeafPart* leaf() const noexcept { return m_leaf ? &*m_leaf : nullptr; }
+    GMimeObject* tree() const noexcept { return m_parsed ? m_parsed->top() : nullptr; }
+    // GMime's first structural warning as an error; none on the scanner's route.
+    Result<void> check_structure() const;
+
+private:
+    friend Result<TopLevel> load_top_level(const MessageInput& in, const Limits& limits);
+    std::vector<char> m_bytes;  // a small file or spooled pipe, under m_leaf's views
+    std::optional<LeafPart> m_leaf;
+    std::optional<ParsedMessage> m_parsed;
+    HeaderFields m_fields;  // GMime's route
+};
+
+// Reads `in` and describes its top level, by the scanner where it can.
+Result<TopLevel> load_top_level(const MessageInput& in, const Limits& limits);
+
+// The scanner's route on its own: the message as a single leaf part, or
+// nothing when GMime must decide (a multipart or message/* body, a field
+// the scanner does not accept, conflicting repeated fields, a Content-Type,
+// Content-Disposition or Content-Transfer-Encoding it cannot read exactly
+// as GMime does, more than limits.max_header_count fields).
+std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& limits);
 
 // Parses one MIME entity (headers + body) from bytes the caller keeps alive.
 Result<GPtr<GMimeObject>> parse_entity(std::string_view bytes);

@@ -4,6 +4,7 @@
 #include <strings.h>
 
 #include <array>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 
@@ -47,18 +48,17 @@ Result<void> check_already_signed(GMimeObject* top) {
 }
 
 // RFC 5322 §3.6: exactly one From; its mailboxes, groups flattened.
-Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
-    const char* from_value = nullptr;
-    for (int i = 0; i < g_mime_header_list_get_count(headers); ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(headers, i);
-        if (!iequals(g_mime_header_get_name(h), "From")) continue;
-        if (from_value != nullptr) {
+Result<std::vector<std::string>> mailboxes_of_from(const mime::HeaderFields& fields) {
+    const mime::HeaderField* from_field = nullptr;
+    for (const mime::HeaderField& f : fields) {
+        if (!iequals(f.name, "From")) continue;
+        if (from_field != nullptr) {
             return permanent_error(Errc::malformed_message,
                                    "the message has more than one From header (RFC 5322 §3.6)");
         }
-        from_value = g_mime_header_get_raw_value(h);
+        from_field = &f;
     }
-    if (from_value == nullptr) return permanent_error(Errc::no_from, "the message has no From header");
+    if (from_field == nullptr) return permanent_error(Errc::no_from, "the message has no From header");
     // A signer sees the same From over and over; parsing it costs GMime
     // objects whose teardown takes GObject's global locks. The result
     // depends only on the unfolded value, so the last one is kept per thread.
@@ -67,7 +67,7 @@ Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
         std::vector<std::string> mailboxes;
     };
     thread_local LastFrom last;
-    std::string unfolded = enc::unfold(from_value);
+    std::string unfolded = enc::unfold(from_field->raw_value);
     if (!last.mailboxes.empty() && last.value == unfolded) return last.mailboxes;
     mime::GPtr<InternetAddressList> from(internet_address_list_parse(nullptr, unfolded.c_str()));
     std::vector<std::string> mailboxes;
@@ -96,8 +96,8 @@ Result<std::vector<std::string>> mailboxes_of_from(GMimeHeaderList* headers) {
 }
 
 // Every mailbox in From must be vouched for by the certificate (RFC 8550 §3).
-Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
-    auto mailboxes = mailboxes_of_from(headers);
+Result<void> check_from(const mime::HeaderFields& fields, const DigitalId& id) {
+    auto mailboxes = mailboxes_of_from(fields);
     if (!mailboxes) return std::move(mailboxes).error();
     for (const auto& m : *mailboxes) {
         if (!id.covers_address(m)) {
@@ -116,17 +116,85 @@ Result<void> check_from(GMimeHeaderList* headers, const DigitalId& id) {
 void append_raw_header(std::string& out, std::string_view name, std::string_view raw) {
     out.append(name);
     out.push_back(':');
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-        if (raw[i] == '\n' && (i == 0 || raw[i - 1] != '\r')) out.push_back('\r');
-        out.push_back(raw[i]);
+    // Copied a line at a time, a CR inserted before each bare LF.
+    std::size_t start = 0;
+    for (std::size_t lf = raw.find('\n'); lf != std::string_view::npos; lf = raw.find('\n', lf + 1)) {
+        if (lf == 0 || raw[lf - 1] != '\r') {
+            out.append(raw.substr(start, lf - start));
+            out.push_back('\r');
+            start = lf;
+        }
     }
+    out.append(raw.substr(start));
     if (out.size() < 2 || out.compare(out.size() - 2, 2, "\r\n") != 0) out.append("\r\n");
 }
 
 }  // namespace
 
-Result<std::vector<std::string>> from_mailboxes(GMimeObject* top) {
-    return mailboxes_of_from(g_mime_object_get_header_list(top));
+std::optional<std::int64_t> parse_plain_date(std::string_view s) {
+    static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    std::size_t i = 0;
+    auto literal = [&](std::string_view lit) {
+        if (s.substr(i, lit.size()) != lit) return false;
+        i += lit.size();
+        return true;
+    };
+    auto number = [&](std::size_t min_digits, std::size_t max_digits, int& out) {
+        std::size_t n = 0;
+        out = 0;
+        for (; n < max_digits && i < s.size() && s[i] >= '0' && s[i] <= '9'; ++n, ++i) {
+            out = out * 10 + (s[i] - '0');
+        }
+        return n >= min_digits;
+    };
+    auto name = [&](const char* const* names, int count) {
+        for (int k = 0; k < count; ++k) {
+            if (literal(names[k])) return k;
+        }
+        return -1;
+    };
+    int weekday = -1;
+    if (s.size() > 3 && s[3] == ',') {
+        weekday = name(kDays, 7);
+        if (weekday < 0 || !literal(", ")) return std::nullopt;
+    }
+    int day, year, hour, minute, second = 0, zone_hours, zone_minutes;
+    if (!number(1, 2, day) || !literal(" ")) return std::nullopt;
+    int month = name(kMonths, 12) + 1;
+    if (month == 0 || !literal(" ") || !number(4, 4, year) || !literal(" ")) return std::nullopt;
+    if (!number(2, 2, hour) || !literal(":") || !number(2, 2, minute)) return std::nullopt;
+    if (literal(":") && !number(2, 2, second)) return std::nullopt;
+    if (!literal(" ") || i >= s.size() || (s[i] != '+' && s[i] != '-')) return std::nullopt;
+    const int sign = s[i++] == '-' ? -1 : 1;
+    if (!number(2, 2, zone_hours) || !number(2, 2, zone_minutes) || i != s.size()) return std::nullopt;
+    namespace chrono = std::chrono;
+    const chrono::year_month_day date{chrono::year{year}, chrono::month{static_cast<unsigned>(month)},
+                                      chrono::day{static_cast<unsigned>(day)}};
+    if (year < 1970 || !date.ok() || hour > 23 || minute > 59 || second > 59 || zone_hours > 23 ||
+        zone_minutes > 59) {
+        return std::nullopt;
+    }
+    const chrono::sys_days days{date};
+    if (weekday >= 0 && chrono::weekday{days}.c_encoding() != static_cast<unsigned>(weekday)) {
+        return std::nullopt;
+    }
+    const std::int64_t zone = sign * (zone_hours * 3600 + zone_minutes * 60);
+    return std::int64_t{days.time_since_epoch().count()} * 86400 + hour * 3600 + minute * 60 + second - zone;
+}
+
+std::optional<std::int64_t> date_seconds(const std::string& unfolded) {
+    if (auto seconds = parse_plain_date(unfolded)) return seconds;
+    GDateTime* date = g_mime_utils_header_decode_date(unfolded.c_str());
+    if (date == nullptr) return std::nullopt;
+    std::int64_t seconds = g_date_time_to_unix(date);
+    g_date_time_unref(date);
+    return seconds;
+}
+
+Result<std::vector<std::string>> from_mailboxes(const mime::HeaderFields& fields) {
+    return mailboxes_of_from(fields);
 }
 
 std::string rfc5322_date(TimePoint t) {
@@ -143,17 +211,20 @@ std::string rfc5322_date(TimePoint t) {
     return buf;
 }
 
-Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& options,
+Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOptions& options,
                   TimePoint now, const mime::Limits& limits) {
-    GMimeHeaderList* list = g_mime_object_get_header_list(top);
-    if (auto r = check_already_signed(top); !r) return std::move(r).error();
-    if (auto r = check_from(list, id); !r) return std::move(r).error();
+    // The scanner's route never describes a message that may be signed.
+    if (top.tree() != nullptr) {
+        if (auto r = check_already_signed(top.tree()); !r) return std::move(r).error();
+    }
+    const mime::HeaderFields& fields = top.fields();
+    if (auto r = check_from(fields, id); !r) return std::move(r).error();
 
     Plan p;
     p.signing_time = now;
     const CertificateInfo& cert = id.certificate();
-    int count = g_mime_header_list_get_count(list);
-    if (static_cast<std::size_t>(count) > limits.max_header_count) {
+    std::size_t count = fields.size();
+    if (count > limits.max_header_count) {
         return permanent_error(Errc::limit_exceeded, "the message has " + std::to_string(count) +
                                                          " header fields; the limit is " +
                                                          std::to_string(limits.max_header_count));
@@ -163,25 +234,22 @@ Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& opti
     // compare Date with signingTime. Mail composed hours before it is signed
     // (a nightly statement run) keeps its Date and gets a signingTime equal
     // to it, as long as the certificate was already valid then.
-    const char* date_raw = nullptr;
-    for (int i = 0; i < count && date_raw == nullptr; ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-        if (iequals(g_mime_header_get_name(h), "Date")) date_raw = g_mime_header_get_raw_value(h);
+    const mime::HeaderField* date_field = nullptr;
+    for (const mime::HeaderField& f : fields) {
+        if (iequals(f.name, "Date")) {
+            date_field = &f;
+            break;
+        }
     }
-    bool has_date = date_raw != nullptr;
-    std::unique_ptr<GDateTime, void (*)(GDateTime*)> date(
-        has_date ? g_mime_utils_header_decode_date(enc::unfold(date_raw).c_str()) : nullptr,
-        [](GDateTime* d) {
-            if (d != nullptr) g_date_time_unref(d);
-        });
     std::string new_date;
-    if (!has_date) {
+    if (date_field == nullptr) {
         p.date_added = true;
         new_date = rfc5322_date(now);
     } else {
-        bool usable = date != nullptr;
+        std::optional<std::int64_t> seconds = date_seconds(enc::unfold(date_field->raw_value));
+        bool usable = seconds.has_value();
         TimePoint when{};
-        if (usable) when = time_from_unix(g_date_time_to_unix(date.get()));
+        if (usable) when = time_from_unix(*seconds);
         if (usable && when > now + kDateTolerance) usable = false;  // in the future
         if (usable && when < now - kDateTolerance) {
             if (when >= cert.not_before) {
@@ -197,11 +265,15 @@ Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& opti
         }
     }
 
-    for (int i = 0; i < count; ++i) {
-        GMimeHeader* h = g_mime_header_list_get_header_at(list, i);
-        std::string_view name = g_mime_header_get_name(h);
-        const char* raw = g_mime_header_get_raw_value(h);
-        std::string_view raw_view = raw != nullptr ? raw : "";
+    // Sized once: the section as written plus CRs for bare LFs.
+    std::size_t section_size = 0;
+    for (const mime::HeaderField& f : fields) section_size += f.name.size() + f.raw_value.size() + 8;
+    p.outer_headers.reserve(section_size + 64);
+    p.protected_headers.reserve(options.header_protection ? 512 : 0);
+    std::string value;  // reused for each protected field
+    for (const mime::HeaderField& f : fields) {
+        std::string_view name = f.name;
+        std::string_view raw_view = f.raw_value;
         if (raw_view.size() > limits.max_header_bytes) {
             return permanent_error(Errc::limit_exceeded,
                                    "header " + std::string(name) + " is " +
@@ -220,9 +292,10 @@ Result<Plan> plan(GMimeObject* top, const DigitalId& id, const SignOptions& opti
             append_raw_header(p.outer_headers, name, raw_view);
         }
         if (!options.header_protection || !is_protected(name)) continue;
-        std::string value = is_date && p.date_replaced ? new_date : enc::unfold(raw_view);
+        if (is_date && p.date_replaced) value = new_date;
+        else enc::unfold_into(value, raw_view);
         if (auto r = canon::check_header_value(name, value, limits); !r) return std::move(r).error();
-        p.protected_headers += enc::fold_header(name, value);
+        enc::append_folded(p.protected_headers, name, value);
     }
     if (p.date_added) {
         p.outer_headers += "Date: " + new_date + "\r\n";

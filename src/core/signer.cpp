@@ -82,9 +82,9 @@ private:
 }  // namespace
 
 Result<std::string> from_address(const MessageInput& in) {
-    auto parsed = mime::parse_message(in, mime::ParseAs::entity);
-    if (!parsed) return std::move(parsed).error();
-    auto mailboxes = outer::from_mailboxes(parsed->top());
+    auto top = mime::load_top_level(in, mime::Limits{});
+    if (!top) return std::move(top).error();
+    auto mailboxes = outer::from_mailboxes(top->fields());
     if (!mailboxes) return std::move(mailboxes).error();
     return std::move(mailboxes->front());
 }
@@ -108,17 +108,16 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     TimePoint now = options.now.value_or(std::chrono::system_clock::now());
     if (auto r = check_usable(now); !r) return std::move(r).error();
 
-    auto parsed = mime::parse_message(in, mime::ParseAs::entity);
-    if (!parsed) return std::move(parsed).error();
-    if (auto r = parsed->check_structure(); !r) return std::move(r).error();
-    GMimeObject* top = parsed->top();
+    auto top = mime::load_top_level(in, impl.limits);
+    if (!top) return std::move(top).error();
+    if (auto r = top->check_structure(); !r) return std::move(r).error();
 
-    auto plan = outer::plan(top, impl.id, options, now, impl.limits);
+    auto plan = outer::plan(*top, impl.id, options, now, impl.limits);
     if (!plan) return std::move(plan).error();
 
     canon::Options copts;
     copts.header_protection = options.header_protection;
-    copts.protected_headers = plan->protected_headers;
+    copts.protected_headers = std::move(plan->protected_headers);
     copts.limits = impl.limits;
 
     CountingSink out(sink);
@@ -127,14 +126,17 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     Sink& body_sink = stream_directly ? static_cast<Sink&>(out) : static_cast<Sink&>(spool);
     std::string boundary = make_boundary();
 
-    std::string head = plan->outer_headers + "MIME-Version: 1.0\r\n";
+    std::string head = std::move(plan->outer_headers);
+    head.reserve(head.size() + 256);
+    head += "MIME-Version: 1.0\r\n";
     if (options.mode == SignMode::detached) {
         // RFC 8551 §3.5.3: multipart/signed, signature second.
-        head += enc::fold_header("Content-Type",
-                                 "multipart/signed; protocol=\"application/pkcs7-signature\"; "
-                                 "micalg=sha-256; boundary=\"" + boundary + "\"");
-        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--" + boundary +
-                "\r\n";
+        enc::append_folded(head, "Content-Type",
+                           "multipart/signed; protocol=\"application/pkcs7-signature\"; "
+                           "micalg=sha-256; boundary=\"" + boundary + "\"");
+        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--";
+        head += boundary;
+        head += "\r\n";
     } else {
         // RFC 8551 §3.5.2: opaque signed-data, readable only with S/MIME.
         head += "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n"
@@ -148,7 +150,7 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     cms::Digest digest{};
     {
         enc::HashingWriter writer(impl.builder->sha256(), body_sink);
-        if (auto r = canon::write_signed_entity(top, copts, writer); !r) return std::move(r).error();
+        if (auto r = canon::write_signed_entity(*top, copts, writer); !r) return std::move(r).error();
         if (auto r = writer.finish(digest); !r) return std::move(r).error();
     }
 
