@@ -181,3 +181,32 @@ TEST(SignRefusal, ControlSignsWithTheSameSetup) {
 
 }  // namespace
 }  // namespace ribbon::test
+
+namespace ribbon::test {
+namespace {
+
+// RFC 5322 §3.6: trace fields repeat by nature (one Received per hop), so
+// different Received values must sign; a second, different Subject or From
+// makes the message ambiguous and is refused — in a single-part message
+// (ribbon's own header scanner) and a multipart one (GMime) alike.
+TEST(SignRefusal, RepeatedTraceFieldsSignButConflictingSingleFieldsDoNot) {
+    const std::string head = "Received: from a.example by b.example; Mon, 23 Nov 2026 08:00:00 +0000\r\n"
+                             "Received: from c.example by d.example; Mon, 23 Nov 2026 08:01:00 +0000\r\n"
+                             "From: no-reply@bank.example\r\nTo: customer@example.org\r\nSubject: Statement\r\n"
+                             "Date: Mon, 23 Nov 2026 08:00:00 +0000\r\n";
+    const std::string single = head + "\r\nHello.\r\n";
+    const std::string multi = head + "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                                     "--b\r\n\r\nHello.\r\n--b--\r\n";
+    for (const std::string* input : {&single, &multi}) {
+        std::string out;
+        ASSERT_NO_FATAL_FAILURE(sign_ok(*input, {}, out));
+        EXPECT_NE(out.find("Received: from a.example"), std::string::npos);
+        EXPECT_NE(out.find("Received: from c.example"), std::string::npos);
+        std::string twice = *input;
+        twice.insert(twice.find("Date:"), "Subject: Something else\r\n");
+        expect_refusal(twice, {}, 65, "malformed_message", {"conflicting headers (Subject)"});
+    }
+}
+
+}  // namespace
+}  // namespace ribbon::test

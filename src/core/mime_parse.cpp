@@ -34,6 +34,21 @@ constexpr std::size_t kSpoolToFileAt = 8 * 1024 * 1024;
 // the content, and parsing in place keeps memory flat.
 constexpr std::int64_t kReadUpTo = 1024 * 1024;
 
+// Fields whose repetition with another value makes the message ambiguous:
+// those RFC 5322 §3.6 allows once (a receiver could show either value; a
+// second From or Subject is how forgeries hide) and the MIME fields
+// (RFC 2045 §3: which Content-Type is the content?). Trace fields
+// (Received, RFC 5322 §3.6.7) and others repeat by nature.
+bool must_not_conflict(std::string_view name) {
+    static constexpr std::string_view kOnce[] = {"Date",    "From",        "Sender",     "Reply-To",
+                                                 "To",      "Cc",          "Bcc",        "Message-ID",
+                                                 "In-Reply-To", "References", "Subject", "MIME-Version"};
+    for (std::string_view once : kOnce) {
+        if (name.size() == once.size() && g_ascii_strncasecmp(name.data(), once.data(), name.size()) == 0) return true;
+    }
+    return name.size() > 8 && g_ascii_strncasecmp(name.data(), "Content-", 8) == 0;
+}
+
 void on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar* item, gpointer user) {
     auto* issues = static_cast<std::vector<ParserIssue>*>(user);
     if (issues->size() < 100) issues->push_back({code, item != nullptr ? item : "", offset});
@@ -230,6 +245,7 @@ Result<void> ParsedMessage::check_structure() const {
                                    std::to_string(m_nul_in_header));
     }
     for (const auto& issue : m_issues) {
+        if (issue.code == GMIME_CRIT_CONFLICTING_HEADER && !must_not_conflict(issue.item)) continue;
         if (const char* what = describe_issue(issue.code)) {
             std::string msg = std::string("malformed MIME: ") + what;
             if (!issue.item.empty() && issue.item.size() < 200) msg += " (" + issue.item + ")";
@@ -323,11 +339,13 @@ bool iequals(std::string_view a, std::string_view b) {
 }
 
 // GMime's parser, asked for one entity, checks every field against the
-// first field of the same name and refuses differing values
-// (GMIME_CRIT_CONFLICTING_HEADER). Quadratic, so only for sections within
+// first field of the same name and reports differing values
+// (GMIME_CRIT_CONFLICTING_HEADER); ribbon refuses that for the fields of
+// must_not_conflict() only. Quadratic, so only for sections within
 // Limits::max_header_count.
 bool has_conflicting_fields(const HeaderFields& fields) {
     for (std::size_t i = 1; i < fields.size(); ++i) {
+        if (!must_not_conflict(fields[i].name)) continue;
         for (std::size_t j = 0; j < i; ++j) {
             if (iequals(fields[j].name, fields[i].name)) {
                 if (fields[j].raw_value != fields[i].raw_value) return true;
