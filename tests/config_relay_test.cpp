@@ -5,23 +5,11 @@
 #include <gtest/gtest.h>
 
 #include "ribbon/config.hpp"
+#include "support/config_util.hpp"
 
 namespace ribbon::test {
 namespace {
 
-Config parse_ok(std::string_view text) {
-    auto c = Config::parse(text, "ribbon.toml");
-    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
-    return c.ok() ? *c : Config{};
-}
-
-std::string refused(std::string_view text) {
-    auto c = Config::parse(text, "ribbon.toml");
-    EXPECT_FALSE(c.ok()) << text;
-    if (c.ok()) return {};
-    EXPECT_EQ(c.error().code(), Errc::bad_config);
-    return c.error().message();
-}
 
 // The message for one [relay] line (on line 2 of the file).
 std::string relay_refused(const std::string& line) { return refused("[relay]\n" + line + "\n"); }

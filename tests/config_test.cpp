@@ -2,27 +2,13 @@
 // which [[signer]] entry a sender gets, and that check-config's output reads
 // back to the same configuration.
 #include "ribbon/config.hpp"
+#include "support/config_util.hpp"
 
 #include <gtest/gtest.h>
 
 namespace ribbon::test {
 namespace {
 
-Config parse_ok(std::string_view text) {
-    auto c = Config::parse(text, "ribbon.toml");
-    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.error().message());
-    return c.ok() ? *c : Config{};
-}
-
-// The error message of a configuration that must be refused.
-std::string refused(std::string_view text) {
-    auto c = Config::parse(text, "ribbon.toml");
-    EXPECT_FALSE(c.ok()) << text;
-    if (c.ok()) return {};
-    EXPECT_EQ(c.error().code(), Errc::bad_config);
-    EXPECT_EQ(c.error().kind(), ErrorKind::permanent);
-    return c.error().message();
-}
 
 TEST(Config, EmptyFileGivesTheDocumentedDefaults) {
     Config c = parse_ok("");
