@@ -15,6 +15,7 @@
 #include "core/cms_builder.hpp"
 #include "core/digital_id_impl.hpp"
 #include "core/encoders.hpp"
+#include "core/header_scan.hpp"
 #include "core/mime_parse.hpp"
 #include "core/outer_headers.hpp"
 #include "ribbon/io.hpp"
@@ -82,7 +83,17 @@ private:
 }  // namespace
 
 Result<std::string> from_address(const MessageInput& in) {
-    auto top = mime::load_top_level(in, mime::Limits{});
+    // Only the header section matters. For bytes in memory, hand over just
+    // that: a multipart body would otherwise be parsed here by GMime and
+    // again when the message is signed.
+    MessageInput head = in;
+    if (in.source() == MessageInput::Source::memory) {
+        mime::HeaderScan scan = mime::scan_header_section(in.bytes());
+        if (scan.outcome == mime::HeaderScan::Outcome::complete) {
+            head = MessageInput::from_memory(in.bytes().substr(0, scan.offset));
+        }
+    }
+    auto top = mime::load_top_level(head, mime::Limits{});
     if (!top) return std::move(top).error();
     auto mailboxes = outer::from_mailboxes(top->fields());
     if (!mailboxes) return std::move(mailboxes).error();

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "ribbon/config.hpp"
 #include "ribbon/error.hpp"
@@ -31,6 +32,11 @@ Result<void> hand_over(const std::string& path, const DaemonSettings& settings);
 // Changes a unix socket's mode and hands it to [daemon] user/group, so the
 // MTA's group can connect and the daemon can remove it after dropping root.
 Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings);
+
+// The text of an SMTP refusal built from an error message: one line of
+// printable characters, no '%' (libmilter reads reply texts as format
+// strings), at most 400 octets (RFC 5321 §4.5.3.1.5 allows 512 a line).
+std::string reply_text(std::string_view prefix, const std::string& detail);
 
 // Blocks SIGHUP, SIGTERM and SIGINT in the calling thread (and so in every
 // thread it starts afterwards). Call before starting any thread.

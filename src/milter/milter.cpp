@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "daemon/daemon.hpp"
 #include "milter/header_edits.hpp"
 #include "ribbon/io.hpp"
 
@@ -73,17 +74,6 @@ void refresh_queue_id(SMFICTX* ctx, Message& m) {
     }
 }
 
-// The reply text of a refusal: one line, no '%' (libmilter reads reply
-// texts as format strings), short enough for an SMTP reply line.
-std::string reply_text(std::string_view prefix, const std::string& detail) {
-    std::string text = std::string(prefix) + detail;
-    for (char& c : text) {
-        if (c == '%' || c == '\r' || c == '\n' || static_cast<unsigned char>(c) < 0x20) c = ' ';
-    }
-    if (text.size() > 400) text.resize(400);
-    return text;
-}
-
 // Answers a message ribbon could not sign with the action configured for
 // the kind of failure.
 sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const std::string& why) {
@@ -102,7 +92,7 @@ sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const std::strin
         case FailureAction::reject:
             log().warn("{}: rejected ({} = \"reject\"): {}", m.queue_id, setting, why);
             smfi_setreply(ctx, const_cast<char*>("554"), const_cast<char*>("5.6.0"),
-                          reply_text("ribbon cannot sign this message: ", why).data());
+                          daemon::reply_text("ribbon cannot sign this message: ", why).data());
             return SMFIS_REJECT;
         case FailureAction::tempfail:
             break;
@@ -111,7 +101,7 @@ sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const std::strin
     // X.7.5: a key needed for a cryptographic operation is not available
     // (RFC 3463); everything else is X.3.0, a mail system condition.
     smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(kind == FailureKind::no_key ? "4.7.5" : "4.3.0"),
-                  reply_text("ribbon cannot sign this message now, try again later: ", why).data());
+                  daemon::reply_text("ribbon cannot sign this message now, try again later: ", why).data());
     return SMFIS_TEMPFAIL;
 }
 

@@ -109,12 +109,8 @@ public:
         auth_mechanisms.clear();  // RFC 3207 §4.2: after STARTTLS only the new EHLO counts
         for (std::size_t i = 1; i < ehlo.lines.size(); ++i) {
             std::string_view l = ehlo.lines[i];
-            std::string word(l.substr(0, l.find(' ')));
-            for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-            if (word == "AUTH" && l.size() > 5) {
-                auth_mechanisms = " " + std::string(l.substr(5)) + " ";
-                for (char& c : auth_mechanisms) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-            }
+            std::string word = ascii_upper(l.substr(0, l.find(' ')));
+            if (word == "AUTH" && l.size() > 5) auth_mechanisms = " " + ascii_upper(l.substr(5)) + " ";
             extensions.insert(std::move(word));
         }
     }

@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/redirect_error.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 
@@ -124,18 +125,12 @@ asio::awaitable<bool> Session::flush() {
 
 bool Session::relay_allowed() const {
     if (!m_user.empty()) return true;
-    if (m_client_ip.is_v4()) {
-        auto b = m_client_ip.to_v4().to_bytes();
-        for (const auto& n : m_runtime->mynetworks) {
-            if (n.contains(b.data(), b.size())) return true;
-        }
-    } else {
-        auto b = m_client_ip.to_v6().to_bytes();
-        for (const auto& n : m_runtime->mynetworks) {
-            if (n.contains(b.data(), b.size())) return true;
-        }
-    }
-    return false;
+    auto in_mynetworks = [&](const auto& bytes) {
+        return std::any_of(m_runtime->mynetworks.begin(), m_runtime->mynetworks.end(),
+                           [&](const IpNetwork& n) { return n.contains(bytes.data(), bytes.size()); });
+    };
+    return m_client_ip.is_v4() ? in_mynetworks(m_client_ip.to_v4().to_bytes())
+                               : in_mynetworks(m_client_ip.to_v6().to_bytes());
 }
 
 void Session::ehlo(const Command& c) {
@@ -200,8 +195,7 @@ asio::awaitable<bool> Session::auth(std::string_view argument) {
         co_return base64_decode(line);
     };
     std::string user, password;
-    std::string upper_mech(mechanism);
-    for (char& ch : upper_mech) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::string upper_mech = ascii_upper(mechanism);
     if (upper_mech == "PLAIN") {
         auto resp = co_await ask("", initial);
         if (!resp) co_return error(501, "5.7.0", "Authentication cancelled or malformed");
@@ -257,8 +251,7 @@ asio::awaitable<bool> Session::mail(std::string_view argument) {
             if (ec != std::errc() || end != value.data() + value.size()) co_return error(501, "5.5.4", "Bad SIZE value");
             if (size > settings().max_message_size) co_return error(552, "5.3.4", "Message size exceeds fixed maximum message size");
         } else if (key == "BODY") {
-            std::string v = value;
-            for (char& ch : v) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            std::string v = ascii_upper(value);
             if (v == "8BITMIME") env.eight_bit = true;
             else if (v != "7BIT") co_return error(555, "5.5.4", "Unsupported BODY type " + value);
         } else if (key == "SMTPUTF8" && value.empty()) {

@@ -4,6 +4,7 @@
 
 #include <strings.h>
 
+#include "daemon/daemon.hpp"
 #include "ribbon/signer.hpp"
 
 namespace ribbon::relay {
@@ -40,16 +41,6 @@ Prepared pass_unchanged(Job& job, std::string outcome) {
     return p;
 }
 
-// The reply text: one line, printable (it came from an error message).
-std::string reply_text(std::string_view prefix, const std::string& detail) {
-    std::string text = std::string(prefix) + detail;
-    for (char& c : text) {
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    }
-    if (text.size() > 400) text.resize(400);
-    return text;
-}
-
 Prepared fail(Job& job, FailureKind kind, const std::string& why) {
     const RelaySettings& rs = job.runtime->config.relay;
     std::string setting(FailureActions::setting_name(kind));
@@ -62,7 +53,7 @@ Prepared fail(Job& job, FailureKind kind, const std::string& why) {
         case FailureAction::reject: {
             Prepared p;
             p.outcome = "rejected (" + setting + " = \"reject\": " + why + ")";
-            p.refusal = make_reply(554, "5.6.0", reply_text("ribbon cannot sign this message: ", why));
+            p.refusal = make_reply(554, "5.6.0", daemon::reply_text("ribbon cannot sign this message: ", why));
             return p;
         }
         case FailureAction::tempfail: break;
@@ -72,13 +63,18 @@ Prepared fail(Job& job, FailureKind kind, const std::string& why) {
     // X.7.5 (RFC 3463): a key needed for a cryptographic operation is
     // missing; everything else is X.3.0, a mail system condition.
     p.refusal = make_reply(451, kind == FailureKind::no_key ? "4.7.5" : "4.3.0",
-                           reply_text("ribbon cannot sign this message now, try again later: ", why));
+                           daemon::reply_text("ribbon cannot sign this message now, try again later: ", why));
     return p;
 }
 
 Prepared prepare_or_throw(Job& job) {
     const Config& config = job.runtime->config;
-    auto from = from_address(job.received->input());
+    // From is in the header section: the spool's first part is enough
+    // (a view of memory, or one read of a spooled file).
+    std::string head_buffer;
+    auto head = job.received->chunk(0, kMaxHeaderSection, head_buffer);
+    if (!head) return fail(job, FailureKind::internal_error, head.error().message());
+    auto from = from_address(MessageInput::from_memory(*head));
     if (!from) return pass_unchanged(job, "unsigned (" + from.error().message() + ")");
     const SignerRule* rule = config.signer_for(*from);
     if (rule == nullptr) return pass_unchanged(job, "unsigned (no [[signer]] entry for <" + *from + ">)");

@@ -26,12 +26,6 @@ std::string_view trim_right(std::string_view s) {
     return s;
 }
 
-std::string upper(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return out;
-}
-
 // "x.y.z" with a class of 2, 4 or 5 (RFC 3463 §2).
 bool is_enhanced(std::string_view s) {
     if (s.size() < 5 || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.') return false;
@@ -52,6 +46,12 @@ bool is_enhanced(std::string_view s) {
 }
 
 }  // namespace
+
+std::string ascii_upper(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return out;
+}
 
 Reply make_reply(int code, std::string_view enhanced, std::string_view text) {
     Reply r;
@@ -163,7 +163,7 @@ std::optional<Reply> parse_path(std::string_view argument, bool null_allowed, Pa
         std::string_view word = rest.substr(0, rest.find(' '));
         rest.remove_prefix(word.size());
         auto eq = word.find('=');
-        std::string keyword = upper(word.substr(0, eq));
+        std::string keyword = ascii_upper(word.substr(0, eq));
         if (keyword.empty() || !std::all_of(keyword.begin(), keyword.end(), [](char c) {
                 return std::isalnum(static_cast<unsigned char>(c)) || c == '-';
             })) {

@@ -23,16 +23,24 @@ template <class Op>
 asio::awaitable<StreamError> Stream::guarded(Op op) {
     m_timed_out = false;
     m_timer.expires_after(m_timeout);
-    m_timer.async_wait([this](const error_code& ec) {
-        if (!ec) {
-            m_timed_out = true;
-            error_code ignored;
-            socket().cancel(ignored);
-        }
+    // A timer that fires as the operation completes leaves its handler
+    // queued after cancel(): it may run once this operation is over, or
+    // after the Stream is gone. It acts only for its own operation of a
+    // living Stream.
+    std::uint64_t operation = ++m_operation;
+    m_timer.async_wait([self = std::weak_ptr<Stream*>(m_self), operation](const error_code& ec) {
+        auto alive = self.lock();
+        if (ec || !alive) return;
+        Stream& s = **alive;
+        if (s.m_operation != operation) return;
+        s.m_timed_out = true;
+        error_code ignored;
+        s.socket().cancel(ignored);
     });
     error_code ec;
     co_await op(asio::redirect_error(asio::use_awaitable, ec));
     m_timer.cancel();
+    ++m_operation;  // a handler still queued is now stale
     if (m_timed_out) {
         m_error = "timed out";
         co_return StreamError::timeout;

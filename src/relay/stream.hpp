@@ -16,6 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -75,6 +76,10 @@ private:
     std::string m_in;
     std::unique_ptr<char[]> m_chunk;  // what one read fills
     std::string m_error;
+    // For the deadline's handler (guarded()): which operation it is for,
+    // and whether this Stream still exists.
+    std::uint64_t m_operation = 0;
+    std::shared_ptr<Stream*> m_self = std::make_shared<Stream*>(this);
 };
 
 // Whether a command line is printable ASCII: a client sending 8-bit
