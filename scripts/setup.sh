@@ -18,6 +18,7 @@ python3 time
 softhsm2 libengine-pkcs11-openssl libp11-kit-dev
 libmilter-dev libtomlplusplus-dev libspdlog-dev libboost-dev
 postfix swaks
+libsqlite3-dev libpq-dev postgresql-15
 "
 
 missing=""
@@ -37,10 +38,18 @@ if [ "$(id -u)" -ne 0 ]; then
 else
     SUDO=
 fi
-export DEBIAN_FRONTEND=noninteractive
+export DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1
 # The milter tests run their own private Postfix instance; the package must
 # not configure and start a system MTA on port 25 as a side effect.
 echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+# Likewise PostgreSQL: the store tests initdb their own server in a temporary
+# directory; the package must not create and start a system cluster.
+$SUDO mkdir -p /etc/postgresql-common
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 $SUDO apt-get update -q
+# Keep the createcluster.conf written above when the package brings its own.
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -q --no-install-recommends $missing
+$SUDO apt-get install -y -q --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing

@@ -46,6 +46,9 @@ enum class Errc {
     token_unavailable,       // a PKCS#11 token is missing or refused the login: always transient
     // configuration
     bad_config,              // ribbon.toml is unreadable, malformed, or names an unknown key
+    // the recipients store (ribbon/recipients.hpp)
+    store_unavailable,       // the database is down, locked, read-only or full: always transient
+    store_corrupt,           // not a ribbon database, or a schema newer than this ribbon
     // verification input
     not_signed,
     bad_signature_format,

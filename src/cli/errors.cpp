@@ -33,6 +33,10 @@ int exit_code_for(const Error& error) {
             // A token that is unplugged or refuses the PIN may be back
             // later: daemons tempfail rather than bounce (issue 3).
             return kTempFail;
+        case Errc::store_unavailable:
+            return kTempFail;
+        case Errc::store_corrupt:
+            return kDataErr;
         case Errc::io_error:
             return error.kind() == ErrorKind::permanent ? kNoInput : kTempFail;
         case Errc::crypto_failure:

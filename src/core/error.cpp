@@ -24,6 +24,8 @@ std::string_view errc_name(Errc code) noexcept {
         case Errc::no_matching_key: return "no_matching_key";
         case Errc::bad_config: return "bad_config";
         case Errc::token_unavailable: return "token_unavailable";
+        case Errc::store_unavailable: return "store_unavailable";
+        case Errc::store_corrupt: return "store_corrupt";
         case Errc::not_signed: return "not_signed";
         case Errc::bad_signature_format: return "bad_signature_format";
         case Errc::io_error: return "io_error";

@@ -1,0 +1,176 @@
+// ribbon/recipients.hpp — the "track recipients" database: what ribbon has
+// learned about each customer address from the mail the customer sent in
+// (which mail clients, whether they understand S/MIME, their certificates),
+// and what an operator decided for it (override, opt-out).
+//
+// Two backends behind one interface, chosen by URL:
+//   sqlite:///var/lib/ribbon/ribbon.db   one host (WAL mode), the default
+//   postgresql://user@host:port/dbname  several ribbon hosts sharing one database
+// Opening a store applies the versioned schema migrations (docs/STORE.md);
+// a database whose schema is newer than this ribbon is refused, never
+// downgraded.
+//
+// Addresses are stored in ASCII lower case (policy/addresses.hpp explains
+// why); every call normalises its address argument the same way.
+//
+// Errors: Errc::store_unavailable (transient: the server is down, the file
+// is locked or read-only, the disk is full) and Errc::store_corrupt
+// (permanent: the file is not a ribbon database, or its schema is newer).
+// A bad URL is Errc::bad_config.
+//
+// Thread-safety: one RecipientStore is used by one thread at a time; each
+// thread (or process) opens its own. The database itself arbitrates between
+// them: record() is one atomic transaction, so two processes learning into
+// one PostgreSQL at once lose no update.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ribbon/error.hpp"
+
+namespace ribbon {
+
+// Whether a customer's mail client shows S/MIME signatures.
+enum class SmimeSupport { unknown, supported, unsupported };
+std::string_view smime_support_name(SmimeSupport s) noexcept;  // "unknown" | "supported" | "unsupported"
+std::optional<SmimeSupport> parse_smime_support(std::string_view name) noexcept;
+
+// An operator's decision for one address, which beats anything learned.
+enum class RecipientOverride { none, sign, no_sign, opaque };
+std::string_view recipient_override_name(RecipientOverride o) noexcept;  // "none" | "sign" | "no-sign" | "opaque"
+std::optional<RecipientOverride> parse_recipient_override(std::string_view name) noexcept;
+
+// Seconds since the Unix epoch (UTC): what both databases store.
+using UnixTime = std::int64_t;
+
+// A mail client seen in a customer's mail.
+struct ClientSighting {
+    std::string name;      // "Thunderbird", "Outlook (desktop)" (the rules file's names)
+    std::string version;   // "115.3.1"; empty when the signal carries none
+    std::string evidence;  // which signal: "User-Agent: Mozilla/5.0 ... Thunderbird/115.3.1"
+    SmimeSupport smime = SmimeSupport::unknown;
+    UnixTime first_seen = 0;
+    UnixTime last_seen = 0;
+    std::uint64_t count = 0;
+};
+
+// A certificate harvested from a customer's signed mail.
+struct HarvestedCertificate {
+    std::string sha256;  // hex, lower case, of the DER: the identity
+    std::string subject;
+    std::string issuer;
+    std::string serial;  // hex
+    UnixTime not_after = 0;
+    // sMIMECapabilities (RFC 8551 §2.5.2) from the signed attributes, as
+    // OpenSSL short names or dotted OIDs ("aes256-cbc", "aes128-gcm"), in the
+    // sender's order of preference.
+    std::vector<std::string> capabilities;
+    std::string der;  // the certificate itself
+    UnixTime first_seen = 0;
+    UnixTime last_seen = 0;
+};
+
+// What one inbound message taught about its sender.
+struct Observation {
+    std::string address;  // the customer (From)
+    UnixTime time = 0;
+    std::optional<ClientSighting> client;  // first_seen/last_seen/count are ignored
+    // The capability this message shows, why, and how sure (0..1). A
+    // signed or sealed message is proof (supported, 1.0); a client
+    // recognised from headers is the rule's confidence; nothing recognised
+    // is unknown with confidence 0.
+    SmimeSupport capability = SmimeSupport::unknown;
+    std::string capability_evidence;
+    double confidence = 0;
+    std::vector<HarvestedCertificate> certificates;  // first_seen/last_seen are ignored
+};
+
+// Everything stored about one address.
+struct RecipientRecord {
+    std::string address;
+    UnixTime first_seen = 0;
+    UnixTime last_seen = 0;
+    std::uint64_t message_count = 0;
+    // The capability with the highest confidence seen so far; among equal
+    // confidences the most recent wins (a customer who moves from one
+    // client to another of the same standing is believed).
+    SmimeSupport capability = SmimeSupport::unknown;
+    std::string capability_evidence;
+    double confidence = 0;
+    RecipientOverride override_ = RecipientOverride::none;
+    bool opted_out = false;
+    std::vector<ClientSighting> clients;             // most recently seen first
+    std::vector<HarvestedCertificate> certificates;  // most recently seen first
+};
+
+// The part of a record the signing policy needs, read in one query.
+struct RecipientStanding {
+    SmimeSupport capability = SmimeSupport::unknown;
+    RecipientOverride override_ = RecipientOverride::none;
+    bool opted_out = false;
+};
+
+// `ribbon recipients stats`.
+struct RecipientStats {
+    std::uint64_t total = 0;
+    std::uint64_t supported = 0;
+    std::uint64_t unsupported = 0;
+    std::uint64_t unknown = 0;
+    std::uint64_t opted_out = 0;
+    std::uint64_t overridden = 0;  // override_ != none
+    // Per client name: how many addresses have been seen using it (an
+    // address using two clients counts for both), most used first.
+    struct PerClient {
+        std::string name;
+        SmimeSupport smime = SmimeSupport::unknown;
+        std::uint64_t addresses = 0;
+    };
+    std::vector<PerClient> clients;
+};
+
+class RecipientStore {
+public:
+    // Opens (creating when absent: the SQLite file, never a PostgreSQL
+    // database) and migrates the store at `url`.
+    static Result<std::unique_ptr<RecipientStore>> open(std::string_view url);
+
+    virtual ~RecipientStore() = default;
+
+    // The schema version after migration.
+    virtual int schema_version() const = 0;
+
+    // Adds one message's lesson, atomically: creates the address if new;
+    // message_count + 1; first/last seen; the client's sighting (keyed by
+    // name and version: count + 1); each certificate (keyed by sha256);
+    // and the capability by the rule in RecipientRecord.
+    virtual Result<void> record(const Observation& observation) = 0;
+
+    // The policy's view of one address; nullopt when never seen nor set.
+    virtual Result<std::optional<RecipientStanding>> standing(std::string_view address) = 0;
+
+    // The whole record; nullopt when never seen nor set.
+    virtual Result<std::optional<RecipientRecord>> find(std::string_view address) = 0;
+
+    // An operator's decision; creates the address (message_count 0) if new.
+    virtual Result<void> set_override(std::string_view address, RecipientOverride value, UnixTime now) = 0;
+    virtual Result<void> set_opt_out(std::string_view address, bool opted_out, UnixTime now) = 0;
+
+    // Erases everything about the address (an erasure request): the record,
+    // its clients and its certificates. False when there was nothing.
+    virtual Result<bool> forget(std::string_view address) = 0;
+
+    // Every record in address order, clients and certificates included, one
+    // at a time (a large store is never held in memory). The callback
+    // returns false to stop early.
+    virtual Result<void> for_each(const std::function<bool(const RecipientRecord&)>& visit) = 0;
+
+    virtual Result<RecipientStats> stats() = 0;
+};
+
+}  // namespace ribbon
