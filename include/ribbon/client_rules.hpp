@@ -32,6 +32,11 @@ struct MailHeader {
     std::string value;
 };
 
+// The header fields of a message (up to the first empty line), unfolded and
+// trimmed. Tolerant: lines without a colon are skipped; at most 1000 fields,
+// each value cut to 64 KiB.
+std::vector<MailHeader> parse_mail_headers(std::string_view message);
+
 // What detect() found.
 struct ClientMatch {
     std::string name;      // the rule's client name, "Thunderbird"

@@ -55,6 +55,16 @@ struct FailureActions {
     }
 };
 
+// Which customers get signed mail from a [[signer]] (docs/LEARNING.md),
+// by what the recipients store knows of their mail client. Opt-outs and an
+// operator's per-address override come first, whatever this says.
+enum class RecipientsMode {
+    always,            // everyone
+    unless_incapable,  // everyone but customers whose client is known not to show S/MIME
+    capable_only,      // only customers whose client is known to show S/MIME
+};
+std::string_view recipients_mode_name(RecipientsMode mode) noexcept;
+
 // One [[signer]] entry.
 struct SignerRule {
     // "no-reply@bank.example" or "*@bank.example", in lower case.
@@ -67,10 +77,26 @@ struct SignerRule {
     // Adds a Ribbon-Signer header (outside the signature) naming the Digital
     // ID used: address, serial and issuer (docs/CONFIGURATION.md).
     bool trace_header = false;
+    RecipientsMode recipients = RecipientsMode::unless_incapable;
 
     // Whether the pattern covers `address` (compared case-insensitively).
     bool matches(std::string_view address) const;
     bool wildcard() const noexcept { return from.starts_with("*@"); }
+};
+
+// What the milter does with a message (docs/LEARNING.md).
+enum class MilterRole {
+    outbound,  // sign by the [[signer]] table (the default)
+    inbound,   // learn from every message, never change one (its own socket)
+    both,      // mail to [learn] domains is inbound, everything else outbound
+};
+
+// What the milter, which cannot split a message, does when its recipients
+// get different answers from the policy. An opted-out recipient always
+// makes the message unsigned: an opt-out is the customer's own request.
+enum class MixedAnswer {
+    sign,      // sign for all (opaque if any recipient needs opaque)
+    unsigned_, // send unsigned to all
 };
 
 struct MilterSettings : FailureActions {
@@ -86,6 +112,31 @@ struct MilterSettings : FailureActions {
     std::filesystem::path spool_dir = "/var/tmp";
     // libmilter's I/O timeout towards the MTA.
     std::chrono::seconds timeout{300};
+    MilterRole role = MilterRole::outbound;
+    MixedAnswer mixed = MixedAnswer::sign;
+};
+
+// [store]: the recipients database (ribbon/recipients.hpp).
+struct StoreSettings {
+    // "sqlite:///path" or "postgresql://..."; empty: no store, every
+    // customer is "unknown" and nothing is learned.
+    std::string url = "sqlite:///var/lib/ribbon/ribbon.db";
+    // How long a daemon reuses an answer before asking the store again,
+    // and how many it keeps.
+    std::chrono::seconds cache_ttl{60};
+    std::size_t cache_size = 100000;
+};
+
+// [learn]: reading customers' inbound mail.
+struct LearnSettings {
+    // The operator's client rules files, read before the shipped rules.
+    std::vector<std::filesystem::path> rules;
+    // The organisation's own mail domains: with [milter] role = "both", a
+    // message to any of them is inbound.
+    std::vector<std::string> domains;
+    // Messages waiting to be learned by a daemon; more are dropped (and
+    // counted in the log) rather than slowing mail down.
+    std::size_t queue = 1000;
 };
 
 // `ribbon sendmail`: the system's sendmail that receives the signed message.
@@ -181,6 +232,8 @@ struct Config {
     SendmailSettings sendmail;
     RelaySettings relay;
     DaemonSettings daemon;
+    StoreSettings store;
+    LearnSettings learn;
 
     // The default file: $RIBBON_CONFIG, else /etc/ribbon/ribbon.toml.
     static std::filesystem::path default_path();

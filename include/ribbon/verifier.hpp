@@ -62,6 +62,11 @@ struct SignerDetails {
     std::optional<TimePoint> signing_time;
     std::vector<std::string> chain;  // subjects, signer first, trust anchor last
     std::string digest_algorithm;    // "sha256"
+    // The signer's sMIMECapabilities signed attribute (RFC 8551 §2.5.2), in
+    // its order of preference: OpenSSL short names in lower case
+    // ("aes-256-cbc", "id-aes128-gcm") or dotted OIDs for algorithms OpenSSL
+    // does not name. Empty when the attribute is absent.
+    std::vector<std::string> smime_capabilities;
 };
 
 struct ProtectedHeader {
@@ -79,6 +84,10 @@ struct VerifyResult {
     std::optional<SignerDetails> signer;
     std::vector<std::string> from_addresses;
     bool from_in_certificate = false;
+    // Every certificate in the SignedData that vouches for a From address
+    // (DER): the sender's signing certificate and, as Outlook sends it, their
+    // encryption certificate. What `ribbon learn` harvests.
+    std::vector<std::string> sender_certificates;
     bool header_protection = false;
     std::vector<ProtectedHeader> protected_headers;
 };

@@ -40,6 +40,8 @@ void register_keys(CLI::App& app, int& exit_code);
 void register_daemons(CLI::App& app, int& exit_code);
 // sendmail (sendmail_command.cpp)
 void register_sendmail(CLI::App& app, int& exit_code);
+// learn (learn_command.cpp)
+void register_learn(CLI::App& app, int& exit_code);
 
 // A password or passphrase, wiped when it goes out of scope.
 struct Secret {

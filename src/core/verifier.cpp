@@ -400,6 +400,56 @@ std::string digest_name(CMS_SignerInfo* si) {
     return ossl::ascii_lower(OBJ_nid2sn(nid));
 }
 
+// RFC 8551 §2.5.2: SMIMECapabilities ::= SEQUENCE OF SMIMECapability, each
+// an AlgorithmIdentifier-shaped pair, which is what X509_ALGORS decodes.
+// Parameters (RC2's key size) are not kept: nothing ribbon decides uses them.
+std::vector<std::string> smime_capabilities(CMS_SignerInfo* si) {
+    std::vector<std::string> names;
+    const int index = CMS_signed_get_attr_by_NID(si, NID_SMIMECapabilities, -1);
+    if (index < 0) return names;
+    ASN1_TYPE* value = X509_ATTRIBUTE_get0_type(CMS_signed_get_attr(si, index), 0);
+    if (value == nullptr || value->type != V_ASN1_SEQUENCE) return names;
+    const unsigned char* p = value->value.sequence->data;
+    STACK_OF(X509_ALGOR)* algs = d2i_X509_ALGORS(nullptr, &p, value->value.sequence->length);
+    if (algs == nullptr) {
+        ERR_clear_error();
+        return names;
+    }
+    for (int i = 0; i < sk_X509_ALGOR_num(algs); ++i) {
+        const ASN1_OBJECT* oid = nullptr;
+        X509_ALGOR_get0(&oid, nullptr, nullptr, sk_X509_ALGOR_value(algs, i));
+        const int nid = OBJ_obj2nid(oid);
+        if (nid != NID_undef) {
+            names.push_back(ossl::ascii_lower(OBJ_nid2sn(nid)));
+            continue;
+        }
+        char text[128];
+        if (OBJ_obj2txt(text, sizeof text, oid, 1) > 0) names.emplace_back(text);
+    }
+    sk_X509_ALGOR_pop_free(algs, X509_ALGOR_free);
+    return names;
+}
+
+// The end-entity certificates carried in the SignedData that name one of
+// the From addresses (CA certificates never do, and are skipped anyway).
+std::vector<std::string> sender_certificates(CMS_ContentInfo* cms,
+                                             const std::vector<std::string>& from) {
+    std::vector<std::string> found;
+    ossl::X509StackPtr certs(CMS_get1_certs(cms));
+    ERR_clear_error();
+    for (int i = 0; certs && i < sk_X509_num(certs.get()); ++i) {
+        X509* cert = sk_X509_value(certs.get(), i);
+        if (X509_check_ca(cert) != 0) continue;
+        if (!verify::addresses_covered(from, ossl::describe_certificate(cert).addresses)) continue;
+        const int len = i2d_X509(cert, nullptr);
+        if (len <= 0) continue;
+        std::string der(static_cast<std::size_t>(len), '\0');
+        auto* out = reinterpret_cast<unsigned char*>(der.data());
+        if (i2d_X509(cert, &out) == len) found.push_back(std::move(der));
+    }
+    return found;
+}
+
 std::string describe_mismatch(const std::vector<ProtectedHeader>& headers) {
     std::string names;
     for (const auto& h : headers) {
@@ -458,6 +508,7 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
         details.certificate = ossl::describe_certificate(first_cert);
         details.signing_time = signing_time(first);
         details.digest_algorithm = digest_name(first);
+        details.smime_capabilities = smime_capabilities(first);
         // Every signer must chain (RFC 8551 §2.4 lets a message carry
         // several; all of them vouch for it).
         for (int i = 0; i < sk_CMS_SignerInfo_num(infos) && chain.ok(); ++i) {
@@ -472,6 +523,7 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
         result.from_in_certificate =
             verify::addresses_covered(result.from_addresses, details.certificate.addresses);
         result.signer = std::move(details);
+        result.sender_certificates = sender_certificates(cms, result.from_addresses);
     }
 
     // RFC 9788: compare the protected copies with the outer header.

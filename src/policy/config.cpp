@@ -98,6 +98,11 @@ SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_
     }
     if (auto v = s.boolean("header_protection")) r.header_protection = *v;
     if (auto v = s.boolean("trace_header")) r.trace_header = *v;
+    if (auto v = s.choice<RecipientsMode>("recipients", {{"always", RecipientsMode::always},
+                                                         {"unless-incapable", RecipientsMode::unless_incapable},
+                                                         {"capable-only", RecipientsMode::capable_only}})) {
+        r.recipients = *v;
+    }
     s.finish();
     return r;
 }
@@ -166,6 +171,14 @@ void read_milter(std::string_view origin, const toml::table& t, MilterSettings& 
     if (auto v = s.integer("spool_threshold", 4096, std::int64_t{1} << 40)) m.spool_threshold = *v;
     if (auto v = s.string("spool_dir")) m.spool_dir = *v;
     if (auto v = s.integer("timeout", 1, 86400)) m.timeout = std::chrono::seconds(*v);
+    if (auto v = s.choice<MilterRole>("role", {{"outbound", MilterRole::outbound},
+                                                {"inbound", MilterRole::inbound},
+                                                {"both", MilterRole::both}})) {
+        m.role = *v;
+    }
+    if (auto v = s.choice<MixedAnswer>("mixed", {{"sign", MixedAnswer::sign}, {"unsigned", MixedAnswer::unsigned_}})) {
+        m.mixed = *v;
+    }
     s.finish();
 }
 
@@ -193,6 +206,11 @@ Config read(std::string_view text, std::string_view origin) {
     read_sendmail(origin, sub_table(root, doc, "sendmail", empty), c.sendmail);
     read_daemon(origin, sub_table(root, doc, "daemon", empty), c.daemon);
     read_relay(origin, sub_table(root, doc, "relay", empty), c.relay);
+    read_store(origin, sub_table(root, doc, "store", empty), c.store);
+    read_learn(origin, sub_table(root, doc, "learn", empty), c.learn);
+    if (c.milter.role == MilterRole::both && c.learn.domains.empty()) {
+        root.fail(*root.get("milter"), "milter.role = \"both\" needs learn.domains: the domains whose mail is inbound");
+    }
     if (const toml::node* n = root.get("signer")) {
         const toml::array* arr = n->as_array();
         if (arr == nullptr || !arr->is_array_of_tables()) root.fail(*n, "signer must be written [[signer]]");
@@ -289,19 +307,23 @@ std::string Config::to_toml() const {
         if (!r.id.empty()) o << "id = " << toml_string(r.id) << "\n";
         o << "mode = \"" << (r.mode == SignMode::opaque ? "opaque" : "detached") << "\"\n"
           << "header_protection = " << b(r.header_protection) << "\n"
-          << "trace_header = " << b(r.trace_header) << "\n";
+          << "trace_header = " << b(r.trace_header) << "\n"
+          << "recipients = \"" << recipients_mode_name(r.recipients) << "\"\n";
     }
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", milter.socket_mode);
     o << "\n[milter]\nsocket = " << toml_string(milter.socket) << "\nsocket_mode = \"" << mode << "\"\n"
       << actions_toml(milter) << "opaque_for = " << strings_toml(milter.opaque_for) << "\nspool_threshold = " << milter.spool_threshold << "\n"
       << "spool_dir = " << toml_string(milter.spool_dir.string()) << "\n"
-      << "timeout = " << milter.timeout.count() << "\n";
+      << "timeout = " << milter.timeout.count() << "\n"
+      << "role = \"" << (milter.role == MilterRole::outbound ? "outbound" : milter.role == MilterRole::inbound ? "inbound" : "both")
+      << "\"\nmixed = \"" << (milter.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[sendmail]\npath = " << toml_string(sendmail.path.string()) << "\nargs = " << strings_toml(sendmail.args)
       << "\n" << actions_toml(sendmail);
     o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
       << "\nlog = " << toml_string(daemon.log) << "\n";
     o << "\n" << policy::relay_toml(relay);
+    o << "\n" << policy::store_learn_toml(store, learn);
     return o.str();
 }
 

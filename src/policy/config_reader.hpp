@@ -128,6 +128,11 @@ std::vector<std::string> read_domains(Section& s, const toml::table& t, std::str
 void read_relay(std::string_view origin, const toml::table& t, RelaySettings& r);
 std::string relay_toml(const RelaySettings& r);
 
+// [store] and [learn] (config_learn.cpp).
+void read_store(std::string_view origin, const toml::table& t, StoreSettings& st);
+void read_learn(std::string_view origin, const toml::table& t, LearnSettings& l);
+std::string store_learn_toml(const StoreSettings& st, const LearnSettings& l);
+
 // TOML output helpers.
 std::string toml_string(std::string_view s);
 std::string strings_toml(const std::vector<std::string>& v);

@@ -1,0 +1,196 @@
+// learn.cpp — one inbound message → one Observation (ribbon/learn.hpp).
+#include "ribbon/learn.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <array>
+
+#include "core/openssl_util.hpp"
+#include "ribbon/signer.hpp"
+
+namespace ribbon {
+
+namespace {
+
+using ossl::ascii_lower;
+
+// Confidence of a signature that no longer verifies: the customer's client
+// made S/MIME, but a damaged or misaddressed signature proves less.
+constexpr double kDamagedSignatureConfidence = 0.7;
+
+const std::string* header(const std::vector<MailHeader>& headers, std::string_view name) {
+    for (const auto& h : headers) {
+        if (h.name.size() == name.size() && ascii_lower(h.name) == ascii_lower(name)) return &h.value;
+    }
+    return nullptr;
+}
+
+// A Content-Type's media type ("multipart/signed") and one parameter's value,
+// both in lower case. Quoted values lose their quotes; comments are not
+// expected in the two places this looks.
+std::string media_type(const std::string& content_type) {
+    std::string type = ascii_lower(content_type.substr(0, content_type.find(';')));
+    type.erase(std::remove_if(type.begin(), type.end(), [](char c) { return c == ' ' || c == '\t'; }),
+               type.end());
+    return type;
+}
+
+std::string parameter(const std::string& content_type, std::string_view name) {
+    const std::string lower = ascii_lower(content_type);
+    std::size_t at = 0;
+    while ((at = lower.find(';', at)) != std::string::npos) {
+        ++at;
+        std::size_t start = lower.find_first_not_of(" \t", at);
+        if (start == std::string::npos) break;
+        if (lower.compare(start, name.size(), name) != 0) continue;
+        std::size_t eq = lower.find_first_not_of(" \t", start + name.size());
+        if (eq == std::string::npos || lower[eq] != '=') continue;
+        std::size_t v = lower.find_first_not_of(" \t", eq + 1);
+        if (v == std::string::npos) return {};
+        if (lower[v] == '"') {
+            std::size_t end = lower.find('"', v + 1);
+            return lower.substr(v + 1, end == std::string::npos ? std::string::npos : end - v - 1);
+        }
+        std::size_t end = lower.find_first_of("; \t", v);
+        return lower.substr(v, end == std::string::npos ? std::string::npos : end - v);
+    }
+    return {};
+}
+
+// Why a message says nothing about its sender's mail client, or empty.
+std::string skip_reason(const std::vector<MailHeader>& headers, std::string_view from) {
+    if (const std::string* auto_submitted = header(headers, "Auto-Submitted")) {
+        // RFC 3834 §5: any value but "no" marks a message no person wrote.
+        std::string value = ascii_lower(*auto_submitted);
+        value = value.substr(0, value.find_first_of(" \t;("));
+        if (value != "no") return "an automatic message (Auto-Submitted: " + value + ")";
+    }
+    if (const std::string* type = header(headers, "Content-Type")) {
+        if (media_type(*type) == "multipart/report") return "a delivery or read report (multipart/report)";
+    }
+    if (const std::string* precedence = header(headers, "Precedence")) {
+        const std::string value = ascii_lower(*precedence);
+        if (value.starts_with("bulk") || value.starts_with("junk")) return "bulk mail (Precedence: " + value + ")";
+    }
+    const std::string local = ascii_lower(from.substr(0, from.rfind('@')));
+    if (local == "mailer-daemon" || local == "postmaster") return "mail from a mailer daemon";
+    return {};
+}
+
+std::string hex(const unsigned char* data, std::size_t size) {
+    static constexpr char kDigits[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(size * 2);
+    for (std::size_t i = 0; i < size; ++i) {
+        out += kDigits[data[i] >> 4];
+        out += kDigits[data[i] & 0xF];
+    }
+    return out;
+}
+
+std::optional<HarvestedCertificate> harvest(const std::string& der, const std::vector<std::string>& capabilities) {
+    const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+    ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+    if (!cert) return std::nullopt;
+    std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+    unsigned int length = 0;
+    if (EVP_Digest(der.data(), der.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) return std::nullopt;
+    const CertificateInfo info = ossl::describe_certificate(cert.get());
+    HarvestedCertificate out;
+    out.sha256 = hex(digest.data(), length);
+    out.subject = info.subject;
+    out.issuer = info.issuer;
+    out.serial = ascii_lower(info.serial_hex);
+    out.not_after = std::chrono::duration_cast<std::chrono::seconds>(info.not_after.time_since_epoch()).count();
+    out.capabilities = capabilities;
+    out.der = der;
+    return out;
+}
+
+// RFC 8551 §3.2: application/pkcs7-mime with smime-type enveloped-data (or
+// authEnveloped-data, RFC 8551 §3.4), or an old client's .p7m without
+// smime-type that is not signed-data.
+bool sealed(const std::string& content_type) {
+    const std::string type = media_type(content_type);
+    if (type != "application/pkcs7-mime" && type != "application/x-pkcs7-mime") return false;
+    const std::string smime_type = parameter(content_type, "smime-type");
+    if (smime_type.empty()) return parameter(content_type, "name").ends_with(".p7m");
+    return smime_type == "enveloped-data" || smime_type == "authenveloped-data";
+}
+
+bool signed_shape(const std::string& content_type) {
+    const std::string type = media_type(content_type);
+    if (type == "multipart/signed") return true;
+    if (type != "application/pkcs7-mime" && type != "application/x-pkcs7-mime") return false;
+    return parameter(content_type, "smime-type") == "signed-data";
+}
+
+// Fills the capability from a signed message's verification.
+void learn_from_signature(const VerifyResult& verified, Observation& out) {
+    const bool signature_holds = verified.reason != VerifyReason::digest_mismatch &&
+                                 verified.reason != VerifyReason::bad_signature && verified.signer;
+    out.capability = SmimeSupport::supported;
+    if (signature_holds && verified.from_in_certificate) {
+        out.confidence = 1.0;
+        out.capability_evidence = "signed message, signature verified";
+        if (verified.verdict != Verdict::valid) {
+            out.capability_evidence += " (" + std::string(verify_reason_name(verified.reason)) + ")";
+        }
+        for (const auto& der : verified.sender_certificates) {
+            if (auto cert = harvest(der, verified.signer->smime_capabilities)) {
+                out.certificates.push_back(std::move(*cert));
+            }
+        }
+        return;
+    }
+    out.confidence = kDamagedSignatureConfidence;
+    out.capability_evidence =
+        "signed message whose signature does not hold (" + std::string(verify_reason_name(verified.reason)) + ")";
+}
+
+}  // namespace
+
+Learner::Learner(ClientRules rules, TrustStore trust, std::function<bool(std::string_view)> own_address)
+    : m_rules(std::move(rules)), m_verifier(std::move(trust)), m_own_address(std::move(own_address)) {}
+
+Result<Learner::Lesson> Learner::observe(std::string_view message, UnixTime now) const {
+    auto from = from_address(MessageInput::from_memory(message));
+    if (!from) return std::move(from).error();
+    Lesson lesson;
+    const std::string address = ascii_lower(*from);
+    const std::vector<MailHeader> headers = parse_mail_headers(message);
+    if (m_own_address && m_own_address(address)) {
+        lesson.skipped = "mail from the organisation's own address " + address;
+        return lesson;
+    }
+    if (std::string why = skip_reason(headers, address); !why.empty()) {
+        lesson.skipped = std::move(why);
+        return lesson;
+    }
+
+    Observation out;
+    out.address = address;
+    out.time = now;
+    if (auto match = m_rules.detect(headers)) {
+        out.client = ClientSighting{match->name, match->version, match->evidence, match->smime};
+        out.capability = match->smime;
+        out.capability_evidence = "client " + match->name + " (" + match->evidence + ")";
+        out.confidence = match->smime == SmimeSupport::unknown ? 0 : match->confidence;
+    }
+    const std::string* content_type = header(headers, "Content-Type");
+    if (content_type != nullptr && sealed(*content_type)) {
+        out.capability = SmimeSupport::supported;
+        out.confidence = 1.0;
+        out.capability_evidence = "sealed message (S/MIME enveloped-data)";
+    } else if (content_type != nullptr && signed_shape(*content_type)) {
+        auto verified = m_verifier.verify(MessageInput::from_memory(message));
+        if (!verified) return std::move(verified).error();
+        if (verified->verdict != Verdict::not_signed) learn_from_signature(*verified, out);
+    }
+    lesson.observation = std::move(out);
+    return lesson;
+}
+
+}  // namespace ribbon
