@@ -44,22 +44,23 @@ Treatment combine_treatments(const std::vector<RecipientDecision>& decisions, Mi
 
 class RecipientPolicy {
 public:
-    // Opens settings.url (no store when empty). A store that cannot be
-    // reached now (store_unavailable) is not an error: it is opened again,
-    // at most every few seconds, when a lookup needs it. A bad URL or a
-    // corrupt store is (bad_config, store_corrupt): refuse to start.
-    static Result<std::shared_ptr<RecipientPolicy>> open(const StoreSettings& settings);
+    // Nothing is opened yet: a daemon connects once it runs as its own
+    // user (a SQLite file created by root would not be its to write).
+    explicit RecipientPolicy(const StoreSettings& settings);
     // Over a store opened by the caller (tests, benchmarks); null: no store.
     RecipientPolicy(std::unique_ptr<RecipientStore> store, const StoreSettings& settings);
     ~RecipientPolicy();
     RecipientPolicy(const RecipientPolicy&) = delete;
     RecipientPolicy& operator=(const RecipientPolicy&) = delete;
 
+    // Opens the store now (nothing to do without a URL or when open). A
+    // daemon refuses to start on a permanent error (bad URL, corrupt store)
+    // and starts anyway on store_unavailable: lookups then open it again, at
+    // most every few seconds, and fail meanwhile.
+    Result<void> connect();
+
     Result<RecipientDecision> decide(const SignerRule& rule, std::string_view recipient,
                                      const std::vector<std::string>& opaque_for) const;
-
-    // Why the store could not be opened at start, or empty (for the log).
-    std::string store_problem() const;
 
     class Impl;
 

@@ -134,6 +134,9 @@ struct RecipientStats {
     std::vector<PerClient> clients;
 };
 
+// The URL with any password replaced by "***", for logs and messages.
+std::string redacted_store_url(std::string_view url);
+
 class RecipientStore {
 public:
     // Opens (creating when absent: the SQLite file, never a PostgreSQL

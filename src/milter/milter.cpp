@@ -42,7 +42,12 @@ constexpr std::size_t kReplaceChunk = 64 * 1024;
 struct Message {
     std::shared_ptr<const Runtime> runtime;
     std::string queue_id = "NOQUEUE";
-    std::vector<std::string> rcpt_domains;
+    std::vector<std::string> recipients;  // envelope, lower case, without <>
+    // Inbound (learned, never changed): the message collected for the
+    // Learner, when its S/MIME body is needed.
+    bool inbound = false;
+    std::string inbound_bytes;
+    Treatment treatment = Treatment::sign;
     std::vector<HeaderField> headers;
     std::string header_bytes;  // as the signer will read them: CRLF
     const SignerRule* rule = nullptr;
@@ -204,6 +209,73 @@ bool already_signed(const std::vector<HeaderField>& headers) {
     return false;
 }
 
+// An inbound message larger than this is not learned: what customers write
+// by hand is far smaller, and the whole message is held for the Learner.
+constexpr std::size_t kMaxInboundMessage = 32 * 1024 * 1024;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
+    return out;
+}
+
+// [milter] role: "inbound" learns from everything; "both" learns from mail
+// that ribbon does not sign (no [[signer]] entry for its From) and that is
+// addressed to one of the organisation's [learn] domains.
+bool inbound(const Message& m, const std::string& from) {
+    const Config& config = m.runtime->config;
+    switch (config.milter.role) {
+        case MilterRole::outbound: return false;
+        case MilterRole::inbound: return true;
+        case MilterRole::both: break;
+    }
+    if (!from.empty() && config.signer_for(from) != nullptr) return false;
+    for (const auto& rcpt : m.recipients) {
+        const std::string_view domain = std::string_view(rcpt).substr(rcpt.rfind('@') + 1);
+        for (const auto& d : config.learn.domains) {
+            if (domain == d) return true;
+        }
+    }
+    return false;
+}
+
+// An inbound message is never changed or held: its header goes to the
+// learning queue now, unless it is S/MIME, whose body the Learner needs.
+sfsistat learn_inbound_header(Message& m) {
+    m.inbound = true;
+    for (const HeaderField& h : m.headers) {
+        if (::strcasecmp(h.name.c_str(), "Content-Type") != 0) continue;
+        if (already_signed({h})) {
+            m.inbound_bytes = std::move(m.header_bytes);
+            return SMFIS_CONTINUE;
+        }
+    }
+    m.runtime->learning->offer(m.queue_id, std::move(m.header_bytes));
+    return SMFIS_ACCEPT;
+}
+
+// The recipients' answers from the policy, as one treatment (the milter
+// cannot split a message: [milter] mixed). Logged when not "sign".
+Result<void> decide(Message& m) {
+    const Config& config = m.runtime->config;
+    std::vector<RecipientDecision> decisions;
+    for (const auto& rcpt : m.recipients) {
+        auto d = m.runtime->policy->decide(*m.rule, rcpt, config.milter.opaque_for);
+        if (!d) return std::move(d).error();
+        decisions.push_back(std::move(*d));
+    }
+    m.treatment = combine_treatments(decisions, config.milter.mixed);
+    if (m.treatment == Treatment::plain) {
+        std::string why;
+        for (std::size_t i = 0; i < decisions.size(); ++i) {
+            if (decisions[i].treatment != Treatment::plain) continue;
+            why += (why.empty() ? "" : ", ") + m.recipients[i] + ": " + decisions[i].reason;
+        }
+        log().info("{}: not signed: from=<{}> by the recipient policy ({})", m.queue_id, m.from, why);
+    }
+    return {};
+}
+
 // ---- callbacks --------------------------------------------------------------
 
 sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
@@ -238,13 +310,10 @@ sfsistat on_envfrom(SMFICTX* ctx, char**) {
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     Session* s = session(ctx);
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
-    std::string rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
-    auto at = rcpt.rfind('@');
-    if (at != std::string::npos) {
-        std::string domain = rcpt.substr(at + 1);
-        while (!domain.empty() && (domain.back() == '>' || domain.back() == ' ')) domain.pop_back();
-        s->message->rcpt_domains.push_back(std::move(domain));
-    }
+    std::string_view rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
+    while (!rcpt.empty() && (rcpt.front() == '<' || rcpt.front() == ' ')) rcpt.remove_prefix(1);
+    while (!rcpt.empty() && (rcpt.back() == '>' || rcpt.back() == ' ')) rcpt.remove_suffix(1);
+    if (!rcpt.empty()) s->message->recipients.push_back(lower(rcpt));
     return SMFIS_CONTINUE;
 }
 
@@ -275,6 +344,7 @@ sfsistat on_eoh(SMFICTX* ctx) {
     refresh_queue_id(ctx, m);
     m.header_bytes.append("\r\n");  // the empty line that ends the header
     auto from = from_address(MessageInput::from_memory(m.header_bytes));
+    if (inbound(m, from ? *from : std::string())) return learn_inbound_header(m);
     if (!from) {
         log().info("{}: not signed: {}", m.queue_id, from.error().message());
         return SMFIS_ACCEPT;
@@ -289,6 +359,10 @@ sfsistat on_eoh(SMFICTX* ctx) {
         log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
         return SMFIS_ACCEPT;
     }
+    if (auto decided = decide(m); !decided) {
+        return fail(ctx, m, FailureKind::internal_error, decided.error().message());
+    }
+    if (m.treatment == Treatment::plain) return SMFIS_ACCEPT;
     const MilterSettings& ms = m.runtime->config.milter;
     m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir);
     if (auto r = m.spool->write(m.header_bytes); !r) return fail_internal(ctx, m, r.error().message());
@@ -298,8 +372,15 @@ sfsistat on_eoh(SMFICTX* ctx) {
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     Session* s = session(ctx);
-    if (s == nullptr || !s->message || !s->message->spool) return SMFIS_TEMPFAIL;
+    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
+    if (m.inbound) {
+        // Past the limit the message cannot be learned whole: stop
+        // collecting, the Learner then reports it unreadable.
+        if (m.inbound_bytes.size() <= kMaxInboundMessage) m.inbound_bytes.append(reinterpret_cast<const char*>(chunk), size);
+        return SMFIS_CONTINUE;
+    }
+    if (!m.spool) return SMFIS_TEMPFAIL;
     auto r = m.spool->write(std::string_view(reinterpret_cast<const char*>(chunk), size));
     if (!r) return fail_internal(ctx, m, r.error().message());
     return SMFIS_CONTINUE;
@@ -307,9 +388,19 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
 
 sfsistat on_eom(SMFICTX* ctx) {
     Session* s = session(ctx);
-    if (s == nullptr || !s->message || !s->message->spool) return SMFIS_TEMPFAIL;
+    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
     refresh_queue_id(ctx, m);
+    if (m.inbound) {
+        if (m.inbound_bytes.size() <= kMaxInboundMessage) {
+            m.runtime->learning->offer(m.queue_id, std::move(m.inbound_bytes));
+        } else {
+            log().info("{}: not learned: larger than {} MiB", m.queue_id, kMaxInboundMessage >> 20);
+        }
+        s->message.reset();
+        return SMFIS_ACCEPT;
+    }
+    if (!m.spool) return SMFIS_TEMPFAIL;
     const Config& config = m.runtime->config;
     TimePoint now = std::chrono::system_clock::now();
 
@@ -319,12 +410,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     SignOptions options;
     options.now = now;
     options.header_protection = m.rule->header_protection;
-    options.mode = m.rule->mode;
-    for (const auto& d : m.rcpt_domains) {
-        for (const auto& o : config.milter.opaque_for) {  // lower case (config.cpp)
-            if (::strcasecmp(d.c_str(), o.c_str()) == 0) options.mode = SignMode::opaque;
-        }
-    }
+    options.mode = m.treatment == Treatment::sign_opaque ? SignMode::opaque : SignMode::detached;
 
     ReplacementSink sink(ctx, !config.milter.may_pass_unsigned());
     auto report = (*active)->signer.sign(m.spool->input(), sink, options);
@@ -385,6 +471,7 @@ std::shared_ptr<const Runtime> current_runtime() {
 
 void set_logger(std::shared_ptr<spdlog::logger> logger) { g_logger = std::move(logger); }
 spdlog::logger& log() { return *g_logger; }
+std::shared_ptr<spdlog::logger> logger() { return g_logger; }
 
 smfiDesc& filter_description() {
     static smfiDesc desc = {

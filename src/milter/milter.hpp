@@ -8,7 +8,9 @@
 
 #include <memory>
 
+#include "daemon/learn_queue.hpp"
 #include "ribbon/config.hpp"
+#include "ribbon/recipient_policy.hpp"
 #include "ribbon/signer_pool.hpp"
 
 namespace ribbon::milter {
@@ -19,6 +21,10 @@ namespace ribbon::milter {
 struct Runtime {
     Config config;
     std::shared_ptr<SignerPool> pool;
+    // Who of the recipients gets signed mail ([store], [[signer]] recipients).
+    std::shared_ptr<RecipientPolicy> policy;
+    // Inbound mail to learn from ([milter] role "inbound" or "both"), else null.
+    std::shared_ptr<daemon::LearnQueue> learning;
 };
 
 void set_runtime(std::shared_ptr<const Runtime> runtime);
@@ -26,6 +32,7 @@ std::shared_ptr<const Runtime> current_runtime();
 
 void set_logger(std::shared_ptr<spdlog::logger> logger);
 spdlog::logger& log();
+std::shared_ptr<spdlog::logger> logger();
 
 // The filter description for smfi_register: name, flags and callbacks.
 smfiDesc& filter_description();

@@ -19,17 +19,61 @@ namespace ribbon::milter {
 
 namespace {
 
+// The Learner's rules and trust are loaded here, once per configuration;
+// its store connection is opened by the learning thread itself.
+Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config) {
+    if (config.milter.role == MilterRole::outbound) return std::shared_ptr<daemon::LearnQueue>();
+    if (config.store.url.empty()) {
+        return permanent_error(Errc::bad_config, "milter.role = \"" +
+                                                     std::string(config.milter.role == MilterRole::inbound ? "inbound" : "both") +
+                                                     "\" needs a store to learn into: [store] url is empty");
+    }
+    auto rules = ClientRules::load(config.learn.rules);
+    if (!rules) return std::move(rules).error();
+    auto trust = TrustStore::system();
+    if (!trust) return std::move(trust).error();
+    Config own;  // only the [[signer]] table: whose mail is the organisation's own
+    own.signers = config.signers;
+    auto learner = std::make_shared<const Learner>(
+        std::move(*rules), std::move(*trust),
+        [own = std::move(own)](std::string_view address) { return own.signer_for(address) != nullptr; });
+    return std::make_shared<daemon::LearnQueue>(learner, config.store.url, config.learn.queue, logger());
+}
+
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
     auto config = Config::load(path);
     if (!config) return std::move(config).error();
     auto pool = SignerPool::create(*config, std::chrono::system_clock::now());
     if (!pool) return std::move(pool).error();
-    return std::make_shared<const Runtime>(Runtime{std::move(*config), std::move(*pool)});
+    auto learning = learning_for(*config);
+    if (!learning) return std::move(learning).error();
+    auto policy = std::make_shared<RecipientPolicy>(config->store);
+    return std::make_shared<const Runtime>(
+        Runtime{std::move(*config), std::move(*pool), std::move(policy), std::move(*learning)});
+}
+
+// Opens the recipients store as the daemon's own user. A store that cannot
+// be reached now is retried by each lookup: mail is answered meanwhile with
+// on_internal_error (tempfail by default), as for any other outage.
+Result<void> connect_store(const Runtime& rt) {
+    auto r = rt.policy->connect();
+    if (r || r.error().code() == Errc::store_unavailable) {
+        if (!r) log().warn("the recipients store is unavailable: {}", r.error().message());
+        return {};
+    }
+    return r;
 }
 
 void warn_about(const Runtime& rt) {
     for (const auto& w : rt.pool->warnings()) log().warn("{}", w);
-    if (rt.config.signers.empty()) log().warn("no [[signer]] entries: every message passes unsigned");
+    if (rt.config.signers.empty() && rt.config.milter.role != MilterRole::inbound) {
+        log().warn("no [[signer]] entries: every message passes unsigned");
+    }
+    if (rt.learning) {
+        log().info("learning from inbound mail ([milter] role = \"{}\") into {}",
+                   rt.config.milter.role == MilterRole::inbound ? "inbound" : "both",
+                   redacted_store_url(rt.config.store.url));
+    }
 }
 
 // SIGHUP: the whole new configuration is checked (Digital IDs loaded)
@@ -38,6 +82,10 @@ void reload(const std::filesystem::path& path) {
     auto next = load_runtime(path);
     if (!next) {
         log().error("reload: {}; keeping the previous configuration", next.error().message());
+        return;
+    }
+    if (auto r = connect_store(**next); !r) {
+        log().error("reload: {}; keeping the previous configuration", r.error().message());
         return;
     }
     auto previous = current_runtime();
@@ -66,10 +114,13 @@ Result<void> run(const std::filesystem::path& config_path) {
     // Before anything listens: a SIGHUP sent as soon as the socket answers
     // must reload, not kill.
     daemon::block_control_signals();
+    // The logger first (the learning queue keeps it), from [daemon] alone.
+    auto first = Config::load(config_path);
+    if (!first) return std::move(first).error();
+    set_logger(daemon::make_logger("ribbon-milter", first->daemon));
     auto runtime = load_runtime(config_path);
     if (!runtime) return std::move(runtime).error();
     const Config& config = (*runtime)->config;
-    set_logger(daemon::make_logger("ribbon-milter", config.daemon));
     set_runtime(*runtime);
     warn_about(**runtime);
 
@@ -87,6 +138,7 @@ Result<void> run(const std::filesystem::path& config_path) {
         if (auto r = daemon::prepare_unix_socket(path, config.milter.socket_mode, config.daemon); !r) return r;
     }
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
+    if (auto r = connect_store(**runtime); !r) return r;
 
     std::atomic<bool> finished{false};
     int milter_rc = MI_SUCCESS;

@@ -33,6 +33,28 @@ Treatment combine_treatments(const std::vector<RecipientDecision>& decisions, Mi
     return any_opaque ? Treatment::sign_opaque : Treatment::sign;
 }
 
+// RFC 3986 §3.2.1 userinfo ("user:password@") and libpq's password=
+// query parameter are the two places a store URL carries a password.
+std::string redacted_store_url(std::string_view url) {
+    std::string out(url);
+    const std::size_t scheme = out.find("://");
+    if (scheme != std::string::npos) {
+        const std::size_t start = scheme + 3;
+        const std::size_t end = out.find_first_of("/?", start);
+        const std::size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
+        if (at != std::string::npos && at >= start) {
+            const std::size_t colon = out.find(':', start);
+            if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
+        }
+    }
+    for (std::size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
+        const std::size_t value = p + 9;
+        const std::size_t end = out.find('&', value);
+        out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
+    }
+    return out;
+}
+
 using Clock = std::chrono::steady_clock;
 
 class RecipientPolicy::Impl {
@@ -64,12 +86,11 @@ public:
         return *fresh;
     }
 
-    std::string problem() const {
+    Result<void> connect() {
         std::lock_guard lock(m_store_mutex);
-        return m_problem;
+        if (m_store || m_settings.url.empty()) return {};
+        return open_locked(Clock::now());
     }
-
-    void set_problem(std::string problem) { m_problem = std::move(problem); }
 
 private:
     struct Entry {
@@ -81,23 +102,27 @@ private:
     static constexpr std::chrono::seconds kReopenInterval{5};
 
     Result<RecipientStanding> query(const std::string& address) const {
-        if (m_settings.url.empty() && !m_store) return RecipientStanding{};
         std::lock_guard lock(m_store_mutex);
+        if (m_settings.url.empty() && !m_store) return RecipientStanding{};
         if (!m_store) {
             const Clock::time_point now = Clock::now();
             if (now < m_next_open) return transient_error(Errc::store_unavailable, m_problem);
-            auto opened = RecipientStore::open(m_settings.url);
-            if (!opened) {
-                m_problem = opened.error().message();
-                m_next_open = now + kReopenInterval;
-                return std::move(opened).error();
-            }
-            m_store = std::move(*opened);
-            m_problem.clear();
+            if (auto r = open_locked(now); !r) return std::move(r).error();
         }
         auto found = m_store->standing(address);
         if (!found) return std::move(found).error();
         return found->value_or(RecipientStanding{});
+    }
+
+    Result<void> open_locked(Clock::time_point now) const {
+        auto opened = RecipientStore::open(m_settings.url);
+        if (!opened) {
+            m_problem = opened.error().message();
+            m_next_open = now + kReopenInterval;
+            return std::move(opened).error();
+        }
+        m_store = std::move(*opened);
+        return {};
     }
 
     // Expired entries go first; if that frees nothing, everything does (a
@@ -124,23 +149,10 @@ RecipientPolicy::RecipientPolicy(std::unique_ptr<RecipientStore> store, const St
 
 RecipientPolicy::~RecipientPolicy() = default;
 
-Result<std::shared_ptr<RecipientPolicy>> RecipientPolicy::open(const StoreSettings& settings) {
-    if (settings.url.empty()) return std::make_shared<RecipientPolicy>(nullptr, settings);
-    auto store = RecipientStore::open(settings.url);
-    if (!store && store.error().code() != Errc::store_unavailable) return std::move(store).error();
-    std::unique_ptr<RecipientStore> opened;
-    std::string problem;
-    if (store) {
-        opened = std::move(*store);
-    } else {
-        problem = store.error().message();
-    }
-    auto policy = std::make_shared<RecipientPolicy>(std::move(opened), settings);
-    policy->m_impl->set_problem(std::move(problem));
-    return policy;
-}
+RecipientPolicy::RecipientPolicy(const StoreSettings& settings)
+    : m_impl(std::make_unique<Impl>(nullptr, settings)) {}
 
-std::string RecipientPolicy::store_problem() const { return m_impl->problem(); }
+Result<void> RecipientPolicy::connect() { return m_impl->connect(); }
 
 Result<RecipientDecision> RecipientPolicy::decide(const SignerRule& rule, std::string_view recipient,
                                                   const std::vector<std::string>& opaque_for) const {
