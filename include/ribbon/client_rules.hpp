@@ -12,6 +12,7 @@
 // called from any number of threads.
 #pragma once
 
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -32,10 +33,22 @@ struct MailHeader {
     std::string value;
 };
 
-// The header fields of a message (up to the first empty line), unfolded and
-// trimmed. Tolerant: lines without a colon are skipped; at most 1000 fields,
-// each value cut to 64 KiB.
+// The header section at the start of `message`, for detect() and the
+// learning code. Tolerant, because it reads what customers' clients wrote,
+// not what ribbon signs: it stops at the first empty line or at the end;
+// a line without a colon (or whose name is not printable ASCII) is skipped
+// together with its continuation lines; CRLF or LF before white space is
+// removed (RFC 5322 §2.2.3 unfolding) and the value trimmed. At most
+// kMaxMailHeaders fields are returned, each value cut to kMaxMailHeaderValue
+// octets, so a hostile message costs bounded memory. Thread-safe.
+inline constexpr std::size_t kMaxMailHeaders = 1000;
+inline constexpr std::size_t kMaxMailHeaderValue = 64 * 1024;
 std::vector<MailHeader> parse_mail_headers(std::string_view message);
+
+// detect() matches at most this many octets of each value (the start):
+// every client signal sits well within it, and it bounds the cost of a
+// hostile 64 KiB value.
+inline constexpr std::size_t kMaxMatchedValue = 4096;
 
 // What detect() found.
 struct ClientMatch {
@@ -64,6 +77,9 @@ public:
 
     // The number of rules (for logs: "loaded 41 client rules").
     std::size_t size() const noexcept;
+    // The rules' client names in rule order, operator rules first (for
+    // diagnostics, and the test that every shipped rule has a sample).
+    std::vector<std::string> names() const;
 
     ClientRules(ClientRules&&) noexcept;
     ClientRules& operator=(ClientRules&&) noexcept;
