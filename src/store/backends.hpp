@@ -22,4 +22,8 @@ Result<std::unique_ptr<RecipientStore>> open_postgres(const std::string& url);
 // parameter replaced by "***": what error messages and logs may show.
 std::string mask_url(std::string_view url);
 
+// `text` (a library's message about `url`, which may quote it) with every
+// occurrence of the URL's secrets replaced by "***".
+std::string without_secrets(std::string text, std::string_view url);
+
 }  // namespace ribbon::store

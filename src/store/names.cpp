@@ -10,9 +10,12 @@ namespace ribbon {
 
 std::string_view smime_support_name(SmimeSupport s) noexcept {
     switch (s) {
-        case SmimeSupport::supported: return "supported";
-        case SmimeSupport::unsupported: return "unsupported";
-        case SmimeSupport::unknown: break;
+        case SmimeSupport::supported:
+            return "supported";
+        case SmimeSupport::unsupported:
+            return "unsupported";
+        case SmimeSupport::unknown:
+            break;
     }
     return "unknown";
 }
@@ -26,10 +29,14 @@ std::optional<SmimeSupport> parse_smime_support(std::string_view name) noexcept 
 
 std::string_view recipient_override_name(RecipientOverride o) noexcept {
     switch (o) {
-        case RecipientOverride::sign: return "sign";
-        case RecipientOverride::no_sign: return "no-sign";
-        case RecipientOverride::opaque: return "opaque";
-        case RecipientOverride::none: break;
+        case RecipientOverride::sign:
+            return "sign";
+        case RecipientOverride::no_sign:
+            return "no-sign";
+        case RecipientOverride::opaque:
+            return "opaque";
+        case RecipientOverride::none:
+            break;
     }
     return "none";
 }

@@ -47,12 +47,12 @@ const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA"};
 // Connection settings ribbon supplies unless the URL has its own.
 // https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-PARAMKEYWORDS
 const std::pair<const char*, const char*> kDefaults[] = {
-    {"connect_timeout", "5"},            // seconds
-    {"tcp_user_timeout", "10000"},       // ms: unacknowledged data to a dead peer
-    {"keepalives_idle", "30"},           // an idle connection to a vanished host
+    {"connect_timeout", "5"},       // seconds
+    {"tcp_user_timeout", "10000"},  // ms: unacknowledged data to a dead peer
+    {"keepalives_idle", "30"},      // an idle connection to a vanished host
     {"keepalives_interval", "10"},
     {"keepalives_count", "3"},
-    {"client_encoding", "UTF8"},         // what ribbon sends (to_utf8_text)
+    {"client_encoding", "UTF8"},  // what ribbon sends (to_utf8_text)
     {"fallback_application_name", "ribbon"},
 };
 // Prepended to the URL's own "options", so the URL can still override it.
@@ -83,7 +83,7 @@ std::string trimmed(const char* text) {
 }
 
 class PgRow final : public Row {
-public:
+  public:
     PgRow(const PGresult* r, int row) : m_r(r), m_row(row) {}
     std::int64_t int64(int c) const override {
         std::int64_t v = 0;
@@ -106,21 +106,21 @@ public:
         // bytea in text form: "\x..." (or the old escape format; libpq
         // decodes both).
         std::size_t n = 0;
-        std::unique_ptr<unsigned char, PqFreer> bytes(PQunescapeBytea(
-            reinterpret_cast<const unsigned char*>(PQgetvalue(m_r, m_row, c)), &n));
+        std::unique_ptr<unsigned char, PqFreer> bytes(
+            PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(m_r, m_row, c)), &n));
         return bytes ? std::string(reinterpret_cast<const char*>(bytes.get()), n) : "";
     }
 
-private:
+  private:
     const PGresult* m_r;
     int m_row;
 };
 
 class PgStore final : public SqlStore {
-public:
+  public:
     static Result<std::unique_ptr<RecipientStore>> open(const std::string& url);
 
-protected:
+  protected:
     Result<void> run(Stmt s, const Params& params, const RowSink& sink) override;
     Result<void> write_transaction(const std::function<Result<void>()>& body) override;
     Result<void> migration_transaction(const std::function<Result<void>()>& body) override;
@@ -138,7 +138,7 @@ protected:
     }
     const Dialect& dialect() const override { return kPostgres; }
 
-private:
+  private:
     PgStore(std::string label, std::vector<std::string> keys, std::vector<std::string> values)
         : SqlStore(std::move(label)), m_keys(std::move(keys)), m_values(std::move(values)) {}
 
@@ -154,8 +154,8 @@ private:
     ConnPtr m_conn;
     std::array<bool, kStmtCount> m_prepared{};
     bool m_in_transaction = false;
-    bool m_lost = false;         // the last failure was the connection's
-    std::string m_sqlstate;      // of the last failure, "" when none
+    bool m_lost = false;     // the last failure was the connection's
+    std::string m_sqlstate;  // of the last failure, "" when none
     Clock::time_point m_retry_at{};
     std::optional<Error> m_connect_error;
 };
@@ -178,7 +178,8 @@ Result<void> PgStore::connect() {
     if (m_conn && PQstatus(m_conn.get()) == CONNECTION_OK) {
         m_connect_error.reset();
         // Notices (NOTICE, WARNING) would go to stderr by default.
-        PQsetNoticeProcessor(m_conn.get(), [](void*, const char*) {}, nullptr);
+        PQsetNoticeProcessor(
+            m_conn.get(), [](void*, const char*) {}, nullptr);
         return {};
     }
     m_retry_at = Clock::now() + kReconnectPause;
@@ -236,12 +237,17 @@ Result<ResultPtr> PgStore::await(std::string_view doing) {
             if (n == 0) {
                 // Alive at the TCP level but silent: give the connection up
                 // (the server ends the transaction when it notices).
+                // Nor is a new connection tried within this call or for
+                // the next kReconnectPause: a hung server would cost each
+                // call a connect timeout on top.
                 m_conn.reset();
                 m_lost = true;
                 m_sqlstate.clear();
-                return transient_error(Errc::store_unavailable,
-                                       label() + ": " + std::string(doing) +
-                                           ": no answer from the server within 15 s");
+                m_connect_error = transient_error(Errc::store_unavailable,
+                                                  label() + ": " + std::string(doing) +
+                                                      ": no answer from the server within 15 s");
+                m_retry_at = Clock::now() + kReconnectPause;
+                return *m_connect_error;
             }
             if (!PQconsumeInput(c)) break;  // PQgetResult reports why
         }
@@ -271,8 +277,8 @@ Result<ResultPtr> PgStore::prepared(Stmt s, const Params& params) {
     if (!m_prepared[index]) {
         const std::string sql(statement_sql(s));
         if (!PQsendPrepare(m_conn.get(), name.c_str(), sql.c_str(), 0, nullptr))
-            return failure(nullptr, "prepare");
-        if (auto r = await("prepare"); !r) return std::move(r).error();
+            return failure(nullptr, "preparing statements");
+        if (auto r = await("preparing statements"); !r) return std::move(r).error();
         m_prepared[index] = true;
     }
     std::vector<std::string> text(params.size());
@@ -280,12 +286,15 @@ Result<ResultPtr> PgStore::prepared(Stmt s, const Params& params) {
     std::vector<int> lengths(params.size()), formats(params.size());
     for (std::size_t i = 0; i < params.size(); ++i) {
         const Value& v = params[i];
-        if (const auto* i64 = std::get_if<std::int64_t>(&v)) text[i] = std::to_string(*i64);
+        if (const auto* i64 = std::get_if<std::int64_t>(&v))
+            text[i] = std::to_string(*i64);
         else if (const auto* d = std::get_if<double>(&v)) {
             char buf[32];  // shortest form that reads back as the same double
             text[i].assign(buf, std::to_chars(buf, buf + sizeof buf, *d).ptr);
-        } else if (const auto* b = std::get_if<bool>(&v)) text[i] = *b ? "true" : "false";
-        else if (const auto* t = std::get_if<std::string>(&v)) text[i] = *t;
+        } else if (const auto* b = std::get_if<bool>(&v))
+            text[i] = *b ? "true" : "false";
+        else if (const auto* t = std::get_if<std::string>(&v))
+            text[i] = *t;
         else {
             text[i] = std::get<Blob>(v).bytes;
             formats[i] = 1;  // binary: the DER as it is
@@ -295,9 +304,9 @@ Result<ResultPtr> PgStore::prepared(Stmt s, const Params& params) {
     }
     if (!PQsendQueryPrepared(m_conn.get(), name.c_str(), static_cast<int>(params.size()),
                              values.data(), lengths.data(), formats.data(), 0)) {
-        return failure(nullptr, "query");
+        return failure(nullptr, statement_purpose(s));
     }
-    return await("query");
+    return await(statement_purpose(s));
 }
 
 Result<void> PgStore::run(Stmt s, const Params& params, const RowSink& sink) {
@@ -391,7 +400,8 @@ Result<std::unique_ptr<RecipientStore>> PgStore::open(const std::string& url) {
     char* err = nullptr;
     std::unique_ptr<PQconninfoOption, OptionsFreer> options(PQconninfoParse(url.c_str(), &err));
     if (!options) {
-        std::string why = err ? trimmed(err) : "out of memory";
+        // libpq's message may quote the URL, password and all.
+        std::string why = without_secrets(err ? trimmed(err) : "out of memory", url);
         PQfreemem(err);
         return permanent_error(Errc::bad_config, "recipients store URL \"" + label + "\": " + why);
     }

@@ -122,8 +122,9 @@ std::array<std::string, kStmtCount> build_statements() {
     at(Stmt::upsert_client) =
         "INSERT INTO recipient_clients AS c (" + std::string(kClientColumns) +
         ") VALUES ($1, $2, $3, $4, $5, $6, $6, 1) ON CONFLICT (address, name, version) DO UPDATE "
-        "SET evidence = " + c_newer + "evidence ELSE c.evidence END, smime = " + c_newer +
-        "smime ELSE c.smime END, " + earlier("c", "first_seen") + ", " + later("c", "last_seen") +
+        "SET evidence = " +
+        c_newer + "evidence ELSE c.evidence END, smime = " + c_newer + "smime ELSE c.smime END, " +
+        earlier("c", "first_seen") + ", " + later("c", "last_seen") +
         ", message_count = c.message_count + 1";
     // $1 address, $2 sha256, $3 subject, $4 issuer, $5 serial, $6 not_after,
     // $7 capabilities, $8 der, $9 time. The latest message's capability list
@@ -167,7 +168,8 @@ std::array<std::string, kStmtCount> build_statements() {
     // A client name's S/MIME answer is the most favourable among its
     // versions: "Thunderbird supports S/MIME" if any version was seen doing so.
     at(Stmt::per_client) =
-        "SELECT name, MAX(CASE smime WHEN 'supported' THEN 2 WHEN 'unsupported' THEN 1 ELSE 0 END), "
+        "SELECT name, MAX(CASE smime WHEN 'supported' THEN 2 WHEN 'unsupported' THEN 1 ELSE 0 "
+        "END), "
         "COUNT(DISTINCT address) FROM recipient_clients GROUP BY name ORDER BY 3 DESC, name";
     return s;
 }
@@ -241,7 +243,9 @@ HarvestedCertificate certificate_from(const Row& row) {
     return c;
 }
 
-Error bad_input(std::string what) { return permanent_error(Errc::malformed_message, std::move(what)); }
+Error bad_input(std::string what) {
+    return permanent_error(Errc::malformed_message, std::move(what));
+}
 
 Error bad_address(std::string_view address) {
     std::string msg = "recipients store: \"";
@@ -270,8 +274,8 @@ Result<std::vector<std::pair<Stmt, Params>>> record_plan(const Observation& o) {
     auto address = normalise_address(o.address);
     if (!address) return bad_address(o.address);
     if (!(o.confidence >= 0 && o.confidence <= 1)) {
-        return bad_input("recipients store: confidence " + std::to_string(o.confidence) +
-                         " for " + *address + " is not between 0 and 1");
+        return bad_input("recipients store: confidence " + std::to_string(o.confidence) + " for " +
+                         *address + " is not between 0 and 1");
     }
     std::vector<std::pair<Stmt, Params>> plan;
     plan.emplace_back(Stmt::upsert_recipient,
@@ -280,10 +284,10 @@ Result<std::vector<std::pair<Stmt, Params>>> record_plan(const Observation& o) {
     if (o.client) {
         const ClientSighting& c = *o.client;
         if (c.name.empty()) return bad_input("recipients store: a client sighting without a name");
-        plan.emplace_back(Stmt::upsert_client,
-                          Params{*address, to_utf8_text(c.name), to_utf8_text(c.version),
-                                 to_utf8_text(c.evidence), std::string(smime_support_name(c.smime)),
-                                 o.time});
+        plan.emplace_back(
+            Stmt::upsert_client,
+            Params{*address, to_utf8_text(c.name), to_utf8_text(c.version),
+                   to_utf8_text(c.evidence), std::string(smime_support_name(c.smime)), o.time});
     }
     for (const HarvestedCertificate& cert : o.certificates) {
         std::string sha = ascii_lower(cert.sha256);
@@ -298,16 +302,47 @@ Result<std::vector<std::pair<Stmt, Params>>> record_plan(const Observation& o) {
                                  "\" is empty or holds white space");
             }
         }
-        plan.emplace_back(Stmt::upsert_certificate,
-                          Params{*address, std::move(sha), to_utf8_text(cert.subject),
-                                 to_utf8_text(cert.issuer), to_utf8_text(cert.serial),
-                                 cert.not_after, join_capabilities(cert.capabilities),
-                                 Blob{cert.der}, o.time});
+        plan.emplace_back(
+            Stmt::upsert_certificate,
+            Params{*address, std::move(sha), to_utf8_text(cert.subject), to_utf8_text(cert.issuer),
+                   to_utf8_text(cert.serial), cert.not_after, join_capabilities(cert.capabilities),
+                   Blob{cert.der}, o.time});
     }
     return plan;
 }
 
 }  // namespace
+
+std::string_view statement_purpose(Stmt s) {
+    switch (s) {
+        case Stmt::upsert_recipient:
+            return "recording an observation";
+        case Stmt::upsert_client:
+            return "recording a client";
+        case Stmt::upsert_certificate:
+            return "recording a certificate";
+        case Stmt::standing:
+            return "looking up a standing";
+        case Stmt::recipient:
+            return "reading a record";
+        case Stmt::page:
+            return "listing records";
+        case Stmt::clients:
+            return "reading clients";
+        case Stmt::certificates:
+            return "reading certificates";
+        case Stmt::set_override:
+            return "setting an override";
+        case Stmt::set_opt_out:
+            return "setting an opt-out";
+        case Stmt::forget:
+            return "forgetting an address";
+        case Stmt::totals:
+        case Stmt::per_client:
+            return "counting";
+    }
+    return "query";
+}
 
 std::string_view statement_sql(Stmt s) {
     static const std::array<std::string, kStmtCount> statements = build_statements();
@@ -360,14 +395,24 @@ std::string to_utf8_text(std::string_view text) {
         std::size_t len = 0;
         // RFC 3629 §4: the valid sequences (no overlongs, no surrogates,
         // nothing above U+10FFFF).
-        if (c >= 0x01 && c < 0x80) len = 1;
-        else if (c >= 0xC2 && c <= 0xDF && cont(i + 1)) len = 2;
-        else if (c == 0xE0 && i + 1 < n && p[i + 1] >= 0xA0 && p[i + 1] <= 0xBF && cont(i + 2)) len = 3;
-        else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && cont(i + 1) && cont(i + 2)) len = 3;
-        else if (c == 0xED && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F && cont(i + 2)) len = 3;
-        else if (c == 0xF0 && i + 1 < n && p[i + 1] >= 0x90 && p[i + 1] <= 0xBF && cont(i + 2) && cont(i + 3)) len = 4;
-        else if (c >= 0xF1 && c <= 0xF3 && cont(i + 1) && cont(i + 2) && cont(i + 3)) len = 4;
-        else if (c == 0xF4 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x8F && cont(i + 2) && cont(i + 3)) len = 4;
+        if (c >= 0x01 && c < 0x80)
+            len = 1;
+        else if (c >= 0xC2 && c <= 0xDF && cont(i + 1))
+            len = 2;
+        else if (c == 0xE0 && i + 1 < n && p[i + 1] >= 0xA0 && p[i + 1] <= 0xBF && cont(i + 2))
+            len = 3;
+        else if (((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) && cont(i + 1) && cont(i + 2))
+            len = 3;
+        else if (c == 0xED && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9F && cont(i + 2))
+            len = 3;
+        else if (c == 0xF0 && i + 1 < n && p[i + 1] >= 0x90 && p[i + 1] <= 0xBF && cont(i + 2) &&
+                 cont(i + 3))
+            len = 4;
+        else if (c >= 0xF1 && c <= 0xF3 && cont(i + 1) && cont(i + 2) && cont(i + 3))
+            len = 4;
+        else if (c == 0xF4 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x8F && cont(i + 2) &&
+                 cont(i + 3))
+            len = 4;
         if (len == 0) {
             out += "\xEF\xBF\xBD";  // U+FFFD
             ++i;
@@ -441,10 +486,10 @@ Result<void> SqlStore::apply_migrations() {
             // already there, ...) means it is not a ribbon database, or one
             // changed by hand: nothing a retry would fix.
             if (!r && r.error().code() == Errc::internal_error) {
-                return permanent_error(Errc::store_corrupt,
-                                       m_label + ": migration " + std::to_string(m.version) +
-                                           " failed (is this ribbon's database?): " +
-                                           r.error().message());
+                return permanent_error(
+                    Errc::store_corrupt,
+                    m_label + ": migration " + std::to_string(m.version) +
+                        " failed (is this ribbon's database?): " + r.error().message());
             }
             if (!r) return r;
         }
@@ -507,14 +552,16 @@ Result<std::optional<RecipientRecord>> SqlStore::find(std::string_view address) 
     auto key = normalise_address(address);
     if (!key) return std::optional<RecipientRecord>();
     std::vector<RecipientRecord> found;
-    auto r = run(Stmt::recipient, {*key}, [&](const Row& row) { found.push_back(recipient_from(row)); });
+    auto r =
+        run(Stmt::recipient, {*key}, [&](const Row& row) { found.push_back(recipient_from(row)); });
     if (!r) return std::move(r).error();
     if (found.empty()) return std::optional<RecipientRecord>();
     if (auto c = attach_children(found); !c) return std::move(c).error();
     return std::optional<RecipientRecord>(std::move(found.front()));
 }
 
-Result<void> SqlStore::set_override(std::string_view address, RecipientOverride value, UnixTime now) {
+Result<void> SqlStore::set_override(std::string_view address, RecipientOverride value,
+                                    UnixTime now) {
     auto key = normalise_address(address);
     if (!key) return bad_address(address);
     return run(Stmt::set_override, {*key, now, std::string(recipient_override_name(value))}, {});

@@ -52,6 +52,8 @@ enum class Stmt : std::size_t {
 };
 inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::per_client) + 1;
 
+// What `s` does, for error messages ("recording an observation").
+std::string_view statement_purpose(Stmt s);
 // The SQL of `s`, with $1, $2, ... placeholders.
 std::string_view statement_sql(Stmt s);
 // $N → ?N (SQLite's numbered parameters). The statements hold no string
@@ -78,7 +80,7 @@ std::string render_ddl(std::string_view ddl, const Dialect& dialect);
 
 // One result row, read by column index (columns as each statement lists them).
 class Row {
-public:
+  public:
     virtual ~Row() = default;
     virtual std::int64_t int64(int column) const = 0;
     virtual double real(int column) const = 0;
@@ -105,7 +107,7 @@ std::string to_utf8_text(std::string_view text);
 // The RecipientStore operations, written once. A backend supplies the
 // primitives below; it is used by one thread at a time, like any store.
 class SqlStore : public RecipientStore {
-public:
+  public:
     int schema_version() const override { return m_version; }
     Result<void> record(const Observation& observation) override;
     Result<std::optional<RecipientStanding>> standing(std::string_view address) override;
@@ -117,7 +119,7 @@ public:
     Result<void> for_each(const std::function<bool(const RecipientRecord&)>& visit) override;
     Result<RecipientStats> stats() override;
 
-protected:
+  protected:
     // `label` names the store in error messages: the SQLite file, or the
     // PostgreSQL URL with its password masked.
     explicit SqlStore(std::string label) : m_label(std::move(label)) {}
@@ -143,7 +145,7 @@ protected:
     virtual std::string_view schema_table_query() const = 0;
     virtual const Dialect& dialect() const = 0;
 
-private:
+  private:
     Result<int> stored_version();
     Result<void> apply_migrations();
     // The clients and certificates of addresses first..last, in address

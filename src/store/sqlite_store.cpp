@@ -17,7 +17,9 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "store/backends.hpp"
 #include "store/sql_store.hpp"
@@ -42,7 +44,7 @@ struct StmtFinalizer {
 using StmtPtr = std::unique_ptr<sqlite3_stmt, StmtFinalizer>;
 
 class SqliteRow final : public Row {
-public:
+  public:
     explicit SqliteRow(sqlite3_stmt* s) : m_s(s) {}
     std::int64_t int64(int c) const override { return sqlite3_column_int64(m_s, c); }
     double real(int c) const override { return sqlite3_column_double(m_s, c); }
@@ -56,7 +58,7 @@ public:
         return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(m_s, c))) : "";
     }
 
-private:
+  private:
     sqlite3_stmt* m_s;
 };
 
@@ -70,10 +72,10 @@ struct ResetGuard {
 };
 
 class SqliteStore final : public SqlStore {
-public:
+  public:
     static Result<std::unique_ptr<RecipientStore>> open(const fs::path& file);
 
-protected:
+  protected:
     Result<void> run(Stmt s, const Params& params, const RowSink& sink) override;
     Result<void> write_transaction(const std::function<Result<void>()>& body) override;
     Result<void> migration_transaction(const std::function<Result<void>()>& body) override {
@@ -87,12 +89,14 @@ protected:
     }
     const Dialect& dialect() const override { return kSqlite; }
 
-private:
+  private:
     SqliteStore(fs::path file, DbPtr db)
         : SqlStore(file.string()), m_file(std::move(file)), m_db(std::move(db)) {}
 
     Error fail(int rc, std::string_view doing) const;
-    Result<StmtPtr> prepare(std::string_view sql);
+    Result<void> use_wal();
+    // `keep`: prepared once for the store's life (SQLITE_PREPARE_PERSISTENT).
+    Result<StmtPtr> prepare(std::string_view sql, bool keep = false);
     Result<void> step_all(sqlite3_stmt* s, const RowSink& sink, std::string_view doing);
 
     fs::path m_file;
@@ -136,10 +140,10 @@ Error SqliteStore::fail(int rc, std::string_view doing) const {
     }
 }
 
-Result<StmtPtr> SqliteStore::prepare(std::string_view sql) {
+Result<StmtPtr> SqliteStore::prepare(std::string_view sql, bool keep) {
     sqlite3_stmt* raw = nullptr;
     const int rc = sqlite3_prepare_v3(m_db.get(), sql.data(), static_cast<int>(sql.size()),
-                                      SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+                                      keep ? SQLITE_PREPARE_PERSISTENT : 0, &raw, nullptr);
     StmtPtr s(raw);
     if (rc != SQLITE_OK) return fail(rc, "preparing \"" + std::string(sql.substr(0, 60)) + "...\"");
     return s;
@@ -165,10 +169,13 @@ Result<std::int64_t> SqliteStore::query_int(std::string_view sql) {
     if (!s) return std::move(s).error();
     std::int64_t value = 0;
     bool first = true;
-    auto r = step_all(s->get(), [&](const Row& row) {
-        if (first) value = row.int64(0);  // NULL reads as 0
-        first = false;
-    }, "reading the schema version");
+    auto r = step_all(
+        s->get(),
+        [&](const Row& row) {
+            if (first) value = row.int64(0);  // NULL reads as 0
+            first = false;
+        },
+        "reading the schema version");
     if (!r) return std::move(r).error();
     return value;
 }
@@ -176,7 +183,7 @@ Result<std::int64_t> SqliteStore::query_int(std::string_view sql) {
 Result<void> SqliteStore::run(Stmt id, const Params& params, const RowSink& sink) {
     StmtPtr& slot = m_stmts[static_cast<std::size_t>(id)];
     if (!slot) {
-        auto s = prepare(sqlite_placeholders(statement_sql(id)));
+        auto s = prepare(sqlite_placeholders(statement_sql(id)), true);
         if (!s) return std::move(s).error();
         slot = std::move(*s);
     }
@@ -188,9 +195,12 @@ Result<void> SqliteStore::run(Stmt id, const Params& params, const RowSink& sink
         const int n = static_cast<int>(i) + 1;
         const Value& v = params[i];
         int rc = SQLITE_OK;
-        if (const auto* i64 = std::get_if<std::int64_t>(&v)) rc = sqlite3_bind_int64(s, n, *i64);
-        else if (const auto* d = std::get_if<double>(&v)) rc = sqlite3_bind_double(s, n, *d);
-        else if (const auto* b = std::get_if<bool>(&v)) rc = sqlite3_bind_int(s, n, *b ? 1 : 0);
+        if (const auto* i64 = std::get_if<std::int64_t>(&v))
+            rc = sqlite3_bind_int64(s, n, *i64);
+        else if (const auto* d = std::get_if<double>(&v))
+            rc = sqlite3_bind_double(s, n, *d);
+        else if (const auto* b = std::get_if<bool>(&v))
+            rc = sqlite3_bind_int(s, n, *b ? 1 : 0);
         else if (const auto* t = std::get_if<std::string>(&v))
             rc = sqlite3_bind_text64(s, n, t->data(), t->size(), SQLITE_STATIC, SQLITE_UTF8);
         else {
@@ -199,7 +209,34 @@ Result<void> SqliteStore::run(Stmt id, const Params& params, const RowSink& sink
         }
         if (rc != SQLITE_OK) return fail(rc, "binding a parameter");
     }
-    return step_all(s, sink, "query");
+    return step_all(s, sink, statement_purpose(id));
+}
+
+// WAL mode is a property of the file, so only its first opener switches
+// it. Switching needs the file to itself, and SQLite answers SQLITE_BUSY
+// at once rather than calling the busy handler when another connection
+// reads it: two processes opening a new file together (the two-process
+// test) would see "database is locked". So the wait is done here, for as
+// long as the busy timeout.
+Result<void> SqliteStore::use_wal() {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    for (;;) {
+        auto s = prepare("PRAGMA journal_mode");
+        if (!s) return std::move(s).error();
+        std::string mode;
+        auto r = step_all(
+            s->get(), [&](const Row& row) { mode = row.text(0); }, "reading the journal mode");
+        if (!r) return r;
+        // A file ribbon may only read stays as it is; writes will say so.
+        if (mode == "wal" || sqlite3_db_readonly(m_db.get(), "main") == 1) return {};
+        r = exec("PRAGMA journal_mode = WAL");
+        if (r || r.error().code() != Errc::store_unavailable ||
+            std::chrono::steady_clock::now() >= deadline) {
+            return r;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
 }
 
 Result<void> SqliteStore::write_transaction(const std::function<Result<void>()>& body) {
@@ -215,37 +252,37 @@ Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file) 
     std::error_code ec;
     const fs::path dir = file.parent_path();
     if (!fs::is_directory(dir, ec)) {
-        return permanent_error(Errc::bad_config,
-                               "recipients store " + file.string() + ": the directory " +
-                                   dir.string() + " does not exist (ribbon creates the file, "
-                                   "not its directory)");
+        return permanent_error(Errc::bad_config, "recipients store " + file.string() +
+                                                     ": the directory " + dir.string() +
+                                                     " does not exist (ribbon creates the file, "
+                                                     "not its directory)");
     }
     // Created here rather than by SQLite, which would make it 0644: the
     // file says who the organisation's customers are.
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0)
+        ::close(fd);
     else if (errno != EEXIST) {
-        return transient_error(Errc::store_unavailable, "recipients store " + file.string() +
-                                                            ": cannot create it: " +
-                                                            std::strerror(errno));
+        return transient_error(
+            Errc::store_unavailable,
+            "recipients store " + file.string() + ": cannot create it: " + std::strerror(errno));
     }
     sqlite3* raw = nullptr;
     // Read-write when the file allows it; SQLite falls back to read-only
     // otherwise, so lookups still work and writes fail as store_unavailable.
-    const int rc = sqlite3_open_v2(file.c_str(), &raw,
-                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX |
-                                       SQLITE_OPEN_EXRESCODE,
-                                   nullptr);
+    const int rc = sqlite3_open_v2(
+        file.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE,
+        nullptr);
     DbPtr db(raw);  // closed on every path, even when the open failed
     std::unique_ptr<SqliteStore> store(new SqliteStore(file, std::move(db)));
     if (rc != SQLITE_OK) return store->fail(rc, "open");
     sqlite3_busy_timeout(store->m_db.get(), kBusyTimeoutMs);
     // The first statements read the file: a file that is not a database
     // fails here with SQLITE_NOTADB.
-    for (const char* pragma : {"PRAGMA foreign_keys = ON", "PRAGMA journal_mode = WAL",
-                               "PRAGMA synchronous = NORMAL"}) {
+    for (const char* pragma : {"PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL"}) {
         if (auto r = store->exec(pragma); !r) return std::move(r).error();
     }
+    if (auto r = store->use_wal(); !r) return std::move(r).error();
     if (auto r = store->migrate(); !r) return std::move(r).error();
     return std::unique_ptr<RecipientStore>(std::move(store));
 }

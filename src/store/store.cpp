@@ -2,8 +2,9 @@
 // (docs/STORE.md, "URLs"). Trusts nothing in the URL; it comes from
 // ribbon.toml or the command line, and may hold a password, which no error
 // message repeats.
-#include "ribbon/recipients.hpp"
+#include <vector>
 
+#include "ribbon/recipients.hpp"
 #include "store/backends.hpp"
 
 namespace ribbon {
@@ -74,37 +75,62 @@ Result<std::filesystem::path> sqlite_path(std::string_view url) {
 
 }  // namespace
 
-std::string mask_url(std::string_view url) {
-    std::string out(url);
+namespace {
+
+// Where the secrets are in `url`: [begin, end) of the password in its user
+// information and of each "password=" parameter's value, in order.
+std::vector<std::pair<std::size_t, std::size_t>> secret_spans(std::string_view url) {
+    std::vector<std::pair<std::size_t, std::size_t>> spans;
     // postgresql://user:password@host/...: the user information ends at the
     // authority's last '@' (RFC 3986 §3.2.1). A password with a stray '/'
     // in it must not escape, so the last '@' before the query counts, at the
     // cost of masking too much in a URL whose database name holds an '@'.
-    if (const std::size_t scheme = out.find("://"); scheme != std::string::npos) {
+    if (const std::size_t scheme = url.find("://"); scheme != std::string_view::npos) {
         const std::size_t start = scheme + 3;
-        std::size_t end = out.find_first_of("?#", start);
-        if (end == std::string::npos) end = out.size();
-        const std::size_t at = out.rfind('@', end == 0 ? 0 : end - 1);
-        if (at != std::string::npos && at >= start) {
-            const std::size_t colon = out.find(':', start);
-            if (colon < at) out.replace(colon + 1, at - colon - 1, "***");
+        std::size_t end = url.find_first_of("?#", start);
+        if (end == std::string_view::npos) end = url.size();
+        const std::size_t at = end > start ? url.rfind('@', end - 1) : std::string_view::npos;
+        if (at != std::string_view::npos && at >= start) {
+            const std::size_t colon = url.find(':', start);
+            if (colon < at) spans.emplace_back(colon + 1, at);
         }
     }
     // ?password=... and sslpassword=... (libpq URI parameters), also in a
     // key=value connection string someone wrote by mistake.
-    std::string lower = out;
+    std::string lower(url);
     for (char& c : lower)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     std::size_t pos = 0;
     while ((pos = lower.find("password=", pos)) != std::string::npos) {
         const std::size_t value = pos + 9;
-        std::size_t end = out.find_first_of("& #", value);
-        if (end == std::string::npos) end = out.size();
-        out.replace(value, end - value, "***");
-        lower.replace(value, end - value, "***");
-        pos = value + 3;
+        std::size_t end = lower.find_first_of("& #", value);
+        if (end == std::string::npos) end = lower.size();
+        if (spans.empty() || value >= spans.back().second) spans.emplace_back(value, end);
+        pos = end;
+    }
+    return spans;
+}
+
+}  // namespace
+
+std::string mask_url(std::string_view url) {
+    std::string out(url);
+    const auto spans = secret_spans(url);
+    for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+        out.replace(it->first, it->second - it->first, "***");
     }
     return out;
+}
+
+std::string without_secrets(std::string text, std::string_view url) {
+    for (const auto& [begin, end] : secret_spans(url)) {
+        const std::string secret(url.substr(begin, end - begin));
+        if (secret.empty()) continue;
+        for (std::size_t pos = 0; (pos = text.find(secret, pos)) != std::string::npos; pos += 3) {
+            text.replace(pos, secret.size(), "***");
+        }
+    }
+    return text;
 }
 
 }  // namespace store
