@@ -4,8 +4,6 @@
 // read-only SQLite file, a PostgreSQL server that goes away mid-run, and
 // the URLs. What is stored is checked through the API and, where the API
 // cannot show it (migrations, erased child rows), in the tables directly.
-#include "ribbon/recipients.hpp"
-
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
@@ -17,6 +15,7 @@
 #include <map>
 #include <random>
 
+#include "ribbon/recipients.hpp"
 #include "support/postgres.hpp"
 #include "support/process.hpp"
 #include "support/store_util.hpp"
@@ -34,10 +33,10 @@ std::string describe(const Error& e) {
            e.message();
 }
 
-#define ASSERT_OK(expr)                                                  \
-    do {                                                                 \
-        auto&& ribbon_r_ = (expr);                                       \
-        ASSERT_TRUE(ribbon_r_.ok()) << describe(ribbon_r_.error());      \
+#define ASSERT_OK(expr)                                             \
+    do {                                                            \
+        auto&& ribbon_r_ = (expr);                                  \
+        ASSERT_TRUE(ribbon_r_.ok()) << describe(ribbon_r_.error()); \
     } while (0)
 
 // A DER-looking blob with NULs and high bytes: it must come back exactly.
@@ -88,8 +87,7 @@ Observation with_capability(Observation o, SmimeSupport s, double confidence,
 enum class Backend { sqlite, postgresql };
 
 class StoreTest : public ::testing::TestWithParam<Backend> {
-protected:
-    static void SetUpTestSuite() { s_pg.start(); }
+  protected:
     static void TearDownTestSuite() { s_pg.stop(); }
 
     void SetUp() override {
@@ -134,8 +132,8 @@ TEST_P(StoreTest, OpensAndMigratesToTheCurrentVersion) {
 }
 
 TEST_P(StoreTest, FirstObservationIsFoundWithEveryField) {
-    Observation o = with_client(observe("Alice@Customer.Example", 1700000000), "Thunderbird",
-                                "115.3.1");
+    Observation o =
+        with_client(observe("Alice@Customer.Example", 1700000000), "Thunderbird", "115.3.1");
     o = with_capability(o, SmimeSupport::supported, 1.0, "signed message");
     o.certificates.push_back(certificate('a', {"aes256-cbc", "aes128-gcm", "1.2.840.113549.3.7"}));
     ASSERT_OK(store->record(o));
@@ -203,8 +201,8 @@ TEST_P(StoreTest, CountsAndTimesAddUp) {
 TEST_P(StoreTest, ClientsAreKeyedByNameAndVersion) {
     ASSERT_OK(store->record(with_client(observe(kAlice, 100), "Thunderbird", "115.3.1")));
     ASSERT_OK(store->record(with_client(observe(kAlice, 200), "Thunderbird", "115.3.1")));
-    ASSERT_OK(store->record(with_client(observe(kAlice, 300), "Outlook (desktop)", "",
-                                        SmimeSupport::supported)));
+    ASSERT_OK(store->record(
+        with_client(observe(kAlice, 300), "Outlook (desktop)", "", SmimeSupport::supported)));
     ASSERT_OK(store->record(with_client(observe(kAlice, 400), "Thunderbird", "128.0")));
     ASSERT_OK(store->record(with_client(observe(kAlice, 150), "Thunderbird", "115.3.1")));
     ASSERT_OK(store->record(observe(kAlice, 500)));  // no client recognised
@@ -265,8 +263,8 @@ TEST_P(StoreTest, CapabilityFollowsTheConfidenceRule) {
     EXPECT_EQ(cap().capability, SmimeSupport::unsupported);
     EXPECT_EQ(cap().confidence, 0.6);
     // A weaker guess does not replace it.
-    ASSERT_OK(store->record(with_capability(observe(kAlice, 300), SmimeSupport::supported, 0.5,
-                                            "weak")));
+    ASSERT_OK(
+        store->record(with_capability(observe(kAlice, 300), SmimeSupport::supported, 0.5, "weak")));
     EXPECT_EQ(cap().capability, SmimeSupport::unsupported);
     EXPECT_EQ(cap().capability_evidence, "X-Mailer: Webmail");
     // An equal one, later: the customer moved; believed.
@@ -275,18 +273,18 @@ TEST_P(StoreTest, CapabilityFollowsTheConfidenceRule) {
     EXPECT_EQ(cap().capability, SmimeSupport::supported);
     EXPECT_EQ(cap().capability_evidence, "User-Agent: Thunderbird");
     // An equal one from an older message (replayed late) does not.
-    ASSERT_OK(store->record(with_capability(observe(kAlice, 350), SmimeSupport::unsupported, 0.6,
-                                            "old")));
+    ASSERT_OK(store->record(
+        with_capability(observe(kAlice, 350), SmimeSupport::unsupported, 0.6, "old")));
     EXPECT_EQ(cap().capability, SmimeSupport::supported);
     // Nothing recognised (unknown, 0) never overrides.
     ASSERT_OK(store->record(observe(kAlice, 500)));
     EXPECT_EQ(cap().capability, SmimeSupport::supported);
     EXPECT_EQ(cap().confidence, 0.6);
     // Proof wins, and nothing below it moves it again.
-    ASSERT_OK(store->record(with_capability(observe(kAlice, 600), SmimeSupport::supported, 1.0,
-                                            "signed message")));
-    ASSERT_OK(store->record(with_capability(observe(kAlice, 700), SmimeSupport::unsupported, 0.9,
-                                            "X-Mailer: Old")));
+    ASSERT_OK(store->record(
+        with_capability(observe(kAlice, 600), SmimeSupport::supported, 1.0, "signed message")));
+    ASSERT_OK(store->record(
+        with_capability(observe(kAlice, 700), SmimeSupport::unsupported, 0.9, "X-Mailer: Old")));
     const RecipientRecord r = cap();
     EXPECT_EQ(r.capability, SmimeSupport::supported);
     EXPECT_EQ(r.capability_evidence, "signed message");
@@ -326,7 +324,8 @@ TEST_P(StoreTest, ForgetErasesEverything) {
     Observation o = with_client(observe(kAlice, 100), "Thunderbird", "115");
     o.certificates = {certificate('a', {"aes256-cbc"})};
     ASSERT_OK(store->record(o));
-    ASSERT_OK(store->record(with_client(observe("bob@customer.example", 100), "Thunderbird", "115")));
+    ASSERT_OK(
+        store->record(with_client(observe("bob@customer.example", 100), "Thunderbird", "115")));
     ASSERT_OK(store->set_override(kAlice, RecipientOverride::sign, 200));
 
     auto gone = store->forget("ALICE@customer.example");
@@ -335,7 +334,9 @@ TEST_P(StoreTest, ForgetErasesEverything) {
     auto r = store->find(kAlice);
     ASSERT_OK(r);
     EXPECT_FALSE(r->has_value());
-    EXPECT_EQ(count("SELECT COUNT(*) FROM recipient_clients WHERE address = 'alice@customer.example'"), 0);
+    EXPECT_EQ(
+        count("SELECT COUNT(*) FROM recipient_clients WHERE address = 'alice@customer.example'"),
+        0);
     EXPECT_EQ(count("SELECT COUNT(*) FROM recipient_certificates"), 0);
     EXPECT_EQ(count("SELECT COUNT(*) FROM recipient_clients"), 1);  // bob's
     auto s = store->stats();
@@ -373,7 +374,8 @@ TEST_P(StoreTest, ForEachVisitsInAddressOrderPageByPage) {
             // Each record carries its own children, not a neighbour's.
             EXPECT_EQ(rec.clients.size(), 1u) << rec.address;
             EXPECT_EQ(rec.certificates.size(), 1u) << rec.address;
-            EXPECT_EQ(rec.clients[0].version, rec.certificates[0].capabilities.at(0)) << rec.address;
+            EXPECT_EQ(rec.clients[0].version, rec.certificates[0].capabilities.at(0))
+                << rec.address;
         } else {
             EXPECT_TRUE(rec.certificates.empty()) << rec.address;
         }
@@ -389,11 +391,13 @@ TEST_P(StoreTest, ForEachVisitsInAddressOrderPageByPage) {
 }
 
 TEST_P(StoreTest, StatsCountAddressesAndClients) {
-    ASSERT_OK(store->record(with_capability(
-        with_client(observe("a@x.example", 1), "Thunderbird", "115"), SmimeSupport::supported, 1.0, "signed")));
+    ASSERT_OK(
+        store->record(with_capability(with_client(observe("a@x.example", 1), "Thunderbird", "115"),
+                                      SmimeSupport::supported, 1.0, "signed")));
     ASSERT_OK(store->record(with_client(observe("a@x.example", 2), "Outlook (desktop)", "16")));
-    ASSERT_OK(store->record(with_capability(
-        with_client(observe("b@x.example", 1), "Thunderbird", "128"), SmimeSupport::supported, 0.8, "UA")));
+    ASSERT_OK(
+        store->record(with_capability(with_client(observe("b@x.example", 1), "Thunderbird", "128"),
+                                      SmimeSupport::supported, 0.8, "UA")));
     ASSERT_OK(store->record(with_capability(
         with_client(observe("c@x.example", 1), "Webmail", "", SmimeSupport::unsupported),
         SmimeSupport::unsupported, 0.7, "X-Mailer")));
@@ -455,7 +459,8 @@ TEST_P(StoreTest, TextFromMailIsStoredAsUtf8) {
     o = with_client(o, "Caf\xe9", "1");
     ASSERT_OK(store->record(o));
     const RecipientRecord r = must_find(kAlice);
-    EXPECT_EQ(r.capability_evidence, "X-Mailer: Caf\xef\xbf\xbd \xef\xbf\xbdmail \xef\xbf\xbd \xc3\xa9");
+    EXPECT_EQ(r.capability_evidence,
+              "X-Mailer: Caf\xef\xbf\xbd \xef\xbf\xbdmail \xef\xbf\xbd \xc3\xa9");
     ASSERT_EQ(r.clients.size(), 1u);
     EXPECT_EQ(r.clients[0].name, "Caf\xef\xbf\xbd");
 
@@ -494,7 +499,8 @@ TEST_P(StoreTest, ReopenKeepsTheDataAndDoesNotMigrateAgain) {
 
 TEST_P(StoreTest, NewerSchemaIsRefused) {
     store.reset();
-    raw_sql(url, "INSERT INTO ribbon_schema (version, applied_at, description) VALUES (7, 0, 'future')");
+    raw_sql(url,
+            "INSERT INTO ribbon_schema (version, applied_at, description) VALUES (7, 0, 'future')");
     auto r = RecipientStore::open(url);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::store_corrupt);
@@ -516,8 +522,10 @@ std::string shared_address(int n) {
 // yet, so they also race to migrate it.
 TEST_P(StoreTest, TwoProcessesAtOnceLoseNoUpdate) {
     store.reset();  // a child must not inherit a live connection it could use
-    if (GetParam() == Backend::postgresql) url = s_pg.fresh_url();
-    else url = "sqlite://" + (tmp / "fresh.db").string();
+    if (GetParam() == Backend::postgresql)
+        url = s_pg.fresh_url();
+    else
+        url = "sqlite://" + (tmp / "fresh.db").string();
     constexpr int kPerChild = 200;
     const auto start = Clock::now();
     const auto results = run_children(2, [&](int index, std::string& say) {
@@ -528,7 +536,8 @@ TEST_P(StoreTest, TwoProcessesAtOnceLoseNoUpdate) {
         }
         for (int i = 0; i < kPerChild; ++i) {
             const std::string address = shared_address(i % 10);
-            auto r = (*s)->record(with_client(observe(address, i), index ? "Mutt" : "Thunderbird", "1"));
+            auto r =
+                (*s)->record(with_client(observe(address, i), index ? "Mutt" : "Thunderbird", "1"));
             if (!r) {
                 say = "record " + std::to_string(i) + ": " + describe(r.error());
                 return 1;
@@ -539,8 +548,10 @@ TEST_P(StoreTest, TwoProcessesAtOnceLoseNoUpdate) {
     for (const auto& c : results) {
         EXPECT_EQ(c.exit_code, 0) << c.output << (c.timed_out ? " (timed out)" : "");
     }
-    RecordProperty("two_process_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                          Clock::now() - start).count()));
+    RecordProperty(
+        "two_process_ms",
+        static_cast<int>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count()));
     store = open();
     ASSERT_TRUE(store);
     EXPECT_EQ(count("SELECT SUM(message_count) FROM recipients"), 2 * kPerChild);

@@ -85,20 +85,23 @@ fs::path template_cluster(bool drop, uid_t uid, gid_t gid) {
     fs::remove_all(dir);
     fs::create_directories(dir);
     TempDir work("ribbon-pg-init");
-    fs::permissions(work.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    fs::permissions(work.path(),
+                    fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
     const fs::path init = work / "init";
     fs::create_directory(init);
-    if (drop && ::chown(init.c_str(), uid, gid) != 0) throw std::runtime_error("chown " + init.string());
+    if (drop && ::chown(init.c_str(), uid, gid) != 0)
+        throw std::runtime_error("chown " + init.string());
     ProcessOptions o;
     o.cwd = init;  // initdb complains when it cannot read its working directory
     o.env = {{"LC_ALL", "C"}};
     const ProcessResult r = run_process(
         as_user(drop, uid, gid,
-                {(bindir() / "initdb").string(), "-D", (init / "data").string(), "-A", "trust", "-U",
-                 "ribbon", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"}),
+                {(bindir() / "initdb").string(), "-D", (init / "data").string(), "-A", "trust",
+                 "-U", "ribbon", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"}),
         o);
     if (r.exit_code != 0) throw std::runtime_error("initdb: " + r.describe());
-    const ProcessResult cp = run_process({"cp", "-a", (init / "data").string(), (dir / "data").string()});
+    const ProcessResult cp =
+        run_process({"cp", "-a", (init / "data").string(), (dir / "data").string()});
     if (cp.exit_code != 0) throw std::runtime_error("cp: " + cp.describe());
     write_file(dir / "complete", "ok\n");
     return dir / "data";
@@ -115,11 +118,13 @@ struct ResultClearer {
 
 std::string postgres_unavailable_reason() {
     if (bindir().empty())
-        return "PostgreSQL server binaries (initdb, postgres) not found in /usr/lib/postgresql/*/bin "
+        return "PostgreSQL server binaries (initdb, postgres) not found in "
+               "/usr/lib/postgresql/*/bin "
                "(set RIBBON_PG_BINDIR)";
     if (::geteuid() == 0 && server_user() == nullptr)
         return "running as root, and neither user postgres nor nobody exists";
-    if (::geteuid() == 0 && ::access("/usr/bin/setpriv", X_OK) != 0) return "setpriv is not installed";
+    if (::geteuid() == 0 && ::access("/usr/bin/setpriv", X_OK) != 0)
+        return "setpriv is not installed";
     return "";
 }
 
@@ -132,7 +137,8 @@ PostgresServer::PostgresServer() {
         }
     }
     // The server's user must reach its directory.
-    fs::permissions(m_tmp.path(), fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
+    fs::permissions(m_tmp.path(),
+                    fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
     m_data = m_tmp / "data";
     m_log = m_tmp / "postgres.log";
 }
@@ -164,11 +170,25 @@ std::string PostgresServer::start() {
         spec.drop = m_drop;
         spec.uid = m_uid;
         spec.gid = m_gid;
-        spec.argv = {(bindir() / "postgres").string(), "-D", m_data.string(), "-p",
-                     std::to_string(m_port), "-k", (m_tmp / "run").string(),
-                     "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                     "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                     "-c", "shared_buffers=16MB", "-c", "max_connections=40"};
+        spec.argv = {(bindir() / "postgres").string(),
+                     "-D",
+                     m_data.string(),
+                     "-p",
+                     std::to_string(m_port),
+                     "-k",
+                     (m_tmp / "run").string(),
+                     "-c",
+                     "listen_addresses=127.0.0.1",
+                     "-c",
+                     "fsync=off",
+                     "-c",
+                     "synchronous_commit=off",
+                     "-c",
+                     "full_page_writes=off",
+                     "-c",
+                     "shared_buffers=16MB",
+                     "-c",
+                     "max_connections=40"};
         m_daemon = std::make_unique<daemon::Daemon>();
         error = m_daemon->start(spec);
         if (!error.empty()) {
@@ -211,7 +231,8 @@ std::string PostgresServer::url(const std::string& database) const {
 }
 
 void SuitePostgres::start() {
-    if (!postgres_unavailable_reason().empty()) return;
+    if (tried || !postgres_unavailable_reason().empty()) return;
+    tried = true;
     server = std::make_unique<PostgresServer>();
     error = server->start();
 }

@@ -13,10 +13,11 @@
 // Not thread-safe; one object per test suite.
 #pragma once
 
+#include <sys/types.h>
+
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <sys/types.h>
 
 #include "support/daemon.hpp"
 #include "support/process.hpp"
@@ -26,14 +27,14 @@ namespace ribbon::test {
 // "" when a private PostgreSQL can be run here; else why not, for GTEST_SKIP.
 std::string postgres_unavailable_reason();
 
-#define SKIP_WITHOUT_POSTGRES()                                                                  \
-    do {                                                                                         \
-        if (auto why = ::ribbon::test::postgres_unavailable_reason(); !why.empty())              \
-            GTEST_SKIP() << why;                                                                 \
+#define SKIP_WITHOUT_POSTGRES()                                                     \
+    do {                                                                            \
+        if (auto why = ::ribbon::test::postgres_unavailable_reason(); !why.empty()) \
+            GTEST_SKIP() << why;                                                    \
     } while (0)
 
 class PostgresServer {
-public:
+  public:
     PostgresServer();
     ~PostgresServer();
     PostgresServer(const PostgresServer&) = delete;
@@ -51,8 +52,10 @@ public:
     // postgresql://ribbon@127.0.0.1:PORT/<database>
     [[nodiscard]] std::string url(const std::string& database) const;
     [[nodiscard]] int port() const { return m_port; }
+    // The postmaster, leader of the server's process group; -1 when stopped.
+    [[nodiscard]] pid_t pid() const { return m_daemon ? m_daemon->pid() : -1; }
 
-private:
+  private:
     TempDir m_tmp{"ribbon-pg"};
     std::filesystem::path m_data, m_log;
     int m_port = -1;
@@ -62,24 +65,30 @@ private:
     std::unique_ptr<daemon::Daemon> m_daemon;
 };
 
-// One server for a test suite: start() from SetUpTestSuite, stop() from
-// TearDownTestSuite; each test takes a fresh database.
+// One server for a test suite, started by the suite's first test that
+// needs it (so a ctest process running one SQLite test starts none) and
+// stopped from TearDownTestSuite; each test takes a fresh database.
 struct SuitePostgres {
     std::unique_ptr<PostgresServer> server;
     std::string error;  // why start() failed; "" when it did not (or was skipped)
     int databases = 0;
+    bool tried = false;
 
-    void start();  // does nothing when postgres_unavailable_reason() says why
-    void stop() { server.reset(); }
+    void start();  // once; nothing when postgres_unavailable_reason() says why
+    void stop() {
+        server.reset();
+        tried = false;
+    }
     // The URL of a new, empty database. Throws std::runtime_error.
     std::string fresh_url();
 };
 
 // First line of a test on a SuitePostgres: skipped without PostgreSQL,
 // failed when it is there but did not start.
-#define SKIP_OR_FAIL_WITHOUT_POSTGRES(suite)                             \
-    do {                                                                 \
-        SKIP_WITHOUT_POSTGRES();                                         \
+#define SKIP_OR_FAIL_WITHOUT_POSTGRES(suite)                                   \
+    do {                                                                       \
+        SKIP_WITHOUT_POSTGRES();                                               \
+        (suite).start();                                                       \
         ASSERT_TRUE((suite).server && (suite).error.empty()) << (suite).error; \
     } while (0)
 

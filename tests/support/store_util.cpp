@@ -22,7 +22,8 @@ std::string sqlite_scalar(const std::string& path, const std::string& sql) {
     sqlite3* raw = nullptr;
     const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE, nullptr);
     std::unique_ptr<sqlite3, int (*)(sqlite3*)> db(raw, sqlite3_close_v2);
-    if (rc != SQLITE_OK) throw std::runtime_error("sqlite open " + path + ": " + sqlite3_errstr(rc));
+    if (rc != SQLITE_OK)
+        throw std::runtime_error("sqlite open " + path + ": " + sqlite3_errstr(rc));
     sqlite3_busy_timeout(db.get(), 5000);
     std::string first;
     bool have = false;
@@ -141,8 +142,11 @@ std::vector<ChildResult> run_children(int n, const std::function<int(int, std::s
     return results;
 }
 
-ChildResult run_child(const std::function<int(std::string&)>& body, std::chrono::milliseconds timeout) {
-    return run_children(1, [&](int, std::string& say) { return body(say); }, timeout).front();
+ChildResult run_child(const std::function<int(std::string&)>& body,
+                      std::chrono::milliseconds timeout) {
+    return run_children(
+               1, [&](int, std::string& say) { return body(say); }, timeout)
+        .front();
 }
 
 }  // namespace ribbon::test

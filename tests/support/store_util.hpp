@@ -16,8 +16,8 @@ namespace ribbon::test {
 std::string raw_sql(const std::string& url, const std::string& sql);
 
 struct ChildResult {
-    int exit_code = -1;   // 128 + signal when killed
-    std::string output;   // what the child wrote to `say`
+    int exit_code = -1;  // 128 + signal when killed
+    std::string output;  // what the child wrote to `say`
     bool timed_out = false;
 };
 
@@ -29,7 +29,8 @@ ChildResult run_child(const std::function<int(std::string& say)>& body,
                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // Several at once; each gets its index.
-std::vector<ChildResult> run_children(int n, const std::function<int(int index, std::string& say)>& body,
+std::vector<ChildResult> run_children(int n,
+                                      const std::function<int(int index, std::string& say)>& body,
                                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 }  // namespace ribbon::test
