@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -120,6 +121,37 @@ TEST(StoreSqlite, ForeignDatabaseIsMigratedIntoUnlessNamesCollide) {
     EXPECT_EQ(raw_sql("sqlite://" + other.string(),
                       "SELECT COUNT(*) FROM sqlite_master WHERE name = 'ribbon_schema'"),
               "0");
+}
+
+// Another writer holding the lock longer than the busy timeout (5 s): the
+// write waits that long, then gives up as store_unavailable; lookups do
+// not wait at all (WAL readers never do).
+TEST(StoreSqlite, LockHeldPastTheBusyTimeoutIsUnavailable) {
+    SqliteDir d;
+    auto s = RecipientStore::open(d.url);
+    ASSERT_OK(s);
+    ASSERT_OK((*s)->record(observe(kAlice, 1)));
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(d.file.c_str(), &raw), SQLITE_OK);
+    std::unique_ptr<sqlite3, int (*)(sqlite3*)> other(raw, sqlite3_close_v2);
+    ASSERT_EQ(sqlite3_exec(other.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+    auto start = Clock::now();
+    auto st = (*s)->standing(kAlice);
+    ASSERT_OK(st);
+    EXPECT_LT(Clock::now() - start, 1s);
+    start = Clock::now();
+    auto r = (*s)->record(observe(kAlice, 2));
+    const auto took = Clock::now() - start;
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Errc::store_unavailable) << describe(r.error());
+    EXPECT_TRUE(contains(r.error().message(), d.file.string())) << r.error().message();
+    EXPECT_TRUE(contains(r.error().message(), "locked")) << r.error().message();
+    EXPECT_GE(took, 4500ms);
+    EXPECT_LT(took, 10s);
+
+    ASSERT_EQ(sqlite3_exec(other.get(), "ROLLBACK", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_OK((*s)->record(observe(kAlice, 3)));
 }
 
 // In a forked child: become `nobody` when root, since root ignores file
