@@ -340,8 +340,12 @@ Result<void> PgStore::write_transaction(const std::function<Result<void>()>& bod
             auto done = body();
             m_in_transaction = false;
             if (!done) {
+                // The ROLLBACK's success must not hide why the body failed:
+                // the retry below looks at that SQLSTATE.
                 const Error kept = done.error();
+                const std::string state = m_sqlstate;
                 if (!m_lost) (void)simple("ROLLBACK");
+                m_sqlstate = state;
                 return kept;
             }
             return {};
