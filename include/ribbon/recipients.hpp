@@ -4,19 +4,25 @@
 // and what an operator decided for it (override, opt-out).
 //
 // Two backends behind one interface, chosen by URL:
-//   sqlite:///var/lib/ribbon/ribbon.db   one host (WAL mode), the default
+//   sqlite:///var/lib/ribbon/ribbon.db   one host (WAL mode), the default;
+//                                        an absolute path, its directory must exist
 //   postgresql://user@host:port/dbname  several ribbon hosts sharing one database
+//                                        (postgres:// too; a libpq connection URI)
 // Opening a store applies the versioned schema migrations (docs/STORE.md);
 // a database whose schema is newer than this ribbon is refused, never
 // downgraded.
 //
-// Addresses are stored in ASCII lower case (policy/addresses.hpp explains
-// why); every call normalises its address argument the same way.
+// Addresses are stored trimmed and in ASCII lower case (policy/addresses.hpp
+// explains why); every call normalises its address argument the same way.
+// One that cannot be an address (empty, no '@' with text on both sides,
+// white space or control characters inside, not UTF-8, over 254 octets) is
+// refused by record/set_override/set_opt_out as permanent
+// Errc::malformed_message, and is "never seen" to standing/find/forget.
 //
 // Errors: Errc::store_unavailable (transient: the server is down, the file
 // is locked or read-only, the disk is full) and Errc::store_corrupt
 // (permanent: the file is not a ribbon database, or its schema is newer).
-// A bad URL is Errc::bad_config.
+// A bad URL is Errc::bad_config; no message shows the URL's password.
 //
 // Thread-safety: one RecipientStore is used by one thread at a time; each
 // thread (or process) opens its own. The database itself arbitrates between

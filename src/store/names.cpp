@@ -1,0 +1,52 @@
+// names.cpp — the stable names of SmimeSupport and RecipientOverride
+// (ribbon/recipients.hpp). The store writes these very strings into its
+// tables (docs/STORE.md), so they must never change.
+//
+// Temporary home: src/policy/recipients_names.cpp is meant to own these;
+// whichever copy is kept at merge, the other goes.
+#include "ribbon/recipients.hpp"
+
+namespace ribbon {
+
+std::string_view smime_support_name(SmimeSupport s) noexcept {
+    switch (s) {
+        case SmimeSupport::supported:
+            return "supported";
+        case SmimeSupport::unsupported:
+            return "unsupported";
+        case SmimeSupport::unknown:
+            break;
+    }
+    return "unknown";
+}
+
+std::optional<SmimeSupport> parse_smime_support(std::string_view name) noexcept {
+    if (name == "unknown") return SmimeSupport::unknown;
+    if (name == "supported") return SmimeSupport::supported;
+    if (name == "unsupported") return SmimeSupport::unsupported;
+    return std::nullopt;
+}
+
+std::string_view recipient_override_name(RecipientOverride o) noexcept {
+    switch (o) {
+        case RecipientOverride::sign:
+            return "sign";
+        case RecipientOverride::no_sign:
+            return "no-sign";
+        case RecipientOverride::opaque:
+            return "opaque";
+        case RecipientOverride::none:
+            break;
+    }
+    return "none";
+}
+
+std::optional<RecipientOverride> parse_recipient_override(std::string_view name) noexcept {
+    if (name == "none") return RecipientOverride::none;
+    if (name == "sign") return RecipientOverride::sign;
+    if (name == "no-sign") return RecipientOverride::no_sign;
+    if (name == "opaque") return RecipientOverride::opaque;
+    return std::nullopt;
+}
+
+}  // namespace ribbon

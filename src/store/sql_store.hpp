@@ -1,0 +1,159 @@
+// sql_store.hpp — what the SQLite and PostgreSQL backends of the
+// recipients store (ribbon/recipients.hpp) share: the schema and its
+// migrations, the statements, the rules that turn an Observation into
+// statements and rows into records, and every RecipientStore operation
+// written once over a few backend primitives. Internal to libribbon;
+// docs/STORE.md describes the schema for operators.
+//
+// The SQL is written once, in the dialect both databases accept
+// (INSERT ... ON CONFLICT ... DO UPDATE with `excluded.`, RETURNING, CASE
+// instead of LEAST/GREATEST, which SQLite lacks). What differs is explicit
+// and small: the placeholders ($1 here; SQLite is given ?1, its numbered
+// form, by sqlite_placeholders()), and two type spellings in the DDL
+// (Dialect).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "ribbon/recipients.hpp"
+
+namespace ribbon::store {
+
+// The newest schema this ribbon knows (the last migration's version).
+inline constexpr int kSchemaVersion = 1;
+
+// A statement parameter. Blob is bound as binary (BLOB / BYTEA).
+struct Blob {
+    std::string bytes;
+};
+using Value = std::variant<std::int64_t, double, bool, std::string, Blob>;
+using Params = std::vector<Value>;
+
+// The prepared statements, each prepared once per connection.
+enum class Stmt : std::size_t {
+    upsert_recipient,
+    upsert_client,
+    upsert_certificate,
+    standing,
+    recipient,     // one recipients row
+    page,          // recipients rows after $1, at most $2
+    clients,       // the clients of addresses $1..$2
+    certificates,  // the certificates of addresses $1..$2
+    set_override,
+    set_opt_out,
+    forget,
+    totals,
+    per_client,
+};
+inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::per_client) + 1;
+
+// What `s` does, for error messages ("recording an observation").
+std::string_view statement_purpose(Stmt s);
+// The SQL of `s`, with $1, $2, ... placeholders.
+std::string_view statement_sql(Stmt s);
+// $N → ?N (SQLite's numbered parameters). The statements hold no string
+// literal with a '$' in it, so a plain scan is enough.
+std::string sqlite_placeholders(std::string_view sql);
+
+// The DDL spellings that differ between the backends.
+struct Dialect {
+    // Key columns (addresses, client names, fingerprints): compared and
+    // ordered byte by byte on both backends, so for_each's "address order"
+    // is the same everywhere and does not depend on a server's locale.
+    std::string_view key_text;  // "TEXT" / "TEXT COLLATE \"C\""
+    std::string_view bytes;     // "BLOB" / "BYTEA"
+};
+
+struct Migration {
+    int version;
+    std::string_view description;
+    std::vector<std::string_view> statements;  // DDL with {key} and {bytes}
+};
+// Every migration, oldest first; the last one's version is kSchemaVersion.
+const std::vector<Migration>& migrations();
+std::string render_ddl(std::string_view ddl, const Dialect& dialect);
+
+// One result row, read by column index (columns as each statement lists them).
+class Row {
+  public:
+    virtual ~Row() = default;
+    virtual std::int64_t int64(int column) const = 0;
+    virtual double real(int column) const = 0;
+    virtual bool boolean(int column) const = 0;
+    virtual std::string text(int column) const = 0;
+    virtual std::string blob(int column) const = 0;
+};
+using RowSink = std::function<void(const Row&)>;
+
+// The stored form of an address: white space trimmed, ASCII lower case
+// (policy/addresses.hpp: RFC 5321 §2.4 allows case-sensitive local parts,
+// nobody sending to customers relies on it). nullopt when it cannot be an
+// address: empty, longer than 254 octets (RFC 5321 §4.5.3.1.3), no '@'
+// with text on both sides, white space or control characters inside, or
+// not UTF-8.
+std::optional<std::string> normalise_address(std::string_view address);
+
+// `text` as valid UTF-8 without NUL: each byte that is not part of a valid
+// sequence, and each NUL, becomes U+FFFD. Header values from customers'
+// mail are untrusted bytes; PostgreSQL refuses invalid UTF-8 in TEXT, and
+// SQLite would keep it, so both are given the same cleaned text.
+std::string to_utf8_text(std::string_view text);
+
+// The RecipientStore operations, written once. A backend supplies the
+// primitives below; it is used by one thread at a time, like any store.
+class SqlStore : public RecipientStore {
+  public:
+    int schema_version() const override { return m_version; }
+    Result<void> record(const Observation& observation) override;
+    Result<std::optional<RecipientStanding>> standing(std::string_view address) override;
+    Result<std::optional<RecipientRecord>> find(std::string_view address) override;
+    Result<void> set_override(std::string_view address, RecipientOverride value,
+                              UnixTime now) override;
+    Result<void> set_opt_out(std::string_view address, bool opted_out, UnixTime now) override;
+    Result<bool> forget(std::string_view address) override;
+    Result<void> for_each(const std::function<bool(const RecipientRecord&)>& visit) override;
+    Result<RecipientStats> stats() override;
+
+  protected:
+    // `label` names the store in error messages: the SQLite file, or the
+    // PostgreSQL URL with its password masked.
+    explicit SqlStore(std::string label) : m_label(std::move(label)) {}
+    const std::string& label() const { return m_label; }
+
+    // Brings the schema to kSchemaVersion (or refuses a newer one); called
+    // once by each backend's open.
+    Result<void> migrate();
+
+    // Runs one prepared statement; `sink` sees each result row.
+    virtual Result<void> run(Stmt s, const Params& params, const RowSink& sink) = 0;
+    // Runs `body` in one write transaction, committed when it succeeds.
+    virtual Result<void> write_transaction(const std::function<Result<void>()>& body) = 0;
+    // Like write_transaction, but also excludes every other opener's
+    // migration (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock).
+    virtual Result<void> migration_transaction(const std::function<Result<void>()>& body) = 0;
+    // One statement that is not worth preparing (DDL, the version check).
+    virtual Result<void> exec(std::string_view sql) = 0;
+    // The first column of the first row of `sql` as an integer; 0 when
+    // there is no row or it is NULL.
+    virtual Result<std::int64_t> query_int(std::string_view sql) = 0;
+    // A query answering 1 when the ribbon_schema table exists, else 0.
+    virtual std::string_view schema_table_query() const = 0;
+    virtual const Dialect& dialect() const = 0;
+
+  private:
+    Result<int> stored_version();
+    Result<void> apply_migrations();
+    // The clients and certificates of addresses first..last, in address
+    // order, attached to `records` (sorted by address).
+    Result<void> attach_children(std::vector<RecipientRecord>& records);
+
+    std::string m_label;
+    int m_version = 0;
+};
+
+}  // namespace ribbon::store
