@@ -33,28 +33,6 @@ Treatment combine_treatments(const std::vector<RecipientDecision>& decisions, Mi
     return any_opaque ? Treatment::sign_opaque : Treatment::sign;
 }
 
-// RFC 3986 §3.2.1 userinfo ("user:password@") and libpq's password=
-// query parameter are the two places a store URL carries a password.
-std::string redacted_store_url(std::string_view url) {
-    std::string out(url);
-    const std::size_t scheme = out.find("://");
-    if (scheme != std::string::npos) {
-        const std::size_t start = scheme + 3;
-        const std::size_t end = out.find_first_of("/?", start);
-        const std::size_t at = out.rfind('@', end == std::string::npos ? out.size() : end);
-        if (at != std::string::npos && at >= start) {
-            const std::size_t colon = out.find(':', start);
-            if (colon != std::string::npos && colon < at) out.replace(colon + 1, at - colon - 1, "***");
-        }
-    }
-    for (std::size_t p = out.find("password="); p != std::string::npos; p = out.find("password=", p + 1)) {
-        const std::size_t value = p + 9;
-        const std::size_t end = out.find('&', value);
-        out.replace(value, (end == std::string::npos ? out.size() : end) - value, "***");
-    }
-    return out;
-}
-
 using Clock = std::chrono::steady_clock;
 
 class RecipientPolicy::Impl {

@@ -1,9 +1,6 @@
 // names.cpp — the stable names of SmimeSupport and RecipientOverride
 // (ribbon/recipients.hpp). The store writes these very strings into its
 // tables (docs/STORE.md), so they must never change.
-//
-// Temporary home: src/policy/recipients_names.cpp is meant to own these;
-// whichever copy is kept at merge, the other goes.
 #include "ribbon/recipients.hpp"
 
 namespace ribbon {

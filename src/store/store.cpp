@@ -135,6 +135,8 @@ std::string without_secrets(std::string text, std::string_view url) {
 
 }  // namespace store
 
+std::string redacted_store_url(std::string_view url) { return store::mask_url(url); }
+
 Result<std::unique_ptr<RecipientStore>> RecipientStore::open(std::string_view url) {
     // Schemes are case-insensitive (RFC 3986 §3.1); libpq wants lower case.
     if (store::iequals_prefix(url, "sqlite:")) {
