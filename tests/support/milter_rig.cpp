@@ -42,6 +42,13 @@ void make_daemon_dir(const fs::path& dir) {
     if (nobody == nullptr) throw std::runtime_error("no user nobody");
     chown_tree(dir / "ids", nobody->pw_uid, nobody->pw_gid);
     chown_tree(dir / "spool", nobody->pw_uid, nobody->pw_gid);
+    fs::create_directories(dir / "state");
+    chown_tree(dir / "state", nobody->pw_uid, nobody->pw_gid);
+}
+
+std::string default_store(const fs::path& dir, const std::string& extra) {
+    if (extra.find("[store]") != std::string::npos) return {};
+    return "\n[store]\nurl = \"sqlite://" + (dir / "state" / "ribbon.db").string() + "\"\n";
 }
 
 MilterRig::MilterRig() : m_config(m_tmp / "ribbon.toml"), m_log(m_tmp / "milter.log") {
@@ -78,7 +85,7 @@ void MilterRig::write_config(const std::string& milter_extra, const std::string&
                              "\"\n\n[[signer]]\nfrom = \"no-reply@bank.example\"\n\n"
                              "[milter]\nsocket = \"" + socket + "\"\n"
                              "spool_dir = \"" + (m_tmp / "spool").string() + "\"\n" + milter_extra +
-                             "\n[daemon]\nuser = \"nobody\"\n\n" + extra);
+                             "\n[daemon]\nuser = \"nobody\"\n\n" + extra + default_store(m_tmp.path(), extra));
     ::chmod(m_config.c_str(), 0644);
 }
 

@@ -19,6 +19,9 @@ namespace ribbon::test {
 // Readies `dir` for a daemon that drops to nobody: dir/ids holds the test
 // PKI's RSA Digital ID for no-reply@bank.example, dir/spool is writable.
 void make_daemon_dir(const std::filesystem::path& dir);
+// "[store] url" for a SQLite file in dir/state (made by make_daemon_dir),
+// unless `extra` has a [store] section of its own.
+std::string default_store(const std::filesystem::path& dir, const std::string& extra);
 
 class MilterRig {
 public:

@@ -34,7 +34,8 @@ void RelayRig::write_config(const std::string& relay_extra, const std::string& n
                              "[relay]\nlisten = [\"127.0.0.1:" + std::to_string(m_port) + "\"]\n"
                              "hostname = \"relay.test\"\n"
                              "spool_dir = \"" + (m_tmp / "spool").string() + "\"\n" + relay_extra +
-                             "\n[relay.next_hop]\n" + hop + "\n[daemon]\nuser = \"nobody\"\n\n" + extra);
+                             "\n[relay.next_hop]\n" + hop + "\n[daemon]\nuser = \"nobody\"\n\n" + extra +
+                             default_store(m_tmp.path(), extra));
     ::chmod(m_config.c_str(), 0644);
 }
 
