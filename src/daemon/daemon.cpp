@@ -138,4 +138,13 @@ void run_signal_loop(const std::function<void()>& reload, const std::function<vo
     if (reloader.joinable()) reloader.join();
 }
 
+Result<void> connect_store(RecipientPolicy& policy, spdlog::logger& log) {
+    auto r = policy.connect();
+    if (!r && r.error().code() == Errc::store_unavailable) {
+        log.warn("the recipients store is unavailable: {}", r.error().message());
+        return {};
+    }
+    return r;
+}
+
 }  // namespace ribbon::daemon

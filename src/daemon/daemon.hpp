@@ -13,6 +13,7 @@
 
 #include "ribbon/config.hpp"
 #include "ribbon/error.hpp"
+#include "ribbon/recipient_policy.hpp"
 
 namespace ribbon::daemon {
 
@@ -37,6 +38,14 @@ Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const D
 // printable characters, no '%' (libmilter reads reply texts as format
 // strings), at most 400 octets (RFC 5321 §4.5.3.1.5 allows 512 a line).
 std::string reply_text(std::string_view prefix, const std::string& detail);
+
+// Opens the recipients store as the daemon's own user (after
+// drop_privileges: a SQLite file root created would not be the daemon's to
+// write). A store that cannot be reached now is only logged: each lookup
+// retries it and mail is answered meanwhile by on_internal_error, as for
+// any other outage. A bad URL or a corrupt store is an error: refuse to
+// start, or keep the previous configuration on reload.
+Result<void> connect_store(RecipientPolicy& policy, spdlog::logger& log);
 
 // Blocks SIGHUP, SIGTERM and SIGINT in the calling thread (and so in every
 // thread it starts afterwards). Call before starting any thread.

@@ -52,18 +52,6 @@ Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path&
         Runtime{std::move(*config), std::move(*pool), std::move(policy), std::move(*learning)});
 }
 
-// Opens the recipients store as the daemon's own user. A store that cannot
-// be reached now is retried by each lookup: mail is answered meanwhile with
-// on_internal_error (tempfail by default), as for any other outage.
-Result<void> connect_store(const Runtime& rt) {
-    auto r = rt.policy->connect();
-    if (r || r.error().code() == Errc::store_unavailable) {
-        if (!r) log().warn("the recipients store is unavailable: {}", r.error().message());
-        return {};
-    }
-    return r;
-}
-
 void warn_about(const Runtime& rt) {
     for (const auto& w : rt.pool->warnings()) log().warn("{}", w);
     if (rt.config.signers.empty() && rt.config.milter.role != MilterRole::inbound) {
@@ -84,7 +72,7 @@ void reload(const std::filesystem::path& path) {
         log().error("reload: {}; keeping the previous configuration", next.error().message());
         return;
     }
-    if (auto r = connect_store(**next); !r) {
+    if (auto r = daemon::connect_store(*(*next)->policy, log()); !r) {
         log().error("reload: {}; keeping the previous configuration", r.error().message());
         return;
     }
@@ -138,7 +126,7 @@ Result<void> run(const std::filesystem::path& config_path) {
         if (auto r = daemon::prepare_unix_socket(path, config.milter.socket_mode, config.daemon); !r) return r;
     }
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
-    if (auto r = connect_store(**runtime); !r) return r;
+    if (auto r = daemon::connect_store(*(*runtime)->policy, log()); !r) return r;
 
     std::atomic<bool> finished{false};
     int milter_rc = MI_SUCCESS;

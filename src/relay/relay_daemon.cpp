@@ -63,6 +63,7 @@ Result<void> run(const std::filesystem::path& config_path) {
         }
     }
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
+    if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
 
     server.start();
     std::thread io_thread([&] { io.run(); });
@@ -77,6 +78,10 @@ Result<void> run(const std::filesystem::path& config_path) {
         auto next = load_runtime(config_path, io, workers);
         if (!next) {
             log->error("reload: {}; keeping the previous configuration", next.error().message());
+            return;
+        }
+        if (auto r = daemon::connect_store(*(*next)->policy, *log); !r) {
+            log->error("reload: {}; keeping the previous configuration", r.error().message());
             return;
         }
         const Config& a = server.runtime()->config;

@@ -96,6 +96,7 @@ Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path&
     auto hop = NextHop::create(io, workers, rs.next_hop, rt->hostname);
     if (!hop) return std::move(hop).error();
     rt->next_hop = std::move(*hop);
+    rt->policy = std::make_shared<RecipientPolicy>(rt->config.store);
     return std::shared_ptr<const Runtime>(std::move(rt));
 }
 

@@ -25,6 +25,7 @@
 
 #include "relay/next_hop.hpp"
 #include "ribbon/config.hpp"
+#include "ribbon/recipient_policy.hpp"
 #include "ribbon/network.hpp"
 #include "ribbon/signer_pool.hpp"
 
@@ -37,6 +38,8 @@ struct Runtime {
     Config config;
     std::shared_ptr<SignerPool> pool;
     std::shared_ptr<NextHop> next_hop;
+    // Who of the recipients gets signed mail ([store], [[signer]] recipients).
+    std::shared_ptr<RecipientPolicy> policy;
     std::vector<IpNetwork> mynetworks;
     std::map<std::string, std::string, std::less<>> users;  // name → crypt(3) hash
     std::shared_ptr<boost::asio::ssl::context> tls;         // null: no STARTTLS

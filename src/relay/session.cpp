@@ -90,6 +90,8 @@ private:
     asio::awaitable<bool> auth(std::string_view argument);
     asio::awaitable<bool> mail(std::string_view argument);
     asio::awaitable<bool> rcpt(std::string_view argument);
+    asio::awaitable<Reply> deliver_parts(const Prepared& prepared, std::uint64_t size);
+    void log_outcome(std::uint64_t size, std::size_t nrcpt, const std::string& outcome, const Reply& r);
     asio::awaitable<bool> data();
     asio::awaitable<void> end_transaction();
     bool relay_allowed() const;
@@ -327,6 +329,40 @@ std::string Session::received_header() const {
     return out + date + "\r\n";
 }
 
+void Session::log_outcome(std::uint64_t size, std::size_t nrcpt, const std::string& outcome, const Reply& r) {
+    log().info("{}: from=<{}> nrcpt={} size={} {} relay={} reply={}", m_id, m_envelope.from, nrcpt, size, outcome,
+               m_runtime->next_hop->describe(), r.summary());
+}
+
+// A message split by the recipient policy: the transaction mirrored so far
+// holds every recipient and cannot drop some, so it is reset and each part
+// goes in a transaction of its own. The client, who sent one transaction,
+// gets one reply: 250 only when every part was taken, else the first
+// refusal — the parts already delivered may then be delivered again when
+// the client retries (duplicates are possible, loss is not).
+asio::awaitable<Reply> Session::deliver_parts(const Prepared& prepared, std::uint64_t size) {
+    co_await m_delivery->reset();
+    m_delivery.reset();
+    std::optional<Reply> failure;
+    for (const Part& part : prepared.parts) {
+        std::unique_ptr<Delivery> delivery = m_runtime->next_hop->begin();
+        Reply r = co_await delivery->mail(m_envelope.from, m_envelope.smtputf8, m_envelope.eight_bit);
+        for (std::size_t i = 0; r.positive() && i < part.rcpts.size(); ++i) {
+            const std::string& rcpt = part.rcpts[i];
+            r = co_await delivery->rcpt(rcpt);
+        }
+        if (r.positive()) {
+            r = co_await delivery->data(*part.message);
+        } else {
+            co_await delivery->reset();
+        }
+        log_outcome(size, part.rcpts.size(), part.outcome + " part=" + std::string(r.positive() ? "taken" : "refused"), r);
+        if (!r.positive() && !failure) failure = r;
+    }
+    if (failure) co_return *failure;
+    co_return make_reply(250, "2.0.0", "Ok: delivered in " + std::to_string(prepared.parts.size()) + " transactions");
+}
+
 asio::awaitable<bool> Session::data() {
     if (!m_delivery) co_return error(503, "5.5.1", "Need MAIL command");
     if (m_envelope.rcpts.empty()) co_return error(554, "5.5.1", "No valid recipients");
@@ -378,11 +414,13 @@ asio::awaitable<bool> Session::data() {
     Reply r;
     if (prepared.refusal) {
         r = *prepared.refusal;
+        log_outcome(size, m_envelope.rcpts.size(), prepared.outcome, r);
+    } else if (prepared.parts.size() == 1) {
+        r = co_await m_delivery->data(*prepared.parts.front().message);
+        log_outcome(size, m_envelope.rcpts.size(), prepared.parts.front().outcome, r);
     } else {
-        r = co_await m_delivery->data(*prepared.message);
+        r = co_await deliver_parts(prepared, size);
     }
-    log().info("{}: from=<{}> nrcpt={} size={} {} relay={} reply={}", m_id, m_envelope.from, m_envelope.rcpts.size(),
-               size, prepared.outcome, m_runtime->next_hop->describe(), r.summary());
     co_await end_transaction();
     reply(r);
     co_return true;

@@ -2,7 +2,7 @@
 // milter (milter.cpp), answered in SMTP replies instead of milter ones.
 #include "relay/session_prepare.hpp"
 
-#include <strings.h>
+#include <map>
 
 #include "daemon/daemon.hpp"
 #include "ribbon/signer.hpp"
@@ -28,16 +28,24 @@ std::unique_ptr<Spool> new_spool(const RelaySettings& rs) {
 }
 
 // The message as it came, with the trace header on top.
+Result<std::unique_ptr<Spool>> unchanged(Job& job) {
+    auto spool = new_spool(job.runtime->config.relay);
+    Result<void> r = spool->write(job.trace);
+    if (r) r = job.received->replay(*spool);
+    if (!r) return std::move(r).error();
+    return spool;
+}
+
 Prepared pass_unchanged(Job& job, std::string outcome) {
     Prepared p;
-    p.outcome = std::move(outcome);
-    p.message = new_spool(job.runtime->config.relay);
-    Result<void> r = p.message->write(job.trace);
-    if (r) r = job.received->replay(*p.message);
-    if (!r) {
-        p.log.emplace_back(spdlog::level::err, r.error().message());
+    auto message = unchanged(job);
+    if (!message) {
+        p.log.emplace_back(spdlog::level::err, message.error().message());
+        p.outcome = "deferred (" + message.error().message() + ")";
         p.refusal = make_reply(451, "4.3.0", "Cannot store the message now, try again later");
+        return p;
     }
+    p.parts.push_back(Part{job.rcpts, std::move(*message), std::move(outcome)});
     return p;
 }
 
@@ -67,6 +75,30 @@ Prepared fail(Job& job, FailureKind kind, const std::string& why) {
     return p;
 }
 
+// The message signed in `mode`, with the trace header(s) on top, and the
+// outcome for the log.
+Result<std::pair<std::unique_ptr<Spool>, std::string>> sign_part(Job& job, const SignerRule& rule,
+                                                                const ActiveSigner& active, SignMode mode,
+                                                                TimePoint now) {
+    SignOptions options;
+    options.now = now;
+    options.header_protection = rule.header_protection;
+    options.mode = mode;
+    const KeystoreEntry& entry = active.entry;
+    auto message = new_spool(job.runtime->config.relay);
+    std::string top = job.trace;
+    if (rule.trace_header) top += "Ribbon-Signer: " + entry.address + "; serial=" + entry.certificate.serial_hex + "\r\n";
+    if (auto r = message->write(top); !r) return internal_error(r.error().message());
+    SpoolSink sink(*message);
+    auto report = active.signer.sign(job.received->input(), sink, options);
+    if (!report) return std::move(report).error();
+    std::string outcome = "signed id=" + entry.address + " serial=" + entry.certificate.serial_hex +
+                          " mode=" + (mode == SignMode::opaque ? "opaque" : "detached") +
+                          " signed_size=" + std::to_string(report->bytes_out) + (report->date_added ? " date=added" : "") +
+                          (report->date_replaced ? " date=replaced" : "");
+    return std::make_pair(std::move(message), std::move(outcome));
+}
+
 Prepared prepare_or_throw(Job& job) {
     const Config& config = job.runtime->config;
     // From is in the header section: the spool's first part is enough
@@ -83,35 +115,38 @@ Prepared prepare_or_throw(Job& job) {
     auto active = job.runtime->pool->get(*rule, *from, now);
     if (!active) return fail(job, failure_kind(active.error(), true), active.error().message());
 
-    SignOptions options;
-    options.now = now;
-    options.header_protection = rule->header_protection;
-    options.mode = rule->mode;
+    // The recipient policy, per recipient; recipients with the same answer
+    // share a part (the relay can split a message, the milter cannot).
+    std::map<Treatment, Part> by_treatment;
     for (const auto& rcpt : job.rcpts) {
-        auto at = rcpt.rfind('@');
-        if (at == std::string::npos) continue;
-        for (const auto& domain : config.relay.opaque_for) {  // lower case (config)
-            if (::strcasecmp(rcpt.c_str() + at + 1, domain.c_str()) == 0) options.mode = SignMode::opaque;
+        auto decision = job.runtime->policy->decide(*rule, rcpt, config.relay.opaque_for);
+        if (!decision) return fail(job, FailureKind::internal_error, decision.error().message());
+        Part& part = by_treatment[decision->treatment];
+        part.rcpts.push_back(rcpt);
+        if (decision->treatment == Treatment::plain && part.outcome.empty()) {
+            part.outcome = "unsigned (recipient policy: " + decision->reason + ")";
         }
     }
 
-    const KeystoreEntry& entry = (*active)->entry;
     Prepared p;
-    p.message = new_spool(config.relay);
-    std::string top = job.trace;
-    if (rule->trace_header) top += "Ribbon-Signer: " + entry.address + "; serial=" + entry.certificate.serial_hex + "\r\n";
-    if (auto r = p.message->write(top); !r) return fail(job, FailureKind::internal_error, r.error().message());
-    SpoolSink sink(*p.message);
-    auto report = (*active)->signer.sign(job.received->input(), sink, options);
-    if (!report) {
-        const Error& e = report.error();
-        if (e.code() == Errc::already_signed) return pass_unchanged(job, "unsigned (already signed)");
-        return fail(job, failure_kind(e, false), e.message());
+    for (auto& [treatment, part] : by_treatment) {
+        if (treatment == Treatment::plain) {
+            auto message = unchanged(job);
+            if (!message) return fail(job, FailureKind::internal_error, message.error().message());
+            part.message = std::move(*message);
+            p.parts.push_back(std::move(part));
+            continue;
+        }
+        auto signed_part = sign_part(job, *rule, **active, treatment == Treatment::sign_opaque ? SignMode::opaque : SignMode::detached, now);
+        if (!signed_part) {
+            const Error& e = signed_part.error();
+            if (e.code() == Errc::already_signed) return pass_unchanged(job, "unsigned (already signed)");
+            return fail(job, failure_kind(e, false), e.message());
+        }
+        part.message = std::move(signed_part->first);
+        part.outcome = std::move(signed_part->second);
+        p.parts.push_back(std::move(part));
     }
-    p.outcome = "signed id=" + entry.address + " serial=" + entry.certificate.serial_hex +
-                " mode=" + (options.mode == SignMode::opaque ? "opaque" : "detached") +
-                " signed_size=" + std::to_string(report->bytes_out) + (report->date_added ? " date=added" : "") +
-                (report->date_replaced ? " date=replaced" : "");
     for (const auto& w : (*active)->warnings) p.log.emplace_back(spdlog::level::warn, w);
     return p;
 }

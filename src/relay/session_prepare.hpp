@@ -32,10 +32,20 @@ struct Job {
     std::string id;                   // session id, for logs
 };
 
+// One downstream transaction: the recipients who get this form of the
+// message. A message whose recipients get different answers from the
+// recipient policy becomes one part per answer (signed, signed opaque,
+// unsigned); otherwise there is one part for all.
+struct Part {
+    std::vector<std::string> rcpts;
+    std::unique_ptr<Spool> message;
+    std::string outcome;  // "signed id=… serial=…", "unsigned (…)"
+};
+
 struct Prepared {
-    std::unique_ptr<Spool> message;  // what goes to the next hop
-    std::optional<Reply> refusal;    // or the reply the client gets instead
-    std::string outcome;             // "signed id=… serial=…", "unsigned (…)"
+    std::vector<Part> parts;       // what goes to the next hop
+    std::optional<Reply> refusal;  // or the reply the client gets instead
+    std::string outcome;           // the refusal's, for the log
     std::vector<std::pair<spdlog::level::level_enum, std::string>> log;
 };
 
