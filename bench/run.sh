@@ -138,6 +138,10 @@ echo
 "$BUILD/ribbon-mta-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 \
     || echo "(load row skipped: ribbon-mta-bench failed, see above)"
 
+# ---- the recipient policy per message (bench/policy_bench.cpp) ---------------
+echo
+"$BUILD/ribbon-policy-bench" "$WORK" || echo "(policy row skipped: ribbon-policy-bench failed, see above)"
+
 # ---- load: smtp-source → ribbon relay → smtp-sink -----------------------------
 # The same message and count, directly to smtp-sink and through the relay
 # (bench/relay_bench.cpp; needs root).

@@ -84,7 +84,9 @@ private:
         if (m_settings.url.empty() && !m_store) return RecipientStanding{};
         if (!m_store) {
             const Clock::time_point now = Clock::now();
-            if (now < m_next_open) return transient_error(Errc::store_unavailable, m_problem);
+            // Until the pause is over, the last failure stands (its kind
+            // too: a corrupt store stays corrupt).
+            if (now < m_next_open && m_open_error) return *m_open_error;
             if (auto r = open_locked(now); !r) return std::move(r).error();
         }
         auto found = m_store->standing(address);
@@ -95,7 +97,7 @@ private:
     Result<void> open_locked(Clock::time_point now) const {
         auto opened = RecipientStore::open(m_settings.url);
         if (!opened) {
-            m_problem = opened.error().message();
+            m_open_error = opened.error();
             m_next_open = now + kReopenInterval;
             return std::move(opened).error();
         }
@@ -118,7 +120,7 @@ private:
     // thread-safe); only cache misses take it.
     mutable std::mutex m_store_mutex;
     mutable std::unique_ptr<RecipientStore> m_store;
-    mutable std::string m_problem;
+    mutable std::optional<Error> m_open_error;
     mutable Clock::time_point m_next_open{};
 };
 
