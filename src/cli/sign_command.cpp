@@ -6,18 +6,24 @@
 // (commands.hpp).
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/store_config.hpp"
+#include "ribbon/recipient_policy.hpp"
 #include "ribbon/keystore.hpp"
 #include "ribbon/signer.hpp"
 
@@ -42,6 +48,10 @@ struct SignArgs {
     std::string batch_dir;
     std::string out_dir;
     unsigned jobs = 0;
+    // --for: ask the recipient policy about this recipient first.
+    std::string for_address;
+    std::string recipients_mode = "unless-incapable";
+    StoreArgs store;
 };
 
 // Lists the messages of a batch folder: regular files, sorted, skipping
@@ -252,10 +262,95 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     return sign_one(*signer, in, options, args);
 }
 
+// Writes the message as it came to stdout or -o (the policy said
+// "unsigned"): a pipeline `ribbon sign --for X | sendmail` still delivers.
+int copy_unchanged(const SignArgs& args) {
+    const bool from_stdin = args.input.empty() || args.input == "-";
+    std::ifstream file;
+    if (!from_stdin) {
+        file.open(args.input, std::ios::binary);
+        if (!file) {
+            report_error("sign", args.input, permanent_error(Errc::io_error, "cannot open the message"));
+            return kNoInput;
+        }
+    }
+    std::optional<AtomicFileSink> atomic;
+    FdSink stdout_sink(STDOUT_FILENO);
+    Sink* out = &stdout_sink;
+    if (!args.output.empty() && args.output != "-") {
+        auto created = AtomicFileSink::create(args.output);
+        if (!created) {
+            report_error("sign", args.output, created.error());
+            return kCantCreat;
+        }
+        atomic.emplace(std::move(*created));
+        out = &*atomic;
+    }
+    std::string buffer(64 * 1024, '\0');
+    for (;;) {
+        std::size_t n = 0;
+        if (from_stdin) {
+            const ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) {
+                report_error("sign", "<stdin>", transient_error(Errc::io_error, std::strerror(errno)));
+                return kTempFail;
+            }
+            n = static_cast<std::size_t>(got);
+        } else {
+            file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+            n = static_cast<std::size_t>(file.gcount());
+            if (file.bad()) {
+                report_error("sign", args.input, transient_error(Errc::io_error, "reading the message failed"));
+                return kTempFail;
+            }
+        }
+        if (n == 0) break;
+        if (auto r = out->write(std::string_view(buffer.data(), n)); !r) {
+            report_error("sign", args.output.empty() ? "<stdout>" : args.output, r.error());
+            return exit_code_for(r.error());
+        }
+    }
+    if (atomic) {
+        if (auto c = atomic->commit(); !c) {
+            report_error("sign", args.output, c.error());
+            return exit_code_for(c.error());
+        }
+    }
+    return kOk;
+}
+
+// --for ADDRESS: the recipient policy decides before any key is loaded.
+// Nothing when the message is to be signed (opaque when the policy says
+// so); otherwise the exit code after the message went out unchanged, or
+// after a store failure (75: nothing written, as for any tempfail).
+std::optional<int> apply_recipient_policy(const SignArgs& args, SignOptions& options) {
+    if (args.for_address.empty()) return std::nullopt;
+    int exit_code = kOk;
+    auto setup = open_store_and_config(args.store, "sign", exit_code);
+    if (!setup) return exit_code;
+    SignerRule rule;
+    rule.mode = options.mode;
+    if (args.recipients_mode == "always") rule.recipients = RecipientsMode::always;
+    if (args.recipients_mode == "capable-only") rule.recipients = RecipientsMode::capable_only;
+    RecipientPolicy policy(std::move(setup->store), setup->config.store);
+    auto decision = policy.decide(rule, args.for_address, {});
+    if (!decision) {
+        report_error("sign", args.for_address, decision.error());
+        return exit_code_for(decision.error());
+    }
+    if (decision->treatment == Treatment::sign_opaque) options.mode = SignMode::opaque;
+    if (decision->treatment != Treatment::plain) return std::nullopt;
+    std::fprintf(stderr, "ribbon sign: not signed for %s: %s; the message is written unchanged\n",
+                 args.for_address.c_str(), decision->reason.c_str());
+    return copy_unchanged(args);
+}
+
 int run_sign(const SignArgs& args) {
     SignOptions options;
     options.mode = args.opaque ? SignMode::opaque : SignMode::detached;
     options.header_protection = !args.no_header_protection;
+    if (auto done = apply_recipient_policy(args, options)) return *done;
     if (args.use_keystore) return run_sign_keystore(args, options);
 
     Secret password;
@@ -321,7 +416,19 @@ void register_sign(CLI::App& app, int& exit_code) {
     auto* out_dir = cmd->add_option("--out-dir", args->out_dir, "Where --batch writes signed messages");
     cmd->add_option("--jobs", args->jobs, "Threads for --batch (default: all cores)")
         ->check(CLI::Range(1u, 1024u));
-    batch->needs(out_dir)->excludes(out)->excludes(in);
+    auto* for_address = cmd->add_option("--for", args->for_address,
+                                        "Ask the recipients store first: sign only if the policy says so for this "
+                                        "recipient, else write the message unchanged (docs/LEARNING.md)");
+    cmd->add_option("--recipients", args->recipients_mode, "With --for: the policy mode (default unless-incapable)")
+        ->check(CLI::IsMember({"always", "unless-incapable", "capable-only"}))
+        ->needs(for_address);
+    cmd->add_option("-c,--config", args->store.config,
+                    "With --for: configuration naming the store (default $RIBBON_CONFIG or /etc/ribbon/ribbon.toml, "
+                    "if it exists)")
+        ->needs(for_address);
+    cmd->add_option("--store", args->store.url, "With --for: the store URL, instead of [store] url")
+        ->needs(for_address);
+    batch->needs(out_dir)->excludes(out)->excludes(in)->excludes(for_address);
     out_dir->needs(batch);
     cmd->callback([args, &exit_code, key, keystore, id] {
         args->use_keystore = keystore->count() > 0 || id->count() > 0;
