@@ -143,6 +143,12 @@ struct RecipientStats {
 // The URL with any password replaced by "***", for logs and messages.
 std::string redacted_store_url(std::string_view url);
 
+// `address` as the store keeps it (trimmed, ASCII lower case), or nullopt
+// when it cannot be an address by the rules above. Front ends use it to
+// refuse a bad argument before asking the store, whose find/forget would
+// only say "never seen".
+std::optional<std::string> recipient_address_key(std::string_view address);
+
 class RecipientStore {
 public:
     // Opens (creating when absent: the SQLite file, never a PostgreSQL

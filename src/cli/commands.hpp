@@ -42,6 +42,8 @@ void register_daemons(CLI::App& app, int& exit_code);
 void register_sendmail(CLI::App& app, int& exit_code);
 // learn (learn_command.cpp)
 void register_learn(CLI::App& app, int& exit_code);
+// recipients (recipients_command.cpp, recipients_export.cpp)
+void register_recipients(CLI::App& app, int& exit_code);
 
 // A password or passphrase, wiped when it goes out of scope.
 struct Secret {

@@ -6,6 +6,7 @@
 
 #include "ribbon/recipients.hpp"
 #include "store/backends.hpp"
+#include "store/sql_store.hpp"
 
 namespace ribbon {
 
@@ -136,6 +137,10 @@ std::string without_secrets(std::string text, std::string_view url) {
 }  // namespace store
 
 std::string redacted_store_url(std::string_view url) { return store::mask_url(url); }
+
+std::optional<std::string> recipient_address_key(std::string_view address) {
+    return store::normalise_address(address);
+}
 
 Result<std::unique_ptr<RecipientStore>> RecipientStore::open(std::string_view url) {
     // Schemes are case-insensitive (RFC 3986 §3.1); libpq wants lower case.
