@@ -287,6 +287,7 @@ TEST_F(LearnCli, MaildirNewAndCurButNotTmp) {
 }
 
 TEST_F(LearnCli, UnreadableFilesExit65WhileTheOthersAreLearned) {
+    if (::geteuid() == 0 && as_nobody().empty()) GTEST_SKIP() << "root, and no user nobody";
     // ribbon runs as nobody (when the test is root): its files and store
     // must be nobody's to use, the secret file not.
     fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_read |
@@ -393,7 +394,7 @@ TEST_F(LearnCli, StoreProblems) {
 // permissions are right), with the store exactly as it was.
 TEST_F(LearnCli, ReadOnlyStoreIsATemporaryFailureAndChangesNothing) {
     const std::vector<std::string> nobody = as_nobody();
-    if (nobody.empty() && ::geteuid() == 0) GTEST_SKIP() << "no user nobody";
+    if (nobody.empty() && ::geteuid() == 0) GTEST_SKIP() << "root, and no user nobody";
     fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_read |
                                     fs::perms::group_exec | fs::perms::others_read |
                                     fs::perms::others_exec);
@@ -411,8 +412,11 @@ TEST_F(LearnCli, ReadOnlyStoreIsATemporaryFailureAndChangesNothing) {
     fs::permissions(dir / "ribbon.db",
                     fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
 
-    // The directory is not nobody's either: SQLite cannot make its -shm
+    // The directory is not writable either: SQLite cannot make its -shm
     // file, so the store does not even open.
+    fs::permissions(dir, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read |
+                             fs::perms::group_exec | fs::perms::others_read |
+                             fs::perms::others_exec);
     const ProcessResult closed =
         learn({(tmp / "nadia.eml").string(), (tmp / "omar.eml").string()}, store, nobody);
     EXPECT_EQ(closed.exit_code, 75) << closed.describe();
