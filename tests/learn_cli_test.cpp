@@ -8,7 +8,6 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <map>
 #include <sstream>
 

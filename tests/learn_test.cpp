@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <fstream>
 #include <random>
-#include <set>
 #include <sstream>
 
 #include "support/customers.hpp"
