@@ -8,10 +8,12 @@
 //       certificates harvested (the chain need not reach a root ribbon
 //       trusts: customers' CAs are theirs, and nothing is trusted because
 //       of the harvest);
-//   signed, but the signature or the address check fails → supported, 0.7,
-//       nothing harvested (mail systems damage signatures; their client
-//       still made one);
-//   sealed to the organisation (enveloped-data) → supported, 1.0;
+//   signed, but the signature or the address check fails, or the S/MIME
+//       part cannot even be read (truncated, not base64, not CMS) →
+//       supported, 0.7, nothing harvested (mail systems damage signatures;
+//       their client still made one);
+//   sealed to the organisation (enveloped-data; a .p7m without smime-type
+//       whose CMS content is not SignedData) → supported, 1.0;
 //   otherwise the client rule's answer and confidence, or unknown.
 //
 // Some messages say nothing about the customer's client and are skipped:
@@ -47,9 +49,11 @@ public:
         std::string skipped;
     };
 
-    // Errors: the message has no usable From (Errc::no_from) or its header
-    // cannot be parsed (malformed_message). Never changes anything: the
-    // caller decides what to do with the lesson.
+    // Errors: the message has no usable From (Errc::no_from; an empty
+    // message is empty_message) or its header cannot be parsed
+    // (malformed_message); a transient error of the verifier (out of
+    // memory) is passed on. A broken signature is a lesson, not an error.
+    // Never changes anything: the caller decides what to do with the lesson.
     Result<Lesson> observe(std::string_view message, UnixTime now) const;
 
     const ClientRules& rules() const noexcept { return m_rules; }

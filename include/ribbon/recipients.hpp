@@ -74,8 +74,8 @@ struct HarvestedCertificate {
     std::string serial;  // hex
     UnixTime not_after = 0;
     // sMIMECapabilities (RFC 8551 §2.5.2) from the signed attributes, as
-    // OpenSSL short names or dotted OIDs ("aes256-cbc", "aes128-gcm"), in the
-    // sender's order of preference.
+    // OpenSSL short names in lower case or dotted OIDs ("aes-256-cbc",
+    // "id-aes128-gcm"), in the sender's order of preference.
     std::vector<std::string> capabilities;
     std::string der;  // the certificate itself
     UnixTime first_seen = 0;

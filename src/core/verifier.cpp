@@ -28,6 +28,7 @@
 #include <openssl/err.h>
 #include <openssl/objects.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 
@@ -445,7 +446,10 @@ std::vector<std::string> sender_certificates(CMS_ContentInfo* cms,
         if (len <= 0) continue;
         std::string der(static_cast<std::size_t>(len), '\0');
         auto* out = reinterpret_cast<unsigned char*>(der.data());
-        if (i2d_X509(cert, &out) == len) found.push_back(std::move(der));
+        if (i2d_X509(cert, &out) != len) continue;
+        // NSS's cmsutil puts the signer's certificate in twice.
+        if (std::find(found.begin(), found.end(), der) == found.end())
+            found.push_back(std::move(der));
     }
     return found;
 }

@@ -109,22 +109,33 @@ std::optional<HarvestedCertificate> harvest(const std::string& der, const std::v
     return out;
 }
 
-// RFC 8551 §3.2: application/pkcs7-mime with smime-type enveloped-data (or
-// authEnveloped-data, RFC 8551 §3.4), or an old client's .p7m without
-// smime-type that is not signed-data.
-bool sealed(const std::string& content_type) {
+bool pkcs7_mime(const std::string& content_type) {
     const std::string type = media_type(content_type);
-    if (type != "application/pkcs7-mime" && type != "application/x-pkcs7-mime") return false;
+    return type == "application/pkcs7-mime" || type == "application/x-pkcs7-mime";
+}
+
+// RFC 8551 §3.2: application/pkcs7-mime with smime-type enveloped-data (or
+// authEnveloped-data, RFC 8551 §3.4).
+bool sealed(const std::string& content_type) {
+    if (!pkcs7_mime(content_type)) return false;
     const std::string smime_type = parameter(content_type, "smime-type");
-    if (smime_type.empty()) return parameter(content_type, "name").ends_with(".p7m");
     return smime_type == "enveloped-data" || smime_type == "authenveloped-data";
 }
 
+// multipart/signed, or a .p7m that says it is signed-data or does not say
+// what it is: old clients omit smime-type (RFC 8551 §3.2.2 lets them), and
+// only the CMS content tells signed from sealed. The verifier reads it.
 bool signed_shape(const std::string& content_type) {
-    const std::string type = media_type(content_type);
-    if (type == "multipart/signed") return true;
-    if (type != "application/pkcs7-mime" && type != "application/x-pkcs7-mime") return false;
-    return parameter(content_type, "smime-type") == "signed-data";
+    if (media_type(content_type) == "multipart/signed") return true;
+    if (!pkcs7_mime(content_type)) return false;
+    const std::string smime_type = parameter(content_type, "smime-type");
+    return smime_type.empty() || smime_type == "signed-data";
+}
+
+void learn_sealed(Observation& out) {
+    out.capability = SmimeSupport::supported;
+    out.confidence = 1.0;
+    out.capability_evidence = "sealed message (S/MIME enveloped-data)";
 }
 
 // Fills the capability from a signed message's verification.
@@ -146,6 +157,13 @@ void learn_from_signature(const VerifyResult& verified, Observation& out) {
         return;
     }
     out.confidence = kDamagedSignatureConfidence;
+    if (signature_holds) {
+        // The chain may fail too, but the reason nothing is harvested is the
+        // address: the verifier reports only the first failing check.
+        out.capability_evidence =
+            "signed message, but the signer's certificate does not name the From address";
+        return;
+    }
     out.capability_evidence =
         "signed message whose signature does not hold (" + std::string(verify_reason_name(verified.reason)) + ")";
 }
@@ -181,13 +199,28 @@ Result<Learner::Lesson> Learner::observe(std::string_view message, UnixTime now)
     }
     const std::string* content_type = header(headers, "Content-Type");
     if (content_type != nullptr && sealed(*content_type)) {
-        out.capability = SmimeSupport::supported;
-        out.confidence = 1.0;
-        out.capability_evidence = "sealed message (S/MIME enveloped-data)";
+        learn_sealed(out);
     } else if (content_type != nullptr && signed_shape(*content_type)) {
         auto verified = m_verifier.verify(MessageInput::from_memory(message));
-        if (!verified) return std::move(verified).error();
-        if (verified->verdict != Verdict::not_signed) learn_from_signature(*verified, out);
+        if (!verified && verified.error().kind() != ErrorKind::permanent) {
+            return std::move(verified).error();
+        }
+        if (!verified) {
+            // A message cut short, base64 that is not, a CMS object that is
+            // not one: the mail system broke what the customer's client
+            // made, which still shows the client makes S/MIME. Failing the
+            // lesson would lose that, the client and the message count.
+            out.capability = SmimeSupport::supported;
+            out.confidence = kDamagedSignatureConfidence;
+            out.capability_evidence = "S/MIME message that cannot be read (" +
+                                      std::string(errc_name(verified.error().code())) + ")";
+        } else if (verified->verdict != Verdict::not_signed) {
+            learn_from_signature(*verified, out);
+        } else if (pkcs7_mime(*content_type)) {
+            // Only a .p7m without smime-type gets here, and the verifier
+            // found a CMS object that is not SignedData: sealed mail.
+            learn_sealed(out);
+        }
     }
     lesson.observation = std::move(out);
     return lesson;
