@@ -432,8 +432,13 @@ std::vector<std::string> smime_capabilities(CMS_SignerInfo* si) {
 }
 
 // The end-entity certificates carried in the SignedData that name one of
-// the From addresses (CA certificates never do, and are skipped anyway).
-std::vector<std::string> sender_certificates(CMS_ContentInfo* cms,
+// the From addresses (CA certificates never do, and are skipped anyway):
+// the signer's own, and others from the signer's issuer (Outlook's
+// separate encryption certificate). The certificate set is not covered by
+// the signature (RFC 5652 §5.1), so anyone relaying a customer's signed
+// message could add one: requiring the signer's issuer means an added
+// certificate needs that CA to have issued it for the customer's address.
+std::vector<std::string> sender_certificates(CMS_ContentInfo* cms, X509* signer,
                                              const std::vector<std::string>& from) {
     std::vector<std::string> found;
     ossl::X509StackPtr certs(CMS_get1_certs(cms));
@@ -441,6 +446,10 @@ std::vector<std::string> sender_certificates(CMS_ContentInfo* cms,
     for (int i = 0; certs && i < sk_X509_num(certs.get()); ++i) {
         X509* cert = sk_X509_value(certs.get(), i);
         if (X509_check_ca(cert) != 0) continue;
+        if (X509_cmp(cert, signer) != 0 &&
+            X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_issuer_name(signer)) != 0) {
+            continue;
+        }
         if (!verify::addresses_covered(from, ossl::describe_certificate(cert).addresses)) continue;
         const int len = i2d_X509(cert, nullptr);
         if (len <= 0) continue;
@@ -527,7 +536,7 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
         result.from_in_certificate =
             verify::addresses_covered(result.from_addresses, details.certificate.addresses);
         result.signer = std::move(details);
-        result.sender_certificates = sender_certificates(cms, result.from_addresses);
+        result.sender_certificates = sender_certificates(cms, first_cert, result.from_addresses);
     }
 
     // RFC 9788: compare the protected copies with the outer header.
