@@ -68,6 +68,10 @@ struct Customers {
                              "02");
     Issued dave = ca.issue("dave", "/C=DE/O=Customer GmbH/CN=Dave Customer",
                            signing_extensions("dave@customer.example"), "0d0d0d", &sub_ca);
+    // A certificate for Alice's address from another issuer, as someone
+    // relaying Alice's signed mail could add to its (unsigned) certificate set.
+    Issued alice_planted = ca.issue("alice-planted", "/C=DE/O=Elsewhere/CN=Alice (planted)",
+                                    signing_extensions(kAlice), "0bad", &sub_ca);
 };
 
 const Customers& customers() {
@@ -309,6 +313,19 @@ TEST(LearnSigned, SigningAndEncryptionCertificatesAreBothHarvested) {
                      kOpensslDefaultCapabilities);
     expect_harvested(o.certificates[signing_first ? 1 : 0], c.alice_encryption.cert,
                      kOpensslDefaultCapabilities);
+}
+
+TEST(LearnSigned, ACertificateFromAnotherIssuerBesideTheSignerIsNotHarvested) {
+    const Customers& c = customers();
+    const std::string message = openssl_signed(headers_from(kAlice), kContent, c.alice,
+                                               {.extra_certs = {c.alice_planted.cert}});
+    ASSERT_NE(message.find("smime.p7s"), std::string::npos);
+    const Learner::Lesson lesson = must_learn(trusting_learner(), message);
+    ASSERT_TRUE(lesson.observation);
+    const Observation& o = *lesson.observation;
+    EXPECT_EQ(o.confidence, 1.0);
+    ASSERT_EQ(o.certificates.size(), 1u);
+    EXPECT_EQ(o.certificates[0].sha256, x509_view(c.alice.cert).sha256);
 }
 
 // ---- sealed mail --------------------------------------------------------------
