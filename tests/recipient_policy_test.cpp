@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "ribbon/recipient_policy.hpp"
+#include "support/pki.hpp"
 #include "support/postgres.hpp"
 #include "support/process.hpp"
 
@@ -227,6 +228,54 @@ TEST(RecipientPolicyPostgres, DatabaseGoingAwayUsesStaleAnswersThenRecovers) {
     }
     ASSERT_TRUE(back) << back.error().message();
     EXPECT_EQ(back->treatment, Treatment::sign);
+}
+
+}  // namespace
+}  // namespace ribbon::test
+
+namespace ribbon::test {
+namespace {
+
+// `ribbon sign --for`: the policy decides before any key is used; an
+// incapable customer's message comes out unchanged with exit 0, a store
+// that cannot be opened is exit 65/78 with nothing written.
+TEST(SignFor, SignsForTheCapableAndPassesTheIncapableUnchanged) {
+    TempDir tmp{"ribbon-sign-for"};
+    const std::string url = "sqlite://" + (tmp.path() / "ribbon.db").string();
+    {
+        auto store = RecipientStore::open(url);
+        ASSERT_TRUE(store) << store.error().message();
+        seed(**store);
+    }
+    const std::string message =
+        "From: no-reply@bank.example\r\nTo: x@cust.example\r\nSubject: s\r\nDate: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+        "\r\nbody\r\n";
+    auto sign_for = [&](const std::string& rcpt, const std::string& store_url) {
+        return run_process({ribbon_binary(), "sign", "--key", pki().rsa.key.string(), "--cert",
+                            pki().rsa.cert.string(), "--chain", pki().chain.string(), "--for", rcpt, "--store",
+                            store_url},
+                           message);
+    };
+    ProcessResult capable = sign_for("capable@cust.example", url);
+    ASSERT_EQ(capable.exit_code, 0) << capable.describe();
+    EXPECT_NE(capable.out.find("application/pkcs7-signature"), std::string::npos);
+    ProcessResult sealed = sign_for("sealed@cust.example", url);
+    ASSERT_EQ(sealed.exit_code, 0) << sealed.describe();
+    EXPECT_NE(sealed.out.find("smime-type=signed-data"), std::string::npos);
+    ProcessResult incapable = sign_for("incapable@cust.example", url);
+    ASSERT_EQ(incapable.exit_code, 0) << incapable.describe();
+    EXPECT_EQ(incapable.out, message);
+    EXPECT_EQ(incapable.err,
+              "ribbon sign: not signed for incapable@cust.example: capability unsupported, recipients = "
+              "unless-incapable; the message is written unchanged\n");
+
+    write_file(tmp.path() / "garbage.db", std::string(4096, 'x'));
+    ProcessResult corrupt = sign_for("capable@cust.example", "sqlite://" + (tmp.path() / "garbage.db").string());
+    EXPECT_EQ(corrupt.exit_code, 65) << corrupt.describe();
+    EXPECT_EQ(corrupt.out, "");
+    ProcessResult missing = sign_for("capable@cust.example", "sqlite://" + (tmp.path() / "no" / "r.db").string());
+    EXPECT_EQ(missing.exit_code, 78) << missing.describe();
+    EXPECT_EQ(missing.out, "");
 }
 
 }  // namespace
