@@ -46,7 +46,8 @@ if ! "$RIBBON" keys --keystore "$IDS" check 2>/dev/null | grep -Eq "^(OK|WARNING
     echo "run: issuing a dev-CA Digital ID for $ADDRESS"
     "$RIBBON" keys --keystore "$IDS" dev-ca issue "$ADDRESS" > /dev/null
 fi
-[ -z "$USER_LINE" ] || chown -R nobody "$IDS"
+mkdir -p "$STATE/state"
+[ -z "$USER_LINE" ] || chown -R nobody "$IDS" "$STATE/state"
 
 cat > "$STATE/ribbon.toml" <<EOF2
 # Written by \`make run\` (scripts/run-demo.sh); docs/CONFIGURATION.md has every key.
@@ -55,6 +56,9 @@ path = "$IDS"
 
 [[signer]]
 from = "$ADDRESS"
+
+[store]
+url = "sqlite://$STATE/state/ribbon.db"
 
 [relay]
 listen = ["127.0.0.1:$PORT"]

@@ -120,7 +120,7 @@ struct MilterSettings : FailureActions {
 struct StoreSettings {
     // "sqlite:///path" or "postgresql://..."; empty: no store, every
     // customer is "unknown" and nothing is learned.
-    std::string url = "sqlite:///var/lib/ribbon/ribbon.db";
+    std::string url = "sqlite:///var/lib/ribbon/store/ribbon.db";
     // How long a daemon reuses an answer before asking the store again,
     // and how many it keeps.
     std::chrono::seconds cache_ttl{60};

@@ -4,7 +4,7 @@
 // and what an operator decided for it (override, opt-out).
 //
 // Two backends behind one interface, chosen by URL:
-//   sqlite:///var/lib/ribbon/ribbon.db   one host (WAL mode), the default;
+//   sqlite:///var/lib/ribbon/store/ribbon.db   one host (WAL mode), the default;
 //                                        an absolute path, its directory must exist
 //   postgresql://user@host:port/dbname  several ribbon hosts sharing one database
 //                                        (postgres:// too; a libpq connection URI)
@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -142,6 +143,9 @@ struct RecipientStats {
 
 // The URL with any password replaced by "***", for logs and messages.
 std::string redacted_store_url(std::string_view url);
+
+// The file a "sqlite:" URL names; nullopt for other URLs and bad ones.
+std::optional<std::filesystem::path> sqlite_store_file(std::string_view url);
 
 // `address` as the store keeps it (trimmed, ASCII lower case), or nullopt
 // when it cannot be an address by the rules above. Front ends use it to

@@ -138,6 +138,26 @@ void run_signal_loop(const std::function<void()>& reload, const std::function<vo
     if (reloader.joinable()) reloader.join();
 }
 
+Result<void> prepare_store_dir(const StoreSettings& store, const DaemonSettings& settings) {
+    auto file = sqlite_store_file(store.url);
+    if (!file || ::geteuid() != 0 || settings.user.empty()) return {};
+    const std::filesystem::path dir = file->parent_path();
+    std::error_code ec;
+    if (!std::filesystem::exists(dir, ec)) {
+        std::filesystem::create_directories(dir, ec);
+        if (ec) return transient_error(Errc::io_error, "cannot create " + dir.string() + ": " + ec.message());
+        ::chmod(dir.c_str(), 0750);
+    }
+    if (auto r = hand_over(dir.string(), settings); !r) return r;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+        const std::string path = file->string() + suffix;
+        if (std::filesystem::exists(path, ec)) {
+            if (auto r = hand_over(path, settings); !r) return r;
+        }
+    }
+    return {};
+}
+
 Result<void> connect_store(RecipientPolicy& policy, spdlog::logger& log) {
     auto r = policy.connect();
     if (!r && r.error().code() == Errc::store_unavailable) {

@@ -39,6 +39,13 @@ Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const D
 // strings), at most 400 octets (RFC 5321 §4.5.3.1.5 allows 512 a line).
 std::string reply_text(std::string_view prefix, const std::string& detail);
 
+// Started as root with a SQLite store: creates the database's directory if
+// missing (mode 0750) and gives it, and the database files already there,
+// to [daemon] user — SQLite creates its -wal and -shm files beside the
+// database, so the daemon must be able to write the directory. Nothing for
+// PostgreSQL or when not root.
+Result<void> prepare_store_dir(const StoreSettings& store, const DaemonSettings& settings);
+
 // Opens the recipients store as the daemon's own user (after
 // drop_privileges: a SQLite file root created would not be the daemon's to
 // write). A store that cannot be reached now is only logged: each lookup

@@ -125,6 +125,7 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (auto path = unix_socket_path(config.milter.socket); !path.empty()) {
         if (auto r = daemon::prepare_unix_socket(path, config.milter.socket_mode, config.daemon); !r) return r;
     }
+    if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, log()); !r) return r;
 

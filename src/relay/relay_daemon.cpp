@@ -62,6 +62,7 @@ Result<void> run(const std::filesystem::path& config_path) {
             if (auto r = daemon::hand_over((n.maildir / sub).string(), config.daemon); !r) return r;
         }
     }
+    if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
 

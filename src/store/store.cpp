@@ -138,6 +138,13 @@ std::string without_secrets(std::string text, std::string_view url) {
 
 std::string redacted_store_url(std::string_view url) { return store::mask_url(url); }
 
+std::optional<std::filesystem::path> sqlite_store_file(std::string_view url) {
+    if (!store::iequals_prefix(url, "sqlite:")) return std::nullopt;
+    auto path = store::sqlite_path(url);
+    if (!path) return std::nullopt;
+    return *path;
+}
+
 std::optional<std::string> recipient_address_key(std::string_view address) {
     return store::normalise_address(address);
 }
