@@ -29,10 +29,6 @@ constexpr const char* kThunderbirdEvidence =
     "client Thunderbird (User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 "
     "Thunderbird/115.3.1)";
 
-std::string describe(const Error& e) {
-    return std::string(errc_name(e.code())) + ": " + e.message();
-}
-
 // A customer's plain message. `client` is a whole header line or empty.
 std::string message(const std::string& from, const std::string& client, const std::string& body,
                     const std::string& extra = {}) {

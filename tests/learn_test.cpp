@@ -19,6 +19,7 @@
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/verifiers.hpp"
+#include "support/store_util.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -38,11 +39,6 @@ const std::vector<std::string> kOpensslDefaultCapabilities = {
 // NSS's `cmsutil -P` list (3.87): no AES-192, and RC2 at 128, 64 and 40 bits.
 const std::vector<std::string> kNssCapabilities = {
     "aes-256-cbc", "aes-128-cbc", "des-ede3-cbc", "rc2-cbc", "rc2-cbc", "des-cbc", "rc2-cbc"};
-
-std::string describe(const Error& e) {
-    return std::string(errc_name(e.code())) + "/" + std::string(error_kind_name(e.kind())) + ": " +
-           e.message();
-}
 
 // The customers' certificates, made once per test process.
 struct Customers {

@@ -13,6 +13,7 @@
 #include "support/pki.hpp"
 #include "support/postgres.hpp"
 #include "support/process.hpp"
+#include "support/store_util.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -23,16 +24,6 @@ using nlohmann::json;
 constexpr UnixTime kT0 = 1700000000;  // 2023-11-14T22:13:20Z
 // Evidence with a comma and quotes: CSV must quote it (RFC 4180 §2.6, §2.7).
 constexpr const char* kBobEvidence = "boundary \"0000000000ab\", Message-ID @mail.gmail.com";
-
-std::string describe(const Error& e) {
-    return std::string(errc_name(e.code())) + ": " + e.message();
-}
-
-#define ASSERT_OK(expr)                                             \
-    do {                                                            \
-        auto&& ribbon_r_ = (expr);                                  \
-        ASSERT_TRUE(ribbon_r_.ok()) << describe(ribbon_r_.error()); \
-    } while (0)
 
 std::string sha256_hex(const std::string& bytes) {
     unsigned char md[EVP_MAX_MD_SIZE];

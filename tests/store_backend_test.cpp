@@ -28,17 +28,6 @@ using namespace std::chrono_literals;
 
 constexpr const char* kAlice = "alice@customer.example";
 
-std::string describe(const Error& e) {
-    return std::string(errc_name(e.code())) + "/" + std::string(error_kind_name(e.kind())) + ": " +
-           e.message();
-}
-
-#define ASSERT_OK(expr)                                             \
-    do {                                                            \
-        auto&& ribbon_r_ = (expr);                                  \
-        ASSERT_TRUE(ribbon_r_.ok()) << describe(ribbon_r_.error()); \
-    } while (0)
-
 Observation observe(const std::string& address, UnixTime t) {
     Observation o;
     o.address = address;

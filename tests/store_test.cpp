@@ -28,17 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kAlice = "alice@customer.example";
 
-std::string describe(const Error& e) {
-    return std::string(errc_name(e.code())) + "/" + std::string(error_kind_name(e.kind())) + ": " +
-           e.message();
-}
-
-#define ASSERT_OK(expr)                                             \
-    do {                                                            \
-        auto&& ribbon_r_ = (expr);                                  \
-        ASSERT_TRUE(ribbon_r_.ok()) << describe(ribbon_r_.error()); \
-    } while (0)
-
 // A DER-looking blob with NULs and high bytes: it must come back exactly.
 std::string fake_der(char tag) {
     std::string d("\x30\x82\x00\x05\x00\xff\x00", 7);

@@ -16,6 +16,10 @@
 
 namespace ribbon::test {
 
+std::string describe(const Error& e) {
+    return std::string(errc_name(e.code())) + "/" + std::string(error_kind_name(e.kind())) + ": " + e.message();
+}
+
 namespace {
 
 std::string sqlite_scalar(const std::string& path, const std::string& sql) {

@@ -7,7 +7,19 @@
 #include <functional>
 #include <string>
 
+#include "ribbon/error.hpp"
+
 namespace ribbon::test {
+
+// "code/kind: message", for assertion messages.
+std::string describe(const Error& e);
+
+// Asserts that a Result is ok, printing its error otherwise.
+#define ASSERT_OK(expr)                                             \
+    do {                                                            \
+        auto&& ribbon_r_ = (expr);                                  \
+        ASSERT_TRUE(ribbon_r_.ok()) << ::ribbon::test::describe(ribbon_r_.error()); \
+    } while (0)
 
 // Runs `sql` on the database of the store at `url` (sqlite:///path or
 // postgresql://...) directly, not through ribbon: the first column of the
