@@ -53,6 +53,24 @@ TEST(CheckConfig, UnknownKeyIsExConfigNamingFileAndLine) {
     EXPECT_EQ(r.out, "");
 }
 
+// The operator's client rules are read as the milter would read them.
+TEST(CheckConfig, ABadClientRulesFileIsExConfigNamingTheRule) {
+    ConfigDir d;
+    const std::string rules = (d.tmp / "clients.local.toml").string();
+    write_file(rules, "[[client]]\nname = \"Our App\"\nsmime = \"maybe\"\nconfidence = 1\n"
+                      "[[client.signal]]\nheader = \"X-Mailer\"\n");
+    d.write("[learn]\nrules = [\"" + rules + "\"]\n");
+    auto r = d.run({"check-config", "-q", "-c", d.file.string()});
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.err, "ribbon check-config: " + d.file.string() + ": " + rules +
+                         ":3: client rule 1 (\"Our App\"): smime must be \"supported\", \"unsupported\" or "
+                         "\"unknown\", not \"maybe\" [bad_config]\n");
+    write_file(rules, "[[client]]\nname = \"Our App\"\nsmime = \"supported\"\nconfidence = 1\n"
+                      "[[client.signal]]\nheader = \"X-Mailer\"\npattern = '^OurApp/([0-9.]+)'\n");
+    r = d.run({"check-config", "-q", "-c", d.file.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+}
+
 TEST(CheckConfig, SignerWithoutDigitalIdIsExConfigNamingTheEntry) {
     ConfigDir d;
     Keystore ks(d.keystore);

@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "milter/milter_daemon.hpp"
 #include "relay/relay_daemon.hpp"
+#include "ribbon/client_rules.hpp"
 #include "ribbon/config.hpp"
 #include "ribbon/signer_pool.hpp"
 
@@ -65,6 +66,12 @@ void register_daemons(CLI::App& app, int& exit_code) {
         if (!pool) {
             report_error("check-config", path.string(), pool.error());
             exit_code = exit_code_for(pool.error());
+            return;
+        }
+        // The operator's client rules files, as the milter will read them.
+        if (auto rules = ClientRules::load(config->learn.rules); !rules) {
+            report_error("check-config", path.string(), rules.error());
+            exit_code = exit_code_for(rules.error());
             return;
         }
         for (const auto& w : (*pool)->warnings()) std::fprintf(stderr, "ribbon check-config: warning: %s\n", w.c_str());
