@@ -60,4 +60,7 @@ TimePoint asn1_time_to_timepoint(const ASN1_TIME* t);
 // Lower-case ASCII, for comparing addresses.
 std::string ascii_lower(std::string_view s);
 
+// Lower-case hex of `size` bytes (digests, key ids, boundaries).
+std::string hex(const unsigned char* data, std::size_t size);
+
 }  // namespace ribbon::ossl

@@ -17,6 +17,7 @@
 #include "core/encoders.hpp"
 #include "core/header_scan.hpp"
 #include "core/mime_parse.hpp"
+#include "core/openssl_util.hpp"
 #include "core/outer_headers.hpp"
 #include "ribbon/io.hpp"
 
@@ -39,13 +40,7 @@ std::string make_boundary() {
     static const std::string prefix = [] {
         unsigned char random[8];
         RAND_bytes(random, sizeof random);
-        static constexpr char kHex[] = "0123456789abcdef";
-        std::string p = "=_ribbon_";
-        for (unsigned char c : random) {
-            p.push_back(kHex[c >> 4]);
-            p.push_back(kHex[c & 15]);
-        }
-        return p + "_";
+        return "=_ribbon_" + ossl::hex(random, sizeof random) + "_";
     }();
     static std::atomic<std::uint64_t> counter{0};
     return prefix + std::to_string(counter.fetch_add(1, std::memory_order_relaxed));

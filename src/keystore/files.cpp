@@ -60,13 +60,7 @@ std::string key_id(EVP_PKEY* public_key) {
     unsigned char digest[SHA256_DIGEST_LENGTH];
     SHA256(der, static_cast<std::size_t>(len), digest);
     OPENSSL_free(der);
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (int i = 0; i < 20; ++i) {
-        out.push_back(kHex[digest[i] >> 4]);
-        out.push_back(kHex[digest[i] & 15]);
-    }
-    return out;
+    return ossl::hex(digest, 20);
 }
 
 Result<std::string> public_key_pem(EVP_PKEY* key) {

@@ -42,7 +42,7 @@ constexpr std::size_t kReplaceChunk = 64 * 1024;
 struct Message {
     std::shared_ptr<const Runtime> runtime;
     std::string queue_id = "NOQUEUE";
-    std::vector<std::string> recipients;  // envelope, lower case, without <>
+    std::vector<std::string> recipients;  // envelope, without <>
     // Inbound (learned, never changed): the message collected for the
     // Learner, when its S/MIME body is needed.
     bool inbound = false;
@@ -213,12 +213,6 @@ bool already_signed(const std::vector<HeaderField>& headers) {
 // by hand is far smaller, and the whole message is held for the Learner.
 constexpr std::size_t kMaxInboundMessage = 32 * 1024 * 1024;
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c);
-    return out;
-}
-
 // [milter] role: "inbound" learns from everything; "both" learns from mail
 // that ribbon does not sign (no [[signer]] entry for its From) and that is
 // addressed to one of the organisation's [learn] domains.
@@ -231,9 +225,9 @@ bool inbound(const Message& m, const std::string& from) {
     }
     if (!from.empty() && config.signer_for(from) != nullptr) return false;
     for (const auto& rcpt : m.recipients) {
-        const std::string_view domain = std::string_view(rcpt).substr(rcpt.rfind('@') + 1);
-        for (const auto& d : config.learn.domains) {
-            if (domain == d) return true;
+        const std::string domain = rcpt.substr(rcpt.rfind('@') + 1);
+        for (const auto& d : config.learn.domains) {  // lower case (config)
+            if (::strcasecmp(domain.c_str(), d.c_str()) == 0) return true;
         }
     }
     return false;
@@ -243,12 +237,9 @@ bool inbound(const Message& m, const std::string& from) {
 // learning queue now, unless it is S/MIME, whose body the Learner needs.
 sfsistat learn_inbound_header(Message& m) {
     m.inbound = true;
-    for (const HeaderField& h : m.headers) {
-        if (::strcasecmp(h.name.c_str(), "Content-Type") != 0) continue;
-        if (already_signed({h})) {
-            m.inbound_bytes = std::move(m.header_bytes);
-            return SMFIS_CONTINUE;
-        }
+    if (already_signed(m.headers)) {
+        m.inbound_bytes = std::move(m.header_bytes);
+        return SMFIS_CONTINUE;
     }
     m.runtime->learning->offer(m.queue_id, std::move(m.header_bytes));
     return SMFIS_ACCEPT;
@@ -313,7 +304,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     std::string_view rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
     while (!rcpt.empty() && (rcpt.front() == '<' || rcpt.front() == ' ')) rcpt.remove_prefix(1);
     while (!rcpt.empty() && (rcpt.back() == '>' || rcpt.back() == ' ')) rcpt.remove_suffix(1);
-    if (!rcpt.empty()) s->message->recipients.push_back(lower(rcpt));
+    if (!rcpt.empty()) s->message->recipients.emplace_back(rcpt);
     return SMFIS_CONTINUE;
 }
 

@@ -4,9 +4,11 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include <algorithm>
+#include <strings.h>
+
 #include <array>
 
+#include "core/mime_parse.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/signer.hpp"
 
@@ -20,44 +22,48 @@ using ossl::ascii_lower;
 // made S/MIME, but a damaged or misaddressed signature proves less.
 constexpr double kDamagedSignatureConfidence = 0.7;
 
+bool same_name(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
 const std::string* header(const std::vector<MailHeader>& headers, std::string_view name) {
     for (const auto& h : headers) {
-        if (h.name.size() == name.size() && ascii_lower(h.name) == ascii_lower(name)) return &h.value;
+        if (same_name(h.name, name)) return &h.value;
     }
     return nullptr;
 }
 
-// A Content-Type's media type ("multipart/signed") and one parameter's value,
-// both in lower case. Quoted values lose their quotes; comments are not
-// expected in the two places this looks.
-std::string media_type(const std::string& content_type) {
-    std::string type = ascii_lower(content_type.substr(0, content_type.find(';')));
-    type.erase(std::remove_if(type.begin(), type.end(), [](char c) { return c == ' ' || c == '\t'; }),
-               type.end());
-    return type;
-}
+// A top-level Content-Type as GMime parses it (RFC 2045 §5.1: comments,
+// quoting and RFC 2231 parameters included): its media type and the one
+// parameter learning looks at, both in lower case.
+struct ContentType {
+    std::string media;       // "multipart/signed"
+    std::string smime_type;  // "enveloped-data"; empty when absent
 
-std::string parameter(const std::string& content_type, std::string_view name) {
-    const std::string lower = ascii_lower(content_type);
-    std::size_t at = 0;
-    while ((at = lower.find(';', at)) != std::string::npos) {
-        ++at;
-        std::size_t start = lower.find_first_not_of(" \t", at);
-        if (start == std::string::npos) break;
-        if (lower.compare(start, name.size(), name) != 0) continue;
-        std::size_t eq = lower.find_first_not_of(" \t", start + name.size());
-        if (eq == std::string::npos || lower[eq] != '=') continue;
-        std::size_t v = lower.find_first_not_of(" \t", eq + 1);
-        if (v == std::string::npos) return {};
-        if (lower[v] == '"') {
-            std::size_t end = lower.find('"', v + 1);
-            return lower.substr(v + 1, end == std::string::npos ? std::string::npos : end - v - 1);
+    explicit ContentType(const std::string* value) {
+        if (value == nullptr) return;
+        mime::ensure_gmime();
+        mime::GPtr<GMimeContentType> type(g_mime_content_type_parse(nullptr, value->c_str()));
+        if (!type) return;
+        if (char* m = g_mime_content_type_get_mime_type(type.get())) {
+            media = ascii_lower(m);
+            g_free(m);
         }
-        std::size_t end = lower.find_first_of("; \t", v);
-        return lower.substr(v, end == std::string::npos ? std::string::npos : end - v);
+        if (const char* p = g_mime_content_type_get_parameter(type.get(), "smime-type")) smime_type = ascii_lower(p);
     }
-    return {};
-}
+
+    bool pkcs7_mime() const { return media == "application/pkcs7-mime" || media == "application/x-pkcs7-mime"; }
+    // RFC 8551 §3.2: enveloped-data (or authEnveloped-data, §3.4).
+    bool sealed() const {
+        return pkcs7_mime() && (smime_type == "enveloped-data" || smime_type == "authenveloped-data");
+    }
+    // multipart/signed, or a .p7m that says it is signed-data or does not
+    // say what it is: old clients omit smime-type (RFC 8551 §3.2.2 lets
+    // them), and only the CMS content tells signed from sealed.
+    bool signed_shape() const {
+        return media == "multipart/signed" || (pkcs7_mime() && (smime_type.empty() || smime_type == "signed-data"));
+    }
+};
 
 // Why a message says nothing about its sender's mail client, or empty.
 std::string skip_reason(const std::vector<MailHeader>& headers, std::string_view from) {
@@ -67,8 +73,8 @@ std::string skip_reason(const std::vector<MailHeader>& headers, std::string_view
         value = value.substr(0, value.find_first_of(" \t;("));
         if (value != "no") return "an automatic message (Auto-Submitted: " + value + ")";
     }
-    if (const std::string* type = header(headers, "Content-Type")) {
-        if (media_type(*type) == "multipart/report") return "a delivery or read report (multipart/report)";
+    if (ContentType(header(headers, "Content-Type")).media == "multipart/report") {
+        return "a delivery or read report (multipart/report)";
     }
     if (const std::string* precedence = header(headers, "Precedence")) {
         const std::string value = ascii_lower(*precedence);
@@ -77,17 +83,6 @@ std::string skip_reason(const std::vector<MailHeader>& headers, std::string_view
     const std::string local = ascii_lower(from.substr(0, from.rfind('@')));
     if (local == "mailer-daemon" || local == "postmaster") return "mail from a mailer daemon";
     return {};
-}
-
-std::string hex(const unsigned char* data, std::size_t size) {
-    static constexpr char kDigits[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(size * 2);
-    for (std::size_t i = 0; i < size; ++i) {
-        out += kDigits[data[i] >> 4];
-        out += kDigits[data[i] & 0xF];
-    }
-    return out;
 }
 
 std::optional<HarvestedCertificate> harvest(const std::string& der, const std::vector<std::string>& capabilities) {
@@ -99,7 +94,7 @@ std::optional<HarvestedCertificate> harvest(const std::string& der, const std::v
     if (EVP_Digest(der.data(), der.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) return std::nullopt;
     const CertificateInfo info = ossl::describe_certificate(cert.get());
     HarvestedCertificate out;
-    out.sha256 = hex(digest.data(), length);
+    out.sha256 = ossl::hex(digest.data(), length);
     out.subject = info.subject;
     out.issuer = info.issuer;
     out.serial = ascii_lower(info.serial_hex);
@@ -107,29 +102,6 @@ std::optional<HarvestedCertificate> harvest(const std::string& der, const std::v
     out.capabilities = capabilities;
     out.der = der;
     return out;
-}
-
-bool pkcs7_mime(const std::string& content_type) {
-    const std::string type = media_type(content_type);
-    return type == "application/pkcs7-mime" || type == "application/x-pkcs7-mime";
-}
-
-// RFC 8551 §3.2: application/pkcs7-mime with smime-type enveloped-data (or
-// authEnveloped-data, RFC 8551 §3.4).
-bool sealed(const std::string& content_type) {
-    if (!pkcs7_mime(content_type)) return false;
-    const std::string smime_type = parameter(content_type, "smime-type");
-    return smime_type == "enveloped-data" || smime_type == "authenveloped-data";
-}
-
-// multipart/signed, or a .p7m that says it is signed-data or does not say
-// what it is: old clients omit smime-type (RFC 8551 §3.2.2 lets them), and
-// only the CMS content tells signed from sealed. The verifier reads it.
-bool signed_shape(const std::string& content_type) {
-    if (media_type(content_type) == "multipart/signed") return true;
-    if (!pkcs7_mime(content_type)) return false;
-    const std::string smime_type = parameter(content_type, "smime-type");
-    return smime_type.empty() || smime_type == "signed-data";
 }
 
 void learn_sealed(Observation& out) {
@@ -197,10 +169,10 @@ Result<Learner::Lesson> Learner::observe(std::string_view message, UnixTime now)
         out.capability_evidence = "client " + match->name + " (" + match->evidence + ")";
         out.confidence = match->smime == SmimeSupport::unknown ? 0 : match->confidence;
     }
-    const std::string* content_type = header(headers, "Content-Type");
-    if (content_type != nullptr && sealed(*content_type)) {
+    const ContentType content_type(header(headers, "Content-Type"));
+    if (content_type.sealed()) {
         learn_sealed(out);
-    } else if (content_type != nullptr && signed_shape(*content_type)) {
+    } else if (content_type.signed_shape()) {
         auto verified = m_verifier.verify(MessageInput::from_memory(message));
         if (!verified && verified.error().kind() != ErrorKind::permanent) {
             return std::move(verified).error();
@@ -216,7 +188,7 @@ Result<Learner::Lesson> Learner::observe(std::string_view message, UnixTime now)
                                       std::string(errc_name(verified.error().code())) + ")";
         } else if (verified->verdict != Verdict::not_signed) {
             learn_from_signature(*verified, out);
-        } else if (pkcs7_mime(*content_type)) {
+        } else if (content_type.pkcs7_mime()) {
             // Only a .p7m without smime-type gets here, and the verifier
             // found a CMS object that is not SignedData: sealed mail.
             learn_sealed(out);
