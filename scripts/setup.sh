@@ -17,7 +17,7 @@ clang libclang-rt-14-dev
 python3 time
 softhsm2 libengine-pkcs11-openssl libp11-kit-dev
 libmilter-dev libtomlplusplus-dev libspdlog-dev libboost-dev
-postfix swaks
+postfix swaks libnet-ssleay-perl
 libsqlite3-dev libpq-dev postgresql-15
 "
 
