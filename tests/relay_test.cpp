@@ -111,8 +111,8 @@ TEST(Relay, OtherSendersArriveUnchanged) {
     std::string message = notice_from("alice@example.org", "unsigned-1", "Hello.\r\n.leading dot\r\n..two dots");
     auto sub = rig.send(message, "alice@example.org", {"customer@example.org"});
     ASSERT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
-    ASSERT_EQ(rig.sink().count(), 1u);
-    EXPECT_EQ(strip_received(rig.sink().messages()[0].data), message);
+    ASSERT_EQ(rig.sink().count(), 2u);
+    EXPECT_EQ(strip_received(rig.sink().messages()[1].data), message);
     EXPECT_NE(rig.relay_log().find("unsigned (no [[signer]] entry for <alice@example.org>)"), std::string::npos)
         << rig.relay_log();
 }
@@ -158,6 +158,17 @@ std::vector<Failure> failures() {
     o = {};
     o.soft_reject = {"."};
     f.push_back({"4xx at end of data", o, false, "", "", "450 4.3.0 Error: command failed"});
+    // DATA goes to the next hop while the message is signed; its reply
+    // is read afterwards and still reaches the client.
+    o = {};
+    o.soft_reject = {"DATA"};
+    f.push_back({"4xx to DATA", o, false, "", "", "450 4.3.0 Error: command failed"});
+    o = {};
+    o.hard_reject = {"DATA"};
+    f.push_back({"5xx to DATA", o, false, "", "", "500 5.3.0 Error: command failed"});
+    o = {};
+    o.disconnect = {"DATA"};
+    f.push_back({"lost at DATA", o, false, "", "", "451 4.4.2 next hop 127.0.0.1:"});
     o = {};
     o.hard_reject = {"."};
     f.push_back({"5xx at end of data", o, false, "", "", "500 5.3.0 Error: command failed"});
@@ -238,13 +249,26 @@ TEST(Relay, MissingKeyDefersAndOnNoKeyAcceptPassesUnsigned) {
     Started s;
     RelayRig& rig = s.rig;
     fs::path ids = rig.dir() / "ids" / kSender;
+    fs::path key;
     for (const auto& e : fs::directory_iterator(ids)) {
-        if (e.path().extension() == ".key") fs::rename(e.path(), rig.dir() / "moved.key");
+        if (e.path().extension() == ".key") key = e.path();
     }
+    ASSERT_FALSE(key.empty());
+    fs::rename(key, rig.dir() / "moved.key");
     std::string r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, "nokey"));
     EXPECT_TRUE(r.starts_with("451 4.7.5 ribbon cannot sign this message now, try again later: ")) << r;
     EXPECT_EQ(rig.sink().count(), 0u);
+    // DATA had gone ahead to the next hop: the relay closed that
+    // connection without a final ".", so the sink kept nothing, and the
+    // next message goes on a new connection.
+    fs::rename(rig.dir() / "moved.key", key);
+    std::string retried = notice_from(kSender, "nokey-retried");
+    r = transact(rig.port(), kSender, "customer@example.org", retried);
+    EXPECT_EQ(reply_code(r), 250) << r << rig.describe();
+    ASSERT_EQ(rig.sink().count(), 1u);
+    EXPECT_TRUE(verify_openssl(strip_received(rig.sink().messages()[0].data)).ok);
 
+    fs::rename(key, rig.dir() / "moved.key");
     rig.stop_relay();
     rig.write_config("on_no_key = \"accept\"\n");
     // The relay refuses to start without the key of a fixed [[signer]];
@@ -256,8 +280,10 @@ TEST(Relay, MissingKeyDefersAndOnNoKeyAcceptPassesUnsigned) {
     std::string message = notice_from(kSender, "nokey-accept");
     r = transact(rig.port(), kSender, "customer@example.org", message);
     EXPECT_EQ(reply_code(r), 250) << r << rig.describe();
-    ASSERT_EQ(rig.sink().count(), 1u);
-    EXPECT_EQ(strip_received(rig.sink().messages()[0].data), message);
+    ASSERT_EQ(rig.sink().count(), 2u);
+    auto held = rig.sink().messages();
+    EXPECT_TRUE(std::any_of(held.begin(), held.end(),
+                            [&](const SinkMessage& m) { return strip_received(m.data) == message; }));
     EXPECT_NE(rig.relay_log().find("passed on unsigned (on_no_key = \"accept\")"), std::string::npos) << rig.relay_log();
 }
 

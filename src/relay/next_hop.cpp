@@ -36,6 +36,7 @@ constexpr std::size_t kMaxReplyLine = 8192;
 constexpr std::size_t kWriteChunk = 64 * 1024;
 constexpr std::size_t kMaxIdle = 16;
 constexpr auto kIdleLimit = std::chrono::seconds(2);
+constexpr std::string_view kData = "DATA\r\n";
 
 bool is_ip_literal(const std::string& host) {
     unsigned char buf[16];
@@ -170,9 +171,23 @@ public:
         co_return co_await m_conn->exchange("RCPT TO:<" + to + ">");
     }
 
+    asio::awaitable<void> announce_data() override {
+        if (!usable() || m_announced) co_return;
+        m_announced = true;
+        StreamError e = co_await m_conn->stream.write(kData);
+        if (e != StreamError::none) m_conn->broken = true;
+        co_return;
+    }
+
     asio::awaitable<Reply> data(const Spool& message) override {
         if (!usable()) co_return lost();
-        Reply go = co_await m_conn->exchange("DATA");
+        Reply go;
+        if (m_announced) {
+            go = co_await m_conn->read_reply();
+        } else {
+            go = co_await m_conn->exchange("DATA");
+        }
+        m_announced = false;
         if (go.code != 354) co_return go;
         DotStuffer stuffer;
         std::string buffer, out;
@@ -204,6 +219,11 @@ public:
     }
 
     asio::awaitable<void> reset() override {
+        // DATA went ahead and no message followed: only closing the
+        // connection keeps the next hop from waiting for one (it discards
+        // a message whose final "." never came).
+        if (m_conn && m_announced) m_conn->broken = true;
+        m_announced = false;
         if (m_conn && !m_conn->broken && m_open) {
             Reply r = co_await m_conn->exchange("RSET");
             if (r.code != 250) m_conn->broken = true;
@@ -223,6 +243,7 @@ private:
     std::shared_ptr<NextHop> m_hop;
     std::unique_ptr<SmtpConnection> m_conn;
     bool m_open = false;  // MAIL was accepted and the transaction not ended
+    bool m_announced = false;  // DATA sent ahead, its reply not read yet
 };
 
 // ---- maildir ---------------------------------------------------------------
@@ -296,6 +317,7 @@ public:
         m_envelope += "X-Original-To: " + to + "\r\n";
         co_return make_reply(250, "2.1.5", "Ok");
     }
+    asio::awaitable<void> announce_data() override { co_return; }
     asio::awaitable<Reply> data(const Spool& message) override {
         auto name = co_await run_on(m_workers, [&] { return write_maildir(m_dir, m_hostname, m_envelope, message); });
         if (!name) co_return make_reply(451, "4.3.0", "cannot deliver to the maildir: " + name.error().message());

@@ -36,6 +36,13 @@ public:
     // `smtputf8`/`eight_bit`: the client declared SMTPUTF8 or BODY=8BITMIME.
     virtual boost::asio::awaitable<Reply> mail(const std::string& from, bool smtputf8, bool eight_bit) = 0;
     virtual boost::asio::awaitable<Reply> rcpt(const std::string& to) = 0;
+    // Sends DATA ahead, without waiting for its 354, so that the next
+    // hop's round trip overlaps the signing; data() then reads the 354.
+    // After this, reset() can only end the transaction by closing the
+    // connection (no RSET inside DATA, RFC 5321 §4.1.1.4): callers use it
+    // when the message will go on in this transaction whatever signing
+    // decides, i.e. it cannot be split by the recipient policy.
+    virtual boost::asio::awaitable<void> announce_data() = 0;
     // The message (CRLF lines, not dot-stuffed). Called once, after at
     // least one RCPT was accepted.
     virtual boost::asio::awaitable<Reply> data(const Spool& message) = 0;

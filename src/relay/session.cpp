@@ -5,8 +5,9 @@
 //
 // The transaction is mirrored to the next hop as it happens (next_hop.hpp):
 // MAIL and each RCPT get the next hop's own reply, the message is read
-// whole into a Spool, signed on the worker pool, handed on, and the client
-// hears 250 only when the next hop said 250 for the signed message.
+// whole into a Spool, signed on the worker pool (while DATA goes ahead to
+// the next hop), handed on, and the client hears 250 only when the next
+// hop said 250 for the signed message.
 #include <crypt.h>
 
 #include <utility>  // before Boost 1.74's awaitable.hpp, which needs std::exchange
@@ -408,6 +409,10 @@ asio::awaitable<bool> Session::data() {
         co_return true;
     }
 
+    // One recipient cannot be split by the recipient policy, so the
+    // message goes on in this transaction whatever happens: DATA goes to
+    // the next hop now and its round trip overlaps the signing.
+    if (m_envelope.rcpts.size() == 1) co_await m_delivery->announce_data();
     Job job{m_runtime, std::move(received), received_header(), m_envelope.rcpts, m_id};
     Prepared prepared = co_await run_on(m_server.workers(), [&job] { return prepare(job); });
     for (const auto& line : prepared.log) log().log(line.first, "{}: {}", m_id, line.second);
