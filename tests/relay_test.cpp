@@ -111,8 +111,8 @@ TEST(Relay, OtherSendersArriveUnchanged) {
     std::string message = notice_from("alice@example.org", "unsigned-1", "Hello.\r\n.leading dot\r\n..two dots");
     auto sub = rig.send(message, "alice@example.org", {"customer@example.org"});
     ASSERT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
-    ASSERT_EQ(rig.sink().count(), 2u);
-    EXPECT_EQ(strip_received(rig.sink().messages()[1].data), message);
+    ASSERT_EQ(rig.sink().count(), 1u);
+    EXPECT_EQ(strip_received(rig.sink().messages()[0].data), message);
     EXPECT_NE(rig.relay_log().find("unsigned (no [[signer]] entry for <alice@example.org>)"), std::string::npos)
         << rig.relay_log();
 }
@@ -229,7 +229,12 @@ TEST(Relay, RandomNextHopFailuresNeverLoseAMessageOrClaimOne) {
         // Every other round a working next hop, the others a random failure.
         ASSERT_EQ(rig.sink().restart(round % 2 == 0 ? modes[0] : modes[1 + random() % (modes.size() - 1)]), "");
         for (int i = 0; i < 4; ++i) {
-            std::string tag = "r" + std::to_string(round) + "-" + std::to_string(i);
+            // Appended piece by piece: GCC 12 warns (-Wrestrict, a false
+            // positive) on the chain of operator+ here.
+            std::string tag = "r";
+            tag += std::to_string(round);
+            tag += '-';
+            tag += std::to_string(i);
             std::string r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, tag));
             ASSERT_NE(reply_code(r), 0) << "no reply: " << rig.describe();
             (reply_code(r) == 250 ? accepted : refused)++;
