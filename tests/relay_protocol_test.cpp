@@ -5,9 +5,12 @@
 // others.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <sstream>
 #include <thread>
 
+#include "support/daemon.hpp"
 #include "support/messages.hpp"
 #include "support/milter_rig.hpp"
 #include "support/relay_rig.hpp"
@@ -365,6 +368,108 @@ TEST(RelayProtocol, NextHopCertificateUncheckedWhenVerifyIsOffAndWrongPasswordDe
                               " refused ribbon's credentials: 535 5.7.8"))
         << r;
     EXPECT_EQ(chain.b.sink().count(), 1u);
+}
+
+// A TCP forwarder between the relay and smtp-sink that writes down each
+// chunk the relay sends, as Python's repr of the bytes, one per line: what
+// the next hop received in which reads. Nothing is changed on the way.
+class Recorder {
+public:
+    explicit Recorder(const fs::path& dir, int sink_port) : m_chunks(dir / "chunks.txt") {
+        const fs::path script = dir / "recorder.py", port_file = dir / "recorder.port";
+        write_file(script,
+                   "import socket, sys, threading\n"
+                   "sink, log = int(sys.argv[1]), open(sys.argv[2], 'a', buffering=1)\n"
+                   "ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(8)\n"
+                   "open(sys.argv[3] + '.tmp', 'w').write(str(ls.getsockname()[1]))\n"
+                   "import os; os.rename(sys.argv[3] + '.tmp', sys.argv[3])\n"
+                   "def pump(a, b, record):\n"
+                   "    while True:\n"
+                   "        d = a.recv(65536)\n"
+                   "        if not d: break\n"
+                   "        if record: log.write(repr(d) + '\\n')\n"
+                   "        b.sendall(d)\n"
+                   "    try: b.shutdown(socket.SHUT_WR)\n"
+                   "    except OSError: pass\n"
+                   "while True:\n"
+                   "    c, _ = ls.accept()\n"
+                   "    s = socket.create_connection(('127.0.0.1', sink))\n"
+                   "    threading.Thread(target=pump, args=(c, s, True), daemon=True).start()\n"
+                   "    threading.Thread(target=pump, args=(s, c, False), daemon=True).start()\n");
+        daemon::SpawnSpec spec;
+        spec.argv = {"/usr/bin/python3", script.string(), std::to_string(sink_port), m_chunks.string(),
+                     port_file.string()};
+        spec.output = dir / "recorder.log";
+        m_error = m_daemon.start(spec);
+        for (int i = 0; m_error.empty() && i < 200 && !fs::exists(port_file); ++i) {
+            std::this_thread::sleep_for(milliseconds(25));
+        }
+        if (m_error.empty() && fs::exists(port_file)) m_port = std::stoi(read_file(port_file));
+    }
+    ~Recorder() { m_daemon.stop(seconds(2)); }
+    int port() const { return m_port; }
+    std::vector<std::string> chunks() const {
+        std::vector<std::string> out;
+        std::istringstream in(fs::exists(m_chunks) ? read_file(m_chunks) : "");
+        for (std::string line; std::getline(in, line);) out.push_back(line);
+        return out;
+    }
+
+private:
+    fs::path m_chunks;
+    daemon::Daemon m_daemon;
+    std::string m_error;
+    int m_port = 0;
+};
+
+// RFC 2920 towards the next hop: a pipelining client's RCPTs go on in one
+// write when the next hop offers PIPELINING, one by one when it does not;
+// either way each reply reaches the client in the order of its commands,
+// a locally refused RCPT among them included.
+TEST(RelayProtocol, PipelinedRecipientsGoToTheNextHopInOneBatch) {
+    SKIP_WITHOUT_MTA();
+    const std::string batch =
+        "MAIL FROM:<no-reply@bank.example>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n"
+        "RCPT TO:<a b>\r\nRCPT TO:<c@example.org>\r\nDATA\r\n";
+    for (bool offered : {true, false}) {
+        SCOPED_TRACE(offered ? "next hop offers PIPELINING" : "next hop without PIPELINING");
+        RelayRig rig;
+        SmtpSinkOptions sink;
+        // smtp-sink turns PIPELINING off (-p) whenever it refuses a command.
+        if (!offered) sink.soft_reject = {"VRFY"};
+        ASSERT_EQ(rig.sink().start(sink), "");
+        Recorder recorder(rig.dir(), rig.sink().port());
+        ASSERT_NE(recorder.port(), 0);
+        rig.write_config({}, "url = \"smtp://127.0.0.1:" + std::to_string(recorder.port()) + "\"\ntls = \"none\"\n");
+        ASSERT_EQ(rig.start_relay(), "");
+
+        SmtpClient c;
+        hello(c, rig.port());
+        ASSERT_TRUE(c.send(batch));
+        EXPECT_EQ(c.reply(), "250 2.1.0 Ok\r\n");
+        EXPECT_EQ(c.reply(), "250 2.1.5 Ok\r\n");
+        EXPECT_EQ(c.reply(), "250 2.1.5 Ok\r\n");
+        EXPECT_EQ(reply_code(c.reply()), 501);
+        EXPECT_EQ(c.reply(), "250 2.1.5 Ok\r\n");
+        EXPECT_EQ(reply_code(c.reply()), 354);
+        ASSERT_TRUE(c.send(notice_from(kSender, "pipelined") + ".\r\n"));
+        EXPECT_EQ(reply_code(c.reply(seconds(30))), 250);
+        ASSERT_EQ(rig.sink().count(), 1u) << rig.describe();
+        EXPECT_EQ(rig.sink().messages()[0].rcpts,
+                  (std::vector<std::string>{"a@example.org", "b@example.org", "c@example.org"}));
+
+        const std::string together = "b'RCPT TO:<a@example.org>\\r\\nRCPT TO:<b@example.org>\\r\\n"
+                                     "RCPT TO:<c@example.org>\\r\\n'";
+        auto chunks = recorder.chunks();
+        const bool batched = std::find(chunks.begin(), chunks.end(), together) != chunks.end();
+        EXPECT_EQ(batched, offered) << ::testing::PrintToString(chunks);
+        if (!offered) {
+            for (const char* one : {"a", "b", "c"}) {
+                std::string alone = std::string("b'RCPT TO:<") + one + "@example.org>\\r\\n'";
+                EXPECT_NE(std::find(chunks.begin(), chunks.end(), alone), chunks.end()) << alone;
+            }
+        }
+    }
 }
 
 }  // namespace

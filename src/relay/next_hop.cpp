@@ -171,6 +171,26 @@ public:
         co_return co_await m_conn->exchange("RCPT TO:<" + to + ">");
     }
 
+    bool can_queue_rcpt() const override { return usable() && m_conn->has("PIPELINING"); }
+
+    void queue_rcpt(const std::string& to) override {
+        m_queued += "RCPT TO:<" + to + ">\r\n";
+        ++m_unread;
+    }
+
+    asio::awaitable<Reply> rcpt_reply() override {
+        if (!m_queued.empty()) {
+            std::string batch = std::move(m_queued);
+            m_queued.clear();
+            StreamError e = StreamError::none;
+            if (usable()) e = co_await m_conn->stream.write(batch);
+            if (e != StreamError::none) m_conn->broken = true;
+        }
+        --m_unread;
+        if (!usable()) co_return lost();
+        co_return co_await m_conn->read_reply();
+    }
+
     asio::awaitable<void> announce_data() override {
         if (!usable() || m_announced) co_return;
         m_announced = true;
@@ -224,6 +244,10 @@ public:
         // a message whose final "." never came).
         if (m_conn && m_announced) m_conn->broken = true;
         m_announced = false;
+        // Replies still unread would be taken for the RSET's.
+        if (m_conn && m_unread > 0) m_conn->broken = true;
+        m_unread = 0;
+        m_queued.clear();
         if (m_conn && !m_conn->broken && m_open) {
             Reply r = co_await m_conn->exchange("RSET");
             if (r.code != 250) m_conn->broken = true;
@@ -244,6 +268,8 @@ private:
     std::unique_ptr<SmtpConnection> m_conn;
     bool m_open = false;  // MAIL was accepted and the transaction not ended
     bool m_announced = false;  // DATA sent ahead, its reply not read yet
+    std::string m_queued;      // RCPT commands held back (queue_rcpt)
+    std::size_t m_unread = 0;  // replies to queued RCPTs not read yet
 };
 
 // ---- maildir ---------------------------------------------------------------
@@ -317,6 +343,10 @@ public:
         m_envelope += "X-Original-To: " + to + "\r\n";
         co_return make_reply(250, "2.1.5", "Ok");
     }
+    // Maildir delivery answers at once: nothing to pipeline.
+    bool can_queue_rcpt() const override { return false; }
+    void queue_rcpt(const std::string&) override {}
+    asio::awaitable<Reply> rcpt_reply() override { co_return make_reply(451, "4.3.0", "nothing queued"); }
     asio::awaitable<void> announce_data() override { co_return; }
     asio::awaitable<Reply> data(const Spool& message) override {
         auto name = co_await run_on(m_workers, [&] { return write_maildir(m_dir, m_hostname, m_envelope, message); });

@@ -36,6 +36,14 @@ public:
     // `smtputf8`/`eight_bit`: the client declared SMTPUTF8 or BODY=8BITMIME.
     virtual boost::asio::awaitable<Reply> mail(const std::string& from, bool smtputf8, bool eight_bit) = 0;
     virtual boost::asio::awaitable<Reply> rcpt(const std::string& to) = 0;
+    // RFC 2920 towards the next hop: whether RCPT commands may be queued
+    // (the next hop offers PIPELINING and the transaction is open), then
+    // queue_rcpt() holds one back and rcpt_reply() sends all held ones in
+    // one write and reads their replies, one call per queued command, in
+    // order. A reset() with replies unread closes the connection.
+    virtual bool can_queue_rcpt() const = 0;
+    virtual void queue_rcpt(const std::string& to) = 0;
+    virtual boost::asio::awaitable<Reply> rcpt_reply() = 0;
     // Sends DATA ahead, without waiting for its 354, so that the next
     // hop's round trip overlaps the signing; data() then reads the 354.
     // After this, reset() can only end the transaction by closing the

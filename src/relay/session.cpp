@@ -35,6 +35,9 @@ namespace {
 constexpr int kMaxErrors = 20;
 constexpr int kMaxAuthFailures = 3;
 constexpr std::size_t kReplyBuffer = 16 * 1024;
+// RCPTs held back for one batch to the next hop at most (a 10,000-RCPT
+// client is read in batches of this size).
+constexpr std::size_t kMaxQueuedRcpts = 100;
 
 class Session final : public SessionControl {
 public:
@@ -91,6 +94,8 @@ private:
     asio::awaitable<bool> auth(std::string_view argument);
     asio::awaitable<bool> mail(std::string_view argument);
     asio::awaitable<bool> rcpt(std::string_view argument);
+    void record_rcpt(const std::string& address, const Reply& r);
+    asio::awaitable<void> collect_rcpts();
     asio::awaitable<Reply> deliver_parts(const Prepared& prepared, std::uint64_t size);
     void log_outcome(std::uint64_t size, std::size_t nrcpt, const std::string& outcome, const Reply& r);
     asio::awaitable<bool> data();
@@ -117,9 +122,14 @@ private:
     std::unique_ptr<Delivery> m_delivery;
     Envelope m_envelope;
     unsigned m_rcpt_seen = 0;
+    // RCPTs sent on to the next hop in one batch (RFC 2920) whose replies
+    // are not read yet: the address, and where in m_out the reply goes, so
+    // the client gets every reply in the order of its commands.
+    std::vector<std::pair<std::string, std::size_t>> m_queued_rcpts;
 };
 
 asio::awaitable<bool> Session::flush() {
+    co_await collect_rcpts();
     if (m_out.empty()) co_return true;
     StreamError e = co_await m_stream.write(m_out);
     m_out.clear();
@@ -294,20 +304,52 @@ asio::awaitable<bool> Session::rcpt(std::string_view argument) {
     if (!path.params.empty()) co_return error(555, "5.5.4", "Unsupported parameter " + path.params.front().first);
     if (!m_envelope.smtputf8 && !is_ascii(path.address)) co_return error(553, "5.6.7", "Non-ASCII address without SMTPUTF8");
     ++m_rcpt_seen;
-    Reply r = co_await m_delivery->rcpt(path.address);
-    if (r.positive()) {
-        m_envelope.rcpts.push_back(path.address);
-    } else {
-        log().info("{}: to=<{}> refused by next hop: {}", m_id, path.address, r.summary());
+    // A pipelining client's RCPTs go on as one batch too: the replies are
+    // read when the client's batch is done (flush) or another command
+    // needs the transaction's state (command()).
+    if (m_delivery->can_queue_rcpt()) {
+        m_delivery->queue_rcpt(path.address);
+        m_queued_rcpts.emplace_back(path.address, m_out.size());
+        if (m_queued_rcpts.size() >= kMaxQueuedRcpts) co_await collect_rcpts();
+        co_return true;
     }
+    Reply r = co_await m_delivery->rcpt(path.address);
+    record_rcpt(path.address, r);
     reply(r);
     co_return true;
+}
+
+void Session::record_rcpt(const std::string& address, const Reply& r) {
+    if (r.positive()) {
+        m_envelope.rcpts.push_back(address);
+    } else {
+        log().info("{}: to=<{}> refused by next hop: {}", m_id, address, r.summary());
+    }
+}
+
+asio::awaitable<void> Session::collect_rcpts() {
+    if (m_queued_rcpts.empty()) co_return;
+    std::string out;
+    std::size_t from = 0;
+    for (const auto& [address, at] : m_queued_rcpts) {
+        Reply r = co_await m_delivery->rcpt_reply();
+        record_rcpt(address, r);
+        out.append(m_out, from, at - from);
+        out += r.wire();
+        from = at;
+    }
+    out.append(m_out, from, std::string::npos);
+    m_out = std::move(out);
+    m_queued_rcpts.clear();
 }
 
 asio::awaitable<void> Session::end_transaction() {
     if (m_delivery) co_await m_delivery->reset();
     m_delivery.reset();
     m_envelope = {};
+    // Every command but RCPT collects first (command()), so RCPTs are still
+    // queued here only when the session ends; their replies go nowhere.
+    m_queued_rcpts.clear();
 }
 
 std::string Session::received_header() const {
@@ -432,6 +474,7 @@ asio::awaitable<bool> Session::data() {
 }
 
 asio::awaitable<bool> Session::command(const Command& c) {
+    if (c.verb != Verb::rcpt) co_await collect_rcpts();
     switch (c.verb) {
         case Verb::helo:
         case Verb::ehlo:
