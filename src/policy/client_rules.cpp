@@ -9,14 +9,15 @@
 // cost is bounded (kMaxMatchedValue, Pattern's linear-time matcher).
 //
 // toml++ reports syntax errors by exception, so the validation below throws
-// one private exception type too; read_rules() callers turn it into an
-// Error value, the way Config::parse does.
+// ConfigError too (policy::Section, config_reader.hpp); parse_rules() turns
+// it into an Error value, the way Config::parse does.
 #include "ribbon/client_rules.hpp"
 
 #include <cstdio>
 #include <set>
 #include <toml++/toml.h>
 
+#include "policy/config_reader.hpp"
 #include "policy/pattern.hpp"
 #include "ribbon/io.hpp"
 
@@ -35,10 +36,6 @@ constexpr std::string_view kShippedOrigin = "data/clients.toml (built in)";
 constexpr std::size_t kMaxEvidence = 200;
 constexpr std::size_t kMaxVersion = 64;
 constexpr std::size_t kMaxName = 100;
-
-struct RulesError {
-    std::string message;
-};
 
 unsigned char ascii_lower(unsigned char c) noexcept {
     return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
@@ -118,54 +115,19 @@ namespace {
 using Rule = ClientRules::Impl::Rule;
 using Signal = ClientRules::Impl::Signal;
 
-// One table of the rules file, with the context every message needs.
-class TableReader {
-public:
-    TableReader(std::string_view origin, const toml::table& t, std::string context)
-        : m_origin(origin), m_table(t), m_context(std::move(context)) {}
+using policy::ConfigError;
+using policy::Section;
 
-    [[noreturn]] void fail(const toml::node& at, const std::string& what) const {
-        throw RulesError{std::string(m_origin) + ":" + std::to_string(at.source().begin.line) + ": " + m_context +
-                         ": " + what};
-    }
-
-    const toml::node* get(std::string_view key) {
-        m_used.emplace(key);
-        return m_table.get(key);
-    }
-
-    std::optional<std::string> string(std::string_view key) {
-        const toml::node* n = get(key);
-        if (n == nullptr) return std::nullopt;
-        if (!n->is_string()) fail(*n, std::string(key) + " must be a string");
-        return n->as_string()->get();
-    }
-
-    std::string required_string(std::string_view key) {
-        auto v = string(key);
-        if (!v) fail(m_table, "missing " + std::string(key));
-        return *v;
-    }
-
-    void finish() const {
-        for (const auto& [k, v] : m_table) {
-            if (!m_used.contains(std::string(k.str()))) fail(v, "unknown key " + std::string(k.str()));
-        }
-    }
-
-    const toml::table& table() const noexcept { return m_table; }
-
-private:
-    std::string_view m_origin;
-    const toml::table& m_table;
-    std::string m_context;
-    std::set<std::string, std::less<>> m_used;
-};
+std::string required_string(Section& r, const toml::table& t, std::string_view key) {
+    auto v = r.string(key);
+    if (!v) r.fail(t, "missing " + std::string(key));
+    return *v;
+}
 
 Signal read_signal(std::string_view origin, const toml::table& t, const std::string& rule_context, std::size_t index) {
-    TableReader r(origin, t, rule_context + ", signal " + std::to_string(index));
+    Section r(origin, t, {}, rule_context + ", signal " + std::to_string(index));
     Signal s;
-    s.header = r.required_string("header");
+    s.header = required_string(r, t, "header");
     if (!is_field_name(s.header)) r.fail(*r.get("header"), "header " + in_quotes(s.header) + " is not a field name");
     if (auto p = r.string("pattern")) {
         auto compiled = Pattern::compile(*p);
@@ -184,9 +146,9 @@ Rule read_rule(std::string_view origin, const toml::table& t, std::size_t index)
     if (const toml::node* n = t.get("name"); n != nullptr && n->is_string() && !n->as_string()->get().empty()) {
         context += " (" + in_quotes(n->as_string()->get()) + ")";
     }
-    TableReader r(origin, t, context);
+    Section r(origin, t, {}, context);
     Rule rule;
-    rule.name = r.required_string("name");
+    rule.name = required_string(r, t, "name");
     if (rule.name.empty() || rule.name.size() > kMaxName) {
         r.fail(*r.get("name"), "name must be 1 to " + std::to_string(kMaxName) + " octets");
     }
@@ -194,7 +156,7 @@ Rule read_rule(std::string_view origin, const toml::table& t, std::size_t index)
         if (static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f) r.fail(*r.get("name"), "name has a control character");
     }
 
-    std::string smime = r.required_string("smime");
+    std::string smime = required_string(r, t, "smime");
     auto support = parse_smime_support(smime);
     if (!support) r.fail(*r.get("smime"), "smime must be \"supported\", \"unsupported\" or \"unknown\", not " + in_quotes(smime));
     rule.smime = *support;
@@ -234,13 +196,13 @@ std::vector<Rule> read_rules(std::string_view text, std::string_view origin) {
     try {
         doc = toml::parse(text, origin);
     } catch (const toml::parse_error& e) {
-        throw RulesError{std::string(origin) + ":" + std::to_string(e.source().begin.line) + ": " +
+        throw ConfigError{std::string(origin) + ":" + std::to_string(e.source().begin.line) + ": " +
                          std::string(e.description())};
     }
     std::vector<Rule> rules;
     for (const auto& [key, node] : doc) {
         if (key.str() != "client") {
-            throw RulesError{std::string(origin) + ":" + std::to_string(node.source().begin.line) +
+            throw ConfigError{std::string(origin) + ":" + std::to_string(node.source().begin.line) +
                              ": unknown key " + std::string(key.str()) + " (the file holds [[client]] rules only)"};
         }
     }
@@ -248,7 +210,7 @@ std::vector<Rule> read_rules(std::string_view text, std::string_view origin) {
     if (n == nullptr) return rules;  // an empty file: no rules, which is allowed
     const toml::array* arr = n->as_array();
     if (arr == nullptr || !arr->is_array_of_tables()) {
-        throw RulesError{std::string(origin) + ":" + std::to_string(n->source().begin.line) +
+        throw ConfigError{std::string(origin) + ":" + std::to_string(n->source().begin.line) +
                          ": client must be written [[client]]"};
     }
     std::set<std::string, std::less<>> names;
@@ -256,7 +218,7 @@ std::vector<Rule> read_rules(std::string_view text, std::string_view origin) {
         Rule r = read_rule(origin, *arr->get(i)->as_table(), i + 1);
         if (!names.insert(r.name).second) {
             // Two rules of one client in one file: its signals belong in one rule.
-            throw RulesError{std::string(origin) + ":" + std::to_string(arr->get(i)->source().begin.line) +
+            throw ConfigError{std::string(origin) + ":" + std::to_string(arr->get(i)->source().begin.line) +
                              ": client rule " + std::to_string(i + 1) + " (" + in_quotes(r.name) +
                              "): the name is used by an earlier rule in this file"};
         }
@@ -268,7 +230,7 @@ std::vector<Rule> read_rules(std::string_view text, std::string_view origin) {
 Result<std::vector<Rule>> parse_rules(std::string_view text, std::string_view origin) {
     try {
         return read_rules(text, origin);
-    } catch (const RulesError& e) {
+    } catch (const ConfigError& e) {
         return permanent_error(Errc::bad_config, e.message);
     }
 }

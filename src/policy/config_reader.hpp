@@ -1,6 +1,7 @@
 // config_reader.hpp — the strict TOML table reader behind Config::parse,
 // shared by the files that read ribbon.toml's sections (config.cpp,
-// config_relay.cpp). Internal to libribbon.
+// config_relay.cpp, config_learn.cpp) and client rules files
+// (client_rules.cpp). Internal to libribbon.
 //
 // toml++ reports syntax errors by exception, so validation throws one
 // private exception type too; Config::parse is the only place either is
@@ -25,13 +26,16 @@ struct ConfigError {
 
 // One TOML table being read: remembers which keys were used, so anything
 // left over is reported as unknown (a misspelt key must not be ignored).
+// `name` prefixes keys in messages ("relay.listen"); `context`, when given,
+// prefixes every message (a client rules file's "client rule 3 (\"X\")").
 class Section {
 public:
-    Section(std::string_view origin, const toml::table& table, std::string name)
-        : m_origin(origin), m_table(table), m_name(std::move(name)) {}
+    Section(std::string_view origin, const toml::table& table, std::string name, std::string context = {})
+        : m_origin(origin), m_table(table), m_name(std::move(name)), m_context(std::move(context)) {}
 
     [[noreturn]] void fail(const toml::node& at, const std::string& what) const {
-        throw ConfigError{m_origin + ":" + std::to_string(at.source().begin.line) + ": " + what};
+        throw ConfigError{m_origin + ":" + std::to_string(at.source().begin.line) + ": " +
+                          (m_context.empty() ? what : m_context + ": " + what)};
     }
 
     const toml::node* get(std::string_view key) {
@@ -107,6 +111,7 @@ private:
     std::string m_origin;
     const toml::table& m_table;
     std::string m_name;
+    std::string m_context;
     std::set<std::string, std::less<>> m_used;
 };
 
@@ -114,7 +119,14 @@ inline const toml::table& sub_table(Section& root, const toml::table& doc, std::
                              const toml::table& empty) {
     const toml::node* n = root.get(key);
     if (n == nullptr) return empty;
-    if (!n->is_table()) root.fail(*n, "[" + root.where(key) + "] must be a table");
+    if (!n->is_table()) {
+        // Appended, not `"[" + ...`: GCC 12 warns (-Wrestrict, a false
+        // positive) on that operator+ once inlined here.
+        std::string what = root.where(key);
+        what.insert(what.begin(), '[');
+        what += "] must be a table";
+        root.fail(*n, what);
+    }
     return *doc.get(key)->as_table();
 }
 
