@@ -377,10 +377,11 @@ std::string wait_for_exit(RelayRig& rig, std::chrono::milliseconds within) {
     return rig.relay_running() ? "still running" : rig.stop_relay();
 }
 
-// A client with an open transaction that sends nothing more: at the end of
-// relay.stop_grace it hears 421 4.3.2 (RFC 5321 §3.8) and the connection
-// closes; the relay exits 0 (issue 13: it used to die of a double free,
-// the client seeing EOF).
+// A client with an open transaction that sends nothing more, and one that
+// stopped halfway through its message: at the end of relay.stop_grace each
+// hears 421 4.3.2 (RFC 5321 §3.8) and the connection closes; nothing goes
+// on; the relay exits 0 (issue 13: it used to die of a double free, the
+// client seeing EOF).
 TEST(Relay, SigtermEndsAnIdleTransactionWith421WhenTheGraceEnds) {
     SKIP_WITHOUT_MTA();
     Started s({}, "stop_grace = 2\n");
@@ -390,6 +391,13 @@ TEST(Relay, SigtermEndsAnIdleTransactionWith421WhenTheGraceEnds) {
     ASSERT_EQ(reply_code(c.command("EHLO client.test")), 250);
     ASSERT_EQ(reply_code(c.command("MAIL FROM:<no-reply@bank.example>")), 250);
     ASSERT_EQ(reply_code(c.command("RCPT TO:<customer@example.org>")), 250);
+    SmtpClient mid_data;
+    ASSERT_EQ(reply_code(mid_data.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(mid_data.command("EHLO client.test")), 250);
+    ASSERT_EQ(reply_code(mid_data.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_EQ(reply_code(mid_data.command("RCPT TO:<customer@example.org>")), 250);
+    ASSERT_EQ(reply_code(mid_data.command("DATA")), 354);
+    ASSERT_TRUE(mid_data.send(notice_from(kSender, "halfway").substr(0, 100)));
     auto start = std::chrono::steady_clock::now();
     ::kill(rig.relay_pid(), SIGTERM);
     // Nothing before the grace is over: the transaction may still finish.
@@ -397,11 +405,16 @@ TEST(Relay, SigtermEndsAnIdleTransactionWith421WhenTheGraceEnds) {
     EXPECT_EQ(c.reply(seconds(8)), kShuttingDown);
     auto said = std::chrono::steady_clock::now() - start;
     EXPECT_GE(said, std::chrono::milliseconds(1900));
-    EXPECT_TRUE(c.closed_by_server(seconds(2)));
-    EXPECT_EQ(c.reply(std::chrono::milliseconds(100)), "") << "nothing after the 421";
+    EXPECT_EQ(mid_data.reply(seconds(2)), kShuttingDown);
+    for (SmtpClient* client : {&c, &mid_data}) {
+        EXPECT_TRUE(client->closed_by_server(seconds(2)));
+        EXPECT_EQ(client->reply(std::chrono::milliseconds(100)), "") << "nothing after the 421";
+    }
     EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
     const std::string log = rig.relay_log();
-    EXPECT_NE(log.find("stop: 1 sessions still open after relay.stop_grace (2 s): ending them with 421 4.3.2"),
+    EXPECT_NE(log.find("stop: 2 sessions still open after relay.stop_grace (2 s): ending them with 421 4.3.2"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("was stopped during DATA (interrupted: the relay is stopping); nothing was passed on"),
               std::string::npos) << log;
     EXPECT_NE(log.find("info: stopped"), std::string::npos) << log;
     EXPECT_EQ(log.find("double free"), std::string::npos) << log;
@@ -447,6 +460,28 @@ TEST(Relay, SigtermRelaysTheNextHopsAnswerToTheFinalDotWithinTheGrace) {
         EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
         EXPECT_NE(rig.relay_log().find("info: stopped"), std::string::npos) << rig.relay_log();
     }
+}
+
+// A command waiting for the next hop when the grace ends (here an RCPT the
+// next hop takes 10 s to answer) gets 421 4.3.2, not the failure of the
+// interrupted wait.
+TEST(Relay, SigtermAnswersACommandWaitingForTheNextHopWith421) {
+    SKIP_WITHOUT_MTA();
+    SmtpSinkOptions sink;
+    sink.waits = {"RCPT:10"};
+    Started s(sink, "stop_grace = 1\n");
+    RelayRig& rig = s.rig;
+    SmtpClient c;
+    ASSERT_EQ(reply_code(c.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(c.command("EHLO client.test")), 250);
+    ASSERT_EQ(reply_code(c.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_TRUE(c.send("RCPT TO:<customer@example.org>\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(rig.relay_pid(), SIGTERM);
+    EXPECT_EQ(c.reply(seconds(5)), kShuttingDown) << rig.describe();
+    EXPECT_TRUE(c.closed_by_server(seconds(2)));
+    EXPECT_EQ(c.reply(std::chrono::milliseconds(100)), "");
+    EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
 }
 
 }  // namespace
