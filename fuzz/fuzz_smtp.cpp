@@ -14,7 +14,7 @@
 // argument outside its line or with blanks around it; an accepted path
 // with control characters or over 254 octets; a refusal that is not one
 // 501 line; a parsed reply that does not read back the same from wire();
-// DATA output with a bare LF; an end of DATA anywhere but CRLF "." CRLF;
+// DATA output with a bare LF or CR; an end of DATA anywhere but CRLF "." CRLF;
 // bytes consumed past the terminator; and the relay's own round trip:
 // DotStuffer(output) read by a new DataReader gives the same content and
 // ends exactly at its terminator.
@@ -129,7 +129,7 @@ void check_base64(std::string_view line) {
 struct Fed {
     std::string content;
     std::size_t consumed = 0;
-    bool done = false, too_long = false, bare_lf = false;
+    bool done = false, too_long = false, bare_line_end = false;
 };
 
 // Feeds `in` in pieces of `sizes` (cycled; 0 is an empty feed).
@@ -149,7 +149,7 @@ Fed feed(std::string_view in, const std::vector<std::size_t>& sizes, std::size_t
     }
     f.done = reader.done();
     f.too_long = reader.line_too_long();
-    f.bare_lf = reader.saw_bare_lf();
+    f.bare_line_end = reader.saw_bare_line_end();
     return f;
 }
 
@@ -158,6 +158,8 @@ void check_data(std::string_view in, const std::vector<std::size_t>& sizes, std:
     for (std::size_t i = 0; i < f.content.size(); ++i) {
         if (f.content[i] == '\n' && (i == 0 || f.content[i - 1] != '\r'))
             die("DATA output has a bare LF");
+        if (f.content[i] == '\r' && (i + 1 == f.content.size() || f.content[i + 1] != '\n'))
+            die("DATA output has a bare CR");
     }
     if (!f.done) {
         if (f.consumed != in.size()) die("DataReader left input without ending");
@@ -183,7 +185,7 @@ void check_data(std::string_view in, const std::vector<std::size_t>& sizes, std:
     if (!back.done || back.consumed != stuffed.size())
         die("stuffed output does not end exactly at its terminator");
     if (back.content != f.content) die("stuffed output does not read back the same");
-    if (back.bare_lf || back.too_long) die("stuffed output has a bare LF or a longer line");
+    if (back.bare_line_end || back.too_long) die("stuffed output has a bare LF or CR, or a longer line");
 }
 
 }  // namespace

@@ -31,6 +31,7 @@ TEST(ConfigRelay, Defaults) {
     EXPECT_EQ(r.max_line_length, 1024u * 1024);
     EXPECT_EQ(r.max_connections, 200u);
     EXPECT_EQ(r.idle_timeout, std::chrono::seconds(300));
+    EXPECT_EQ(r.stop_grace, std::chrono::seconds(30));
     EXPECT_TRUE(r.opaque_for.empty());
     EXPECT_EQ(r.spool_threshold, 1024u * 1024);
     EXPECT_EQ(r.spool_dir, "/var/tmp");
@@ -64,6 +65,7 @@ max_recipients = 50
 max_line_length = 2000
 max_connections = 20
 idle_timeout = 60
+stop_grace = 5
 opaque_for = ["Broken-Gateway.example"]
 spool_threshold = 65536
 spool_dir = "/var/spool/ribbon"
@@ -96,6 +98,7 @@ TEST(ConfigRelay, ReadsEverySetting) {
     EXPECT_EQ(r.max_line_length, 2000u);
     EXPECT_EQ(r.max_connections, 20u);
     EXPECT_EQ(r.idle_timeout, std::chrono::seconds(60));
+    EXPECT_EQ(r.stop_grace, std::chrono::seconds(5));
     EXPECT_EQ(r.opaque_for, std::vector<std::string>{"broken-gateway.example"});
     EXPECT_EQ(r.spool_threshold, 65536u);
     EXPECT_EQ(r.spool_dir, "/var/spool/ribbon");
@@ -170,6 +173,7 @@ TEST(ConfigRelay, RefusesBadRelayValues) {
               "ribbon.toml:2: relay.max_connections must be between 1 and 100000, not 100001");
     EXPECT_EQ(relay_refused("idle_timeout = 0"),
               "ribbon.toml:2: relay.idle_timeout must be between 1 and 86400, not 0");
+    EXPECT_EQ(relay_refused("stop_grace = 0"), "ribbon.toml:2: relay.stop_grace must be between 1 and 3600, not 0");
     EXPECT_EQ(relay_refused("opaque_for = [\"a@b.example\"]"),
               "ribbon.toml:2: relay.opaque_for: \"a@b.example\" is not a domain");
     EXPECT_EQ(
@@ -265,6 +269,7 @@ TEST(ConfigRelay, CheckConfigOutputReadsBackToTheSameSettings) {
         EXPECT_EQ(y.max_line_length, x.max_line_length);
         EXPECT_EQ(y.max_connections, x.max_connections);
         EXPECT_EQ(y.idle_timeout, x.idle_timeout);
+        EXPECT_EQ(y.stop_grace, x.stop_grace);
         EXPECT_EQ(y.opaque_for, x.opaque_for);
         EXPECT_EQ(y.spool_threshold, x.spool_threshold);
         EXPECT_EQ(y.spool_dir, x.spool_dir);

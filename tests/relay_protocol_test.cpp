@@ -372,14 +372,16 @@ TEST(RelayProtocol, NextHopCertificateUncheckedWhenVerifyIsOffAndWrongPasswordDe
 
 // A TCP forwarder between the relay and smtp-sink that writes down each
 // chunk the relay sends, as Python's repr of the bytes, one per line: what
-// the next hop received in which reads. Nothing is changed on the way.
+// the next hop received in which reads; and all those bytes as they came
+// (stream()). Nothing is changed on the way.
 class Recorder {
 public:
-    explicit Recorder(const fs::path& dir, int sink_port) : m_chunks(dir / "chunks.txt") {
+    explicit Recorder(const fs::path& dir, int sink_port) : m_chunks(dir / "chunks.txt"), m_stream(dir / "stream.bin") {
         const fs::path script = dir / "recorder.py", port_file = dir / "recorder.port";
         write_file(script,
                    "import socket, sys, threading\n"
                    "sink, log = int(sys.argv[1]), open(sys.argv[2], 'a', buffering=1)\n"
+                   "raw = open(sys.argv[4], 'ab', buffering=0)\n"
                    "ls = socket.socket(); ls.bind(('127.0.0.1', 0)); ls.listen(8)\n"
                    "open(sys.argv[3] + '.tmp', 'w').write(str(ls.getsockname()[1]))\n"
                    "import os; os.rename(sys.argv[3] + '.tmp', sys.argv[3])\n"
@@ -387,7 +389,7 @@ public:
                    "    while True:\n"
                    "        d = a.recv(65536)\n"
                    "        if not d: break\n"
-                   "        if record: log.write(repr(d) + '\\n')\n"
+                   "        if record: log.write(repr(d) + '\\n'); raw.write(d)\n"
                    "        b.sendall(d)\n"
                    "    try: b.shutdown(socket.SHUT_WR)\n"
                    "    except OSError: pass\n"
@@ -398,7 +400,7 @@ public:
                    "    threading.Thread(target=pump, args=(s, c, False), daemon=True).start()\n");
         daemon::SpawnSpec spec;
         spec.argv = {"/usr/bin/python3", script.string(), std::to_string(sink_port), m_chunks.string(),
-                     port_file.string()};
+                     port_file.string(), m_stream.string()};
         spec.output = dir / "recorder.log";
         m_error = m_daemon.start(spec);
         for (int i = 0; m_error.empty() && i < 200 && !fs::exists(port_file); ++i) {
@@ -415,8 +417,11 @@ public:
         return out;
     }
 
+    std::string stream() const { return fs::exists(m_stream) ? read_file(m_stream) : std::string(); }
+
 private:
     fs::path m_chunks;
+    fs::path m_stream;
     daemon::Daemon m_daemon;
     std::string m_error;
     int m_port = 0;
@@ -470,6 +475,142 @@ TEST(RelayProtocol, PipelinedRecipientsGoToTheNextHopInOneBatch) {
             }
         }
     }
+}
+
+
+// The bytes the relay sent as each message after DATA, up to and with the
+// terminator, in order.
+std::vector<std::string> data_payloads(const std::string& wire) {
+    std::vector<std::string> out;
+    for (std::size_t at = wire.find("DATA\r\n"); at != std::string::npos; at = wire.find("DATA\r\n", at)) {
+        std::size_t start = at + 6, end = wire.find("\r\n.\r\n", start);
+        if (end == std::string::npos) break;
+        out.push_back(wire.substr(start, end + 5 - start));
+        at = end + 5;
+    }
+    return out;
+}
+
+// RFC 5321 §2.3.8: a bare CR or LF is never sent on. The relay takes either
+// as a line end and sends CRLF, for signed and unsigned mail alike; a "."
+// between bare line ends is a line of content (dot-stuffed on the way), so
+// none of the smuggling forms makes a second message at the next hop.
+TEST(RelayProtocol, BareCrAndLfReachTheNextHopAsCrlfSignedOrNot) {
+    SKIP_WITHOUT_MTA();
+    RelayRig rig;
+    ASSERT_EQ(rig.sink().start(), "");
+    Recorder recorder(rig.dir(), rig.sink().port());
+    ASSERT_NE(recorder.port(), 0);
+    rig.write_config({}, "url = \"smtp://127.0.0.1:" + std::to_string(recorder.port()) + "\"\ntls = \"none\"\n");
+    ASSERT_EQ(rig.start_relay(), "");
+    const std::string body_in = "line1\r.\rMAIL FROM:<evil@example.com>\r\n"
+                                "line2\n.\nMAIL FROM:<evil@example.com>\r\n"
+                                "line3\n.\r\nMAIL FROM:<evil@example.com>\r\n"
+                                "last\r\n";
+    const std::string body_out = "line1\r\n..\r\nMAIL FROM:<evil@example.com>\r\n"
+                                 "line2\r\n..\r\nMAIL FROM:<evil@example.com>\r\n"
+                                 "line3\r\n..\r\nMAIL FROM:<evil@example.com>\r\n"
+                                 "last\r\n.\r\n";
+    const std::vector<std::string> senders = {"alice@example.org", kSender};
+    std::vector<std::string> heads;
+    for (const std::string& from : senders) {
+        heads.push_back("From: <" + from + ">\r\nTo: <customer@example.org>\r\nSubject: bare line ends\r\nDate: " +
+                        rfc5322_date(std::time(nullptr)) + "\r\n\r\n");
+        SmtpClient c;
+        hello(c, rig.port());
+        ASSERT_EQ(reply_code(c.command("MAIL FROM:<" + from + ">")), 250);
+        ASSERT_EQ(reply_code(c.command("RCPT TO:<customer@example.org>")), 250);
+        ASSERT_EQ(reply_code(c.command("DATA")), 354);
+        ASSERT_TRUE(c.send(heads.back() + body_in + ".\r\n"));
+        EXPECT_EQ(reply_code(c.reply(seconds(30))), 250) << rig.describe();
+        EXPECT_EQ(c.command("QUIT"), "221 2.0.0 Bye\r\n");
+    }
+    ASSERT_EQ(rig.sink().count(), 2u) << rig.describe();  // and no smuggled third one
+    EXPECT_EQ(rig.sink().messages()[0].mail_from, senders[0]);
+    EXPECT_EQ(rig.sink().messages()[1].mail_from, senders[1]);
+
+    auto payloads = data_payloads(recorder.stream());
+    ASSERT_EQ(payloads.size(), 2u) << ::testing::PrintToString(recorder.stream());
+    for (const std::string& p : payloads) {
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            ASSERT_FALSE(p[i] == '\r' && (i + 1 == p.size() || p[i + 1] != '\n')) << "bare CR at " << i << " in "
+                                                                                  << ::testing::PrintToString(p);
+            ASSERT_FALSE(p[i] == '\n' && (i == 0 || p[i - 1] != '\r')) << "bare LF at " << i << " in "
+                                                                       << ::testing::PrintToString(p);
+        }
+    }
+    // Unsigned: exactly what the client sent, line ends made CRLF, below
+    // the relay's Received: header.
+    const std::string& unsigned_payload = payloads[0];
+    ASSERT_TRUE(unsigned_payload.starts_with("Received: from client.test ([127.0.0.1])\r\n"))
+        << ::testing::PrintToString(unsigned_payload);
+    EXPECT_EQ(unsigned_payload.substr(unsigned_payload.find("\r\nFrom: <") + 2), heads[0] + body_out);
+    // Signed: verifies, with the smuggled lines as content.
+    auto verified = verify_openssl(strip_received(rig.sink().messages()[1].data));
+    EXPECT_TRUE(verified.ok) << verified.details;
+    EXPECT_NE(verified.content.find("line3"), std::string::npos) << verified.content;
+    EXPECT_NE(verified.content.find("MAIL FROM:<evil@example.com>"), std::string::npos) << verified.content;
+}
+
+// A message over relay.max_message_size is refused with 552 and logged
+// like any other refusal: the client, the sender, the size seen, the limit.
+TEST(RelayProtocol, OversizedMessagesAreRefusedAndLogged) {
+    SKIP_WITHOUT_MTA();
+    Started s("max_message_size = 2048\n");
+    SmtpClient c;
+    hello(c, s.rig.port());
+    const std::string too_big = "552 5.3.4 Message size exceeds fixed maximum message size\r\n";
+    EXPECT_EQ(c.command("MAIL FROM:<no-reply@bank.example> SIZE=5000"), too_big);
+    ASSERT_EQ(reply_code(c.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_EQ(reply_code(c.command("RCPT TO:<customer@example.org>")), 250);
+    ASSERT_EQ(reply_code(c.command("DATA")), 354);
+    std::string message = "Subject: big\r\n\r\n";
+    for (int i = 0; i < 40; ++i) message += std::string(75, 'x') + "\r\n";
+    ASSERT_EQ(message.size(), 3096u);
+    ASSERT_TRUE(c.send(message + ".\r\n"));
+    EXPECT_EQ(c.reply(), too_big);
+    EXPECT_EQ(c.command("QUIT"), "221 2.0.0 Bye\r\n");
+    EXPECT_TRUE(c.closed_by_server(seconds(2)));
+    const std::string log = s.rig.relay_log();
+    EXPECT_NE(log.find(": client=[127.0.0.1] from=<no-reply@bank.example> declared size=5000 refused: "
+                       "relay.max_message_size is 2048; reply=552 5.3.4 Message size exceeds fixed maximum message size\n"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find(": client=[127.0.0.1] from=<no-reply@bank.example> nrcpt=1 size=3096 refused: "
+                       "relay.max_message_size is 2048; reply=552 5.3.4 Message size exceeds fixed maximum message size\n"),
+              std::string::npos) << log;
+    EXPECT_EQ(s.rig.sink().count(), 0u);
+}
+
+// As Postfix's connection cache (smtp_connection_cache_time_limit = 2s): a
+// connection to the next hop that finished a transaction is kept for 2 s
+// for the next one, then QUIT and closed, whether or not more mail comes.
+TEST(RelayProtocol, IdleNextHopConnectionIsClosedWithQuitAfterTwoSeconds) {
+    SKIP_WITHOUT_MTA();
+    RelayRig rig;
+    ASSERT_EQ(rig.sink().start(), "");
+    Recorder recorder(rig.dir(), rig.sink().port());
+    ASSERT_NE(recorder.port(), 0);
+    rig.write_config({}, "url = \"smtp://127.0.0.1:" + std::to_string(recorder.port()) + "\"\ntls = \"none\"\n");
+    ASSERT_EQ(rig.start_relay(), "");
+    SmtpClient c;
+    ASSERT_NO_FATAL_FAILURE(at_data(c, rig.port()));
+    ASSERT_TRUE(c.send(notice_from(kSender, "cached") + ".\r\n"));
+    ASSERT_EQ(reply_code(c.reply(seconds(30))), 250);
+    const auto replied = std::chrono::steady_clock::now();
+    EXPECT_EQ(c.command("QUIT"), "221 2.0.0 Bye\r\n");
+    auto quit_sent = [&] { return recorder.stream().ends_with("QUIT\r\n"); };
+    // Kept for the next transaction: still open a second later.
+    std::this_thread::sleep_until(replied + seconds(1));
+    EXPECT_EQ(established_to(recorder.port()), 1);
+    EXPECT_FALSE(quit_sent());
+    // Closed after QUIT once 2 s have passed; 5 s leaves room for a loaded
+    // machine, while the old cache kept it until the next message.
+    while (std::chrono::steady_clock::now() < replied + seconds(5) &&
+           (established_to(recorder.port()) != 0 || !quit_sent())) {
+        std::this_thread::sleep_for(milliseconds(20));
+    }
+    EXPECT_TRUE(quit_sent()) << ::testing::PrintToString(recorder.chunks());
+    EXPECT_EQ(established_to(recorder.port()), 0);
 }
 
 }  // namespace

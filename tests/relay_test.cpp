@@ -360,10 +360,128 @@ TEST(Relay, SigtermEndsIdleSessionsAtOnceAndFinishesTransactions) {
     busy.send(notice_from(kSender, "at-stop") + ".\r\n");
     EXPECT_EQ(reply_code(busy.reply(seconds(10))), 250);
     EXPECT_EQ(busy.reply(seconds(5)), "421 4.3.2 relay.test Service shutting down, try again later\r\n");
-    rig.stop_relay();
+    EXPECT_EQ(rig.stop_relay(), "exited with status 0");
     EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
     EXPECT_EQ(rig.sink().count(), 1u);
     EXPECT_NE(rig.relay_log().find("info: stopped"), std::string::npos) << rig.relay_log();
+}
+
+constexpr const char* kShuttingDown = "421 4.3.2 relay.test Service shutting down, try again later\r\n";
+
+// Waits for the relay to exit by itself (after SIGTERM); how it ended.
+std::string wait_for_exit(RelayRig& rig, std::chrono::milliseconds within) {
+    auto deadline = std::chrono::steady_clock::now() + within;
+    while (rig.relay_running() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return rig.relay_running() ? "still running" : rig.stop_relay();
+}
+
+// A client with an open transaction that sends nothing more, and one that
+// stopped halfway through its message: at the end of relay.stop_grace each
+// hears 421 4.3.2 (RFC 5321 §3.8) and the connection closes; nothing goes
+// on; the relay exits 0 (issue 13: it used to die of a double free, the
+// client seeing EOF).
+TEST(Relay, SigtermEndsAnIdleTransactionWith421WhenTheGraceEnds) {
+    SKIP_WITHOUT_MTA();
+    Started s({}, "stop_grace = 2\n");
+    RelayRig& rig = s.rig;
+    SmtpClient c;
+    ASSERT_EQ(reply_code(c.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(c.command("EHLO client.test")), 250);
+    ASSERT_EQ(reply_code(c.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_EQ(reply_code(c.command("RCPT TO:<customer@example.org>")), 250);
+    SmtpClient mid_data;
+    ASSERT_EQ(reply_code(mid_data.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(mid_data.command("EHLO client.test")), 250);
+    ASSERT_EQ(reply_code(mid_data.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_EQ(reply_code(mid_data.command("RCPT TO:<customer@example.org>")), 250);
+    ASSERT_EQ(reply_code(mid_data.command("DATA")), 354);
+    ASSERT_TRUE(mid_data.send(notice_from(kSender, "halfway").substr(0, 100)));
+    auto start = std::chrono::steady_clock::now();
+    ::kill(rig.relay_pid(), SIGTERM);
+    // Nothing before the grace is over: the transaction may still finish.
+    EXPECT_EQ(c.reply(std::chrono::milliseconds(1500)), "");
+    EXPECT_EQ(c.reply(seconds(8)), kShuttingDown);
+    auto said = std::chrono::steady_clock::now() - start;
+    EXPECT_GE(said, std::chrono::milliseconds(1900));
+    EXPECT_EQ(mid_data.reply(seconds(2)), kShuttingDown);
+    for (SmtpClient* client : {&c, &mid_data}) {
+        EXPECT_TRUE(client->closed_by_server(seconds(2)));
+        EXPECT_EQ(client->reply(std::chrono::milliseconds(100)), "") << "nothing after the 421";
+    }
+    EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
+    const std::string log = rig.relay_log();
+    EXPECT_NE(log.find("stop: 2 sessions still open after relay.stop_grace (2 s): ending them with 421 4.3.2"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("was stopped during DATA (interrupted: the relay is stopping); nothing was passed on"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("info: stopped"), std::string::npos) << log;
+    EXPECT_EQ(log.find("double free"), std::string::npos) << log;
+    EXPECT_EQ(rig.sink().count(), 0u);
+}
+
+// The final dot went to the next hop, which takes a while to answer it. A
+// reply within the grace reaches the client (then 421); one that comes
+// too late does not: the client hears 421 4.3.2 and will send again, so
+// the next hop may get the message twice (RFC 1047) but never loses it.
+TEST(Relay, SigtermRelaysTheNextHopsAnswerToTheFinalDotWithinTheGrace) {
+    SKIP_WITHOUT_MTA();
+    for (int dot_delay : {1, 6}) {
+        SCOPED_TRACE("the next hop answers the final dot after " + std::to_string(dot_delay) + " s");
+        SmtpSinkOptions sink;
+        sink.waits = {".:" + std::to_string(dot_delay)};
+        Started s(sink, "stop_grace = 3\n");
+        RelayRig& rig = s.rig;
+        SmtpClient c;
+        ASSERT_EQ(reply_code(c.connect(rig.port())), 220);
+        ASSERT_EQ(reply_code(c.command("EHLO client.test")), 250);
+        // Not a [[signer]] address: nothing to sign, the dot goes at once.
+        ASSERT_EQ(reply_code(c.command("MAIL FROM:<alice@example.org>")), 250);
+        ASSERT_EQ(reply_code(c.command("RCPT TO:<customer@example.org>")), 250);
+        ASSERT_EQ(reply_code(c.command("DATA")), 354);
+        ASSERT_TRUE(c.send(notice_from("alice@example.org", "slow-dot") + ".\r\n"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the dot is at the next hop
+        auto start = std::chrono::steady_clock::now();
+        ::kill(rig.relay_pid(), SIGTERM);
+        if (dot_delay == 1) {
+            // smtp-sink's answer to a dot it waited for (-W).
+            EXPECT_EQ(c.reply(seconds(5)), "250 2.0.0 Ok\r\n") << rig.describe();
+            EXPECT_EQ(c.reply(seconds(5)), kShuttingDown);
+            EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(3)) << "the 421 came at once after the 250";
+            EXPECT_TRUE(rig.sink().wait_for(1, seconds(5)));
+        } else {
+            EXPECT_EQ(c.reply(seconds(8)), kShuttingDown) << rig.describe();
+            EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(2900));
+            EXPECT_NE(rig.relay_log().find("stopped before the next hop's reply to the message"), std::string::npos)
+                << rig.relay_log();
+        }
+        EXPECT_TRUE(c.closed_by_server(seconds(2)));
+        EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
+        EXPECT_NE(rig.relay_log().find("info: stopped"), std::string::npos) << rig.relay_log();
+    }
+}
+
+// A command waiting for the next hop when the grace ends (here an RCPT the
+// next hop takes 10 s to answer) gets 421 4.3.2, not the failure of the
+// interrupted wait.
+TEST(Relay, SigtermAnswersACommandWaitingForTheNextHopWith421) {
+    SKIP_WITHOUT_MTA();
+    SmtpSinkOptions sink;
+    sink.waits = {"RCPT:10"};
+    Started s(sink, "stop_grace = 1\n");
+    RelayRig& rig = s.rig;
+    SmtpClient c;
+    ASSERT_EQ(reply_code(c.connect(rig.port())), 220);
+    ASSERT_EQ(reply_code(c.command("EHLO client.test")), 250);
+    ASSERT_EQ(reply_code(c.command("MAIL FROM:<no-reply@bank.example>")), 250);
+    ASSERT_TRUE(c.send("RCPT TO:<customer@example.org>\r\n"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ::kill(rig.relay_pid(), SIGTERM);
+    EXPECT_EQ(c.reply(seconds(5)), kShuttingDown) << rig.describe();
+    EXPECT_TRUE(c.closed_by_server(seconds(2)));
+    EXPECT_EQ(c.reply(std::chrono::milliseconds(100)), "");
+    EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
 }
 
 }  // namespace

@@ -277,7 +277,7 @@ struct Read {
     std::string content;
     std::size_t consumed = 0;
     bool done = false;
-    bool bare_lf = false;
+    bool bare_line_end = false;
     bool too_long = false;
 };
 
@@ -298,7 +298,7 @@ Read read_data(std::string_view in, const std::vector<std::size_t>& pieces = {},
     }
     r.consumed = offset;
     r.done = reader.done();
-    r.bare_lf = reader.saw_bare_lf();
+    r.bare_line_end = reader.saw_bare_line_end();
     r.too_long = reader.line_too_long();
     return r;
 }
@@ -309,7 +309,7 @@ TEST(SmtpDataReader, EndsAtCrlfDotCrlf) {
     EXPECT_TRUE(r.done);
     EXPECT_EQ(r.content, "Subject: hi\r\n\r\nHello\r\n");
     EXPECT_EQ(r.consumed, in.size());
-    EXPECT_FALSE(r.bare_lf);
+    EXPECT_FALSE(r.bare_line_end);
     // An empty message: the terminator right after DATA's own CRLF.
     Read empty = read_data(".\r\n");
     EXPECT_TRUE(empty.done);
@@ -333,14 +333,14 @@ TEST(SmtpDataReader, DotAfterBareLfDoesNotEndTheMessage) {
     Read r = read_data(smuggled);
     EXPECT_TRUE(r.done);
     EXPECT_EQ(r.content, "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n");
-    EXPECT_TRUE(r.bare_lf);
+    EXPECT_TRUE(r.bare_line_end);
     // "." with a bare LF, and CR "." CRLF, are not terminators either.
     const std::string dot_lf = "a\r\n.\nb\r\n.\r\n";
     Read lf = read_data(dot_lf);
     EXPECT_EQ(lf.content, "a\r\n.\r\nb\r\n");
     const std::string cr_dot = "a\r.\r\nb\r\n.\r\n";
     Read cr = read_data(cr_dot);
-    EXPECT_EQ(cr.content, "a\r.\r\nb\r\n");
+    EXPECT_EQ(cr.content, "a\r\n.\r\nb\r\n");
     // In all three only the last line ended the message.
     EXPECT_EQ(r.consumed, smuggled.size());
     EXPECT_EQ(lf.consumed, dot_lf.size());
@@ -351,11 +351,41 @@ TEST(SmtpDataReader, BareLfIsNormalisedToCrlf) {
     Read r = read_data("one\ntwo\r\n\nthree\n\r\n.\r\n");
     EXPECT_TRUE(r.done);
     EXPECT_EQ(r.content, "one\r\ntwo\r\n\r\nthree\r\n\r\n");
-    EXPECT_TRUE(r.bare_lf);
-    // A bare CR is data and stays.
-    Read cr = read_data("a\rb\r\r\n.\r\n");
-    EXPECT_EQ(cr.content, "a\rb\r\r\n");
-    EXPECT_FALSE(cr.bare_lf);
+    EXPECT_TRUE(r.bare_line_end);
+}
+
+// RFC 5321 §2.3.8: neither a bare CR nor a bare LF may be sent on. A bare
+// CR ends a line the way a bare LF does, so the next hop gets CRLF only.
+TEST(SmtpDataReader, BareCrIsNormalisedToCrlf) {
+    Read cr = read_data("a\rb\r\r\n\rc\r\r\n.\r\n");
+    EXPECT_TRUE(cr.done);
+    EXPECT_EQ(cr.content, "a\r\nb\r\n\r\n\r\nc\r\n\r\n");
+    EXPECT_TRUE(cr.bare_line_end);
+    Read plain = read_data("a\r\nb\r\n.\r\n");
+    EXPECT_FALSE(plain.bare_line_end);
+}
+
+// The smuggling forms with bare CR and LF, each split at every byte: "."
+// between bare line ends is a line of content, never the end, and only the
+// final CRLF "." CRLF ends the message.
+TEST(SmtpDataReader, DotBetweenBareLineEndsNeverEndsTheMessage) {
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"a\r.\rMAIL FROM:<x@evil.example>\r\n.\r\n", "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"},
+        {"a\n.\nMAIL FROM:<x@evil.example>\r\n.\r\n", "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"},
+        {"a\n.\r\nMAIL FROM:<x@evil.example>\r\n.\r\n", "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"},
+        {"a\r.\r\nMAIL FROM:<x@evil.example>\r\n.\r\n", "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"},
+        {"a\r\n.\rMAIL FROM:<x@evil.example>\r\n.\r\n", "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"},
+        {"a\r\n.\nMAIL FROM:<x@evil.example>\r\n.\r\n", "a\r\n.\r\nMAIL FROM:<x@evil.example>\r\n"},
+    };
+    for (const auto& [in, content] : cases) {
+        for (std::size_t split = 0; split <= in.size(); ++split) {
+            Read r = read_data(in, {split});
+            EXPECT_TRUE(r.done) << ::testing::PrintToString(in) << " split " << split;
+            EXPECT_EQ(r.content, content) << ::testing::PrintToString(in) << " split " << split;
+            EXPECT_EQ(r.consumed, in.size()) << ::testing::PrintToString(in) << " split " << split;
+            EXPECT_TRUE(r.bare_line_end);
+        }
+    }
 }
 
 TEST(SmtpDataReader, TerminatorSplitAtEveryBytePosition) {
@@ -430,9 +460,9 @@ TEST(SmtpDotStuffer, LineStartCarriesAcrossCalls) {
 
 TEST(SmtpDotStuffer, RoundTripsThroughDataReader) {
     std::mt19937 rng(20261201);
-    // Dots, CR inside lines and short lines make every state of both sides
-    // likely; lines end in CRLF, as DataReader's output does.
-    const std::string alphabet = "....ab \r\t";
+    // Dots and short lines make every state of both sides likely; lines
+    // end in CRLF and hold no bare CR, as DataReader's output does.
+    const std::string alphabet = "....ab \t";
     for (int round = 0; round < 2000; ++round) {
         std::string content;
         int lines = std::uniform_int_distribution<int>(0, 8)(rng);
@@ -459,7 +489,7 @@ TEST(SmtpDotStuffer, RoundTripsThroughDataReader) {
         ASSERT_TRUE(r.done) << testing::PrintToString(stuffed);
         ASSERT_EQ(r.content, content) << testing::PrintToString(stuffed);
         ASSERT_EQ(r.consumed, stuffed.size()) << testing::PrintToString(stuffed);
-        ASSERT_FALSE(r.bare_lf);
+        ASSERT_FALSE(r.bare_line_end);
     }
 }
 

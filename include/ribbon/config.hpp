@@ -202,6 +202,9 @@ struct RelaySettings : FailureActions {
     std::size_t max_line_length = 1024 * 1024;               // message lines; commands are held to 2048
     unsigned max_connections = 200;
     std::chrono::seconds idle_timeout{300};
+    // SIGTERM: how long transactions in progress may take to finish before
+    // the relay ends them with 421 4.3.2 (docs/CONFIGURATION.md, Signals).
+    std::chrono::seconds stop_grace{30};
     std::vector<std::string> opaque_for;  // as [milter] opaque_for
     std::uint64_t spool_threshold = 1024 * 1024;
     std::filesystem::path spool_dir = "/var/tmp";

@@ -93,6 +93,7 @@ void read_relay(std::string_view origin, const toml::table& t, RelaySettings& r)
     if (auto v = s.integer("max_line_length", 1000, std::int64_t{1} << 30)) r.max_line_length = *v;
     if (auto v = s.integer("max_connections", 1, 100000)) r.max_connections = static_cast<unsigned>(*v);
     if (auto v = s.integer("idle_timeout", 1, kMaxSeconds)) r.idle_timeout = std::chrono::seconds(*v);
+    if (auto v = s.integer("stop_grace", 1, 3600)) r.stop_grace = std::chrono::seconds(*v);
     if (t.contains("opaque_for")) r.opaque_for = read_domains(s, t, "opaque_for");
     if (auto v = s.integer("spool_threshold", 4096, std::int64_t{1} << 40)) r.spool_threshold = *v;
     if (auto v = s.string("spool_dir")) r.spool_dir = *v;
@@ -115,7 +116,8 @@ std::string relay_toml(const RelaySettings& r) {
     if (!r.auth_users_file.empty()) o << "auth_users_file = " << toml_string(r.auth_users_file.string()) << "\n";
     o << "max_message_size = " << r.max_message_size << "\nmax_recipients = " << r.max_recipients
       << "\nmax_line_length = " << r.max_line_length << "\nmax_connections = " << r.max_connections
-      << "\nidle_timeout = " << r.idle_timeout.count() << "\nopaque_for = " << strings_toml(r.opaque_for)
+      << "\nidle_timeout = " << r.idle_timeout.count() << "\nstop_grace = " << r.stop_grace.count()
+      << "\nopaque_for = " << strings_toml(r.opaque_for)
       << "\nspool_threshold = " << r.spool_threshold << "\nspool_dir = " << toml_string(r.spool_dir.string())
       << "\nworkers = " << r.workers << "\n"
       << actions_toml(r);

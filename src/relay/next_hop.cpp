@@ -117,6 +117,27 @@ public:
     }
 };
 
+// A connection being opened (NextHop::connect), shared with its deadline's
+// handler, which may run after connect() returned, and with the delivery,
+// which may interrupt() it.
+struct Opening {
+    explicit Opening(asio::io_context& io) : resolver(io), socket(io) {}
+    tcp::resolver resolver;
+    tcp::socket socket;
+    SmtpConnection* connection = nullptr;  // set from the greeting on, while connect() runs
+    bool finished = false;
+    bool timed_out = false;
+    bool interrupted = false;
+
+    void interrupt() {
+        interrupted = true;
+        resolver.cancel();
+        error_code ignored;
+        socket.close(ignored);
+        if (connection) connection->stream.interrupt(true, std::chrono::seconds(0));
+    }
+};
+
 // Says QUIT and closes, without anyone waiting for it.
 asio::awaitable<void> quit(std::unique_ptr<SmtpConnection> c) {
     c->stream.set_timeout(std::chrono::seconds(5));
@@ -139,11 +160,14 @@ public:
         // A cached connection may have been closed by the server since; one
         // fresh attempt follows, which is safe: nothing was sent yet.
         for (int attempt = 0; attempt < 2; ++attempt) {
+            if (m_interrupted) co_return lost();
             bool fresh = false;
             m_conn = attempt == 0 ? m_hop->unpark() : nullptr;
             if (!m_conn) {
                 Reply failure;
-                m_conn = co_await m_hop->connect(failure);
+                m_opening = std::make_shared<Opening>(m_hop->m_io);
+                m_conn = co_await m_hop->connect(failure, m_opening);
+                m_opening.reset();
                 if (!m_conn) co_return failure;
                 fresh = true;
             }
@@ -238,6 +262,15 @@ public:
         co_return r;
     }
 
+    void interrupt() override {
+        m_interrupted = true;
+        if (m_opening) m_opening->interrupt();
+        if (m_conn) {
+            m_conn->broken = true;  // not parked, no QUIT: closed
+            m_conn->stream.interrupt(true, std::chrono::seconds(0));
+        }
+    }
+
     asio::awaitable<void> reset() override {
         // DATA went ahead and no message followed: only closing the
         // connection keeps the next hop from waiting for one (it discards
@@ -266,6 +299,8 @@ private:
 
     std::shared_ptr<NextHop> m_hop;
     std::unique_ptr<SmtpConnection> m_conn;
+    std::shared_ptr<Opening> m_opening;  // while connect() runs
+    bool m_interrupted = false;
     bool m_open = false;  // MAIL was accepted and the transaction not ended
     bool m_announced = false;  // DATA sent ahead, its reply not read yet
     std::string m_queued;      // RCPT commands held back (queue_rcpt)
@@ -357,6 +392,8 @@ public:
         m_envelope.clear();
         co_return;
     }
+    // A maildir write is bounded by the disk: it is let finish.
+    void interrupt() override {}
 
 private:
     std::shared_ptr<NextHop> m_hop;
@@ -370,7 +407,7 @@ private:
 
 NextHop::NextHop(asio::io_context& io, asio::thread_pool& workers, NextHopSettings settings, std::string hostname)
     : m_io(io), m_workers(workers), m_settings(std::move(settings)), m_hostname(std::move(hostname)),
-      m_tls(asio::ssl::context::tls_client) {}
+      m_tls(asio::ssl::context::tls_client), m_idle_timer(io) {}
 
 NextHop::~NextHop() {
     for (auto& c : m_idle) c->stream.close();
@@ -420,18 +457,41 @@ std::unique_ptr<Delivery> NextHop::begin() {
 }
 
 void NextHop::park(std::unique_ptr<SmtpConnection> c) {
-    auto now = std::chrono::steady_clock::now();
-    c->idle_since = now;
-    std::erase_if(m_idle, [&](std::unique_ptr<SmtpConnection>& old) {
-        if (now - old->idle_since < kIdleLimit) return false;
-        dismiss(m_io, std::move(old));
-        return true;
-    });
+    c->idle_since = std::chrono::steady_clock::now();
     if (m_idle.size() >= kMaxIdle) {
         dismiss(m_io, std::move(c));
         return;
     }
     m_idle.push_back(std::move(c));
+    arm_idle_timer();
+}
+
+void NextHop::arm_idle_timer() {
+    if (m_idle_timer_armed || m_idle.empty()) return;
+    // m_idle is in the order connections were parked: the first is the oldest.
+    m_idle_timer.expires_at(m_idle.front()->idle_since + kIdleLimit);
+    m_idle_timer_armed = true;
+    // The timer dies with this NextHop (a reload replaces it): its handler
+    // may then still run, and must not touch it.
+    m_idle_timer.async_wait([self = weak_from_this()](const error_code& ec) {
+        auto hop = self.lock();
+        if (!hop || ec) return;  // gone, or close_idle() cancelled it
+        hop->m_idle_timer_armed = false;
+        auto now = std::chrono::steady_clock::now();
+        std::erase_if(hop->m_idle, [&](std::unique_ptr<SmtpConnection>& c) {
+            if (now - c->idle_since < kIdleLimit) return false;
+            dismiss(hop->m_io, std::move(c));
+            return true;
+        });
+        hop->arm_idle_timer();
+    });
+}
+
+void NextHop::close_idle() {
+    m_idle_timer.cancel();
+    m_idle_timer_armed = false;
+    for (auto& c : m_idle) dismiss(m_io, std::move(c));
+    m_idle.clear();
 }
 
 std::unique_ptr<SmtpConnection> NextHop::unpark() {
@@ -445,19 +505,11 @@ std::unique_ptr<SmtpConnection> NextHop::unpark() {
     return nullptr;
 }
 
-asio::awaitable<std::unique_ptr<SmtpConnection>> NextHop::connect(Reply& failure) {
+asio::awaitable<std::unique_ptr<SmtpConnection>> NextHop::connect(Reply& failure, std::shared_ptr<Opening> attempt) {
     const std::string peer = m_settings.host + ":" + std::to_string(m_settings.port);
     // The resolver and the connect share one deadline. The timer's handler
     // may already be queued when the connect completes, so what it touches
-    // is shared with it rather than left on this frame.
-    struct Attempt {
-        explicit Attempt(asio::io_context& io) : resolver(io), socket(io) {}
-        tcp::resolver resolver;
-        tcp::socket socket;
-        bool finished = false;
-        bool timed_out = false;
-    };
-    auto attempt = std::make_shared<Attempt>(m_io);
+    // is shared with it (`attempt`) rather than left on this frame.
     asio::steady_timer timer(m_io);
     timer.expires_after(m_settings.connect_timeout);
     timer.async_wait([attempt](const error_code& ec) {
@@ -470,23 +522,27 @@ asio::awaitable<std::unique_ptr<SmtpConnection>> NextHop::connect(Reply& failure
     error_code ec;
     auto endpoints = co_await attempt->resolver.async_resolve(m_settings.host, std::to_string(m_settings.port),
                                                               asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec && !attempt->timed_out) {
+    if (!ec && !attempt->timed_out && !attempt->interrupted) {
         co_await asio::async_connect(attempt->socket, endpoints, asio::redirect_error(asio::use_awaitable, ec));
     }
     attempt->finished = true;
     timer.cancel();
     bool timed_out = attempt->timed_out;
     tcp::socket socket = std::move(attempt->socket);
-    if (ec || timed_out) {
+    if (ec || timed_out || attempt->interrupted) {
         failure = make_reply(451, "4.4.1", "next hop " + peer + " is not reachable: " +
-                                               (timed_out ? std::string("timed out") : ec.message()));
+                                               (timed_out              ? std::string("timed out")
+                                                : attempt->interrupted ? std::string("the relay is stopping")
+                                                                       : ec.message()));
         co_return nullptr;
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto c = std::make_unique<SmtpConnection>(std::move(socket), m_tls, peer);
     c->stream.set_timeout(m_settings.timeout);
+    attempt->connection = c.get();
 
     auto fail = [&](Reply r) -> std::unique_ptr<SmtpConnection> {
+        attempt->connection = nullptr;
         failure = std::move(r);
         dismiss(m_io, std::move(c));
         return nullptr;
@@ -569,6 +625,7 @@ asio::awaitable<std::unique_ptr<SmtpConnection>> NextHop::connect(Reply& failure
                                                                         " refused ribbon's credentials: " + r.summary()));
         }
     }
+    attempt->connection = nullptr;
     co_return c;
 }
 

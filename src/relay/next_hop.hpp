@@ -11,6 +11,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
@@ -27,6 +28,7 @@
 namespace ribbon::relay {
 
 class SmtpConnection;
+struct Opening;
 
 // One transaction towards the next hop. Used by one session on the I/O
 // thread; each step is answered with the reply for the client.
@@ -57,6 +59,12 @@ public:
     // Ends the transaction without a message (RSET, client gone). The
     // connection is kept for the next transaction when it is clean.
     virtual boost::asio::awaitable<void> reset() = 0;
+    // The relay is stopping and cannot wait any longer (I/O thread only):
+    // the step in progress and every later one end at once with a 4xx, and
+    // the connection is closed without QUIT, which makes the next hop
+    // discard the transaction unless it already answered the final dot
+    // (RFC 5321 §4.1.1.4). A reply already received is still returned.
+    virtual void interrupt() = 0;
 };
 
 class NextHop : public std::enable_shared_from_this<NextHop> {
@@ -68,6 +76,9 @@ public:
     ~NextHop();
 
     std::unique_ptr<Delivery> begin();
+    // Says QUIT on every cached connection and closes it (the relay is
+    // stopping). I/O thread only.
+    void close_idle();
     // "smtp://host:port" or the maildir, for logs.
     const std::string& describe() const noexcept { return m_settings.url; }
 
@@ -76,9 +87,12 @@ private:
     NextHop(boost::asio::io_context& io, boost::asio::thread_pool& workers, NextHopSettings settings,
             std::string hostname);
 
-    boost::asio::awaitable<std::unique_ptr<SmtpConnection>> connect(Reply& failure);
+    // `opening` lets the delivery interrupt() the connect in progress.
+    boost::asio::awaitable<std::unique_ptr<SmtpConnection>> connect(Reply& failure, std::shared_ptr<Opening> opening);
     void park(std::unique_ptr<SmtpConnection> connection);
     std::unique_ptr<SmtpConnection> unpark();
+    // Closes cached connections once they have been idle for kIdleLimit.
+    void arm_idle_timer();
 
     boost::asio::io_context& m_io;
     boost::asio::thread_pool& m_workers;
@@ -87,8 +101,12 @@ private:
     std::string m_password;
     boost::asio::ssl::context m_tls;
     // Connections that finished a transaction cleanly, for the next one
-    // (Postfix's connection cache, with the same 2 s limit by default).
+    // (Postfix's connection cache, with the same 2 s limit as its
+    // smtp_connection_cache_time_limit): QUIT and closed by m_idle_timer
+    // once idle that long, as Postfix's scache closes them.
     std::vector<std::unique_ptr<SmtpConnection>> m_idle;
+    boost::asio::steady_timer m_idle_timer;
+    bool m_idle_timer_armed = false;
 };
 
 }  // namespace ribbon::relay

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+
 #include <thread>
 
 #include "daemon/daemon.hpp"
@@ -18,8 +20,6 @@ namespace ribbon::relay {
 namespace asio = boost::asio;
 
 namespace {
-
-constexpr auto kStopGrace = std::chrono::seconds(30);
 
 unsigned worker_count(const RelaySettings& rs) {
     if (rs.workers != 0) return rs.workers;
@@ -67,6 +67,9 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
 
     server.start();
+    // The I/O thread runs until every session has ended, even while the
+    // only thing left is a worker's job whose result it must take back.
+    auto busy = asio::make_work_guard(io);
     std::thread io_thread([&] { io.run(); });
     log->info("listening on {} as uid {}; next hop {}; {} [[signer]] entries; {} signing workers",
               fmt::format("{}", fmt::join(config.relay.listen, ", ")) +
@@ -97,15 +100,29 @@ Result<void> run(const std::filesystem::path& config_path) {
     };
     daemon::run_signal_loop(reload, [] {}, [&] { return io.stopped(); });
 
-    // Stop taking clients, let transactions in progress end (a client cut
-    // off before 250 simply sends again), then stop.
+    // Stop taking clients and let transactions in progress end, for
+    // relay.stop_grace at most; then end the rest with 421 4.3.2. Sessions
+    // end by themselves, on the I/O thread, so each is destroyed once and
+    // while the server still exists; the io_context is left with nothing to
+    // run and returns. (Stopping it with sessions suspended would leave
+    // their frames to ~io_context, after the server they point to.)
     server.stop();
-    auto deadline = std::chrono::steady_clock::now() + kStopGrace;
-    while (server.sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto grace = server.runtime()->config.relay.stop_grace;
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    auto wait_for_sessions = [&](auto until) {
+        while (server.sessions() > 0 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    };
+    wait_for_sessions(deadline);
+    if (server.sessions() > 0) {
+        log->warn("stop: {} sessions still open after relay.stop_grace ({} s): ending them with 421 4.3.2",
+                  server.sessions(), grace.count());
+        server.abort();
+        wait_for_sessions(std::chrono::steady_clock::time_point::max());
     }
-    if (server.sessions() > 0) log->warn("stopping with {} sessions still open", server.sessions());
-    io.stop();
+    server.close_idle_next_hops();
+    busy.reset();
     io_thread.join();
     workers.join();
     log->info("stopped");

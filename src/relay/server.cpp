@@ -142,6 +142,17 @@ void Server::stop() {
     });
 }
 
+void Server::abort() {
+    asio::post(m_io, [this] {
+        auto sessions = m_controls;
+        for (SessionControl* s : sessions) s->abort();
+    });
+}
+
+void Server::close_idle_next_hops() {
+    asio::post(m_io, [this] { runtime()->next_hop->close_idle(); });
+}
+
 void Server::set_runtime(std::shared_ptr<const Runtime> runtime) {
     std::lock_guard lock(m_runtime_mutex);
     m_runtime = std::move(runtime);

@@ -56,6 +56,9 @@ public:
     // Ends the session now when it is between transactions, else after the
     // one in progress, with 421.
     virtual void stop() = 0;
+    // The stop's grace period is over: ends the session now, transaction or
+    // not, with 421 4.3.2 (see Session::abort()).
+    virtual void abort() = 0;
 };
 
 class Server {
@@ -70,6 +73,14 @@ public:
     // Stops accepting new connections and asks every session to end: idle
     // ones at once, the others after their transaction.
     void stop();
+    // After stop(), once relay.stop_grace has passed: ends every session
+    // still open at once (a transaction in progress gets 421 4.3.2). Each
+    // session then ends within seconds: every operation it may still wait
+    // for is bounded.
+    void abort();
+    // Once no session is left: says QUIT on the next hop's cached
+    // connections and closes them, so nothing keeps the I/O thread busy.
+    void close_idle_next_hops();
     bool stopping() const noexcept { return m_stopping; }
     // Sessions enter and leave (I/O thread only).
     void enter(SessionControl* s) { m_controls.insert(s); }

@@ -38,6 +38,9 @@ constexpr std::size_t kReplyBuffer = 16 * 1024;
 // RCPTs held back for one batch to the next hop at most (a 10,000-RCPT
 // client is read in batches of this size).
 constexpr std::size_t kMaxQueuedRcpts = 100;
+// After abort(): how long the client's last writes (a reply in progress, the
+// 421) may take, so a client that does not read cannot hold up the stop.
+constexpr auto kLastWords = std::chrono::seconds(5);
 
 class Session final : public SessionControl {
 public:
@@ -66,6 +69,22 @@ public:
         }
     }
 
+    // The stop's grace is over (relay.stop_grace). Whatever the session
+    // waits for is interrupted: a client's command or message, the next
+    // hop's reply, a connect. What the next hop had already accepted is
+    // still said to the client (a 250 for the final dot that arrived in
+    // time); every other reply still due becomes one 421 4.3.2 (RFC 5321
+    // §3.8), and the connection is closed. A message whose final dot went
+    // on without an answer yet may then have been taken by the next hop
+    // while the client hears 421 and sends it again: a duplicate, as RFC
+    // 1047 describes; never a loss.
+    void abort() override {
+        m_aborted = true;
+        m_stopping = true;
+        m_stream.interrupt(false, kLastWords);
+        if (m_delivery) m_delivery->interrupt();
+    }
+
     asio::awaitable<void> run();
 
 private:
@@ -77,10 +96,16 @@ private:
     const RelaySettings& settings() const { return m_runtime->config.relay; }
     spdlog::logger& log() { return m_server.log(); }
 
-    void reply(int code, std::string_view enhanced, std::string_view text) {
-        m_out += make_reply(code, enhanced, text).wire();
+    void reply(int code, std::string_view enhanced, std::string_view text) { reply(make_reply(code, enhanced, text)); }
+    void reply(const Reply& r) {
+        // After abort() a refusal is the interruption speaking, or could
+        // not be acted on anyway: the client hears 421 4.3.2 instead.
+        if (m_aborted && !r.positive()) return;
+        m_out += r.wire();
     }
-    void reply(const Reply& r) { m_out += r.wire(); }
+    std::string shutting_down() const {
+        return make_reply(421, "4.3.2", m_runtime->hostname + " Service shutting down, try again later").wire();
+    }
     asio::awaitable<bool> flush();
     // Counts a refused command; false once the client has made too many.
     bool error(int code, std::string_view enhanced, std::string_view text) {
@@ -98,6 +123,9 @@ private:
     asio::awaitable<void> collect_rcpts();
     asio::awaitable<Reply> deliver_parts(const Prepared& prepared, std::uint64_t size);
     void log_outcome(std::uint64_t size, std::size_t nrcpt, const std::string& outcome, const Reply& r);
+    // A message the relay itself refuses after DATA, logged as log_outcome()
+    // logs what the next hop answered.
+    void refuse_message(std::uint64_t size, const std::string& why, const Reply& r);
     asio::awaitable<bool> data();
     asio::awaitable<void> end_transaction();
     bool relay_allowed() const;
@@ -116,6 +144,8 @@ private:
     int m_errors = 0;
     int m_auth_failures = 0;
     bool m_stopping = false;
+    bool m_aborted = false;      // abort(): the grace is over
+    bool m_said_goodbye = false;  // 221 or 421 is on its way
     bool m_busy = false;  // handling a command (not waiting for one)
 
     // The transaction.
@@ -262,7 +292,12 @@ asio::awaitable<bool> Session::mail(std::string_view argument) {
             std::uint64_t size = 0;
             auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), size);
             if (ec != std::errc() || end != value.data() + value.size()) co_return error(501, "5.5.4", "Bad SIZE value");
-            if (size > settings().max_message_size) co_return error(552, "5.3.4", "Message size exceeds fixed maximum message size");
+            if (size > settings().max_message_size) {
+                Reply r = make_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+                log().info("{}: client=[{}] from=<{}> declared size={} refused: relay.max_message_size is {}; reply={}",
+                           m_id, m_client_ip.to_string(), path.address, size, settings().max_message_size, r.summary());
+                co_return error(r.code, r.enhanced, r.lines[0]);
+            }
         } else if (key == "BODY") {
             std::string v = ascii_upper(value);
             if (v == "8BITMIME") env.eight_bit = true;
@@ -335,7 +370,7 @@ asio::awaitable<void> Session::collect_rcpts() {
         Reply r = co_await m_delivery->rcpt_reply();
         record_rcpt(address, r);
         out.append(m_out, from, at - from);
-        out += r.wire();
+        if (!m_aborted || r.positive()) out += r.wire();  // as reply() does
         from = at;
     }
     out.append(m_out, from, std::string::npos);
@@ -377,6 +412,12 @@ void Session::log_outcome(std::uint64_t size, std::size_t nrcpt, const std::stri
                m_runtime->next_hop->describe(), r.summary());
 }
 
+void Session::refuse_message(std::uint64_t size, const std::string& why, const Reply& r) {
+    log().info("{}: client=[{}] from=<{}> nrcpt={} size={} refused: {}; reply={}", m_id, m_client_ip.to_string(),
+               m_envelope.from, m_envelope.rcpts.size(), size, why, r.summary());
+    reply(r);
+}
+
 // A message split by the recipient policy: the transaction mirrored so far
 // holds every recipient and cannot drop some, so it is reset and each part
 // goes in a transaction of its own. The client, who sent one transaction,
@@ -385,19 +426,20 @@ void Session::log_outcome(std::uint64_t size, std::size_t nrcpt, const std::stri
 // the client retries (duplicates are possible, loss is not).
 asio::awaitable<Reply> Session::deliver_parts(const Prepared& prepared, std::uint64_t size) {
     co_await m_delivery->reset();
-    m_delivery.reset();
     std::optional<Reply> failure;
     for (const Part& part : prepared.parts) {
-        std::unique_ptr<Delivery> delivery = m_runtime->next_hop->begin();
-        Reply r = co_await delivery->mail(m_envelope.from, m_envelope.smtputf8, m_envelope.eight_bit);
+        // m_delivery, so that abort() reaches the part in progress.
+        m_delivery = m_runtime->next_hop->begin();
+        if (m_aborted) m_delivery->interrupt();
+        Reply r = co_await m_delivery->mail(m_envelope.from, m_envelope.smtputf8, m_envelope.eight_bit);
         for (std::size_t i = 0; r.positive() && i < part.rcpts.size(); ++i) {
             const std::string& rcpt = part.rcpts[i];
-            r = co_await delivery->rcpt(rcpt);
+            r = co_await m_delivery->rcpt(rcpt);
         }
         if (r.positive()) {
-            r = co_await delivery->data(*part.message);
+            r = co_await m_delivery->data(*part.message);
         } else {
-            co_await delivery->reset();
+            co_await m_delivery->reset();
         }
         log_outcome(size, part.rcpts.size(), part.outcome + " part=" + std::string(r.positive() ? "taken" : "refused"), r);
         if (!r.positive() && !failure) failure = r;
@@ -429,19 +471,22 @@ asio::awaitable<bool> Session::data() {
         if (!too_big && stored) stored = received->write(content);
         if (reader.done()) break;
         if (StreamError e = co_await m_stream.refill(); e != StreamError::none) {
-            log().info("{}: client [{}] went away during DATA ({}); nothing was passed on", m_id,
-                       m_client_ip.to_string(), m_stream.last_error());
+            log().info("{}: client [{}] {} during DATA ({}); nothing was passed on", m_id, m_client_ip.to_string(),
+                       e == StreamError::interrupted ? "was stopped" : "went away", m_stream.last_error());
             co_return false;
         }
     }
     if (too_big) {
+        refuse_message(size, "relay.max_message_size is " + std::to_string(rs.max_message_size),
+                       make_reply(552, "5.3.4", "Message size exceeds fixed maximum message size"));
         co_await end_transaction();
-        reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
         co_return true;
     }
     if (reader.line_too_long()) {
+        refuse_message(size, "relay.max_line_length is " + std::to_string(rs.max_line_length),
+                       make_reply(554, "5.6.0", "Message has a line longer than " + std::to_string(rs.max_line_length) +
+                                                    " octets"));
         co_await end_transaction();
-        reply(554, "5.6.0", "Message has a line longer than " + std::to_string(rs.max_line_length) + " octets");
         co_return true;
     }
     if (!stored) {
@@ -467,6 +512,10 @@ asio::awaitable<bool> Session::data() {
         log_outcome(size, m_envelope.rcpts.size(), prepared.parts.front().outcome, r);
     } else {
         r = co_await deliver_parts(prepared, size);
+    }
+    if (m_aborted && !r.positive()) {
+        log().warn("{}: stopped before the next hop's reply to the message ({}): the client gets 421 4.3.2 and will "
+                   "send it again, twice if the next hop took it (RFC 1047)", m_id, r.summary());
     }
     co_await end_transaction();
     reply(r);
@@ -498,6 +547,7 @@ asio::awaitable<bool> Session::command(const Command& c) {
         case Verb::help: reply(214, "2.0.0", "ribbon relay: see RFC 5321"); co_return true;
         case Verb::quit:
             reply(221, "2.0.0", "Bye");
+            m_said_goodbye = true;
             co_await flush();
             co_return false;
         case Verb::bdat: co_return error(502, "5.5.1", "CHUNKING is not offered");
@@ -523,18 +573,21 @@ asio::awaitable<void> Session::run() {
     reply(220, "", m_runtime->hostname + " ESMTP ribbon");
     bool go = co_await flush();
     std::string line;
-    while (go) {
+    while (go && !m_aborted) {
         if (m_stopping && !m_delivery) {
-            reply(421, "4.3.2", m_runtime->hostname + " Service shutting down, try again later");
+            m_out += shutting_down();
+            m_said_goodbye = true;
             co_await flush();
             break;
         }
         m_busy = false;
         StreamError e = co_await m_stream.read_line(line, kMaxCommandLine);
         m_busy = true;
+        if (m_aborted) break;
         if (m_stopping && !m_delivery && e != StreamError::none) continue;  // stop() cancelled the wait
         if (e == StreamError::timeout) {
             reply(421, "4.4.2", m_runtime->hostname + " Error: timeout exceeded");
+            m_said_goodbye = true;
             co_await flush();
             break;
         }
@@ -548,15 +601,26 @@ asio::awaitable<void> Session::run() {
         } else {
             go = co_await command(parse_command(line));
         }
-        if (!go && m_errors >= kMaxErrors) reply(421, "4.7.0", m_runtime->hostname + " Error: too many errors");
+        if (m_aborted) break;
+        if (!go && m_errors >= kMaxErrors) {
+            reply(421, "4.7.0", m_runtime->hostname + " Error: too many errors");
+            m_said_goodbye = true;
+        }
         if (!go && m_auth_failures >= kMaxAuthFailures) {
             reply(421, "4.7.0", m_runtime->hostname + " Error: too many failed authentication attempts");
+            m_said_goodbye = true;
         }
         // RFC 2920 §3.1: replies may wait until the client's batch is read,
         // but no longer than kReplyBuffer: a client that sends and never
         // reads must end up blocking the relay's write (and meet the idle
         // timeout), not its memory.
         if (!go || !m_stream.line_ready() || m_out.size() > kReplyBuffer) go = co_await flush() && go;
+    }
+    if (m_aborted && !m_said_goodbye) {
+        // Replies still due that reply() kept (positive ones) go first.
+        m_out += shutting_down();
+        m_said_goodbye = true;
+        co_await flush();
     }
     co_await end_transaction();
     co_await m_stream.shutdown();

@@ -198,7 +198,7 @@ ReplyParser::State ReplyParser::add(std::string_view line) {
 void DataReader::end_line(std::string& out, bool crlf) {
     if (!m_too_long) out += "\r\n";
     m_prev_crlf = crlf;
-    if (!crlf) m_bare_lf = true;
+    if (!crlf) m_bare_line_end = true;
     m_line = 0;
     m_state = State::line_start;
 }
@@ -239,11 +239,11 @@ std::size_t DataReader::feed(std::string_view in, std::string& out) {
                 if (c == '\n' && m_prev_crlf) {
                     m_state = State::done;
                 } else if (c == '\n') {
-                    put('.');  // "." CRLF after a bare LF: content, not the end
+                    put('.');  // "." CRLF after a bare LF or CR: content, not the end
                     end_line(out, true);
                 } else {
-                    put('\r');  // a bare CR stays as it came
-                    m_state = State::mid;
+                    put('.');  // "." and a bare CR: a line of content
+                    end_line(out, false);
                     --i;
                 }
                 break;
@@ -260,8 +260,7 @@ std::size_t DataReader::feed(std::string_view in, std::string& out) {
                 if (c == '\n') {
                     end_line(out, true);
                 } else {
-                    put('\r');
-                    m_state = State::mid;
+                    end_line(out, false);  // a bare CR ends the line, as a bare LF does
                     --i;
                 }
                 break;

@@ -76,10 +76,12 @@ private:
 
 // Reads message content after DATA (RFC 5321 §4.1.1.4, §4.5.2): removes
 // dot-stuffing and ends at CRLF "." CRLF only — a "." line that follows a
-// bare LF does not end the message, which closes the SMTP smuggling hole
-// (a next hop reading bare LF as an end would see a second message). Bare
-// LF line ends are accepted and written as CRLF, the way Postfix's
-// smtpd_forbid_bare_newline = normalize does.
+// bare LF or a bare CR does not end the message, which closes the SMTP
+// smuggling hole (a next hop reading a bare LF or CR as a line end would
+// see a second message). RFC 5321 §2.3.8 forbids sending either, so both
+// are taken as line ends and written as CRLF: the way Postfix's
+// smtpd_forbid_bare_newline = normalize treats a bare LF, extended to the
+// bare CR. The output never holds a CR or LF outside a CRLF pair.
 class DataReader {
 public:
     explicit DataReader(std::size_t max_line_length) : m_max_line(max_line_length) {}
@@ -91,7 +93,8 @@ public:
 
     bool done() const noexcept { return m_state == State::done; }
     bool line_too_long() const noexcept { return m_too_long; }
-    bool saw_bare_lf() const noexcept { return m_bare_lf; }
+    // A line ended in a bare LF or a bare CR.
+    bool saw_bare_line_end() const noexcept { return m_bare_line_end; }
 
 private:
     enum class State { line_start, dot, dot_cr, mid, cr, done };
@@ -101,7 +104,7 @@ private:
     bool m_prev_crlf = true;  // the DATA command itself ended in CRLF
     std::size_t m_line = 0;
     bool m_too_long = false;
-    bool m_bare_lf = false;
+    bool m_bare_line_end = false;
 };
 
 // Dot-stuffs content (CRLF line ends) for sending after DATA and appends

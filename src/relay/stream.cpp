@@ -6,6 +6,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
+
 namespace ribbon::relay {
 
 namespace {
@@ -17,18 +19,14 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 Stream::Stream(tcp::socket socket, asio::ssl::context& tls)
     : m_tls(std::move(socket), tls), m_timer(m_tls.get_executor()) {}
 
-// Runs one asynchronous operation under the deadline: when the timer fires
+// Arms the deadline of the operation in progress: when the timer fires
 // first it cancels the socket, and the operation ends with timeout.
-template <class Op>
-asio::awaitable<StreamError> Stream::guarded(Op op) {
-    m_timed_out = false;
-    m_timer.expires_after(m_timeout);
+void Stream::arm_deadline() {
     // A timer that fires as the operation completes leaves its handler
     // queued after cancel(): it may run once this operation is over, or
     // after the Stream is gone. It acts only for its own operation of a
     // living Stream.
-    std::uint64_t operation = ++m_operation;
-    m_timer.async_wait([self = std::weak_ptr<Stream*>(m_self), operation](const error_code& ec) {
+    m_timer.async_wait([self = std::weak_ptr<Stream*>(m_self), operation = m_operation](const error_code& ec) {
         auto alive = self.lock();
         if (ec || !alive) return;
         Stream& s = **alive;
@@ -37,8 +35,24 @@ asio::awaitable<StreamError> Stream::guarded(Op op) {
         error_code ignored;
         s.socket().cancel(ignored);
     });
+}
+
+// Runs one asynchronous operation under the deadline.
+template <class Op>
+asio::awaitable<StreamError> Stream::guarded(bool reading, Op op) {
+    if (m_interrupted && (reading || m_interrupt_writes)) {
+        m_error = "interrupted: the relay is stopping";
+        co_return StreamError::interrupted;
+    }
+    m_timed_out = false;
+    m_cancelled = false;
+    m_timer.expires_after(m_timeout);
+    ++m_operation;
+    arm_deadline();
+    m_busy = reading ? Busy::reading : Busy::writing;
     error_code ec;
     co_await op(asio::redirect_error(asio::use_awaitable, ec));
+    m_busy = Busy::no;
     m_timer.cancel();
     ++m_operation;  // a handler still queued is now stale
     if (m_timed_out) {
@@ -46,11 +60,31 @@ asio::awaitable<StreamError> Stream::guarded(Op op) {
         co_return StreamError::timeout;
     }
     if (!ec) co_return StreamError::none;
+    if (m_cancelled) {
+        m_error = "interrupted: the relay is stopping";
+        co_return StreamError::interrupted;
+    }
     m_error = ec.message();
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated || ec == asio::error::connection_reset) {
         co_return StreamError::closed;
     }
     co_return StreamError::io;
+}
+
+void Stream::interrupt(bool writes_too, std::chrono::steady_clock::duration write_limit) {
+    m_interrupted = true;
+    m_interrupt_writes = writes_too;
+    m_timeout = std::min(m_timeout, write_limit);
+    if (m_busy == Busy::reading || (m_busy == Busy::writing && writes_too)) {
+        m_cancelled = true;
+        error_code ignored;
+        socket().cancel(ignored);
+    } else if (m_busy == Busy::writing && m_timer.expiry() > std::chrono::steady_clock::now() + write_limit) {
+        // The write goes on under the shorter deadline: moving the expiry
+        // cancels the pending wait (its handler sees operation_aborted).
+        m_timer.expires_after(write_limit);
+        arm_deadline();
+    }
 }
 
 asio::awaitable<StreamError> Stream::refill() {
@@ -60,7 +94,7 @@ asio::awaitable<StreamError> Stream::refill() {
     if (!m_chunk) m_chunk = std::make_unique<char[]>(kReadChunk);
     std::size_t got = 0;
     auto buffer = asio::buffer(m_chunk.get(), kReadChunk);
-    StreamError e = co_await guarded([&](auto token) -> asio::awaitable<void> {
+    StreamError e = co_await guarded(true, [&](auto token) -> asio::awaitable<void> {
         if (m_encrypted) {
             got = co_await m_tls.async_read_some(buffer, token);
         } else {
@@ -93,7 +127,7 @@ asio::awaitable<StreamError> Stream::read_line(std::string& line, std::size_t ma
 
 asio::awaitable<StreamError> Stream::write(std::string_view bytes) {
     auto buffer = asio::buffer(bytes.data(), bytes.size());
-    co_return co_await guarded([&](auto token) -> asio::awaitable<void> {
+    co_return co_await guarded(false, [&](auto token) -> asio::awaitable<void> {
         if (m_encrypted) {
             co_await asio::async_write(m_tls, buffer, token);
         } else {
@@ -104,7 +138,7 @@ asio::awaitable<StreamError> Stream::write(std::string_view bytes) {
 
 asio::awaitable<StreamError> Stream::handshake(asio::ssl::stream_base::handshake_type type) {
     m_in.clear();
-    StreamError e = co_await guarded([&](auto token) -> asio::awaitable<void> {
+    StreamError e = co_await guarded(true, [&](auto token) -> asio::awaitable<void> {
         co_await m_tls.async_handshake(type, token);
     });
     if (e == StreamError::none) m_encrypted = true;
@@ -114,7 +148,7 @@ asio::awaitable<StreamError> Stream::handshake(asio::ssl::stream_base::handshake
 asio::awaitable<void> Stream::shutdown() {
     if (m_encrypted) {
         set_timeout(std::chrono::seconds(5));
-        co_await guarded([&](auto token) -> asio::awaitable<void> { co_await m_tls.async_shutdown(token); });
+        co_await guarded(false, [&](auto token) -> asio::awaitable<void> { co_await m_tls.async_shutdown(token); });
     }
     close();
 }

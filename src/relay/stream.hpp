@@ -29,7 +29,8 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 // Why a stream operation failed, for the reply and the log.
-enum class StreamError { none, closed, timeout, too_long, io };
+// `interrupted`: interrupt() ended it (the relay is stopping).
+enum class StreamError { none, closed, timeout, too_long, io, interrupted };
 
 class Stream {
 public:
@@ -61,18 +62,32 @@ public:
     asio::awaitable<void> shutdown();
     void close();
 
+    // For stopping the relay (I/O thread only): the read or handshake in
+    // progress, and every later one, end with `interrupted`. With
+    // `writes_too` writes and the TLS shutdown do as well; otherwise they
+    // still go (so a client can be told 421), each under a deadline of at
+    // most `write_limit`. An operation that had already completed keeps its
+    // result: a reply that arrived is not thrown away.
+    void interrupt(bool writes_too, std::chrono::steady_clock::duration write_limit);
+
     // The failure's system message, for logs.
     const std::string& last_error() const noexcept { return m_error; }
 
 private:
+    // `reading`: a read or handshake, which interrupt() always ends.
     template <class Op>
-    asio::awaitable<StreamError> guarded(Op op);
+    asio::awaitable<StreamError> guarded(bool reading, Op op);
+    void arm_deadline();
 
     asio::ssl::stream<tcp::socket> m_tls;
     asio::steady_timer m_timer;
     std::chrono::steady_clock::duration m_timeout = std::chrono::minutes(5);
     bool m_encrypted = false;
     bool m_timed_out = false;
+    bool m_interrupted = false;        // interrupt() was called
+    bool m_interrupt_writes = false;   // ... with writes_too
+    bool m_cancelled = false;          // interrupt() cancelled the operation in progress
+    enum class Busy { no, reading, writing } m_busy = Busy::no;
     std::string m_in;
     std::unique_ptr<char[]> m_chunk;  // what one read fills
     std::string m_error;

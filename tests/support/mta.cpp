@@ -232,6 +232,7 @@ std::string SmtpSink::spawn(const SmtpSinkOptions& options, const Run& run) {
     if (!options.hard_reply.empty()) a.insert(a.end(), {"-B", options.hard_reply});
     if (options.data_delay_seconds > 0)
         a.insert(a.end(), {"-w", std::to_string(options.data_delay_seconds)});
+    for (const auto& w : options.waits) a.insert(a.end(), {"-W", w});
     a.push_back("127.0.0.1:" + std::to_string(m_port));
     a.push_back("64");
     if (::geteuid() == 0) {

@@ -79,6 +79,9 @@ struct SmtpSinkOptions {
     std::string soft_reply;                   // -b: replaces the 4xx text ("" = default)
     std::string hard_reply;                   // -B: replaces the 5xx text ("" = default)
     int data_delay_seconds = 0;               // -w: wait before answering DATA
+    // -W "command:seconds", one each: wait before answering that command
+    // (e.g. ".:3", the final dot).
+    std::vector<std::string> waits;
 
     // Every MAIL FROM answered 4xx: the sender must keep the message queued.
     static SmtpSinkOptions tempfail_all();

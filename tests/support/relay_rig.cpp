@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "support/milter_rig.hpp"
@@ -50,13 +52,15 @@ std::string RelayRig::start_relay() {
     return daemon::wait_until_ready(m_relay, [&] { return daemon::listening(pid, m_port); }, "ribbon relay", m_log);
 }
 
-void RelayRig::stop_relay(int sig) {
-    if (!m_relay) return;
+std::string RelayRig::stop_relay(int sig) {
+    if (!m_relay) return {};
     ::kill(m_relay->pid(), sig);
-    for (int i = 0; i < 200 && m_relay->reap_if_exited().empty(); ++i) {
+    std::string how;
+    for (int i = 0; i < 200 && (how = m_relay->reap_if_exited()).empty(); ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     m_relay.reset();
+    return how;
 }
 
 bool RelayRig::relay_running() const { return m_relay && m_relay->running(); }
@@ -180,6 +184,22 @@ void SmtpClient::close() {
     if (m_fd >= 0) ::close(m_fd);
     m_fd = -1;
     m_in.clear();
+}
+
+int established_to(int port) {
+    std::ifstream tcp("/proc/net/tcp");
+    char wanted[32];
+    std::snprintf(wanted, sizeof wanted, "0100007F:%04X", port);
+    int n = 0;
+    std::string line;
+    std::getline(tcp, line);  // header
+    while (std::getline(tcp, line)) {
+        std::istringstream is(line);
+        std::string sl, local, remote, state;
+        is >> sl >> local >> remote >> state;
+        if (remote == wanted && state == "01") ++n;
+    }
+    return n;
 }
 
 int reply_code(const std::string& reply) {

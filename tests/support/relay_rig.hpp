@@ -30,7 +30,10 @@ public:
                       const std::string& extra = {});
     // Starts `ribbon relay -c config` and waits until it listens.
     [[nodiscard]] std::string start_relay();
-    void stop_relay(int sig = 15);
+    // Sends `sig` and waits (10 s at most) for the relay to exit; how it
+    // ended ("exited with status 0", "killed by signal 6"), or "" when it
+    // was not running or did not exit in time (it is killed then).
+    std::string stop_relay(int sig = 15);
     [[nodiscard]] bool relay_running() const;
     [[nodiscard]] std::string relay_log() const;
     pid_t relay_pid() const { return m_relay ? m_relay->pid() : -1; }
@@ -86,5 +89,9 @@ private:
 
 // The three-digit code of a reply's last line (0 when there is none).
 int reply_code(const std::string& reply);
+
+// TCP connections to 127.0.0.1:port in state ESTABLISHED on the client's
+// side (this host's /proc/net/tcp): e.g. the relay's to its next hop.
+int established_to(int port);
 
 }  // namespace ribbon::test
