@@ -249,7 +249,7 @@ TEST(InputLimits, LearnRefusesLargeMessagesAndEndlessFiles) {
     // The option overrides [learn] max_message_size.
     r = with({"--max-message-size", "4194304", (tmp / "big.eml").string()});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
-    EXPECT_EQ(r.out, "learned 0 of 1 messages (1 skipped, 0 unreadable)\n");
+    EXPECT_EQ(r.out, "learned 1 of 1 messages (0 skipped, 0 unreadable); unknown 1\n");
     // An mbox without line ends cannot be split into messages: it stops.
     r = with({"--mbox", "/dev/zero"});
     EXPECT_EQ(r.exit_code, kRefused) << r.describe();
@@ -273,6 +273,33 @@ TEST(SpecialFiles, SignReadsAFifoAndDevFdAsStreams) {
         ProcessResult r = bash(script);
         ASSERT_EQ(r.exit_code, 0) << r.describe();
         VerifyResult v = verify_openssl(r.out);
+        EXPECT_TRUE(v.ok) << v.details;
+        EXPECT_TRUE(v.content.ends_with("a line of the statement, repeated to make it large\r\n"));
+    }
+}
+
+TEST(SpecialFiles, AKeystorePicksTheDigitalIdFromAFifoReadOnce) {
+    // Without --id the From address picks the Digital ID: the header
+    // section is read first, then the rest, from the one stream.
+    TempDir tmp("ribbon-fifo-keystore");
+    const std::string ks = (tmp / "ks").string();
+    for (std::vector<std::string> a : {std::vector<std::string>{"dev-ca", "init"},
+                                       std::vector<std::string>{"dev-ca", "issue", "no-reply@bank.example"}}) {
+        a.insert(a.begin(), {ribbon_binary(), "keys", "--keystore", ks});
+        ProcessResult r = run_process(a);
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+    }
+    write_file(tmp / "m.eml", message_of(300 * 1024));
+    ASSERT_EQ(::mkfifo((tmp / "fifo").c_str(), 0600), 0);
+    const std::string dir = tmp.path().string();
+    for (const std::string& script :
+         {"timeout 30 cat '" + dir + "/m.eml' > '" + dir + "/fifo' & exec \"$RIBBON\" sign --keystore '" + ks + "' '" +
+              dir + "/fifo'",
+          "exec \"$RIBBON\" sign --keystore '" + ks + "' <(cat '" + dir + "/m.eml')"}) {
+        SCOPED_TRACE(script);
+        ProcessResult r = bash(script);
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        VerifyResult v = verify_openssl(r.out, ks + "/dev-ca/ca.pem");
         EXPECT_TRUE(v.ok) << v.details;
         EXPECT_TRUE(v.content.ends_with("a line of the statement, repeated to make it large\r\n"));
     }
