@@ -18,6 +18,9 @@
 
 #include "ribbon/config.hpp"
 #include "ribbon/io.hpp"
+#include "support/messages.hpp"
+#include "support/milter_rig.hpp"
+#include "support/mta.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/sign.hpp"
@@ -256,6 +259,28 @@ TEST(InputLimits, LearnRefusesLargeMessagesAndEndlessFiles) {
     EXPECT_EQ(r.err,
               "ribbon learn: /dev/zero:1: a line longer than the maximum message size (1048576 bytes) "
               "[limit_exceeded]\n");
+}
+
+// [milter] max_message_size: a larger message is a bad message (rejected
+// by default, on_bad_message), a smaller one is still signed.
+TEST(InputLimits, MilterRejectsAMessageOverItsMaximum) {
+    SKIP_WITHOUT_MTA();
+    MilterRig rig;
+    rig.write_config("max_message_size = 1048576\n");
+    ASSERT_EQ(rig.start_milter(), "");
+    ASSERT_EQ(rig.start_mta(), "") << rig.describe();
+    const std::string sender = "no-reply@bank.example";
+    std::string big = set_header(large_attachment_message(), "From", "Bank <no-reply@bank.example>");
+    ASSERT_GT(big.size(), 1048576u);
+    auto refused = rig.postfix().submit_smtp(big, sender, {"c@example.org"});
+    EXPECT_EQ(refused.final_code, 554) << refused.transcript;
+    EXPECT_NE(rig.milter_log().find("the message is larger than the maximum message size (1048576 bytes)"),
+              std::string::npos)
+        << rig.milter_log();
+    ASSERT_EQ(rig.postfix().submit_smtp(notice_from(sender, "small-1"), sender, {"c@example.org"}).final_code, 250);
+    ASSERT_TRUE(rig.sink().wait_for(1, std::chrono::seconds(30))) << rig.describe();
+    EXPECT_EQ(rig.sink().count(), 1u);
+    EXPECT_TRUE(verify_openssl(strip_received(rig.sink().messages()[0].data)).ok);
 }
 
 // Special files as the message argument (issue 13, item 9).
