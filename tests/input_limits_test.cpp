@@ -328,6 +328,13 @@ TEST(SpecialFiles, AKeystorePicksTheDigitalIdFromAFifoReadOnce) {
         EXPECT_TRUE(v.ok) << v.details;
         EXPECT_TRUE(v.content.ends_with("a line of the statement, repeated to make it large\r\n"));
     }
+    // Its header reader stops at the limit too, and names the file.
+    ProcessResult r = bash("exec \"$RIBBON\" sign --keystore '" + ks + "' --max-message-size 1048576 /dev/zero");
+    EXPECT_EQ(r.exit_code, kRefused) << r.describe();
+    EXPECT_EQ(r.err,
+              "ribbon sign: /dev/zero: the header section is longer than 1048576 bytes (no empty line ends it) "
+              "[limit_exceeded]\n");
+    EXPECT_EQ(r.out, "");
 }
 
 TEST(SpecialFiles, ADirectoryIsNamedAsSuch) {

@@ -17,7 +17,6 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -60,6 +59,8 @@ struct SignArgs {
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
 
     bool from_stdin() const { return input.empty() || input == "-"; }
+    // The message's name in error messages.
+    std::string input_name() const { return from_stdin() ? "<stdin>" : input; }
     // The message named on the command line (stdin by default).
     MessageInput message() const {
         MessageInput in = from_stdin() ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(input);
@@ -251,7 +252,7 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
         FdSink out(STDOUT_FILENO);
         auto r = signer.sign(in, out, options);
         if (!r) {
-            report_error("sign", in.describe(), r.error());
+            report_error("sign", args.input_name(), r.error());
             return exit_code_for(r.error());
         }
         return kOk;
@@ -266,7 +267,7 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
         if (auto c = sink->commit(); !c) r = std::move(c).error();
     }
     if (!r) {
-        report_error("sign", in.describe(), r.error());
+        report_error("sign", args.input_name(), r.error());
         return exit_code_for(r.error());
     }
     return kOk;
@@ -309,9 +310,9 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
             opened = std::move(*o);
             fd = opened.get();
         }
-        auto read = read_message_head(fd);
+        auto read = read_message_head(fd, std::min<std::uint64_t>(kMaxHeaderSection, args.max_message_size));
         if (!read) {
-            report_error("sign", in.describe(), read.error());
+            report_error("sign", args.input_name(), read.error());
             return exit_code_for(read.error());
         }
         head = std::move(*read);
@@ -320,7 +321,7 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     }
     auto signer = signers.for_message(pick_from);
     if (!signer) {
-        report_error("sign", args.from_stdin() ? "<stdin>" : args.input, signer.error());
+        report_error("sign", args.input_name(), signer.error());
         return exit_code_for(signer.error());
     }
     return sign_one(*signer, in, options, args);
@@ -331,7 +332,6 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
 // It is spooled first (bounded by --max-message-size), so a message that
 // cannot be read whole writes nothing.
 int copy_unchanged(const SignArgs& args) {
-    const MessageInput in = args.message();
     FileDescriptor opened;
     int fd = STDIN_FILENO;
     if (!args.from_stdin()) {
@@ -349,12 +349,12 @@ int copy_unchanged(const SignArgs& args) {
         const ssize_t got = ::read(fd, buffer.data(), buffer.size());
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
-            report_error("sign", in.describe(), transient_error(Errc::io_error, std::strerror(errno)));
+            report_error("sign", args.input_name(), transient_error(Errc::io_error, std::strerror(errno)));
             return kTempFail;
         }
         if (got == 0) break;
         if (auto r = message.write(std::string_view(buffer.data(), static_cast<std::size_t>(got))); !r) {
-            report_error("sign", in.describe(), r.error());
+            report_error("sign", args.input_name(), r.error());
             return exit_code_for(r.error());
         }
     }
