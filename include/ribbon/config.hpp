@@ -110,6 +110,8 @@ struct MilterSettings : FailureActions {
     // Messages larger than this are spooled to a file in spool_dir.
     std::uint64_t spool_threshold = 1024 * 1024;
     std::filesystem::path spool_dir = "/var/tmp";
+    // A message to sign that is larger is refused (on_bad_message).
+    std::uint64_t max_message_size = kDefaultMaxMessageSize;
     // libmilter's I/O timeout towards the MTA.
     std::chrono::seconds timeout{300};
     MilterRole role = MilterRole::outbound;
@@ -137,6 +139,8 @@ struct LearnSettings {
     // Messages waiting to be learned by a daemon; more are dropped (and
     // counted in the log) rather than slowing mail down.
     std::size_t queue = 1000;
+    // `ribbon learn` skips larger messages (it holds one at a time in memory).
+    std::uint64_t max_message_size = kDefaultMaxMessageSize;
 };
 
 // `ribbon sendmail`: the system's sendmail that receives the signed message.
@@ -145,6 +149,8 @@ struct LearnSettings {
 struct SendmailSettings : FailureActions {
     std::filesystem::path path = "/usr/sbin/sendmail";
     std::vector<std::string> args;  // put before ribbon's own, e.g. ["-C", "/etc/postfix-out"]
+    // A larger message on stdin is refused (65) and nothing is sent.
+    std::uint64_t max_message_size = kDefaultMaxMessageSize;
 };
 
 // How `ribbon relay` reaches the next hop (docs/CONFIGURATION.md, [relay.next_hop]).

@@ -6,9 +6,15 @@
 // signer writes to it only after the whole message has been signed, so a
 // failure never leaves partial output behind (apart from a failing Sink).
 //
+// Every message read is bounded: by MessageInput::max_size() when the core
+// reads one, by Spool's maximum when a front end collects one. Past it the
+// read stops with Errc::limit_exceeded and whatever was spooled is freed,
+// so an endless input (stdin from /dev/zero) cannot fill memory or disk.
+//
 // Thread-safety: a MessageInput is a value; a Sink is used by one thread.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <string_view>
@@ -16,6 +22,28 @@
 #include "ribbon/error.hpp"
 
 namespace ribbon {
+
+// The largest message read unless the caller says otherwise (`ribbon sign
+// --max-message-size`, ribbon.toml `max_message_size`, docs/
+// CONFIGURATION.md). 256 MiB: above the 100 MB message ribbon is
+// benchmarked on and far above what mail systems carry (Postfix's
+// message_size_limit defaults to 10 MB, large providers stop at 25 to
+// 150 MB), yet an endless input stops after 256 MiB of spool instead of
+// filling the disk.
+inline constexpr std::uint64_t kDefaultMaxMessageSize = 256ull * 1024 * 1024;
+
+// The largest signed message a message of `max_message_size` bytes can
+// become, for spools that hold signed output. The canonical form (RFC 8551
+// §3.1) re-encodes 8-bit text as quoted-printable, at worst "=XX" per octet
+// plus a soft line break per 25 octets (3.12×); opaque signing base64-encodes
+// that again (× 78/57): about 4.3×. 5× and 1 MiB for the outer header,
+// protected header copies and the signature bound it.
+constexpr std::uint64_t max_signed_size(std::uint64_t max_message_size) noexcept {
+    return 5 * max_message_size + 1024 * 1024;
+}
+
+// The error for a message past `max_size` (Errc::limit_exceeded, permanent).
+Error message_too_large(std::uint64_t max_size);
 
 class MessageInput {
 public:
@@ -38,11 +66,23 @@ public:
     // For error messages: "<stdin>", a file name, or "<memory>".
     std::string describe() const;
 
+    // Reading more than this many bytes is Errc::limit_exceeded (a file
+    // larger than it is refused before it is read). A file that is not a
+    // regular file (a FIFO, /dev/fd/N, a character device) is read as a
+    // stream, like a pipe; a directory is Errc::io_error (permanent).
+    std::uint64_t max_size() const noexcept { return m_max_size; }
+    MessageInput with_max_size(std::uint64_t max_size) const {
+        MessageInput in = *this;
+        in.m_max_size = max_size;
+        return in;
+    }
+
 private:
     Source m_source = Source::memory;
     std::string_view m_bytes;
     std::filesystem::path m_path;
     int m_fd = -1;
+    std::uint64_t m_max_size = kDefaultMaxMessageSize;
 };
 
 // Reads a whole (small) file: keys, certificates, configuration, password
@@ -134,12 +174,15 @@ private:
 // Holds bytes until they are complete: in memory up to `memory_limit`, then
 // in an unlinked temporary file (O_TMPFILE) in `dir` ($TMPDIR or /tmp when
 // empty), so a large message never costs its size in memory and nothing is
-// left on disk after a crash. One per message.
+// left on disk after a crash. At most `max_size` bytes: a write past it is
+// Errc::limit_exceeded, and the spool then drops what it held (the file
+// goes with its descriptor) and refuses every later write. One per message.
 class Spool final : public Sink {
 public:
     static constexpr std::size_t kDefaultMemoryLimit = 4 * 1024 * 1024;
-    explicit Spool(std::size_t memory_limit = kDefaultMemoryLimit, std::filesystem::path dir = {})
-        : m_memory_limit(memory_limit), m_dir(std::move(dir)) {}
+    explicit Spool(std::size_t memory_limit = kDefaultMemoryLimit, std::filesystem::path dir = {},
+                   std::uint64_t max_size = kDefaultMaxMessageSize)
+        : m_memory_limit(memory_limit), m_dir(std::move(dir)), m_max_size(max_size) {}
     Spool(const Spool&) = delete;
     Spool& operator=(const Spool&) = delete;
     ~Spool() override;
@@ -153,12 +196,17 @@ public:
     // (an asynchronous socket): a view of the memory, or of `buffer` after
     // reading the file into it. Empty at the end.
     Result<std::string_view> chunk(std::uint64_t offset, std::size_t max, std::string& buffer) const;
-    // The spooled bytes as input for the signer; valid until the next write.
+    // The spooled bytes as input for the signer, with this spool's maximum
+    // as its max_size(); valid until the next write.
     MessageInput input() const;
+    std::uint64_t max_size() const noexcept { return m_max_size; }
 
 private:
+    void release() noexcept;
     std::size_t m_memory_limit;
     std::filesystem::path m_dir;
+    std::uint64_t m_max_size;
+    bool m_overflowed = false;
     std::string m_memory;
     int m_fd = -1;
     std::uint64_t m_size = 0;

@@ -4,11 +4,18 @@
 //
 // Exit codes: 0 when every message was read (messages that teach nothing
 // are counted, not errors); 65 when some message could not be read or
-// parsed (the others are still learned); 75 when the store failed (what was
-// recorded before stays recorded); 78 for a bad configuration or store URL.
+// parsed, or was larger than the maximum message size (the others are
+// still learned); 75 when the store failed (what was recorded before stays
+// recorded); 78 for a bad configuration or store URL.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -20,12 +27,12 @@ namespace ribbon::cli {
 
 namespace {
 
-// Messages larger than this are skipped: mail a customer writes is far
-// smaller, and an mbox is read one message at a time to bound memory.
-constexpr std::size_t kMaxMessage = 64 * 1024 * 1024;
-
 struct LearnArgs {
     StoreArgs store;
+    // --max-message-size, else [learn] max_message_size: a larger message
+    // is refused (limit_exceeded) and the others are still learned. Each
+    // message is held in memory whole, one at a time.
+    std::optional<std::uint64_t> max_message_size;
     std::string mbox;
     std::string maildir;
     std::vector<std::string> files;
@@ -39,14 +46,17 @@ struct Tally {
 
 class Run {
 public:
-    Run(const Learner& learner, RecipientStore& store, bool verbose)
-        : m_learner(learner), m_store(store), m_verbose(verbose) {}
+    Run(const Learner& learner, RecipientStore& store, bool verbose, std::uint64_t max_message_size)
+        : m_learner(learner), m_store(store), m_verbose(verbose), m_max_message_size(max_message_size) {}
+
+    std::uint64_t max_message_size() const noexcept { return m_max_message_size; }
 
     // False when the store failed: stop, nothing more can be recorded.
     bool message(const std::string& where, const std::string& bytes) {
         ++m_tally.read;
-        if (bytes.size() > kMaxMessage) {
-            skip(where, "larger than " + std::to_string(kMaxMessage >> 20) + " MiB");
+        if (bytes.size() > m_max_message_size) {
+            ++m_tally.unreadable;
+            report_error("learn", where, message_too_large(m_max_message_size));
             return true;
         }
         const auto now = std::chrono::duration_cast<std::chrono::seconds>(
@@ -92,6 +102,7 @@ private:
     const Learner& m_learner;
     RecipientStore& m_store;
     bool m_verbose;
+    std::uint64_t m_max_message_size;
     Tally m_tally;
     std::optional<Error> m_store_error;
 };
@@ -102,9 +113,32 @@ private:
 // differ only for lines that already began ">From ", which then keep one
 // '>' too many — harmless for learning headers, and a signature over such
 // a line reads as damaged).
+// std::getline, but a line longer than `max` bytes is not kept: false
+// with `too_long` set, so a file without line ends (/dev/zero) stops the
+// read instead of filling memory.
+bool next_line(std::istream& in, std::string& line, std::size_t max, bool& too_long) {
+    line.clear();
+    std::streambuf* sb = in.rdbuf();
+    bool any = false;
+    for (int c = sb->sbumpc(); c != std::char_traits<char>::eof(); c = sb->sbumpc()) {
+        any = true;
+        if (c == '\n') return true;
+        if (line.size() == max) {
+            too_long = true;
+            return false;
+        }
+        line.push_back(static_cast<char>(c));
+    }
+    in.setstate(std::ios::eofbit);
+    return any;
+}
+
 Result<void> read_mbox(const std::string& path, Run& run) {
     std::ifstream in(path, std::ios::binary);
     if (!in) return permanent_error(Errc::io_error, "cannot open the mbox " + path);
+    if (std::filesystem::is_directory(path)) {
+        return permanent_error(Errc::io_error, path + " is a directory, not an mbox");
+    }
     std::string line, message;
     std::uint64_t number = 0, start = 0;
     bool started = false;
@@ -112,7 +146,8 @@ Result<void> read_mbox(const std::string& path, Run& run) {
         if (!started) return true;
         return run.message(path + ":" + std::to_string(start), message);
     };
-    while (std::getline(in, line)) {
+    bool too_long = false;
+    while (next_line(in, line, run.max_message_size(), too_long)) {
         ++number;
         if (line.starts_with("From ")) {
             if (!flush()) return {};
@@ -124,23 +159,60 @@ Result<void> read_mbox(const std::string& path, Run& run) {
         if (!started) return permanent_error(Errc::malformed_message, path + " is not an mbox (no \"From \" line first)");
         std::size_t quotes = line.find_first_not_of('>');
         if (quotes != std::string::npos && quotes > 0 && line.compare(quotes, 5, "From ") == 0) line.erase(0, 1);
-        if (message.size() <= kMaxMessage) message.append(line).append("\n");
+        // Past the limit the rest is not kept: the message is refused whole.
+        if (message.size() <= run.max_message_size()) message.append(line).append("\n");
+    }
+    if (too_long) {
+        // The message cannot be learned, and where the next one starts
+        // cannot be found without reading the line to its end.
+        return permanent_error(Errc::limit_exceeded, path + ":" + std::to_string(number + 1) +
+                                                         ": a line longer than the maximum message size (" +
+                                                         std::to_string(run.max_message_size()) + " bytes)");
     }
     if (in.bad()) return transient_error(Errc::io_error, "reading " + path + " failed");
     flush();
     return {};
 }
 
-Result<std::string> read_message_file(const std::filesystem::path& path) {
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (!ec && size > kMaxMessage) return std::string(kMaxMessage + 1, '\0');
-    return read_small_file(path, "message");
+// Reads one message file, at most `max` bytes of it: a larger one, or an
+// endless one (/dev/zero, a FIFO whose writer never stops), is refused
+// before it fills memory; a directory is named as such.
+Result<std::string> read_message_file(const std::filesystem::path& path, std::uint64_t max) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int err = errno;
+        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
+                     "cannot open " + path.string() + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return permanent_error(Errc::io_error, path.string() + " is a directory, not a message");
+    }
+    std::string bytes;
+    char chunk[65536];
+    while (true) {
+        ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return transient_error(Errc::io_error, "cannot read " + path.string() + ": " + std::strerror(err));
+        }
+        if (n == 0) break;
+        if (bytes.size() + static_cast<std::size_t>(n) > max) {
+            ::close(fd);
+            return message_too_large(max);
+        }
+        bytes.append(chunk, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return bytes;
 }
 
 Result<void> read_files(const std::vector<std::filesystem::path>& paths, Run& run, Tally& errors) {
     for (const auto& path : paths) {
-        auto bytes = read_message_file(path);
+        auto bytes = read_message_file(path, run.max_message_size());
         if (!bytes) {
             ++errors.unreadable;
             report_error("learn", path.string(), bytes.error());
@@ -185,7 +257,7 @@ int learn(const LearnArgs& args) {
     }
     Learner learner(std::move(*rules), std::move(*trust),
                     [&config](std::string_view address) { return config.signer_for(address) != nullptr; });
-    Run run(learner, *setup->store, args.verbose);
+    Run run(learner, *setup->store, args.verbose, args.max_message_size.value_or(config.learn.max_message_size));
     Tally errors;
     Result<void> read;
     if (!args.mbox.empty()) {
@@ -226,6 +298,10 @@ void register_learn(CLI::App& app, int& exit_code) {
     mbox->excludes(maildir)->excludes(files);
     maildir->excludes(files);
     cmd->add_flag("-v,--verbose", args->verbose, "One line per message: what was learned or why it was skipped");
+    cmd->add_option("--max-message-size", args->max_message_size,
+                    "Refuse messages larger than BYTES (default [learn] max_message_size, 268435456)")
+        ->type_name("BYTES")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     cmd->callback([args, &exit_code] {
         if (args->mbox.empty() && args->maildir.empty() && args->files.empty()) {
             std::fprintf(stderr, "ribbon learn: give --mbox FILE, --maildir DIR or message files\n");

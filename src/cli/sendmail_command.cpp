@@ -34,6 +34,8 @@ struct SendmailArgs {
     std::vector<std::string> o_options;  // -oX...
     std::string mode = "m";     // -bm (the only mode supported: deliver mail)
     std::vector<std::string> recipients;
+    // --max-message-size, else [sendmail] max_message_size.
+    std::optional<std::uint64_t> max_message_size;
 };
 
 // Reads the message from stdin as sendmail does: to end of file, or, unless
@@ -177,7 +179,10 @@ int run(const SendmailArgs& args) {
         report_error("sendmail", "", config.error());
         return exit_code_for(config.error());
     }
-    Spool original;
+    // A message past the limit is refused (65) with nothing sent: the spool
+    // stops at the limit, so an endless stdin cannot fill the disk.
+    const std::uint64_t max_size = args.max_message_size.value_or(config->sendmail.max_message_size);
+    Spool original(Spool::kDefaultMemoryLimit, {}, max_size);
     if (auto r = read_message(STDIN_FILENO, args.ignore_dots, original); !r) {
         report_error("sendmail", "<stdin>", r.error());
         return exit_code_for(r.error());
@@ -200,7 +205,7 @@ int run(const SendmailArgs& args) {
     options.mode = rule->mode;
     options.header_protection = rule->header_protection;
     options.now = now;
-    Spool signed_message;
+    Spool signed_message(Spool::kDefaultMemoryLimit, {}, max_signed_size(max_size));
     auto report = (*active)->signer.sign(original.input(), signed_message, options);
     if (!report) {
         if (report.error().code() == Errc::already_signed) return deliver(*config, args, original);
@@ -224,6 +229,10 @@ void register_sendmail(CLI::App& app, int& exit_code) {
     cmd->add_option("-F", args->full_name, "Full name of the sender");
     cmd->add_option("-o", args->o_options, "sendmail -o options (-oi as -i; others are passed on)")->take_all();
     cmd->add_option("-b", args->mode, "Mode: only -bm (deliver mail, the default)");
+    cmd->add_option("--max-message-size", args->max_message_size,
+                    "Refuse a message larger than BYTES (default [sendmail] max_message_size, 268435456)")
+        ->type_name("BYTES")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     cmd->add_option("recipients", args->recipients, "Recipient addresses");
     cmd->callback([args, &exit_code] {
         SendmailArgs a = *args;

@@ -4,6 +4,8 @@
 // each message's From without --id, so --batch picks per message), hands
 // each message to ribbon::Signer and maps errors to exit codes
 // (commands.hpp).
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,11 +17,11 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "cli/commands.hpp"
 #include "cli/store_config.hpp"
@@ -52,7 +54,59 @@ struct SignArgs {
     std::string for_address;
     std::string recipients_mode = "unless-incapable";
     StoreArgs store;
+    // --max-message-size: every message read (stdin, the file, each --batch
+    // file) is refused past it with limit_exceeded (65).
+    std::uint64_t max_message_size = kDefaultMaxMessageSize;
+
+    bool from_stdin() const { return input.empty() || input == "-"; }
+    // The message's name in error messages.
+    std::string input_name() const { return from_stdin() ? "<stdin>" : input; }
+    // The message named on the command line (stdin by default).
+    MessageInput message() const {
+        MessageInput in = from_stdin() ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(input);
+        return in.with_max_size(max_message_size);
+    }
 };
+
+// An open descriptor of a message named on the command line.
+class FileDescriptor {
+public:
+    FileDescriptor() = default;
+    explicit FileDescriptor(int fd) : m_fd(fd) {}
+    FileDescriptor(FileDescriptor&& other) noexcept : m_fd(std::exchange(other.m_fd, -1)) {}
+    FileDescriptor& operator=(FileDescriptor&& other) noexcept {
+        std::swap(m_fd, other.m_fd);
+        return *this;
+    }
+    ~FileDescriptor() {
+        if (m_fd >= 0) ::close(m_fd);
+    }
+    int get() const noexcept { return m_fd; }
+
+private:
+    int m_fd = -1;
+};
+
+bool is_regular_file(const std::string& path) {
+    std::error_code ec;
+    return fs::is_regular_file(path, ec);
+}
+
+// Opens a message file to be read as a stream (a FIFO, /dev/fd/N); the
+// same errors as the signer gives for a file it opens itself.
+Result<FileDescriptor> open_message(const std::string& path) {
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) {
+        int err = errno;
+        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
+                     "cannot open " + path + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
+        return permanent_error(Errc::io_error, path + " is a directory, not a message");
+    }
+    return fd;
+}
 
 // Lists the messages of a batch folder: regular files, sorted, skipping
 // hidden files (maildir and editors keep temporary files there).
@@ -160,7 +214,7 @@ int run_batch(const SignerFor& signer_for, const SignOptions& options, const Sig
     auto worker = [&] {
         for (std::size_t i = next++; i < files.size(); i = next++) {
             fs::path target = out_dir / files[i].filename();
-            MessageInput in = MessageInput::from_file(files[i]);
+            MessageInput in = MessageInput::from_file(files[i]).with_max_size(args.max_message_size);
             auto signer = signer_for(in);
             auto sink = signer ? AtomicFileSink::create(target) : Result<AtomicFileSink>(signer.error());
             if (!sink) {
@@ -198,7 +252,7 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
         FdSink out(STDOUT_FILENO);
         auto r = signer.sign(in, out, options);
         if (!r) {
-            report_error("sign", in.describe(), r.error());
+            report_error("sign", args.input_name(), r.error());
             return exit_code_for(r.error());
         }
         return kOk;
@@ -213,7 +267,7 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
         if (auto c = sink->commit(); !c) r = std::move(c).error();
     }
     if (!r) {
-        report_error("sign", in.describe(), r.error());
+        report_error("sign", args.input_name(), r.error());
         return exit_code_for(r.error());
     }
     return kOk;
@@ -237,26 +291,37 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     if (!args.batch_dir.empty()) {
         return run_batch([&](const MessageInput& in) { return signers.for_message(in); }, options, args);
     }
-    bool from_stdin = args.input.empty() || args.input == "-";
-    MessageInput in = from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input);
-    // stdin may be a pipe, which cannot be read twice: picking the Digital
-    // ID by From reads only the header section (bounded), and the signer
-    // reads it again from memory, then the rest from stdin.
+    MessageInput in = args.message();
+    // stdin may be a pipe, and a file argument a FIFO or /dev/fd/N, neither
+    // of which can be read twice: picking the Digital ID by From reads only
+    // the header section (bounded), and the signer reads it again from
+    // memory, then the rest from the descriptor.
     MessageHead head;
     MessageInput pick_from = in;
-    if (from_stdin && args.id.empty()) {
-        auto read = read_message_head(STDIN_FILENO);
+    FileDescriptor opened;
+    if (args.id.empty() && (args.from_stdin() || !is_regular_file(args.input))) {
+        int fd = STDIN_FILENO;
+        if (!args.from_stdin()) {
+            auto o = open_message(args.input);
+            if (!o) {
+                report_error("sign", args.input, o.error());
+                return exit_code_for(o.error());
+            }
+            opened = std::move(*o);
+            fd = opened.get();
+        }
+        auto read = read_message_head(fd, std::min<std::uint64_t>(kMaxHeaderSection, args.max_message_size));
         if (!read) {
-            report_error("sign", "<stdin>", read.error());
+            report_error("sign", args.input_name(), read.error());
             return exit_code_for(read.error());
         }
         head = std::move(*read);
-        in = MessageInput::from_fd(STDIN_FILENO, head.bytes);
+        in = MessageInput::from_fd(fd, head.bytes).with_max_size(args.max_message_size);
         pick_from = MessageInput::from_memory(head.header());
     }
     auto signer = signers.for_message(pick_from);
     if (!signer) {
-        report_error("sign", args.input.empty() ? "<stdin>" : args.input, signer.error());
+        report_error("sign", args.input_name(), signer.error());
         return exit_code_for(signer.error());
     }
     return sign_one(*signer, in, options, args);
@@ -264,14 +329,33 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
 
 // Writes the message as it came to stdout or -o (the policy said
 // "unsigned"): a pipeline `ribbon sign --for X | sendmail` still delivers.
+// It is spooled first (bounded by --max-message-size), so a message that
+// cannot be read whole writes nothing.
 int copy_unchanged(const SignArgs& args) {
-    const bool from_stdin = args.input.empty() || args.input == "-";
-    std::ifstream file;
-    if (!from_stdin) {
-        file.open(args.input, std::ios::binary);
-        if (!file) {
-            report_error("sign", args.input, permanent_error(Errc::io_error, "cannot open the message"));
-            return kNoInput;
+    FileDescriptor opened;
+    int fd = STDIN_FILENO;
+    if (!args.from_stdin()) {
+        auto o = open_message(args.input);
+        if (!o) {
+            report_error("sign", args.input, o.error());
+            return exit_code_for(o.error());
+        }
+        opened = std::move(*o);
+        fd = opened.get();
+    }
+    Spool message(Spool::kDefaultMemoryLimit, {}, args.max_message_size);
+    std::string buffer(64 * 1024, '\0');
+    for (;;) {
+        const ssize_t got = ::read(fd, buffer.data(), buffer.size());
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            report_error("sign", args.input_name(), transient_error(Errc::io_error, std::strerror(errno)));
+            return kTempFail;
+        }
+        if (got == 0) break;
+        if (auto r = message.write(std::string_view(buffer.data(), static_cast<std::size_t>(got))); !r) {
+            report_error("sign", args.input_name(), r.error());
+            return exit_code_for(r.error());
         }
     }
     std::optional<AtomicFileSink> atomic;
@@ -286,36 +370,11 @@ int copy_unchanged(const SignArgs& args) {
         atomic.emplace(std::move(*created));
         out = &*atomic;
     }
-    std::string buffer(64 * 1024, '\0');
-    for (;;) {
-        std::size_t n = 0;
-        if (from_stdin) {
-            const ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
-            if (got < 0 && errno == EINTR) continue;
-            if (got < 0) {
-                report_error("sign", "<stdin>", transient_error(Errc::io_error, std::strerror(errno)));
-                return kTempFail;
-            }
-            n = static_cast<std::size_t>(got);
-        } else {
-            file.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-            n = static_cast<std::size_t>(file.gcount());
-            if (file.bad()) {
-                report_error("sign", args.input, transient_error(Errc::io_error, "reading the message failed"));
-                return kTempFail;
-            }
-        }
-        if (n == 0) break;
-        if (auto r = out->write(std::string_view(buffer.data(), n)); !r) {
-            report_error("sign", args.output.empty() ? "<stdout>" : args.output, r.error());
-            return exit_code_for(r.error());
-        }
-    }
-    if (atomic) {
-        if (auto c = atomic->commit(); !c) {
-            report_error("sign", args.output, c.error());
-            return exit_code_for(c.error());
-        }
+    Result<void> r = message.replay(*out);
+    if (r && atomic) r = atomic->commit();
+    if (!r) {
+        report_error("sign", args.output.empty() ? "<stdout>" : args.output, r.error());
+        return exit_code_for(r.error());
     }
     return kOk;
 }
@@ -378,9 +437,7 @@ int run_sign(const SignArgs& args) {
     if (!args.batch_dir.empty()) {
         return run_batch([&](const MessageInput&) -> Result<Signer> { return *signer; }, options, args);
     }
-    MessageInput in = args.input.empty() || args.input == "-" ? MessageInput::from_fd(STDIN_FILENO)
-                                                              : MessageInput::from_file(args.input);
-    return sign_one(*signer, in, options, args);
+    return sign_one(*signer, args.message(), options, args);
 }
 
 }  // namespace
@@ -428,6 +485,10 @@ void register_sign(CLI::App& app, int& exit_code) {
         ->needs(for_address);
     cmd->add_option("--store", args->store.url, "With --for: the store URL, instead of [store] url")
         ->needs(for_address);
+    cmd->add_option("--max-message-size", args->max_message_size,
+                    "Refuse a message larger than BYTES with limit_exceeded (default 268435456, 256 MiB)")
+        ->type_name("BYTES")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     batch->needs(out_dir)->excludes(out)->excludes(in)->excludes(for_address);
     out_dir->needs(batch);
     cmd->callback([args, &exit_code, key, keystore, id] {

@@ -28,6 +28,8 @@ struct VerifyArgs {
     std::string at;
     bool json = false;
     std::string input = "-";
+    // A larger message is not read: exit 3 with limit_exceeded.
+    std::uint64_t max_message_size = kDefaultMaxMessageSize;
 };
 
 bool parse_digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
@@ -230,7 +232,8 @@ int run_verify(const VerifyArgs& args) {
     if (!trust) return fail(args, "", trust.error());
     Verifier verifier(std::move(*trust));
     const MessageInput in =
-        from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input);
+        (from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input))
+            .with_max_size(args.max_message_size);
     auto result = verifier.verify(in, options);
     if (!result) return fail(args, input_name, result.error());
     if (args.json) {
@@ -258,6 +261,10 @@ void register_verify(CLI::App& app, int& exit_code) {
                     "Verify the certificates as of TIME (2024-05-01T12:00:00Z or @UNIX-SECONDS)")
         ->type_name("TIME");
     cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
+    cmd->add_option("--max-message-size", args->max_message_size,
+                    "Do not read a message larger than BYTES: exit 3, limit_exceeded (default 268435456)")
+        ->type_name("BYTES")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
     cmd->add_option("input", args->input, "The message (default: stdin)")->type_name("IN");
     cmd->callback([args, &exit_code] { exit_code = run_verify(*args); });
 }

@@ -10,6 +10,11 @@
 
 namespace ribbon {
 
+Error message_too_large(std::uint64_t max_size) {
+    return permanent_error(Errc::limit_exceeded, "the message is larger than the maximum message size (" +
+                                                     std::to_string(max_size) + " bytes)");
+}
+
 MessageInput MessageInput::from_memory(std::string_view bytes) {
     MessageInput in;
     in.m_source = Source::memory;

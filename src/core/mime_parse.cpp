@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -71,41 +73,48 @@ const char* describe_issue(GMimeParserWarning code) {
     }
 }
 
-// Reads a non-seekable descriptor, after the `already_read` bytes taken
-// from it before (MessageInput::from_fd): into memory while small, into an
-// unlinked temporary file (then parsed in place) beyond kSpoolToFileAt.
-Result<void> spool_fd(int fd, std::string_view already_read, Opened& out) {
+// Reads a descriptor that is not a regular file (a pipe, a FIFO, a
+// character device), after the `already_read` bytes taken from it before
+// (MessageInput::from_fd): into memory while small, into an unlinked
+// temporary file (then parsed in place) beyond kSpoolToFileAt. More than
+// `max_size` bytes is limit_exceeded; the temporary file goes with its
+// descriptor, so a refused input leaves nothing on disk.
+Result<void> spool_fd(int fd, std::string_view already_read, std::uint64_t max_size, Opened& out) {
     std::vector<char>& buffer = out.owned;
-    buffer.assign(already_read.begin(), already_read.end());
     int tmp = -1;
+    auto fail = [&](Error e) -> Result<void> {
+        if (tmp >= 0) ::close(tmp);
+        std::vector<char>().swap(buffer);
+        return e;
+    };
+    if (already_read.size() > max_size) return fail(message_too_large(max_size));
+    buffer.assign(already_read.begin(), already_read.end());
     char chunk[65536];
     out.size = static_cast<std::int64_t>(buffer.size());
     while (true) {
         ssize_t n = ::read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            if (tmp >= 0) ::close(tmp);
-            return transient_error(Errc::io_error, std::string("read failed: ") + std::strerror(errno));
-        }
+        if (n < 0) return fail(transient_error(Errc::io_error, std::string("read failed: ") + std::strerror(errno)));
         if (n == 0) break;
+        if (static_cast<std::uint64_t>(out.size) + static_cast<std::uint64_t>(n) > max_size) {
+            return fail(message_too_large(max_size));
+        }
         out.size += n;
         if (tmp < 0) {
             buffer.insert(buffer.end(), chunk, chunk + n);
             if (buffer.size() < kSpoolToFileAt) continue;
             const char* dir = std::getenv("TMPDIR");
-            tmp = ::open(dir != nullptr ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+            tmp = ::open(dir != nullptr && *dir != '\0' ? dir : "/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
             if (tmp < 0) {
-                return transient_error(Errc::io_error,
-                                       std::string("cannot create spool file: ") + std::strerror(errno));
+                return fail(transient_error(Errc::io_error,
+                                            std::string("cannot create spool file: ") + std::strerror(errno)));
             }
             if (::write(tmp, buffer.data(), buffer.size()) != static_cast<ssize_t>(buffer.size())) {
-                ::close(tmp);
-                return transient_error(Errc::io_error, "cannot write spool file");
+                return fail(transient_error(Errc::io_error, "cannot write spool file"));
             }
             std::vector<char>().swap(buffer);
         } else if (::write(tmp, chunk, static_cast<std::size_t>(n)) != n) {
-            ::close(tmp);
-            return transient_error(Errc::io_error, "cannot write spool file");
+            return fail(transient_error(Errc::io_error, "cannot write spool file"));
         }
     }
     if (tmp >= 0) {
@@ -168,6 +177,7 @@ Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
     Opened out;
     switch (in.source()) {
         case MessageInput::Source::memory:
+            if (in.bytes().size() > in.max_size()) return message_too_large(in.max_size());
             out.bytes = in.bytes();
             out.in_memory = true;
             out.size = static_cast<std::int64_t>(in.bytes().size());
@@ -180,10 +190,30 @@ Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
                              "cannot open " + in.path().string() + ": " + std::strerror(err));
             }
             struct stat st {};
-            ::fstat(fd, &st);
+            if (::fstat(fd, &st) != 0) {
+                int err = errno;
+                ::close(fd);
+                return transient_error(Errc::io_error, "cannot stat " + in.path().string() + ": " + std::strerror(err));
+            }
+            if (S_ISDIR(st.st_mode)) {
+                ::close(fd);
+                return permanent_error(Errc::io_error, in.path().string() + " is a directory, not a message");
+            }
+            if (!S_ISREG(st.st_mode)) {
+                // A FIFO, /dev/fd/N of a pipe, a device: its size says
+                // nothing and it may not be readable twice, so it is read
+                // once as a stream, like stdin.
+                auto spooled = spool_fd(fd, {}, in.max_size(), out);
+                ::close(fd);
+                if (!spooled) return std::move(spooled).error();
+                return out;
+            }
+            if (static_cast<std::uint64_t>(st.st_size) > in.max_size()) {
+                ::close(fd);
+                return message_too_large(in.max_size());
+            }
             out.size = st.st_size;
-            if (read_small_files && S_ISREG(st.st_mode) && st.st_size <= kReadUpTo &&
-                read_whole(fd, st.st_size, out)) {
+            if (read_small_files && st.st_size <= kReadUpTo && read_whole(fd, st.st_size, out)) {
                 ::close(fd);
                 return out;
             }
@@ -203,32 +233,60 @@ Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
                                           " do not precede its offset");
                 }
                 out.size = st.st_size - pos;
+                if (static_cast<std::uint64_t>(out.size) > in.max_size()) {
+                    ::close(fd);
+                    return message_too_large(in.max_size());
+                }
                 out.stream.reset(g_mime_stream_fs_new(fd));
                 return out;
             }
-            if (auto r = spool_fd(in.fd(), in.bytes(), out); !r) return std::move(r).error();
+            if (S_ISDIR(st.st_mode)) {
+                return permanent_error(Errc::io_error, in.describe() + " is a directory, not a message");
+            }
+            if (auto r = spool_fd(in.fd(), in.bytes(), in.max_size(), out); !r) return std::move(r).error();
             return out;
         }
     }
     return internal_error("unknown input source");
 }
 
-// GMime keeps header values as C strings, so a NUL byte would silently cut
-// a header short; RFC 5322 §2.2 forbids it anyway. Scan the top-level header
-// section (up to the first empty line) for one.
-std::int64_t find_nul_in_header(GMimeStream* stream) {
+// What a scan of the top-level header section (up to the first empty
+// line) finds that GMime does not say.
+struct TopHeaderSection {
+    // GMime keeps header values as C strings, so a NUL byte would silently
+    // cut a header short; RFC 5322 §2.2 forbids it anyway. Its offset, or -1.
+    std::int64_t nul = -1;
+    // The input ends inside the header section with its last line complete
+    // (or is empty): a message without a body, which RFC 5322 §3.5 allows
+    // without the empty line ("the body ... is optional", and the empty line
+    // goes with it). GMime reports it as truncated.
+    bool ends_without_body = false;
+    // The input ends inside the header section in the middle of a line: it
+    // was cut off (RFC 5322 §2.1: every line ends in CRLF).
+    bool ends_mid_line = false;
+};
+
+TopHeaderSection scan_top_header(GMimeStream* stream) {
     g_mime_stream_reset(stream);
     char buf[65536];
     std::int64_t offset = 0;
     char prev = '\n';
     char prev2 = 0;
+    TopHeaderSection section;
     while (true) {
         ssize_t n = g_mime_stream_read(stream, buf, sizeof buf);
-        if (n <= 0) return -1;
+        if (n <= 0) {
+            section.ends_without_body = n == 0 && prev == '\n';
+            section.ends_mid_line = n == 0 && prev != '\n';
+            return section;
+        }
         for (ssize_t i = 0; i < n; ++i) {
             char c = buf[i];
-            if (c == '\0') return offset + i;
-            if (c == '\n' && (prev == '\n' || (prev == '\r' && prev2 == '\n'))) return -1;
+            if (c == '\0') {
+                section.nul = offset + i;
+                return section;
+            }
+            if (c == '\n' && (prev == '\n' || (prev == '\r' && prev2 == '\n'))) return section;
             prev2 = prev;
             prev = c;
         }
@@ -290,10 +348,26 @@ Result<ParsedMessage> parse_opened(Opened&& opened, ParseAs as) {
     }
     g_mime_parser_options_free(options);
     g_mime_parser_init_with_stream(parser, tp.idle.get());
+    TopHeaderSection section = scan_top_header(parsed.m_stream.get());
     if (!parsed.m_message && !parsed.m_entity) {
+        // GMime gives up when the input ends inside a field name.
+        if (section.ends_mid_line) {
+            return permanent_error(Errc::malformed_message,
+                                   "malformed MIME: the message is truncated (it ends inside its header "
+                                   "section, in the middle of a line)");
+        }
         return permanent_error(Errc::malformed_message, "not an RFC 5322 message (no header section)");
     }
-    parsed.m_nul_in_header = find_nul_in_header(parsed.m_stream.get());
+    parsed.m_nul_in_header = section.nul;
+    if (section.ends_without_body) {
+        // GMime's first "truncated" is the header section reaching the end
+        // of input; any later one (a multipart Content-Type with no body to
+        // hold its parts) still stands.
+        auto& issues = parsed.m_issues;
+        auto it = std::find_if(issues.begin(), issues.end(),
+                               [](const ParserIssue& i) { return i.code == GMIME_WARN_TRUNCATED_MESSAGE; });
+        if (it != issues.end()) issues.erase(it);
+    }
     return parsed;
 }
 

@@ -128,7 +128,8 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
 
     CountingSink out(sink);
     bool stream_directly = options.mode == SignMode::detached && out.discards_uncommitted();
-    Spool spool;
+    // Bounded by what this input may become (max_signed_size, io.hpp).
+    Spool spool(Spool::kDefaultMemoryLimit, {}, max_signed_size(in.max_size()));
     Sink& body_sink = stream_directly ? static_cast<Sink&>(out) : static_cast<Sink&>(spool);
     std::string boundary = make_boundary();
 

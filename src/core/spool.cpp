@@ -1,4 +1,7 @@
-// spool.cpp — see spool.hpp.
+// spool.cpp — Spool (ribbon/io.hpp): a message collected by a front end
+// (the milter's body chunks, the relay's DATA, `ribbon sendmail`'s stdin)
+// or the signer's output, in memory and then in an unlinked file, up to a
+// maximum size that no writer can pass.
 #include "ribbon/io.hpp"
 
 #include <fcntl.h>
@@ -15,7 +18,22 @@ Spool::~Spool() {
     if (m_fd >= 0) ::close(m_fd);
 }
 
+void Spool::release() noexcept {
+    // Closing the only descriptor of an O_TMPFILE file frees its blocks.
+    if (m_fd >= 0) ::close(m_fd);
+    m_fd = -1;
+    std::string().swap(m_memory);
+    m_size = 0;
+}
+
 Result<void> Spool::write(std::string_view bytes) {
+    if (m_overflowed || bytes.size() > m_max_size - m_size) {
+        // Nothing more can make the message acceptable: free the disk now
+        // rather than when the owner lets go of the spool.
+        release();
+        m_overflowed = true;
+        return message_too_large(m_max_size);
+    }
     m_size += bytes.size();
     if (m_fd < 0 && m_memory.size() + bytes.size() <= m_memory_limit) {
         m_memory.append(bytes);
@@ -74,10 +92,10 @@ Result<std::string_view> Spool::chunk(std::uint64_t offset, std::size_t max, std
 }
 
 MessageInput Spool::input() const {
-    if (m_fd < 0) return MessageInput::from_memory(m_memory);
+    if (m_fd < 0) return MessageInput::from_memory(m_memory).with_max_size(m_max_size);
     // The signer reads a regular file from its current offset.
     ::lseek(m_fd, 0, SEEK_SET);
-    return MessageInput::from_fd(m_fd);
+    return MessageInput::from_fd(m_fd).with_max_size(m_max_size);
 }
 
 }  // namespace ribbon

@@ -355,7 +355,7 @@ sfsistat on_eoh(SMFICTX* ctx) {
     }
     if (m.treatment == Treatment::plain) return SMFIS_ACCEPT;
     const MilterSettings& ms = m.runtime->config.milter;
-    m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir);
+    m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir, ms.max_message_size);
     if (auto r = m.spool->write(m.header_bytes); !r) return fail_internal(ctx, m, r.error().message());
     std::string().swap(m.header_bytes);  // the spool holds them now
     return SMFIS_CONTINUE;
@@ -373,7 +373,9 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     }
     if (!m.spool) return SMFIS_TEMPFAIL;
     auto r = m.spool->write(std::string_view(reinterpret_cast<const char*>(chunk), size));
-    if (!r) return fail_internal(ctx, m, r.error().message());
+    // Past [milter] max_message_size the message is refused (bad_message),
+    // a spool that cannot be written is an internal error.
+    if (!r) return fail(ctx, m, failure_kind(r.error(), false), r.error().message());
     return SMFIS_CONTINUE;
 }
 

@@ -144,6 +144,7 @@ void read_sendmail(std::string_view origin, const toml::table& t, SendmailSettin
         m.path = *v;
     }
     if (auto v = s.strings("args")) m.args = *v;
+    if (auto v = s.integer("max_message_size", 1024, std::int64_t{1} << 40)) m.max_message_size = *v;
     read_actions(s, m);
     s.finish();
 }
@@ -170,6 +171,7 @@ void read_milter(std::string_view origin, const toml::table& t, MilterSettings& 
     if (t.contains("opaque_for")) m.opaque_for = read_domains(s, t, "opaque_for");
     if (auto v = s.integer("spool_threshold", 4096, std::int64_t{1} << 40)) m.spool_threshold = *v;
     if (auto v = s.string("spool_dir")) m.spool_dir = *v;
+    if (auto v = s.integer("max_message_size", 1024, std::int64_t{1} << 40)) m.max_message_size = *v;
     if (auto v = s.integer("timeout", 1, 86400)) m.timeout = std::chrono::seconds(*v);
     if (auto v = s.choice<MilterRole>("role", {{"outbound", MilterRole::outbound},
                                                 {"inbound", MilterRole::inbound},
@@ -315,11 +317,12 @@ std::string Config::to_toml() const {
     o << "\n[milter]\nsocket = " << toml_string(milter.socket) << "\nsocket_mode = \"" << mode << "\"\n"
       << actions_toml(milter) << "opaque_for = " << strings_toml(milter.opaque_for) << "\nspool_threshold = " << milter.spool_threshold << "\n"
       << "spool_dir = " << toml_string(milter.spool_dir.string()) << "\n"
+      << "max_message_size = " << milter.max_message_size << "\n"
       << "timeout = " << milter.timeout.count() << "\n"
       << "role = \"" << (milter.role == MilterRole::outbound ? "outbound" : milter.role == MilterRole::inbound ? "inbound" : "both")
       << "\"\nmixed = \"" << (milter.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[sendmail]\npath = " << toml_string(sendmail.path.string()) << "\nargs = " << strings_toml(sendmail.args)
-      << "\n" << actions_toml(sendmail);
+      << "\nmax_message_size = " << sendmail.max_message_size << "\n" << actions_toml(sendmail);
     o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
       << "\nlog = " << toml_string(daemon.log) << "\n";
     o << "\n" << policy::relay_toml(relay);

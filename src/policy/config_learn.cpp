@@ -54,6 +54,7 @@ void read_learn(std::string_view origin, const toml::table& t, LearnSettings& l)
     }
     if (t.contains("domains")) l.domains = read_domains(s, t, "domains");
     if (auto v = s.integer("queue", 1, 1'000'000)) l.queue = static_cast<std::size_t>(*v);
+    if (auto v = s.integer("max_message_size", 1024, std::int64_t{1} << 40)) l.max_message_size = *v;
     s.finish();
 }
 
@@ -62,7 +63,7 @@ std::string store_learn_toml(const StoreSettings& st, const LearnSettings& l) {
     for (const auto& p : l.rules) rules.push_back(p.string());
     return "[store]\nurl = " + toml_string(st.url) + "\ncache_ttl = " + std::to_string(st.cache_ttl.count()) +
            "\ncache_size = " + std::to_string(st.cache_size) + "\n\n[learn]\nrules = " + strings_toml(rules) +
-           "\ndomains = " + strings_toml(l.domains) + "\nqueue = " + std::to_string(l.queue) + "\n";
+           "\ndomains = " + strings_toml(l.domains) + "\nqueue = " + std::to_string(l.queue) + "\nmax_message_size = " + std::to_string(l.max_message_size) + "\n";
 }
 
 }  // namespace policy

@@ -455,7 +455,7 @@ asio::awaitable<bool> Session::data() {
     if (!co_await flush()) co_return false;
 
     const RelaySettings& rs = settings();
-    auto received = std::make_unique<Spool>(rs.spool_threshold, rs.spool_dir);
+    auto received = std::make_unique<Spool>(rs.spool_threshold, rs.spool_dir, rs.max_message_size);
     DataReader reader(rs.max_line_length);
     std::string content;
     std::uint64_t size = 0;

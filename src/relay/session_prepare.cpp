@@ -24,7 +24,9 @@ private:
 };
 
 std::unique_ptr<Spool> new_spool(const RelaySettings& rs) {
-    return std::make_unique<Spool>(rs.spool_threshold, rs.spool_dir);
+    // Signed output or a copy with a trace header: bounded by what a
+    // message within max_message_size can become (ribbon/io.hpp).
+    return std::make_unique<Spool>(rs.spool_threshold, rs.spool_dir, max_signed_size(rs.max_message_size));
 }
 
 // The message as it came, with the trace header on top.
