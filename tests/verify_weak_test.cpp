@@ -57,19 +57,18 @@ class VerifyWeak : public ::testing::Test {
     const Pki& p = pki();
     TempDir tmp{"ribbon-verify-weak"};
 
-    // `openssl cms -sign` over kEntity; extra arguments go before -in.
+    // `openssl cms -sign` over kEntity; extra arguments go last, where a
+    // -keyopt applies to the signer.
     std::string openssl_sign(const Leaf& leaf, const std::string& md,
-                             std::vector<std::string> extra = {}) {
+                             const std::vector<std::string>& extra = {}) {
         write_file(tmp / "content", kEntity);
-        std::vector<std::string> argv = {"openssl", "cms", "-sign", "-binary", "-md", md};
+        std::vector<std::string> argv = {
+            "openssl",          "cms",           "-sign",    "-binary",
+            "-md",              md,              "-in",      (tmp / "content").string(),
+            "-signer",          leaf.cert.string(), "-inkey", leaf.key.string(),
+            "-certfile",        p.chain.string(), "-outform", "DER",
+            "-out",             (tmp / "sig.der").string()};
         argv.insert(argv.end(), extra.begin(), extra.end());
-        for (const std::string& a :
-             {std::string("-in"), (tmp / "content").string(), std::string("-signer"),
-              leaf.cert.string(), std::string("-inkey"), leaf.key.string(),
-              std::string("-certfile"), p.chain.string(), std::string("-outform"),
-              std::string("DER"), std::string("-out"), (tmp / "sig.der").string()}) {
-            argv.push_back(a);
-        }
         must_run(argv);
         return read_file(tmp / "sig.der");
     }
@@ -232,14 +231,14 @@ TEST_F(VerifyWeak, Md5SignatureAlgorithmWithSha256DigestIsWeakAlgorithm) {
               "the digest named by the signature algorithm is MD5, which is broken (RFC 6151) and "
               "never accepted for signatures");
     EXPECT_EQ(j.at("signer").at("digest_algorithm"), "sha256");
-    EXPECT_EQ(j.at("signer").at("signature_algorithm"), "md5withrsaencryption");
+    EXPECT_EQ(j.at("signer").at("signature_algorithm"), "rsa-md5");
 }
 
 TEST_F(VerifyWeak, RsaPssWithSha1HashIsRefused) {
     const std::string der = openssl_sign(p.rsa, "sha1", {"-keyopt", "rsa_padding_mode:pss"});
     const auto j = verify_json(multipart_signed(der), 1);
     EXPECT_EQ(j.at("reason"), "weak_algorithm");
-    EXPECT_EQ(j.at("signer").at("signature_algorithm"), "rsassapss");
+    EXPECT_EQ(j.at("signer").at("signature_algorithm"), "rsassa-pss");
 }
 
 // ---- keys -------------------------------------------------------------------
@@ -290,7 +289,9 @@ TEST_F(VerifyWeak, EcBelowP256IsWarnedAndBelow160Refused) {
 }
 
 TEST_F(VerifyWeak, SecondSignerIsJudgedToo) {
-    // RFC 5652 §5.1: several SignerInfos; a weak second one is named.
+    // RFC 5652 §5.1: several SignerInfos, each judged and named when
+    // weak. SignerInfos is a DER SET OF, sorted by encoding: the leaf made
+    // here has the short serial, so it comes first.
     const Leaf leaf = make_leaf("rsa1024", 1024);
     write_file(tmp / "content", kEntity);
     must_run({"openssl", "cms", "-sign", "-binary", "-md", "sha256", "-in",
@@ -301,7 +302,7 @@ TEST_F(VerifyWeak, SecondSignerIsJudgedToo) {
     const auto j = verify_json(multipart_signed(read_file(tmp / "two.der")), 0);
     EXPECT_EQ(j.at("warnings"),
               warning("weak_key",
-                      "signer 2: the signer's RSA key has 1024 bits, below the 2048 bits current "
+                      "signer 1: the signer's RSA key has 1024 bits, below the 2048 bits current "
                       "S/MIME certificates must have"));
 }
 
@@ -318,7 +319,7 @@ TEST_F(VerifyWeak, StrongSignaturesHaveNoWarning) {
     const std::vector<Row> rows = {
         {&p.rsa, "sha256", {}, "RSA-2048", "rsaencryption"},
         {&p.rsa, "sha512", {}, "RSA-2048", "rsaencryption"},
-        {&p.rsa, "sha256", {"-keyopt", "rsa_padding_mode:pss"}, "RSA-2048", "rsassapss"},
+        {&p.rsa, "sha256", {"-keyopt", "rsa_padding_mode:pss"}, "RSA-2048", "rsassa-pss"},
         {&p.ecdsa, "sha256", {}, "ECDSA P-256", "ecdsa-with-sha256"},
         {&p.ecdsa, "sha384", {}, "ECDSA P-256", "ecdsa-with-sha384"},
     };

@@ -69,7 +69,7 @@ struct SignerDetails {
     std::vector<std::string> chain;  // subjects, signer first, trust anchor last
     std::string digest_algorithm;    // "sha256"
     // The SignerInfo's signatureAlgorithm, OpenSSL short name in lower case:
-    // "rsaencryption", "ecdsa-with-sha256", "rsassapss".
+    // "rsaencryption", "ecdsa-with-sha256", "rsassa-pss", "rsa-md5".
     std::string signature_algorithm;
     // The signer's sMIMECapabilities signed attribute (RFC 8551 §2.5.2), in
     // its order of preference: OpenSSL short names in lower case
