@@ -62,12 +62,15 @@ class VerifyWeak : public ::testing::Test {
     std::string openssl_sign(const Leaf& leaf, const std::string& md,
                              const std::vector<std::string>& extra = {}) {
         write_file(tmp / "content", kEntity);
-        std::vector<std::string> argv = {
-            "openssl",          "cms",           "-sign",    "-binary",
-            "-md",              md,              "-in",      (tmp / "content").string(),
-            "-signer",          leaf.cert.string(), "-inkey", leaf.key.string(),
-            "-certfile",        p.chain.string(), "-outform", "DER",
-            "-out",             (tmp / "sig.der").string()};
+        std::vector<std::string> argv = {"openssl",   "cms",
+                                         "-sign",     "-binary",
+                                         "-md",       md,
+                                         "-in",       (tmp / "content").string(),
+                                         "-signer",   leaf.cert.string(),
+                                         "-inkey",    leaf.key.string(),
+                                         "-certfile", p.chain.string(),
+                                         "-outform",  "DER",
+                                         "-out",      (tmp / "sig.der").string()};
         argv.insert(argv.end(), extra.begin(), extra.end());
         must_run(argv);
         return read_file(tmp / "sig.der");
@@ -96,8 +99,7 @@ class VerifyWeak : public ::testing::Test {
         must_run({"openssl", "x509", "-req", "-in", csr, "-CA", p.intermediate_cert.string(),
                   "-CAkey", p.intermediate_key.string(), "-set_serial",
                   std::to_string(1000 + rsa_bits + static_cast<int>(curve.size())), "-days", "30",
-                  "-sha256", "-extfile", (tmp / "leaf.ext").string(), "-out",
-                  leaf.cert.string()});
+                  "-sha256", "-extfile", (tmp / "leaf.ext").string(), "-out", leaf.cert.string()});
         return leaf;
     }
 
@@ -126,7 +128,8 @@ nlohmann::json warning(const char* code, const std::string& detail) {
 
 TEST_F(VerifyWeak, Md5IsWeakAlgorithmEvenWithAcceptSha1) {
     const std::string message = multipart_signed(openssl_sign(p.rsa, "md5"));
-    for (const auto& extra : {std::vector<std::string>{}, std::vector<std::string>{"--accept-sha1"}}) {
+    for (const auto& extra :
+         {std::vector<std::string>{}, std::vector<std::string>{"--accept-sha1"}}) {
         const auto j = verify_json(message, 1, extra);
         EXPECT_EQ(j.at("verdict"), "invalid");
         EXPECT_EQ(j.at("reason"), "weak_algorithm");
@@ -180,8 +183,7 @@ TEST_F(VerifyWeak, OpensslSha1IsRefusedUnlessAccepted) {
     EXPECT_EQ(j.at("warnings"), warning("weak_algorithm", kSha1Accepted));
     const ProcessResult text = verify(message, {"--accept-sha1"});
     EXPECT_EQ(text.exit_code, 0);
-    EXPECT_NE(text.out.find("warning: weak_algorithm: " + kSha1Accepted + "\n"),
-              std::string::npos)
+    EXPECT_NE(text.out.find("warning: weak_algorithm: " + kSha1Accepted + "\n"), std::string::npos)
         << text.out;
 }
 
@@ -194,8 +196,8 @@ TEST_F(VerifyWeak, NssCmsutilSha1IsRefusedUnlessAccepted) {
     must_run({"pk12util", "-i", (tmp / "leaf.p12").string(), "-d", "sql:" + db.string(), "-W",
               "test", "-K", ""});
     write_file(tmp / "content", kEntity);
-    must_run({"cmsutil", "-S", "-T", "-G", "-Y", "NONE", "-H", "SHA1", "-N", "ribbon-signer",
-              "-d", "sql:" + db.string(), "-i", (tmp / "content").string(), "-o",
+    must_run({"cmsutil", "-S", "-T", "-G", "-Y", "NONE", "-H", "SHA1", "-N", "ribbon-signer", "-d",
+              "sql:" + db.string(), "-i", (tmp / "content").string(), "-o",
               (tmp / "nss.der").string()});
     const std::string message = multipart_signed(read_file(tmp / "nss.der"));
     auto j = verify_json(message, 1);
@@ -294,11 +296,17 @@ TEST_F(VerifyWeak, SecondSignerIsJudgedToo) {
     // here has the short serial, so it comes first.
     const Leaf leaf = make_leaf("rsa1024", 1024);
     write_file(tmp / "content", kEntity);
-    must_run({"openssl", "cms", "-sign", "-binary", "-md", "sha256", "-in",
-              (tmp / "content").string(), "-signer", p.rsa.cert.string(), "-inkey",
-              p.rsa.key.string(), "-signer", leaf.cert.string(), "-inkey", leaf.key.string(),
-              "-certfile", p.chain.string(), "-outform", "DER", "-out",
-              (tmp / "two.der").string()});
+    must_run({"openssl",   "cms",
+              "-sign",     "-binary",
+              "-md",       "sha256",
+              "-in",       (tmp / "content").string(),
+              "-signer",   p.rsa.cert.string(),
+              "-inkey",    p.rsa.key.string(),
+              "-signer",   leaf.cert.string(),
+              "-inkey",    leaf.key.string(),
+              "-certfile", p.chain.string(),
+              "-outform",  "DER",
+              "-out",      (tmp / "two.der").string()});
     const auto j = verify_json(multipart_signed(read_file(tmp / "two.der")), 0);
     EXPECT_EQ(j.at("warnings"),
               warning("weak_key",

@@ -12,6 +12,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <memory>
 #include <optional>
 
 #include "core/openssl_util.hpp"
@@ -76,9 +77,7 @@ std::optional<Finding> judge_digest(int nid, const char* where, bool accept_sha1
     Finding f{VerifyReason::weak_algorithm,
               std::string("the ") + where + " is " + digest_label(nid) +
                   ", which is broken (RFC 6151) and never accepted for signatures"};
-    EVP_MD* md = EVP_MD_fetch(nullptr, OBJ_nid2sn(nid), nullptr);
-    f.uncomputable = md == nullptr;
-    EVP_MD_free(md);
+    f.uncomputable = !ossl::MdPtr(EVP_MD_fetch(nullptr, OBJ_nid2sn(nid), nullptr));
     ERR_clear_error();
     return f;
 }
@@ -91,19 +90,16 @@ int pss_hash_nid(const X509_ALGOR* alg) {
     if (ptype != V_ASN1_SEQUENCE || pval == nullptr) return NID_sha1;
     const auto* seq = static_cast<const ASN1_STRING*>(pval);
     const unsigned char* p = ASN1_STRING_get0_data(seq);
-    RSA_PSS_PARAMS* params = d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq));
-    if (params == nullptr) {
+    std::unique_ptr<RSA_PSS_PARAMS, ossl::Deleter<RSA_PSS_PARAMS_free>> params(
+        d2i_RSA_PSS_PARAMS(nullptr, &p, ASN1_STRING_length(seq)));
+    if (!params) {
         ERR_clear_error();
         return NID_undef;  // malformed: the signature check refuses it
     }
-    int nid = NID_sha1;
-    if (params->hashAlgorithm != nullptr) {
-        const ASN1_OBJECT* oid = nullptr;
-        X509_ALGOR_get0(&oid, nullptr, nullptr, params->hashAlgorithm);
-        nid = OBJ_obj2nid(oid);
-    }
-    RSA_PSS_PARAMS_free(params);
-    return nid;
+    if (params->hashAlgorithm == nullptr) return NID_sha1;
+    const ASN1_OBJECT* oid = nullptr;
+    X509_ALGOR_get0(&oid, nullptr, nullptr, params->hashAlgorithm);
+    return OBJ_obj2nid(oid);
 }
 
 // The digest a signatureAlgorithm names, if any: md5WithRSAEncryption,
@@ -150,9 +146,9 @@ std::optional<Finding> judge_key(X509* cert, std::vector<VerifyWarning>& warning
                                                    "forged"};
     }
     if (bits < warn) {
-        warnings.push_back({VerifyReason::weak_key,
-                            key_text + ", below the " + std::to_string(warn) +
-                                " bits current S/MIME certificates must have"});
+        warnings.push_back(
+            {VerifyReason::weak_key, key_text + ", below the " + std::to_string(warn) +
+                                         " bits current S/MIME certificates must have"});
     }
     return std::nullopt;
 }
