@@ -236,6 +236,21 @@ TEST_F(VerifyWeak, Md5SignatureAlgorithmWithSha256DigestIsWeakAlgorithm) {
     EXPECT_EQ(j.at("signer").at("signature_algorithm"), "rsa-md5");
 }
 
+TEST_F(VerifyWeak, Md4SignatureAlgorithmDoesNotHideAChangedContent) {
+    // md4WithRSAEncryption (1.2.840.113549.1.1.3) in the signatureAlgorithm
+    // field: OpenSSL hashes with the SHA-256 digestAlgorithm all the same,
+    // so a changed content is still found and reported first.
+    std::string der = openssl_sign(p.rsa, "sha256");
+    const std::string rsa_encryption("\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01", 11);
+    const std::size_t pos = der.rfind(rsa_encryption);
+    ASSERT_NE(pos, std::string::npos);
+    der[pos + 10] = '\x03';
+    std::string message = multipart_signed(der);
+    EXPECT_EQ(verify_json(message, 1).at("reason"), "weak_algorithm");
+    message.replace(message.find("is ready."), 9, "is READY.");
+    EXPECT_EQ(verify_json(message, 1).at("reason"), "digest_mismatch");
+}
+
 TEST_F(VerifyWeak, RsaPssWithSha1HashIsRefused) {
     const std::string der = openssl_sign(p.rsa, "sha1", {"-keyopt", "rsa_padding_mode:pss"});
     const auto j = verify_json(multipart_signed(der), 1);

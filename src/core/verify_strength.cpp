@@ -21,8 +21,9 @@ namespace ribbon::verify {
 
 namespace {
 
-// Below these a signer key is refused (less than 80 bits of security, NIST
-// SP 800-57 Part 1 Rev. 5 Table 2: factored or solvable today) ...
+// Below these a signer key is refused: less than 80 bits of security (NIST
+// SP 800-57 Part 1 Rev. 5, Table 2); RSA-768 and RSA-829 have been factored
+// in public ...
 constexpr int kMinRsaBits = 1024;
 constexpr int kMinEcBits = 160;
 // ... and below these it is reported: the CA/Browser Forum S/MIME Baseline
@@ -179,6 +180,9 @@ Strength check_strength(CMS_ContentInfo* cms, bool accept_sha1) {
             std::vector<VerifyWarning> ignored;
             found = judge_digest(nid, "digest named by the signature algorithm", accept_sha1,
                                  out.warnings.size() > before ? ignored : out.warnings);
+            // OpenSSL hashes with the digestAlgorithm whatever this field
+            // names, so it never keeps the signature from being checked.
+            if (found) found->uncomputable = false;
         }
         if (!found) found = judge_key(cert, out.warnings);
         if (count > 1) {
