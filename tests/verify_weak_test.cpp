@@ -275,6 +275,10 @@ TEST_F(VerifyWeak, Rsa1024IsValidWithWeakKeyWarning) {
     EXPECT_EQ(text.exit_code, 0);
     EXPECT_NE(text.out.find("verdict: valid\n"), std::string::npos) << text.out;
     EXPECT_NE(text.out.find("warning: weak_key: " + detail + "\n"), std::string::npos) << text.out;
+    // With SHA-1 as well: invalid for the digest, and the key still warned of.
+    const auto sha1 = verify_json(multipart_signed(openssl_sign(leaf, "sha1")), 1);
+    EXPECT_EQ(sha1.at("reason"), "weak_algorithm");
+    EXPECT_EQ(sha1.at("warnings"), warning("weak_key", detail));
 }
 
 TEST_F(VerifyWeak, RsaBelow1024IsWeakKey) {

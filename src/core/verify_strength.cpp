@@ -184,7 +184,9 @@ Strength check_strength(CMS_ContentInfo* cms, bool accept_sha1) {
             // names, so it never keeps the signature from being checked.
             if (found) found->uncomputable = false;
         }
-        if (!found) found = judge_key(cert, out.warnings);
+        // Judged even after a refused digest, for its warning.
+        std::optional<Finding> key = judge_key(cert, out.warnings);
+        if (!found) found = std::move(key);
         if (count > 1) {
             const std::string prefix = "signer " + std::to_string(i + 1) + ": ";
             for (std::size_t w = before; w < out.warnings.size(); ++w) {
