@@ -30,6 +30,7 @@ struct Case {
     bool opaque = false;
     const char* digest = nullptr;  // expected digest_algorithm, if checked
     bool header_protection = false;
+    bool accept_sha1 = false;  // --accept-sha1: for SHA-1 cases that test something else
 };
 
 // For ctest's test names and failure messages: the case, not its bytes.
@@ -40,18 +41,22 @@ constexpr const char* kKdeCa = "kde-mimetreeparser/derived/all-certs.pem";
 
 // clang-format off
 // One row per case: name, message, anchors, --at, exit, reason, opaque,
-// digest, header protection.
+// digest, header protection, --accept-sha1. SHA-1 signatures are
+// weak_algorithm by default (docs/VERIFY.md); cases that test another
+// property of a SHA-1 message accept SHA-1.
 const std::vector<Case>& cases() {
     static const std::vector<Case> all = {
         // Thunderbird / NSS cmsutil.
         {"TbDetachedSha256", "thunderbird/smime/alice.dsig.SHA256.multipart.eml", {kTbCa}, nullptr, 0, "none", false, "sha256"},
         {"TbDetachedSha256Bad", "thunderbird/smime/alice.dsig.SHA256.multipart.bad.eml", {kTbCa}, nullptr, 1, "digest_mismatch"},
         {"TbMismatchEcontent", "thunderbird/smime/alice.dsig.SHA256.multipart.mismatch-econtent.eml", {kTbCa}, nullptr, 1, "digest_mismatch"},
-        {"TbDetachedSha1", "thunderbird/smime/alice.dsig.SHA1.multipart.eml", {kTbCa}, nullptr, 0, "none", false, "sha1"},
+        {"TbDetachedSha1", "thunderbird/smime/alice.dsig.SHA1.multipart.eml", {kTbCa}, nullptr, 1, "weak_algorithm", false, "sha1"},
+        {"TbDetachedSha1Accepted", "thunderbird/smime/alice.dsig.SHA1.multipart.eml", {kTbCa}, nullptr, 0, "none", false, "sha1", false, true},
         {"TbDetachedSha1Bad", "thunderbird/smime/alice.dsig.SHA1.multipart.bad.eml", {kTbCa}, nullptr, 1, "digest_mismatch"},
         {"TbDetachedSha512", "thunderbird/smime/alice.dsig.SHA512.multipart.eml", {kTbCa}, nullptr, 0, "none", false, "sha512"},
         {"TbOpaqueSha256", "thunderbird/smime/alice.sig.SHA256.opaque.eml", {kTbCa}, nullptr, 0, "none", true, "sha256"},
-        {"TbOpaqueSha1", "thunderbird/smime/alice.sig.SHA1.opaque.eml", {kTbCa}, nullptr, 0, "none", true, "sha1"},
+        {"TbOpaqueSha1", "thunderbird/smime/alice.sig.SHA1.opaque.eml", {kTbCa}, nullptr, 1, "weak_algorithm", true, "sha1"},
+        {"TbOpaqueSha1Accepted", "thunderbird/smime/alice.sig.SHA1.opaque.eml", {kTbCa}, nullptr, 0, "none", true, "sha1", false, true},
         {"TbOpaqueHtmlSha384", "thunderbird/smime/alice.html.sig.SHA384.opaque.eml", {kTbCa}, nullptr, 0, "none", true, "sha384"},
         {"TbDateAfterSigningTime", "thunderbird/smime/alice.future.dsig.SHA256.multipart.eml", {kTbCa}, nullptr, 0, "none"},
         {"TbOpaqueAroundEncrypted", "thunderbird/smime/alice.env.sig.SHA256.opaque.eml", {kTbCa}, nullptr, 0, "none", true},
@@ -66,23 +71,26 @@ const std::vector<Case>& cases() {
         {"AutocryptOpaqueProtected", "autocrypt-protected-headers/smime-onepart-signed.eml", {"autocrypt-protected-headers/sample-ca.pem"}, nullptr, 0, "none", true, nullptr, true},
         // KMail / gpgsm: the signer certificate is not in the message, only
         // among the anchors, and it expired in 2013.
-        {"KdeOpaqueAtSigningTime", "kde-mimetreeparser/testdata/smime-opaque-sign.mbox", {kKdeCa}, "@1357832892", 0, "none", true},
-        {"KdeOpaqueNow", "kde-mimetreeparser/testdata/smime-opaque-sign.mbox", {kKdeCa}, nullptr, 1, "certificate_expired", true},
+        {"KdeOpaqueAtSigningTime", "kde-mimetreeparser/testdata/smime-opaque-sign.mbox", {kKdeCa}, "@1357832892", 0, "none", true, "sha1", false, true},
+        {"KdeOpaqueSha1", "kde-mimetreeparser/testdata/smime-opaque-sign.mbox", {kKdeCa}, "@1357832892", 1, "weak_algorithm", true, "sha1"},
+        {"KdeOpaqueNow", "kde-mimetreeparser/testdata/smime-opaque-sign.mbox", {kKdeCa}, nullptr, 1, "certificate_expired", true, "sha1", false, true},
         {"KdeAppleAnonymised", "kde-mimetreeparser/testdata/smime-signed-apple.mbox", {kKdeCa}, nullptr, 1, "digest_mismatch"},
         {"KdeSignerCertMissing", "kde-mimetreeparser/testdata/smime-signed-charset.mbox", {kKdeCa}, nullptr, 1, "untrusted"},
         {"KdeEnveloped", "kde-mimetreeparser/testdata/smime-encrypted.mbox", {kKdeCa}, nullptr, 2, "not_signed"},
         {"KdeCertsOnly", "kde-mimetreeparser/testdata/smime-cert.mbox", {kKdeCa}, nullptr, 2, "not_signed"},
         // MimeKit: real Thunderbird 2013 mail (intermediate expired 2017); an
         // AS2 message signed over raw mixed line endings.
-        {"MimekitThunderbirdAtSigningTime", "mimekit/thunderbird-signed.txt", {"mimekit/StartComCertificationAuthority.crt"}, "2013-11-02T20:28:04Z", 0, "none", false, "sha1"},
-        {"MimekitThunderbirdNow", "mimekit/thunderbird-signed.txt", {"mimekit/StartComCertificationAuthority.crt"}, nullptr, 1, "certificate_expired"},
-        {"MimekitAs2RawBytes", "mimekit/octet-stream-with-mixed-line-endings.dat", {"../verify/opentext-as2-signer.pem"}, "2020-04-22T12:00:00Z", 1, "from_not_in_certificate"},
+        {"MimekitThunderbirdAtSigningTime", "mimekit/thunderbird-signed.txt", {"mimekit/StartComCertificationAuthority.crt"}, "2013-11-02T20:28:04Z", 0, "none", false, "sha1", false, true},
+        {"MimekitThunderbirdSha1", "mimekit/thunderbird-signed.txt", {"mimekit/StartComCertificationAuthority.crt"}, "2013-11-02T20:28:04Z", 1, "weak_algorithm", false, "sha1"},
+        {"MimekitThunderbirdNow", "mimekit/thunderbird-signed.txt", {"mimekit/StartComCertificationAuthority.crt"}, nullptr, 1, "certificate_expired", false, "sha1", false, true},
+        {"MimekitAs2RawBytes", "mimekit/octet-stream-with-mixed-line-endings.dat", {"../verify/opentext-as2-signer.pem"}, "2020-04-22T12:00:00Z", 1, "from_not_in_certificate", false, "sha1", false, true},
         // OpenSSL test data and NIST PKITS.
         {"PkitsInvalidPolicyMapping", "openssl/smime-eml/SignedInvalidMappingFromanyPolicyTest7.eml", {"openssl/certs/pkitsta.pem"}, nullptr, 1, "untrusted"},
         {"OpensslEmptyDigestSet", "openssl/smime-eml/pkcs7-empty-digest-set.eml", {"openssl/certs/pkitsta.pem"}, nullptr, 1, "bad_signature"},
         // RFC 4134: DSA/SHA-1, DER anchors, no address in the certificate.
-        {"Rfc4134DetachedDsa", "rfc4134/4.8.eml", {"rfc4134/CarlRSASelf.cer", "rfc4134/CarlDSSSelf.cer"}, nullptr, 1, "from_not_in_certificate", false, "sha1"},
-        {"Rfc4134OpaqueDsa", "rfc4134/4.9.eml", {"rfc4134/CarlRSASelf.cer", "rfc4134/CarlDSSSelf.cer"}, nullptr, 1, "from_not_in_certificate", true, "sha1"},
+        {"Rfc4134DetachedDsa", "rfc4134/4.8.eml", {"rfc4134/CarlRSASelf.cer", "rfc4134/CarlDSSSelf.cer"}, nullptr, 1, "from_not_in_certificate", false, "sha1", false, true},
+        {"Rfc4134DetachedDsaSha1", "rfc4134/4.8.eml", {"rfc4134/CarlRSASelf.cer", "rfc4134/CarlDSSSelf.cer"}, nullptr, 1, "weak_algorithm", false, "sha1"},
+        {"Rfc4134OpaqueDsa", "rfc4134/4.9.eml", {"rfc4134/CarlRSASelf.cer", "rfc4134/CarlDSSSelf.cer"}, nullptr, 1, "from_not_in_certificate", true, "sha1", false, true},
     };
     return all;
 }
@@ -103,6 +111,7 @@ TEST_P(CorpusVerify, ExitCodeAndReason) {
         argv.push_back("--at");
         argv.push_back(c.at);
     }
+    if (c.accept_sha1) argv.push_back("--accept-sha1");
     argv.push_back((corpus_dir() / c.message).string());
     const ProcessResult r = run_process(argv);
     ASSERT_EQ(r.exit_code, c.exit_code) << r.describe();

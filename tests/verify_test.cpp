@@ -430,6 +430,8 @@ TEST_F(VerifyTest, JsonReportHasEveryField) {
     EXPECT_EQ(s.at("addresses"), nlohmann::json::array({"no-reply@bank.example"}));
     EXPECT_EQ(s.at("key"), "RSA-2048");
     EXPECT_EQ(s.at("digest_algorithm"), "sha256");
+    EXPECT_EQ(s.at("signature_algorithm"), "rsaencryption");
+    EXPECT_EQ(j.at("warnings"), nlohmann::json::array());  // docs/VERIFY.md
     EXPECT_EQ(s.at("chain"), nlohmann::json::array({"CN=Bank Example no-reply,O=Bank Example",
                                                     "CN=Ribbon Test Mail CA,O=Ribbon Test",
                                                     "CN=Ribbon Test Root CA,O=Ribbon Test"}));

@@ -3,6 +3,7 @@
 // certificate chain up to a trusted root, that the From address is in the
 // signer's certificate (RFC 8550 §3), and, for header-protected messages
 // (RFC 9788), that the outer headers still match the protected copies.
+// Weak algorithms and keys are verdicts too; the policy is in docs/VERIFY.md.
 //
 // A TrustStore and a Verifier are immutable after construction and may be
 // shared by any number of threads.
@@ -54,6 +55,11 @@ enum class VerifyReason {
     from_not_in_certificate,
     protected_header_mismatch,  // RFC 9788: outer header differs from the protected copy
     not_signed,
+    // The algorithm policy (docs/VERIFY.md): a broken digest (MD5; SHA-1
+    // unless accepted), or a signer key too small to be trusted. weak_key is
+    // also the code of the warning for keys below today's minimum.
+    weak_algorithm,
+    weak_key,
 };
 std::string_view verify_reason_name(VerifyReason reason) noexcept;
 
@@ -62,6 +68,9 @@ struct SignerDetails {
     std::optional<TimePoint> signing_time;
     std::vector<std::string> chain;  // subjects, signer first, trust anchor last
     std::string digest_algorithm;    // "sha256"
+    // The SignerInfo's signatureAlgorithm, OpenSSL short name in lower case:
+    // "rsaencryption", "ecdsa-with-sha256", "rsassa-pss", "rsa-md5".
+    std::string signature_algorithm;
     // The signer's sMIMECapabilities signed attribute (RFC 8551 §2.5.2), in
     // its order of preference: OpenSSL short names in lower case
     // ("aes-256-cbc", "id-aes128-gcm") or dotted OIDs for algorithms OpenSSL
@@ -74,6 +83,14 @@ struct ProtectedHeader {
     std::string outer;  // empty when missing
     std::string inner;
     bool matches = false;
+};
+
+// Something a receiver should know that does not make the signature
+// invalid: a signer key below today's minimum (weak_key), a SHA-1 signature
+// accepted on request (weak_algorithm).
+struct VerifyWarning {
+    VerifyReason code = VerifyReason::none;
+    std::string detail;
 };
 
 struct VerifyResult {
@@ -90,12 +107,18 @@ struct VerifyResult {
     std::vector<std::string> sender_certificates;
     bool header_protection = false;
     std::vector<ProtectedHeader> protected_headers;
+    std::vector<VerifyWarning> warnings;  // whatever the verdict
 };
 
 struct VerifyOptions {
     // Verify the chain as of this time instead of now (for certificates that
     // have since expired).
     std::optional<TimePoint> at;
+    // SHA-1 signatures are invalid (weak_algorithm) unless this is set; then
+    // they are judged like any other, with a weak_algorithm warning. The
+    // counterpart of Thunderbird's
+    // mail.smime.accept_insecure_sha1_message_signatures.
+    bool accept_sha1 = false;
 };
 
 class Verifier {

@@ -1,9 +1,11 @@
 // verify_command.cpp — `ribbon verify`: checks one S/MIME signed message.
 //
-//   ribbon verify [--ca FILE]... [--at TIME] [--json] [IN]
+//   ribbon verify [--ca FILE]... [--at TIME] [--accept-sha1] [--json] [IN]
 //
-// Reads IN (default stdin), prints the verdict and why, and exits
-//   0 valid and trusted, 1 signed but not valid, 2 not signed,
+// Reads IN (default stdin), prints the verdict, why, and any warnings
+// (a weak signer key), and exits
+//   0 valid and trusted (warnings or not), 1 signed but not valid (also a
+//   weak algorithm or key, docs/VERIFY.md), 2 not signed,
 //   3 could not be read or parsed (also a broken signature object).
 // Without --ca the system roots (/etc/ssl/certs) are trusted.
 // Front end only: all checking is libribbon's Verifier.
@@ -27,6 +29,7 @@ struct VerifyArgs {
     std::vector<std::string> ca_files;
     std::string at;
     bool json = false;
+    bool accept_sha1 = false;
     std::string input = "-";
     // A larger message is not read: exit 3 with limit_exceeded.
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
@@ -144,6 +147,7 @@ nlohmann::json to_json(const VerifyResult& r) {
                                  : nlohmann::json(nullptr)},
             {"chain", r.signer->chain},
             {"digest_algorithm", r.signer->digest_algorithm},
+            {"signature_algorithm", r.signer->signature_algorithm},
         };
     } else {
         j["signer"] = nullptr;
@@ -156,6 +160,10 @@ nlohmann::json to_json(const VerifyResult& r) {
         j["protected_headers"].push_back(
             {{"name", h.name}, {"outer", h.outer}, {"inner", h.inner}, {"matches", h.matches}});
     }
+    j["warnings"] = nlohmann::json::array();
+    for (const auto& w : r.warnings) {
+        j["warnings"].push_back({{"code", verify_reason_name(w.code)}, {"detail", w.detail}});
+    }
     return j;
 }
 
@@ -165,6 +173,10 @@ void print_human(const VerifyResult& r) {
         std::printf("reason: %s\n", std::string(verify_reason_name(r.reason)).c_str());
     }
     if (!r.detail.empty()) std::printf("detail: %s\n", r.detail.c_str());
+    for (const auto& w : r.warnings) {
+        std::printf("warning: %s: %s\n", std::string(verify_reason_name(w.code)).c_str(),
+                    w.detail.c_str());
+    }
     if (r.verdict == Verdict::not_signed) return;
     std::printf("form: %s\n",
                 r.opaque ? "opaque (application/pkcs7-mime)" : "detached (multipart/signed)");
@@ -180,6 +192,7 @@ void print_human(const VerifyResult& r) {
         std::printf("signing time: %s\n",
                     r.signer->signing_time ? format_utc(*r.signer->signing_time).c_str() : "(none)");
         std::printf("digest: %s\n", r.signer->digest_algorithm.c_str());
+        std::printf("signature algorithm: %s\n", r.signer->signature_algorithm.c_str());
         std::printf("chain: %s\n",
                     r.signer->chain.empty() ? "(not built)" : join(r.signer->chain, " > ").c_str());
     }
@@ -217,6 +230,7 @@ int run_verify(const VerifyArgs& args) {
     const bool from_stdin = args.input.empty() || args.input == "-";
     const std::string input_name = from_stdin ? "<stdin>" : args.input;
     VerifyOptions options;
+    options.accept_sha1 = args.accept_sha1;
     if (!args.at.empty()) {
         options.at = parse_time(args.at);
         if (!options.at) {
@@ -260,6 +274,9 @@ void register_verify(CLI::App& app, int& exit_code) {
     cmd->add_option("--at", args->at,
                     "Verify the certificates as of TIME (2024-05-01T12:00:00Z or @UNIX-SECONDS)")
         ->type_name("TIME");
+    cmd->add_flag("--accept-sha1", args->accept_sha1,
+                  "Judge SHA-1 signatures like others (with a warning) instead of refusing them "
+                  "as weak_algorithm");
     cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
     cmd->add_option("--max-message-size", args->max_message_size,
                     "Do not read a message larger than BYTES: exit 3, limit_exceeded (default 268435456)")

@@ -9,14 +9,19 @@
 //   1. the CMS signature over the exact signed bytes (RFC 5652 §5.6), told
 //      apart as "content changed" (messageDigest mismatch) or "signature
 //      value wrong", without chain building;
-//   2. the certificate chain to a trusted root, for S/MIME signing, at the
+//   2. the algorithm policy (verify_strength.hpp, docs/VERIFY.md): weak
+//      digests and signer keys. It comes first instead when the signature
+//      could not be computed at all because of a refused digest (MD4);
+//   3. the certificate chain to a trusted root, for S/MIME signing, at the
 //      verification time (RFC 5280 §6, RFC 8550 §4);
-//   3. the From address is in the signer's certificate (RFC 8550 §3);
-//   4. protected header copies still match the outer header (RFC 9788).
+//   4. the From address is in the signer's certificate (RFC 8550 §3);
+//   5. protected header copies still match the outer header (RFC 9788).
 //
 // Policy decisions (see tests/data/corpus/README.md for the evidence):
-//  - SHA-1 signatures are accepted, as OpenSSL, NSS and gpgsm accept them;
-//    SignerDetails::digest_algorithm says "sha1" so a caller can refuse.
+//  - SHA-1 signatures are invalid (weak_algorithm) unless
+//    VerifyOptions::accept_sha1, as Thunderbird since 115; MD5 always.
+//  - Signer keys: RSA/DSA below 1024 bits and EC below 160 are invalid
+//    (weak_key); below 2048 / P-256 a weak_key warning, still valid.
 //  - Only the outermost layer is verified: a signature inside an encrypted
 //    part or a multipart/mixed wrapper is not looked for (not_signed).
 //  - Thunderbird's Date-vs-signingTime rule is a display policy, not applied.
@@ -36,6 +41,7 @@
 #include "core/openssl_util.hpp"
 #include "core/trust_store_impl.hpp"
 #include "core/verify_mime.hpp"
+#include "core/verify_strength.hpp"
 
 namespace ribbon {
 
@@ -61,6 +67,10 @@ std::string_view verify_reason_name(VerifyReason reason) noexcept {
             return "protected_header_mismatch";
         case VerifyReason::not_signed:
             return "not_signed";
+        case VerifyReason::weak_algorithm:
+            return "weak_algorithm";
+        case VerifyReason::weak_key:
+            return "weak_key";
     }
     return "unknown";
 }
@@ -390,12 +400,10 @@ std::optional<TimePoint> signing_time(CMS_SignerInfo* si) {
     return t;
 }
 
-std::string digest_name(CMS_SignerInfo* si) {
-    X509_ALGOR* digest = nullptr;
-    CMS_SignerInfo_get0_algs(si, nullptr, nullptr, &digest, nullptr);
-    if (digest == nullptr) return {};
+std::string algorithm_name(const X509_ALGOR* alg) {
+    if (alg == nullptr) return {};
     const ASN1_OBJECT* oid = nullptr;
-    X509_ALGOR_get0(&oid, nullptr, nullptr, digest);
+    X509_ALGOR_get0(&oid, nullptr, nullptr, alg);
     const int nid = OBJ_obj2nid(oid);
     if (nid == NID_undef) return "unknown";
     return ossl::ascii_lower(OBJ_nid2sn(nid));
@@ -506,6 +514,10 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
                "the detached signature also carries embedded content (RFC 8551 §3.5.3)"};
     }
 
+    // After the signature check, which set each SignerInfo's certificate.
+    verify::Strength strength = verify::check_strength(cms, options.accept_sha1);
+    result.warnings = std::move(strength.warnings);
+
     Check chain;
     STACK_OF(CMS_SignerInfo)* infos = CMS_get0_SignerInfos(cms);
     std::unique_ptr<STACK_OF(X509), BorrowedX509StackDeleter> signers(CMS_get0_signers(cms));
@@ -520,7 +532,11 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
         if (first_cert == nullptr) first_cert = sk_X509_value(signers.get(), 0);
         details.certificate = ossl::describe_certificate(first_cert);
         details.signing_time = signing_time(first);
-        details.digest_algorithm = digest_name(first);
+        X509_ALGOR* digest_alg = nullptr;
+        X509_ALGOR* signature_alg = nullptr;
+        CMS_SignerInfo_get0_algs(first, nullptr, nullptr, &digest_alg, &signature_alg);
+        details.digest_algorithm = algorithm_name(digest_alg);
+        details.signature_algorithm = algorithm_name(signature_alg);
         details.smime_capabilities = smime_capabilities(first);
         // Every signer must chain (RFC 8551 §2.4 lets a message carry
         // several; all of them vouch for it).
@@ -549,9 +565,12 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
     for (const auto& h : result.protected_headers) headers_match = headers_match && h.matches;
 
     result.verdict = Verdict::invalid;
-    if (!sig.ok()) {
+    if (!sig.ok() && !strength.uncomputable) {
         result.reason = sig.reason;
         result.detail = sig.detail;
+    } else if (!strength.ok()) {
+        result.reason = strength.reason;
+        result.detail = strength.detail;
     } else if (!result.signer) {
         result.reason = VerifyReason::untrusted;
         result.detail = "no signer certificate could be identified";
