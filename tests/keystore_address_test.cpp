@@ -92,8 +92,8 @@ TEST(KeystoreAddress, InvalidUtf8IsADataError) {
     AddressStore s;
     const std::pair<std::string, std::string> bad[] = {
         {"\xFF@bank.example", "\\xFF@bank.example"},
-        {"a@b\xC0\xAF.example", "a@b\\xC0\\xAF.example"},      // overlong '/'
-        {"a\xE2\x82@bank.example", "a\\xE2\\x82@bank.example"},  // truncated
+        {"a@b\xC0\xAF.example", "a@b\\xC0\\xAF.example"},         // overlong '/'
+        {"a\xE2\x82@bank.example", "a\\xE2\\x82@bank.example"},   // truncated
         {"a@\xED\xA0\x80.example", "a@\\xED\\xA0\\x80.example"},  // a surrogate
     };
     for (const auto& [address, shown] : bad) {

@@ -238,6 +238,30 @@ TEST(KeystoreStrictModes, DevCaKeyObeysTheSameRules) {
                          "(copy the key in, mode 0600) [unsafe_key_permissions]\n");
 }
 
+// An encrypted key: check needs the passphrase signing gets (--password-file
+// or RIBBON_KEY_PASSWORD); without it signing fails, so check is CRITICAL.
+TEST(KeystoreStrictModes, EncryptedKeyIsCheckedWithSigningsPassphrase) {
+    Strict s;
+    const fs::path encrypted = s.tmp / "encrypted.key";
+    ProcessResult r = run_process({"openssl", "pkey", "-in", s.key.string(), "-aes256", "-passout",
+                                   "pass:statement run 42", "-out", encrypted.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    fs::copy_file(encrypted, s.key, fs::copy_options::overwrite_existing);
+    ASSERT_EQ(::chmod(s.key.c_str(), 0600), 0);
+    r = s.keys({"check"});
+    EXPECT_EQ(r.exit_code, 2) << r.describe();
+    EXPECT_EQ(r.out, "CRITICAL - " + std::string(kAddress) +
+                         ": cannot sign: the private key is encrypted and no password was given "
+                         "[wrong_password]\n");
+    write_file(s.tmp / "pw", "statement run 42\n");
+    r = s.keys({"check", "--password-file", (s.tmp / "pw").string()});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.out.rfind("OK - " + std::string(kAddress) + ": serial ", 0), 0u) << r.out;
+    r = s.keys({"check", "--password-file", (s.tmp / "missing").string()});
+    EXPECT_EQ(r.exit_code, 3) << r.describe();
+    EXPECT_EQ(r.out.rfind("UNKNOWN - ", 0), 0u) << r.out;
+}
+
 // The library call both commands use.
 TEST(KeystoreStrictModes, DigitalIdForAppliesTheRules) {
     Strict s;

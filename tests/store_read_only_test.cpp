@@ -5,9 +5,9 @@
 // checkpointed; commands that write still fail as store_unavailable, naming
 // the file and why. ribbon runs as `nobody` when the test is root (root
 // ignores file modes).
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
-#include <grp.h>
 #include <sys/stat.h>
 
 #include "ribbon/recipients.hpp"
@@ -40,8 +40,8 @@ class StoreReadOnly : public ::testing::Test {
         auto store = RecipientStore::open(url);
         ASSERT_OK(store);
         ASSERT_OK((*store)->record(seen("alice@customer.example", 1700000000)));
-        ASSERT_OK((*store)->set_override("alice@customer.example", RecipientOverride::sign,
-                                         1700000100));
+        ASSERT_OK(
+            (*store)->set_override("alice@customer.example", RecipientOverride::sign, 1700000100));
         // Readable by everyone, writable by no one but root; the directory
         // too (the test's own TempDir is 0700).
         ASSERT_EQ(::chmod(tmp.path().c_str(), 0755), 0);
@@ -51,7 +51,8 @@ class StoreReadOnly : public ::testing::Test {
 
     // `ribbon recipients ARGS --store URL` as nobody (as root: as root).
     ProcessResult recipients(std::vector<std::string> args, bool unprivileged = true) const {
-        std::vector<std::string> argv = unprivileged ? as_nobody_prefix() : std::vector<std::string>{};
+        std::vector<std::string> argv =
+            unprivileged ? as_nobody_prefix() : std::vector<std::string>{};
         argv.insert(argv.end(), {ribbon_binary(), "recipients"});
         argv.insert(argv.end(), args.begin(), args.end());
         argv.insert(argv.end(), {"--store", url});

@@ -192,7 +192,8 @@ Result<void> read_key_file(const Keystore& store, const fs::path& key_file, Secr
     }
     for (fs::path dir = real->parent_path();; dir = dir.parent_path()) {
         struct stat st {};
-        if (::stat(dir.c_str(), &st) != 0) return io_failure("cannot examine directory", dir, errno);
+        if (::stat(dir.c_str(), &st) != 0)
+            return io_failure("cannot examine directory", dir, errno);
         auto r = check_owner_and_mode("directory " + dir.string(), st, trusted, kUnsafeDirBits,
                                       "group or others may write in it and plant a key or a "
                                       "certificate; refused (chmod go-w it)");
