@@ -319,8 +319,9 @@ Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file,
             ::access(dir.c_str(), W_OK) != 0 && !fs::exists(file.string() + "-wal", ec)) {
             // No -shm and no right to create one, but no -wal either: the
             // database file holds every commit. (A writer that starts now
-            // writes to a new -wal; only its checkpoint could race this read,
-            // which then fails rather than answer wrongly, and can be rerun.)
+            // writes to a new -wal; only its checkpoint, copying pages back
+            // during this read, could give it a mix of old and new pages:
+            // acceptable for a one-shot report, which can be rerun.)
             ro = open_read_only(file, file_uri(file) + "?immutable=1", SQLITE_OPEN_URI);
         }
         if (!ro) return std::move(ro).error();
