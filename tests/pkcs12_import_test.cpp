@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <random>
+#include <sstream>
 
 #include "ribbon/pkcs12.hpp"
 #include "support/keystore_util.hpp"
@@ -199,11 +201,98 @@ TEST(Pkcs12Import, WrongPasswordIsRefusedAndNothingFiled) {
     ImportStore s;
     fs::path p12 = s.export_p12(pki().rsa.key, pki().rsa.cert, "modern.p12");
     write_file(s.password_file, "not the password\n");
-    expect_refused(s, s.import(p12), 78, "wrong_password",
-                   "wrong password for the PKCS#12 bundle " + p12.string());
+    ProcessResult r = s.import(p12);
+    expect_refused(s, r, 78, "wrong_password", "");
+    EXPECT_EQ(r.err, "ribbon keys import: " + p12.string() +
+                         ": wrong password for the PKCS#12 bundle, or the file is damaged: its "
+                         "integrity MAC does not verify and the password decrypts none of its "
+                         "contents [wrong_password]\n");
     // No password at all: the same code, and where to give one.
-    ProcessResult r = s.keys({"import", p12.string()});
-    expect_refused(s, r, 78, "wrong_password", "needs a password (--password-file");
+    r = s.keys({"import", p12.string()});
+    expect_refused(s, r, 78, "wrong_password", "");
+    EXPECT_EQ(r.err, "ribbon keys import: " + p12.string() +
+                         ": the PKCS#12 bundle needs a password (--password-file or "
+                         "RIBBON_P12_PASSWORD), or it is damaged: its integrity MAC does not "
+                         "verify without one [wrong_password]\n");
+}
+
+// Where `openssl asn1parse` (run on `der_file`, inside the string at
+// `strparse` when non-zero) puts the first item of `kind` ("cont [ 0 ]",
+// "OCTET STRING") at depth `depth` after a line containing `after`: the
+// offset of its contents.
+std::size_t asn1_contents_at(const fs::path& der_file, std::size_t strparse,
+                             const std::string& after, int depth, const std::string& kind) {
+    std::vector<std::string> argv = {"openssl", "asn1parse", "-inform", "DER", "-in",
+                                     der_file.string()};
+    if (strparse != 0) argv.insert(argv.end(), {"-strparse", std::to_string(strparse)});
+    ProcessResult r = run_process(argv);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    bool seen = false;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+        if (!seen) {
+            seen = line.find(after) != std::string::npos;
+            continue;
+        }
+        unsigned long offset = 0, header = 0;
+        int d = 0;
+        if (std::sscanf(line.c_str(), " %lu:d=%d hl=%lu", &offset, &d, &header) == 3 &&
+            d == depth && line.find(kind) != std::string::npos) {
+            return offset + header;
+        }
+    }
+    ADD_FAILURE() << "no " << kind << " after " << after << " in\n" << r.out;
+    return 0;
+}
+
+fs::path with_byte_flipped(const ImportStore& s, const fs::path& p12, std::size_t offset,
+                           const std::string& name) {
+    std::string bytes = read_file(p12);
+    EXPECT_LT(offset, bytes.size());
+    bytes[offset] = static_cast<char>(bytes[offset] ^ 0x01);
+    fs::path out = s.tmp / name;
+    write_file(out, bytes);
+    return out;
+}
+
+// Issue 13 (10d): a MAC that does not verify was always "wrong password".
+// A right password still decrypts the intact parts of a damaged bundle
+// (RFC 7292 §4.1), a wrong one none: one bit flipped in the encrypted
+// certificates or in the MAC itself is damage; only the wrong password
+// (or no password) keeps the wrong_password answer. openssl itself calls
+// all three "Mac verify error: invalid password?".
+TEST(Pkcs12Import, DamagedBundleIsToldFromAWrongPassword) {
+    ImportStore s;
+    const fs::path p12 = s.export_p12(pki().rsa.key, pki().rsa.cert, "modern.p12");
+    // The authSafe's OCTET STRING, then inside it the encryptedData's
+    // encryptedContent ([0] IMPLICIT, RFC 5652 §8): openssl's default
+    // export encrypts the certificates there (PBES2, AES-256-CBC).
+    const std::size_t auth_safe = asn1_contents_at(p12, 0, ":pkcs7-data", 3, "OCTET STRING");
+    const std::size_t encrypted =
+        auth_safe +
+        asn1_contents_at(p12, auth_safe - 4, ":pkcs7-encryptedData", 5, "prim: cont [ 0 ]");
+    // MacData's digest: the OCTET STRING after the digest algorithm.
+    const std::size_t mac = asn1_contents_at(p12, 0, ":sha256", 3, "OCTET STRING");
+    const std::string damaged_text =
+        ": the PKCS#12 bundle is damaged: its integrity MAC does not verify, although the "
+        "password decrypts its contents [bad_certificate]\n";
+    for (const auto& [offset, name] :
+         {std::pair{encrypted + 100, std::string("content.p12")}, std::pair{mac + 5, std::string("mac.p12")}}) {
+        const fs::path bad = with_byte_flipped(s, p12, offset, name);
+        ProcessResult check = run_process({"openssl", "pkcs12", "-in", bad.string(), "-noout",
+                                           "-passin", std::string("pass:") + kPassword});
+        EXPECT_NE(check.exit_code, 0) << check.describe();
+        EXPECT_NE(check.err.find("Mac verify error"), std::string::npos) << check.describe();
+        ProcessResult r = s.import(bad);
+        expect_refused(s, r, 78, "bad_certificate", "");
+        EXPECT_EQ(r.err, "ribbon keys import: " + bad.string() + damaged_text) << name;
+    }
+    // Damaged and the wrong password: nothing decrypts, so it stays the
+    // ambiguous answer.
+    write_file(s.password_file, "not the password\n");
+    const fs::path bad = with_byte_flipped(s, p12, mac + 5, "mac-wrong.p12");
+    ProcessResult r = s.import(bad);
+    expect_refused(s, r, 78, "wrong_password", "or the file is damaged");
 }
 
 TEST(Pkcs12Import, TruncatedBundleIsNotPkcs12) {

@@ -40,7 +40,7 @@ enum class Errc {
     unsupported_key,
     wrong_password,
     // keystore
-    unsafe_key_permissions,  // a key file readable by group or others (RequireSafeKeys)
+    unsafe_key_permissions,  // a key others may read, or a keystore path others may change
     no_digital_id,           // the keystore holds no Digital ID for the address
     no_matching_key,         // a certificate to install whose key is not in the keystore
     token_unavailable,       // a PKCS#11 token is missing or refused the login: always transient

@@ -9,8 +9,12 @@
 // create each file under a temporary name and rename it into place, so
 // readers see a file whole or not at all.
 //
-// Key files must not be readable by group or others: such a key is refused
-// with Errc::unsafe_key_permissions, as OpenDKIM's RequireSafeKeys does.
+// Keys are read under the keystore's StrictModes (docs/KEYSTORE.md "Safe
+// keys"): a key file readable by group or others, a directory on its path
+// that group or others may write in, either owned by another non-root
+// user, or a symbolic link that leads out of the keystore is refused with
+// Errc::unsafe_key_permissions, as OpenDKIM's RequireSafeKeys and OpenSSH's
+// StrictModes refuse unsafe files.
 #pragma once
 
 #include <cstdint>
@@ -82,10 +86,13 @@ class Keystore {
     // `now` with the latest notBefore; never an expired or not-yet-valid
     // one. Errors: no certificate for the address → Errc::no_digital_id;
     // none valid now → certificate_expired (naming the latest expiry) or
-    // certificate_not_yet_valid; key readable by others →
-    // unsafe_key_permissions; an address unfit for a directory name →
-    // malformed_message; otherwise DigitalId::load's errors (a key file
-    // protected by a passphrase needs `password`, else wrong_password).
+    // certificate_not_yet_valid; a key, or a directory on its path, that
+    // breaks the StrictModes above → unsafe_key_permissions; an address
+    // that is not a valid addr-spec (ks::normalise_address) →
+    // malformed_message; otherwise DigitalId::from_pem's errors (a key
+    // file protected by a passphrase needs `password`, else
+    // wrong_password). `ribbon keys check` calls this too, so it fails
+    // exactly where signing would.
     Result<SelectedDigitalId> digital_id_for(std::string_view address, TimePoint now,
                                              std::string_view password = {}) const;
 

@@ -153,11 +153,23 @@ std::optional<std::filesystem::path> sqlite_store_file(std::string_view url);
 // only say "never seen".
 std::optional<std::string> recipient_address_key(std::string_view address);
 
+// What the opener will do with a store. A command that only reads (list,
+// show, stats, export) says read_only, so a user who may only read the
+// SQLite file and its directory (a copy for an auditor, a store owned by
+// the daemon's user) can still run it (docs/STORE.md "Read-only access").
+enum class StoreAccess { read_write, read_only };
+
 class RecipientStore {
 public:
     // Opens (creating when absent: the SQLite file, never a PostgreSQL
-    // database) and migrates the store at `url`.
-    static Result<std::unique_ptr<RecipientStore>> open(std::string_view url);
+    // database) and migrates the store at `url`. With StoreAccess::read_only
+    // an existing SQLite file whose schema is current is opened read-only
+    // and never changed (writes then fail as store_unavailable); a missing
+    // file or an older schema is opened read-write as usual, since it must
+    // be created or migrated first. PostgreSQL ignores `access`: the
+    // server's grants decide.
+    static Result<std::unique_ptr<RecipientStore>> open(
+        std::string_view url, StoreAccess access = StoreAccess::read_write);
 
     virtual ~RecipientStore() = default;
 

@@ -4,7 +4,9 @@
 //
 // `keys check` follows the monitoring-plugin convention (Nagios plugin
 // guidelines, also Icinga's): exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN,
-// the worst over all Digital IDs, one line per ID.
+// the worst over all Digital IDs, one line per ID. It loads each current
+// Digital ID with Keystore::digital_id_for, the very call signing makes, so
+// it cannot say OK for an ID that signing refuses (issue 13).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,6 +31,7 @@ struct KeysArgs {
     std::string address;
     int days = 365;
     std::string type = "ec-p256";
+    std::string password_file;
 };
 
 Keystore open_keystore(const KeysArgs& args) {
@@ -99,10 +102,15 @@ enum State { kStateOk = 0, kStateWarning = 1, kStateCritical = 2, kStateUnknown 
 constexpr const char* kStateNames[] = {"OK", "WARNING", "CRITICAL", "UNKNOWN"};
 int severity(int state) { return state == kStateUnknown ? 1 : state == kStateOk ? 0 : state + 1; }
 
-// One address's Digital ID: how long signing is covered, counting a
+// One address's Digital ID: whether it signs now — loaded as signing loads
+// it, so every refusal of signing (an unsafe key or directory, a file that
+// is not a key, a wrong passphrase, a missing key or token) is CRITICAL
+// with signing's own words — and how long signing is covered, counting a
 // successor ("next") that starts before the current one ends.
-std::pair<int, std::string> check_address(const std::vector<const KeystoreEntry*>& certs,
-                                          const KeysArgs& args, TimePoint now) {
+std::pair<int, std::string> check_address(const Keystore& ks, const std::string& address,
+                                          const std::vector<const KeystoreEntry*>& certs,
+                                          const KeysArgs& args, std::string_view password,
+                                          TimePoint now) {
     const KeystoreEntry* current = nullptr;
     const KeystoreEntry* latest_expired = nullptr;
     for (const auto* e : certs) {
@@ -121,8 +129,9 @@ std::pair<int, std::string> check_address(const std::vector<const KeystoreEntry*
         }
         return {kStateCritical, "no certificate is valid now"};
     }
-    if (!current->key_present) {
-        return {kStateCritical, "the key " + current->key_file.string() + " is missing"};
+    if (auto id = ks.digital_id_for(address, now, password); !id) {
+        return {kStateCritical, "cannot sign: " + id.error().message() + " [" +
+                                    std::string(errc_name(id.error().code())) + "]"};
     }
     TimePoint covered_until = current->certificate.not_after;
     for (bool extended = true; extended;) {
@@ -148,6 +157,12 @@ std::pair<int, std::string> check_address(const std::vector<const KeystoreEntry*
 int run_check(const KeysArgs& args) {
     Keystore ks = open_keystore(args);
     TimePoint now = std::chrono::system_clock::now();
+    // An encrypted key is checked with the passphrase signing is given.
+    Secret password;
+    if (auto r = read_secret(args.password_file, kKeyPasswordEnv, password); !r) {
+        std::printf("UNKNOWN - %s\n", r.error().message().c_str());
+        return kStateUnknown;
+    }
     auto entries = ks.list(now);
     if (!entries) {
         std::printf("UNKNOWN - %s\n", entries.error().message().c_str());
@@ -161,7 +176,7 @@ int run_check(const KeysArgs& args) {
     for (const auto& e : *entries) by_address[e.address].push_back(&e);
     int worst = kStateOk;
     for (const auto& [address, certs] : by_address) {
-        auto [state, text] = check_address(certs, args, now);
+        auto [state, text] = check_address(ks, address, certs, args, password.bytes, now);
         std::printf("%s - %s: %s\n", kStateNames[state], address.c_str(), text.c_str());
         if (severity(state) > severity(worst)) worst = state;
     }
@@ -239,6 +254,8 @@ void register_keys(CLI::App& app, int& exit_code) {
         ->add_option("--critical-days", args->critical_days,
                      "CRITICAL this many days before expiry")
         ->check(CLI::Range(0, 100000));
+    check->add_option("--password-file", args->password_file,
+                      "Passphrase of encrypted keys, as for sign (else $RIBBON_KEY_PASSWORD)");
     check->callback([args, &exit_code] { exit_code = run_check(*args); });
     register_keys_import(*keys, keystore, exit_code);
 

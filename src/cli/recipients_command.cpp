@@ -75,7 +75,8 @@ std::string list_row(const std::string& address, const std::string& capability,
 
 int run_list(const RecipientsArgs& args) {
     int exit_code = kOk;
-    auto setup = open_store_and_config(args.store, "recipients list", exit_code);
+    auto setup = open_store_and_config(args.store, "recipients list", exit_code,
+                                       StoreAccess::read_only);
     if (!setup) return exit_code;
     const auto wanted =
         args.capability.empty() ? std::nullopt : parse_smime_support(args.capability);
@@ -151,7 +152,8 @@ int run_show(const RecipientsArgs& args) {
     const auto key = address_argument("recipients show", args.address);
     if (!key) return kUsage;
     int exit_code = kOk;
-    auto setup = open_store_and_config(args.store, "recipients show", exit_code);
+    auto setup = open_store_and_config(args.store, "recipients show", exit_code,
+                                       StoreAccess::read_only);
     if (!setup) return exit_code;
     auto found = setup->store->find(*key);
     if (!found) {
@@ -246,7 +248,8 @@ int run_forget(const RecipientsArgs& args) {
 
 int run_stats(const RecipientsArgs& args) {
     int exit_code = kOk;
-    auto setup = open_store_and_config(args.store, "recipients stats", exit_code);
+    auto setup = open_store_and_config(args.store, "recipients stats", exit_code,
+                                       StoreAccess::read_only);
     if (!setup) return exit_code;
     auto stats = setup->store->stats();
     if (!stats) {

@@ -66,7 +66,8 @@ int run_export(const StoreArgs& store_args, const ExportArgs& args) {
     int exit_code = kOk;
     // The store is opened first: a store that cannot be opened leaves no
     // output file at all, not even an empty one.
-    auto setup = open_store_and_config(store_args, "recipients export", exit_code);
+    auto setup =
+        open_store_and_config(store_args, "recipients export", exit_code, StoreAccess::read_only);
     if (!setup) return exit_code;
     ExportOutput out;
     if (auto r = out.open(args.output); !r) {

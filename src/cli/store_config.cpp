@@ -11,7 +11,8 @@ void add_store_options(CLI::App& cmd, StoreArgs& args) {
     cmd.add_option("--store", args.url, "Store URL (sqlite:///path or postgresql://...), instead of [store] url");
 }
 
-std::optional<StoreSetup> open_store_and_config(const StoreArgs& args, const char* command, int& exit_code) {
+std::optional<StoreSetup> open_store_and_config(const StoreArgs& args, const char* command, int& exit_code,
+                                                StoreAccess access) {
     StoreSetup setup;
     const std::filesystem::path path = args.config.empty() ? Config::default_path() : std::filesystem::path(args.config);
     std::error_code ec;
@@ -31,7 +32,7 @@ std::optional<StoreSetup> open_store_and_config(const StoreArgs& args, const cha
         exit_code = kConfig;
         return std::nullopt;
     }
-    auto store = RecipientStore::open(url);
+    auto store = RecipientStore::open(url, access);
     if (!store) {
         report_error(command, "", store.error());
         exit_code = exit_code_for(store.error());

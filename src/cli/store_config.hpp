@@ -27,7 +27,9 @@ struct StoreSetup {
 
 // The configuration and the open store, or nullopt with the error reported
 // on stderr and `exit_code` set (78 for a bad file or URL, 75 when the
-// store cannot be reached, 65 for a corrupt store).
-std::optional<StoreSetup> open_store_and_config(const StoreArgs& args, const char* command, int& exit_code);
+// store cannot be reached, 65 for a corrupt store). Commands that only read
+// pass StoreAccess::read_only (RecipientStore::open).
+std::optional<StoreSetup> open_store_and_config(const StoreArgs& args, const char* command, int& exit_code,
+                                                StoreAccess access = StoreAccess::read_write);
 
 }  // namespace ribbon::cli

@@ -161,14 +161,10 @@ Result<fs::path> DevCa::issue(const Keystore& store, std::string_view address,
         return permanent_error(Errc::io_error, "no dev CA in " + store.dir().string() +
                                                    " (run `ribbon keys dev-ca init` first)");
     }
-    // The CA's key is a key like any other: refused if others can read it.
-    if (auto r = ks::check_key_file(key_file(store)); !r) return std::move(r).error();
+    // The CA's key is a key like any other, read by the same rules.
     SecretString ca_key_pem;
-    {
-        auto k = read_small_file(key_file(store), "dev CA key");
-        if (!k) return std::move(k).error();
-        ca_key_pem.bytes = std::move(*k);
-    }
+    if (auto r = ks::read_key_file(store, key_file(store), ca_key_pem); !r)
+        return std::move(r).error();
     auto ca_cert_pem = read_small_file(cert_file(store), "dev CA certificate");
     if (!ca_cert_pem) return std::move(ca_cert_pem).error();
     auto kbio = ossl::mem_bio(ca_key_pem.bytes);

@@ -1,8 +1,9 @@
 // files.hpp — the keystore's file rules: address names, key ids, safe
-// modes, atomic writes. Internal to libribbon's keystore; core never
-// includes it.
+// modes and owners (the keystore's StrictModes), atomic writes. Internal to
+// libribbon's keystore; core never includes it.
 #pragma once
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <filesystem>
@@ -17,11 +18,18 @@ namespace ribbon::ks {
 // Mode bits a key file must not have (group/other read, write or
 // execute): OpenDKIM's RequireSafeKeys, applied to S/MIME keys.
 constexpr unsigned kUnsafeKeyBits = 0077;
+// Mode bits a keystore directory must not have (group/other write): who
+// can write in a directory can plant a key or a certificate there, as
+// OpenSSH's StrictModes and OpenDKIM's safe-file checks say.
+constexpr unsigned kUnsafeDirBits = 0022;
 
 // Checks that `address` is an addr-spec that is safe as one directory
-// name (no '/', no leading '.', no control characters or spaces, exactly
-// one '@' with text on both sides, at most 254 octets — RFC 5321 §4.5.3.1.3)
-// and returns it in lower case, the form the keystore stores it under.
+// name and returns it in lower case, the form the keystore stores it
+// under: exactly one '@'; a local part and a domain that are dot-atoms
+// (RFC 5322 §3.2.3: no empty label, so no leading, trailing or doubled
+// dot, and a domain is never "." or ".."); no '/', '\\', ',', '"', space or
+// control character; at most 254 octets (RFC 5321 §4.5.3.1.3); UTF-8 when
+// not ASCII (RFC 6531). Anything else is Errc::malformed_message.
 Result<std::string> normalise_address(std::string_view address);
 
 // The key id that names a key file: hex of the first 160 bits of SHA-256
@@ -29,9 +37,31 @@ Result<std::string> normalise_address(std::string_view address);
 // public key alone (the idea of RFC 7093 §2 applied to the whole SPKI).
 std::string key_id(EVP_PKEY* public_key);
 
-// Errc::unsafe_key_permissions if `key_file` has any of kUnsafeKeyBits;
-// io_error if it cannot be examined.
-Result<void> check_key_file(const std::filesystem::path& key_file);
+// Private key bytes that are wiped when they go out of scope.
+struct SecretString {
+    std::string bytes;
+    SecretString() = default;
+    SecretString(const SecretString&) = delete;
+    SecretString& operator=(const SecretString&) = delete;
+    ~SecretString() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
+};
+
+// Reads a key file of `store` (a <key-id>.key, a token key's .key.uri,
+// the dev CA's key) into `out` — the one way the keystore reads a key, so
+// signing, `keys check`, install and the dev CA cannot disagree about it
+// (docs/KEYSTORE.md "Safe keys"):
+//  - a symbolic link is followed only when the file it leads to is inside
+//    the keystore (its real path under the keystore's real path);
+//  - every directory from that file's up to the keystore itself must not
+//    be writable by group or others and must belong to root or to the
+//    keystore's user (the effective user; when ribbon runs as root, the
+//    keystore directory's owner);
+//  - the file itself must be a regular file of root or that user with no
+//    group or other permission bit.
+// Any of these failing is Errc::unsafe_key_permissions and nothing of the
+// key is read; a missing file is io_error.
+Result<void> read_key_file(const Keystore& store, const std::filesystem::path& key_file,
+                           SecretString& out);
 
 // Creates `dir` (and parents) with mode 0700 where missing: directories
 // that hold keys are no one else's business.
@@ -65,8 +95,8 @@ Result<std::filesystem::path> file_digital_id(const Keystore& store, std::string
                                               std::string_view chain_pem);
 
 // The Digital ID of a keystore entry whose key is in a token: its URI file
-// read, the key loaded through the pkcs11 engine. Token errors are
-// Errc::token_unavailable (transient).
-Result<DigitalId> load_token_digital_id(const KeystoreEntry& entry);
+// read (with read_key_file's rules), the key loaded through the pkcs11
+// engine. Token errors are Errc::token_unavailable (transient).
+Result<DigitalId> load_token_digital_id(const Keystore& store, const KeystoreEntry& entry);
 
 }  // namespace ribbon::ks

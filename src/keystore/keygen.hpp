@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/openssl_util.hpp"
+#include "keystore/files.hpp"
 #include "ribbon/keystore.hpp"
 
 namespace ribbon::ks {
@@ -45,14 +46,5 @@ inline Result<std::string> key_to_pem(EVP_PKEY* key) {
     OPENSSL_cleanse(data, static_cast<std::size_t>(len));
     return pem;
 }
-
-// Private key bytes that are wiped when they go out of scope.
-struct SecretString {
-    std::string bytes;
-    SecretString() = default;
-    SecretString(const SecretString&) = delete;
-    SecretString& operator=(const SecretString&) = delete;
-    ~SecretString() { OPENSSL_cleanse(bytes.data(), bytes.size()); }
-};
 
 }  // namespace ribbon::ks

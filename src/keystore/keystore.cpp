@@ -243,14 +243,22 @@ Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, Tim
                                "the key for certificate " + entry.cert_file.string() +
                                    " is missing (expected " + entry.key_file.string() + ")");
     }
-    std::optional<fs::path> chain;
-    if (!entry.chain_file.empty()) chain = entry.chain_file;
     auto load_id = [&]() -> Result<DigitalId> {
         // A token key signs through the pkcs11 engine; there is no file.
-        if (entry.key_location == "token") return ks::load_token_digital_id(entry);
-        // Before the key is read: a key others can read is refused unread.
-        if (auto r = ks::check_key_file(entry.key_file); !r) return std::move(r).error();
-        return DigitalId::load(entry.key_file, entry.cert_file, chain, password);
+        if (entry.key_location == "token") return ks::load_token_digital_id(*this, entry);
+        // The keystore's StrictModes first: an unsafe key is refused unread.
+        ks::SecretString key_pem;
+        if (auto r = ks::read_key_file(*this, entry.key_file, key_pem); !r)
+            return std::move(r).error();
+        auto cert_pem = read_small_file(entry.cert_file, "certificate file");
+        if (!cert_pem) return std::move(cert_pem).error();
+        std::string chain_pem;
+        if (!entry.chain_file.empty()) {
+            auto chain = read_small_file(entry.chain_file, "chain file");
+            if (!chain) return std::move(chain).error();
+            chain_pem = std::move(*chain);
+        }
+        return DigitalId::from_pem(key_pem.bytes, *cert_pem, chain_pem, password);
     };
     auto id = load_id();
     if (!id) return std::move(id).error();
@@ -334,10 +342,12 @@ Result<fs::path> file_digital_id(const Keystore& store, std::string_view address
     return cert_file;
 }
 
-Result<DigitalId> load_token_digital_id(const KeystoreEntry& entry) {
-    auto uri = read_small_file(entry.key_file, "token key URI file");
-    if (!uri) return std::move(uri).error();
-    std::string text = uri->substr(0, uri->find_first_of("\r\n"));
+Result<DigitalId> load_token_digital_id(const Keystore& store, const KeystoreEntry& entry) {
+    // The URI is no secret, but it says which key signs: the same rules as
+    // for a key file.
+    ks::SecretString uri;
+    if (auto r = ks::read_key_file(store, entry.key_file, uri); !r) return std::move(r).error();
+    std::string text = uri.bytes.substr(0, uri.bytes.find_first_of("\r\n"));
     auto key = p11::load_recorded_key(text);
     if (!key) return std::move(key).error();
     auto cert_pem = read_small_file(entry.cert_file, "certificate file");

@@ -116,6 +116,67 @@ MacCheck check_mac(PKCS12* p12, const Secret& password, const char** pass_used) 
     return MacCheck::wrong_password;
 }
 
+// A MAC that does not verify means a wrong password or a damaged file
+// (RFC 7292 §5.1 keys the MAC by the password, over the contents). They
+// differ in what the password does to the encrypted parts (RFC 7292 §4.1:
+// an encryptedData safe, a pkcs8ShroudedKeyBag): a right password decrypts
+// the ones that are intact — the padding checks and the plaintext parses as
+// DER — where a wrong one decrypts none (the odds of a wrong key giving valid
+// padding and DER are far below one in a million). So if any part decrypts,
+// the password is right and the file is damaged.
+struct Pkcs7StackDeleter {
+    void operator()(STACK_OF(PKCS7) * s) const noexcept { sk_PKCS7_pop_free(s, PKCS7_free); }
+};
+using Pkcs7Stack = std::unique_ptr<STACK_OF(PKCS7), Pkcs7StackDeleter>;
+struct BagStackDeleter {
+    void operator()(STACK_OF(PKCS12_SAFEBAG) * s) const noexcept {
+        sk_PKCS12_SAFEBAG_pop_free(s, PKCS12_SAFEBAG_free);
+    }
+};
+using BagStack = std::unique_ptr<STACK_OF(PKCS12_SAFEBAG), BagStackDeleter>;
+
+bool password_opens_a_part(PKCS12* p12, const char* pass) {
+    const int len = pass == nullptr ? 0 : -1;
+    Pkcs7Stack safes(PKCS12_unpack_authsafes(p12));
+    if (!safes) return false;
+    for (int i = 0; i < sk_PKCS7_num(safes.get()); ++i) {
+        PKCS7* safe = sk_PKCS7_value(safes.get(), i);
+        const int type = OBJ_obj2nid(safe->type);
+        if (type == NID_pkcs7_encrypted) {
+            if (BagStack(PKCS12_unpack_p7encdata(safe, pass, len))) return true;
+            continue;
+        }
+        if (type != NID_pkcs7_data) continue;
+        BagStack bags(PKCS12_unpack_p7data(safe));
+        for (int j = 0; bags && j < sk_PKCS12_SAFEBAG_num(bags.get()); ++j) {
+            const PKCS12_SAFEBAG* bag = sk_PKCS12_SAFEBAG_value(bags.get(), j);
+            if (PKCS12_SAFEBAG_get_nid(bag) != NID_pkcs8ShroudedKeyBag) continue;
+            if (PKCS8_PRIV_KEY_INFO* p8 = PKCS12_decrypt_skey(bag, pass, len)) {
+                PKCS8_PRIV_KEY_INFO_free(p8);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// Whether `password` (both forms of an empty one, as check_mac tries them)
+// decrypts any part of the bundle; the legacy provider is loaded when an
+// algorithm was missing, as for the import itself.
+bool password_is_right(PKCS12* p12, const Secret& password) {
+    std::vector<const char*> candidates = {password.bytes.c_str()};
+    if (password.bytes.empty()) candidates = {nullptr, ""};
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        ERR_clear_error();
+        for (const char* pass : candidates) {
+            if (password_opens_a_part(p12, pass)) return true;
+        }
+        if (!drain_and_classify().unsupported || !load_legacy_provider()) break;
+    }
+    ERR_clear_error();
+    return false;
+}
+
 // The certificates of `ca` that lead from `leaf` towards a root, leaf-most
 // first, without the self-signed root itself: what a signer sends along
 // (RFC 8551 §2.4.1 leaves the choice to the sender; receivers bring their
@@ -220,14 +281,24 @@ Result<Pkcs12Imported> import_pkcs12(const Keystore& keystore, const fs::path& p
         case MacCheck::absent:
             break;
         case MacCheck::wrong_password:
+            if (password_is_right(p12.get(), password)) {
+                return permanent_error(Errc::bad_certificate,
+                                       name +
+                                           ": the PKCS#12 bundle is damaged: its integrity MAC "
+                                           "does not verify, although the password decrypts "
+                                           "its contents");
+            }
             return permanent_error(
                 Errc::wrong_password,
                 options.password.empty()
                     ? name +
                           ": the PKCS#12 bundle needs a password (--password-file or "
-                          "RIBBON_P12_PASSWORD)"
-                    : "wrong password for the PKCS#12 bundle " + name +
-                          " (its integrity MAC does not verify)");
+                          "RIBBON_P12_PASSWORD), or it is damaged: its integrity MAC does not "
+                          "verify without one"
+                    : name +
+                          ": wrong password for the PKCS#12 bundle, or the file is damaged: "
+                          "its integrity MAC does not verify and the password decrypts none "
+                          "of its contents");
         case MacCheck::unusable: {
             std::string reasons = ossl::drain_errors();
             return permanent_error(Errc::bad_certificate,

@@ -234,10 +234,11 @@ Result<fs::path> install_for_key(const Keystore& store, const std::string& addre
     std::error_code ec;
     fs::path key_file = stem.string() + ".key";
     bool in_token = !fs::exists(key_file, ec);
-    // Before anything of the key is read: a key others can read is
-    // refused unread, whether or not its public key is on record.
+    // The key goes through the keystore's StrictModes (refused unread when
+    // unsafe) whether or not its public key is on record.
+    ks::SecretString key_pem;
     if (!in_token) {
-        if (auto r = ks::check_key_file(key_file); !r) return std::move(r).error();
+        if (auto r = ks::read_key_file(store, key_file, key_pem); !r) return std::move(r).error();
     }
     auto pub = recorded_public_key(stem);
     if (!pub) return std::move(pub).error();
@@ -257,12 +258,6 @@ Result<fs::path> install_for_key(const Keystore& store, const std::string& addre
                                "the token key " + stem.string() + std::string(ks::kTokenKeySuffix) +
                                    " has no recorded public key (" + stem.string() +
                                    std::string(ks::kPublicKeySuffix) + ")");
-    }
-    ks::SecretString key_pem;
-    {
-        auto k = read_small_file(key_file, "key file");
-        if (!k) return std::move(k).error();
-        key_pem.bytes = std::move(*k);
     }
     auto id = DigitalId::from_pem(key_pem.bytes, cert_pem, chain_pem, password);
     if (!id && id.error().code() == Errc::wrong_password && password.empty()) {

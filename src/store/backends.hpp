@@ -12,8 +12,9 @@
 namespace ribbon::store {
 
 // `file` is absolute; its directory must exist. Created (mode 0640, less
-// what the umask takes) when absent.
-Result<std::unique_ptr<RecipientStore>> open_sqlite(const std::filesystem::path& file);
+// what the umask takes) when absent. `access`: RecipientStore::open's.
+Result<std::unique_ptr<RecipientStore>> open_sqlite(const std::filesystem::path& file,
+                                                    StoreAccess access);
 
 // `url` is a libpq connection URI ("postgresql://..."), scheme in lower case.
 Result<std::unique_ptr<RecipientStore>> open_postgres(const std::string& url);

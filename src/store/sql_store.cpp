@@ -454,6 +454,13 @@ Result<int> SqlStore::stored_version() {
     return static_cast<int>(*v);
 }
 
+Error SqlStore::newer_schema(int version) const {
+    return permanent_error(Errc::store_corrupt,
+                           m_label + ": schema version " + std::to_string(version) +
+                               " is newer than this ribbon (" + std::to_string(kSchemaVersion) +
+                               "); upgrade ribbon, never downgrade the database");
+}
+
 Result<void> SqlStore::migrate() {
     auto v = stored_version();
     if (!v) return std::move(v).error();
@@ -465,16 +472,20 @@ Result<void> SqlStore::migrate() {
     return migration_transaction([this] { return apply_migrations(); });
 }
 
+Result<bool> SqlStore::schema_is_current() {
+    auto v = stored_version();
+    if (!v) return std::move(v).error();
+    if (*v > kSchemaVersion) return newer_schema(*v);
+    if (*v < kSchemaVersion) return false;
+    m_version = *v;
+    return true;
+}
+
 Result<void> SqlStore::apply_migrations() {
     // Again, under the lock: another opener may have migrated meanwhile.
     auto v = stored_version();
     if (!v) return std::move(v).error();
-    if (*v > kSchemaVersion) {
-        return permanent_error(Errc::store_corrupt,
-                               m_label + ": schema version " + std::to_string(*v) +
-                                   " is newer than this ribbon (" + std::to_string(kSchemaVersion) +
-                                   "); upgrade ribbon, never downgrade the database");
-    }
+    if (*v > kSchemaVersion) return newer_schema(*v);
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();

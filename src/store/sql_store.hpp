@@ -128,6 +128,10 @@ class SqlStore : public RecipientStore {
     // Brings the schema to kSchemaVersion (or refuses a newer one); called
     // once by each backend's open.
     Result<void> migrate();
+    // For a store opened read-only: true when its schema is kSchemaVersion
+    // (taken as the store's version), false when it is older and needs
+    // migrate(); store_corrupt when it is newer. Writes nothing.
+    Result<bool> schema_is_current();
 
     // Runs one prepared statement; `sink` sees each result row.
     virtual Result<void> run(Stmt s, const Params& params, const RowSink& sink) = 0;
@@ -148,6 +152,7 @@ class SqlStore : public RecipientStore {
   private:
     Result<int> stored_version();
     Result<void> apply_migrations();
+    Error newer_schema(int version) const;
     // The clients and certificates of addresses first..last, in address
     // order, attached to `records` (sorted by address).
     Result<void> attach_children(std::vector<RecipientRecord>& records);

@@ -9,6 +9,13 @@
 // recommended setting: a power cut may lose the last few observations,
 // never the file's consistency — an acceptable price for learning data.
 //
+// Read-only commands (StoreAccess::read_only) open the file with
+// SQLITE_OPEN_READONLY. A WAL reader still needs the -shm file, which the
+// first reader creates; a user who cannot write in the directory cannot,
+// so when no -wal file is there (every commit is in the database file) the
+// file is read as immutable instead (https://sqlite.org/wal.html, "Read-Only
+// Databases"; https://sqlite.org/uri.html, "immutable").
+//
 // Trusts the file as far as SQLite does: a file that is not a database or
 // is damaged is reported as store_corrupt, never "repaired".
 #include <fcntl.h>
@@ -16,8 +23,10 @@
 #include <unistd.h>
 
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -73,7 +82,7 @@ struct ResetGuard {
 
 class SqliteStore final : public SqlStore {
   public:
-    static Result<std::unique_ptr<RecipientStore>> open(const fs::path& file);
+    static Result<std::unique_ptr<RecipientStore>> open(const fs::path& file, StoreAccess access);
 
   protected:
     Result<void> run(Stmt s, const Params& params, const RowSink& sink) override;
@@ -92,6 +101,12 @@ class SqliteStore final : public SqlStore {
   private:
     SqliteStore(fs::path file, DbPtr db)
         : SqlStore(file.string()), m_file(std::move(file)), m_db(std::move(db)) {}
+
+    // The file opened read-only, as SQLite `name` (a path, or a file: URI
+    // when `flags` has SQLITE_OPEN_URI); nullptr when its schema is older
+    // and needs the read-write open to migrate it.
+    static Result<std::unique_ptr<SqliteStore>> open_read_only(const fs::path& file,
+                                                               const std::string& name, int flags);
 
     Error fail(int rc, std::string_view doing) const;
     Result<void> use_wal();
@@ -118,6 +133,11 @@ Error SqliteStore::fail(int rc, std::string_view doing) const {
         if (const int e = sqlite3_system_errno(m_db.get()); e != 0) {
             msg += std::string(" (") + std::strerror(e) + ")";
         }
+    }
+    if ((primary == SQLITE_CANTOPEN || primary == SQLITE_READONLY) &&
+        ::access(m_file.parent_path().c_str(), W_OK) != 0) {
+        msg += "; this user cannot write in " + m_file.parent_path().string() +
+               ", where SQLite keeps the database's -wal and -shm files";
     }
     switch (primary) {
         case SQLITE_NOTADB:
@@ -248,7 +268,43 @@ Result<void> SqliteStore::write_transaction(const std::function<Result<void>()>&
     return r;
 }
 
-Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file) {
+// `file` as an SQLite URI (https://sqlite.org/uri.html): every byte but
+// unreserved ones and '/' percent-encoded, so '?', '#' and '%' in a path
+// stay part of it.
+std::string file_uri(const fs::path& file) {
+    std::string out = "file:";
+    for (const unsigned char c : file.string()) {
+        if (std::isalnum(c) != 0 || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') {
+            out += static_cast<char>(c);
+        } else {
+            char hex[4];
+            std::snprintf(hex, sizeof hex, "%%%02X", c);
+            out += hex;
+        }
+    }
+    return out;
+}
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open_read_only(const fs::path& file,
+                                                                 const std::string& name,
+                                                                 int flags) {
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(
+        name.c_str(), &raw,
+        SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE | flags, nullptr);
+    DbPtr db(raw);  // closed on every path, even when the open failed
+    std::unique_ptr<SqliteStore> store(new SqliteStore(file, std::move(db)));
+    if (rc != SQLITE_OK) return store->fail(rc, "open");
+    sqlite3_busy_timeout(store->m_db.get(), kBusyTimeoutMs);
+    // The first read: a file that is not a database fails here.
+    auto current = store->schema_is_current();
+    if (!current) return std::move(current).error();
+    if (!*current) return std::unique_ptr<SqliteStore>();
+    return store;
+}
+
+Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file,
+                                                          StoreAccess access) {
     std::error_code ec;
     const fs::path dir = file.parent_path();
     if (!fs::is_directory(dir, ec)) {
@@ -256,6 +312,22 @@ Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file) 
                                                      ": the directory " + dir.string() +
                                                      " does not exist (ribbon creates the file, "
                                                      "not its directory)");
+    }
+    if (access == StoreAccess::read_only && fs::exists(file, ec)) {
+        auto ro = open_read_only(file, file.string(), 0);
+        if (!ro && ro.error().code() == Errc::store_unavailable &&
+            ::access(dir.c_str(), W_OK) != 0 && !fs::exists(file.string() + "-wal", ec)) {
+            // No -shm and no right to create one, but no -wal either: the
+            // database file holds every commit. (A writer that starts now
+            // writes to a new -wal; only its checkpoint, copying pages back
+            // during this read, could give it a mix of old and new pages:
+            // acceptable for a one-shot report, which can be rerun.)
+            ro = open_read_only(file, file_uri(file) + "?immutable=1", SQLITE_OPEN_URI);
+        }
+        if (!ro) return std::move(ro).error();
+        if (*ro) return std::unique_ptr<RecipientStore>(std::move(*ro));
+        // An older schema: the read-write open below migrates it, or says
+        // why it cannot.
     }
     // Created here rather than by SQLite, which would make it 0644: the
     // file says who the organisation's customers are.
@@ -289,8 +361,8 @@ Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file) 
 
 }  // namespace
 
-Result<std::unique_ptr<RecipientStore>> open_sqlite(const fs::path& file) {
-    return SqliteStore::open(file);
+Result<std::unique_ptr<RecipientStore>> open_sqlite(const fs::path& file, StoreAccess access) {
+    return SqliteStore::open(file, access);
 }
 
 }  // namespace ribbon::store

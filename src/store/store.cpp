@@ -149,12 +149,13 @@ std::optional<std::string> recipient_address_key(std::string_view address) {
     return store::normalise_address(address);
 }
 
-Result<std::unique_ptr<RecipientStore>> RecipientStore::open(std::string_view url) {
+Result<std::unique_ptr<RecipientStore>> RecipientStore::open(std::string_view url,
+                                                              StoreAccess access) {
     // Schemes are case-insensitive (RFC 3986 §3.1); libpq wants lower case.
     if (store::iequals_prefix(url, "sqlite:")) {
         auto path = store::sqlite_path(url);
         if (!path) return std::move(path).error();
-        return store::open_sqlite(*path);
+        return store::open_sqlite(*path, access);
     }
     for (std::string_view scheme : {"postgresql://", "postgres://"}) {
         if (store::iequals_prefix(url, scheme)) {
