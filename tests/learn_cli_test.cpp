@@ -237,11 +237,11 @@ TEST_F(LearnCli, VerboseSaysWhatEachMessageTaughtOrWhyNot) {
 TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
     const std::string hostile = "\x1b]0;pwned\x07\x1b[2J";
     const std::string mbox = mboxrd({
-        message("Eve " + hostile + " <eve@customer.example>",
+        message("Eve <eve@customer.example>",
                 "X-Mailer: Microsoft Outlook 16.0 " + hostile, "Hello.\n",
                 "X-Note: " + hostile + "\n"),
         message("Zed <zed@customer.example>", "", "Out of office.\n",
-                "Auto-Submitted: auto-replied " + hostile + "\n"),
+                "Auto-Submitted: auto-replied\x1b[2J\x07\n"),
         message("Anna <anna@xn--bnk-6cd.example>", "", "Hi.\n"),
         message("Anna <anna@b\xd0\xb0nk.example>", "", "Hi.\n"),
         message("Ben <ben@xn--bcher-kva.example>", "", "Hi.\n"),
@@ -260,8 +260,9 @@ TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
                   ": eve@customer.example: Outlook (desktop) 16.0, client Outlook (desktop) "
                   "(X-Mailer: Microsoft Outlook 16.0 " + escaped + ")\n" +
                   p + std::to_string(at[1]) +
-                  ": skipped: an automatic message (Auto-Submitted: auto-replied " + escaped +
-                  ")\n" + p + std::to_string(at[2]) +
+                  // The value is cut at ';' and lower-cased: "[2J" reads "[2j".
+                  ": skipped: an automatic message (Auto-Submitted: auto-replied\\x1b[2j\\x07)\n" +
+                  p + std::to_string(at[2]) +
                   ": anna@xn--bnk-6cd.example: no client recognised, capability unknown\n" + p +
                   std::to_string(at[3]) +
                   ": anna@xn--bnk-6cd.example: no client recognised, capability unknown\n" + p +

@@ -149,11 +149,9 @@ TEST_F(IdnVerify, ALabelCertificateMatchesALabelFromAndShowsIt) {
 
 TEST_F(IdnVerify, LookalikeNeverMatchesTheLatinDomain) {
     const Leaf l = leaf("lookalike", std::string("email=") + kLookalikeAce);
-    for (const std::string from : {"no-reply@bank.example"}) {
-        const auto j = nlohmann::json::parse(verify(signed_message(l, from), true).out);
-        EXPECT_EQ(j.at("reason"), "from_not_in_certificate");
-    }
-    for (const std::string from : {std::string(kLookalikeAce), std::string(kLookalike)}) {
+    const auto j = nlohmann::json::parse(verify(signed_message(l, "no-reply@bank.example"), true).out);
+    EXPECT_EQ(j.at("reason"), "from_not_in_certificate");
+    for (const std::string& from : {std::string(kLookalikeAce), std::string(kLookalike)}) {
         const ProcessResult r = verify(signed_message(p.rsa, from));  // bank.example's certificate
         EXPECT_EQ(r.exit_code, 1) << r.describe();
         EXPECT_EQ(line(r.out, "reason:"), "reason: from_not_in_certificate");
@@ -163,7 +161,7 @@ TEST_F(IdnVerify, LookalikeNeverMatchesTheLatinDomain) {
 
 TEST_F(IdnVerify, SingleScriptIdnIsShownInUnicode) {
     const Leaf l = leaf("bucher", std::string("email=") + kBucherAce);
-    for (const std::string from : {std::string(kBucherAce), std::string(kBucher)}) {
+    for (const std::string& from : {std::string(kBucherAce), std::string(kBucher)}) {
         const ProcessResult r = verify(signed_message(l, from));
         EXPECT_EQ(r.exit_code, 0) << from << ": " << r.describe();
         EXPECT_EQ(line(r.out, "signer addresses:"), std::string("signer addresses: ") + kBucher);
@@ -190,7 +188,7 @@ TEST_F(IdnVerify, ULabelRfc822NameMatchesALabelFrom) {
 TEST_F(IdnVerify, SmtpUtf8MailboxInULabelsMatchesEitherForm) {
     // RFC 8398 §3: the otherName id-on-SmtpUTF8Mailbox, a UTF8String.
     const Leaf l = leaf("eai", std::string("otherName=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:") + kBucher);
-    for (const std::string from : {std::string(kBucherAce), std::string(kBucher)}) {
+    for (const std::string& from : {std::string(kBucherAce), std::string(kBucher)}) {
         const ProcessResult r = verify(signed_message(l, from));
         EXPECT_EQ(r.exit_code, 0) << from << ": " << r.describe();
         EXPECT_EQ(line(r.out, "signer addresses:"), std::string("signer addresses: ") + kBucher);
