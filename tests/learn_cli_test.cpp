@@ -237,9 +237,8 @@ TEST_F(LearnCli, VerboseSaysWhatEachMessageTaughtOrWhyNot) {
 TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
     const std::string hostile = "\x1b]0;pwned\x07\x1b[2J";
     const std::string mbox = mboxrd({
-        message("Eve <eve@customer.example>",
-                "X-Mailer: Microsoft Outlook 16.0 " + hostile, "Hello.\n",
-                "X-Note: " + hostile + "\n"),
+        message("Eve <eve@customer.example>", "X-Mailer: Microsoft Outlook 16.0 " + hostile,
+                "Hello.\n", "X-Note: " + hostile + "\n"),
         message("Zed <zed@customer.example>", "", "Out of office.\n",
                 "Auto-Submitted: auto-replied\x1b[2J\x07\n"),
         message("Anna <anna@xn--bnk-6cd.example>", "", "Hi.\n"),
@@ -258,8 +257,8 @@ TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
     EXPECT_EQ(r.out,
               p + std::to_string(at[0]) +
                   ": eve@customer.example: Outlook (desktop) 16.0, client Outlook (desktop) "
-                  "(X-Mailer: Microsoft Outlook 16.0 " + escaped + ")\n" +
-                  p + std::to_string(at[1]) +
+                  "(X-Mailer: Microsoft Outlook 16.0 " +
+                  escaped + ")\n" + p + std::to_string(at[1]) +
                   // The value is cut at ';' and lower-cased: "[2J" reads "[2j".
                   ": skipped: an automatic message (Auto-Submitted: auto-replied\\x1b[2j\\x07)\n" +
                   p + std::to_string(at[2]) +
@@ -267,12 +266,16 @@ TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
                   std::to_string(at[3]) +
                   ": anna@xn--bnk-6cd.example: no client recognised, capability unknown\n" + p +
                   std::to_string(at[4]) +
-                  ": ben@b\xc3\xbc" "cher.example: no client recognised, capability unknown\n"
+                  ": ben@b\xc3\xbc"
+                  "cher.example: no client recognised, capability unknown\n"
                   "learned 4 of 5 messages (1 skipped, 0 unreadable); supported 1; unknown 3\n");
     EXPECT_EQ(r.err, "");
     // Both spellings of the lookalike are one customer, stored in A-labels.
     EXPECT_EQ(must_find("anna@xn--bnk-6cd.example").message_count, 2u);
-    EXPECT_EQ(must_find("ben@b\xc3\xbc" "cher.example").address, "ben@xn--bcher-kva.example");
+    EXPECT_EQ(must_find("ben@b\xc3\xbc"
+                        "cher.example")
+                  .address,
+              "ben@xn--bcher-kva.example");
 }
 
 // As root, file modes do not stop reading; run ribbon as `nobody` so an

@@ -6,6 +6,8 @@
 // and the text output must show a mixed-script domain in A-labels and a
 // single-script one in Unicode. Also: header values with terminal escape
 // sequences come out of `ribbon verify` escaped.
+#include "ribbon/mail_text.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -15,9 +17,9 @@
 #include <vector>
 
 #include "daemon/daemon.hpp"
-#include "ribbon/mail_text.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
+#include "support/sign.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -27,7 +29,9 @@ namespace fs = std::filesystem;
 // "bаnk" with U+0430 CYRILLIC SMALL LETTER A: reads as "bank".
 constexpr const char* kLookalike = "no-reply@b\xd0\xb0nk.example";
 constexpr const char* kLookalikeAce = "no-reply@xn--bnk-6cd.example";
-constexpr const char* kBucher = "no-reply@b\xc3\xbc" "cher.example";  // bücher
+constexpr const char* kBucher =
+    "no-reply@b\xc3\xbc"
+    "cher.example";  // bücher
 constexpr const char* kBucherAce = "no-reply@xn--bcher-kva.example";
 
 // ---- the library --------------------------------------------------------
@@ -72,9 +76,13 @@ TEST(MailText, DisplayShowsOnlySafeDomainsInUnicode) {
 }
 
 TEST(MailText, TerminalSafeEscapesControlCharacters) {
-    EXPECT_EQ(terminal_safe("a\x1b]0;pwned\x07" "b\x1b[2Jc"), "a\\x1b]0;pwned\\x07b\\x1b[2Jc");
+    EXPECT_EQ(terminal_safe("a\x1b]0;pwned\x07"
+                            "b\x1b[2Jc"),
+              "a\\x1b]0;pwned\\x07b\\x1b[2Jc");
     EXPECT_EQ(terminal_safe("tab\there\r\nDEL\x7f"), "tab\\x09here\\x0d\\x0aDEL\\x7f");
-    EXPECT_EQ(terminal_safe("csi \xc2\x9b" "2J"), "csi \\u009b2J");  // C1 CSI
+    EXPECT_EQ(terminal_safe("csi \xc2\x9b"
+                            "2J"),
+              "csi \\u009b2J");  // C1 CSI
     EXPECT_EQ(terminal_safe(kBucher), kBucher);
     EXPECT_EQ(terminal_safe(""), "");
 }
@@ -94,10 +102,11 @@ class IdnVerify : public ::testing::Test {
         const fs::path csr = tmp / (name + ".csr"), ext = tmp / (name + ".ext");
         write_file(ext,
                    "subjectAltName=@alt\nkeyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=emailProtection\n[alt]\n" + san + "\n");
-        ProcessResult r = run_process({"openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes",
-                                       "-keyout", l.key.string(), "-subj", "/CN=" + name, "-out",
-                                       csr.string()});
+                   "extendedKeyUsage=emailProtection\n[alt]\n" +
+                       san + "\n");
+        ProcessResult r =
+            run_process({"openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                         l.key.string(), "-subj", "/CN=" + name, "-out", csr.string()});
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         r = run_process({"openssl", "x509", "-req", "-in", csr.string(), "-CA",
                          p.intermediate_cert.string(), "-CAkey", p.intermediate_key.string(),
@@ -112,12 +121,13 @@ class IdnVerify : public ::testing::Test {
     // UTF-8 when it holds any (RFC 6532).
     std::string signed_message(const Leaf& l, const std::string& from,
                                const std::string& extra_headers = {}) {
-        write_file(tmp / "content",
-                   "Content-Type: text/plain; charset=us-ascii\r\n\r\nYour statement is ready.\r\n");
-        const ProcessResult r = run_process(
-            {"openssl", "cms", "-sign", "-binary", "-crlfeol", "-md", "sha256", "-in",
-             (tmp / "content").string(), "-signer", l.cert.string(), "-inkey", l.key.string(),
-             "-certfile", p.chain.string()});
+        write_file(
+            tmp / "content",
+            "Content-Type: text/plain; charset=us-ascii\r\n\r\nYour statement is ready.\r\n");
+        const ProcessResult r =
+            run_process({"openssl", "cms", "-sign", "-binary", "-crlfeol", "-md", "sha256", "-in",
+                         (tmp / "content").string(), "-signer", l.cert.string(), "-inkey",
+                         l.key.string(), "-certfile", p.chain.string()});
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         return "From: " + from + "\r\nTo: customer@example.net\r\nSubject: Your statement\r\n" +
                extra_headers + r.out;
@@ -149,7 +159,8 @@ TEST_F(IdnVerify, ALabelCertificateMatchesALabelFromAndShowsIt) {
 
 TEST_F(IdnVerify, LookalikeNeverMatchesTheLatinDomain) {
     const Leaf l = leaf("lookalike", std::string("email=") + kLookalikeAce);
-    const auto j = nlohmann::json::parse(verify(signed_message(l, "no-reply@bank.example"), true).out);
+    const auto j =
+        nlohmann::json::parse(verify(signed_message(l, "no-reply@bank.example"), true).out);
     EXPECT_EQ(j.at("reason"), "from_not_in_certificate");
     for (const std::string& from : {std::string(kLookalikeAce), std::string(kLookalike)}) {
         const ProcessResult r = verify(signed_message(p.rsa, from));  // bank.example's certificate
@@ -187,13 +198,15 @@ TEST_F(IdnVerify, ULabelRfc822NameMatchesALabelFrom) {
 
 TEST_F(IdnVerify, SmtpUtf8MailboxInULabelsMatchesEitherForm) {
     // RFC 8398 §3: the otherName id-on-SmtpUTF8Mailbox, a UTF8String.
-    const Leaf l = leaf("eai", std::string("otherName=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:") + kBucher);
+    const Leaf l =
+        leaf("eai", std::string("otherName=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:") + kBucher);
     for (const std::string& from : {std::string(kBucherAce), std::string(kBucher)}) {
         const ProcessResult r = verify(signed_message(l, from));
         EXPECT_EQ(r.exit_code, 0) << from << ": " << r.describe();
         EXPECT_EQ(line(r.out, "signer addresses:"), std::string("signer addresses: ") + kBucher);
     }
-    const Leaf cyrillic = leaf("eai-lookalike", std::string("otherName=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:") + kLookalike);
+    const Leaf cyrillic = leaf(
+        "eai-lookalike", std::string("otherName=1.3.6.1.5.5.7.8.9;FORMAT:UTF8,UTF8:") + kLookalike);
     const ProcessResult bad = verify(signed_message(cyrillic, "no-reply@bank.example"));
     EXPECT_EQ(bad.exit_code, 1) << bad.describe();
     EXPECT_EQ(line(bad.out, "reason:"), "reason: from_not_in_certificate");
@@ -210,14 +223,15 @@ TEST_F(IdnVerify, HeaderEscapeSequencesArePrintedEscaped) {
     write_file(tmp / "content",
                "Content-Type: text/plain; charset=us-ascii; hp=\"clear\"\r\n"
                "From: Bank <no-reply@bank.example>\r\nSubject: Your statement\r\n\r\nHello.\r\n");
-    const ProcessResult s = run_process(
-        {"openssl", "cms", "-sign", "-binary", "-crlfeol", "-md", "sha256", "-in",
-         (tmp / "content").string(), "-signer", p.rsa.cert.string(), "-inkey", p.rsa.key.string(),
-         "-certfile", p.chain.string()});
+    const ProcessResult s =
+        run_process({"openssl", "cms", "-sign", "-binary", "-crlfeol", "-md", "sha256", "-in",
+                     (tmp / "content").string(), "-signer", p.rsa.cert.string(), "-inkey",
+                     p.rsa.key.string(), "-certfile", p.chain.string()});
     ASSERT_EQ(s.exit_code, 0) << s.describe();
-    const std::string message = "From: Bank " + hostile + " <no-reply@bank.example>\r\n"
-                                "Subject: Your statement " + hostile + "\r\nX-Mailer: " + hostile +
-                                "\r\n" + s.out;
+    const std::string message = "From: Bank " + hostile +
+                                " <no-reply@bank.example>\r\n"
+                                "Subject: Your statement " +
+                                hostile + "\r\nX-Mailer: " + hostile + "\r\n" + s.out;
     const ProcessResult r = verify(message);
     EXPECT_EQ(r.exit_code, 1) << r.describe();
     EXPECT_EQ(r.out.find('\x1b'), std::string::npos);
@@ -228,6 +242,21 @@ TEST_F(IdnVerify, HeaderEscapeSequencesArePrintedEscaped) {
     EXPECT_EQ(line(r.out, "protected Subject:"),
               "protected Subject: CHANGED (outer \"Your statement \\x1b]0;pwned\\x07\\x1b[2J\", "
               "signed \"Your statement\")");
+}
+
+// ---- `ribbon sign`'s refusal ----------------------------------------------
+
+TEST(SignShowsAddresses, LookalikeFromIsNamedInALabels) {
+    // The From in raw UTF-8 (RFC 6532), Cyrillic а: refused, and the
+    // message names it so that nobody reads "bank.example".
+    const ProcessResult r = ribbon_sign(std::string("From: ") + kLookalike +
+                                        "\r\nTo: customer@example.net\r\nSubject: Hi\r\n"
+                                        "Date: Wed, 01 May 2024 12:00:00 +0000\r\n\r\nHello.\r\n");
+    EXPECT_EQ(r.exit_code, 65) << r.describe();
+    EXPECT_EQ(r.out, "");
+    EXPECT_EQ(r.err,
+              "ribbon sign: <stdin>: From address no-reply@xn--bnk-6cd.example is not in the certificate "
+              "(which is for no-reply@bank.example) [from_not_in_certificate]\n");
 }
 
 // ---- the daemons' log ---------------------------------------------------

@@ -517,16 +517,27 @@ TEST_F(RecipientsCli, InternationalisedDomainsAreStoredOnceAndShownSafely) {
     ProcessResult r = ribbon({"list"}, other);
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     EXPECT_NE(r.out.find("\nanna@xn--bnk-6cd.example  "), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\nben@b\xc3\xbc" "cher.example  "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\nben@b\xc3\xbc"
+                         "cher.example  "),
+              std::string::npos)
+        << r.out;
     r = ribbon({"show", "anna@xn--bnk-6cd.example"}, other);
     EXPECT_EQ(r.exit_code, 0) << r.describe();
-    EXPECT_NE(r.out.find("address            anna@xn--bnk-6cd.example\n"), std::string::npos) << r.out;
-    r = ribbon({"show", "ben@b\xc3\xbc" "cher.example", "--json"}, other);
+    EXPECT_NE(r.out.find("address            anna@xn--bnk-6cd.example\n"), std::string::npos)
+        << r.out;
+    r = ribbon({"show",
+                "ben@b\xc3\xbc"
+                "cher.example",
+                "--json"},
+               other);
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     EXPECT_EQ(json::parse(r.out)["address"], "ben@xn--bcher-kva.example");
     r = ribbon({"export", "--format", "csv"}, other);
     EXPECT_NE(r.out.find("\r\nanna@xn--bnk-6cd.example,"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("\r\nben@b\xc3\xbc" "cher.example,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\r\nben@b\xc3\xbc"
+                         "cher.example,"),
+              std::string::npos)
+        << r.out;
 }
 
 TEST_F(RecipientsCli, StatsOverPostgresql) {

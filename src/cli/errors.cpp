@@ -52,8 +52,8 @@ void report_error(std::string_view command, std::string_view input, const Error&
     // escaped so they cannot drive the terminal (ribbon/mail_text.hpp).
     const std::string safe_input = terminal_safe(input);
     std::fprintf(stderr, "ribbon %.*s: %s%s%s [%.*s]\n", static_cast<int>(command.size()),
-                 command.data(), safe_input.c_str(),
-                 input.empty() ? "" : ": ", terminal_safe(error.message()).c_str(),
+                 command.data(), safe_input.c_str(), input.empty() ? "" : ": ",
+                 terminal_safe(error.message()).c_str(),
                  static_cast<int>(errc_name(error.code()).size()), errc_name(error.code()).data());
 }
 

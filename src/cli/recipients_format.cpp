@@ -121,8 +121,8 @@ std::string csv_field(std::string_view text) {
     // = + - @ (or TAB, CR, which some strip first) as a formula, and a
     // client name is whatever a customer's X-Mailer said. Such a cell gets a
     // leading single quote, which makes it text, and is always quoted.
-    const bool formula = !text.empty() && std::string_view("=+-@\t\r").find(text.front()) !=
-                                              std::string_view::npos;
+    const bool formula =
+        !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos;
     if (!formula && text.find_first_of(",\"\r\n") == std::string_view::npos) {
         return std::string(text);
     }

@@ -37,9 +37,10 @@ constexpr int kMaxDomainBytes = 1024;
 const UIDNA* idna() {
     static const UIDNA* const instance = [] {
         UErrorCode status = U_ZERO_ERROR;
-        UIDNA* u = uidna_openUTS46(UIDNA_NONTRANSITIONAL_TO_ASCII | UIDNA_NONTRANSITIONAL_TO_UNICODE |
-                                       UIDNA_CHECK_BIDI | UIDNA_CHECK_CONTEXTJ,
-                                   &status);
+        UIDNA* u =
+            uidna_openUTS46(UIDNA_NONTRANSITIONAL_TO_ASCII | UIDNA_NONTRANSITIONAL_TO_UNICODE |
+                                UIDNA_CHECK_BIDI | UIDNA_CHECK_CONTEXTJ,
+                            &status);
         return U_SUCCESS(status) ? u : nullptr;
     }();
     return instance;
@@ -59,10 +60,10 @@ const USpoofChecker* spoof_checker() {
         uspoof_setAllowedChars(sc, allowed, &status);
         uset_close(allowed);
         uspoof_setRestrictionLevel(sc, USPOOF_HIGHLY_RESTRICTIVE);
-        uspoof_setChecks(sc,
-                         USPOOF_RESTRICTION_LEVEL | USPOOF_CHAR_LIMIT | USPOOF_INVISIBLE |
-                             USPOOF_MIXED_NUMBERS,
-                         &status);
+        uspoof_setChecks(
+            sc,
+            USPOOF_RESTRICTION_LEVEL | USPOOF_CHAR_LIMIT | USPOOF_INVISIBLE | USPOOF_MIXED_NUMBERS,
+            &status);
         if (U_FAILURE(status)) {
             uspoof_close(sc);
             return nullptr;
@@ -139,8 +140,8 @@ bool safe_to_show(std::string_view unicode_domain) {
             // looks like an ASCII one ("аре" in Cyrillic reads "ape"). Its
             // UTS #39 §4 skeleton is then plain ASCII.
             char skeleton[kMaxDomainBytes];
-            const int32_t n =
-                uspoof_getSkeletonUTF8(sc, 0, label.data(), length, skeleton, kMaxDomainBytes, &status);
+            const int32_t n = uspoof_getSkeletonUTF8(sc, 0, label.data(), length, skeleton,
+                                                     kMaxDomainBytes, &status);
             if (U_FAILURE(status) || n <= 0 || n > kMaxDomainBytes ||
                 is_ascii(std::string_view(skeleton, static_cast<std::size_t>(n)))) {
                 return false;

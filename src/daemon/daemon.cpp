@@ -4,6 +4,9 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -12,10 +15,6 @@
 #include <cerrno>
 #include <cstring>
 #include <thread>
-
-#include <spdlog/pattern_formatter.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/sinks/syslog_sink.h>
 
 #include "ribbon/mail_text.hpp"
 
@@ -30,11 +29,15 @@ namespace {
 // daemon is escaped, whoever wrote the log call.
 class EscapedPayload final : public spdlog::custom_flag_formatter {
   public:
-    void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-        const std::string safe = terminal_safe(std::string_view(msg.payload.data(), msg.payload.size()));
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        const std::string safe =
+            terminal_safe(std::string_view(msg.payload.data(), msg.payload.size()));
         dest.append(safe.data(), safe.data() + safe.size());
     }
-    std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<EscapedPayload>(); }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<EscapedPayload>();
+    }
 };
 
 std::unique_ptr<spdlog::formatter> escaping_formatter(const std::string& pattern) {
