@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "daemon/daemon.hpp"
+#include "ribbon/config.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/sign.hpp"
@@ -85,6 +86,19 @@ TEST(MailText, TerminalSafeEscapesControlCharacters) {
               "csi \\u009b2J");  // C1 CSI
     EXPECT_EQ(terminal_safe(kBucher), kBucher);
     EXPECT_EQ(terminal_safe(""), "");
+}
+
+TEST(MailText, SignerPatternsMatchEitherFormOfADomain) {
+    auto c = Config::parse(std::string("[[signer]]\nfrom = \"") + kBucher +
+                           "\"\n\n[[signer]]\nfrom = \"*@xn--bcher-kva.example\"\n\n"
+                           "[[signer]]\nfrom = \"*@bank.example\"\n");
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    ASSERT_NE(c->signer_for(kBucherAce), nullptr);
+    EXPECT_EQ(c->signer_for(kBucherAce)->from, kBucherAce);
+    ASSERT_NE(c->signer_for("alerts@b\xc3\xbc" "cher.example"), nullptr);
+    EXPECT_EQ(c->signer_for("alerts@b\xc3\xbc" "cher.example")->from, "*@xn--bcher-kva.example");
+    EXPECT_EQ(c->signer_for(kLookalike), nullptr);
+    EXPECT_EQ(c->signer_for(kLookalikeAce), nullptr);
 }
 
 // ---- `ribbon verify` with IDN certificates ------------------------------
