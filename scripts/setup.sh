@@ -19,6 +19,7 @@ softhsm2 libengine-pkcs11-openssl libp11-kit-dev
 libmilter-dev libtomlplusplus-dev libspdlog-dev libboost-dev
 postfix swaks libnet-ssleay-perl
 libsqlite3-dev libpq-dev postgresql-15
+libicu-dev
 "
 
 missing=""

@@ -230,6 +230,54 @@ TEST_F(LearnCli, VerboseSaysWhatEachMessageTaughtOrWhyNot) {
     EXPECT_FALSE(stored("no-reply@bank.example"));
 }
 
+// Header values with terminal escape sequences (an OSC window title, a
+// clear-screen) reach --verbose only escaped; addresses are shown as
+// display_address does: a mixed-script domain in A-labels, whichever form
+// the From used, a single-script one in Unicode.
+TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
+    const std::string hostile = "\x1b]0;pwned\x07\x1b[2J";
+    const std::string mbox = mboxrd({
+        message("Eve <eve@customer.example>", "X-Mailer: Microsoft Outlook 16.0 " + hostile,
+                "Hello.\n", "X-Note: " + hostile + "\n"),
+        message("Zed <zed@customer.example>", "", "Out of office.\n",
+                "Auto-Submitted: auto-replied\x1b[2J\x07\n"),
+        message("Anna <anna@xn--bnk-6cd.example>", "", "Hi.\n"),
+        message("Anna <anna@b\xd0\xb0nk.example>", "", "Hi.\n"),
+        message("Ben <ben@xn--bcher-kva.example>", "", "Hi.\n"),
+    });
+    const fs::path path = tmp / "hostile.mbox";
+    write_file(path, mbox);
+    const std::vector<int> at = separator_lines(mbox);
+    ASSERT_EQ(at.size(), 5u);
+    const std::string p = path.string() + ":";
+    const std::string escaped = "\\x1b]0;pwned\\x07\\x1b[2J";
+
+    const ProcessResult r = learn({"-v", "--mbox", path.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.out,
+              p + std::to_string(at[0]) +
+                  ": eve@customer.example: Outlook (desktop) 16.0, client Outlook (desktop) "
+                  "(X-Mailer: Microsoft Outlook 16.0 " +
+                  escaped + ")\n" + p + std::to_string(at[1]) +
+                  // The value is cut at ';' and lower-cased: "[2J" reads "[2j".
+                  ": skipped: an automatic message (Auto-Submitted: auto-replied\\x1b[2j\\x07)\n" +
+                  p + std::to_string(at[2]) +
+                  ": anna@xn--bnk-6cd.example: no client recognised, capability unknown\n" + p +
+                  std::to_string(at[3]) +
+                  ": anna@xn--bnk-6cd.example: no client recognised, capability unknown\n" + p +
+                  std::to_string(at[4]) +
+                  ": ben@b\xc3\xbc"
+                  "cher.example: no client recognised, capability unknown\n"
+                  "learned 4 of 5 messages (1 skipped, 0 unreadable); supported 1; unknown 3\n");
+    EXPECT_EQ(r.err, "");
+    // Both spellings of the lookalike are one customer, stored in A-labels.
+    EXPECT_EQ(must_find("anna@xn--bnk-6cd.example").message_count, 2u);
+    EXPECT_EQ(must_find("ben@b\xc3\xbc"
+                        "cher.example")
+                  .address,
+              "ben@xn--bcher-kva.example");
+}
+
 // As root, file modes do not stop reading; run ribbon as `nobody` so an
 // unreadable file is one.
 std::vector<std::string> as_nobody() {

@@ -470,6 +470,76 @@ TEST_F(RecipientsCli, ControlCharactersFromMailAreEscapedForTerminals) {
     EXPECT_EQ(json::parse(r.out)["clients"][0]["name"], "Evil\x1b[2J\nClient") << r.describe();
 }
 
+// OWASP "CSV Injection": a cell a spreadsheet would run as a formula (it
+// starts with = + - @, TAB or CR) gets a leading single quote and quotes.
+TEST_F(RecipientsCli, ExportCsvNeutralisesFormulaCells) {
+    const std::string other = "sqlite://" + (tmp / "formula.db").string();
+    {
+        auto store = RecipientStore::open(other);
+        ASSERT_OK(store);
+        Observation o;
+        o.address = "=cmd@customer.example";
+        o.time = kT0;
+        o.client = ClientSighting{"=HYPERLINK(\"http://evil.example\")", "", "X-Mailer: x",
+                                  SmimeSupport::unknown};
+        o.capability_evidence = "-2+3";
+        ASSERT_OK((*store)->record(o));
+        o.address = "plain@customer.example";
+        o.client = ClientSighting{"@SUM(1)", "", "X-Mailer: y", SmimeSupport::unknown};
+        o.capability_evidence = "\t+1";
+        ASSERT_OK((*store)->record(o));
+    }
+    const ProcessResult r = ribbon({"export", "--format", "csv"}, other);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.out,
+              "address,first_seen,last_seen,message_count,capability,confidence,"
+              "capability_evidence,override,opted_out,clients,certificates\r\n"
+              "\"'=cmd@customer.example\",2023-11-14T22:13:20Z,2023-11-14T22:13:20Z,1,unknown,0,"
+              "\"'-2+3\",none,false,\"'=HYPERLINK(\"\"http://evil.example\"\")\",\r\n"
+              "plain@customer.example,2023-11-14T22:13:20Z,2023-11-14T22:13:20Z,1,unknown,0,"
+              "\"'\t+1\",none,false,\"'@SUM(1)\",\r\n");
+}
+
+// Internationalised domains: stored in A-labels whichever form came in,
+// found by either, shown in Unicode only when safe (ribbon/mail_text.hpp).
+TEST_F(RecipientsCli, InternationalisedDomainsAreStoredOnceAndShownSafely) {
+    const std::string other = "sqlite://" + (tmp / "idn.db").string();
+    {
+        auto store = RecipientStore::open(other);
+        ASSERT_OK(store);
+        Observation o;
+        o.time = kT0;
+        o.address = "anna@b\xd0\xb0nk.example";  // Cyrillic а
+        ASSERT_OK((*store)->record(o));
+        o.address = "ben@xn--bcher-kva.example";
+        ASSERT_OK((*store)->record(o));
+    }
+    ProcessResult r = ribbon({"list"}, other);
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_NE(r.out.find("\nanna@xn--bnk-6cd.example  "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\nben@b\xc3\xbc"
+                         "cher.example  "),
+              std::string::npos)
+        << r.out;
+    r = ribbon({"show", "anna@xn--bnk-6cd.example"}, other);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_NE(r.out.find("address            anna@xn--bnk-6cd.example\n"), std::string::npos)
+        << r.out;
+    r = ribbon({"show",
+                "ben@b\xc3\xbc"
+                "cher.example",
+                "--json"},
+               other);
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(json::parse(r.out)["address"], "ben@xn--bcher-kva.example");
+    r = ribbon({"export", "--format", "csv"}, other);
+    EXPECT_NE(r.out.find("\r\nanna@xn--bnk-6cd.example,"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\r\nben@b\xc3\xbc"
+                         "cher.example,"),
+              std::string::npos)
+        << r.out;
+}
+
 TEST_F(RecipientsCli, StatsOverPostgresql) {
     SKIP_OR_FAIL_WITHOUT_POSTGRES(s_pg);
     const std::string pg = s_pg.fresh_url();

@@ -39,7 +39,8 @@ struct CertificateInfo {
     std::string serial_hex;  // upper-case hex, no separators
     TimePoint not_before;
     TimePoint not_after;
-    // Mail addresses the certificate vouches for: subjectAltName rfc822Name
+    // Mail addresses the certificate vouches for, as the certificate writes
+    // them: subjectAltName rfc822Name and SmtpUTF8Mailbox (RFC 8398, UTF-8)
     // entries, else emailAddress attributes of the subject (RFC 8550 §3).
     std::vector<std::string> addresses;
     KeyType key_type = KeyType::rsa;
@@ -61,9 +62,10 @@ public:
                                       std::string_view password = {});
 
     const CertificateInfo& certificate() const noexcept;
-    // True if `address` (addr-spec) is one of the certificate's addresses;
-    // the domain compares case-insensitively, the local part too, as every
-    // mail client does in practice.
+    // True if `address` (addr-spec) is one of the certificate's addresses,
+    // by same_address (ribbon/mail_text.hpp): domains in A-label form and
+    // case-insensitively, the local part's ASCII letters too, as every mail
+    // client does in practice.
     bool covers_address(std::string_view address) const;
 
     class Impl;  // internal: src/core/digital_id_impl.hpp

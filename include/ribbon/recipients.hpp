@@ -13,7 +13,8 @@
 // downgraded.
 //
 // Addresses are stored trimmed and in ASCII lower case (policy/addresses.hpp
-// explains why); every call normalises its address argument the same way.
+// explains why), an internationalised domain in A-labels (ribbon/mail_text.hpp);
+// every call normalises its address argument the same way.
 // One that cannot be an address (empty, no '@' with text on both sides,
 // white space or control characters inside, not UTF-8, over 254 octets) is
 // refused by record/set_override/set_opt_out as permanent

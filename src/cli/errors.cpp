@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::cli {
 
@@ -47,9 +48,12 @@ int exit_code_for(const Error& error) {
 }
 
 void report_error(std::string_view command, std::string_view input, const Error& error) {
-    std::fprintf(stderr, "ribbon %.*s: %.*s%s%s [%.*s]\n", static_cast<int>(command.size()),
-                 command.data(), static_cast<int>(input.size()), input.data(),
-                 input.empty() ? "" : ": ", error.message().c_str(),
+    // Messages quote header values, addresses and file names from mail:
+    // escaped so they cannot drive the terminal (ribbon/mail_text.hpp).
+    const std::string safe_input = terminal_safe(input);
+    std::fprintf(stderr, "ribbon %.*s: %s%s%s [%.*s]\n", static_cast<int>(command.size()),
+                 command.data(), safe_input.c_str(), input.empty() ? "" : ": ",
+                 terminal_safe(error.message()).c_str(),
                  static_cast<int>(errc_name(error.code()).size()), errc_name(error.code()).data());
 }
 

@@ -15,6 +15,7 @@
 
 #include "cli/commands.hpp"
 #include "ribbon/keystore.hpp"
+#include "ribbon/mail_text.hpp"
 #include "ribbon/verifier.hpp"
 
 namespace ribbon::cli {
@@ -79,18 +80,22 @@ int run_list(const KeysArgs& args) {
     }
     if (entries->empty()) std::printf("no Digital IDs in %s\n", ks.dir().c_str());
     for (const auto& e : *entries) {
+        // Shown as every command shows addresses and certificate text
+        // (ribbon/mail_text.hpp): a lookalike domain in A-labels, escaped.
+        const std::string address = terminal_safe(display_address(e.address));
         if (!e.problem.empty()) {
-            std::printf("%s  UNREADABLE  %s\n", e.address.c_str(), e.problem.c_str());
+            std::printf("%s  UNREADABLE  %s\n", address.c_str(), terminal_safe(e.problem).c_str());
             continue;
         }
         std::printf(
             "%s  %-7s  serial %s  %s .. %s  (%lld days left)  %s, key in %s%s\n"
             "    subject %s\n    issuer  %s\n",
-            e.address.c_str(), std::string(id_status_name(e.status)).c_str(),
+            address.c_str(), std::string(id_status_name(e.status)).c_str(),
             e.certificate.serial_hex.c_str(), format_utc(e.certificate.not_before).c_str(),
             format_utc(e.certificate.not_after).c_str(), static_cast<long long>(e.days_left),
             key_type_of(e).c_str(), e.key_location.c_str(), e.dev_ca ? "  [dev CA: TEST ONLY]" : "",
-            e.certificate.subject.c_str(), e.certificate.issuer.c_str());
+            terminal_safe(e.certificate.subject).c_str(),
+            terminal_safe(e.certificate.issuer).c_str());
     }
     return kOk;
 }

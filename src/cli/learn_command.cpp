@@ -22,6 +22,7 @@
 #include "cli/commands.hpp"
 #include "cli/store_config.hpp"
 #include "ribbon/learn.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::cli {
 
@@ -80,12 +81,15 @@ public:
         ++m_tally.learned;
         ++m_tally.by_capability[std::string(smime_support_name(o.capability))];
         if (m_verbose) {
-            std::printf("%s: %s: %s%s%s, %s\n", where.c_str(), o.address.c_str(),
-                        o.client ? o.client->name.c_str() : "no client recognised",
-                        o.client && !o.client->version.empty() ? " " : "",
-                        o.client ? o.client->version.c_str() : "", o.capability_evidence.empty()
-                                                                        ? "capability unknown"
-                                                                        : o.capability_evidence.c_str());
+            // Client names, versions and evidence are customers' header
+            // values, and a file name may be anything: escaped, and the
+            // address shown as display_address() does (ribbon/mail_text.hpp).
+            std::string line = where + ": " + display_address(o.address) + ": ";
+            line += o.client ? o.client->name : "no client recognised";
+            if (o.client && !o.client->version.empty()) line += " " + o.client->version;
+            line += ", ";
+            line += o.capability_evidence.empty() ? "capability unknown" : o.capability_evidence;
+            std::printf("%s\n", terminal_safe(line).c_str());
         }
         return true;
     }
@@ -96,7 +100,7 @@ public:
 private:
     void skip(const std::string& where, const std::string& why) {
         ++m_tally.skipped;
-        if (m_verbose) std::printf("%s: skipped: %s\n", where.c_str(), why.c_str());
+        if (m_verbose) std::printf("%s\n", terminal_safe(where + ": skipped: " + why).c_str());
     }
 
     const Learner& m_learner;

@@ -89,7 +89,7 @@ int run_list(const RecipientsArgs& args) {
         char confidence[16];
         std::snprintf(confidence, sizeof confidence, "%.2f", rec.confidence);
         print_line(list_row(
-            terminal_text(rec.address), std::string(smime_support_name(rec.capability)), confidence,
+            address_text(rec.address), std::string(smime_support_name(rec.capability)), confidence,
             std::to_string(rec.message_count), iso_time(rec.last_seen),
             std::string(recipient_override_name(rec.override_)), rec.opted_out ? "yes" : "no",
             rec.clients.empty() ? "-" : terminal_text(rec.clients.front().name)));
@@ -112,7 +112,7 @@ void field(int indent, const char* label, const std::string& value) {
 void show_text(const RecipientRecord& r, bool with_pem) {
     char confidence[16];
     std::snprintf(confidence, sizeof confidence, "%.2f", r.confidence);
-    field(0, "address", terminal_text(r.address));
+    field(0, "address", address_text(r.address));
     field(0, "first seen", iso_time(r.first_seen));
     field(0, "last seen", iso_time(r.last_seen));
     field(0, "messages", std::to_string(r.message_count));
@@ -162,7 +162,7 @@ int run_show(const RecipientsArgs& args) {
     }
     if (!found->has_value()) {
         std::fprintf(stderr, "ribbon recipients show: nothing stored for %s\n",
-                     terminal_text(*key).c_str());
+                     address_text(*key).c_str());
         return kNoInput;
     }
     if (args.json) {
@@ -219,11 +219,11 @@ int run_set(const RecipientsArgs& args) {
     }
     if (!standing->has_value()) {  // another operator's forget in between
         std::fprintf(stderr, "ribbon recipients set: %s was forgotten meanwhile\n",
-                     terminal_text(*key).c_str());
+                     address_text(*key).c_str());
         return kTempFail;
     }
     const RecipientStanding& s = **standing;
-    std::printf("%s: override %s, opt-out %s, capability %s\n", terminal_text(*key).c_str(),
+    std::printf("%s: override %s, opt-out %s, capability %s\n", address_text(*key).c_str(),
                 std::string(recipient_override_name(s.override_)).c_str(),
                 s.opted_out ? "yes" : "no", std::string(smime_support_name(s.capability)).c_str());
     return kOk;
@@ -240,7 +240,7 @@ int run_forget(const RecipientsArgs& args) {
         report_error("recipients forget", *key, forgot.error());
         return exit_code_for(forgot.error());
     }
-    std::printf("%s %s\n", *forgot ? "forgot" : "nothing stored for", terminal_text(*key).c_str());
+    std::printf("%s %s\n", *forgot ? "forgot" : "nothing stored for", address_text(*key).c_str());
     return kOk;
 }
 

@@ -41,7 +41,7 @@ std::string csv_row(const RecipientRecord& r) {
         certificates += h.sha256;
     }
     const std::string fields[] = {
-        r.address,
+        display_address(r.address),  // for people: a lookalike domain in A-labels
         r.first_seen == 0 ? "" : iso_time(r.first_seen),
         r.last_seen == 0 ? "" : iso_time(r.last_seen),
         std::to_string(r.message_count),

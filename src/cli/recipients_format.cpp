@@ -23,27 +23,11 @@ std::string iso_time(UnixTime t) {
 }
 
 std::string terminal_text(std::string_view text) {
-    if (text.empty()) return "-";
-    std::string out;
-    out.reserve(text.size());
-    char buf[8];
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x20 || c == 0x7f) {
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        } else if (c == 0xc2 && i + 1 < text.size() &&
-                   static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
-                   static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
-            // U+0080..U+009F: C1 controls, which some terminals obey (CSI).
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(text[i + 1]));
-            out += buf;
-            ++i;
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
+    return text.empty() ? "-" : terminal_safe(text);
+}
+
+std::string address_text(std::string_view address) {
+    return terminal_text(display_address(address));
 }
 
 std::string pad(std::string_view text, std::size_t width, bool right) {
@@ -133,8 +117,16 @@ std::string dump(const nlohmann::ordered_json& value) {
 }
 
 std::string csv_field(std::string_view text) {
-    if (text.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(text);
-    std::string out = "\"";
+    // OWASP "CSV Injection": a spreadsheet runs a cell that starts with
+    // = + - @ (or TAB, CR, which some strip first) as a formula, and a
+    // client name is whatever a customer's X-Mailer said. Such a cell gets a
+    // leading single quote, which makes it text, and is always quoted.
+    const bool formula =
+        !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos;
+    if (!formula && text.find_first_of(",\"\r\n") == std::string_view::npos) {
+        return std::string(text);
+    }
+    std::string out = formula ? "\"'" : "\"";
     for (char c : text) {
         if (c == '"') out += '"';
         out += c;

@@ -18,6 +18,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/store_config.hpp"
+#include "ribbon/mail_text.hpp"
 #include "ribbon/recipients.hpp"
 
 namespace ribbon::cli {
@@ -26,10 +27,15 @@ namespace ribbon::cli {
 // for "never".
 std::string iso_time(UnixTime t);
 
-// `text` safe to print on a terminal line: C0 and C1 control characters and
-// DEL become \xNN (or \u00NN), so a hostile client name can neither start
-// an escape sequence nor break the one-line-per-record layout. "-" when empty.
+// `text` safe to print on a terminal line, by terminal_safe
+// (ribbon/mail_text.hpp, the one escaping every command uses): a hostile
+// client name can neither start an escape sequence nor break the
+// one-line-per-record layout. "-" when empty.
 std::string terminal_text(std::string_view text);
+
+// An address as people should read it (display_address: a lookalike IDN
+// in A-labels, a safe one in Unicode), escaped by terminal_text.
+std::string address_text(std::string_view address);
 
 // `text` padded with spaces to `width` columns (counting UTF-8 code points),
 // on the left when `right`. Longer text is left as it is.
@@ -52,7 +58,10 @@ nlohmann::ordered_json record_json(const RecipientRecord& record, bool with_pem)
 std::string dump(const nlohmann::ordered_json& value);
 
 // One CSV field as RFC 4180 §2 wants it: quoted, with quotes doubled,
-// when it holds a comma, a quote, CR or LF; as it is otherwise.
+// when it holds a comma, a quote, CR or LF; as it is otherwise. A field
+// starting with = + - @ TAB or CR is neutralised as OWASP advises against
+// CSV (formula) injection: a single quote put in front, and quoted
+// ("=1+2" becomes "'=1+2" in double quotes).
 std::string csv_field(std::string_view text);
 
 // Where an export goes: stdout, or `path` by way of `path`.tmp (mode

@@ -19,6 +19,7 @@
 
 #include "cli/commands.hpp"
 #include "ribbon/config.hpp"
+#include "ribbon/mail_text.hpp"
 #include "ribbon/signer_pool.hpp"
 
 namespace ribbon::cli {
@@ -143,24 +144,30 @@ int deliver(const Config& config, const SendmailArgs& args, const Spool& message
 }
 
 // The configured answer to a failure: -1 to pass the message on unsigned,
-// else the exit code (nothing is sent).
+// else the exit code (nothing is sent). The message may quote the From
+// address or a header: escaped (ribbon/mail_text.hpp), as every command
+// prints mail text.
 int on_failure(const Config& config, FailureKind kind, const Error& e) {
     std::string setting(FailureActions::setting_name(kind));
     std::string code(errc_name(e.code()));
     switch (config.sendmail.action_for(kind)) {
         case FailureAction::accept:
-            std::fprintf(stderr, "ribbon sendmail: passing the message on unsigned (%s = \"accept\"): %s [%s]\n",
-                         setting.c_str(), e.message().c_str(), code.c_str());
+            std::fprintf(
+                stderr,
+                "ribbon sendmail: passing the message on unsigned (%s = \"accept\"): %s [%s]\n",
+                setting.c_str(), terminal_safe(e.message()).c_str(), code.c_str());
             return -1;
         case FailureAction::reject:
-            std::fprintf(stderr, "ribbon sendmail: message refused, not sent (%s = \"reject\"): %s [%s]\n",
-                         setting.c_str(), e.message().c_str(), code.c_str());
+            std::fprintf(stderr,
+                         "ribbon sendmail: message refused, not sent (%s = \"reject\"): %s [%s]\n",
+                         setting.c_str(), terminal_safe(e.message()).c_str(), code.c_str());
             return kDataErr;
         case FailureAction::tempfail:
             break;
     }
-    std::fprintf(stderr, "ribbon sendmail: message not sent, try again later (%s = \"tempfail\"): %s [%s]\n",
-                 setting.c_str(), e.message().c_str(), code.c_str());
+    std::fprintf(
+        stderr, "ribbon sendmail: message not sent, try again later (%s = \"tempfail\"): %s [%s]\n",
+        setting.c_str(), terminal_safe(e.message()).c_str(), code.c_str());
     return kTempFail;
 }
 

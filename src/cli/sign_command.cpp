@@ -27,6 +27,7 @@
 #include "cli/store_config.hpp"
 #include "ribbon/recipient_policy.hpp"
 #include "ribbon/keystore.hpp"
+#include "ribbon/mail_text.hpp"
 #include "ribbon/signer.hpp"
 
 namespace ribbon::cli {
@@ -401,7 +402,8 @@ std::optional<int> apply_recipient_policy(const SignArgs& args, SignOptions& opt
     if (decision->treatment == Treatment::sign_opaque) options.mode = SignMode::opaque;
     if (decision->treatment != Treatment::plain) return std::nullopt;
     std::fprintf(stderr, "ribbon sign: not signed for %s: %s; the message is written unchanged\n",
-                 args.for_address.c_str(), decision->reason.c_str());
+                 terminal_safe(display_address(args.for_address)).c_str(),
+                 terminal_safe(decision->reason).c_str());
     return copy_unchanged(args);
 }
 

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "ribbon/mail_text.hpp"
 #include "ribbon/verifier.hpp"
 
 namespace ribbon::cli {
@@ -126,6 +127,15 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
     return out;
 }
 
+// JSON carries each address twice: as compared ("addresses": the
+// certificate's own spelling; "from_addresses": the domain in A-labels) and
+// as ribbon shows it to people ("..._display", display_address()).
+std::vector<std::string> displayed(const std::vector<std::string>& addresses) {
+    std::vector<std::string> out;
+    for (const auto& a : addresses) out.push_back(display_address(a));
+    return out;
+}
+
 nlohmann::json to_json(const VerifyResult& r) {
     nlohmann::json j;
     j["verdict"] = verdict_name(r.verdict);
@@ -141,6 +151,7 @@ nlohmann::json to_json(const VerifyResult& r) {
             {"not_before", format_utc(c.not_before)},
             {"not_after", format_utc(c.not_after)},
             {"addresses", c.addresses},
+            {"addresses_display", displayed(c.addresses)},
             {"key", c.key_description},
             {"signing_time", r.signer->signing_time
                                  ? nlohmann::json(format_utc(*r.signer->signing_time))
@@ -153,6 +164,7 @@ nlohmann::json to_json(const VerifyResult& r) {
         j["signer"] = nullptr;
     }
     j["from_addresses"] = r.from_addresses;
+    j["from_addresses_display"] = displayed(r.from_addresses);
     j["from_in_certificate"] = r.from_in_certificate;
     j["header_protection"] = r.header_protection;
     j["protected_headers"] = nlohmann::json::array();
@@ -167,25 +179,34 @@ nlohmann::json to_json(const VerifyResult& r) {
     return j;
 }
 
+// Addresses as people should read them (display_address: a lookalike IDN
+// in A-labels), joined and escaped for the terminal.
+std::string shown_addresses(const std::vector<std::string>& addresses) {
+    return terminal_safe(join(displayed(addresses), ", "));
+}
+
+// Every value below that came from the message or its certificates
+// (detail quotes header names, subjects and addresses are the sender's) is
+// escaped: a customer's header must not drive the operator's terminal.
 void print_human(const VerifyResult& r) {
     std::printf("verdict: %s\n", std::string(verdict_name(r.verdict)).c_str());
     if (r.verdict == Verdict::invalid) {
         std::printf("reason: %s\n", std::string(verify_reason_name(r.reason)).c_str());
     }
-    if (!r.detail.empty()) std::printf("detail: %s\n", r.detail.c_str());
+    if (!r.detail.empty()) std::printf("detail: %s\n", terminal_safe(r.detail).c_str());
     for (const auto& w : r.warnings) {
         std::printf("warning: %s: %s\n", std::string(verify_reason_name(w.code)).c_str(),
-                    w.detail.c_str());
+                    terminal_safe(w.detail).c_str());
     }
     if (r.verdict == Verdict::not_signed) return;
     std::printf("form: %s\n",
                 r.opaque ? "opaque (application/pkcs7-mime)" : "detached (multipart/signed)");
     if (r.signer) {
         const CertificateInfo& c = r.signer->certificate;
-        std::printf("signer: %s\n", c.subject.c_str());
+        std::printf("signer: %s\n", terminal_safe(c.subject).c_str());
         std::printf("signer addresses: %s\n",
-                    c.addresses.empty() ? "(none)" : join(c.addresses, ", ").c_str());
-        std::printf("issuer: %s\n", c.issuer.c_str());
+                    c.addresses.empty() ? "(none)" : shown_addresses(c.addresses).c_str());
+        std::printf("issuer: %s\n", terminal_safe(c.issuer).c_str());
         std::printf("serial: %s\n", c.serial_hex.c_str());
         std::printf("valid: %s .. %s\n", format_utc(c.not_before).c_str(),
                     format_utc(c.not_after).c_str());
@@ -193,11 +214,12 @@ void print_human(const VerifyResult& r) {
                     r.signer->signing_time ? format_utc(*r.signer->signing_time).c_str() : "(none)");
         std::printf("digest: %s\n", r.signer->digest_algorithm.c_str());
         std::printf("signature algorithm: %s\n", r.signer->signature_algorithm.c_str());
-        std::printf("chain: %s\n",
-                    r.signer->chain.empty() ? "(not built)" : join(r.signer->chain, " > ").c_str());
+        std::printf("chain: %s\n", r.signer->chain.empty()
+                                       ? "(not built)"
+                                       : terminal_safe(join(r.signer->chain, " > ")).c_str());
     }
     std::printf("from: %s (%s)\n",
-                r.from_addresses.empty() ? "(none)" : join(r.from_addresses, ", ").c_str(),
+                r.from_addresses.empty() ? "(none)" : shown_addresses(r.from_addresses).c_str(),
                 r.from_in_certificate ? "in certificate" : "NOT in certificate");
     if (!r.header_protection) {
         std::printf("protected headers: none\n");
@@ -208,7 +230,7 @@ void print_human(const VerifyResult& r) {
             std::printf("protected %s: matches\n", h.name.c_str());
         } else {
             std::printf("protected %s: CHANGED (outer \"%s\", signed \"%s\")\n", h.name.c_str(),
-                        h.outer.c_str(), h.inner.c_str());
+                        terminal_safe(h.outer).c_str(), terminal_safe(h.inner).c_str());
         }
     }
 }

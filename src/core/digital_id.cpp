@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "core/digital_id_impl.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon {
 
@@ -164,7 +165,6 @@ Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_p
     }
     if (auto r = check_key_type(impl->info); !r) return std::move(r).error();
     if (auto r = check_usage(impl->cert.get(), impl->info); !r) return std::move(r).error();
-    for (const auto& a : impl->info.addresses) impl->addresses_lower.push_back(ossl::ascii_lower(a));
     return DigitalId(std::move(impl));
 }
 
@@ -192,9 +192,8 @@ Result<DigitalId> DigitalId::load(const std::filesystem::path& key_file,
 const CertificateInfo& DigitalId::certificate() const noexcept { return m_impl->info; }
 
 bool DigitalId::covers_address(std::string_view address) const {
-    std::string a = ossl::ascii_lower(address);
-    for (const auto& mine : m_impl->addresses_lower) {
-        if (mine == a) return true;
+    for (const auto& mine : m_impl->info.addresses) {
+        if (same_address(address, mine)) return true;
     }
     return false;
 }

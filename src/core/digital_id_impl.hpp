@@ -29,7 +29,6 @@ public:
     ossl::X509Ptr cert;
     std::vector<ossl::X509Ptr> chain;  // intermediates only, leaf-most first
     CertificateInfo info;
-    std::vector<std::string> addresses_lower;
     // Set for a key in a PKCS#11 token (keystore/pkcs11.hpp): every use of
     // `key` holds this lock, and `key` is never copied (EVP_PKEY_dup would
     // copy libp11's pointer to its token object without a reference, and

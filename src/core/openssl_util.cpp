@@ -75,8 +75,19 @@ std::vector<std::string> certificate_addresses(X509* cert) {
     if (names != nullptr) {
         for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
             const GENERAL_NAME* gn = sk_GENERAL_NAME_value(names, i);
-            if (gn->type != GEN_EMAIL) continue;
-            const ASN1_IA5STRING* s = gn->d.rfc822Name;
+            const ASN1_STRING* s = nullptr;
+            if (gn->type == GEN_EMAIL) {
+                s = gn->d.rfc822Name;
+            } else if (gn->type == GEN_OTHERNAME &&
+                       OBJ_obj2nid(gn->d.otherName->type_id) == NID_id_on_SmtpUTF8Mailbox &&
+                       gn->d.otherName->value != nullptr &&
+                       gn->d.otherName->value->type == V_ASN1_UTF8STRING) {
+                // RFC 8398 §3: an address with a non-ASCII local part is an
+                // SmtpUTF8Mailbox otherName, a UTF8String whose domain is in
+                // U-labels; it is compared in A-label form (mail_text.hpp).
+                s = gn->d.otherName->value->value.utf8string;
+            }
+            if (s == nullptr) continue;
             out.emplace_back(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
                              static_cast<std::size_t>(ASN1_STRING_length(s)));
         }

@@ -11,6 +11,7 @@
 #include "core/canonical.hpp"
 #include "core/encoders.hpp"
 #include "core/openssl_util.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::outer {
 
@@ -101,12 +102,15 @@ Result<void> check_from(const mime::HeaderFields& fields, const DigitalId& id) {
     if (!mailboxes) return std::move(mailboxes).error();
     for (const auto& m : *mailboxes) {
         if (!id.covers_address(m)) {
+            // Shown as people should read them (ribbon/mail_text.hpp): a
+            // lookalike domain in A-labels, so the refusal is understood.
             std::string certs;
-            for (const auto& a : id.certificate().addresses) certs += (certs.empty() ? "" : ", ") + a;
+            for (const auto& a : id.certificate().addresses)
+                certs += (certs.empty() ? "" : ", ") + display_address(a);
             if (certs.empty()) certs = "no address";
             return permanent_error(Errc::from_not_in_certificate,
-                                   "From address " + m + " is not in the certificate (which is for " +
-                                       certs + ")");
+                                   "From address " + display_address(m) +
+                                       " is not in the certificate (which is for " + certs + ")");
         }
     }
     return {};

@@ -7,7 +7,7 @@
 
 #include <array>
 
-#include "core/openssl_util.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::verify {
 
@@ -79,7 +79,12 @@ void collect_addresses(InternetAddressList* list, std::vector<std::string>& out,
         InternetAddress* address = internet_address_list_get_address(list, i);
         if (INTERNET_ADDRESS_IS_MAILBOX(address)) {
             const char* addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(address));
-            if (addr != nullptr && *addr != '\0') out.emplace_back(addr);
+            if (addr == nullptr || *addr == '\0') continue;
+            // GMime hands the domain back decoded to Unicode (an A-label
+            // "xn--bnk-6cd" becomes "bаnk", Cyrillic а): keep the form the
+            // certificate and DNS use (RFC 5890 §2.3.2.1) so that what is
+            // compared and reported is unambiguous.
+            out.push_back(address_ascii_form(addr).value_or(addr));
         } else if (INTERNET_ADDRESS_IS_GROUP(address)) {
             collect_addresses(internet_address_group_get_members(INTERNET_ADDRESS_GROUP(address)),
                               out, depth + 1);
@@ -164,9 +169,8 @@ bool addresses_covered(const std::vector<std::string>& addresses,
                        const std::vector<std::string>& cert_addresses) {
     if (addresses.empty()) return false;
     for (const auto& address : addresses) {
-        const std::string wanted = ossl::ascii_lower(address);
         bool found = false;
-        for (const auto& c : cert_addresses) found = found || ossl::ascii_lower(c) == wanted;
+        for (const auto& c : cert_addresses) found = found || same_address(address, c);
         if (!found) return false;
     }
     return true;

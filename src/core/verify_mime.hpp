@@ -40,11 +40,14 @@ Result<SignedParts> split_multipart_signed(std::string_view body, std::string_vi
 std::string to_crlf(std::string_view bytes);
 
 // Addresses (addr-spec) of every mailbox in the message's From header,
-// group members included.
+// group members included, each domain in its A-label form
+// (address_ascii_form, ribbon/mail_text.hpp) when it is a valid IDN.
 std::vector<std::string> from_addresses(GMimeMessage* message);
 
-// True if every address is one of `cert_addresses` (ASCII case-insensitive;
-// RFC 8550 §3) and there is at least one.
+// True if every address is one of `cert_addresses` (RFC 8550 §3) and there
+// is at least one. Compared by same_address (ribbon/mail_text.hpp): domains
+// as A-labels, so a certificate's U-label SmtpUTF8Mailbox (RFC 8398 §3)
+// matches a From in A-labels and the other way round.
 bool addresses_covered(const std::vector<std::string>& addresses,
                        const std::vector<std::string>& cert_addresses);
 

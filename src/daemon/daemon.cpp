@@ -4,6 +4,9 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/sinks/syslog_sink.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -13,20 +16,47 @@
 #include <cstring>
 #include <thread>
 
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/sinks/syslog_sink.h>
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::daemon {
+
+namespace {
+
+// "%*": the message text escaped by terminal_safe (ribbon/mail_text.hpp).
+// Log lines quote From addresses, header values and error messages that
+// carry them; an operator reading the log in a terminal must not have a
+// customer's ESC sequences run there. One flag, so every line of every
+// daemon is escaped, whoever wrote the log call.
+class EscapedPayload final : public spdlog::custom_flag_formatter {
+  public:
+    void format(const spdlog::details::log_msg& msg, const std::tm&,
+                spdlog::memory_buf_t& dest) override {
+        const std::string safe =
+            terminal_safe(std::string_view(msg.payload.data(), msg.payload.size()));
+        dest.append(safe.data(), safe.data() + safe.size());
+    }
+    std::unique_ptr<custom_flag_formatter> clone() const override {
+        return std::make_unique<EscapedPayload>();
+    }
+};
+
+std::unique_ptr<spdlog::formatter> escaping_formatter(const std::string& pattern) {
+    auto f = std::make_unique<spdlog::pattern_formatter>();
+    f->add_flag<EscapedPayload>('*').set_pattern(pattern);
+    return f;
+}
+
+}  // namespace
 
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const DaemonSettings& settings) {
     std::shared_ptr<spdlog::sinks::sink> sink;
     if (settings.log == "syslog") {
         // syslog adds its own time stamp, host and pid.
         sink = std::make_shared<spdlog::sinks::syslog_sink_mt>(name, LOG_PID | LOG_NDELAY, LOG_MAIL, true);
-        sink->set_pattern("%v");
+        sink->set_formatter(escaping_formatter("%*"));
     } else {
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-        sink->set_pattern(name + "[%P]: %l: %v");
+        sink->set_formatter(escaping_formatter(name + "[%P]: %l: %*"));
     }
     auto logger = std::make_shared<spdlog::logger>(name, sink);
     logger->set_level(spdlog::level::info);

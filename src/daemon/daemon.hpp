@@ -19,6 +19,8 @@ namespace ribbon::daemon {
 
 // The process's logger, named after the daemon ("ribbon-milter"): stderr
 // (for systemd's journal) or syslog facility mail, as [daemon] log says.
+// Every message is escaped by terminal_safe (ribbon/mail_text.hpp) on its
+// way out: log lines quote addresses and header values from mail.
 std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const DaemonSettings& settings);
 
 // Started as root: switches to [daemon] user and group for good (setgroups,

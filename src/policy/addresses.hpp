@@ -8,6 +8,7 @@
 
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::policy {
 
@@ -15,6 +16,16 @@ namespace ribbon::policy {
 // allows case-sensitive local parts, but no one sending to customers relies
 // on it, and a pattern missing mail by case would be worse).
 using ossl::ascii_lower;
+
+// The form a [[signer]] from pattern and a From address are compared in:
+// ASCII lower case, an internationalised domain in A-labels (RFC 5890;
+// ribbon/mail_text.hpp), so "bücher.example" in the configuration and
+// "xn--bcher-kva.example" in a message are one domain. A "*@domain"
+// pattern converts the same way (its local part "*" is kept).
+inline std::string comparable_address(std::string_view address) {
+    auto ascii = address_ascii_form(address);
+    return ascii_lower(ascii ? std::string_view(*ascii) : address);
+}
 
 // Why `address` cannot name a keystore entry, or nothing when it can.
 inline std::optional<std::string> check_address(std::string_view address) {

@@ -65,7 +65,7 @@ std::string_view FailureActions::setting_name(FailureKind kind) noexcept {
 }
 
 bool SignerRule::matches(std::string_view address) const {
-    std::string a = policy::ascii_lower(address);
+    std::string a = policy::comparable_address(address);
     if (!wildcard()) return a == from;
     auto at = a.rfind('@');
     return at != std::string::npos && std::string_view(a).substr(at + 1) == std::string_view(from).substr(2);
@@ -87,7 +87,7 @@ SignerRule read_signer(std::string_view origin, const toml::table& t, std::size_
     SignerRule r;
     auto from = s.string("from");
     if (!from) s.fail(t, s.where("from") + " is required: the sending address or \"*@domain\"");
-    r.from = ascii_lower(*from);
+    r.from = comparable_address(*from);
     if (auto err = check_from_pattern(r.from)) s.fail(*t.get("from"), s.where("from") + ": " + *err);
     if (auto v = s.string("id")) {
         r.id = ascii_lower(*v);

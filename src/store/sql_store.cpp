@@ -11,6 +11,8 @@
 #include <chrono>
 #include <cmath>
 
+#include "ribbon/mail_text.hpp"
+
 namespace ribbon::store {
 
 namespace {
@@ -440,6 +442,10 @@ std::optional<std::string> normalise_address(std::string_view address) {
         out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
     }
     if (to_utf8_text(out) != out) return std::nullopt;
+    // One form for a domain, A-labels (RFC 5890 §2.3.2.1): a customer who
+    // writes from "bücher.example" under SMTPUTF8 is the same one the
+    // organisation mails at "xn--bcher-kva.example".
+    if (auto ascii = address_ascii_form(out)) return std::move(*ascii);
     return out;
 }
 

@@ -92,7 +92,8 @@ using RowSink = std::function<void(const Row&)>;
 
 // The stored form of an address: white space trimmed, ASCII lower case
 // (policy/addresses.hpp: RFC 5321 §2.4 allows case-sensitive local parts,
-// nobody sending to customers relies on it). nullopt when it cannot be an
+// nobody sending to customers relies on it), the domain in A-labels when
+// it is a valid IDN (address_ascii_form, ribbon/mail_text.hpp). nullopt when it cannot be an
 // address: empty, longer than 254 octets (RFC 5321 §4.5.3.1.3), no '@'
 // with text on both sides, white space or control characters inside, or
 // not UTF-8.
