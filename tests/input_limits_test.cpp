@@ -13,6 +13,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -367,6 +368,24 @@ TEST(SpecialFiles, VerifyReadsAFifoAndDevFd) {
         ProcessResult r = bash(script);
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         EXPECT_NE(r.out.find("valid"), std::string::npos) << r.out;
+    }
+}
+
+// Keys, certificates and chains are read with read_small_file(): a file
+// named by mistake that never ends (or a FIFO that does not) stops at
+// kMaxSmallFile (16 MiB) instead of filling memory.
+TEST(SmallFiles, AnEndlessKeyOrChainFileIsRefusedAtTheLimit) {
+    for (const char* option : {"--key", "--chain"}) {
+        std::vector<std::string> argv = sign_argv();
+        auto at = std::find(argv.begin(), argv.end(), option);
+        ASSERT_NE(at, argv.end());
+        *(at + 1) = "/dev/zero";
+        ProcessResult r = run_process(argv, message_of(200));
+        EXPECT_EQ(r.exit_code, kNoInput) << option << ": " << r.describe();
+        const std::string what = std::string(option) == "--key" ? "key file" : "chain file";
+        EXPECT_EQ(r.err, "ribbon sign: cannot read " + what +
+                             " /dev/zero: it is larger than 16777216 bytes [io_error]\n");
+        EXPECT_EQ(r.out, "");
     }
 }
 

@@ -85,9 +85,15 @@ private:
     std::uint64_t m_max_size = kDefaultMaxMessageSize;
 };
 
+// The most read_small_file() reads. A key, a certificate chain, a trust
+// bundle (Debian's whole ca-certificates.crt is about 0.2 MB) or ribbon.toml
+// is far below it; /dev/zero or a log file named by mistake is not.
+inline constexpr std::size_t kMaxSmallFile = 16 * 1024 * 1024;
+
 // Reads a whole (small) file: keys, certificates, configuration, password
 // files. I/O failures are transient (the disk or a mount may come back), a
-// missing file is permanent; messages name `what` ("chain file").
+// missing file, a directory or a file longer than kMaxSmallFile is a
+// permanent io_error. Messages name `what` ("chain file").
 Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);
 
 // The start of a message read from a descriptor that cannot be read

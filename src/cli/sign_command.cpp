@@ -109,6 +109,16 @@ Result<FileDescriptor> open_message(const std::string& path) {
     return fd;
 }
 
+// The descriptor the message comes from: stdin, or the file argument opened
+// into `opened` (which keeps it open).
+Result<int> message_fd(const SignArgs& args, FileDescriptor& opened) {
+    if (args.from_stdin()) return STDIN_FILENO;
+    auto o = open_message(args.input);
+    if (!o) return std::move(o).error();
+    opened = std::move(*o);
+    return opened.get();
+}
+
 // Lists the messages of a batch folder: regular files, sorted, skipping
 // hidden files (maildir and editors keep temporary files there).
 std::vector<fs::path> batch_files(const fs::path& dir) {
@@ -301,23 +311,18 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
     MessageInput pick_from = in;
     FileDescriptor opened;
     if (args.id.empty() && (args.from_stdin() || !is_regular_file(args.input))) {
-        int fd = STDIN_FILENO;
-        if (!args.from_stdin()) {
-            auto o = open_message(args.input);
-            if (!o) {
-                report_error("sign", args.input, o.error());
-                return exit_code_for(o.error());
-            }
-            opened = std::move(*o);
-            fd = opened.get();
+        auto fd = message_fd(args, opened);
+        if (!fd) {
+            report_error("sign", args.input, fd.error());
+            return exit_code_for(fd.error());
         }
-        auto read = read_message_head(fd, std::min<std::uint64_t>(kMaxHeaderSection, args.max_message_size));
+        auto read = read_message_head(*fd, std::min<std::uint64_t>(kMaxHeaderSection, args.max_message_size));
         if (!read) {
             report_error("sign", args.input_name(), read.error());
             return exit_code_for(read.error());
         }
         head = std::move(*read);
-        in = MessageInput::from_fd(fd, head.bytes).with_max_size(args.max_message_size);
+        in = MessageInput::from_fd(*fd, head.bytes).with_max_size(args.max_message_size);
         pick_from = MessageInput::from_memory(head.header());
     }
     auto signer = signers.for_message(pick_from);
@@ -334,20 +339,15 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
 // cannot be read whole writes nothing.
 int copy_unchanged(const SignArgs& args) {
     FileDescriptor opened;
-    int fd = STDIN_FILENO;
-    if (!args.from_stdin()) {
-        auto o = open_message(args.input);
-        if (!o) {
-            report_error("sign", args.input, o.error());
-            return exit_code_for(o.error());
-        }
-        opened = std::move(*o);
-        fd = opened.get();
+    auto fd = message_fd(args, opened);
+    if (!fd) {
+        report_error("sign", args.input, fd.error());
+        return exit_code_for(fd.error());
     }
     Spool message(Spool::kDefaultMemoryLimit, {}, args.max_message_size);
     std::string buffer(64 * 1024, '\0');
     for (;;) {
-        const ssize_t got = ::read(fd, buffer.data(), buffer.size());
+        const ssize_t got = ::read(*fd, buffer.data(), buffer.size());
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
             report_error("sign", args.input_name(), transient_error(Errc::io_error, std::strerror(errno)));
@@ -422,12 +422,13 @@ int run_sign(const SignArgs& args) {
     std::optional<fs::path> chain;
     if (!args.chain.empty()) chain = args.chain;
     // Digital ID errors name the file at fault: the certificate for
-    // certificate errors, the key otherwise.
+    // certificate errors, the key otherwise; a file that cannot be read is
+    // named by the error itself (key, certificate or chain file).
     auto id_error = [&](const Error& e) {
         bool about_cert = e.code() == Errc::bad_certificate || e.code() == Errc::certificate_usage ||
                           e.code() == Errc::certificate_expired ||
                           e.code() == Errc::certificate_not_yet_valid;
-        report_error("sign", about_cert ? args.cert : args.key, e);
+        report_error("sign", e.code() == Errc::io_error ? "" : about_cert ? args.cert : args.key, e);
         return exit_code_for(e);
     };
     auto id = DigitalId::load(args.key, args.cert, chain, password.bytes);

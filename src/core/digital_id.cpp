@@ -9,27 +9,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 #include "core/digital_id_impl.hpp"
 #include "ribbon/mail_text.hpp"
 
 namespace ribbon {
-
-Result<std::string> read_small_file(const std::filesystem::path& path, const char* what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        int err = errno;
-        auto kind = err == ENOENT ? ErrorKind::permanent : ErrorKind::transient;
-        return Error(Errc::io_error, kind,
-                     std::string("cannot read ") + what + " " + path.string() + ": " +
-                         std::strerror(err));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 namespace {
 

@@ -1,7 +1,9 @@
 // io.cpp — MessageInput and the sinks (see ribbon/io.hpp).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <random>
@@ -75,6 +77,50 @@ Result<MessageHead> read_message_head(int fd, std::size_t limit) {
             return head;
         }
     }
+}
+
+Result<std::string> read_small_file(const std::filesystem::path& path, const char* what) {
+    auto failed = [&](int err) {
+        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
+                     std::string("cannot read ") + what + " " + path.string() + ": " +
+                         std::strerror(err));
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return failed(errno);
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return permanent_error(Errc::io_error, std::string("cannot read ") + what + " " +
+                                                   path.string() + ": it is a directory");
+    }
+    // Read as a stream (a FIFO or /dev/fd/N works too), one byte past the
+    // limit to tell "exactly at the limit" from "over it".
+    // Sized once for a regular file: growing the string would leave copies
+    // of a key's bytes behind in freed memory.
+    std::string out;
+    if (S_ISREG(st.st_mode)) out.reserve(std::min<std::size_t>(st.st_size, kMaxSmallFile) + 1);
+    char buf[65536];
+    while (true) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            int err = errno;
+            ::close(fd);
+            return failed(err);
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+        if (out.size() > kMaxSmallFile) {
+            ::close(fd);
+            explicit_bzero(buf, sizeof buf);
+            return permanent_error(Errc::io_error, std::string("cannot read ") + what + " " +
+                                                       path.string() + ": it is larger than " +
+                                                       std::to_string(kMaxSmallFile) + " bytes");
+        }
+    }
+    ::close(fd);
+    explicit_bzero(buf, sizeof buf);  // key material read through the stack
+    return out;
 }
 
 std::string MessageInput::describe() const {

@@ -137,6 +137,24 @@ std::vector<KeystoreEntry> read_address(const fs::path& dir, const std::string& 
     return entries;
 }
 
+// An entry's certificate and chain as PEM (the chain may be absent): the
+// same for a key file and a token key.
+struct CertificatesPem {
+    std::string cert;
+    std::string chain;
+};
+Result<CertificatesPem> read_certificates(const KeystoreEntry& entry) {
+    auto cert_pem = read_small_file(entry.cert_file, "certificate file");
+    if (!cert_pem) return std::move(cert_pem).error();
+    CertificatesPem pem{std::move(*cert_pem), {}};
+    if (!entry.chain_file.empty()) {
+        auto chain = read_small_file(entry.chain_file, "chain file");
+        if (!chain) return std::move(chain).error();
+        pem.chain = std::move(*chain);
+    }
+    return pem;
+}
+
 Result<void> check_keystore_dir(const fs::path& dir) {
     std::error_code ec;
     if (fs::is_directory(dir, ec)) return {};
@@ -250,15 +268,9 @@ Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, Tim
         ks::SecretString key_pem;
         if (auto r = ks::read_key_file(*this, entry.key_file, key_pem); !r)
             return std::move(r).error();
-        auto cert_pem = read_small_file(entry.cert_file, "certificate file");
-        if (!cert_pem) return std::move(cert_pem).error();
-        std::string chain_pem;
-        if (!entry.chain_file.empty()) {
-            auto chain = read_small_file(entry.chain_file, "chain file");
-            if (!chain) return std::move(chain).error();
-            chain_pem = std::move(*chain);
-        }
-        return DigitalId::from_pem(key_pem.bytes, *cert_pem, chain_pem, password);
+        auto pem = read_certificates(entry);
+        if (!pem) return std::move(pem).error();
+        return DigitalId::from_pem(key_pem.bytes, pem->cert, pem->chain, password);
     };
     auto id = load_id();
     if (!id) return std::move(id).error();
@@ -350,15 +362,9 @@ Result<DigitalId> load_token_digital_id(const Keystore& store, const KeystoreEnt
     std::string text = uri.bytes.substr(0, uri.bytes.find_first_of("\r\n"));
     auto key = p11::load_recorded_key(text);
     if (!key) return std::move(key).error();
-    auto cert_pem = read_small_file(entry.cert_file, "certificate file");
-    if (!cert_pem) return std::move(cert_pem).error();
-    std::string chain_pem;
-    if (!entry.chain_file.empty()) {
-        auto chain = read_small_file(entry.chain_file, "chain file");
-        if (!chain) return std::move(chain).error();
-        chain_pem = std::move(*chain);
-    }
-    return digital_id_from_key(std::move(key->key), *cert_pem, chain_pem, key->lock);
+    auto pem = read_certificates(entry);
+    if (!pem) return std::move(pem).error();
+    return digital_id_from_key(std::move(key->key), pem->cert, pem->chain, key->lock);
 }
 
 }  // namespace ks
