@@ -112,6 +112,42 @@ TEST(KeystoreAddress, InvalidUtf8IsADataError) {
     EXPECT_EQ(s.entries(), std::vector<std::string>{"dev-ca"});
 }
 
+// An internationalised domain names one Digital ID whichever form it is
+// written in: the directory and the certificate carry its A-labels (RFC
+// 8398 §3), and a From in U-labels or A-labels picks it. A domain that is
+// not a valid IDN is refused before it becomes a directory.
+TEST(KeystoreAddress, InternationalisedDomainsNameOneDigitalId) {
+    AddressStore s;
+    ProcessResult r = s.keys({"dev-ca", "issue", "no-reply@b\xC3\xBC" "cher.example"});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(s.entries(), (std::vector<std::string>{"dev-ca", "no-reply@xn--bcher-kva.example"}));
+    r = s.keys({"dev-ca", "issue", "no-reply@XN--BCHER-KVA.example"});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(s.entries(), (std::vector<std::string>{"dev-ca", "no-reply@xn--bcher-kva.example"}));
+
+    // The From header is 7-bit (the signer refuses raw UTF-8 in headers), so
+    // it carries the A-labels; --id may name the Digital ID in either form.
+    TempDir out("ribbon-idn-sign");
+    const std::vector<std::vector<std::string>> picks = {
+        {}, {"--id", "no-reply@xn--bcher-kva.example"}, {"--id", "no-reply@b\xC3\xBC" "cher.example"}};
+    for (const auto& pick : picks) {
+        const fs::path signed_file = out.path() / "signed.eml";
+        std::vector<std::string> argv = {ribbon_binary(), "sign", "--keystore", s.dir.string(), "-o",
+                                         signed_file.string()};
+        argv.insert(argv.end(), pick.begin(), pick.end());
+        r = run_process(argv, message_from("no-reply@xn--bcher-kva.example"));
+        ASSERT_EQ(r.exit_code, 0) << r.describe();
+        r = run_process({"openssl", "cms", "-verify", "-CAfile", (s.dir / "dev-ca" / "ca.pem").string(),
+                         "-in", signed_file.string(), "-out", "/dev/null"});
+        EXPECT_EQ(r.exit_code, 0) << r.describe();
+    }
+
+    r = s.keys({"generate", "x@xn--zz.example", "--type", "ec-p256"});
+    EXPECT_EQ(r.exit_code, 65) << r.describe();
+    EXPECT_EQ(r.err, refusal("keys generate", "x@xn--zz.example", "x@xn--zz.example",
+                             "the domain is not a valid internationalised domain name"));
+}
+
 // The library rule itself, as the [[signer]] table and every keystore call
 // use it.
 TEST(KeystoreAddress, LibraryCallsRefuseWithMalformedMessage) {

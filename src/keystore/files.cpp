@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "core/openssl_util.hpp"
+#include "ribbon/mail_text.hpp"
 
 namespace ribbon::ks {
 
@@ -83,7 +84,12 @@ Result<std::string> normalise_address(std::string_view address) {
         return bad("the local part starts or ends with a dot, or has two in a row");
     if (!is_dot_atom(address.substr(at + 1)))
         return bad("the domain starts or ends with a dot, or has two in a row");
-    return ossl::ascii_lower(address);
+    // One name per Digital ID whichever form a From or an operator uses:
+    // the domain in A-labels, as certificates carry it (RFC 8398 §3), so
+    // "bücher.example" and "xn--bcher-kva.example" are one directory.
+    auto ascii = address_ascii_form(address);
+    if (!ascii) return bad("the domain is not a valid internationalised domain name");
+    return ossl::ascii_lower(*ascii);
 }
 
 std::string key_id(EVP_PKEY* public_key) {
