@@ -6,10 +6,12 @@
 // need root), then root is dropped for good before the first client.
 #include "relay/relay_daemon.hpp"
 
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include <cstdlib>
 #include <thread>
 
 #include "daemon/daemon.hpp"
@@ -20,6 +22,9 @@ namespace ribbon::relay {
 namespace asio = boost::asio;
 
 namespace {
+
+// How long sessions may take to end after relay.stop_grace (see run()).
+constexpr auto kAbortBackstop = std::chrono::seconds(60);
 
 unsigned worker_count(const RelaySettings& rs) {
     if (rs.workers != 0) return rs.workers;
@@ -119,7 +124,17 @@ Result<void> run(const std::filesystem::path& config_path) {
         log->warn("stop: {} sessions still open after relay.stop_grace ({} s): ending them with 421 4.3.2",
                   server.sessions(), grace.count());
         server.abort();
-        wait_for_sessions(std::chrono::steady_clock::time_point::max());
+        // Every wait left to a session is bounded (about 5 s each), so
+        // this is a backstop against a bug. Returning with a session
+        // suspended would free it twice (see above); a client still
+        // waiting then has had no 250, so it sends the message again.
+        wait_for_sessions(std::chrono::steady_clock::now() + kAbortBackstop);
+        if (server.sessions() > 0) {
+            log->critical("stop: {} sessions did not end within {} s of 421: exiting at once",
+                          server.sessions(), kAbortBackstop.count());
+            log->flush();
+            std::_Exit(EX_SOFTWARE);
+        }
     }
     server.close_idle_next_hops();
     busy.reset();
