@@ -86,6 +86,13 @@ TEST(MailText, TerminalSafeEscapesControlCharacters) {
               "csi \\u009b2J");  // C1 CSI
     EXPECT_EQ(terminal_safe(kBucher), kBucher);
     EXPECT_EQ(terminal_safe(""), "");
+    // A right-to-left override would show "invoice" + "fdp.exe" reversed.
+    EXPECT_EQ(terminal_safe("invoice\xe2\x80\xae" "fdp.exe"), "invoice\\u202efdp.exe");
+    EXPECT_EQ(terminal_safe("a\xe2\x81\xa6" "b\xe2\x81\xa9" "c\xd8\x9c" "d\xe2\x80\xa8" "e"),
+              "a\\u2066b\\u2069c\\u061cd\\u2028e");
+    // Other three-byte characters, and a truncated sequence, stay as they are.
+    EXPECT_EQ(terminal_safe("\xe2\x82\xac 5"), "\xe2\x82\xac 5");  // €
+    EXPECT_EQ(terminal_safe("x\xe2\x80"), "x\xe2\x80");
 }
 
 TEST(MailText, SignerPatternsMatchEitherFormOfADomain) {

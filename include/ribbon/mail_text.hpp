@@ -51,7 +51,10 @@ std::string display_address(std::string_view address);
 // `text` safe to print on a terminal line: C0 control characters and DEL
 // become \xNN and C1 controls (U+0080..U+009F, which some terminals obey as
 // CSI and OSC) become \u00NN, so text from mail can neither start an escape
-// sequence (ESC [ 2J, ESC ] 0; ... BEL) nor break a one-line layout.
+// sequence (ESC [ 2J, ESC ] 0; ... BEL) nor break a one-line layout; the
+// invisible bidirectional controls (U+061C, U+200E/F, U+202A..U+202E,
+// U+2066..U+2069) and U+2028/U+2029 become \u20NN, so text cannot be shown
+// reordered (UAX #9; CVE-2021-42574).
 // Everything else, invalid UTF-8 included, is kept as it is.
 std::string terminal_safe(std::string_view text);
 

@@ -189,13 +189,43 @@ std::string display_address(std::string_view address) {
     return ascii->substr(0, at + 1) + *unicode;
 }
 
+namespace {
+
+// The code point of a well-formed UTF-8 sequence of `len` bytes at `at`, or
+// -1. Only the two- and three-byte forms matter to terminal_safe().
+long utf8_at(std::string_view text, std::size_t at, std::size_t len) {
+    if (at + len > text.size()) return -1;
+    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[at + k]); };
+    for (std::size_t k = 1; k < len; ++k) {
+        if ((byte(k) & 0xc0) != 0x80) return -1;
+    }
+    if (len == 2) return ((byte(0) & 0x1f) << 6) | (byte(1) & 0x3f);
+    return ((byte(0) & 0x0f) << 12) | ((byte(1) & 0x3f) << 6) | (byte(2) & 0x3f);
+}
+
+// Characters that reorder or break the line a person reads without being
+// visible: the bidirectional controls of Unicode's UAX #9 (the "Trojan
+// Source" characters, CVE-2021-42574: a display name with U+202E shows its
+// text reversed) and the line and paragraph separators.
+bool invisible_layout_control(long cp) {
+    return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+           (cp >= 0x2066 && cp <= 0x2069);
+}
+
+}  // namespace
+
 std::string terminal_safe(std::string_view text) {
     std::string out;
     out.reserve(text.size());
     char buf[8];
     for (std::size_t i = 0; i < text.size(); ++i) {
         const auto c = static_cast<unsigned char>(text[i]);
-        if (c < 0x20 || c == 0x7f) {
+        const std::size_t len = c == 0xd8 ? 2 : c == 0xe2 ? 3 : 0;
+        if (const long cp = len != 0 ? utf8_at(text, i, len) : -1; invisible_layout_control(cp)) {
+            std::snprintf(buf, sizeof buf, "\\u%04lx", cp);
+            out += buf;
+            i += len - 1;
+        } else if (c < 0x20 || c == 0x7f) {
             std::snprintf(buf, sizeof buf, "\\x%02x", c);
             out += buf;
         } else if (c == 0xc2 && i + 1 < text.size() &&
