@@ -13,6 +13,7 @@
 
 #include "ribbon/recipients.hpp"
 #include "support/customers.hpp"
+#include "support/nobody.hpp"
 #include "support/pki.hpp"
 #include "support/postgres.hpp"
 #include "support/process.hpp"
@@ -278,24 +279,6 @@ TEST_F(LearnCli, VerboseEscapesHeaderValuesAndShowsSafeAddresses) {
               "ben@xn--bcher-kva.example");
 }
 
-// As root, file modes do not stop reading; run ribbon as `nobody` so an
-// unreadable file is one.
-std::vector<std::string> as_nobody() {
-    if (::geteuid() != 0) return {};
-    const passwd* pw = ::getpwnam("nobody");
-    if (pw == nullptr) return {};
-    return {"setpriv", "--reuid=" + std::to_string(pw->pw_uid),
-            "--regid=" + std::to_string(pw->pw_gid), "--clear-groups", "--"};
-}
-
-void give_to_nobody(const fs::path& p) {
-    if (::geteuid() != 0) return;
-    if (const passwd* pw = ::getpwnam("nobody")) {
-        if (::chown(p.c_str(), pw->pw_uid, pw->pw_gid) != 0)
-            throw std::runtime_error("chown " + p.string());
-    }
-}
-
 TEST_F(LearnCli, MaildirNewAndCurButNotTmp) {
     const fs::path maildir = tmp / "Maildir";
     for (const char* sub : {"new", "cur", "tmp"}) fs::create_directories(maildir / sub);
@@ -330,7 +313,7 @@ TEST_F(LearnCli, MaildirNewAndCurButNotTmp) {
 }
 
 TEST_F(LearnCli, UnreadableFilesExit65WhileTheOthersAreLearned) {
-    if (::geteuid() == 0 && as_nobody().empty()) GTEST_SKIP() << "root, and no user nobody";
+    if (!can_drop_to_nobody()) GTEST_SKIP() << "root, and no user nobody";
     // ribbon runs as nobody (when the test is root): its files and store
     // must be nobody's to use, the secret file not.
     fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_read |
@@ -355,7 +338,7 @@ TEST_F(LearnCli, UnreadableFilesExit65WhileTheOthersAreLearned) {
 
     const ProcessResult r =
         learn({a.string(), secret.string(), missing.string(), dir.string(), b.string()}, store,
-              as_nobody());
+              as_nobody_prefix());
     EXPECT_EQ(r.exit_code, 65) << r.describe();
     EXPECT_EQ(r.out, "learned 2 of 5 messages (0 skipped, 3 unreadable); supported 1; unknown 1\n");
     EXPECT_NE(r.err.find("ribbon learn: " + secret.string() + ": "), std::string::npos) << r.err;
@@ -436,7 +419,7 @@ TEST_F(LearnCli, StoreProblems) {
 // A store ribbon's user may read but not write: 75 (try again once the
 // permissions are right), with the store exactly as it was.
 TEST_F(LearnCli, ReadOnlyStoreIsATemporaryFailureAndChangesNothing) {
-    const std::vector<std::string> nobody = as_nobody();
+    const std::vector<std::string> nobody = as_nobody_prefix();
     if (nobody.empty() && ::geteuid() == 0) GTEST_SKIP() << "root, and no user nobody";
     fs::permissions(tmp.path(), fs::perms::owner_all | fs::perms::group_read |
                                     fs::perms::group_exec | fs::perms::others_read |
