@@ -79,7 +79,8 @@ class VerifyWeak : public ::testing::Test {
     // A leaf for no-reply@bank.example with a key made here by
     // `openssl genpkey` (RSA of `rsa_bits`, or the named EC curve),
     // certified by the test intermediate with SHA-256.
-    Leaf make_leaf(const std::string& name, int rsa_bits, const std::string& curve = {}) {
+    Leaf make_leaf(const std::string& name, int rsa_bits, const std::string& curve = {},
+                   const std::string& cert_md = "sha256") {
         Leaf leaf{tmp / (name + ".key"), tmp / (name + ".pem")};
         if (curve.empty()) {
             must_run({"openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
@@ -98,8 +99,8 @@ class VerifyWeak : public ::testing::Test {
                   "/O=Bank Example/CN=Bank Example " + name, "-out", csr});
         must_run({"openssl", "x509", "-req", "-in", csr, "-CA", p.intermediate_cert.string(),
                   "-CAkey", p.intermediate_key.string(), "-set_serial",
-                  std::to_string(1000 + rsa_bits + static_cast<int>(curve.size())), "-days", "30",
-                  "-sha256", "-extfile", (tmp / "leaf.ext").string(), "-out", leaf.cert.string()});
+                  std::to_string(1000 + rsa_bits + static_cast<int>(curve.size() + 7 * cert_md.size())),
+                  "-days", "30", "-" + cert_md, "-extfile", (tmp / "leaf.ext").string(), "-out", leaf.cert.string()});
         return leaf;
     }
 
@@ -259,6 +260,43 @@ TEST_F(VerifyWeak, RsaPssWithSha1HashIsRefused) {
 }
 
 // ---- keys -------------------------------------------------------------------
+
+// ---- certificates in the chain ------------------------------------------------
+
+// A SHA-256 message signature from a certificate the intermediate signed
+// with SHA-1 or MD5: a collision forges the certificate (the 2008 rogue-CA
+// attack on MD5), so the policy applies to the chain's signatures too.
+TEST_F(VerifyWeak, CertificateSignedWithSha1OrMd5IsWeakAlgorithm) {
+    const Leaf sha1_leaf = make_leaf("cert-sha1", 2048, {}, "sha1");
+    const std::string sha1_message = multipart_signed(openssl_sign(sha1_leaf, "sha256"));
+    const std::string subject = "CN=Bank Example cert-sha1,O=Bank Example";
+    auto j = verify_json(sha1_message, 1);
+    EXPECT_EQ(j.at("reason"), "weak_algorithm");
+    EXPECT_EQ(j.at("detail"), "the signature on the certificate of " + subject +
+                                  " is SHA-1, which is no longer safe for signatures (collisions "
+                                  "are practical); accept it with --accept-sha1");
+    EXPECT_EQ(j.at("signer").at("digest_algorithm"), "sha256");
+    j = verify_json(sha1_message, 0, {"--accept-sha1"});
+    EXPECT_EQ(j.at("verdict"), "valid");
+    EXPECT_EQ(j.at("warnings"),
+              warning("weak_algorithm", "the signature on the certificate of " + subject +
+                                            " is SHA-1, accepted because SHA-1 signatures were "
+                                            "allowed; SHA-1 collisions are practical"));
+
+    const Leaf md5_leaf = make_leaf("cert-md5", 2048, {}, "md5");
+    const std::string md5_message = multipart_signed(openssl_sign(md5_leaf, "sha256"));
+    for (const auto& extra :
+         {std::vector<std::string>{}, std::vector<std::string>{"--accept-sha1"}}) {
+        j = verify_json(md5_message, 1, extra);
+        EXPECT_EQ(j.at("reason"), "weak_algorithm");
+        EXPECT_EQ(j.at("detail"),
+                  "the signature on the certificate of CN=Bank Example cert-md5,O=Bank Example "
+                  "is MD5, which is broken (RFC 6151) and never accepted for signatures");
+    }
+    // The test PKI's own chain (SHA-256 throughout) earns no warning.
+    j = verify_json(multipart_signed(openssl_sign(p.rsa, "sha256")), 0);
+    EXPECT_EQ(j.at("warnings"), nlohmann::json::array());
+}
 
 TEST_F(VerifyWeak, Rsa1024IsValidWithWeakKeyWarning) {
     const Leaf leaf = make_leaf("rsa1024", 1024);

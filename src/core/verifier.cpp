@@ -344,7 +344,9 @@ Check check_signature(CMS_ContentInfo* cms, STACK_OF(X509) * candidates, const L
 // untrusted intermediates, for S/MIME signing (keyUsage digitalSignature or
 // nonRepudiation, extendedKeyUsage emailProtection if present).
 Check check_chain(const TrustStore::Impl& trust, X509* signer, STACK_OF(X509) * untrusted,
-                  const std::optional<TimePoint>& at, std::vector<std::string>& chain_out) {
+                  const VerifyOptions& options, std::vector<std::string>& chain_out,
+                  std::vector<VerifyWarning>& warnings) {
+    const std::optional<TimePoint>& at = options.at;
     ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     if (!ctx || X509_STORE_CTX_init(ctx.get(), trust.store.get(), signer, untrusted) != 1) {
         return {VerifyReason::untrusted,
@@ -366,7 +368,15 @@ Check check_chain(const TrustStore::Impl& trust, X509* signer, STACK_OF(X509) * 
                 ossl::name_to_string(X509_get_subject_name(sk_X509_value(chain, i))));
         }
     }
-    if (rc == 1) return {};
+    if (rc == 1) {
+        // The chain holds; now the algorithms its certificates were signed
+        // with (docs/VERIFY.md, "Weak algorithms and keys").
+        verify::Strength s =
+            verify::check_chain_strength(X509_STORE_CTX_get0_chain(ctx.get()), options.accept_sha1);
+        warnings.insert(warnings.end(), s.warnings.begin(), s.warnings.end());
+        if (!s.ok()) return {s.reason, s.detail};
+        return {};
+    }
     const int err = X509_STORE_CTX_get_error(ctx.get());
     std::string detail = X509_verify_cert_error_string(err);
     if (X509* current = X509_STORE_CTX_get_current_cert(ctx.get())) {
@@ -546,7 +556,7 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
                                      nullptr);
             if (cert == nullptr) continue;
             std::vector<std::string> subjects;
-            chain = check_chain(trust, cert, untrusted.get(), options.at, subjects);
+            chain = check_chain(trust, cert, untrusted.get(), options, subjects, result.warnings);
             if (cert == first_cert) details.chain = std::move(subjects);
         }
         result.from_in_certificate =

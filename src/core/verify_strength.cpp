@@ -203,4 +203,24 @@ Strength check_strength(CMS_ContentInfo* cms, bool accept_sha1) {
     return out;
 }
 
+Strength check_chain_strength(STACK_OF(X509) * chain, bool accept_sha1) {
+    Strength out;
+    const int count = chain != nullptr ? sk_X509_num(chain) : 0;
+    // The last certificate is the trust anchor: its own signature is not
+    // what makes it trusted (RFC 5280 §6.1.1 (d)), so it is not judged.
+    for (int i = 0; i + 1 < count && out.ok(); ++i) {
+        X509* cert = sk_X509_value(chain, i);
+        const X509_ALGOR* alg = nullptr;
+        X509_get0_signature(nullptr, &alg, cert);
+        const int nid = alg != nullptr ? signature_digest_nid(alg) : NID_undef;
+        const std::string where =
+            "signature on the certificate of " + ossl::name_to_string(X509_get_subject_name(cert));
+        if (auto found = judge_digest(nid, where.c_str(), accept_sha1, out.warnings)) {
+            out.reason = found->reason;
+            out.detail = std::move(found->detail);
+        }
+    }
+    return out;
+}
+
 }  // namespace ribbon::verify

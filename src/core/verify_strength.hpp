@@ -34,4 +34,11 @@ struct Strength {
 // SignerInfo order is reported; warnings are collected from all of them.
 Strength check_strength(CMS_ContentInfo* cms, bool accept_sha1);
 
+// Judges the signatures on the certificates of a chain X509_verify_cert()
+// built (the signer's and each intermediate's) by the same digest policy:
+// a certificate signed with MD5 or (unless accepted) SHA-1 can be forged by
+// a collision (the 2008 rogue-CA certificate), whatever the message's own
+// signature uses. The first failure is reported; warnings are collected.
+Strength check_chain_strength(STACK_OF(X509) * chain, bool accept_sha1);
+
 }  // namespace ribbon::verify
