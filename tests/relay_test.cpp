@@ -13,6 +13,7 @@
 #include "support/messages.hpp"
 #include "support/milter_rig.hpp"
 #include "support/relay_rig.hpp"
+#include "support/sign.hpp"
 #include "support/verifiers.hpp"
 
 namespace ribbon::test {
@@ -115,6 +116,33 @@ TEST(Relay, OtherSendersArriveUnchanged) {
     EXPECT_EQ(strip_received(rig.sink().messages()[0].data), message);
     EXPECT_NE(rig.relay_log().find("unsigned (no [[signer]] entry for <alice@example.org>)"), std::string::npos)
         << rig.relay_log();
+}
+
+// Mail already S/MIME from a sender with a Digital ID, signed or sealed,
+// goes on as it came: the same treatment as in the milter and `ribbon sign`
+// (ribbon/smime_form.hpp). Before, the relay signed sealed mail again.
+TEST(Relay, SealedAndSignedMailFromASignerArriveUnchanged) {
+    SKIP_WITHOUT_MTA();
+    Started s;
+    RelayRig& rig = s.rig;
+    const std::string headers = "From: " + std::string(kSender) +
+                                "\r\nTo: customer@example.org\r\nSubject: s\r\nDate: " +
+                                rfc5322_date(std::time(nullptr)) + "\r\nMessage-ID: <smime@x>\r\n";
+    const std::string entity = "Content-Type: text/plain\r\n\r\nalready S/MIME\r\n";
+    const std::vector<std::string> messages = {openssl_sealed_message(entity, headers),
+                                               openssl_signed_message(entity, headers, true)};
+    for (const std::string& message : messages) {
+        auto sub = rig.send(message, kSender, {"customer@example.org"});
+        ASSERT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
+    }
+    ASSERT_EQ(rig.sink().count(), 2u);
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        EXPECT_EQ(strip_received(rig.sink().messages()[i].data), messages[i]) << i;
+    }
+    const std::string log = rig.relay_log();
+    const auto first = log.find("unsigned (already S/MIME)");
+    ASSERT_NE(first, std::string::npos) << log;
+    EXPECT_NE(log.find("unsigned (already S/MIME)", first + 1), std::string::npos) << log;
 }
 
 TEST(Relay, NextHopRecipientRepliesArePassedBackPerRecipient) {

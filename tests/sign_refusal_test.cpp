@@ -132,6 +132,16 @@ TEST(SignRefusal, AlreadySignedOpaque) {
     expect_refusal(once, so, kRefused, "already_signed");
 }
 
+// Sealed mail (enveloped-data, made by openssl) is S/MIME too: refused as
+// already_signed, which every front end turns into "pass unchanged".
+TEST(SignRefusal, AlreadySealed) {
+    const std::string sealed = openssl_sealed_message(
+        "Content-Type: text/plain\r\n\r\nsealed\r\n",
+        "From: no-reply@bank.example\r\nTo: c@example.org\r\nSubject: s\r\n");
+    expect_refusal(sealed, {}, kRefused, "already_signed",
+                   {"the message is already S/MIME (application/pkcs7-mime; smime-type=enveloped-data)"});
+}
+
 TEST(SignRefusal, NoFrom) {
     const std::string input = remove_header(plain(), "From");
     ASSERT_EQ(mime::parse_entity(input).count("From"), 0u);

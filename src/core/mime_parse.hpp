@@ -20,6 +20,7 @@
 
 #include "core/header_scan.hpp"
 #include "ribbon/error.hpp"
+#include "ribbon/smime_form.hpp"
 #include "ribbon/io.hpp"
 
 namespace ribbon::mime {
@@ -34,6 +35,9 @@ using GPtr = std::unique_ptr<T, GObjectUnref>;
 
 // Calls g_mime_init() exactly once per process.
 void ensure_gmime();
+
+// The S/MIME form a parsed Content-Type declares (ribbon/smime_form.hpp).
+SmimeForm smime_form_of(GMimeContentType* type);
 
 // Limits on what a message may contain; each is refused with
 // Errc::limit_exceeded naming the limit. Chosen far above anything real mail

@@ -32,20 +32,15 @@ bool iequals(std::string_view a, const char* b) {
     return a.size() == std::strlen(b) && strncasecmp(a.data(), b, a.size()) == 0;
 }
 
+// Any S/MIME top level is passed on as it is (ribbon/smime_form.hpp): a
+// signature is not ribbon's to wrap again, and a signature around a sealed
+// part is one receivers ignore. One error code for all of them, so every
+// front end has one "pass unchanged" case.
 Result<void> check_already_signed(GMimeObject* top) {
-    GMimeContentType* ct = g_mime_object_get_content_type(top);
-    if (g_mime_content_type_is_type(ct, "multipart", "signed")) {
-        return permanent_error(Errc::already_signed, "the message is already signed (multipart/signed)");
-    }
-    if (g_mime_content_type_is_type(ct, "application", "pkcs7-mime") ||
-        g_mime_content_type_is_type(ct, "application", "x-pkcs7-mime")) {
-        const char* type = g_mime_content_type_get_parameter(ct, "smime-type");
-        if (type == nullptr || strcasecmp(type, "signed-data") == 0) {
-            return permanent_error(Errc::already_signed,
-                                   "the message is already signed (application/pkcs7-mime)");
-        }
-    }
-    return {};
+    const SmimeForm form = mime::smime_form_of(g_mime_object_get_content_type(top));
+    if (!is_smime(form)) return {};
+    return permanent_error(Errc::already_signed, "the message is already S/MIME (" +
+                                                     std::string(smime_form_description(form)) + ")");
 }
 
 // RFC 5322 §3.6: exactly one From; its mailboxes, groups flattened.

@@ -25,6 +25,7 @@
 #include "daemon/daemon.hpp"
 #include "milter/header_edits.hpp"
 #include "ribbon/io.hpp"
+#include "ribbon/smime_form.hpp"
 
 namespace ribbon::milter {
 
@@ -192,19 +193,12 @@ bool apply(SMFICTX* ctx, const std::vector<HeaderEdit>& edits, bool leading_spac
     return true;
 }
 
-// Whether the top-level media type is already S/MIME — RFC 8551 §3.5.3
-// (multipart/signed) or §3.2 (application/pkcs7-mime, signed or enveloped:
-// either way not ribbon's to wrap again). Saves spooling a message the
-// signer would refuse with Errc::already_signed anyway.
-bool already_signed(const std::vector<HeaderField>& headers) {
+// Whether the top-level Content-Type declares S/MIME (ribbon/smime_form.hpp,
+// the same answer the signer gives with Errc::already_signed). Saves
+// spooling a message the signer would refuse anyway.
+bool already_smime(const std::vector<HeaderField>& headers) {
     for (const HeaderField& h : headers) {
-        if (::strcasecmp(h.name.c_str(), "Content-Type") != 0) continue;
-        std::string_view v = h.value;
-        v.remove_prefix(std::min(v.find_first_not_of(" \t\n"), v.size()));
-        v = v.substr(0, v.find_first_of("; \t\n("));
-        for (std::string_view type : {"multipart/signed", "application/pkcs7-mime", "application/x-pkcs7-mime"}) {
-            if (v.size() == type.size() && ::strncasecmp(v.data(), type.data(), v.size()) == 0) return true;
-        }
+        if (::strcasecmp(h.name.c_str(), "Content-Type") == 0) return is_smime(smime_form(h.value));
     }
     return false;
 }
@@ -237,7 +231,7 @@ bool inbound(const Message& m, const std::string& from) {
 // learning queue now, unless it is S/MIME, whose body the Learner needs.
 sfsistat learn_inbound_header(Message& m) {
     m.inbound = true;
-    if (already_signed(m.headers)) {
+    if (already_smime(m.headers)) {
         m.inbound_bytes = std::move(m.header_bytes);
         return SMFIS_CONTINUE;
     }
@@ -346,8 +340,8 @@ sfsistat on_eoh(SMFICTX* ctx) {
         log().info("{}: not signed: from=<{}> has no [[signer]] entry", m.queue_id, m.from);
         return SMFIS_ACCEPT;
     }
-    if (already_signed(m.headers)) {
-        log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
+    if (already_smime(m.headers)) {
+        log().info("{}: not signed: from=<{}> is already S/MIME, passed unchanged", m.queue_id, m.from);
         return SMFIS_ACCEPT;
     }
     if (auto decided = decide(m); !decided) {
@@ -414,7 +408,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (!report) {
         const Error& e = report.error();
         if (e.code() == Errc::already_signed) {
-            log().info("{}: not signed: from=<{}> is already signed, passed unchanged", m.queue_id, m.from);
+            log().info("{}: not signed: from=<{}> is already S/MIME, passed unchanged", m.queue_id, m.from);
             return SMFIS_ACCEPT;
         }
         return fail(ctx, m, failure_kind(e, false), e.message());

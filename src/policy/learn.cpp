@@ -11,6 +11,7 @@
 #include "core/mime_parse.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/signer.hpp"
+#include "ribbon/smime_form.hpp"
 
 namespace ribbon {
 
@@ -33,37 +34,20 @@ const std::string* header(const std::vector<MailHeader>& headers, std::string_vi
     return nullptr;
 }
 
-// A top-level Content-Type as GMime parses it (RFC 2045 §5.1: comments,
-// quoting and RFC 2231 parameters included): its media type and the one
-// parameter learning looks at, both in lower case.
-struct ContentType {
-    std::string media;       // "multipart/signed"
-    std::string smime_type;  // "enveloped-data"; empty when absent
-
-    explicit ContentType(const std::string* value) {
-        if (value == nullptr) return;
-        mime::ensure_gmime();
-        mime::GPtr<GMimeContentType> type(g_mime_content_type_parse(nullptr, value->c_str()));
-        if (!type) return;
-        if (char* m = g_mime_content_type_get_mime_type(type.get())) {
-            media = ascii_lower(m);
-            g_free(m);
-        }
-        if (const char* p = g_mime_content_type_get_parameter(type.get(), "smime-type")) smime_type = ascii_lower(p);
+// A top-level Content-Type's media type as GMime parses it (RFC 2045 §5.1:
+// comments and quoting included), in lower case; empty when absent.
+std::string media_type(const std::string* value) {
+    if (value == nullptr) return {};
+    mime::ensure_gmime();
+    mime::GPtr<GMimeContentType> type(g_mime_content_type_parse(nullptr, value->c_str()));
+    if (!type) return {};
+    std::string media;
+    if (char* m = g_mime_content_type_get_mime_type(type.get())) {
+        media = ascii_lower(m);
+        g_free(m);
     }
-
-    bool pkcs7_mime() const { return media == "application/pkcs7-mime" || media == "application/x-pkcs7-mime"; }
-    // RFC 8551 §3.2: enveloped-data (or authEnveloped-data, §3.4).
-    bool sealed() const {
-        return pkcs7_mime() && (smime_type == "enveloped-data" || smime_type == "authenveloped-data");
-    }
-    // multipart/signed, or a .p7m that says it is signed-data or does not
-    // say what it is: old clients omit smime-type (RFC 8551 §3.2.2 lets
-    // them), and only the CMS content tells signed from sealed.
-    bool signed_shape() const {
-        return media == "multipart/signed" || (pkcs7_mime() && (smime_type.empty() || smime_type == "signed-data"));
-    }
-};
+    return media;
+}
 
 // Why a message says nothing about its sender's mail client, or empty.
 std::string skip_reason(const std::vector<MailHeader>& headers, std::string_view from) {
@@ -73,7 +57,7 @@ std::string skip_reason(const std::vector<MailHeader>& headers, std::string_view
         value = value.substr(0, value.find_first_of(" \t;("));
         if (value != "no") return "an automatic message (Auto-Submitted: " + value + ")";
     }
-    if (ContentType(header(headers, "Content-Type")).media == "multipart/report") {
+    if (media_type(header(headers, "Content-Type")) == "multipart/report") {
         return "a delivery or read report (multipart/report)";
     }
     if (const std::string* precedence = header(headers, "Precedence")) {
@@ -169,10 +153,14 @@ Result<Learner::Lesson> Learner::observe(std::string_view message, UnixTime now)
         out.capability_evidence = "client " + match->name + " (" + match->evidence + ")";
         out.confidence = match->smime == SmimeSupport::unknown ? 0 : match->confidence;
     }
-    const ContentType content_type(header(headers, "Content-Type"));
-    if (content_type.sealed()) {
+    const std::string* content_type = header(headers, "Content-Type");
+    // ribbon/smime_form.hpp: a .p7m that says signed-data, or that does not
+    // say what it is, is opened to see; only the CMS content tells.
+    const SmimeForm form = smime_form(content_type != nullptr ? *content_type : std::string());
+    if (form == SmimeForm::sealed) {
         learn_sealed(out);
-    } else if (content_type.signed_shape()) {
+    } else if (form == SmimeForm::signed_detached || form == SmimeForm::signed_opaque ||
+               form == SmimeForm::untyped) {
         auto verified = m_verifier.verify(MessageInput::from_memory(message));
         if (!verified && verified.error().kind() != ErrorKind::permanent) {
             return std::move(verified).error();
@@ -188,7 +176,7 @@ Result<Learner::Lesson> Learner::observe(std::string_view message, UnixTime now)
                                       std::string(errc_name(verified.error().code())) + ")";
         } else if (verified->verdict != Verdict::not_signed) {
             learn_from_signature(*verified, out);
-        } else if (content_type.pkcs7_mime()) {
+        } else if (form != SmimeForm::signed_detached) {
             // Only a .p7m without smime-type gets here, and the verifier
             // found a CMS object that is not SignedData: sealed mail.
             learn_sealed(out);

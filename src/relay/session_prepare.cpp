@@ -142,7 +142,7 @@ Prepared prepare_or_throw(Job& job) {
         auto signed_part = sign_part(job, *rule, **active, treatment == Treatment::sign_opaque ? SignMode::opaque : SignMode::detached, now);
         if (!signed_part) {
             const Error& e = signed_part.error();
-            if (e.code() == Errc::already_signed) return pass_unchanged(job, "unsigned (already signed)");
+            if (e.code() == Errc::already_signed) return pass_unchanged(job, "unsigned (already S/MIME)");
             return fail(job, failure_kind(e, false), e.message());
         }
         part.message = std::move(signed_part->first);

@@ -56,4 +56,18 @@ std::string openssl_signed_message(const std::string& content, const std::string
            "Content-Transfer-Encoding: base64\r\n\r\n" + sig + "--" + b + "--\r\n";
 }
 
+std::string openssl_sealed_message(const std::string& content, const std::string& outer_headers) {
+    TempDir tmp("ribbon-oseal");
+    write_file(tmp / "content", content);
+    const ProcessResult r = run_process({"openssl", "cms", "-encrypt", "-binary", "-aes-256-cbc", "-in",
+                                         (tmp / "content").string(), "-outform", "DER", "-out",
+                                         (tmp / "cms.der").string(), pki().rsa.cert.string()});
+    if (r.exit_code != 0) throw std::runtime_error("openssl cms -encrypt: " + r.describe());
+    return outer_headers +
+           "MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; "
+           "smime-type=enveloped-data; name=\"smime.p7m\"\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n" +
+           mime::base64_encode(read_file(tmp / "cms.der"), 76, "\r\n");
+}
+
 }  // namespace ribbon::test

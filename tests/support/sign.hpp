@@ -37,4 +37,10 @@ void sign_ok(const std::string& input, const SignOptions& o, std::string& out);
 std::string openssl_signed_message(const std::string& content, const std::string& outer_headers,
                                    bool opaque = false);
 
+// `content` (a MIME entity) sealed by `openssl cms -encrypt` (AES-256-CBC)
+// to the test PKI's RSA certificate, as application/pkcs7-mime;
+// smime-type=enveloped-data under `outer_headers` (CRLF lines, no
+// MIME-Version or Content-Type).
+std::string openssl_sealed_message(const std::string& content, const std::string& outer_headers);
+
 }  // namespace ribbon::test
