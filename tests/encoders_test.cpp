@@ -1,7 +1,7 @@
 // Unit tests of src/core/encoders.hpp, checked against another
 // implementation: GMime's decoders undo ribbon's quoted-printable and base64
-// (STYLE.md: test data from other implementations, so the tests do not
-// share the encoder's bugs), and OpenSSL's one-shot SHA-256 checks the
+// (the reference is another implementation, so the tests do not share the
+// encoder's bugs), and OpenSSL's one-shot SHA-256 checks the
 // HashingWriter. Each property is also checked with the input fed in random
 // chunk sizes, since the signer feeds whatever GMime's stream returns.
 #include "core/encoders.hpp"

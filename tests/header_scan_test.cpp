@@ -1,7 +1,7 @@
 // Unit tests of src/core/header_scan.hpp, the hand-written RFC 5322 header
 // section scanner, and of the scanner's route through the signer
 // (mime::describe_leaf). The reference is GMime's parser, the other
-// implementation the scanner must agree with (STYLE.md): for every message
+// implementation the scanner must agree with: for every message
 // the scanner describes, GMime must see the same fields, raw values, body,
 // transfer encoding and type, and must find nothing to refuse; and signing
 // by either route must give the same bytes or the same error.

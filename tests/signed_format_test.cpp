@@ -1,5 +1,4 @@
-// The shape of what `ribbon sign` writes (DESIGN.md "What a signed message
-// looks like"): MIME structure, damage-proof signed part, header
+// The shape of what `ribbon sign` writes (docs/SIGNED-FORMAT.md): MIME structure, damage-proof signed part, header
 // protection, CMS contents, and the Date/signingTime rule.
 #include "support/cms_inspect.hpp"
 #include "support/messages.hpp"
@@ -245,7 +244,7 @@ TEST(SignedFormatCms, RsaProfile) { expect_cms_profile(KeyKind::Rsa); }
 TEST(SignedFormatCms, EcdsaProfile) { expect_cms_profile(KeyKind::Ecdsa); }
 
 // ---------------------------------------------------------------------------
-// Date rules (Thunderbird compares Date with signingTime; FIELD-NOTES.md).
+// Date rules (Thunderbird compares Date with signingTime; docs/FIELD-NOTES.md).
 
 std::time_t signing_time_of(const std::string& out) {
     const SmimeParts parts = split_smime(out);

@@ -17,7 +17,7 @@ namespace ribbon::outer {
 
 namespace {
 
-// RFC 9788 §2.2 / DESIGN.md: the header fields copied into the signed part.
+// RFC 9788 §2.2 / docs/SIGNED-FORMAT.md: the header fields copied into the signed part.
 constexpr std::array<const char*, 7> kProtected = {"From",    "To",   "Cc",        "Reply-To",
                                                    "Subject", "Date", "Message-ID"};
 

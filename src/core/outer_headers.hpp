@@ -17,7 +17,7 @@
 namespace ribbon::outer {
 
 // Thunderbird marks a signature invalid when Date and signingTime are about
-// two hours apart and accepts one hour (FIELD-NOTES); keep within that.
+// two hours apart and accepts one hour (docs/FIELD-NOTES.md); keep within that.
 constexpr std::chrono::seconds kDateTolerance{3600};
 
 struct Plan {

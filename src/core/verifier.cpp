@@ -277,7 +277,7 @@ Check check_signature(CMS_ContentInfo* cms, STACK_OF(X509) * candidates, const L
         BIO_push(dcont.get(), mem.release());
     }
     // CMS_BINARY: the content is already canonical; OpenSSL's own text
-    // conversion would change it (FIELD-NOTES, openssl #7763).
+    // conversion would change it (docs/FIELD-NOTES.md, openssl #7763).
     const unsigned flags = CMS_BINARY | CMS_NO_SIGNER_CERT_VERIFY;
     if (CMS_verify(cms, candidates, nullptr, dcont.get(), nullptr, flags) == 1) return {};
 
