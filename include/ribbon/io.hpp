@@ -96,6 +96,23 @@ inline constexpr std::size_t kMaxSmallFile = 16 * 1024 * 1024;
 // permanent io_error. Messages name `what` ("chain file").
 Result<std::string> read_small_file(const std::filesystem::path& path, const char* what);
 
+// A message file opened for reading, for callers that read it themselves.
+struct MessageFile {
+    int fd = -1;           // the caller's to close
+    bool regular = false;  // a regular file, `size` bytes long; else read it as a stream
+    std::uint64_t size = 0;
+};
+// Opens `path`: a missing file is a permanent io_error ("cannot open PATH:
+// ..."), another failure a transient one; a directory is a permanent
+// io_error, "PATH is a directory, not a message". Every message file ribbon
+// reads is opened here, so each input path names these cases alike.
+Result<MessageFile> open_message_file(const std::filesystem::path& path);
+
+// A whole message file (open_message_file()'s errors), read as a stream, so
+// a FIFO or /dev/fd/N works; more than `max_size` bytes is limit_exceeded
+// (message_too_large), found before the rest is read.
+Result<std::string> read_message_file(const std::filesystem::path& path, std::uint64_t max_size);
+
 // The start of a message read from a descriptor that cannot be read
 // twice (a pipe): the whole header section (RFC 5322 §2.1: up to and
 // including the empty line that ends it), and whatever of the body came

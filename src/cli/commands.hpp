@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -32,6 +33,15 @@ int exit_code_for(const Error& error);
 
 // "ribbon sign: <input>: <message> [<code>]" on stderr.
 void report_error(std::string_view command, std::string_view input, const Error& error);
+
+// --max-message-size BYTES, as every command that reads messages takes it
+// (ribbon/io.hpp); `help` says what a larger message gets and the default.
+template <class T>
+CLI::Option* add_max_message_size(CLI::App* cmd, T& target, const std::string& help) {
+    return cmd->add_option("--max-message-size", target, help)
+        ->type_name("BYTES")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+}
 
 void register_sign(CLI::App& app, int& exit_code);
 void register_verify(CLI::App& app, int& exit_code);

@@ -7,15 +7,9 @@
 // parsed, or was larger than the maximum message size (the others are
 // still learned); 75 when the store failed (what was recorded before stays
 // recorded); 78 for a bad configuration or store URL.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -178,45 +172,9 @@ Result<void> read_mbox(const std::string& path, Run& run) {
     return {};
 }
 
-// Reads one message file, at most `max` bytes of it: a larger one, or an
-// endless one (/dev/zero, a FIFO whose writer never stops), is refused
-// before it fills memory; a directory is named as such.
-Result<std::string> read_message_file(const std::filesystem::path& path, std::uint64_t max) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
-                     "cannot open " + path.string() + ": " + std::strerror(err));
-    }
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        ::close(fd);
-        return permanent_error(Errc::io_error, path.string() + " is a directory, not a message");
-    }
-    std::string bytes;
-    char chunk[65536];
-    while (true) {
-        ssize_t n = ::read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            return transient_error(Errc::io_error, "cannot read " + path.string() + ": " + std::strerror(err));
-        }
-        if (n == 0) break;
-        if (bytes.size() + static_cast<std::size_t>(n) > max) {
-            ::close(fd);
-            return message_too_large(max);
-        }
-        bytes.append(chunk, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return bytes;
-}
-
 Result<void> read_files(const std::vector<std::filesystem::path>& paths, Run& run, Tally& errors) {
     for (const auto& path : paths) {
-        auto bytes = read_message_file(path, run.max_message_size());
+        auto bytes = read_message_file(path, run.max_message_size());  // ribbon/io.hpp
         if (!bytes) {
             ++errors.unreadable;
             report_error("learn", path.string(), bytes.error());
@@ -302,10 +260,8 @@ void register_learn(CLI::App& app, int& exit_code) {
     mbox->excludes(maildir)->excludes(files);
     maildir->excludes(files);
     cmd->add_flag("-v,--verbose", args->verbose, "One line per message: what was learned or why it was skipped");
-    cmd->add_option("--max-message-size", args->max_message_size,
-                    "Refuse messages larger than BYTES (default [learn] max_message_size, 268435456)")
-        ->type_name("BYTES")
-        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+    add_max_message_size(cmd, args->max_message_size,
+                         "Refuse messages larger than BYTES (default [learn] max_message_size, 268435456)");
     cmd->callback([args, &exit_code] {
         if (args->mbox.empty() && args->maildir.empty() && args->files.empty()) {
             std::fprintf(stderr, "ribbon learn: give --mbox FILE, --maildir DIR or message files\n");

@@ -236,10 +236,8 @@ void register_sendmail(CLI::App& app, int& exit_code) {
     cmd->add_option("-F", args->full_name, "Full name of the sender");
     cmd->add_option("-o", args->o_options, "sendmail -o options (-oi as -i; others are passed on)")->take_all();
     cmd->add_option("-b", args->mode, "Mode: only -bm (deliver mail, the default)");
-    cmd->add_option("--max-message-size", args->max_message_size,
-                    "Refuse a message larger than BYTES (default [sendmail] max_message_size, 268435456)")
-        ->type_name("BYTES")
-        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+    add_max_message_size(cmd, args->max_message_size,
+                         "Refuse a message larger than BYTES (default [sendmail] max_message_size, 268435456)");
     cmd->add_option("recipients", args->recipients, "Recipient addresses");
     cmd->callback([args, &exit_code] {
         SendmailArgs a = *args;

@@ -4,8 +4,6 @@
 // each message's From without --id, so --batch picks per message), hands
 // each message to ribbon::Signer and maps errors to exit codes
 // (commands.hpp).
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -93,29 +91,13 @@ bool is_regular_file(const std::string& path) {
     return fs::is_regular_file(path, ec);
 }
 
-// Opens a message file to be read as a stream (a FIFO, /dev/fd/N); the
-// same errors as the signer gives for a file it opens itself.
-Result<FileDescriptor> open_message(const std::string& path) {
-    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (fd.get() < 0) {
-        int err = errno;
-        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
-                     "cannot open " + path + ": " + std::strerror(err));
-    }
-    struct stat st {};
-    if (::fstat(fd.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
-        return permanent_error(Errc::io_error, path + " is a directory, not a message");
-    }
-    return fd;
-}
-
 // The descriptor the message comes from: stdin, or the file argument opened
 // into `opened` (which keeps it open).
 Result<int> message_fd(const SignArgs& args, FileDescriptor& opened) {
     if (args.from_stdin()) return STDIN_FILENO;
-    auto o = open_message(args.input);
-    if (!o) return std::move(o).error();
-    opened = std::move(*o);
+    auto file = open_message_file(args.input);  // ribbon/io.hpp: the signer's own errors
+    if (!file) return std::move(file).error();
+    opened = FileDescriptor(file->fd);
     return opened.get();
 }
 
@@ -488,10 +470,8 @@ void register_sign(CLI::App& app, int& exit_code) {
         ->needs(for_address);
     cmd->add_option("--store", args->store.url, "With --for: the store URL, instead of [store] url")
         ->needs(for_address);
-    cmd->add_option("--max-message-size", args->max_message_size,
-                    "Refuse a message larger than BYTES with limit_exceeded (default 268435456, 256 MiB)")
-        ->type_name("BYTES")
-        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+    add_max_message_size(cmd, args->max_message_size,
+                         "Refuse a message larger than BYTES with limit_exceeded (default 268435456, 256 MiB)");
     batch->needs(out_dir)->excludes(out)->excludes(in)->excludes(for_address);
     out_dir->needs(batch);
     cmd->callback([args, &exit_code, key, keystore, id] {

@@ -300,10 +300,8 @@ void register_verify(CLI::App& app, int& exit_code) {
                   "Judge SHA-1 signatures like others (with a warning) instead of refusing them "
                   "as weak_algorithm");
     cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
-    cmd->add_option("--max-message-size", args->max_message_size,
-                    "Do not read a message larger than BYTES: exit 3, limit_exceeded (default 268435456)")
-        ->type_name("BYTES")
-        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40));
+    add_max_message_size(cmd, args->max_message_size,
+                         "Do not read a message larger than BYTES: exit 3, limit_exceeded (default 268435456)");
     cmd->add_option("input", args->input, "The message (default: stdin)")->type_name("IN");
     cmd->callback([args, &exit_code] { exit_code = run_verify(*args); });
 }

@@ -79,48 +79,101 @@ Result<MessageHead> read_message_head(int fd, std::size_t limit) {
     }
 }
 
-Result<std::string> read_small_file(const std::filesystem::path& path, const char* what) {
-    auto failed = [&](int err) {
-        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
-                     std::string("cannot read ") + what + " " + path.string() + ": " +
-                         std::strerror(err));
-    };
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return failed(errno);
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        ::close(fd);
-        return permanent_error(Errc::io_error, std::string("cannot read ") + what + " " +
-                                                   path.string() + ": it is a directory");
-    }
-    // Read as a stream (a FIFO or /dev/fd/N works too), one byte past the
-    // limit to tell "exactly at the limit" from "over it".
-    // Sized once for a regular file: growing the string would leave copies
-    // of a key's bytes behind in freed memory.
-    std::string out;
-    if (S_ISREG(st.st_mode)) out.reserve(std::min<std::size_t>(st.st_size, kMaxSmallFile) + 1);
+namespace {
+
+// Reads `fd` to its end into `out`, at most `max` bytes: 0, EFBIG when
+// there is more (one byte past `max` is read to tell), or a read's errno.
+// `size`: a regular file's size, 0 for a stream. `out` is sized once from
+// it: growing it would leave copies of a key's bytes behind in freed
+// memory. The stack buffer is wiped for the same reason.
+int read_to_end(int fd, std::uint64_t size, std::uint64_t max, std::string& out) {
+    out.reserve(static_cast<std::size_t>(std::min(size, max)) + 1);
     char buf[65536];
+    int result = 0;
     while (true) {
         ssize_t n = ::read(fd, buf, sizeof buf);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            int err = errno;
-            ::close(fd);
-            return failed(err);
+            result = errno;
+            break;
         }
         if (n == 0) break;
         out.append(buf, static_cast<std::size_t>(n));
-        if (out.size() > kMaxSmallFile) {
-            ::close(fd);
-            explicit_bzero(buf, sizeof buf);
-            return permanent_error(Errc::io_error, std::string("cannot read ") + what + " " +
-                                                       path.string() + ": it is larger than " +
-                                                       std::to_string(kMaxSmallFile) + " bytes");
+        if (out.size() > max) {
+            result = EFBIG;
+            break;
         }
     }
+    explicit_bzero(buf, sizeof buf);
+    return result;
+}
+
+}  // namespace
+
+Result<std::string> read_small_file(const std::filesystem::path& path, const char* what) {
+    auto failed = [&](const std::string& why, ErrorKind kind) {
+        return Error(Errc::io_error, kind, std::string("cannot read ") + what + " " + path.string() + ": " + why);
+    };
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        const int err = errno;
+        return failed(std::strerror(err), err == ENOENT ? ErrorKind::permanent : ErrorKind::transient);
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return failed("it is a directory", ErrorKind::permanent);
+    }
+    // Read as a stream: a FIFO or /dev/fd/N works too.
+    std::string out;
+    const int err =
+        read_to_end(fd, S_ISREG(st.st_mode) ? static_cast<std::uint64_t>(st.st_size) : 0, kMaxSmallFile, out);
     ::close(fd);
-    explicit_bzero(buf, sizeof buf);  // key material read through the stack
+    if (err == EFBIG) {
+        return failed("it is larger than " + std::to_string(kMaxSmallFile) + " bytes", ErrorKind::permanent);
+    }
+    if (err != 0) return failed(std::strerror(err), ErrorKind::transient);
     return out;
+}
+
+Result<MessageFile> open_message_file(const std::filesystem::path& path) {
+    MessageFile file;
+    file.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (file.fd < 0) {
+        const int err = errno;
+        return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
+                     "cannot open " + path.string() + ": " + std::strerror(err));
+    }
+    struct stat st {};
+    if (::fstat(file.fd, &st) != 0) {
+        const int err = errno;
+        ::close(file.fd);
+        return transient_error(Errc::io_error, "cannot stat " + path.string() + ": " + std::strerror(err));
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ::close(file.fd);
+        return permanent_error(Errc::io_error, path.string() + " is a directory, not a message");
+    }
+    file.regular = S_ISREG(st.st_mode);
+    file.size = file.regular ? static_cast<std::uint64_t>(st.st_size) : 0;
+    return file;
+}
+
+Result<std::string> read_message_file(const std::filesystem::path& path, std::uint64_t max_size) {
+    auto file = open_message_file(path);
+    if (!file) return std::move(file).error();
+    if (file->regular && file->size > max_size) {
+        ::close(file->fd);
+        return message_too_large(max_size);
+    }
+    std::string bytes;
+    const int err = read_to_end(file->fd, file->size, max_size, bytes);
+    ::close(file->fd);
+    if (err == EFBIG) return message_too_large(max_size);
+    if (err != 0) {
+        return transient_error(Errc::io_error, "cannot read " + path.string() + ": " + std::strerror(err));
+    }
+    return bytes;
 }
 
 std::string MessageInput::describe() const {

@@ -183,23 +183,10 @@ Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
             out.size = static_cast<std::int64_t>(in.bytes().size());
             return out;
         case MessageInput::Source::file: {
-            int fd = ::open(in.path().c_str(), O_RDONLY | O_CLOEXEC);
-            if (fd < 0) {
-                int err = errno;
-                return Error(Errc::io_error, err == ENOENT ? ErrorKind::permanent : ErrorKind::transient,
-                             "cannot open " + in.path().string() + ": " + std::strerror(err));
-            }
-            struct stat st {};
-            if (::fstat(fd, &st) != 0) {
-                int err = errno;
-                ::close(fd);
-                return transient_error(Errc::io_error, "cannot stat " + in.path().string() + ": " + std::strerror(err));
-            }
-            if (S_ISDIR(st.st_mode)) {
-                ::close(fd);
-                return permanent_error(Errc::io_error, in.path().string() + " is a directory, not a message");
-            }
-            if (!S_ISREG(st.st_mode)) {
+            auto file = open_message_file(in.path());
+            if (!file) return std::move(file).error();
+            const int fd = file->fd;
+            if (!file->regular) {
                 // A FIFO, /dev/fd/N of a pipe, a device: its size says
                 // nothing and it may not be readable twice, so it is read
                 // once as a stream, like stdin.
@@ -208,12 +195,12 @@ Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
                 if (!spooled) return std::move(spooled).error();
                 return out;
             }
-            if (static_cast<std::uint64_t>(st.st_size) > in.max_size()) {
+            if (file->size > in.max_size()) {
                 ::close(fd);
                 return message_too_large(in.max_size());
             }
-            out.size = st.st_size;
-            if (read_small_files && st.st_size <= kReadUpTo && read_whole(fd, st.st_size, out)) {
+            out.size = static_cast<std::int64_t>(file->size);
+            if (read_small_files && out.size <= kReadUpTo && read_whole(fd, out.size, out)) {
                 ::close(fd);
                 return out;
             }
