@@ -1,9 +1,9 @@
-// The client rules' regular expressions (src/policy/pattern.hpp): what the
+// The client rules' regular expressions (src/learn/pattern.hpp): what the
 // ECMAScript subset accepts and refuses, that it finds the same match and
 // first group as std::regex (a backtracking ECMAScript engine, so a second
 // implementation) on every shipped pattern, and that hostile values cost
 // linear time.
-#include "policy/pattern.hpp"
+#include "learn/pattern.hpp"
 
 #include <gtest/gtest.h>
 

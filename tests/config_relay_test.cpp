@@ -1,4 +1,4 @@
-// ribbon.toml's [relay] and [relay.next_hop] (src/policy/config_relay.cpp,
+// ribbon.toml's [relay] and [relay.next_hop] (src/config/config_relay.cpp,
 // docs/CONFIGURATION.md): the documented defaults, every key read, every
 // refusal with its exact message (file, line, key), and check-config's
 // output reading back to the same settings.

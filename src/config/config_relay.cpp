@@ -2,7 +2,7 @@
 // ribbon.toml (docs/CONFIGURATION.md).
 #include <sstream>
 
-#include "policy/config_reader.hpp"
+#include "config/config_reader.hpp"
 #include "ribbon/network.hpp"
 
 namespace ribbon::policy {

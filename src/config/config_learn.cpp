@@ -2,7 +2,7 @@
 // (docs/CONFIGURATION.md), and the names of the recipient-policy settings.
 #include <string>
 
-#include "policy/config_reader.hpp"
+#include "config/config_reader.hpp"
 
 namespace ribbon {
 

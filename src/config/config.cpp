@@ -14,7 +14,7 @@
 
 #include "core/digital_id_impl.hpp"
 #include "policy/addresses.hpp"
-#include "policy/config_reader.hpp"
+#include "config/config_reader.hpp"
 
 namespace ribbon {
 

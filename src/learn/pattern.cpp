@@ -3,7 +3,7 @@
 // and the VM. Trusts nothing about the text it matches; the pattern comes
 // from a rules file (the shipped one or an operator's), so every limit is
 // checked when compiling, not assumed.
-#include "policy/pattern.hpp"
+#include "learn/pattern.hpp"
 
 #include <memory>
 

@@ -17,8 +17,8 @@
 #include <set>
 #include <toml++/toml.h>
 
-#include "policy/config_reader.hpp"
-#include "policy/pattern.hpp"
+#include "config/config_reader.hpp"
+#include "learn/pattern.hpp"
 #include "ribbon/io.hpp"
 
 namespace ribbon {
