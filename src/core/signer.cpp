@@ -75,6 +75,75 @@ private:
     std::uint64_t m_count = 0;
 };
 
+// The header section of the signed message: the fields that stay outside
+// the signature, then the S/MIME Content-Type and, for multipart/signed,
+// the preamble and the first boundary.
+std::string outer_head(std::string head, SignMode mode, const std::string& boundary) {
+    head.reserve(head.size() + 256);
+    head += "MIME-Version: 1.0\r\n";
+    if (mode == SignMode::detached) {
+        // RFC 8551 §3.5.3: multipart/signed, signature second.
+        enc::append_folded(head, "Content-Type",
+                           "multipart/signed; protocol=\"application/pkcs7-signature\"; "
+                           "micalg=sha-256; boundary=\"" + boundary + "\"");
+        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--";
+        head += boundary;
+        head += "\r\n";
+    } else {
+        // RFC 8551 §3.5.2: opaque signed-data, readable only with S/MIME.
+        head += "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n"
+                "Content-Transfer-Encoding: base64\r\n"
+                "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n";
+    }
+    return head;
+}
+
+// Everything after the signed part of a multipart/signed message: the
+// application/pkcs7-signature part and the closing boundary. Built in one
+// buffer: the signature part is 2–3 KB per message.
+std::string signature_part(std::string_view der, const std::string& boundary) {
+    static constexpr std::string_view kSignatureHeaders =
+        "\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
+        "Content-Transfer-Encoding: base64\r\n"
+        "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
+        "Content-Description: S/MIME Cryptographic Signature\r\n\r\n";
+    std::string tail;
+    tail.reserve(2 * boundary.size() + kSignatureHeaders.size() + der.size() * 4 / 3 + der.size() / 28 + 32);
+    tail += "\r\n--";
+    tail += boundary;
+    tail += kSignatureHeaders;
+    enc::Base64Encoder::append_lines(tail, der);
+    tail += "\r\n--";
+    tail += boundary;
+    tail += "--\r\n";
+    return tail;
+}
+
+// The body of opaque signed-data: the DER of the SignedData around the
+// spooled signed part, base64 encoded as it streams out.
+Result<void> write_encapsulated(const cms::SignedDataBuilder::Encapsulated& parts, const Spool& spool, Sink& out) {
+    enc::HashingWriter writer(nullptr, out);
+    enc::Base64Encoder b64;
+    b64.feed(parts.prefix, writer);
+    // The spool replays into the encoder through a small adapter.
+    class ToBase64 final : public Sink {
+    public:
+        ToBase64(enc::Base64Encoder& e, enc::HashingWriter& w) : m_e(e), m_w(w) {}
+        Result<void> write(std::string_view bytes) override {
+            m_e.feed(bytes, m_w);
+            return {};
+        }
+
+    private:
+        enc::Base64Encoder& m_e;
+        enc::HashingWriter& m_w;
+    } adapter(b64, writer);
+    if (auto r = spool.replay(adapter); !r) return r;
+    b64.feed(parts.suffix, writer);
+    b64.finish(writer);
+    return writer.finish();
+}
+
 }  // namespace
 
 Result<std::string> from_address(const MessageInput& in) {
@@ -132,24 +201,7 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     Spool spool(Spool::kDefaultMemoryLimit, {}, max_signed_size(in.max_size()));
     Sink& body_sink = stream_directly ? static_cast<Sink&>(out) : static_cast<Sink&>(spool);
     std::string boundary = make_boundary();
-
-    std::string head = std::move(plan->outer_headers);
-    head.reserve(head.size() + 256);
-    head += "MIME-Version: 1.0\r\n";
-    if (options.mode == SignMode::detached) {
-        // RFC 8551 §3.5.3: multipart/signed, signature second.
-        enc::append_folded(head, "Content-Type",
-                           "multipart/signed; protocol=\"application/pkcs7-signature\"; "
-                           "micalg=sha-256; boundary=\"" + boundary + "\"");
-        head += "\r\nThis is a cryptographically signed message in MIME format.\r\n\r\n--";
-        head += boundary;
-        head += "\r\n";
-    } else {
-        // RFC 8551 §3.5.2: opaque signed-data, readable only with S/MIME.
-        head += "Content-Type: application/pkcs7-mime; smime-type=signed-data;\r\n name=\"smime.p7m\"\r\n"
-                "Content-Transfer-Encoding: base64\r\n"
-                "Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n";
-    }
+    std::string head = outer_head(std::move(plan->outer_headers), options.mode, boundary);
     if (stream_directly) {
         if (auto r = out.write(head); !r) return std::move(r).error();
     }
@@ -164,51 +216,16 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
     if (options.mode == SignMode::detached) {
         auto der = impl.builder->detached(digest, plan->signing_time);
         if (!der) return std::move(der).error();
-        // Built in one buffer: the signature part is 2–3 KB per message.
-        static constexpr std::string_view kSignatureHeaders =
-            "\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
-            "Content-Transfer-Encoding: base64\r\n"
-            "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
-            "Content-Description: S/MIME Cryptographic Signature\r\n\r\n";
-        std::string tail;
-        tail.reserve(2 * boundary.size() + kSignatureHeaders.size() + der->size() * 4 / 3 +
-                     der->size() / 28 + 32);
-        tail += "\r\n--";
-        tail += boundary;
-        tail += kSignatureHeaders;
-        enc::Base64Encoder::append_lines(tail, *der);
-        tail += "\r\n--";
-        tail += boundary;
-        tail += "--\r\n";
         if (!stream_directly) {
             if (auto r = out.write(head); !r) return std::move(r).error();
             if (auto r = spool.replay(out); !r) return std::move(r).error();
         }
-        if (auto r = out.write(tail); !r) return std::move(r).error();
+        if (auto r = out.write(signature_part(*der, boundary)); !r) return std::move(r).error();
     } else {
         auto parts = impl.builder->encapsulated(digest, plan->signing_time, spool.size());
         if (!parts) return std::move(parts).error();
         if (auto r = out.write(head); !r) return std::move(r).error();
-        enc::HashingWriter writer(nullptr, out);
-        enc::Base64Encoder b64;
-        b64.feed(parts->prefix, writer);
-        // The spool replays into the encoder through a small adapter.
-        class ToBase64 final : public Sink {
-        public:
-            ToBase64(enc::Base64Encoder& e, enc::HashingWriter& w) : m_e(e), m_w(w) {}
-            Result<void> write(std::string_view bytes) override {
-                m_e.feed(bytes, m_w);
-                return {};
-            }
-
-        private:
-            enc::Base64Encoder& m_e;
-            enc::HashingWriter& m_w;
-        } adapter(b64, writer);
-        if (auto r = spool.replay(adapter); !r) return std::move(r).error();
-        b64.feed(parts->suffix, writer);
-        b64.finish(writer);
-        if (auto r = writer.finish(); !r) return std::move(r).error();
+        if (auto r = write_encapsulated(*parts, spool, out); !r) return std::move(r).error();
     }
 
     SignReport report;
