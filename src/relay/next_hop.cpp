@@ -540,93 +540,100 @@ asio::awaitable<std::unique_ptr<SmtpConnection>> NextHop::connect(Reply& failure
     auto c = std::make_unique<SmtpConnection>(std::move(socket), m_tls, peer);
     c->stream.set_timeout(m_settings.timeout);
     attempt->connection = c.get();
-
-    auto fail = [&](Reply r) -> std::unique_ptr<SmtpConnection> {
-        attempt->connection = nullptr;
-        failure = std::move(r);
+    auto refused = co_await open_session(*c);
+    attempt->connection = nullptr;
+    if (refused) {
+        failure = std::move(*refused);
         dismiss(m_io, std::move(c));
-        return nullptr;
-    };
-    auto start_tls = [&]() -> asio::awaitable<bool> {
-        SSL* ssl = c->stream.ssl();
-        bool literal = is_ip_literal(m_settings.host);
-        if (!literal) SSL_set_tlsext_host_name(ssl, m_settings.host.c_str());  // SNI, RFC 6066 §3
-        if (m_settings.verify) {
-            // RFC 6125: the certificate must name the host ribbon connected to.
-            X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
-            if (literal) {
-                X509_VERIFY_PARAM_set1_ip_asc(param, m_settings.host.c_str());
-            } else {
-                X509_VERIFY_PARAM_set1_host(param, m_settings.host.c_str(), 0);
-            }
-        }
-        StreamError e = co_await c->stream.handshake(asio::ssl::stream_base::client);
-        if (e != StreamError::none) {
-            failure = make_reply(451, "4.7.5", "TLS with next hop " + peer + " failed: " + c->stream.last_error());
-            c->broken = true;
-            co_return false;
-        }
-        co_return true;
-    };
-
-    if (m_settings.kind == NextHopSettings::Kind::smtps && !co_await start_tls()) co_return fail(failure);
-    Reply greeting = co_await c->read_reply();
-    if (greeting.code != 220) {
-        co_return fail(c->broken ? greeting
-                                 : make_reply(451, "4.4.0", "next hop " + peer + " refused the connection: " +
-                                                                greeting.summary()));
+        co_return nullptr;
     }
-    auto hello = [&]() -> asio::awaitable<std::optional<Reply>> {
-        Reply r = co_await c->exchange("EHLO " + m_hostname);
+    co_return c;
+}
+
+// From the greeting to a connection ready for MAIL: TLS (from the first
+// byte, or STARTTLS as relay.next_hop.tls says), EHLO and AUTH. The reply
+// the client should get when any step fails.
+asio::awaitable<std::optional<Reply>> NextHop::open_session(SmtpConnection& c) {
+    if (m_settings.kind == NextHopSettings::Kind::smtps) {
+        if (auto r = co_await start_tls(c)) co_return r;
+    }
+    Reply greeting = co_await c.read_reply();
+    if (greeting.code != 220) {
+        co_return c.broken ? greeting
+                           : make_reply(451, "4.4.0", "next hop " + c.peer + " refused the connection: " +
+                                                          greeting.summary());
+    }
+    if (auto r = co_await hello(c)) co_return r;
+    if (m_settings.kind == NextHopSettings::Kind::smtp && m_settings.tls != NextHopTls::none) {
+        if (c.has("STARTTLS")) {
+            Reply r = co_await c.exchange("STARTTLS");
+            if (r.code != 220) {
+                co_return c.broken ? r : make_reply(451, "4.7.5", "next hop " + c.peer + " refused STARTTLS: " +
+                                                                      r.summary());
+            }
+            if (auto t = co_await start_tls(c)) co_return t;
+            if (auto h = co_await hello(c)) co_return h;  // RFC 3207 §4.2: forget what was said before
+        } else if (m_settings.tls == NextHopTls::required) {
+            co_return make_reply(451, "4.7.5", "next hop " + c.peer +
+                                                   " does not offer STARTTLS, which relay.next_hop.tls requires");
+        }
+    }
+    if (!m_settings.auth_user.empty()) co_return co_await authenticate(c);
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<Reply>> NextHop::start_tls(SmtpConnection& c) {
+    SSL* ssl = c.stream.ssl();
+    bool literal = is_ip_literal(m_settings.host);
+    if (!literal) SSL_set_tlsext_host_name(ssl, m_settings.host.c_str());  // SNI, RFC 6066 §3
+    if (m_settings.verify) {
+        // RFC 6125: the certificate must name the host ribbon connected to.
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        if (literal) {
+            X509_VERIFY_PARAM_set1_ip_asc(param, m_settings.host.c_str());
+        } else {
+            X509_VERIFY_PARAM_set1_host(param, m_settings.host.c_str(), 0);
+        }
+    }
+    StreamError e = co_await c.stream.handshake(asio::ssl::stream_base::client);
+    if (e == StreamError::none) co_return std::nullopt;
+    c.broken = true;
+    co_return make_reply(451, "4.7.5", "TLS with next hop " + c.peer + " failed: " + c.stream.last_error());
+}
+
+asio::awaitable<std::optional<Reply>> NextHop::hello(SmtpConnection& c) {
+    Reply r = co_await c.exchange("EHLO " + m_hostname);
+    if (r.code == 250) {
+        c.learn_extensions(r);
+        co_return std::nullopt;
+    }
+    if (c.broken) co_return r;
+    if (r.code >= 500) {  // RFC 5321 §3.2: an old server; HELO instead
+        r = co_await c.exchange("HELO " + m_hostname);
         if (r.code == 250) {
-            c->learn_extensions(r);
+            c.extensions.clear();
             co_return std::nullopt;
         }
-        if (c->broken) co_return r;
-        if (r.code >= 500) {  // RFC 5321 §3.2: an old server; HELO instead
-            r = co_await c->exchange("HELO " + m_hostname);
-            if (r.code == 250) {
-                c->extensions.clear();
-                co_return std::nullopt;
-            }
-        }
-        co_return c->broken ? r : make_reply(451, "4.4.0", "next hop " + peer + " refused EHLO: " + r.summary());
-    };
-    if (auto r = co_await hello()) co_return fail(*r);
-    if (m_settings.kind == NextHopSettings::Kind::smtp && m_settings.tls != NextHopTls::none) {
-        if (c->has("STARTTLS")) {
-            Reply r = co_await c->exchange("STARTTLS");
-            if (r.code != 220) {
-                co_return fail(c->broken ? r : make_reply(451, "4.7.5", "next hop " + peer + " refused STARTTLS: " +
-                                                                            r.summary()));
-            }
-            if (!co_await start_tls()) co_return fail(failure);
-            if (auto h = co_await hello()) co_return fail(*h);  // RFC 3207 §4.2: forget what was said before
-        } else if (m_settings.tls == NextHopTls::required) {
-            co_return fail(make_reply(451, "4.7.5", "next hop " + peer +
-                                                        " does not offer STARTTLS, which relay.next_hop.tls requires"));
-        }
     }
-    if (!m_settings.auth_user.empty()) {
-        Reply r;
-        if (c->auth_mechanisms.find(" PLAIN ") != std::string::npos) {
-            // RFC 4616: authzid NUL authcid NUL password.
-            r = co_await c->exchange("AUTH PLAIN " + base64_encode(std::string(1, '\0') + m_settings.auth_user +
-                                                                   std::string(1, '\0') + m_password));
-        } else if (c->auth_mechanisms.find(" LOGIN ") != std::string::npos) {
-            r = co_await c->exchange("AUTH LOGIN");
-            if (r.code == 334) r = co_await c->exchange(base64_encode(m_settings.auth_user));
-            if (r.code == 334) r = co_await c->exchange(base64_encode(m_password));
-        } else {
-            co_return fail(make_reply(451, "4.7.0", "next hop " + peer + " offers neither AUTH PLAIN nor LOGIN"));
-        }
-        if (r.code != 235) {
-            co_return fail(c->broken ? r : make_reply(451, "4.7.0", "next hop " + peer +
-                                                                        " refused ribbon's credentials: " + r.summary()));
-        }
+    co_return c.broken ? r : make_reply(451, "4.4.0", "next hop " + c.peer + " refused EHLO: " + r.summary());
+}
+
+asio::awaitable<std::optional<Reply>> NextHop::authenticate(SmtpConnection& c) {
+    Reply r;
+    if (c.auth_mechanisms.find(" PLAIN ") != std::string::npos) {
+        // RFC 4616: authzid NUL authcid NUL password.
+        r = co_await c.exchange("AUTH PLAIN " + base64_encode(std::string(1, '\0') + m_settings.auth_user +
+                                                              std::string(1, '\0') + m_password));
+    } else if (c.auth_mechanisms.find(" LOGIN ") != std::string::npos) {
+        r = co_await c.exchange("AUTH LOGIN");
+        if (r.code == 334) r = co_await c.exchange(base64_encode(m_settings.auth_user));
+        if (r.code == 334) r = co_await c.exchange(base64_encode(m_password));
+    } else {
+        co_return make_reply(451, "4.7.0", "next hop " + c.peer + " offers neither AUTH PLAIN nor LOGIN");
     }
-    attempt->connection = nullptr;
-    co_return c;
+    if (r.code == 235) co_return std::nullopt;
+    co_return c.broken ? r : make_reply(451, "4.7.0", "next hop " + c.peer + " refused ribbon's credentials: " +
+                                                          r.summary());
 }
 
 }  // namespace ribbon::relay

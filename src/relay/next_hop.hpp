@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -89,6 +90,12 @@ private:
 
     // `opening` lets the delivery interrupt() the connect in progress.
     boost::asio::awaitable<std::unique_ptr<SmtpConnection>> connect(Reply& failure, std::shared_ptr<Opening> opening);
+    // The steps of connect() after the TCP connection; each returns the
+    // reply for the client when the step fails, nothing when it succeeded.
+    boost::asio::awaitable<std::optional<Reply>> open_session(SmtpConnection& c);
+    boost::asio::awaitable<std::optional<Reply>> start_tls(SmtpConnection& c);
+    boost::asio::awaitable<std::optional<Reply>> hello(SmtpConnection& c);
+    boost::asio::awaitable<std::optional<Reply>> authenticate(SmtpConnection& c);
     void park(std::unique_ptr<SmtpConnection> connection);
     std::unique_ptr<SmtpConnection> unpark();
     // Closes cached connections once they have been idle for kIdleLimit.
