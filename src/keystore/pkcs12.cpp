@@ -253,6 +253,124 @@ Result<std::string> pick_address(const fs::path& file, const DigitalId& id,
                                join(addresses) + "); choose one with --address");
 }
 
+// The bundle's integrity MAC checked with `password`: a wrong password and
+// a damaged file get different errors. `pass` is what PKCS12_parse must be
+// given afterwards (check_mac may find the empty password is meant as NULL).
+Result<void> check_password(PKCS12* p12, const std::string& name, const Secret& password,
+                            bool password_given, const char** pass) {
+    switch (check_mac(p12, password, pass)) {
+        case MacCheck::ok:
+        case MacCheck::absent:
+            return {};
+        case MacCheck::wrong_password:
+            if (password_is_right(p12, password)) {
+                return permanent_error(Errc::bad_certificate,
+                                       name +
+                                           ": the PKCS#12 bundle is damaged: its integrity MAC "
+                                           "does not verify, although the password decrypts "
+                                           "its contents");
+            }
+            return permanent_error(
+                Errc::wrong_password,
+                !password_given
+                    ? name +
+                          ": the PKCS#12 bundle needs a password (--password-file or "
+                          "RIBBON_P12_PASSWORD), or it is damaged: its integrity MAC does not "
+                          "verify without one"
+                    : name +
+                          ": wrong password for the PKCS#12 bundle, or the file is damaged: "
+                          "its integrity MAC does not verify and the password decrypts none "
+                          "of its contents");
+        case MacCheck::unusable:
+            break;
+    }
+    std::string reasons = ossl::drain_errors();
+    return permanent_error(Errc::bad_certificate,
+                           name +
+                               ": the PKCS#12 bundle's integrity MAC cannot be "
+                               "checked; the file is damaged (" +
+                               reasons + ")");
+}
+
+// What a bundle holds, decrypted.
+struct Contents {
+    ossl::PkeyPtr key;
+    ossl::X509Ptr cert;
+    ossl::X509StackPtr ca;
+    bool legacy = false;  // needed OpenSSL's legacy provider (RC2, 3DES)
+};
+
+Result<Contents> decrypt(PKCS12* p12, const std::string& name, const char* pass) {
+    Contents out;
+    EVP_PKEY* raw_key = nullptr;
+    X509* raw_cert = nullptr;
+    STACK_OF(X509)* raw_ca = nullptr;
+    ERR_clear_error();
+    int parsed = PKCS12_parse(p12, pass, &raw_key, &raw_cert, &raw_ca);
+    QueuedErrors failure;
+    if (parsed != 1) {
+        failure = drain_and_classify();
+        if (failure.unsupported && load_legacy_provider()) {
+            out.legacy = true;
+            parsed = PKCS12_parse(p12, pass, &raw_key, &raw_cert, &raw_ca);
+            if (parsed != 1) failure = drain_and_classify();
+        }
+    }
+    out.key.reset(raw_key);
+    out.cert.reset(raw_cert);
+    out.ca.reset(raw_ca);
+    if (parsed != 1) {
+        const std::string& reasons = failure.text;
+        if (PKCS12_mac_present(p12) != 1) {
+            // Without a MAC nothing tells a wrong password from damage.
+            return permanent_error(Errc::wrong_password,
+                                   name +
+                                       ": cannot decrypt the PKCS#12 bundle, which has no "
+                                       "integrity MAC: wrong password or damaged file (" +
+                                       reasons + ")");
+        }
+        return permanent_error(Errc::bad_certificate,
+                               name +
+                                   ": the PKCS#12 bundle cannot be decrypted although its "
+                                   "password is right; it is damaged or uses an algorithm "
+                                   "OpenSSL lacks (" +
+                                   reasons + ")");
+    }
+    if (!out.key) {
+        return permanent_error(Errc::bad_key, name +
+                                                  " holds no private key (a bundle exported "
+                                                  "without the key cannot sign)");
+    }
+    if (!out.cert) {
+        return permanent_error(Errc::bad_certificate,
+                               name + " holds no certificate for its private key");
+    }
+    return out;
+}
+
+// The bundle's Digital ID in the keystore's PEM forms.
+struct PemForms {
+    Secret key;
+    std::string leaf;
+    std::string chain;
+    std::size_t chain_certificates = 0;
+};
+
+Result<void> pem_forms(const fs::path& p12_file, const Contents& contents, PemForms& out) {
+    if (auto r = key_pem(contents.key.get(), out.key); !r) return in_file(p12_file, r.error());
+    auto leaf_text = cert_pem(contents.cert.get());
+    if (!leaf_text) return in_file(p12_file, leaf_text.error());
+    out.leaf = std::move(*leaf_text);
+    std::vector<X509*> chain = chain_for(contents.cert.get(), contents.ca.get());
+    for (X509* c : chain) {
+        auto text = cert_pem(c);
+        if (!text) return in_file(p12_file, text.error());
+        out.chain += *text;
+    }
+    out.chain_certificates = chain.size();
+    return {};
+}
+
 }  // namespace
 
 Result<Pkcs12Imported> import_pkcs12(const Keystore& keystore, const fs::path& p12_file,
@@ -276,99 +394,17 @@ Result<Pkcs12Imported> import_pkcs12(const Keystore& keystore, const fs::path& p
     Secret password;
     password.bytes.assign(options.password);
     const char* pass = password.bytes.c_str();
-    switch (check_mac(p12.get(), password, &pass)) {
-        case MacCheck::ok:
-        case MacCheck::absent:
-            break;
-        case MacCheck::wrong_password:
-            if (password_is_right(p12.get(), password)) {
-                return permanent_error(Errc::bad_certificate,
-                                       name +
-                                           ": the PKCS#12 bundle is damaged: its integrity MAC "
-                                           "does not verify, although the password decrypts "
-                                           "its contents");
-            }
-            return permanent_error(
-                Errc::wrong_password,
-                options.password.empty()
-                    ? name +
-                          ": the PKCS#12 bundle needs a password (--password-file or "
-                          "RIBBON_P12_PASSWORD), or it is damaged: its integrity MAC does not "
-                          "verify without one"
-                    : name +
-                          ": wrong password for the PKCS#12 bundle, or the file is damaged: "
-                          "its integrity MAC does not verify and the password decrypts none "
-                          "of its contents");
-        case MacCheck::unusable: {
-            std::string reasons = ossl::drain_errors();
-            return permanent_error(Errc::bad_certificate,
-                                   name +
-                                       ": the PKCS#12 bundle's integrity MAC cannot be "
-                                       "checked; the file is damaged (" +
-                                       reasons + ")");
-        }
+    if (auto r = check_password(p12.get(), name, password, !options.password.empty(), &pass); !r) {
+        return std::move(r).error();
     }
-
-    bool legacy = false;
-    EVP_PKEY* raw_key = nullptr;
-    X509* raw_cert = nullptr;
-    STACK_OF(X509)* raw_ca = nullptr;
-    ERR_clear_error();
-    int parsed = PKCS12_parse(p12.get(), pass, &raw_key, &raw_cert, &raw_ca);
-    QueuedErrors failure;
-    if (parsed != 1) {
-        failure = drain_and_classify();
-        if (failure.unsupported && load_legacy_provider()) {
-            legacy = true;
-            parsed = PKCS12_parse(p12.get(), pass, &raw_key, &raw_cert, &raw_ca);
-            if (parsed != 1) failure = drain_and_classify();
-        }
-    }
-    ossl::PkeyPtr key(raw_key);
-    ossl::X509Ptr cert(raw_cert);
-    ossl::X509StackPtr ca(raw_ca);
-    if (parsed != 1) {
-        const std::string& reasons = failure.text;
-        if (PKCS12_mac_present(p12.get()) != 1) {
-            // Without a MAC nothing tells a wrong password from damage.
-            return permanent_error(Errc::wrong_password,
-                                   name +
-                                       ": cannot decrypt the PKCS#12 bundle, which has no "
-                                       "integrity MAC: wrong password or damaged file (" +
-                                       reasons + ")");
-        }
-        return permanent_error(Errc::bad_certificate,
-                               name +
-                                   ": the PKCS#12 bundle cannot be decrypted although its "
-                                   "password is right; it is damaged or uses an algorithm "
-                                   "OpenSSL lacks (" +
-                                   reasons + ")");
-    }
-    if (!key) {
-        return permanent_error(Errc::bad_key, name +
-                                                  " holds no private key (a bundle exported "
-                                                  "without the key cannot sign)");
-    }
-    if (!cert) {
-        return permanent_error(Errc::bad_certificate,
-                               name + " holds no certificate for its private key");
-    }
-
-    Secret key_text;
-    if (auto r = key_pem(key.get(), key_text); !r) return in_file(p12_file, r.error());
-    auto leaf_text = cert_pem(cert.get());
-    if (!leaf_text) return in_file(p12_file, leaf_text.error());
-    std::string chain_text;
-    std::vector<X509*> chain = chain_for(cert.get(), ca.get());
-    for (X509* c : chain) {
-        auto text = cert_pem(c);
-        if (!text) return in_file(p12_file, text.error());
-        chain_text += *text;
-    }
+    auto contents = decrypt(p12.get(), name, pass);
+    if (!contents) return std::move(contents).error();
+    PemForms pem;
+    if (auto r = pem_forms(p12_file, *contents, pem); !r) return std::move(r).error();
 
     // The same checks Keystore::add makes, done first so that the address
     // can be chosen from the certificate and every error names the file.
-    auto id = DigitalId::from_pem(key_text.bytes, *leaf_text, chain_text);
+    auto id = DigitalId::from_pem(pem.key.bytes, pem.leaf, pem.chain);
     if (!id) return in_file(p12_file, id.error());
     auto address = pick_address(p12_file, *id, options.address);
     if (!address) return std::move(address).error();
@@ -382,14 +418,14 @@ Result<Pkcs12Imported> import_pkcs12(const Keystore& keystore, const fs::path& p
                                    "; not imported");
     }
 
-    auto filed = keystore.add(*address, key_text.bytes, *leaf_text, chain_text);
+    auto filed = keystore.add(*address, pem.key.bytes, pem.leaf, pem.chain);
     if (!filed) return in_file(p12_file, filed.error());
     Pkcs12Imported out;
     out.address = *address;
     out.cert_file = *filed;
     out.certificate = id->certificate();
-    out.chain_certificates = chain.size();
-    out.legacy_algorithms = legacy;
+    out.chain_certificates = pem.chain_certificates;
+    out.legacy_algorithms = contents->legacy;
     return out;
 }
 
