@@ -493,23 +493,8 @@ std::string describe_mismatch(const std::vector<ProtectedHeader>& headers) {
            "(RFC 9788): it was changed after signing";
 }
 
-Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const TrustStore::Impl& trust,
-                                   const VerifyOptions& options) {
-    VerifyResult result;
-    result.from_addresses = verify::from_addresses(parsed.message());
-    auto located = locate(parsed, result);
-    if (!located) return std::move(located).error();
-    if (!*located) {
-        result.verdict = Verdict::not_signed;
-        result.reason = VerifyReason::not_signed;
-        return result;
-    }
-    Located& found = **located;
-    result.opaque = found.opaque;
-    CMS_ContentInfo* cms = found.cms.get();
-    STACK_OF(X509)* candidates =
-        sk_X509_num(trust.anchors.get()) > 0 ? trust.anchors.get() : nullptr;
-
+// The CMS signature over the signed content (and the detached form's rule).
+Check signature_check(CMS_ContentInfo* cms, STACK_OF(X509) * candidates, const Located& found) {
     Check sig = check_signature(cms, candidates, found, found.content);
     if (sig.reason == VerifyReason::digest_mismatch && !found.raw_content.empty()) {
         // Some senders (AS2 gateways, MimeKit's test corpus) hash the bytes
@@ -523,54 +508,55 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
         sig = {VerifyReason::bad_signature,
                "the detached signature also carries embedded content (RFC 8551 §3.5.3)"};
     }
+    return sig;
+}
 
-    // After the signature check, which set each SignerInfo's certificate.
-    verify::Strength strength = verify::check_strength(cms, options.accept_sha1);
-    result.warnings = std::move(strength.warnings);
-
+// Fills result.signer (the first signer's certificate, algorithms and
+// chain), from_in_certificate and sender_certificates; every signer's
+// chain is checked. Runs after the signature check, which set each
+// SignerInfo's certificate. The chain's verdict.
+Check examine_signers(CMS_ContentInfo* cms, const TrustStore::Impl& trust, const VerifyOptions& options,
+                      VerifyResult& result) {
     Check chain;
     STACK_OF(CMS_SignerInfo)* infos = CMS_get0_SignerInfos(cms);
     std::unique_ptr<STACK_OF(X509), BorrowedX509StackDeleter> signers(CMS_get0_signers(cms));
     ERR_clear_error();
-    if (signers && sk_X509_num(signers.get()) > 0 && infos != nullptr &&
-        sk_CMS_SignerInfo_num(infos) > 0) {
-        ossl::X509StackPtr untrusted(CMS_get1_certs(cms));
-        SignerDetails details;
-        CMS_SignerInfo* first = sk_CMS_SignerInfo_value(infos, 0);
-        X509* first_cert = nullptr;
-        CMS_SignerInfo_get0_algs(first, nullptr, &first_cert, nullptr, nullptr);
-        if (first_cert == nullptr) first_cert = sk_X509_value(signers.get(), 0);
-        details.certificate = ossl::describe_certificate(first_cert);
-        details.signing_time = signing_time(first);
-        X509_ALGOR* digest_alg = nullptr;
-        X509_ALGOR* signature_alg = nullptr;
-        CMS_SignerInfo_get0_algs(first, nullptr, nullptr, &digest_alg, &signature_alg);
-        details.digest_algorithm = algorithm_name(digest_alg);
-        details.signature_algorithm = algorithm_name(signature_alg);
-        details.smime_capabilities = smime_capabilities(first);
-        // Every signer must chain (RFC 8551 §2.4 lets a message carry
-        // several; all of them vouch for it).
-        for (int i = 0; i < sk_CMS_SignerInfo_num(infos) && chain.ok(); ++i) {
-            X509* cert = nullptr;
-            CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(infos, i), nullptr, &cert, nullptr,
-                                     nullptr);
-            if (cert == nullptr) continue;
-            std::vector<std::string> subjects;
-            chain = check_chain(trust, cert, untrusted.get(), options, subjects, result.warnings);
-            if (cert == first_cert) details.chain = std::move(subjects);
-        }
-        result.from_in_certificate =
-            verify::addresses_covered(result.from_addresses, details.certificate.addresses);
-        result.signer = std::move(details);
-        result.sender_certificates = sender_certificates(cms, first_cert, result.from_addresses);
+    if (!signers || sk_X509_num(signers.get()) == 0 || infos == nullptr || sk_CMS_SignerInfo_num(infos) == 0) {
+        return chain;
     }
+    ossl::X509StackPtr untrusted(CMS_get1_certs(cms));
+    SignerDetails details;
+    CMS_SignerInfo* first = sk_CMS_SignerInfo_value(infos, 0);
+    X509* first_cert = nullptr;
+    CMS_SignerInfo_get0_algs(first, nullptr, &first_cert, nullptr, nullptr);
+    if (first_cert == nullptr) first_cert = sk_X509_value(signers.get(), 0);
+    details.certificate = ossl::describe_certificate(first_cert);
+    details.signing_time = signing_time(first);
+    X509_ALGOR* digest_alg = nullptr;
+    X509_ALGOR* signature_alg = nullptr;
+    CMS_SignerInfo_get0_algs(first, nullptr, nullptr, &digest_alg, &signature_alg);
+    details.digest_algorithm = algorithm_name(digest_alg);
+    details.signature_algorithm = algorithm_name(signature_alg);
+    details.smime_capabilities = smime_capabilities(first);
+    // Every signer must chain (RFC 8551 §2.4 lets a message carry
+    // several; all of them vouch for it).
+    for (int i = 0; i < sk_CMS_SignerInfo_num(infos) && chain.ok(); ++i) {
+        X509* cert = nullptr;
+        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(infos, i), nullptr, &cert, nullptr, nullptr);
+        if (cert == nullptr) continue;
+        std::vector<std::string> subjects;
+        chain = check_chain(trust, cert, untrusted.get(), options, subjects, result.warnings);
+        if (cert == first_cert) details.chain = std::move(subjects);
+    }
+    result.from_in_certificate = verify::addresses_covered(result.from_addresses, details.certificate.addresses);
+    result.signer = std::move(details);
+    result.sender_certificates = sender_certificates(cms, first_cert, result.from_addresses);
+    return chain;
+}
 
-    // RFC 9788: compare the protected copies with the outer header.
-    if (auto inner = mime::parse_entity(found.content)) {
-        auto hp = verify::compare_protected_headers(inner->get(), GMIME_OBJECT(parsed.message()));
-        result.header_protection = hp.present;
-        result.protected_headers = std::move(hp.headers);
-    }
+// The verdict from the checks, in the order a reader should hear of them:
+// the first failure is the reason.
+void judge(VerifyResult& result, const Check& sig, const verify::Strength& strength, const Check& chain) {
     bool headers_match = true;
     for (const auto& h : result.protected_headers) headers_match = headers_match && h.matches;
 
@@ -601,6 +587,37 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
         result.detail = "signature, certificate chain and From address verified";
         if (result.header_protection) result.detail += "; protected headers match";
     }
+}
+
+Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const TrustStore::Impl& trust,
+                                   const VerifyOptions& options) {
+    VerifyResult result;
+    result.from_addresses = verify::from_addresses(parsed.message());
+    auto located = locate(parsed, result);
+    if (!located) return std::move(located).error();
+    if (!*located) {
+        result.verdict = Verdict::not_signed;
+        result.reason = VerifyReason::not_signed;
+        return result;
+    }
+    Located& found = **located;
+    result.opaque = found.opaque;
+    CMS_ContentInfo* cms = found.cms.get();
+    STACK_OF(X509)* candidates = sk_X509_num(trust.anchors.get()) > 0 ? trust.anchors.get() : nullptr;
+
+    Check sig = signature_check(cms, candidates, found);
+    // After the signature check, which set each SignerInfo's certificate.
+    verify::Strength strength = verify::check_strength(cms, options.accept_sha1);
+    result.warnings = std::move(strength.warnings);
+    Check chain = examine_signers(cms, trust, options, result);
+
+    // RFC 9788: compare the protected copies with the outer header.
+    if (auto inner = mime::parse_entity(found.content)) {
+        auto hp = verify::compare_protected_headers(inner->get(), GMIME_OBJECT(parsed.message()));
+        result.header_protection = hp.present;
+        result.protected_headers = std::move(hp.headers);
+    }
+    judge(result, sig, strength, chain);
     return result;
 }
 
