@@ -210,29 +210,16 @@ std::string rfc5322_date(TimePoint t) {
     return buf;
 }
 
-Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOptions& options,
-                  TimePoint now, const mime::Limits& limits) {
-    // The scanner's route never describes a message that may be signed.
-    if (top.tree() != nullptr) {
-        if (auto r = check_already_signed(top.tree()); !r) return std::move(r).error();
-    }
-    const mime::HeaderFields& fields = top.fields();
-    if (auto r = check_from(fields, id); !r) return std::move(r).error();
+namespace {
 
-    Plan p;
-    p.signing_time = now;
-    const CertificateInfo& cert = id.certificate();
-    std::size_t count = fields.size();
-    if (count > limits.max_header_count) {
-        return permanent_error(Errc::limit_exceeded, "the message has " + std::to_string(count) +
-                                                         " header fields; the limit is " +
-                                                         std::to_string(limits.max_header_count));
-    }
-
-    // The Date rule (docs/SIGNED-FORMAT.md): receivers such as Thunderbird
-    // compare Date with signingTime. Mail composed hours before it is signed
-    // (a nightly statement run) keeps its Date and gets a signingTime equal
-    // to it, as long as the certificate was already valid then.
+// The Date rule (docs/SIGNED-FORMAT.md): receivers such as Thunderbird
+// compare Date with signingTime. Mail composed hours before it is signed
+// (a nightly statement run) keeps its Date and gets a signingTime equal
+// to it, as long as the certificate was already valid then. Sets the
+// plan's signing time and date flags; the Date to write when one is added
+// or replaced, else empty.
+std::string apply_date_rule(const mime::HeaderFields& fields, const CertificateInfo& cert, TimePoint now,
+                            Plan& p) {
     const mime::HeaderField* date_field = nullptr;
     for (const mime::HeaderField& f : fields) {
         if (iequals(f.name, "Date")) {
@@ -240,30 +227,32 @@ Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOpti
             break;
         }
     }
-    std::string new_date;
     if (date_field == nullptr) {
         p.date_added = true;
-        new_date = rfc5322_date(now);
-    } else {
-        std::optional<std::int64_t> seconds = date_seconds(enc::unfold(date_field->raw_value));
-        bool usable = seconds.has_value();
-        TimePoint when{};
-        if (usable) when = time_from_unix(*seconds);
-        if (usable && when > now + kDateTolerance) usable = false;  // in the future
-        if (usable && when < now - kDateTolerance) {
-            if (when >= cert.not_before) {
-                p.signing_time = when;
-                p.signing_time_aligned = true;
-            } else {
-                usable = false;  // older than the certificate
-            }
-        }
-        if (!usable) {
-            p.date_replaced = true;
-            new_date = rfc5322_date(now);
+        return rfc5322_date(now);
+    }
+    std::optional<std::int64_t> seconds = date_seconds(enc::unfold(date_field->raw_value));
+    bool usable = seconds.has_value();
+    TimePoint when{};
+    if (usable) when = time_from_unix(*seconds);
+    if (usable && when > now + kDateTolerance) usable = false;  // in the future
+    if (usable && when < now - kDateTolerance) {
+        if (when >= cert.not_before) {
+            p.signing_time = when;
+            p.signing_time_aligned = true;
+        } else {
+            usable = false;  // older than the certificate
         }
     }
+    if (usable) return {};
+    p.date_replaced = true;
+    return rfc5322_date(now);
+}
 
+// The header section that stays outside the signature, and the protected
+// copies (RFC 9788) that go inside it.
+Result<void> write_headers(const mime::HeaderFields& fields, const SignOptions& options, const mime::Limits& limits,
+                           const std::string& new_date, Plan& p) {
     // Sized once: the section as written plus CRs for bare LFs.
     std::size_t section_size = 0;
     for (const mime::HeaderField& f : fields) section_size += f.name.size() + f.raw_value.size() + 8;
@@ -293,13 +282,37 @@ Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOpti
         if (!options.header_protection || !is_protected(name)) continue;
         if (is_date && p.date_replaced) value = new_date;
         else enc::unfold_into(value, raw_view);
-        if (auto r = canon::check_header_value(name, value, limits); !r) return std::move(r).error();
+        if (auto r = canon::check_header_value(name, value, limits); !r) return r;
         enc::append_folded(p.protected_headers, name, value);
     }
     if (p.date_added) {
         p.outer_headers += "Date: " + new_date + "\r\n";
         if (options.header_protection) p.protected_headers += "Date: " + new_date + "\r\n";
     }
+    return {};
+}
+
+}  // namespace
+
+Result<Plan> plan(const mime::TopLevel& top, const DigitalId& id, const SignOptions& options,
+                  TimePoint now, const mime::Limits& limits) {
+    // The scanner's route never describes a message that may be signed.
+    if (top.tree() != nullptr) {
+        if (auto r = check_already_signed(top.tree()); !r) return std::move(r).error();
+    }
+    const mime::HeaderFields& fields = top.fields();
+    if (auto r = check_from(fields, id); !r) return std::move(r).error();
+
+    Plan p;
+    p.signing_time = now;
+    std::size_t count = fields.size();
+    if (count > limits.max_header_count) {
+        return permanent_error(Errc::limit_exceeded, "the message has " + std::to_string(count) +
+                                                         " header fields; the limit is " +
+                                                         std::to_string(limits.max_header_count));
+    }
+    std::string new_date = apply_date_rule(fields, id.certificate(), now, p);
+    if (auto r = write_headers(fields, options, limits, new_date, p); !r) return std::move(r).error();
     return p;
 }
 
