@@ -209,73 +209,46 @@ Result<std::vector<KeystoreEntry>> Keystore::list(TimePoint now) const {
     return all;
 }
 
-Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, TimePoint now,
-                                                    std::string_view password) const {
-    auto normal = ks::normalise_address(address);
-    if (!normal) return std::move(normal).error();
-    if (auto r = check_keystore_dir(m_dir); !r) return std::move(r).error();
-    std::vector<KeystoreEntry> entries = read_address(m_dir / *normal, *normal, now);
-    auto no_id = [&] {
-        return permanent_error(Errc::no_digital_id, "no Digital ID for " + std::string(address) +
-                                                        " in the keystore " + m_dir.string());
-    };
-    if (entries.empty()) return no_id();
-    int current = assign_status(entries, now);
-    if (current < 0) {
-        // Say why nothing can sign: the latest expiry, or the earliest start.
-        const KeystoreEntry* latest_expired = nullptr;
-        const KeystoreEntry* earliest_next = nullptr;
-        for (const auto& e : entries) {
-            if (e.status == IdStatus::expired &&
-                (!latest_expired ||
-                 e.certificate.not_after > latest_expired->certificate.not_after)) {
-                latest_expired = &e;
-            }
-            if (e.status == IdStatus::next &&
-                (!earliest_next ||
-                 e.certificate.not_before < earliest_next->certificate.not_before)) {
-                earliest_next = &e;
-            }
-        }
-        if (latest_expired != nullptr) {
-            std::string msg = "every certificate for " + *normal + " in the keystore " +
-                              m_dir.string() + " has expired; the latest expired on " +
-                              format_utc(latest_expired->certificate.not_after);
-            if (earliest_next != nullptr) {
-                msg +=
-                    "; the next is valid from " + format_utc(earliest_next->certificate.not_before);
-            }
-            return permanent_error(Errc::certificate_expired, msg);
-        }
-        if (earliest_next != nullptr) {
-            return permanent_error(Errc::certificate_not_yet_valid,
-                                   "no certificate for " + *normal +
-                                       " is valid yet; the first is valid from " +
-                                       format_utc(earliest_next->certificate.not_before));
-        }
-        return permanent_error(Errc::bad_certificate, entries.front().problem);
-    }
-    KeystoreEntry entry = entries[static_cast<std::size_t>(current)];
-    if (!entry.key_present) {
-        return permanent_error(Errc::io_error,
-                               "the key for certificate " + entry.cert_file.string() +
-                                   " is missing (expected " + entry.key_file.string() + ")");
-    }
-    auto load_id = [&]() -> Result<DigitalId> {
-        // A token key signs through the pkcs11 engine; there is no file.
-        if (entry.key_location == "token") return ks::load_token_digital_id(*this, entry);
-        // The keystore's StrictModes first: an unsafe key is refused unread.
-        ks::SecretString key_pem;
-        if (auto r = ks::read_key_file(*this, entry.key_file, key_pem); !r)
-            return std::move(r).error();
-        auto pem = read_certificates(entry);
-        if (!pem) return std::move(pem).error();
-        return DigitalId::from_pem(key_pem.bytes, pem->cert, pem->chain, password);
-    };
-    auto id = load_id();
-    if (!id) return std::move(id).error();
+namespace {
 
-    SelectedDigitalId selected{std::move(*id), entry, {}};
+// Why none of an address's certificates can sign at `now`: the latest
+// expiry, or the earliest start, or the entry's own problem.
+Error no_usable_certificate(const std::vector<KeystoreEntry>& entries, const std::string& address,
+                            const fs::path& dir) {
+    const KeystoreEntry* latest_expired = nullptr;
+    const KeystoreEntry* earliest_next = nullptr;
+    for (const auto& e : entries) {
+        if (e.status == IdStatus::expired &&
+            (!latest_expired || e.certificate.not_after > latest_expired->certificate.not_after)) {
+            latest_expired = &e;
+        }
+        if (e.status == IdStatus::next &&
+            (!earliest_next || e.certificate.not_before < earliest_next->certificate.not_before)) {
+            earliest_next = &e;
+        }
+    }
+    if (latest_expired != nullptr) {
+        std::string msg = "every certificate for " + address + " in the keystore " + dir.string() +
+                          " has expired; the latest expired on " +
+                          format_utc(latest_expired->certificate.not_after);
+        if (earliest_next != nullptr) {
+            msg += "; the next is valid from " + format_utc(earliest_next->certificate.not_before);
+        }
+        return permanent_error(Errc::certificate_expired, msg);
+    }
+    if (earliest_next != nullptr) {
+        return permanent_error(Errc::certificate_not_yet_valid,
+                               "no certificate for " + address + " is valid yet; the first is valid from " +
+                                   format_utc(earliest_next->certificate.not_before));
+    }
+    return permanent_error(Errc::bad_certificate, entries.front().problem);
+}
+
+// What the operator should hear when this Digital ID signs: near expiry
+// with no successor, or the dev CA.
+std::vector<std::string> selection_warnings(const std::vector<KeystoreEntry>& entries, const KeystoreEntry& entry,
+                                            const std::string& address, TimePoint now) {
+    std::vector<std::string> warnings;
     TimePoint expiry = entry.certificate.not_after;
     if (expiry - now <= kExpiryWarning) {
         // A successor that takes over before this one expires makes the
@@ -284,18 +257,53 @@ Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, Tim
             return e.status == IdStatus::next && e.certificate.not_before <= expiry;
         });
         if (!covered) {
-            selected.warnings.push_back(
-                "the Digital ID for " + *normal + " (serial " + entry.certificate.serial_hex +
-                ") expires on " + format_utc(expiry) + ", in " + std::to_string(entry.days_left) +
-                " days, and no successor is installed");
+            warnings.push_back("the Digital ID for " + address + " (serial " + entry.certificate.serial_hex +
+                               ") expires on " + format_utc(expiry) + ", in " + std::to_string(entry.days_left) +
+                               " days, and no successor is installed");
         }
     }
     if (entry.dev_ca) {
-        selected.warnings.push_back(
-            "the Digital ID for " + *normal +
-            " comes from ribbon's dev CA: for tests only, no receiver trusts it");
+        warnings.push_back("the Digital ID for " + address +
+                           " comes from ribbon's dev CA: for tests only, no receiver trusts it");
     }
-    return selected;
+    return warnings;
+}
+
+// The Digital ID of the entry rollover chose: its key (a file, under the
+// keystore's StrictModes, or a token) with its certificate and chain.
+Result<DigitalId> load_entry(const Keystore& keystore, const KeystoreEntry& entry, std::string_view password) {
+    if (!entry.key_present) {
+        return permanent_error(Errc::io_error, "the key for certificate " + entry.cert_file.string() +
+                                                   " is missing (expected " + entry.key_file.string() + ")");
+    }
+    // A token key signs through the pkcs11 engine; there is no file.
+    if (entry.key_location == "token") return ks::load_token_digital_id(keystore, entry);
+    // The keystore's StrictModes first: an unsafe key is refused unread.
+    ks::SecretString key_pem;
+    if (auto r = ks::read_key_file(keystore, entry.key_file, key_pem); !r) return std::move(r).error();
+    auto pem = read_certificates(entry);
+    if (!pem) return std::move(pem).error();
+    return DigitalId::from_pem(key_pem.bytes, pem->cert, pem->chain, password);
+}
+
+}  // namespace
+
+Result<SelectedDigitalId> Keystore::digital_id_for(std::string_view address, TimePoint now,
+                                                    std::string_view password) const {
+    auto normal = ks::normalise_address(address);
+    if (!normal) return std::move(normal).error();
+    if (auto r = check_keystore_dir(m_dir); !r) return std::move(r).error();
+    std::vector<KeystoreEntry> entries = read_address(m_dir / *normal, *normal, now);
+    if (entries.empty()) {
+        return permanent_error(Errc::no_digital_id, "no Digital ID for " + std::string(address) +
+                                                        " in the keystore " + m_dir.string());
+    }
+    int current = assign_status(entries, now);
+    if (current < 0) return no_usable_certificate(entries, *normal, m_dir);
+    const KeystoreEntry& entry = entries[static_cast<std::size_t>(current)];
+    auto id = load_entry(*this, entry, password);
+    if (!id) return std::move(id).error();
+    return SelectedDigitalId{std::move(*id), entry, selection_warnings(entries, entry, *normal, now)};
 }
 
 Result<fs::path> Keystore::add(std::string_view address, std::string_view key_pem,
