@@ -27,7 +27,6 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <map>
 #include <optional>
 
 #include "support/frontends.hpp"
@@ -77,7 +76,14 @@ const std::vector<Case>& cases() {
         {"not_a_signer", Variant::standard, kNotASigner, {kUnknown}, Msg::plain, {U}, U},
         {"already_signed", Variant::standard, kSigner, {kUnknown}, Msg::already_signed, {U}, U},
         {"already_sealed", Variant::standard, kSigner, {kUnknown}, Msg::already_sealed, {U}, U},
+        // Already S/MIME is passed on unchanged in every front end (issue 14):
+        // that needs no Digital ID.
+        {"already_signed_no_key", Variant::standard, kNoKey, {kUnknown}, Msg::already_signed, {U}, U},
         {"no_key", Variant::standard, kNoKey, {kUnknown}, Msg::plain, {}, U, kNoKeyTempfail},
+        // The policy's answer for an opted-out customer needs no Digital ID:
+        // the mail goes on unsigned rather than waiting for a key it would
+        // not use.
+        {"no_key_opted_out", Variant::standard, kNoKey, {kOptedOut}, Msg::plain, {U}, U},
         // recipients = "capable-only", and nothing is known of the customer.
         {"policy_unsigned", Variant::standard, kCapableOnly, {kUnknown}, Msg::plain, {U}, U},
         // unless-incapable, and the customer's client is known not to show S/MIME.
@@ -94,6 +100,8 @@ const std::vector<Case>& cases() {
         {"mixed_opaque", Variant::opaque_for, kSigner, {kOpaqueDomain, kUnknown}, Msg::plain, {O, D}, O},
         {"no_key_accept", Variant::no_key_accept, kNoKey, {kUnknown}, Msg::plain, {U}, U},
         {"store_down", Variant::store_down, kSigner, {kUnknown}, Msg::plain, {}, U, kInternalTempfail},
+        // Nor the recipients store: passing S/MIME on needs no policy answer.
+        {"already_sealed_store_down", Variant::store_down, kSigner, {kUnknown}, Msg::already_sealed, {U}, U},
         // The store is asked only about mail ribbon signs.
         {"store_down_not_a_signer", Variant::store_down, kNotASigner, {kUnknown}, Msg::plain, {U}, U},
     };
@@ -187,32 +195,42 @@ int failed_parts() {
 
 class FrontEndTable : public ::testing::TestWithParam<FrontEndKind> {};
 
+// Runs one row; false when it disagreed with the table.
+bool run_row(FrontEnd& fe, const Case& c) {
+    const std::string fe_name = front_end_name(fe.kind());
+    SCOPED_TRACE(fe_name + " / " + c.name);
+    const int before = failed_parts();
+    const std::string tag = std::string(c.name) + "-" + fe_name;
+    const std::string marker = "Statement " + tag + " is ready.";
+    const std::string message = make_message(c, tag, marker);
+    const Attempt a = fe.submit(message, c.from, c.rcpts);
+    if (c.refusal) {
+        expect_refusal(fe, *c.refusal, a);
+    } else {
+        expect_delivery(fe, c, message, marker, a);
+    }
+    return failed_parts() == before;
+}
+
 TEST_P(FrontEndTable, EveryCaseAsTheTableSays) {
     SKIP_WITHOUT_MTA();
     const auto started = std::chrono::steady_clock::now();
     std::unique_ptr<FrontEnd> fe = make_front_end(GetParam());
-    const std::string fe_name = front_end_name(GetParam());
     std::vector<std::string> disagreeing;
     for (Variant variant : {Variant::standard, Variant::opaque_for, Variant::no_key_accept, Variant::store_down}) {
-        ASSERT_EQ(fe->configure(variant), "") << variant_name(variant) << "\n" << fe->describe();
+        const std::string configured = fe->configure(variant);
+        EXPECT_EQ(configured, "") << variant_name(variant) << "\n" << fe->describe();
         for (const Case& c : cases()) {
             if (c.variant != variant) continue;
-            SCOPED_TRACE(fe_name + " / " + c.name);
-            const int before = failed_parts();
-            const std::string tag = std::string(c.name) + "-" + fe_name;
-            const std::string marker = "Statement " + tag + " is ready.";
-            const std::string message = make_message(c, tag, marker);
-            const Attempt a = fe->submit(message, c.from, c.rcpts);
-            if (c.refusal) {
-                expect_refusal(*fe, *c.refusal, a);
-            } else {
-                expect_delivery(*fe, c, message, marker, a);
+            if (!configured.empty()) {
+                disagreeing.push_back(std::string(c.name) + " (not run)");
+            } else if (!run_row(*fe, c)) {
+                disagreeing.push_back(c.name);
             }
-            if (failed_parts() != before) disagreeing.push_back(c.name);
         }
     }
     const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::printf("[ front end ] %s: %zu rows in %.1f s; disagreeing with the table: %s\n", fe_name.c_str(),
+    std::printf("[ front end ] %s: %zu rows in %.1f s; disagreeing with the table: %s\n", front_end_name(GetParam()),
                 cases().size(), seconds, disagreeing.empty() ? "none" : join(disagreeing, ", ").c_str());
     if (!disagreeing.empty()) ADD_FAILURE() << fe->describe();
 }

@@ -30,7 +30,9 @@ namespace ribbon::test {
 // shared one is in frontends.cpp (variant_section_lines).
 enum class Variant {
     standard,       // defaults: on_no_key = tempfail, on_bad_message = reject, ...
-    opaque_for,     // opaque_for = ["opaque.example"] in the front end's section
+    // opaque_for = ["opaque.example"] in the front end's own section; for
+    // [sendmail] that key comes with issue 14's recipient policy for sendmail.
+    opaque_for,
     no_key_accept,  // on_no_key = "accept"
     store_down,     // [store] url: PostgreSQL on a loopback port nobody listens on
 };
