@@ -401,17 +401,18 @@ TEST(ClientRulesNames, SupportAndOverrideNamesRoundTrip) {
 
 // ---- cost ---------------------------------------------------------------
 
-// A typical 20-field message: what detect() costs when the client is one
-// of the last rules (Outlook on the web) and when no rule matches, so
-// every shipped rule is tried. The thread's CPU time, not the wall clock,
-// so that other load on a shared machine counts less. Printed, for
-// docs/LEARNING.md; the bound only catches a disaster.
+// The thread's CPU time, not the wall clock, so that other load on a
+// shared machine counts less.
 double thread_cpu_us() {
     timespec t{};
     ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
 }
 
+// A typical 20-field message: what detect() costs when the client is one
+// of the last rules (Outlook on the web) and when no rule matches, so
+// every shipped rule is tried. Printed, for docs/LEARNING.md; the bound
+// only catches a disaster.
 TEST(ClientRulesCost, DetectOnATypicalMessage) {
     const std::string common =
         "Received: from mail.example.com (mail.example.com [192.0.2.1]) by mx.bank.example\r\n"
