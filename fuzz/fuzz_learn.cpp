@@ -38,10 +38,17 @@ constexpr ribbon::UnixTime kNow = 1800000000;  // fixed: reproducers behave the 
 
 // The fields the shipped rules read (data/clients.toml), plus one no rule
 // reads; a value of any of them may come from anyone.
-constexpr std::string_view kFields[] = {
-    "User-Agent", "X-Mailer",   "Message-ID",           "Content-Type",     "MIME-Version",
-    "X-MimeOLE",  "X-Blue-Identity", "X-Is-Generated-Message-Id", "X-Readdle-Message-ID",
-    "X-Android-Message-ID", "Subject"};
+constexpr std::string_view kFields[] = {"User-Agent",
+                                        "X-Mailer",
+                                        "Message-ID",
+                                        "Content-Type",
+                                        "MIME-Version",
+                                        "X-MimeOLE",
+                                        "X-Blue-Identity",
+                                        "X-Is-Generated-Message-Id",
+                                        "X-Readdle-Message-ID",
+                                        "X-Android-Message-ID",
+                                        "Subject"};
 
 [[noreturn]] void die(const char* what, std::string_view detail = {}) {
     std::fprintf(stderr, "fuzz_learn: %s%s%.*s\n", what, detail.empty() ? "" : ": ",
