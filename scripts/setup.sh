@@ -20,6 +20,7 @@ libmilter-dev libtomlplusplus-dev libspdlog-dev libboost-dev
 postfix swaks libnet-ssleay-perl
 libsqlite3-dev libpq-dev postgresql-15
 libicu-dev
+libre2-dev
 "
 
 missing=""

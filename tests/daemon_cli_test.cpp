@@ -66,6 +66,13 @@ TEST(CheckConfig, ABadClientRulesFileIsExConfigNamingTheRule) {
                          ":3: client rule 1 (\"Our App\"): smime must be \"supported\", \"unsupported\" or "
                          "\"unknown\", not \"maybe\" [bad_config]\n");
     write_file(rules, "[[client]]\nname = \"Our App\"\nsmime = \"supported\"\nconfidence = 1\n"
+                      "[[client.signal]]\nheader = \"X-Mailer\"\npattern = '^OurApp(?=/)'\n");
+    r = d.run({"check-config", "-q", "-c", d.file.string()});
+    EXPECT_EQ(r.exit_code, 78) << r.describe();
+    EXPECT_EQ(r.err, "ribbon check-config: " + d.file.string() + ": " + rules +
+                         ":7: client rule 1 (\"Our App\"), signal 1: pattern '^OurApp(?=/)': RE2 refuses it: "
+                         "invalid perl operator: (?= [bad_config]\n");
+    write_file(rules, "[[client]]\nname = \"Our App\"\nsmime = \"supported\"\nconfidence = 1\n"
                       "[[client.signal]]\nheader = \"X-Mailer\"\npattern = '^OurApp/([0-9.]+)'\n");
     r = d.run({"check-config", "-q", "-c", d.file.string()});
     EXPECT_EQ(r.exit_code, 0) << r.describe();

@@ -9,9 +9,11 @@
 
 #include <gtest/gtest.h>
 #include <strings.h>
+#include <time.h>
 
 #include <algorithm>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <sstream>
 
@@ -420,6 +422,50 @@ TEST(LearnCorpus, ClientAndCapabilityMatchTheManifest) {
         EXPECT_TRUE(o.certificates.empty());
     }
     EXPECT_EQ(samples, 49);
+}
+
+// What the learning path costs per inbound message without a signature
+// (the milter runs it on every one): observe() over every sample of the
+// corpus, the client rules included. The thread's CPU time, not the wall
+// clock, so that other load on a shared machine counts less. Printed for
+// docs/LEARNING.md; the bound only catches a disaster.
+double thread_cpu_us() {
+    timespec t{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+TEST(LearnCost, ObserveOverTheCorpus) {
+    const fs::path dir = source_dir() / "tests" / "data" / "inbound";
+    std::vector<std::string> messages;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        if (entry.path().extension() != ".eml") continue;
+        std::string message = read_file(entry.path());
+        const auto headers = parse_mail_headers(message);
+        if (std::none_of(headers.begin(), headers.end(), [](const MailHeader& h) {
+                return h.name.size() == 4 && strncasecmp(h.name.c_str(), "From", 4) == 0;
+            })) {
+            message = "From: <customer@example.org>\n" + message;
+        }
+        messages.push_back(std::move(message));
+    }
+    ASSERT_EQ(messages.size(), 49u);
+    const Learner l = trusting_learner();
+    constexpr int kRounds = 200;
+    std::size_t learned = 0;
+    const double start = thread_cpu_us();
+    for (int round = 0; round < kRounds; ++round) {
+        for (const auto& m : messages) {
+            auto lesson = l.observe(m, kNow);
+            learned += lesson.ok() && lesson->observation.has_value();
+        }
+    }
+    const double us = (thread_cpu_us() - start) / static_cast<double>(messages.size() * kRounds);
+    EXPECT_EQ(learned, messages.size() * kRounds);
+    std::cout << "[ cost     ] observe() over " << messages.size() << " corpus messages: " << us
+              << " us CPU per message\n";
+    RecordProperty("observe_us", std::to_string(us));
+    EXPECT_LT(us, 5000.0);
 }
 
 // ---- mail that teaches nothing ----------------------------------------------------

@@ -6,7 +6,8 @@
 // operator's is theirs), so a bad one is refused whole with a message that
 // names the file, line, rule and problem. Header values are the customer's
 // and anyone's: they are only ever matched, never interpreted, and every
-// cost is bounded (kMaxMatchedValue, Pattern's linear-time matcher).
+// cost is bounded (kMaxMatchedValue; RE2 matches in linear time,
+// learn/pattern.hpp).
 //
 // toml++ reports syntax errors by exception, so the validation below throws
 // ConfigError too (policy::Section, config_reader.hpp); parse_rules() turns
@@ -316,9 +317,6 @@ std::optional<ClientMatch> ClientRules::detect(const std::vector<MailHeader>& he
         }
     }
 
-    // One per thread: detect() runs on the daemons' threads at once, and
-    // the matcher's lists grow once instead of on every call.
-    thread_local Pattern::Scratch scratch;
     std::string version;
     for (const Impl::Rule& rule : impl.rules) {
         for (const Impl::Signal& signal : rule.signals) {
@@ -327,7 +325,7 @@ std::optional<ClientMatch> ClientRules::detect(const std::vector<MailHeader>& he
                 std::string_view value = headers[i].value;
                 if (value.size() > kMaxMatchedValue) value = value.substr(0, kMaxMatchedValue);
                 version.clear();
-                if (signal.pattern && !signal.pattern->search(value, scratch, &version)) continue;
+                if (signal.pattern && !signal.pattern->search(value, &version)) continue;
                 ClientMatch m;
                 m.name = rule.name;
                 m.version = cut(std::move(version), kMaxVersion);
