@@ -25,7 +25,6 @@
 
 #include "milter/header_edits.hpp"
 #include "ribbon/io.hpp"
-#include "ribbon/smime_form.hpp"
 #include "submit/submit.hpp"
 
 namespace ribbon::milter {
@@ -178,15 +177,6 @@ bool apply(SMFICTX* ctx, const std::vector<HeaderEdit>& edits, bool leading_spac
     return true;
 }
 
-// Whether an inbound message is S/MIME (ribbon/smime_form.hpp): the Learner
-// then needs its body too.
-bool already_smime(const std::vector<HeaderField>& headers) {
-    for (const HeaderField& h : headers) {
-        if (::strcasecmp(h.name.c_str(), "Content-Type") == 0) return is_smime(smime_form(h.value));
-    }
-    return false;
-}
-
 // An inbound message larger than this is not learned: what customers write
 // by hand is far smaller, and the whole message is held for the Learner.
 constexpr std::size_t kMaxInboundMessage = 32 * 1024 * 1024;
@@ -215,7 +205,8 @@ bool inbound(const Message& m, const std::string& from) {
 // learning queue now, unless it is S/MIME, whose body the Learner needs.
 sfsistat learn_inbound_header(Message& m) {
     m.inbound = true;
-    if (already_smime(m.headers)) {
+    // S/MIME (the core's answer): the Learner needs the body too.
+    if (submit::already_smime(m.header_bytes)) {
         m.inbound_bytes = std::move(m.header_bytes);
         return SMFIS_CONTINUE;
     }

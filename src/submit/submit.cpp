@@ -28,10 +28,8 @@ std::string signed_line(std::string_view from, const KeystoreEntry& entry, SignM
     return line;
 }
 
-// Whether the top-level Content-Type declares S/MIME (ribbon/smime_form.hpp,
-// the answer the signer gives with Errc::already_signed): such a message is
-// passed unchanged without being spooled. A header section the scanner
-// does not take is left to the signer, which refuses or parses it.
+}  // namespace
+
 bool already_smime(std::string_view header_section) {
     mime::HeaderScan scan = mime::scan_header_section(header_section);
     if (scan.outcome != mime::HeaderScan::Outcome::complete) return false;
@@ -42,6 +40,8 @@ bool already_smime(std::string_view header_section) {
     }
     return false;
 }
+
+namespace {
 
 std::vector<Part> one_plain_part(const std::vector<std::string>& recipients, std::string log) {
     return {Part{recipients, Treatment::plain, std::move(log)}};

@@ -152,6 +152,13 @@ struct Answers {
 Result<Answers> ask_policy(const RecipientPolicy& policy, const SignerRule& rule,
                            const std::vector<std::string>& recipients, const FrontEnd& front, std::string_view from);
 
+// Whether the top-level Content-Type of a header section (CRLF or LF, up to
+// the empty line) declares S/MIME (ribbon/smime_form.hpp, the answer the
+// signer gives with Errc::already_signed): such a message is passed
+// unchanged without being spooled. A section the header scanner does not
+// take is left to the signer, which refuses or parses it.
+bool already_smime(std::string_view header_section);
+
 // The recipients a message names in its To, Cc and Bcc fields (sendmail -t),
 // parsed by GMime (RFC 5322 §3.4 address lists, groups flattened), in order.
 std::vector<std::string> header_recipients(std::string_view header_section);
