@@ -175,13 +175,20 @@ TEST(Config, SendmailSettingsAndTheirChecks) {
               "ribbon.toml:2: sendmail.path must be an absolute path, not \"sendmail\"");
 }
 
-TEST(Config, FailureKindsAndTheirActions) {
-    EXPECT_EQ(failure_kind(internal_error("x"), true), FailureKind::internal_error);
-    EXPECT_EQ(failure_kind(permanent_error(Errc::no_digital_id, "x"), true), FailureKind::no_key);
-    EXPECT_EQ(failure_kind(permanent_error(Errc::malformed_message, "x"), false), FailureKind::bad_message);
-    EXPECT_EQ(failure_kind(permanent_error(Errc::from_not_in_certificate, "x"), false), FailureKind::bad_message);
-    EXPECT_EQ(failure_kind(transient_error(Errc::token_unavailable, "x"), false), FailureKind::no_key);
-    EXPECT_EQ(failure_kind(transient_error(Errc::io_error, "x"), false), FailureKind::internal_error);
+// [sendmail] mixed: as [milter] mixed (sendmail cannot split a message
+// either), "sign" by default, read back by to_toml().
+TEST(Config, SendmailMixedAnswer) {
+    EXPECT_EQ(parse_ok("").sendmail.mixed, MixedAnswer::sign);
+    Config c = parse_ok("[sendmail]\nmixed = \"unsigned\"\n");
+    EXPECT_EQ(c.sendmail.mixed, MixedAnswer::unsigned_);
+    EXPECT_EQ(c.milter.mixed, MixedAnswer::sign);
+    EXPECT_EQ(parse_ok(c.to_toml()).sendmail.mixed, MixedAnswer::unsigned_);
+    EXPECT_EQ(refused("[sendmail]\nmixed = \"split\"\n"),
+              "ribbon.toml:2: sendmail.mixed must be one of \"sign\", \"unsigned\", not \"split\"");
+}
+
+// Which error is which kind: tests/submit_test.cpp (the core's table).
+TEST(Config, FailureActionsPerKind) {
     FailureActions a;
     EXPECT_EQ(a.action_for(FailureKind::bad_message), FailureAction::reject);
     EXPECT_FALSE(a.may_pass_unsigned());

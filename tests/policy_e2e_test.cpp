@@ -102,8 +102,8 @@ TEST(RelayPolicy, EachCustomerGetsWhatTheirClientCanShow) {
             EXPECT_EQ(delivered, to_crlf(sent[i])) << order[i];  // byte for byte
         }
     }
-    EXPECT_NE(rig.relay_log().find("unsigned (recipient policy: opted out)"), std::string::npos) << rig.relay_log();
-    EXPECT_NE(rig.relay_log().find("unsigned (recipient policy: capability unsupported, recipients = unless-incapable)"),
+    EXPECT_NE(rig.relay_log().find("not signed: from=<" + std::string(kSender) + "> by the recipient policy (" + std::string(kOptedOut) + ": opted out)"), std::string::npos) << rig.relay_log();
+    EXPECT_NE(rig.relay_log().find("by the recipient policy (" + std::string(kIncapable) + ": capability unsupported, recipients = unless-incapable)"),
               std::string::npos)
         << rig.relay_log();
 }

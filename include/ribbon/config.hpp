@@ -36,9 +36,8 @@ enum class FailureKind {
     bad_message,     // ribbon refuses this message (malformed, over limits, From not in the certificate)
 };
 
-// Which kind an error is: `lookup` errors come from SignerPool::get, the
-// others from Signer::sign.
-FailureKind failure_kind(const Error& error, bool lookup);
+// Which kind an error is, and what each kind × action answers, is the
+// submission core's table (src/submit/failure.hpp).
 
 // The action per failure kind, and the name of its setting (for logs).
 struct FailureActions {
@@ -91,8 +90,8 @@ enum class MilterRole {
     both,      // mail to [learn] domains is inbound, everything else outbound
 };
 
-// What the milter, which cannot split a message, does when its recipients
-// get different answers from the policy. An opted-out recipient always
+// What the milter and `ribbon sendmail`, which cannot split a message, do
+// when its recipients get different answers from the policy. An opted-out recipient always
 // makes the message unsigned: an opt-out is the customer's own request.
 enum class MixedAnswer {
     sign,      // sign for all (opaque if any recipient needs opaque)
@@ -144,13 +143,16 @@ struct LearnSettings {
 };
 
 // `ribbon sendmail`: the system's sendmail that receives the signed message.
-// A failure answers with a sendmail exit code — tempfail 75, reject 65 —
-// and sends nothing, or passes the message on unsigned (accept).
+// A failure answers with a sendmail exit code (the submission core's table,
+// src/submit/failure.hpp) and sends nothing, or passes the message on
+// unsigned (accept).
 struct SendmailSettings : FailureActions {
     std::filesystem::path path = "/usr/sbin/sendmail";
     std::vector<std::string> args;  // put before ribbon's own, e.g. ["-C", "/etc/postfix-out"]
     // A larger message on stdin is refused (65) and nothing is sent.
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
+    // One invocation is one message: split, a retry could send a part twice.
+    MixedAnswer mixed = MixedAnswer::sign;
 };
 
 // How `ribbon relay` reaches the next hop (docs/CONFIGURATION.md, [relay.next_hop]).

@@ -2,9 +2,11 @@
 //
 // Every fallible call in libribbon returns a Result<T>: either the value or an
 // Error carrying a code (what went wrong), a kind (what the caller should do
-// about it) and a message a person can act on. Each front end maps the kind
-// once: permanent → SMTP 5xx / milter reject / CLI failure, transient → 4xx /
-// tempfail, internal → tempfail (a bug or a library failure: never lose mail).
+// about it) and a message a person can act on. Where a message is being
+// submitted (milter, relay, `ribbon sendmail`), the submission core turns an
+// error into a failure kind and the operator's on_* action into the reply
+// and exit code, in one table (src/submit/failure.hpp); the one-shot
+// commands map codes to exit codes in src/cli/errors.cpp.
 //
 // Thread-safety: plain values; copy freely.
 #pragma once

@@ -16,7 +16,9 @@
 
 namespace ribbon::cli {
 
-// sysexits(3) codes used by `ribbon sign` (and the sendmail wrapper later).
+// sysexits(3) codes of the commands. A message `ribbon sendmail` cannot
+// sign gets its exit code from the submission core's table instead
+// (src/submit/failure.hpp), which uses the same 65 and 75.
 enum Exit : int {
     kOk = 0,
     kUsage = 64,      // EX_USAGE
@@ -28,7 +30,9 @@ enum Exit : int {
     kConfig = 78,     // EX_CONFIG: the Digital ID cannot be used
 };
 
-// The one place an Error becomes a `ribbon sign` exit code.
+// The exit code of a one-shot command (sign, verify, keys, learn, …) for
+// an error, and of `ribbon sendmail` for errors outside signing (reading
+// the message, running the system's sendmail).
 int exit_code_for(const Error& error);
 
 // "ribbon sign: <input>: <message> [<code>]" on stderr.

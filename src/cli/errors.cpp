@@ -3,8 +3,13 @@
 
 #include "cli/commands.hpp"
 #include "ribbon/mail_text.hpp"
+#include "submit/failure.hpp"
 
 namespace ribbon::cli {
+
+// A refused message is 65 and a retry-later 75 here as in the submission
+// core's failure table: the two must never disagree.
+static_assert(kDataErr == submit::kExitDataErr && kTempFail == submit::kExitTempFail);
 
 int exit_code_for(const Error& error) {
     switch (error.code()) {

@@ -1,8 +1,9 @@
 // sendmail_command.cpp — `ribbon sendmail`: a sendmail(8)-compatible
 // command for applications configured with a sendmail path (PHP's
 // sendmail_path, cron's MAILTO, scripts). It reads the message as sendmail
-// does, signs it by the [[signer]] table of ribbon.toml, and hands the
-// result to the system's sendmail ([sendmail] path) with the caller's
+// does, signs it as the daemons do (the submission core, submit/submit.hpp:
+// the [[signer]] table, the recipient policy, the trace header), and hands
+// the result to the system's sendmail ([sendmail] path) with the caller's
 // envelope options, returning that program's exit status.
 //
 // Never losing mail here means: the caller hears of every failure through
@@ -20,7 +21,9 @@
 #include "cli/commands.hpp"
 #include "ribbon/config.hpp"
 #include "ribbon/mail_text.hpp"
+#include "ribbon/recipient_policy.hpp"
 #include "ribbon/signer_pool.hpp"
+#include "submit/submit.hpp"
 
 namespace ribbon::cli {
 
@@ -105,7 +108,7 @@ Result<int> hand_over(const Config& config, const SendmailArgs& args, const Spoo
     if (pid == 0) {
         ::dup2(pipefd[0], STDIN_FILENO);
         ::execv(cargv[0], cargv.data());
-        _exit(75);  // EX_TEMPFAIL: the message was not passed on
+        _exit(kTempFail);  // the message was not passed on
     }
     ::close(pipefd[0]);
     // A sendmail that exits early must not kill us with SIGPIPE: its exit
@@ -143,32 +146,59 @@ int deliver(const Config& config, const SendmailArgs& args, const Spool& message
     return *rc;
 }
 
-// The configured answer to a failure: -1 to pass the message on unsigned,
-// else the exit code (nothing is sent). The message may quote the From
-// address or a header: escaped (ribbon/mail_text.hpp), as every command
-// prints mail text.
-int on_failure(const Config& config, FailureKind kind, const Error& e) {
-    std::string setting(FailureActions::setting_name(kind));
-    std::string code(errc_name(e.code()));
-    switch (config.sendmail.action_for(kind)) {
-        case FailureAction::accept:
-            std::fprintf(
-                stderr,
-                "ribbon sendmail: passing the message on unsigned (%s = \"accept\"): %s [%s]\n",
-                setting.c_str(), terminal_safe(e.message()).c_str(), code.c_str());
-            return -1;
-        case FailureAction::reject:
-            std::fprintf(stderr,
-                         "ribbon sendmail: message refused, not sent (%s = \"reject\"): %s [%s]\n",
-                         setting.c_str(), terminal_safe(e.message()).c_str(), code.c_str());
-            return kDataErr;
-        case FailureAction::tempfail:
-            break;
+// Prints the core's decision on a failure (submit/failure.hpp) on stderr:
+// the application hears why. The reason may quote the From address or a
+// header: escaped (ribbon/mail_text.hpp), as every command prints mail text.
+void report_failure(const submit::Failure& f) {
+    if (!f.overridden.empty()) std::fprintf(stderr, "ribbon sendmail: %s\n", terminal_safe(f.overridden).c_str());
+    std::fprintf(stderr, "ribbon sendmail: %s [%s]\n", terminal_safe(f.log).c_str(),
+                 std::string(errc_name(f.code)).c_str());
+}
+
+// The failure's answer: the message on unsigned ("accept"), else its exit
+// code with nothing sent.
+int answer(const Config& config, const SendmailArgs& args, const Spool& original, const submit::Failure& f) {
+    report_failure(f);
+    return f.passes() ? deliver(config, args, original) : f.exit_code;
+}
+
+// The recipients the policy is asked about: the arguments, and with -t
+// those the message names (the system's sendmail reads them itself too).
+std::vector<std::string> recipients_of(const SendmailArgs& args, std::string_view header_section) {
+    std::vector<std::string> out = args.recipients;
+    if (args.from_headers) {
+        for (auto& r : submit::header_recipients(header_section)) out.push_back(std::move(r));
     }
-    std::fprintf(
-        stderr, "ribbon sendmail: message not sent, try again later (%s = \"tempfail\"): %s [%s]\n",
-        setting.c_str(), terminal_safe(e.message()).c_str(), code.c_str());
-    return kTempFail;
+    return out;
+}
+
+// The submission core decides as for the daemons — [[signer]], already
+// S/MIME, the recipient policy over [store] (one message: [sendmail] mixed
+// when the recipients' answers differ), the trace header — and `message`
+// goes on signed or as it came; or the failure's exit code.
+int sign_and_deliver(const Config& config, const SendmailArgs& args, const Spool& original) {
+    std::string buffer;
+    auto head = original.chunk(0, kMaxHeaderSection, buffer);
+    if (!head) {
+        report_error("sendmail", "<stdin>", head.error());
+        return exit_code_for(head.error());
+    }
+    auto pool = SignerPool::create(config, std::chrono::system_clock::now(), false);
+    RecipientPolicy policy(config.store);  // opened at the first question
+    submit::Snapshot snapshot{config, pool ? pool->get() : nullptr, policy};
+    if (!pool) snapshot.pool_error = pool.error();
+    submit::Submission submission(snapshot, submit::sendmail_front_end(config.sendmail));
+    const submit::Plan& plan = submission.plan(recipients_of(args, *head), *head);
+    if (plan.failure) return answer(config, args, original, *plan.failure);
+    const submit::Part& part = plan.parts.front();
+    if (!part.signs()) return deliver(config, args, original);
+
+    Spool signed_message(Spool::kDefaultMemoryLimit, {}, max_signed_size(original.max_size()));
+    submit::Signed out = submission.sign(part, original.input(), submit::Target{signed_message});
+    for (const auto& w : out.warnings) std::fprintf(stderr, "ribbon sendmail: warning: %s\n", terminal_safe(w).c_str());
+    if (out.failure) return answer(config, args, original, *out.failure);
+    if (out.outcome == submit::Signed::Outcome::unchanged) return deliver(config, args, original);
+    return deliver(config, args, signed_message);
 }
 
 int run(const SendmailArgs& args) {
@@ -194,33 +224,7 @@ int run(const SendmailArgs& args) {
         report_error("sendmail", "<stdin>", r.error());
         return exit_code_for(r.error());
     }
-
-    // Mail from an address without a [[signer]] entry (or without a
-    // readable From) is not ribbon's: it goes on as it came.
-    auto from = from_address(original.input());
-    const SignerRule* rule = from ? config->signer_for(*from) : nullptr;
-    if (rule == nullptr) return deliver(*config, args, original);
-
-    TimePoint now = std::chrono::system_clock::now();
-    auto pool = SignerPool::create(*config, now, false);
-    auto active = pool ? (*pool)->get(*rule, *from, now) : Result<std::shared_ptr<const ActiveSigner>>(pool.error());
-    if (!active) {
-        int rc = on_failure(*config, failure_kind(active.error(), true), active.error());
-        return rc < 0 ? deliver(*config, args, original) : rc;
-    }
-    ribbon::SignOptions options;
-    options.mode = rule->mode;
-    options.header_protection = rule->header_protection;
-    options.now = now;
-    Spool signed_message(Spool::kDefaultMemoryLimit, {}, max_signed_size(max_size));
-    auto report = (*active)->signer.sign(original.input(), signed_message, options);
-    if (!report) {
-        if (report.error().code() == Errc::already_signed) return deliver(*config, args, original);
-        int rc = on_failure(*config, failure_kind(report.error(), false), report.error());
-        return rc < 0 ? deliver(*config, args, original) : rc;
-    }
-    for (const auto& w : (*active)->warnings) std::fprintf(stderr, "ribbon sendmail: warning: %s\n", w.c_str());
-    return deliver(*config, args, signed_message);
+    return sign_and_deliver(*config, args, original);
 }
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "ribbon/keystore.hpp"
 #include "ribbon/mail_text.hpp"
 #include "ribbon/signer.hpp"
+#include "submit/submit.hpp"
 
 namespace ribbon::cli {
 
@@ -376,16 +377,18 @@ std::optional<int> apply_recipient_policy(const SignArgs& args, SignOptions& opt
     if (args.recipients_mode == "always") rule.recipients = RecipientsMode::always;
     if (args.recipients_mode == "capable-only") rule.recipients = RecipientsMode::capable_only;
     RecipientPolicy policy(std::move(setup->store), setup->config.store);
-    auto decision = policy.decide(rule, args.for_address, {});
-    if (!decision) {
-        report_error("sign", args.for_address, decision.error());
-        return exit_code_for(decision.error());
+    // The daemons' policy path (submit/submit.hpp), for one recipient.
+    auto answers = submit::ask_policy(policy, rule, {args.for_address}, submit::FrontEnd{}, {});
+    if (!answers) {
+        report_error("sign", args.for_address, answers.error());
+        return exit_code_for(answers.error());
     }
-    if (decision->treatment == Treatment::sign_opaque) options.mode = SignMode::opaque;
-    if (decision->treatment != Treatment::plain) return std::nullopt;
+    const Treatment treatment = answers->parts.front().treatment;
+    if (treatment == Treatment::sign_opaque) options.mode = SignMode::opaque;
+    if (treatment != Treatment::plain) return std::nullopt;
     std::fprintf(stderr, "ribbon sign: not signed for %s: %s; the message is written unchanged\n",
                  terminal_safe(display_address(args.for_address)).c_str(),
-                 terminal_safe(decision->reason).c_str());
+                 terminal_safe(answers->decisions.front().reason).c_str());
     return copy_unchanged(args);
 }
 

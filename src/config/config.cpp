@@ -27,25 +27,6 @@ std::string_view failure_action_name(FailureAction action) noexcept {
     return "tempfail";
 }
 
-FailureKind failure_kind(const Error& error, bool lookup) {
-    if (error.kind() == ErrorKind::internal) return FailureKind::internal_error;
-    if (lookup) return FailureKind::no_key;
-    switch (error.code()) {
-        case Errc::empty_message:
-        case Errc::malformed_message:
-        case Errc::limit_exceeded:
-        case Errc::no_from:
-        case Errc::from_not_in_certificate:
-            return FailureKind::bad_message;
-        case Errc::token_unavailable:
-        case Errc::certificate_expired:
-        case Errc::certificate_not_yet_valid:
-            return FailureKind::no_key;  // the clock or the token moved since the lookup
-        default:
-            return FailureKind::internal_error;
-    }
-}
-
 FailureAction FailureActions::action_for(FailureKind kind) const noexcept {
     switch (kind) {
         case FailureKind::no_key: return on_no_key;
@@ -135,6 +116,13 @@ std::vector<std::string> read_domains(Section& s, const toml::table& t, std::str
 
 namespace {
 
+// [milter] and [sendmail] mixed: neither can split a message.
+void read_mixed(Section& s, MixedAnswer& mixed) {
+    if (auto v = s.choice<MixedAnswer>("mixed", {{"sign", MixedAnswer::sign}, {"unsigned", MixedAnswer::unsigned_}})) {
+        mixed = *v;
+    }
+}
+
 void read_sendmail(std::string_view origin, const toml::table& t, SendmailSettings& m) {
     Section s(origin, t, "sendmail");
     if (auto v = s.string("path")) {
@@ -146,6 +134,7 @@ void read_sendmail(std::string_view origin, const toml::table& t, SendmailSettin
     if (auto v = s.strings("args")) m.args = *v;
     if (auto v = s.integer("max_message_size", 1024, std::int64_t{1} << 40)) m.max_message_size = *v;
     read_actions(s, m);
+    read_mixed(s, m.mixed);
     s.finish();
 }
 
@@ -178,9 +167,7 @@ void read_milter(std::string_view origin, const toml::table& t, MilterSettings& 
                                                 {"both", MilterRole::both}})) {
         m.role = *v;
     }
-    if (auto v = s.choice<MixedAnswer>("mixed", {{"sign", MixedAnswer::sign}, {"unsigned", MixedAnswer::unsigned_}})) {
-        m.mixed = *v;
-    }
+    read_mixed(s, m.mixed);
     s.finish();
 }
 
@@ -322,7 +309,8 @@ std::string Config::to_toml() const {
       << "role = \"" << (milter.role == MilterRole::outbound ? "outbound" : milter.role == MilterRole::inbound ? "inbound" : "both")
       << "\"\nmixed = \"" << (milter.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[sendmail]\npath = " << toml_string(sendmail.path.string()) << "\nargs = " << strings_toml(sendmail.args)
-      << "\nmax_message_size = " << sendmail.max_message_size << "\n" << actions_toml(sendmail);
+      << "\nmax_message_size = " << sendmail.max_message_size << "\n" << actions_toml(sendmail)
+      << "mixed = \"" << (sendmail.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
       << "\nlog = " << toml_string(daemon.log) << "\n";
     o << "\n" << policy::relay_toml(relay);

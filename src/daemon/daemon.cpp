@@ -121,15 +121,6 @@ Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const D
     return hand_over(path, settings);
 }
 
-std::string reply_text(std::string_view prefix, const std::string& detail) {
-    std::string text = std::string(prefix) + detail;
-    for (char& c : text) {
-        if (c == '%' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
-    }
-    if (text.size() > 400) text.resize(400);
-    return text;
-}
-
 void block_control_signals() {
     sigset_t set;
     sigemptyset(&set);

@@ -36,11 +36,6 @@ Result<void> hand_over(const std::string& path, const DaemonSettings& settings);
 // MTA's group can connect and the daemon can remove it after dropping root.
 Result<void> prepare_unix_socket(const std::string& path, unsigned mode, const DaemonSettings& settings);
 
-// The text of an SMTP refusal built from an error message: one line of
-// printable characters, no '%' (libmilter reads reply texts as format
-// strings), at most 400 octets (RFC 5321 §4.5.3.1.5 allows 512 a line).
-std::string reply_text(std::string_view prefix, const std::string& detail);
-
 // Started as root with a SQLite store: creates the database's directory if
 // missing (mode 0750) and gives it, and the database files already there,
 // to [daemon] user — SQLite creates its -wal and -shm files beside the

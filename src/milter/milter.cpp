@@ -19,13 +19,13 @@
 
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "daemon/daemon.hpp"
 #include "milter/header_edits.hpp"
 #include "ribbon/io.hpp"
-#include "ribbon/smime_form.hpp"
+#include "submit/submit.hpp"
 
 namespace ribbon::milter {
 
@@ -48,11 +48,10 @@ struct Message {
     // Learner, when its S/MIME body is needed.
     bool inbound = false;
     std::string inbound_bytes;
-    Treatment treatment = Treatment::sign;
     std::vector<HeaderField> headers;
     std::string header_bytes;  // as the signer will read them: CRLF
-    const SignerRule* rule = nullptr;
-    std::string from;
+    // Outbound: the submission core's plan, made at end of header.
+    std::optional<submit::Submission> submission;
     std::unique_ptr<Spool> spool;
     // Some edit already reached the MTA: the message can no longer go on
     // as it came, only be tempfailed or rejected (the MTA then drops the
@@ -80,39 +79,24 @@ void refresh_queue_id(SMFICTX* ctx, Message& m) {
     }
 }
 
-// Answers a message ribbon could not sign with the action configured for
-// the kind of failure.
-sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const std::string& why) {
-    const MilterSettings& settings = m.runtime->config.milter;
-    std::string_view setting = FailureActions::setting_name(kind);
-    FailureAction action = settings.action_for(kind);
-    if (action == FailureAction::accept && m.edited) {
-        log().warn("{}: {} = \"accept\" cannot apply: part of the signed message already reached the MTA",
-                   m.queue_id, setting);
-        action = FailureAction::tempfail;
-    }
-    switch (action) {
-        case FailureAction::accept:
-            log().warn("{}: passed on unsigned ({} = \"accept\"): {}", m.queue_id, setting, why);
-            return SMFIS_ACCEPT;
-        case FailureAction::reject:
-            log().warn("{}: rejected ({} = \"reject\"): {}", m.queue_id, setting, why);
-            smfi_setreply(ctx, const_cast<char*>("554"), const_cast<char*>("5.6.0"),
-                          daemon::reply_text("ribbon cannot sign this message: ", why).data());
-            return SMFIS_REJECT;
-        case FailureAction::tempfail:
-            break;
-    }
-    log().warn("{}: tempfail ({} = \"tempfail\"): {}", m.queue_id, setting, why);
-    // X.7.5: a key needed for a cryptographic operation is not available
-    // (RFC 3463); everything else is X.3.0, a mail system condition.
-    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>(kind == FailureKind::no_key ? "4.7.5" : "4.3.0"),
-                  daemon::reply_text("ribbon cannot sign this message now, try again later: ", why).data());
-    return SMFIS_TEMPFAIL;
+// Answers a message ribbon could not sign as the core decided
+// (submit/failure.hpp): on with "accept", else the reply and tempfail or
+// reject.
+sfsistat answer(SMFICTX* ctx, const Message& m, const submit::Failure& f) {
+    if (!f.overridden.empty()) log().warn("{}: {}", m.queue_id, f.overridden);
+    log().warn("{}: {}", m.queue_id, f.log);
+    if (f.passes()) return SMFIS_ACCEPT;
+    smfi_setreply(ctx, const_cast<char*>(std::to_string(f.reply.code).c_str()), const_cast<char*>(f.reply.enhanced.c_str()),
+                  const_cast<char*>(f.reply.text.c_str()));
+    return f.action == FailureAction::reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+}
+
+sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const Error& e) {
+    return answer(ctx, m, m.submission->fail(kind, e, m.edited));
 }
 
 sfsistat fail_internal(SMFICTX* ctx, const Message& m, const std::string& why) {
-    return fail(ctx, m, FailureKind::internal_error, why);
+    return fail(ctx, m, FailureKind::internal_error, internal_error(why));
 }
 
 // Receives the signer's output: keeps the header block, streams the body
@@ -193,16 +177,6 @@ bool apply(SMFICTX* ctx, const std::vector<HeaderEdit>& edits, bool leading_spac
     return true;
 }
 
-// Whether the top-level Content-Type declares S/MIME (ribbon/smime_form.hpp,
-// the same answer the signer gives with Errc::already_signed). Saves
-// spooling a message the signer would refuse anyway.
-bool already_smime(const std::vector<HeaderField>& headers) {
-    for (const HeaderField& h : headers) {
-        if (::strcasecmp(h.name.c_str(), "Content-Type") == 0) return is_smime(smime_form(h.value));
-    }
-    return false;
-}
-
 // An inbound message larger than this is not learned: what customers write
 // by hand is far smaller, and the whole message is held for the Learner.
 constexpr std::size_t kMaxInboundMessage = 32 * 1024 * 1024;
@@ -231,34 +205,13 @@ bool inbound(const Message& m, const std::string& from) {
 // learning queue now, unless it is S/MIME, whose body the Learner needs.
 sfsistat learn_inbound_header(Message& m) {
     m.inbound = true;
-    if (already_smime(m.headers)) {
+    // S/MIME (the core's answer): the Learner needs the body too.
+    if (submit::already_smime(m.header_bytes)) {
         m.inbound_bytes = std::move(m.header_bytes);
         return SMFIS_CONTINUE;
     }
     m.runtime->learning->offer(m.queue_id, std::move(m.header_bytes));
     return SMFIS_ACCEPT;
-}
-
-// The recipients' answers from the policy, as one treatment (the milter
-// cannot split a message: [milter] mixed). Logged when not "sign".
-Result<void> decide(Message& m) {
-    const Config& config = m.runtime->config;
-    std::vector<RecipientDecision> decisions;
-    for (const auto& rcpt : m.recipients) {
-        auto d = m.runtime->policy->decide(*m.rule, rcpt, config.milter.opaque_for);
-        if (!d) return std::move(d).error();
-        decisions.push_back(std::move(*d));
-    }
-    m.treatment = combine_treatments(decisions, config.milter.mixed);
-    if (m.treatment == Treatment::plain) {
-        std::string why;
-        for (std::size_t i = 0; i < decisions.size(); ++i) {
-            if (decisions[i].treatment != Treatment::plain) continue;
-            why += (why.empty() ? "" : ", ") + m.recipients[i] + ": " + decisions[i].reason;
-        }
-        log().info("{}: not signed: from=<{}> by the recipient policy ({})", m.queue_id, m.from, why);
-    }
-    return {};
 }
 
 // ---- callbacks --------------------------------------------------------------
@@ -328,26 +281,20 @@ sfsistat on_eoh(SMFICTX* ctx) {
     Message& m = *s->message;
     refresh_queue_id(ctx, m);
     m.header_bytes.append("\r\n");  // the empty line that ends the header
-    auto from = from_address(MessageInput::from_memory(m.header_bytes));
-    if (inbound(m, from ? *from : std::string())) return learn_inbound_header(m);
-    if (!from) {
-        log().info("{}: not signed: {}", m.queue_id, from.error().message());
+    if (m.runtime->config.milter.role != MilterRole::outbound) {
+        auto from = from_address(MessageInput::from_memory(m.header_bytes));
+        if (inbound(m, from ? *from : std::string())) return learn_inbound_header(m);
+    }
+    // The decision is made now, before the body arrives: mail that goes on
+    // unsigned is never spooled. The milter cannot split a message, so the
+    // plan has one part.
+    m.submission.emplace(m.runtime->snapshot(), submit::milter_front_end(m.runtime->config.milter));
+    const submit::Plan& plan = m.submission->plan(m.recipients, m.header_bytes);
+    if (plan.failure) return answer(ctx, m, *plan.failure);
+    if (!plan.signs()) {
+        log().info("{}: {}", m.queue_id, plan.parts.front().log);
         return SMFIS_ACCEPT;
     }
-    m.from = *from;
-    m.rule = m.runtime->config.signer_for(m.from);
-    if (m.rule == nullptr) {
-        log().info("{}: not signed: from=<{}> has no [[signer]] entry", m.queue_id, m.from);
-        return SMFIS_ACCEPT;
-    }
-    if (already_smime(m.headers)) {
-        log().info("{}: not signed: from=<{}> is already S/MIME, passed unchanged", m.queue_id, m.from);
-        return SMFIS_ACCEPT;
-    }
-    if (auto decided = decide(m); !decided) {
-        return fail(ctx, m, FailureKind::internal_error, decided.error().message());
-    }
-    if (m.treatment == Treatment::plain) return SMFIS_ACCEPT;
     const MilterSettings& ms = m.runtime->config.milter;
     m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir, ms.max_message_size);
     if (auto r = m.spool->write(m.header_bytes); !r) return fail_internal(ctx, m, r.error().message());
@@ -369,8 +316,20 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     auto r = m.spool->write(std::string_view(reinterpret_cast<const char*>(chunk), size));
     // Past [milter] max_message_size the message is refused (bad_message),
     // a spool that cannot be written is an internal error.
-    if (!r) return fail(ctx, m, failure_kind(r.error(), false), r.error().message());
+    if (!r) return fail(ctx, m, submit::failure_kind(r.error(), false), r.error());
     return SMFIS_CONTINUE;
+}
+
+// Learning: the inbound message goes to the queue whole, and on unchanged.
+sfsistat learn_inbound_message(Session& s) {
+    Message& m = *s.message;
+    if (m.inbound_bytes.size() <= kMaxInboundMessage) {
+        m.runtime->learning->offer(m.queue_id, std::move(m.inbound_bytes));
+    } else {
+        log().info("{}: not learned: larger than {} MiB", m.queue_id, kMaxInboundMessage >> 20);
+    }
+    s.message.reset();
+    return SMFIS_ACCEPT;
 }
 
 sfsistat on_eom(SMFICTX* ctx) {
@@ -378,57 +337,31 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
     refresh_queue_id(ctx, m);
-    if (m.inbound) {
-        if (m.inbound_bytes.size() <= kMaxInboundMessage) {
-            m.runtime->learning->offer(m.queue_id, std::move(m.inbound_bytes));
-        } else {
-            log().info("{}: not learned: larger than {} MiB", m.queue_id, kMaxInboundMessage >> 20);
-        }
-        s->message.reset();
+    if (m.inbound) return learn_inbound_message(*s);
+    if (!m.spool || !m.submission) return SMFIS_TEMPFAIL;
+
+    ReplacementSink sink(ctx, !m.runtime->config.milter.may_pass_unsigned());
+    submit::Target target{sink, false, [&sink] { return sink.sent_any(); }};
+    submit::Signed out = m.submission->sign(m.submission->current().parts.front(), m.spool->input(), target);
+    Result<void> finished;
+    if (out.outcome == submit::Signed::Outcome::signed_) finished = sink.finish();
+    m.edited = sink.sent_any();
+    if (out.failure) return answer(ctx, m, *out.failure);
+    if (out.outcome == submit::Signed::Outcome::unchanged) {
+        log().info("{}: {}", m.queue_id, out.log);
         return SMFIS_ACCEPT;
     }
-    if (!m.spool) return SMFIS_TEMPFAIL;
-    const Config& config = m.runtime->config;
-    TimePoint now = std::chrono::system_clock::now();
-
-    auto active = m.runtime->pool->get(*m.rule, m.from, now);
-    if (!active) return fail(ctx, m, failure_kind(active.error(), true), active.error().message());
-
-    SignOptions options;
-    options.now = now;
-    options.header_protection = m.rule->header_protection;
-    options.mode = m.treatment == Treatment::sign_opaque ? SignMode::opaque : SignMode::detached;
-
-    ReplacementSink sink(ctx, !config.milter.may_pass_unsigned());
-    auto report = (*active)->signer.sign(m.spool->input(), sink, options);
-    if (report) {
-        if (auto r = sink.finish(); !r) report = std::move(r).error();
-    }
-    m.edited = sink.sent_any();
-    if (!report) {
-        const Error& e = report.error();
-        if (e.code() == Errc::already_signed) {
-            log().info("{}: not signed: from=<{}> is already S/MIME, passed unchanged", m.queue_id, m.from);
-            return SMFIS_ACCEPT;
-        }
-        return fail(ctx, m, failure_kind(e, false), e.message());
-    }
+    if (!finished) return fail(ctx, m, FailureKind::internal_error, finished.error());
     if (!sink.complete()) return fail_internal(ctx, m, "the signer wrote no message body");
 
-    const KeystoreEntry& entry = (*active)->entry;
     std::vector<HeaderField> after = split_header_block(sink.head());
-    if (m.rule->trace_header) {
-        after.push_back({"Ribbon-Signer", " " + entry.address + "; serial=" + entry.certificate.serial_hex});
-    }
+    if (!out.trace.empty()) after.push_back({"Ribbon-Signer", out.trace});
     m.edited = true;
     if (!apply(ctx, header_edits(m.headers, after), s->leading_space)) {
         return fail_internal(ctx, m, "the MTA refused a header change");
     }
-    log().info("{}: signed: from=<{}> id={} serial={} mode={} size={}{}{}", m.queue_id, m.from, entry.address,
-               entry.certificate.serial_hex, options.mode == SignMode::opaque ? "opaque" : "detached",
-               report->bytes_out, report->date_added ? " date=added" : "",
-               report->date_replaced ? " date=replaced" : "");
-    for (const auto& w : (*active)->warnings) log().warn("{}: {}", m.queue_id, w);
+    log().info("{}: {}", m.queue_id, out.log);
+    for (const auto& w : out.warnings) log().warn("{}: {}", m.queue_id, w);
     s->message.reset();
     return SMFIS_CONTINUE;
 }

@@ -8,24 +8,13 @@
 
 #include <memory>
 
-#include "daemon/learn_queue.hpp"
-#include "ribbon/config.hpp"
-#include "ribbon/recipient_policy.hpp"
-#include "ribbon/signer_pool.hpp"
+#include "daemon/runtime.hpp"
 
 namespace ribbon::milter {
 
-// A configuration and its loaded Digital IDs. Each message takes the one in
-// effect when it starts and keeps it, so a reload never changes the rules
-// under a message in flight.
-struct Runtime {
-    Config config;
-    std::shared_ptr<SignerPool> pool;
-    // Who of the recipients gets signed mail ([store], [[signer]] recipients).
-    std::shared_ptr<RecipientPolicy> policy;
-    // Inbound mail to learn from ([milter] role "inbound" or "both"), else null.
-    std::shared_ptr<daemon::LearnQueue> learning;
-};
+// The configuration in effect (daemon/runtime.hpp), with the learning
+// queue when [milter] role learns.
+using Runtime = daemon::Runtime;
 
 void set_runtime(std::shared_ptr<const Runtime> runtime);
 std::shared_ptr<const Runtime> current_runtime();

@@ -41,15 +41,12 @@ Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config) {
 }
 
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
-    auto config = Config::load(path);
-    if (!config) return std::move(config).error();
-    auto pool = SignerPool::create(*config, std::chrono::system_clock::now());
-    if (!pool) return std::move(pool).error();
-    auto learning = learning_for(*config);
+    auto rt = std::make_shared<Runtime>();
+    if (auto r = daemon::load_runtime(path, *rt); !r) return std::move(r).error();
+    auto learning = learning_for(rt->config);
     if (!learning) return std::move(learning).error();
-    auto policy = std::make_shared<RecipientPolicy>(config->store);
-    return std::make_shared<const Runtime>(
-        Runtime{std::move(*config), std::move(*pool), std::move(policy), std::move(*learning)});
+    rt->learning = std::move(*learning);
+    return std::shared_ptr<const Runtime>(std::move(rt));
 }
 
 void warn_about(const Runtime& rt) {
@@ -67,25 +64,18 @@ void warn_about(const Runtime& rt) {
 // SIGHUP: the whole new configuration is checked (Digital IDs loaded)
 // before it replaces the old one; a bad one is logged and ignored.
 void reload(const std::filesystem::path& path) {
-    auto next = load_runtime(path);
-    if (!next) {
-        log().error("reload: {}; keeping the previous configuration", next.error().message());
-        return;
-    }
-    if (auto r = daemon::connect_store(*(*next)->policy, log()); !r) {
-        log().error("reload: {}; keeping the previous configuration", r.error().message());
-        return;
-    }
+    auto next = daemon::checked_for_reload(load_runtime(path), log());
+    if (!next) return;
     auto previous = current_runtime();
     const Config& a = previous->config;
-    const Config& b = (*next)->config;
+    const Config& b = next->config;
     if (a.milter.socket != b.milter.socket || a.daemon.user != b.daemon.user ||
         a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log ||
         a.milter.socket_mode != b.milter.socket_mode) {
         log().warn("reload: milter.socket, milter.socket_mode and [daemon] take effect at the next restart");
     }
-    set_runtime(*next);
-    warn_about(**next);
+    set_runtime(next);
+    warn_about(*next);
     log().info("reload: configuration {} in effect ({} [[signer]] entries)", path.string(), b.signers.size());
 }
 

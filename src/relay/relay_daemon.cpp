@@ -84,23 +84,16 @@ Result<void> run(const std::filesystem::path& config_path) {
               config.signers.size(), worker_count(config.relay));
 
     auto reload = [&] {
-        auto next = load_runtime(config_path, io, workers);
-        if (!next) {
-            log->error("reload: {}; keeping the previous configuration", next.error().message());
-            return;
-        }
-        if (auto r = daemon::connect_store(*(*next)->policy, *log); !r) {
-            log->error("reload: {}; keeping the previous configuration", r.error().message());
-            return;
-        }
+        auto next = daemon::checked_for_reload(load_runtime(config_path, io, workers), *log);
+        if (!next) return;
         const Config& a = server.runtime()->config;
-        const Config& b = (*next)->config;
+        const Config& b = next->config;
         if (a.relay.listen != b.relay.listen || a.relay.listen_tls != b.relay.listen_tls || a.relay.workers != b.relay.workers || a.daemon.user != b.daemon.user ||
             a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log) {
             log->warn("reload: relay.listen, listen_tls, workers and [daemon] take effect at the next restart");
         }
-        server.set_runtime(*next);
-        warn_about(*log, **next);
+        server.set_runtime(next);
+        warn_about(*log, *next);
         log->info("reload: configuration {} in effect ({} [[signer]] entries)", config_path.string(), b.signers.size());
     };
     daemon::run_signal_loop(reload, [] {}, [&] { return io.stopped(); });

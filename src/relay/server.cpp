@@ -72,14 +72,9 @@ Result<std::shared_ptr<asio::ssl::context>> server_tls(const RelaySettings& rs) 
 
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path, asio::io_context& io,
                                                     asio::thread_pool& workers) {
-    auto config = Config::load(path);
-    if (!config) return std::move(config).error();
     auto rt = std::make_shared<Runtime>();
-    rt->config = std::move(*config);
+    if (auto r = daemon::load_runtime(path, *rt); !r) return std::move(r).error();
     const RelaySettings& rs = rt->config.relay;
-    auto pool = SignerPool::create(rt->config, std::chrono::system_clock::now());
-    if (!pool) return std::move(pool).error();
-    rt->pool = std::move(*pool);
     for (const auto& n : rs.mynetworks) rt->mynetworks.push_back(*IpNetwork::parse(n));  // checked by Config
     auto users = read_users(rs.auth_users_file);
     if (!users) return std::move(users).error();
@@ -96,7 +91,6 @@ Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path&
     auto hop = NextHop::create(io, workers, rs.next_hop, rt->hostname);
     if (!hop) return std::move(hop).error();
     rt->next_hop = std::move(*hop);
-    rt->policy = std::make_shared<RecipientPolicy>(rt->config.store);
     return std::shared_ptr<const Runtime>(std::move(rt));
 }
 

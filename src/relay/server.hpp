@@ -23,23 +23,18 @@
 #include <string>
 #include <vector>
 
+#include "daemon/runtime.hpp"
 #include "relay/next_hop.hpp"
-#include "ribbon/config.hpp"
-#include "ribbon/recipient_policy.hpp"
 #include "ribbon/network.hpp"
-#include "ribbon/signer_pool.hpp"
 
 namespace ribbon::relay {
 
-// A configuration with everything it names loaded: Digital IDs, the next
-// hop, the TLS certificate, the users. A session takes the one in effect
-// at MAIL FROM and keeps it to the end of the transaction.
-struct Runtime {
-    Config config;
-    std::shared_ptr<SignerPool> pool;
+// A configuration with everything it names loaded: what both daemons hold
+// (daemon/runtime.hpp), and the relay's transport — the next hop, the TLS
+// certificate, the users. A session takes the one in effect at MAIL FROM
+// and keeps it to the end of the transaction.
+struct Runtime : daemon::Runtime {
     std::shared_ptr<NextHop> next_hop;
-    // Who of the recipients gets signed mail ([store], [[signer]] recipients).
-    std::shared_ptr<RecipientPolicy> policy;
     std::vector<IpNetwork> mynetworks;
     std::map<std::string, std::string, std::less<>> users;  // name → crypt(3) hash
     std::shared_ptr<boost::asio::ssl::context> tls;         // null: no STARTTLS

@@ -121,8 +121,8 @@ private:
     asio::awaitable<bool> rcpt(std::string_view argument);
     void record_rcpt(const std::string& address, const Reply& r);
     asio::awaitable<void> collect_rcpts();
-    asio::awaitable<Reply> deliver_parts(const Prepared& prepared, std::uint64_t size);
-    void log_outcome(std::uint64_t size, std::size_t nrcpt, const std::string& outcome, const Reply& r);
+    asio::awaitable<Reply> deliver_parts(const Prepared& prepared);
+    void log_outcome(std::size_t nrcpt, const std::string& outcome, const Reply& r);
     // A message the relay itself refuses after DATA, logged as log_outcome()
     // logs what the next hop answered.
     void refuse_message(std::uint64_t size, const std::string& why, const Reply& r);
@@ -407,9 +407,10 @@ std::string Session::received_header() const {
     return out + date + "\r\n";
 }
 
-void Session::log_outcome(std::uint64_t size, std::size_t nrcpt, const std::string& outcome, const Reply& r) {
-    log().info("{}: from=<{}> nrcpt={} size={} {} relay={} reply={}", m_id, m_envelope.from, nrcpt, size, outcome,
-               m_runtime->next_hop->describe(), r.summary());
+// The submission core's decision line (submit/submit.hpp), then what the
+// next hop said.
+void Session::log_outcome(std::size_t nrcpt, const std::string& outcome, const Reply& r) {
+    log().info("{}: {} nrcpt={} relay={} reply={}", m_id, outcome, nrcpt, m_runtime->next_hop->describe(), r.summary());
 }
 
 void Session::refuse_message(std::uint64_t size, const std::string& why, const Reply& r) {
@@ -424,7 +425,7 @@ void Session::refuse_message(std::uint64_t size, const std::string& why, const R
 // gets one reply: 250 only when every part was taken, else the first
 // refusal — the parts already delivered may then be delivered again when
 // the client retries (duplicates are possible, loss is not).
-asio::awaitable<Reply> Session::deliver_parts(const Prepared& prepared, std::uint64_t size) {
+asio::awaitable<Reply> Session::deliver_parts(const Prepared& prepared) {
     co_await m_delivery->reset();
     std::optional<Reply> failure;
     for (const Part& part : prepared.parts) {
@@ -441,7 +442,7 @@ asio::awaitable<Reply> Session::deliver_parts(const Prepared& prepared, std::uin
         } else {
             co_await m_delivery->reset();
         }
-        log_outcome(size, part.rcpts.size(), part.outcome + " part=" + std::string(r.positive() ? "taken" : "refused"), r);
+        log_outcome(part.rcpts.size(), part.outcome + " part=" + std::string(r.positive() ? "taken" : "refused"), r);
         if (!r.positive() && !failure) failure = r;
     }
     if (failure) co_return *failure;
@@ -506,12 +507,12 @@ asio::awaitable<bool> Session::data() {
     Reply r;
     if (prepared.refusal) {
         r = *prepared.refusal;
-        log_outcome(size, m_envelope.rcpts.size(), prepared.outcome, r);
+        log_outcome(m_envelope.rcpts.size(), prepared.outcome, r);
     } else if (prepared.parts.size() == 1) {
         r = co_await m_delivery->data(*prepared.parts.front().message);
-        log_outcome(size, m_envelope.rcpts.size(), prepared.parts.front().outcome, r);
+        log_outcome(m_envelope.rcpts.size(), prepared.parts.front().outcome, r);
     } else {
-        r = co_await deliver_parts(prepared, size);
+        r = co_await deliver_parts(prepared);
     }
     if (m_aborted && !r.positive()) {
         log().warn("{}: stopped before the next hop's reply to the message ({}): the client gets 421 4.3.2 and will "

@@ -1,6 +1,7 @@
 // session_prepare.hpp — what `ribbon relay` does with a received message
 // before handing it on: sign it by the [[signer]] table, pass it unchanged,
-// or refuse it by the failure actions. Runs on a worker thread.
+// or refuse it by the failure actions, as the submission core decides
+// (submit/submit.hpp); here its parts become spools. Runs on a worker thread.
 #pragma once
 
 #include <spdlog/common.h>
@@ -39,7 +40,7 @@ struct Job {
 struct Part {
     std::vector<std::string> rcpts;
     std::unique_ptr<Spool> message;
-    std::string outcome;  // "signed id=… serial=…", "unsigned (…)"
+    std::string outcome;  // the core's decision line: "signed: from=<…> id=…", "not signed: …"
 };
 
 struct Prepared {
