@@ -440,6 +440,16 @@ TEST(Canonical, CheckHeaderValueLimitsAndOctets) {
 
 // ---- chunk boundaries -------------------------------------------------------
 
+// For outputs of megabytes: the sizes and the first differing offset,
+// not gtest's diff of the whole strings.
+void expect_same_bytes(const std::string& got, const std::string& want) {
+    if (got == want) return;
+    std::size_t at = 0;
+    while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
+    ADD_FAILURE() << "got " << got.size() << " bytes, want " << want.size() << "; first difference at " << at
+                  << ": got \"" << got.substr(at, 20) << "\", want \"" << want.substr(at, 20) << "\"";
+}
+
 // `n` octets (n >= 2) of conforming lines: 64 'a' and CRLF, the last line
 // shorter so that the whole ends in CRLF exactly at `n`.
 std::string filler(std::size_t n) {
@@ -459,8 +469,8 @@ TEST(Canonical, CrlfSplitAcrossChunksConformsOnBothRoutes) {
     const std::string body = filler(kChunk - 11) + std::string(10, 'b') + "\r\n" + filler(kOverOneMiB);
     ASSERT_EQ(body.substr(kChunk - 1, 2), "\r\n");
     const std::string m = head + body;
-    EXPECT_EQ(ok(Canon().of(m)), m);
-    EXPECT_EQ(ok(Canon().of_file(m)), m);
+    expect_same_bytes(ok(Canon().of(m)), m);
+    expect_same_bytes(ok(Canon().of_file(m)), m);
 }
 
 TEST(Canonical, LoneCrAtTheEndOfAChunkIsNotALineEnd) {
@@ -495,7 +505,7 @@ TEST(Canonical, LineTooLongAcrossAChunkBoundaryIsSeen) {
               "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
     // One octet shorter and it is copied as it is.
     const std::string fits = head + filler(kChunk - 40) + std::string(76, 'L') + "\r\n" + filler(1000);
-    EXPECT_EQ(ok(Canon().of(fits)), fits);
+    expect_same_bytes(ok(Canon().of(fits)), fits);
 }
 
 TEST(Canonical, FromSplitAcrossChunksIsSeen) {
