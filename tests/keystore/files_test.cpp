@@ -183,12 +183,16 @@ TEST(KeystoreFiles, MakePrivateDirCreatesMissingLevels0700AndLeavesOthers) {
     EXPECT_EQ(test::mode_of(dir.path()), 0755u);  // existing: not changed
     EXPECT_TRUE(make_private_dir(deep).ok());     // again: nothing to do
     test::write_file(dir / "file", "");
+    // A file where the directory should be is no directory made.
+    auto file = make_private_dir(dir / "file");
+    ASSERT_FALSE(file.ok());
+    EXPECT_EQ(file.error().code(), Errc::io_error);
+    EXPECT_EQ(file.error().kind(), ErrorKind::permanent);
+    EXPECT_EQ(file.error().message(), "cannot create directory " + (dir / "file").string() + ": File exists");
     auto r = make_private_dir(dir / "file" / "sub");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::io_error);
-    EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
-    EXPECT_EQ(r.error().message(),
-              "cannot create directory " + (dir / "file" / "sub").string() + ": Not a directory");
+    EXPECT_EQ(r.error().message(), "cannot create directory " + (dir / "file").string() + ": File exists");
 }
 
 // ---- reading keys -----------------------------------------------------------------
