@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "support/cert_maker.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 
@@ -40,49 +41,10 @@ std::string openssl_x509(const std::filesystem::path& cert, const std::vector<st
     return out;
 }
 
-struct CertSpec {
-    std::string curve = "P-256";
-    std::vector<std::pair<std::string, std::string>> subject;  // field, UTF-8 value
-    std::vector<std::pair<int, std::string>> san;              // GEN_EMAIL, GEN_DNS or GEN_OTHERNAME
-                                                               // (an RFC 8398 SmtpUTF8Mailbox)
-    long serial = 0x01AB;
-};
-
-// A self-signed certificate made in process (EC key thrown away after).
-X509Ptr make_cert(const CertSpec& spec) {
-    PkeyPtr key(EVP_EC_gen(spec.curve.c_str()));
-    if (!key) return nullptr;
-    X509Ptr cert(X509_new());
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), spec.serial);
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    for (const auto& [field, value] : spec.subject) {
-        X509_NAME_add_entry_by_txt(name, field.c_str(), MBSTRING_UTF8,
-                                   reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0);
-    }
-    X509_set_issuer_name(cert.get(), name);
-    ASN1_TIME_set_string(X509_getm_notBefore(cert.get()), "261206102030Z");
-    ASN1_TIME_set_string(X509_getm_notAfter(cert.get()), "20510101000000Z");
-    X509_set_pubkey(cert.get(), key.get());
-    if (!spec.san.empty()) {
-        std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>> names(sk_GENERAL_NAME_new_null());
-        for (const auto& [type, value] : spec.san) {
-            ASN1_STRING* s = ASN1_STRING_type_new(type == GEN_OTHERNAME ? V_ASN1_UTF8STRING : V_ASN1_IA5STRING);
-            ASN1_STRING_set(s, value.data(), static_cast<int>(value.size()));
-            GENERAL_NAME* gn = GENERAL_NAME_new();
-            if (type == GEN_OTHERNAME) {
-                ASN1_TYPE* any = ASN1_TYPE_new();
-                ASN1_TYPE_set(any, V_ASN1_UTF8STRING, s);
-                GENERAL_NAME_set0_othername(gn, OBJ_nid2obj(NID_id_on_SmtpUTF8Mailbox), any);
-            } else {
-                GENERAL_NAME_set0_value(gn, type, s);
-            }
-            sk_GENERAL_NAME_push(names.get(), gn);
-        }
-        if (X509_add1_ext_i2d(cert.get(), NID_subject_alt_name, names.get(), 0, 0) != 1) return nullptr;
-    }
-    if (X509_sign(cert.get(), key.get(), EVP_sha256()) <= 0) return nullptr;
-    return cert;
+// A self-signed certificate of `spec`, as an owned X509.
+X509Ptr make_cert(const test::CertSpec& spec) {
+    test::MadeCert made = test::make_self_signed(spec);
+    return X509Ptr(X509_dup(made.cert));
 }
 
 // ---- errors ----------------------------------------------------------------------
@@ -193,8 +155,8 @@ TEST(OpensslUtil, EcdsaCurvesAreNamed) {
     const std::pair<const char*, const char*> curves[] = {
         {"P-256", "ECDSA P-256"}, {"P-384", "ECDSA P-384"}, {"P-521", "ECDSA secp521r1"}};
     for (const auto& [curve, description] : curves) {
-        CertSpec spec;
-        spec.curve = curve;
+        test::CertSpec spec;
+        spec.key = std::string("EC:") + curve;
         spec.subject = {{"CN", "x"}};
         X509Ptr cert = make_cert(spec);
         ASSERT_TRUE(cert) << curve;
@@ -205,7 +167,7 @@ TEST(OpensslUtil, EcdsaCurvesAreNamed) {
 TEST(OpensslUtil, AddressesComeFromSubjectAltNameFirst) {
     // RFC 8550 §3: rfc822Name entries, and RFC 8398 SmtpUTF8Mailbox
     // otherNames (a UTF8String, U-labels allowed); other names ignored.
-    CertSpec spec;
+    test::CertSpec spec;
     spec.subject = {{"CN", "Bank"}, {"emailAddress", "legacy@bank.example"}};
     spec.san = {{GEN_EMAIL, "one@bank.example"},
                 {GEN_DNS, "bank.example"},
@@ -219,7 +181,7 @@ TEST(OpensslUtil, AddressesComeFromSubjectAltNameFirst) {
 }
 
 TEST(OpensslUtil, WithoutSanAddressesTheSubjectsEmailAddressIsTheFallback) {
-    CertSpec spec;
+    test::CertSpec spec;
     spec.subject = {{"CN", "Bank"}, {"emailAddress", "a@bank.example"}, {"emailAddress", "b@bank.example"}};
     X509Ptr plain = make_cert(spec);
     ASSERT_TRUE(plain);
@@ -238,7 +200,7 @@ TEST(OpensslUtil, WithoutSanAddressesTheSubjectsEmailAddressIsTheFallback) {
 }
 
 TEST(OpensslUtil, NamesAreRfc2253WithUtf8KeptAndSerialsUpperHex) {
-    CertSpec spec;
+    test::CertSpec spec;
     spec.subject = {{"O", "B\xC3\xBC" "cher, Inc."}, {"CN", "Caf\xC3\xA9+Bar"}};
     spec.serial = 0xABCDEF;
     X509Ptr cert = make_cert(spec);
