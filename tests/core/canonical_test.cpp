@@ -75,7 +75,8 @@ bool on_scanner_route(const std::string& message) {
     return top.ok() && top->leaf() != nullptr;
 }
 
-const std::string kHead = "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\nSubject: s\r\n";
+const std::string kHead =
+    "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\nSubject: s\r\n";
 
 // ---- conforming parts pass through --------------------------------------
 
@@ -85,14 +86,16 @@ TEST(Canonical, OnlyContentFieldsOfTheTopLevelAreSigned) {
                           "X-Mailer: test\r\nContent-Language: en\r\n\r\nHello\r\nWorld\r\n";
     ASSERT_TRUE(on_scanner_route(m));
     EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: text/plain; charset=us-ascii\r\nContent-Language: en\r\n\r\nHello\r\nWorld\r\n");
+              "Content-Type: text/plain; charset=us-ascii\r\nContent-Language: "
+              "en\r\n\r\nHello\r\nWorld\r\n");
 }
 
 TEST(Canonical, BareLfLinesBecomeCrlfAndNothingElseChanges) {
     // RFC 8551 §3.1.1: the canonical line end is CRLF. The content is
     // otherwise conforming, so it is copied with no transfer encoding.
     const std::string m = "Subject: s\nContent-Type: text/plain\n\nline one\nline two\n\nlast\n";
-    EXPECT_EQ(ok(Canon().of(m)), "Content-Type: text/plain\r\n\r\nline one\r\nline two\r\n\r\nlast\r\n");
+    EXPECT_EQ(ok(Canon().of(m)),
+              "Content-Type: text/plain\r\n\r\nline one\r\nline two\r\n\r\nlast\r\n");
 }
 
 TEST(Canonical, MixedLineEndsAreAllCrlf) {
@@ -113,7 +116,8 @@ TEST(Canonical, EmptyBodyGivesTheHeadersAndTheEmptyLine) {
 TEST(Canonical, MessageWithoutBodyGetsADefaultTypeAndTheEmptyLine) {
     // RFC 5322 §3.5: the body (and the empty line before it) is optional;
     // RFC 2045 §5.2: no Content-Type means text/plain; charset=us-ascii.
-    EXPECT_EQ(ok(Canon().of("Subject: s\r\n")), "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
+    EXPECT_EQ(ok(Canon().of("Subject: s\r\n")),
+              "Content-Type: text/plain; charset=us-ascii\r\n\r\n");
 }
 
 TEST(Canonical, LineOf76OctetsConformsAnd77IsReencoded) {
@@ -133,32 +137,38 @@ TEST(Canonical, DeclaredEncodingsOfConformingContentAreKept) {
     // quoted-printable content that conforms keeps its encoding unchanged.
     const std::string body = "plain\r\n";
     for (const char* declared : {"7bit", "8bit", "binary", "7BIT"}) {
-        EXPECT_EQ(ok(Canon().of("Content-Type: text/plain\r\nContent-Transfer-Encoding: "s + declared +
-                                "\r\n\r\n" + body)),
+        EXPECT_EQ(ok(Canon().of("Content-Type: text/plain\r\nContent-Transfer-Encoding: "s +
+                                declared + "\r\n\r\n" + body)),
                   "Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\r\n" + body)
             << declared;
     }
-    EXPECT_EQ(ok(Canon().of("Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-                            "JVBERi0xLjQK\r\n")),
-              "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n");
+    EXPECT_EQ(
+        ok(Canon().of("Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                      "JVBERi0xLjQK\r\n")),
+        "Content-Type: application/pdf\r\nContent-Transfer-Encoding: "
+        "base64\r\n\r\nJVBERi0xLjQK\r\n");
     EXPECT_EQ(ok(Canon().of("Content-Type: text/plain; charset=utf-8\r\n"
                             "Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=C3=A9\r\n")),
-              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\n"
               "Caf=C3=A9\r\n");
 }
 
 TEST(Canonical, ContentLengthIsDroppedAndTheEncodingFieldReplaced) {
     // A Content-Length would be wrong after re-encoding; the transfer
     // encoding is the writer's to state, after the other fields.
-    const std::string m = "Content-Transfer-Encoding: 8bit\r\nContent-Length: 7\r\n"
-                          "Content-Type: text/plain\r\n\r\nplain\r\n";
-    EXPECT_EQ(ok(Canon().of(m)), "Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\r\nplain\r\n");
+    const std::string m =
+        "Content-Transfer-Encoding: 8bit\r\nContent-Length: 7\r\n"
+        "Content-Type: text/plain\r\n\r\nplain\r\n";
+    EXPECT_EQ(ok(Canon().of(m)),
+              "Content-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n\r\nplain\r\n");
 }
 
 TEST(Canonical, FoldedContentFieldsAreUnfoldedAndRefoldedWithin76) {
     const std::string m =
         "Content-Type: text/plain;\r\n\tcharset=us-ascii\r\nContent-Disposition: inline;\r\n"
-        " filename=\"a-rather-long-file-name-for-a-statement-of-account.txt\"; size=12345\r\n\r\nx\r\n";
+        " filename=\"a-rather-long-file-name-for-a-statement-of-account.txt\"; "
+        "size=12345\r\n\r\nx\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
               "Content-Type: text/plain;\tcharset=us-ascii\r\n"
               "Content-Disposition: inline;\r\n"
@@ -169,18 +179,21 @@ TEST(Canonical, FoldedContentFieldsAreUnfoldedAndRefoldedWithin76) {
 // ---- what RFC 8551 §3.1 forbids is re-encoded ------------------------------
 
 TEST(Canonical, EightBitTextBecomesQuotedPrintable) {
-    const std::string m = "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-                          "Caf\xC3\xA9 cr\xC3\xA8me\r\n";
+    const std::string m =
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "Caf\xC3\xA9 cr\xC3\xA8me\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\n"
               "Caf=C3=A9 cr=C3=A8me\r\n");
 }
 
 TEST(Canonical, EightBitBinaryBecomesBase64) {
     std::string data;
     for (int i = 0; i < 256; ++i) data.push_back(static_cast<char>(i));
-    const std::string m = "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" +
-                          data;
+    const std::string m =
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n" +
+        data;
     // base64 of the 256 octets 0..255, 57 octets (76 characters) per line.
     EXPECT_EQ(ok(Canon().of(m)),
               "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
@@ -196,20 +209,23 @@ TEST(Canonical, BareCrInTextIsEncodedAndCrlfKept) {
     // it is data, written =0D.
     const std::string m = "Content-Type: text/plain\r\n\r\na\rb\r\nc\r";
     EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=0Db\r\nc=0D");
+              "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\na=0Db\r\nc=0D");
 }
 
 TEST(Canonical, BareCrInBinaryMakesItBase64) {
     const std::string m = "Content-Type: application/octet-stream\r\n\r\nab\rcd\r\n";
     // base64("ab\rcd\r\n"): the octets as transferred, line end included.
     EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nYWINY2QNCg==\r\n");
+              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: "
+              "base64\r\n\r\nYWINY2QNCg==\r\n");
 }
 
 TEST(Canonical, TrailingWhiteSpaceIsEncoded) {
     // RFC 8551 §3.1.3 / RFC 2045 §6.7 rule 3: trailing white space may be
     // stripped in transit, so it is written =20 and =09.
-    const std::string m = "Content-Type: text/plain\r\n\r\ntrailing space \r\ntrailing tab\t\nmid dle\r\n";
+    const std::string m =
+        "Content-Type: text/plain\r\n\r\ntrailing space \r\ntrailing tab\t\nmid dle\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
               "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
               "trailing space=20\r\ntrailing tab=09\r\nmid dle\r\n");
@@ -225,37 +241,46 @@ TEST(Canonical, FromAtLineStartAndALoneDotAreEncoded) {
 }
 
 TEST(Canonical, ControlCharactersAreEncodedButTabIsNot) {
-    const std::string m = "Content-Type: text/plain\r\n\r\na\tb\x01" "c\x7F" "d\r\n";
+    const std::string m =
+        "Content-Type: text/plain\r\n\r\na\tb\x01"
+        "c\x7F"
+        "d\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na\tb=01c=7Fd\r\n");
+              "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\na\tb=01c=7Fd\r\n");
 }
 
 TEST(Canonical, LongBase64LinesAreRewrappedAt76) {
     // 114 octets encoded as one 152-character line: decoded, then 57
     // octets per 76-character line.
     const std::string line(152, 'Q');  // "QQQQ" = 0x41 0x04 0x10
-    const std::string m = "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-                          line + "\r\n";
-    EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
-                  std::string(76, 'Q') + "\r\n" + std::string(76, 'Q') + "\r\n");
+    const std::string m =
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+        line + "\r\n";
+    EXPECT_EQ(
+        ok(Canon().of(m)),
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+            std::string(76, 'Q') + "\r\n" + std::string(76, 'Q') + "\r\n");
 }
 
 TEST(Canonical, QuotedPrintableWithEightBitOctetsIsDecodedAndReencoded) {
-    const std::string m = "Content-Type: text/plain; charset=iso-8859-1\r\n"
-                          "Content-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve \xE9t\xE9\r\n";
+    const std::string m =
+        "Content-Type: text/plain; charset=iso-8859-1\r\n"
+        "Content-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve \xE9t\xE9\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
-              "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+              "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n"
               "\r\nna=EFve =E9t=E9\r\n");
 }
 
 TEST(Canonical, TextInBase64ThatDoesNotConformBecomesQuotedPrintable) {
     // Text is re-encoded as quoted-printable whatever it arrived in: here
     // base64 with a line of 80 characters ("Hello\r\n" × 8 + 4 octets).
-    const std::string b64 = "SGVsbG8NCkhlbGxvDQpIZWxsbw0KSGVsbG8NCkhlbGxvDQpIZWxsbw0KSGVsbG8NCkhlbGxvDQpB";
+    const std::string b64 =
+        "SGVsbG8NCkhlbGxvDQpIZWxsbw0KSGVsbG8NCkhlbGxvDQpIZWxsbw0KSGVsbG8NCkhlbGxvDQpB";
     ASSERT_EQ(b64.size(), 76u);
-    const std::string m = "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 +
-                          "QUFB\r\n";
+    const std::string m =
+        "Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64 + "QUFB\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
               "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
               "Hello\r\nHello\r\nHello\r\nHello\r\nHello\r\nHello\r\nHello\r\nHello\r\nAAAA");
@@ -266,11 +291,17 @@ TEST(Canonical, UuencodedContentIsDecodedThenReencoded) {
     // octets it carries ("abc", after the "begin" line GMime's own
     // decoder skips) in quoted-printable for text, base64 otherwise.
     const std::string uu = "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n";
-    EXPECT_EQ(ok(Canon().of("Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n" + uu)),
-              "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nabc");
-    EXPECT_EQ(ok(Canon().of("Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n"
-                            "\r\n" + uu)),
-              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJj\r\n");
+    EXPECT_EQ(
+        ok(Canon().of("Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n" +
+                      uu)),
+        "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nabc");
+    EXPECT_EQ(
+        ok(Canon().of(
+            "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n"
+            "\r\n" +
+            uu)),
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: "
+        "base64\r\n\r\nYWJj\r\n");
 }
 
 // ---- a part without MIME fields --------------------------------------------
@@ -278,16 +309,20 @@ TEST(Canonical, UuencodedContentIsDecodedThenReencoded) {
 TEST(Canonical, MissingContentTypeIsStatedWithTheCharsetTheOctetsShow) {
     // RFC 2045 §5.2: the default is text/plain; the charset the writer
     // states follows the octets, so a re-encoding has a type to belong to.
-    EXPECT_EQ(ok(Canon().of(kHead + "\r\nplain\r\n")), "Content-Type: text/plain; charset=us-ascii\r\n\r\nplain\r\n");
+    EXPECT_EQ(ok(Canon().of(kHead + "\r\nplain\r\n")),
+              "Content-Type: text/plain; charset=us-ascii\r\n\r\nplain\r\n");
     EXPECT_EQ(ok(Canon().of(kHead + "\r\nCaf\xC3\xA9\r\n")),
-              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\n"
               "Caf=C3=A9\r\n");
     EXPECT_EQ(ok(Canon().of(kHead + "\r\nCaf\xE9\r\n")),
-              "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\n"
               "Caf=E9\r\n");
     // A UTF-8 sequence cut short at the end is not UTF-8.
     EXPECT_EQ(ok(Canon().of(kHead + "\r\nCaf\xC3")),
-              "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+              "Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n\r\n"
               "Caf=C3");
 }
 
@@ -298,7 +333,8 @@ TEST(Canonical, TopLevelTypeGetsHpClearAndTheProtectedCopies) {
     c.options.header_protection = true;
     c.options.protected_headers = "From: Bank <no-reply@bank.example>\r\nSubject: s\r\n";
     EXPECT_EQ(ok(c.of(kHead + "Content-Type: text/plain\r\n\r\nx\r\n")),
-              "Content-Type: text/plain; hp=\"clear\"\r\nFrom: Bank <no-reply@bank.example>\r\nSubject: s\r\n\r\nx\r\n");
+              "Content-Type: text/plain; hp=\"clear\"\r\nFrom: Bank "
+              "<no-reply@bank.example>\r\nSubject: s\r\n\r\nx\r\n");
     // The default type gets it too.
     EXPECT_EQ(ok(c.of(kHead + "\r\nx\r\n")),
               "Content-Type: text/plain; charset=us-ascii; hp=\"clear\"\r\n"
@@ -309,7 +345,8 @@ TEST(Canonical, WithoutHeaderProtectionNoHpAndNoCopies) {
     Canon c;
     c.options.header_protection = false;
     c.options.protected_headers = "";
-    EXPECT_EQ(ok(c.of(kHead + "Content-Type: text/plain\r\n\r\nx\r\n")), "Content-Type: text/plain\r\n\r\nx\r\n");
+    EXPECT_EQ(ok(c.of(kHead + "Content-Type: text/plain\r\n\r\nx\r\n")),
+              "Content-Type: text/plain\r\n\r\nx\r\n");
 }
 
 // ---- multiparts and attached messages (GMime's route) ----------------------
@@ -317,20 +354,23 @@ TEST(Canonical, WithoutHeaderProtectionNoHpAndNoCopies) {
 TEST(Canonical, MultipartPartsAreEachMadeCanonicalAndPreambleEpilogueDropped) {
     Canon c;
     c.options.header_protection = true;
-    const std::string m = kHead +
-                          "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
-                          "This is a preamble.\r\n"
-                          "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
-                          "\r\nCaf\xC3\xA9\n\r\n"
-                          "--b1\r\nContent-Type: application/octet-stream\r\n\r\n\x80\x81\r\n"
-                          "--b1\r\n\r\nno fields\r\n"
-                          "--b1--\r\nAn epilogue.\r\n";
+    const std::string m =
+        kHead +
+        "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+        "This is a preamble.\r\n"
+        "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+        "\r\nCaf\xC3\xA9\n\r\n"
+        "--b1\r\nContent-Type: application/octet-stream\r\n\r\n\x80\x81\r\n"
+        "--b1\r\n\r\nno fields\r\n"
+        "--b1--\r\nAn epilogue.\r\n";
     ASSERT_FALSE(on_scanner_route(m));
     EXPECT_EQ(ok(c.of(m)),
               "Content-Type: multipart/mixed; boundary=\"b1\"; hp=\"clear\"\r\n\r\n"
-              "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+              "--b1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: "
+              "quoted-printable\r\n"
               "\r\nCaf=C3=A9\r\n\r\n"
-              "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\ngIE=\r\n\r\n"
+              "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: "
+              "base64\r\n\r\ngIE=\r\n\r\n"
               "--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nno fields\r\n"
               "--b1--\r\n");
 }
@@ -342,9 +382,10 @@ TEST(Canonical, MultipartPartsAreEachMadeCanonicalAndPreambleEpilogueDropped) {
 // signature is valid over the shortened content, so nobody notices.
 // Reported to the lead; run with --gtest_also_run_disabled_tests.
 TEST(Canonical, DISABLED_PartEndingInBareLfBeforeACrlfBoundaryKeepsItsLastOctet) {
-    const std::string m = "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
-                          "--b\r\nContent-Type: text/plain\r\n\r\nabc\n--b\r\n"
-                          "Content-Type: text/plain\r\n\r\nxyz\r\n--b--\r\n";
+    const std::string m =
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nabc\n--b\r\n"
+        "Content-Type: text/plain\r\n\r\nxyz\r\n--b--\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
               "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
               "--b\r\nContent-Type: text/plain\r\n\r\nabc\r\n"
@@ -355,13 +396,14 @@ TEST(Canonical, AttachedMessageIsMadeSevenBitPartByPart) {
     // RFC 2046 §5.2.1: message/rfc822 may only be 7bit, 8bit or binary, so
     // its own encoding field goes and the inner message's body is
     // re-encoded instead; its header section is kept whole (refolded).
-    const std::string m = kHead +
-                          "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
-                          "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
-                          "--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-                          "From: x@example.org\r\nSubject: inner\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                          "\xC3\xA9t\xC3\xA9\r\n"
-                          "--b--\r\n";
+    const std::string m =
+        kHead +
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        "From: x@example.org\r\nSubject: inner\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        "\xC3\xA9t\xC3\xA9\r\n"
+        "--b--\r\n";
     EXPECT_EQ(ok(Canon().of(m)),
               "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
               "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
@@ -374,9 +416,10 @@ TEST(Canonical, AttachedMessageIsMadeSevenBitPartByPart) {
 TEST(Canonical, NestingBeyondTheLimitIsLimitExceeded) {
     Canon c;
     c.limits.max_depth = 1;
-    const std::string two_deep = "Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n"
-                                 "--o\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n"
-                                 "--i\r\nContent-Type: text/plain\r\n\r\nx\r\n--i--\r\n--o--\r\n";
+    const std::string two_deep =
+        "Content-Type: multipart/mixed; boundary=\"o\"\r\n\r\n"
+        "--o\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n"
+        "--i\r\nContent-Type: text/plain\r\n\r\nx\r\n--i--\r\n--o--\r\n";
     auto r = c.of(two_deep);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::limit_exceeded);
@@ -389,9 +432,10 @@ TEST(Canonical, NestingBeyondTheLimitIsLimitExceeded) {
 TEST(Canonical, TooManyFieldsInAPartIsLimitExceeded) {
     Canon c;
     c.limits.max_header_count = 3;
-    const std::string m = "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
-                          "--b\r\nContent-Type: text/plain\r\nContent-ID: <1@x>\r\nContent-Description: d\r\n"
-                          "Content-Language: en\r\n\r\nx\r\n--b--\r\n";
+    const std::string m =
+        "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+        "--b\r\nContent-Type: text/plain\r\nContent-ID: <1@x>\r\nContent-Description: d\r\n"
+        "Content-Language: en\r\n\r\nx\r\n--b--\r\n";
     auto r = c.of(m);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::limit_exceeded);
@@ -408,7 +452,8 @@ TEST(Canonical, EightBitContentFieldIsRefusedByName) {
     EXPECT_EQ(r.error().code(), Errc::malformed_message);
     EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
     EXPECT_EQ(r.error().message(),
-              "header Content-Type contains unencoded 8-bit characters; encode it (RFC 2047, RFC 2231) so it "
+              "header Content-Type contains unencoded 8-bit characters; encode it (RFC 2047, RFC "
+              "2231) so it "
               "can be signed 7-bit");
     // Outside the signed part an 8-bit field is not the writer's business.
     EXPECT_TRUE(Canon().of("Subject: caf\xC3\xA9\r\nContent-Type: text/plain\r\n\r\nx\r\n").ok());
@@ -446,8 +491,9 @@ void expect_same_bytes(const std::string& got, const std::string& want) {
     if (got == want) return;
     std::size_t at = 0;
     while (at < got.size() && at < want.size() && got[at] == want[at]) ++at;
-    ADD_FAILURE() << "got " << got.size() << " bytes, want " << want.size() << "; first difference at " << at
-                  << ": got \"" << got.substr(at, 20) << "\", want \"" << want.substr(at, 20) << "\"";
+    ADD_FAILURE() << "got " << got.size() << " bytes, want " << want.size()
+                  << "; first difference at " << at << ": got \"" << got.substr(at, 20)
+                  << "\", want \"" << want.substr(at, 20) << "\"";
 }
 
 // `n` octets (n >= 2) of conforming lines: 64 'a' and CRLF, the last line
@@ -466,7 +512,8 @@ TEST(Canonical, CrlfSplitAcrossChunksConformsOnBothRoutes) {
     // The CR ends one 256 KiB chunk and the LF starts the next: still a
     // line end, so the body is copied unchanged.
     const std::string head = "Content-Type: text/plain\r\n\r\n";
-    const std::string body = filler(kChunk - 11) + std::string(10, 'b') + "\r\n" + filler(kOverOneMiB);
+    const std::string body =
+        filler(kChunk - 11) + std::string(10, 'b') + "\r\n" + filler(kOverOneMiB);
     ASSERT_EQ(body.substr(kChunk - 1, 2), "\r\n");
     const std::string m = head + body;
     expect_same_bytes(ok(Canon().of(m)), m);
@@ -477,7 +524,8 @@ TEST(Canonical, LoneCrAtTheEndOfAChunkIsNotALineEnd) {
     // CR as a chunk's last octet and a letter first in the next: a bare
     // CR, so the text is re-encoded, in memory and from a file alike.
     const std::string head = "Content-Type: text/plain\r\n\r\n";
-    const std::string body = filler(kChunk - 11) + std::string(10, 'b') + "\rz\r\n" + filler(kOverOneMiB);
+    const std::string body =
+        filler(kChunk - 11) + std::string(10, 'b') + "\rz\r\n" + filler(kOverOneMiB);
     ASSERT_EQ(body.substr(kChunk - 1, 2), "\rz");
     const std::string m = head + body;
     for (bool file : {false, true}) {
@@ -485,26 +533,31 @@ TEST(Canonical, LoneCrAtTheEndOfAChunkIsNotALineEnd) {
         EXPECT_EQ(out.substr(0, 73),
                   "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n")
             << "from a file: " << file;
-        EXPECT_EQ(out.size(), m.size() + 45 + 2) << "from a file: " << file;  // the field, and =0D for \r
-        EXPECT_NE(out.find("\r\nbbbbbbbbbb=0Dz\r\naaaa"), std::string::npos) << "from a file: " << file;
+        EXPECT_EQ(out.size(), m.size() + 45 + 2)
+            << "from a file: " << file;  // the field, and =0D for \r
+        EXPECT_NE(out.find("\r\nbbbbbbbbbb=0Dz\r\naaaa"), std::string::npos)
+            << "from a file: " << file;
     }
 }
 
 TEST(Canonical, LoneCrAtTheVeryEndIsNotALineEnd) {
     const std::string m = "Content-Type: application/octet-stream\r\n\r\n" + filler(kChunk) + "\r";
     const std::string out = ok(Canon().of(m));
-    EXPECT_EQ(out.substr(0, 77),
-              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    EXPECT_EQ(
+        out.substr(0, 77),
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
 }
 
 TEST(Canonical, LineTooLongAcrossAChunkBoundaryIsSeen) {
     // 77 octets of which 40 are in one chunk and 37 in the next.
     const std::string head = "Content-Type: application/octet-stream\r\n\r\n";
     const std::string m = head + filler(kChunk - 40) + std::string(77, 'L') + "\r\n" + filler(1000);
-    EXPECT_EQ(ok(Canon().of(m)).substr(0, 77),
-              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
+    EXPECT_EQ(
+        ok(Canon().of(m)).substr(0, 77),
+        "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n");
     // One octet shorter and it is copied as it is.
-    const std::string fits = head + filler(kChunk - 40) + std::string(76, 'L') + "\r\n" + filler(1000);
+    const std::string fits =
+        head + filler(kChunk - 40) + std::string(76, 'L') + "\r\n" + filler(1000);
     expect_same_bytes(ok(Canon().of(fits)), fits);
 }
 
@@ -531,7 +584,8 @@ void expect_canonical(const std::string& out) {
     std::size_t start = 0;
     while (start < out.size()) {
         std::size_t end = out.find("\r\n", start);
-        std::string line = out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+        std::string line =
+            out.substr(start, end == std::string::npos ? std::string::npos : end - start);
         ASSERT_EQ(line.find_first_of("\r\n"), std::string::npos) << "bare CR or LF in: " << line;
         ASSERT_LE(line.size(), 76u) << line;
         for (char ch : line) ASSERT_LT(static_cast<unsigned char>(ch), 0x80) << line;
@@ -564,7 +618,8 @@ TEST(Canonical, RandomContentIsCanonicalAndDecodesToTheSameOctets) {
         std::string content(rng() % 400, '\0');
         for (char& ch : content) ch = alphabet[rng() % alphabet.size()];
         bool text = round % 2 == 0;
-        const std::string m = std::string("Content-Type: ") + (text ? "text/plain" : "application/x-data") +
+        const std::string m = std::string("Content-Type: ") +
+                              (text ? "text/plain" : "application/x-data") +
                               "\r\nContent-Transfer-Encoding: binary\r\n\r\n" + content;
         std::string out = ok(Canon().of(m));
         ASSERT_NO_FATAL_FAILURE(expect_canonical(out)) << "round " << round;
@@ -573,7 +628,8 @@ TEST(Canonical, RandomContentIsCanonicalAndDecodesToTheSameOctets) {
         // GMime's quoted-printable decoder gives CRLF line ends as written.
         if (text) expected = with_crlf(content);
         // A passed-through part is copied with LF made CRLF, text or not.
-        if (out.find("Content-Transfer-Encoding: 7bit") != std::string::npos) expected = with_crlf(content);
+        if (out.find("Content-Transfer-Encoding: 7bit") != std::string::npos)
+            expected = with_crlf(content);
         EXPECT_EQ(decoded, expected) << "round " << round;
     }
 }

@@ -33,8 +33,9 @@ namespace {
 using test::pki;
 
 DigitalId load_id(const test::Leaf& leaf, bool chain = true) {
-    auto id = DigitalId::load(leaf.key, leaf.cert,
-                              chain ? std::optional<std::filesystem::path>(pki().chain) : std::nullopt);
+    auto id =
+        DigitalId::load(leaf.key, leaf.cert,
+                        chain ? std::optional<std::filesystem::path>(pki().chain) : std::nullopt);
     if (!id) throw std::runtime_error("test Digital ID: " + id.error().message());
     return std::move(*id);
 }
@@ -59,7 +60,8 @@ std::string der_of_content_info(const std::string& der) {
     const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
     ossl::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
     if (!cms) return "<unparsable>";
-    if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) return "<trailing bytes>";
+    if (p != reinterpret_cast<const unsigned char*>(der.data()) + der.size())
+        return "<trailing bytes>";
     unsigned char* out = nullptr;
     int len = i2d_CMS_ContentInfo(cms.get(), &out);
     std::string re(reinterpret_cast<char*>(out), static_cast<std::size_t>(std::max(len, 0)));
@@ -73,8 +75,8 @@ std::string message_digest_attribute(const std::string& der) {
     ossl::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
     if (!cms) return {};
     CMS_SignerInfo* si = sk_CMS_SignerInfo_value(CMS_get0_SignerInfos(cms.get()), 0);
-    auto* md = static_cast<ASN1_OCTET_STRING*>(
-        CMS_signed_get0_data_by_OBJ(si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING));
+    auto* md = static_cast<ASN1_OCTET_STRING*>(CMS_signed_get0_data_by_OBJ(
+        si, OBJ_nid2obj(NID_pkcs9_messageDigest), -3, V_ASN1_OCTET_STRING));
     if (md == nullptr) return {};
     return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(md)),
                        static_cast<std::size_t>(ASN1_STRING_length(md)));
@@ -85,9 +87,18 @@ std::string message_digest_attribute(const std::string& der) {
 test::ProcessResult openssl_verify(const std::string& der, const std::string* content) {
     test::TempDir dir("ribbon-cms");
     test::write_file(dir / "sig.der", der);
-    std::vector<std::string> argv = {"openssl", "cms", "-verify", "-inform", "DER", "-in",
-                                     (dir / "sig.der").string(), "-binary", "-CAfile",
-                                     pki().root_cert.string(), "-out", (dir / "out").string()};
+    std::vector<std::string> argv = {"openssl",
+                                     "cms",
+                                     "-verify",
+                                     "-inform",
+                                     "DER",
+                                     "-in",
+                                     (dir / "sig.der").string(),
+                                     "-binary",
+                                     "-CAfile",
+                                     pki().root_cert.string(),
+                                     "-out",
+                                     (dir / "out").string()};
     if (content != nullptr) {
         test::write_file(dir / "content", *content);
         argv.insert(argv.end(), {"-content", (dir / "content").string()});
@@ -101,8 +112,8 @@ test::ProcessResult openssl_verify(const std::string& der, const std::string* co
 std::string openssl_print(const std::string& der) {
     test::TempDir dir("ribbon-cms");
     test::write_file(dir / "sig.der", der);
-    auto r = test::run_process(
-        {"openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in", (dir / "sig.der").string()});
+    auto r = test::run_process({"openssl", "cms", "-cmsout", "-print", "-inform", "DER", "-in",
+                                (dir / "sig.der").string()});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     std::string flat;
     bool line_start = true;
@@ -121,8 +132,10 @@ std::string openssl_print(const std::string& der) {
 std::string verify_in_process(const std::string& der, const std::string& content,
                               const std::filesystem::path& also = {}) {
     ossl::X509StorePtr store(X509_STORE_new());
-    if (X509_STORE_load_file(store.get(), pki().root_cert.c_str()) != 1) return "cannot load the root";
-    if (!also.empty() && X509_STORE_load_file(store.get(), also.c_str()) != 1) return "cannot load " + also.string();
+    if (X509_STORE_load_file(store.get(), pki().root_cert.c_str()) != 1)
+        return "cannot load the root";
+    if (!also.empty() && X509_STORE_load_file(store.get(), also.c_str()) != 1)
+        return "cannot load " + also.string();
     const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
     ossl::CmsPtr cms(d2i_CMS_ContentInfo(nullptr, &p, static_cast<long>(der.size())));
     if (!cms) return "not DER CMS";
@@ -138,7 +151,9 @@ bool contains(const std::string& haystack, std::string_view needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
-std::string der_bytes(std::initializer_list<unsigned char> b) { return std::string(b.begin(), b.end()); }
+std::string der_bytes(std::initializer_list<unsigned char> b) {
+    return std::string(b.begin(), b.end());
+}
 
 // ---- detached -----------------------------------------------------------
 
@@ -174,19 +189,20 @@ TEST(CmsBuilder, SignedAttributesAreExactlyTheFourWithTheirValues) {
         ASSERT_TRUE(der.ok());
         test::CmsInfo info = test::inspect_cms(*der);
         ASSERT_EQ(info.error, "");
-        EXPECT_EQ(info.signed_attrs, (std::set<int>{NID_pkcs9_contentType, NID_pkcs9_signingTime,
-                                                    NID_pkcs9_messageDigest, NID_SMIMECapabilities}));
+        EXPECT_EQ(info.signed_attrs,
+                  (std::set<int>{NID_pkcs9_contentType, NID_pkcs9_signingTime,
+                                 NID_pkcs9_messageDigest, NID_SMIMECapabilities}));
         EXPECT_EQ(info.signing_time, std::chrono::system_clock::to_time_t(kTime));
         EXPECT_EQ(message_digest_attribute(*der),
                   std::string(reinterpret_cast<const char*>(digest.data()), digest.size()));
         // RFC 8551 §2.5.2: the ciphers the organisation can decrypt,
         // strongest first.
-        EXPECT_EQ(info.capabilities,
-                  (std::vector<int>{NID_aes_256_gcm, NID_aes_128_gcm, NID_aes_256_cbc, NID_aes_128_cbc}));
+        EXPECT_EQ(info.capabilities, (std::vector<int>{NID_aes_256_gcm, NID_aes_128_gcm,
+                                                       NID_aes_256_cbc, NID_aes_128_cbc}));
         // contentType = id-data, as an attribute (RFC 5652 §11.1).
-        const std::string content_type_attr =
-            der_bytes({0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03, 0x31, 0x0b,
-                       0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01});
+        const std::string content_type_attr = der_bytes(
+            {0x30, 0x18, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x03,
+             0x31, 0x0b, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01});
         EXPECT_TRUE(contains(*der, content_type_attr));
     }
 }
@@ -202,10 +218,14 @@ TEST(CmsBuilder, AlgorithmsAreSha256AndTheKeysSignature) {
     // RFC 3370 §3.2: rsaEncryption with NULL parameters; RFC 5754 §2:
     // SHA-256 with parameters absent.
     const std::string printed = openssl_print(*rsa_der);
-    EXPECT_TRUE(contains(printed, "algorithm: sha256 (2.16.840.1.101.3.4.2.1)\n"
-                                  "parameter: <ABSENT>")) << printed;
-    EXPECT_TRUE(contains(printed, "algorithm: rsaEncryption (1.2.840.113549.1.1.1)\n"
-                                  "parameter: NULL")) << printed;
+    EXPECT_TRUE(contains(printed,
+                         "algorithm: sha256 (2.16.840.1.101.3.4.2.1)\n"
+                         "parameter: <ABSENT>"))
+        << printed;
+    EXPECT_TRUE(contains(printed,
+                         "algorithm: rsaEncryption (1.2.840.113549.1.1.1)\n"
+                         "parameter: NULL"))
+        << printed;
 
     DigitalId ec = load_id(pki().ecdsa);
     auto ec_der = builder_for(ec)->detached(sha256_of(kContent), kTime);
@@ -216,8 +236,10 @@ TEST(CmsBuilder, AlgorithmsAreSha256AndTheKeysSignature) {
     EXPECT_EQ(ei.signer_key_type, EVP_PKEY_EC);
     // RFC 5758 §3.2: ecdsa-with-SHA256 with parameters absent.
     const std::string ec_printed = openssl_print(*ec_der);
-    EXPECT_TRUE(contains(ec_printed, "algorithm: ecdsa-with-SHA256 (1.2.840.10045.4.3.2)\n"
-                                  "parameter: <ABSENT>")) << ec_printed;
+    EXPECT_TRUE(contains(ec_printed,
+                         "algorithm: ecdsa-with-SHA256 (1.2.840.10045.4.3.2)\n"
+                         "parameter: <ABSENT>"))
+        << ec_printed;
 }
 
 TEST(CmsBuilder, DetachedStructureVersionsAndSignerIdentifier) {
@@ -228,11 +250,15 @@ TEST(CmsBuilder, DetachedStructureVersionsAndSignerIdentifier) {
     // RFC 5652 §5.1: version 1 (id-data, issuerAndSerialNumber, no
     // attribute certificates); §5.2: no eContent in a detached signature;
     // §5.3: SignerInfo version 1 with issuerAndSerialNumber.
-    EXPECT_TRUE(contains(printed, "contentType: pkcs7-signedData (1.2.840.113549.1.7.2)")) << printed;
+    EXPECT_TRUE(contains(printed, "contentType: pkcs7-signedData (1.2.840.113549.1.7.2)"))
+        << printed;
     EXPECT_TRUE(contains(printed, "d.signedData: \nversion: 1\n")) << printed;
-    EXPECT_TRUE(contains(printed, "eContentType: pkcs7-data (1.2.840.113549.1.7.1)\n"
-                                  "eContent: <ABSENT>")) << printed;
-    EXPECT_TRUE(contains(printed, "signerInfos:\nversion: 1\nd.issuerAndSerialNumber: ")) << printed;
+    EXPECT_TRUE(contains(printed,
+                         "eContentType: pkcs7-data (1.2.840.113549.1.7.1)\n"
+                         "eContent: <ABSENT>"))
+        << printed;
+    EXPECT_TRUE(contains(printed, "signerInfos:\nversion: 1\nd.issuerAndSerialNumber: "))
+        << printed;
     EXPECT_TRUE(contains(printed, "crls:\n<ABSENT>")) << printed;
     test::CmsInfo info = test::inspect_cms(*der);
     EXPECT_TRUE(info.detached);
@@ -264,7 +290,8 @@ TEST(CmsBuilder, CarriesTheSignerCertificateAndIntermediatesInDerOrder) {
     auto der = builder_for(id)->detached(sha256_of(kContent), kTime);
     ASSERT_TRUE(der.ok());
     test::CmsInfo info = test::inspect_cms(*der);
-    std::vector<std::string> expected = {test::cert_der(pki().rsa.cert), test::cert_der(pki().intermediate_cert)};
+    std::vector<std::string> expected = {test::cert_der(pki().rsa.cert),
+                                         test::cert_der(pki().intermediate_cert)};
     std::sort(expected.begin(), expected.end());  // X.690 §11.6: SET OF in DER order
     EXPECT_EQ(info.certificates_der, expected);
     // The root is the receiver's to trust, never sent.
@@ -297,8 +324,8 @@ TEST(CmsBuilder, SigningTimeIsUtcTimeUntil2049AndGeneralizedTimeFrom2050) {
     };
     const Case cases[] = {
         {1796552430, der_bytes({0x17, 0x0d}) + "261206102030Z"},
-        {2524607999, der_bytes({0x17, 0x0d}) + "491231235959Z"},      // 2049-12-31T23:59:59Z
-        {2524608000, der_bytes({0x18, 0x0f}) + "20500101000000Z"},    // 2050-01-01T00:00:00Z
+        {2524607999, der_bytes({0x17, 0x0d}) + "491231235959Z"},    // 2049-12-31T23:59:59Z
+        {2524608000, der_bytes({0x18, 0x0f}) + "20500101000000Z"},  // 2050-01-01T00:00:00Z
         {4102444800, der_bytes({0x18, 0x0f}) + "21000101000000Z"},
     };
     for (const Case& c : cases) {
@@ -312,7 +339,8 @@ TEST(CmsBuilder, SigningTimeIsUtcTimeUntil2049AndGeneralizedTimeFrom2050) {
 
 TEST(CmsBuilder, SigningTimeDropsFractionsOfASecond) {
     DigitalId id = load_id(pki().ecdsa);
-    auto der = builder_for(id)->detached(sha256_of(kContent), kTime + std::chrono::milliseconds(999));
+    auto der =
+        builder_for(id)->detached(sha256_of(kContent), kTime + std::chrono::milliseconds(999));
     ASSERT_TRUE(der.ok());
     EXPECT_EQ(test::inspect_cms(*der).signing_time, std::chrono::system_clock::to_time_t(kTime));
 }
@@ -334,7 +362,8 @@ TEST(CmsBuilder, EncapsulatedVerifiesAndCarriesTheContent) {
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         EXPECT_EQ(r.out, kContent);
         const std::string printed = openssl_print(whole);
-        EXPECT_TRUE(contains(printed, "eContentType: pkcs7-data (1.2.840.113549.1.7.1)\neContent: \n"))
+        EXPECT_TRUE(
+            contains(printed, "eContentType: pkcs7-data (1.2.840.113549.1.7.1)\neContent: \n"))
             << printed;
     }
 }
@@ -344,7 +373,8 @@ TEST(CmsBuilder, EncapsulatedLengthsAcrossEveryDerLengthForm) {
     // octets; the enclosing lengths cross their own steps at other sizes.
     DigitalId id = load_id(pki().ecdsa);
     auto b = builder_for(id);
-    for (std::size_t n : {0ul, 1ul, 127ul, 128ul, 255ul, 256ul, 65535ul, 65536ul, 16777215ul, 16777216ul}) {
+    for (std::size_t n :
+         {0ul, 1ul, 127ul, 128ul, 255ul, 256ul, 65535ul, 65536ul, 16777215ul, 16777216ul}) {
         const std::string content(n, 'c');
         auto enc = b->encapsulated(sha256_of(content), kTime, n);
         ASSERT_TRUE(enc.ok());
@@ -430,7 +460,8 @@ TEST(CmsBuilder, AKeyThatCannotSignGivesCryptoFailureAndNoSignature) {
     ASSERT_FALSE(der.ok());
     EXPECT_EQ(der.error().code(), Errc::crypto_failure);
     EXPECT_EQ(der.error().kind(), ErrorKind::transient);
-    EXPECT_EQ(der.error().message().rfind("the private key operation failed (", 0), 0u) << der.error().message();
+    EXPECT_EQ(der.error().message().rfind("the private key operation failed (", 0), 0u)
+        << der.error().message();
     auto enc = (*b)->encapsulated(sha256_of(kContent), kTime, kContent.size());
     ASSERT_FALSE(enc.ok());
     EXPECT_EQ(enc.error().code(), Errc::crypto_failure);

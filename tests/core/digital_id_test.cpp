@@ -49,8 +49,10 @@ TEST(DigitalId, LoadsTheTestPkisIdsWithTheIntermediateOnly) {
         EXPECT_EQ(der_of(id->impl().chain[0].get()), test::cert_der(pki().intermediate_cert));
         EXPECT_EQ(der_of(id->impl().cert.get()), test::cert_der(leaf->cert));
     }
-    EXPECT_EQ(DigitalId::load(pki().rsa.key, pki().rsa.cert)->certificate().key_description, "RSA-2048");
-    EXPECT_EQ(DigitalId::load(pki().ecdsa.key, pki().ecdsa.cert)->certificate().key_description, "ECDSA P-256");
+    EXPECT_EQ(DigitalId::load(pki().rsa.key, pki().rsa.cert)->certificate().key_description,
+              "RSA-2048");
+    EXPECT_EQ(DigitalId::load(pki().ecdsa.key, pki().ecdsa.cert)->certificate().key_description,
+              "ECDSA P-256");
     EXPECT_TRUE(DigitalId::load(pki().rsa.key, pki().rsa.cert)->impl().chain.empty());
 }
 
@@ -81,18 +83,19 @@ TEST(DigitalId, AnExpiredCertificateLoadsBecauseTheClockIsTheSigners) {
 TEST(DigitalId, EncryptedKeysNeedTheirPassword) {
     test::TempDir dir("ribbon-id");
     const fs::path encrypted = dir / "enc.key";
-    auto r = test::run_process({"openssl", "pkey", "-in", pki().ecdsa.key.string(), "-aes256", "-passout",
-                                "pass:s3cret", "-out", encrypted.string()});
+    auto r = test::run_process({"openssl", "pkey", "-in", pki().ecdsa.key.string(), "-aes256",
+                                "-passout", "pass:s3cret", "-out", encrypted.string()});
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     expect_error(DigitalId::load(encrypted, pki().ecdsa.cert), Errc::wrong_password,
                  "the private key is encrypted and no password was given");
-    expect_error(DigitalId::load(encrypted, pki().ecdsa.cert, std::nullopt, "wrong"), Errc::wrong_password,
-                 "wrong password for the encrypted private key");
+    expect_error(DigitalId::load(encrypted, pki().ecdsa.cert, std::nullopt, "wrong"),
+                 Errc::wrong_password, "wrong password for the encrypted private key");
     EXPECT_TRUE(DigitalId::load(encrypted, pki().ecdsa.cert, std::nullopt, "s3cret").ok());
     // The traditional "Proc-Type: 4,ENCRYPTED" form too.
     const fs::path traditional = dir / "trad.key";
-    auto t = test::run_process({"openssl", "pkey", "-in", pki().rsa.key.string(), "-traditional", "-aes128",
-                                "-passout", "pass:s3cret", "-out", traditional.string()});
+    auto t =
+        test::run_process({"openssl", "pkey", "-in", pki().rsa.key.string(), "-traditional",
+                           "-aes128", "-passout", "pass:s3cret", "-out", traditional.string()});
     ASSERT_EQ(t.exit_code, 0) << t.describe();
     ASSERT_NE(test::read_file(traditional).find("Proc-Type: 4,ENCRYPTED"), std::string::npos);
     expect_error(DigitalId::load(traditional, pki().rsa.cert), Errc::wrong_password,
@@ -111,24 +114,29 @@ TEST(DigitalId, UnreadableInputsAreRefusedByWhatTheyAre) {
     EXPECT_EQ(bad_key.error().code(), Errc::bad_key);
     EXPECT_EQ(bad_key.error().message().rfind("the private key is not a readable PEM key (", 0), 0u)
         << bad_key.error().message();
-    expect_error(DigitalId::from_pem(key, ""), Errc::bad_certificate, "the certificate file holds no certificate");
+    expect_error(DigitalId::from_pem(key, ""), Errc::bad_certificate,
+                 "the certificate file holds no certificate");
     expect_error(DigitalId::from_pem(key, "just text\n"), Errc::bad_certificate,
                  "the certificate file holds no certificate");
-    auto damaged = DigitalId::from_pem(key, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    auto damaged =
+        DigitalId::from_pem(key, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
     ASSERT_FALSE(damaged.ok());
     EXPECT_EQ(damaged.error().code(), Errc::bad_certificate);
     EXPECT_EQ(damaged.error().message().rfind("the certificate file is not valid PEM (", 0), 0u);
-    auto bad_chain = DigitalId::from_pem(key, cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+    auto bad_chain = DigitalId::from_pem(
+        key, cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
     ASSERT_FALSE(bad_chain.ok());
     EXPECT_EQ(bad_chain.error().message().rfind("the chain file is not valid PEM (", 0), 0u);
     const fs::path missing = dir / "missing.pem";
     auto no_file = DigitalId::load(missing, pki().rsa.cert);
     ASSERT_FALSE(no_file.ok());
     EXPECT_EQ(no_file.error().code(), Errc::io_error);
-    EXPECT_EQ(no_file.error().message(), "cannot read key file " + missing.string() + ": No such file or directory");
+    EXPECT_EQ(no_file.error().message(),
+              "cannot read key file " + missing.string() + ": No such file or directory");
     auto no_chain = DigitalId::load(pki().rsa.key, pki().rsa.cert, missing);
     ASSERT_FALSE(no_chain.ok());
-    EXPECT_EQ(no_chain.error().message(), "cannot read chain file " + missing.string() + ": No such file or directory");
+    EXPECT_EQ(no_chain.error().message(),
+              "cannot read chain file " + missing.string() + ": No such file or directory");
 }
 
 TEST(DigitalId, AKeyOfAnotherCertificateIsAMismatch) {
@@ -178,7 +186,8 @@ TEST(DigitalId, TheCertificateMustAllowMailSigning) {
         {"critical,digitalSignature", "emailProtection", ""},
         {"critical,nonRepudiation", "", ""},
         {"", "anyExtendedKeyUsage", ""},
-        {"critical,keyEncipherment", "", "certificate " + subject + " does not allow digitalSignature (keyUsage)"},
+        {"critical,keyEncipherment", "",
+         "certificate " + subject + " does not allow digitalSignature (keyUsage)"},
         {"digitalSignature", "clientAuth,serverAuth",
          "certificate " + subject + " does not allow emailProtection (extendedKeyUsage)"},
     };
@@ -190,7 +199,8 @@ TEST(DigitalId, TheCertificateMustAllowMailSigning) {
         test::MadeCert made = test::make_self_signed(spec);
         auto id = DigitalId::from_pem(made.key_pem, made.cert_pem);
         if (c.error.empty()) {
-            EXPECT_TRUE(id.ok()) << c.key_usage << "/" << c.extended << ": " << id.error().message();
+            EXPECT_TRUE(id.ok()) << c.key_usage << "/" << c.extended << ": "
+                                 << id.error().message();
         } else {
             expect_error(id, Errc::certificate_usage, c.error);
         }
@@ -210,7 +220,9 @@ TEST(DigitalId, CoversAddressComparesAsMailClientsDo) {
     ASSERT_TRUE(id.ok()) << id.error().message();
     EXPECT_TRUE(id->covers_address("statements@bank.example"));
     EXPECT_TRUE(id->covers_address("STATEMENTS@BANK.EXAMPLE"));
-    EXPECT_TRUE(id->covers_address("info@b\xC3\xBC" "cher.example"));  // U-label = A-label
+    EXPECT_TRUE(
+        id->covers_address("info@b\xC3\xBC"
+                           "cher.example"));  // U-label = A-label
     EXPECT_FALSE(id->covers_address("statement@bank.example"));
     EXPECT_FALSE(id->covers_address("statements@bank.example.evil"));
     EXPECT_FALSE(id->covers_address(""));

@@ -46,7 +46,8 @@ TEST(Error, EveryCodeHasItsOwnStableName) {
     std::set<std::string_view> seen;
     int expected_value = 0;
     for (const auto& [code, name] : names) {
-        EXPECT_EQ(static_cast<int>(code), expected_value++) << name << ": the list above is out of order";
+        EXPECT_EQ(static_cast<int>(code), expected_value++)
+            << name << ": the list above is out of order";
         EXPECT_EQ(errc_name(code), name);
         EXPECT_TRUE(seen.insert(errc_name(code)).second) << name;
     }

@@ -3,6 +3,8 @@
 // readers with each refusal's exact kind and message (missing, directory,
 // too large — a FIFO read as a stream), the header-section reader's limits,
 // and the sinks: FdSink's errors and AtomicFileSink's all-or-nothing file.
+#include "ribbon/io.hpp"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -12,7 +14,6 @@
 #include <string>
 #include <thread>
 
-#include "ribbon/io.hpp"
 #include "support/process.hpp"
 
 namespace ribbon {
@@ -29,7 +30,7 @@ void expect_error(const Error& e, Errc code, ErrorKind kind, const std::string& 
 // A FIFO at `path` fed `data` by a thread (opening blocks until a reader
 // comes, so the thread is joined after the read).
 class Fifo {
-public:
+  public:
     Fifo(fs::path path, std::string data) : m_path(std::move(path)) {
         if (::mkfifo(m_path.c_str(), 0600) != 0) throw std::runtime_error("mkfifo");
         m_writer = std::thread([this, data = std::move(data)] {
@@ -47,7 +48,7 @@ public:
     ~Fifo() { m_writer.join(); }
     const fs::path& path() const { return m_path; }
 
-private:
+  private:
     fs::path m_path;
     std::thread m_writer;
 };
@@ -101,13 +102,16 @@ TEST(Io, ReadSmallFileReadsWholeFilesAndFifos) {
 
 TEST(Io, ReadSmallFileRefusals) {
     test::TempDir dir("ribbon-io");
-    expect_error(read_small_file(dir / "none", "key file").error(), Errc::io_error, ErrorKind::permanent,
+    expect_error(read_small_file(dir / "none", "key file").error(), Errc::io_error,
+                 ErrorKind::permanent,
                  "cannot read key file " + (dir / "none").string() + ": No such file or directory");
-    expect_error(read_small_file(dir.path(), "key file").error(), Errc::io_error, ErrorKind::permanent,
+    expect_error(read_small_file(dir.path(), "key file").error(), Errc::io_error,
+                 ErrorKind::permanent,
                  "cannot read key file " + dir.path().string() + ": it is a directory");
     test::write_file(dir / "big", std::string(kMaxSmallFile + 1, 'x'));
-    expect_error(read_small_file(dir / "big", "chain file").error(), Errc::io_error, ErrorKind::permanent,
-                 "cannot read chain file " + (dir / "big").string() + ": it is larger than 16777216 bytes");
+    expect_error(
+        read_small_file(dir / "big", "chain file").error(), Errc::io_error, ErrorKind::permanent,
+        "cannot read chain file " + (dir / "big").string() + ": it is larger than 16777216 bytes");
     test::write_file(dir / "fits", std::string(kMaxSmallFile, 'x'));
     auto fits = read_small_file(dir / "fits", "chain file");
     ASSERT_TRUE(fits.ok());
@@ -115,7 +119,8 @@ TEST(Io, ReadSmallFileRefusals) {
     // An endless stream stops at the bound.
     auto zero = read_small_file("/dev/zero", "key file");
     ASSERT_FALSE(zero.ok());
-    EXPECT_EQ(zero.error().message(), "cannot read key file /dev/zero: it is larger than 16777216 bytes");
+    EXPECT_EQ(zero.error().message(),
+              "cannot read key file /dev/zero: it is larger than 16777216 bytes");
 }
 
 TEST(Io, OpenMessageFileSaysWhatItOpened) {
@@ -128,7 +133,8 @@ TEST(Io, OpenMessageFileSaysWhatItOpened) {
     EXPECT_GE(regular->fd, 0);
     ::close(regular->fd);
     ASSERT_EQ(::mkfifo((dir / "fifo").c_str(), 0600), 0);
-    int keep_open = ::open((dir / "fifo").c_str(), O_RDWR);  // so opening for reading does not block
+    int keep_open =
+        ::open((dir / "fifo").c_str(), O_RDWR);  // so opening for reading does not block
     auto fifo = open_message_file(dir / "fifo");
     ASSERT_TRUE(fifo.ok());
     EXPECT_FALSE(fifo->regular);
@@ -147,10 +153,12 @@ TEST(Io, ReadMessageFileStopsAtTheMaximum) {
     auto exact = read_message_file(dir / "m.eml", 100);
     ASSERT_TRUE(exact.ok());
     EXPECT_EQ(exact->size(), 100u);
-    expect_error(read_message_file(dir / "m.eml", 99).error(), Errc::limit_exceeded, ErrorKind::permanent,
+    expect_error(read_message_file(dir / "m.eml", 99).error(), Errc::limit_exceeded,
+                 ErrorKind::permanent,
                  "the message is larger than the maximum message size (99 bytes)");
     Fifo fifo(dir / "fifo", std::string(100, 'p'));
-    expect_error(read_message_file(fifo.path(), 99).error(), Errc::limit_exceeded, ErrorKind::permanent,
+    expect_error(read_message_file(fifo.path(), 99).error(), Errc::limit_exceeded,
+                 ErrorKind::permanent,
                  "the message is larger than the maximum message size (99 bytes)");
     expect_error(read_message_file(dir / "none", 99).error(), Errc::io_error, ErrorKind::permanent,
                  "cannot open " + (dir / "none").string() + ": No such file or directory");
@@ -220,7 +228,8 @@ TEST(Io, FdSinkWritesEverythingOrSaysWhy) {
     auto r = read_only.write("x");
     ::close(ro);
     ASSERT_FALSE(r.ok());
-    expect_error(r.error(), Errc::io_error, ErrorKind::transient, "cannot write output: Bad file descriptor");
+    expect_error(r.error(), Errc::io_error, ErrorKind::transient,
+                 "cannot write output: Bad file descriptor");
     EXPECT_FALSE(read_only.discards_uncommitted());
 }
 

@@ -43,7 +43,7 @@ std::vector<std::string> names_of(const HeaderFields& fields) {
 
 // A pipe whose write end is fed `data` by a thread, then closed.
 class Pipe {
-public:
+  public:
     explicit Pipe(std::string data) : m_data(std::move(data)) {
         if (::pipe(m_fds) != 0) throw std::runtime_error("pipe");
         m_writer = std::thread([this] {
@@ -62,34 +62,37 @@ public:
     }
     int fd() const { return m_fds[0]; }
 
-private:
+  private:
     std::string m_data;
     int m_fds[2] = {-1, -1};
     std::thread m_writer;
 };
 
-const std::string kPlain = "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\nSubject: s\r\n"
-                           "Content-Type: text/plain\r\n\r\nHello\r\n";
-const std::string kMultipart = "From: a@bank.example\r\nSubject: m\r\nMIME-Version: 1.0\r\n"
-                               "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
-                               "--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b--\r\n";
+const std::string kPlain =
+    "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\nSubject: s\r\n"
+    "Content-Type: text/plain\r\n\r\nHello\r\n";
+const std::string kMultipart =
+    "From: a@bank.example\r\nSubject: m\r\nMIME-Version: 1.0\r\n"
+    "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+    "--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b--\r\n";
 
 // ---- reading the input ------------------------------------------------------
 
 TEST(MimeParse, EmptyInputIsEmptyMessageFromEverySource) {
     const std::string message = "the message is empty";
-    expect_error(parse_message(MessageInput::from_memory("")), Errc::empty_message, ErrorKind::permanent, message);
+    expect_error(parse_message(MessageInput::from_memory("")), Errc::empty_message,
+                 ErrorKind::permanent, message);
     expect_error(load_top_level(MessageInput::from_memory(""), Limits{}), Errc::empty_message,
                  ErrorKind::permanent, message);
     test::TempDir dir("ribbon-mime");
     test::write_file(dir / "empty", "");
     expect_error(parse_message(MessageInput::from_file(dir / "empty")), Errc::empty_message,
                  ErrorKind::permanent, message);
-    expect_error(load_top_level(MessageInput::from_file(dir / "empty"), Limits{}), Errc::empty_message,
-                 ErrorKind::permanent, message);
+    expect_error(load_top_level(MessageInput::from_file(dir / "empty"), Limits{}),
+                 Errc::empty_message, ErrorKind::permanent, message);
     Pipe pipe("");
-    expect_error(parse_message(MessageInput::from_fd(pipe.fd())), Errc::empty_message, ErrorKind::permanent,
-                 message);
+    expect_error(parse_message(MessageInput::from_fd(pipe.fd())), Errc::empty_message,
+                 ErrorKind::permanent, message);
 }
 
 TEST(MimeParse, InputOverTheMaximumIsLimitExceededFromEverySource) {
@@ -99,10 +102,10 @@ TEST(MimeParse, InputOverTheMaximumIsLimitExceededFromEverySource) {
                  ErrorKind::permanent, message);
     test::TempDir dir("ribbon-mime");
     test::write_file(dir / "m.eml", kPlain);
-    expect_error(parse_message(limited(MessageInput::from_file(dir / "m.eml"))), Errc::limit_exceeded,
-                 ErrorKind::permanent, message);
-    expect_error(load_top_level(limited(MessageInput::from_file(dir / "m.eml")), Limits{}), Errc::limit_exceeded,
-                 ErrorKind::permanent, message);
+    expect_error(parse_message(limited(MessageInput::from_file(dir / "m.eml"))),
+                 Errc::limit_exceeded, ErrorKind::permanent, message);
+    expect_error(load_top_level(limited(MessageInput::from_file(dir / "m.eml")), Limits{}),
+                 Errc::limit_exceeded, ErrorKind::permanent, message);
     {
         Pipe pipe(kPlain);
         expect_error(parse_message(limited(MessageInput::from_fd(pipe.fd()))), Errc::limit_exceeded,
@@ -111,8 +114,8 @@ TEST(MimeParse, InputOverTheMaximumIsLimitExceededFromEverySource) {
     {
         // The bytes read before count too.
         Pipe pipe("");
-        expect_error(parse_message(limited(MessageInput::from_fd(pipe.fd(), kPlain))), Errc::limit_exceeded,
-                     ErrorKind::permanent, message);
+        expect_error(parse_message(limited(MessageInput::from_fd(pipe.fd(), kPlain))),
+                     Errc::limit_exceeded, ErrorKind::permanent, message);
     }
     // Exactly at the maximum is accepted.
     EXPECT_TRUE(parse_message(MessageInput::from_memory(kPlain).with_max_size(kPlain.size())).ok());
@@ -121,10 +124,11 @@ TEST(MimeParse, InputOverTheMaximumIsLimitExceededFromEverySource) {
 TEST(MimeParse, MissingFileAndDirectoryArePermanentIoErrors) {
     test::TempDir dir("ribbon-mime");
     const auto missing = dir / "missing.eml";
-    expect_error(parse_message(MessageInput::from_file(missing)), Errc::io_error, ErrorKind::permanent,
+    expect_error(parse_message(MessageInput::from_file(missing)), Errc::io_error,
+                 ErrorKind::permanent,
                  "cannot open " + missing.string() + ": No such file or directory");
-    expect_error(parse_message(MessageInput::from_file(dir.path())), Errc::io_error, ErrorKind::permanent,
-                 dir.path().string() + " is a directory, not a message");
+    expect_error(parse_message(MessageInput::from_file(dir.path())), Errc::io_error,
+                 ErrorKind::permanent, dir.path().string() + " is a directory, not a message");
     int fd = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY);
     ASSERT_GE(fd, 0);
     expect_error(parse_message(MessageInput::from_fd(fd)), Errc::io_error, ErrorKind::permanent,
@@ -148,7 +152,8 @@ TEST(MimeParse, ALargePipeIsSpooledToAnUnlinkedFile) {
     const char* old = std::getenv("TMPDIR");
     const std::string saved = old != nullptr ? old : "";
     ::setenv("TMPDIR", tmp.path().c_str(), 1);
-    const std::string big = "Subject: big\r\nContent-Type: text/plain\r\n\r\n" + std::string(9 * 1024 * 1024, 'a');
+    const std::string big =
+        "Subject: big\r\nContent-Type: text/plain\r\n\r\n" + std::string(9 * 1024 * 1024, 'a');
     {
         Pipe pipe(big);
         auto parsed = parse_message(MessageInput::from_fd(pipe.fd()));
@@ -160,13 +165,16 @@ TEST(MimeParse, ALargePipeIsSpooledToAnUnlinkedFile) {
         // Over the maximum while spooling to the file: refused, and the
         // file went with its descriptor.
         Pipe pipe(big);
-        expect_error(parse_message(MessageInput::from_fd(pipe.fd()).with_max_size(8 * 1024 * 1024 + 100)),
-                     Errc::limit_exceeded, ErrorKind::permanent,
-                     "the message is larger than the maximum message size (8388708 bytes)");
+        expect_error(
+            parse_message(MessageInput::from_fd(pipe.fd()).with_max_size(8 * 1024 * 1024 + 100)),
+            Errc::limit_exceeded, ErrorKind::permanent,
+            "the message is larger than the maximum message size (8388708 bytes)");
         EXPECT_TRUE(std::filesystem::is_empty(tmp.path()));
     }
-    if (old != nullptr) ::setenv("TMPDIR", saved.c_str(), 1);
-    else ::unsetenv("TMPDIR");
+    if (old != nullptr)
+        ::setenv("TMPDIR", saved.c_str(), 1);
+    else
+        ::unsetenv("TMPDIR");
 }
 
 TEST(MimeParse, ADescriptorOfAFileIsParsedFromWhereTheBytesReadBeforeStarted) {
@@ -190,7 +198,8 @@ TEST(MimeParse, BytesThatDoNotPrecedeTheOffsetAreAnInternalError) {
     int fd = ::open((dir / "m").c_str(), O_RDONLY);
     ASSERT_GE(fd, 0);
     // Nothing was read from fd, yet 5 bytes are said to have been.
-    expect_error(parse_message(MessageInput::from_fd(fd, "From:")), Errc::internal_error, ErrorKind::internal,
+    expect_error(parse_message(MessageInput::from_fd(fd, "From:")), Errc::internal_error,
+                 ErrorKind::internal,
                  "the bytes read from <fd " + std::to_string(fd) + "> do not precede its offset");
     ::close(fd);
 }
@@ -200,9 +209,10 @@ TEST(MimeParse, BytesThatDoNotPrecedeTheOffsetAreAnInternalError) {
 TEST(MimeParse, AHeaderSectionThatEndsMidLineIsTruncated) {
     // RFC 5322 §2.1: every line ends in CRLF; input that stops inside a
     // field name was cut off, and GMime gives up on it.
-    expect_error(parse_message(MessageInput::from_memory("Subject: x\r\nFrom")), Errc::malformed_message,
-                 ErrorKind::permanent,
-                 "malformed MIME: the message is truncated (it ends inside its header section, in the middle of a "
+    expect_error(parse_message(MessageInput::from_memory("Subject: x\r\nFrom")),
+                 Errc::malformed_message, ErrorKind::permanent,
+                 "malformed MIME: the message is truncated (it ends inside its header section, in "
+                 "the middle of a "
                  "line)");
     // Inside a field value GMime makes a message and warns.
     auto parsed = parse_message(MessageInput::from_memory("Subject: x\r\nFrom: a@b.example"));
@@ -222,7 +232,8 @@ TEST(MimeParse, InputWithoutAHeaderSectionIsRefused) {
 
 TEST(MimeParse, AMessageWithoutBodyIsAccepted) {
     // RFC 5322 §3.5: the body is optional, and the empty line with it.
-    for (const std::string& m : {"From: a@bank.example\r\nSubject: s\r\n"s, "From: a@bank.example\n"s}) {
+    for (const std::string& m :
+         {"From: a@bank.example\r\nSubject: s\r\n"s, "From: a@bank.example\n"s}) {
         auto parsed = parse_message(MessageInput::from_memory(m));
         ASSERT_TRUE(parsed.ok()) << parsed.error().message();
         EXPECT_TRUE(parsed->check_structure().ok()) << parsed->check_structure().error().message();
@@ -238,7 +249,8 @@ TEST(MimeParse, AMessageWithoutBodyIsAccepted) {
 TEST(MimeParse, ANulInTheHeaderSectionIsRefusedAtItsOffset) {
     // RFC 5322 §2.2; GMime's C strings would silently cut the field short.
     for (ParseAs as : {ParseAs::message, ParseAs::entity}) {
-        auto parsed = parse_message(MessageInput::from_memory("Subject: x\r\nFrom: a\0b\r\n\r\nbody"s), as);
+        auto parsed =
+            parse_message(MessageInput::from_memory("Subject: x\r\nFrom: a\0b\r\n\r\nbody"s), as);
         ASSERT_TRUE(parsed.ok());
         expect_error(parsed->check_structure(), Errc::malformed_message, ErrorKind::permanent,
                      "the header section contains a NUL byte at byte 19");
@@ -259,9 +271,11 @@ TEST(MimeParse, StructuralWarningsAreMalformedMessage) {
          "malformed MIME: a multipart has no boundary parameter (mixed) at byte 0"},
         {"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\nabc\r\n",
          "malformed MIME: the message is truncated"},
-        {"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n--x--\r\n",
+        {"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: "
+         "text/plain\r\n--x--\r\n",
          "malformed MIME: a part's headers run into a boundary at byte 76"},
-        {"From: a@b.example\r\nFrom: c@d.example\r\n\r\nx", "malformed MIME: conflicting headers (From) at byte 19"},
+        {"From: a@b.example\r\nFrom: c@d.example\r\n\r\nx",
+         "malformed MIME: conflicting headers (From) at byte 19"},
         {"Subject: a\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n\r\nx",
          "malformed MIME: conflicting headers (Content-Type) at byte 38"},
         {"Content-Type: text/plain; charset=a; charset=b\r\n\r\nx",
@@ -271,7 +285,8 @@ TEST(MimeParse, StructuralWarningsAreMalformedMessage) {
         for (ParseAs as : {ParseAs::message, ParseAs::entity}) {
             auto parsed = parse_message(MessageInput::from_memory(c.message), as);
             ASSERT_TRUE(parsed.ok()) << c.message;
-            expect_error(parsed->check_structure(), Errc::malformed_message, ErrorKind::permanent, c.error);
+            expect_error(parsed->check_structure(), Errc::malformed_message, ErrorKind::permanent,
+                         c.error);
         }
     }
 }
@@ -279,8 +294,9 @@ TEST(MimeParse, StructuralWarningsAreMalformedMessage) {
 TEST(MimeParse, RepeatsThatAreNotConflictsAreTolerated) {
     // Trace fields repeat by nature (RFC 5322 §3.6.7); the same Subject
     // twice leaves no doubt which one a reader shows.
-    for (const std::string& m : {"Received: a\r\nReceived: b\r\nSubject: s\r\n\r\nx"s,
-                                "Subject: a\r\nSubject: a\r\n\r\nx"s, "X-Tag: 1\r\nX-Tag: 2\r\n\r\nx"s}) {
+    for (const std::string& m :
+         {"Received: a\r\nReceived: b\r\nSubject: s\r\n\r\nx"s,
+          "Subject: a\r\nSubject: a\r\n\r\nx"s, "X-Tag: 1\r\nX-Tag: 2\r\n\r\nx"s}) {
         for (ParseAs as : {ParseAs::message, ParseAs::entity}) {
             auto parsed = parse_message(MessageInput::from_memory(m), as);
             ASSERT_TRUE(parsed.ok());
@@ -319,7 +335,9 @@ TEST(MimeParse, NestingBeyondGMimesLimitIsLimitExceeded) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::limit_exceeded);
     EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
-    EXPECT_EQ(r.error().message().rfind("malformed MIME: MIME parts are nested too deeply at byte ", 0), 0u)
+    EXPECT_EQ(
+        r.error().message().rfind("malformed MIME: MIME parts are nested too deeply at byte ", 0),
+        0u)
         << r.error().message();
 }
 
@@ -369,7 +387,8 @@ TEST(MimeParse, ASinglePartInMemoryTakesTheScannersRoute) {
     ASSERT_TRUE(top.ok());
     ASSERT_NE(top->leaf(), nullptr);
     EXPECT_EQ(top->tree(), nullptr);
-    EXPECT_EQ(names_of(top->fields()), (std::vector<std::string>{"From", "To", "Subject", "Content-Type"}));
+    EXPECT_EQ(names_of(top->fields()),
+              (std::vector<std::string>{"From", "To", "Subject", "Content-Type"}));
     EXPECT_EQ(top->leaf()->bytes, "Hello\r\n");
     EXPECT_TRUE(top->leaf()->in_memory);
     EXPECT_TRUE(top->leaf()->declared_type);
@@ -383,7 +402,8 @@ TEST(MimeParse, AMultipartTakesGMimesRouteWithEveryTopLevelField) {
     EXPECT_EQ(top->leaf(), nullptr);
     ASSERT_NE(top->tree(), nullptr);
     EXPECT_TRUE(GMIME_IS_MULTIPART(top->tree()));
-    EXPECT_EQ(names_of(top->fields()), (std::vector<std::string>{"From", "Subject", "MIME-Version", "Content-Type"}));
+    EXPECT_EQ(names_of(top->fields()),
+              (std::vector<std::string>{"From", "Subject", "MIME-Version", "Content-Type"}));
     EXPECT_TRUE(top->check_structure().ok());
 }
 
@@ -436,7 +456,8 @@ TEST(MimeParse, DescribeLeafReadsTheContentFields) {
          "Content-Disposition: attachment; filename=\"a.pdf\"\r\n",
          GMIME_CONTENT_ENCODING_BASE64, true, false},
         {"Content-Transfer-Encoding:\r\n 8bit\r\n", GMIME_CONTENT_ENCODING_8BIT, false, true},
-        {"Content-Type: text/plain\r\nContent-Type: text/plain\r\n", GMIME_CONTENT_ENCODING_DEFAULT, true, true},
+        {"Content-Type: text/plain\r\nContent-Type: text/plain\r\n", GMIME_CONTENT_ENCODING_DEFAULT,
+         true, true},
     };
     for (const Case& c : cases) {
         const std::string m = c.head + "\r\nbody\r\n";
@@ -463,9 +484,9 @@ TEST(MimeParse, DescribeLeafLeavesToGMimeWhatItCannotReadExactly) {
         "Content-Type: text/plain; charset=a; charset=b\r\n\r\nx\r\n",  // GMime warns
         "Content-Disposition: attachment; filename=a; filename=b\r\n\r\nx\r\n",
         "Content-Transfer-Encoding: base64 (comment)\r\n\r\nx\r\n",  // not a bare token
-        "Subject: a\r\nSubject: b\r\n\r\nx\r\n",                      // conflicting
+        "Subject: a\r\nSubject: b\r\n\r\nx\r\n",                     // conflicting
         "Content-Type: text/plain\r\nContent-Type: text/html\r\n\r\nx\r\n",
-        "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\nx\r\n",                  // over max_header_count
+        "A: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\nx\r\n",  // over max_header_count
         "Subject: no end of the header section\r\n",
         "Subject: x\r\nnot a field\r\n\r\nx\r\n",
     };
@@ -477,8 +498,10 @@ TEST(MimeParse, DescribeLeafLeavesToGMimeWhatItCannotReadExactly) {
 // ---- helpers ---------------------------------------------------------------------
 
 TEST(MimeParse, ParseEntityNeedsAHeaderSection) {
-    expect_error(parse_entity(""), Errc::malformed_message, ErrorKind::permanent, "not a MIME entity");
-    expect_error(parse_entity("no colon here"), Errc::malformed_message, ErrorKind::permanent, "not a MIME entity");
+    expect_error(parse_entity(""), Errc::malformed_message, ErrorKind::permanent,
+                 "not a MIME entity");
+    expect_error(parse_entity("no colon here"), Errc::malformed_message, ErrorKind::permanent,
+                 "not a MIME entity");
     auto entity = parse_entity("Content-Type: application/octet-stream\r\n\r\nabc");
     ASSERT_TRUE(entity.ok());
     ASSERT_TRUE(GMIME_IS_PART(entity->get()));
@@ -491,9 +514,11 @@ TEST(MimeParse, LeafOfAndDecodedContent) {
         std::string decoded;
     };
     const Case cases[] = {
-        {"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJj\r\n",
+        {"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: "
+         "base64\r\n\r\nYWJj\r\n",
          GMIME_CONTENT_ENCODING_BASE64, "abc"},
-        {"Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db=\r\nc\r\n",
+        {"Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+         "quoted-printable\r\n\r\na=3Db=\r\nc\r\n",
          GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE, "a=bc\r\n"},
         {"Content-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n"
          "begin 644 a.txt\r\n#86)C\r\n`\r\nend\r\n",

@@ -55,8 +55,9 @@ TEST(OpensslUtil, DrainErrorsEmptiesTheQueueInOrder) {
     ERR_raise(ERR_LIB_X509, X509_R_CERT_ALREADY_IN_HASH_TABLE);
     ERR_raise(ERR_LIB_PEM, PEM_R_NO_START_LINE);
     const std::string drained = drain_errors();
-    EXPECT_EQ(drained, "error:05800065:x509 certificate routines::cert already in hash table; "
-                       "error:0480006C:PEM routines::no start line");
+    EXPECT_EQ(drained,
+              "error:05800065:x509 certificate routines::cert already in hash table; "
+              "error:0480006C:PEM routines::no start line");
     EXPECT_EQ(ERR_peek_error(), 0ul);
     EXPECT_EQ(drain_errors(), "");
 }
@@ -78,7 +79,10 @@ TEST(OpensslUtil, CryptoErrorIsInternalWithOpensslsReasons) {
 TEST(OpensslUtil, AsciiLowerLeavesEverythingButAToZ) {
     EXPECT_EQ(ascii_lower("No-Reply@Bank.EXAMPLE"), "no-reply@bank.example");
     EXPECT_EQ(ascii_lower("@[\\]^_`{"), "@[\\]^_`{");  // the neighbours of A-Z and a-z
-    EXPECT_EQ(ascii_lower("\xC3\x9C" "BER"), "\xC3\x9C" "ber");  // UTF-8 octets unchanged
+    EXPECT_EQ(ascii_lower("\xC3\x9C"
+                          "BER"),
+              "\xC3\x9C"
+              "ber");  // UTF-8 octets unchanged
     EXPECT_EQ(ascii_lower(""), "");
 }
 
@@ -105,9 +109,9 @@ TEST(OpensslUtil, Asn1TimesAreUtcSeconds) {
         EXPECT_EQ(ASN1_TIME_set_string(t.get(), text), 1) << text;
         return asn1_time_to_timepoint(t.get());
     };
-    EXPECT_EQ(parsed("261206102030Z"), system_clock::from_time_t(1796552430));       // UTCTime
-    EXPECT_EQ(parsed("20500101000000Z"), system_clock::from_time_t(2524608000));     // GeneralizedTime
-    EXPECT_EQ(parsed("500101000000Z"), system_clock::from_time_t(-631152000));       // UTCTime 1950
+    EXPECT_EQ(parsed("261206102030Z"), system_clock::from_time_t(1796552430));    // UTCTime
+    EXPECT_EQ(parsed("20500101000000Z"), system_clock::from_time_t(2524608000));  // GeneralizedTime
+    EXPECT_EQ(parsed("500101000000Z"), system_clock::from_time_t(-631152000));    // UTCTime 1950
     // "Until 9999" saturates where system_clock ends (2262) rather than wrapping.
     EXPECT_EQ(parsed("99991231235959Z"), TimePoint::max());
     EXPECT_EQ(asn1_time_to_timepoint(nullptr), TimePoint{});
@@ -171,18 +175,23 @@ TEST(OpensslUtil, AddressesComeFromSubjectAltNameFirst) {
     spec.subject = {{"CN", "Bank"}, {"emailAddress", "legacy@bank.example"}};
     spec.san = {{GEN_EMAIL, "one@bank.example"},
                 {GEN_DNS, "bank.example"},
-                {GEN_OTHERNAME, "j\xC3\xB6rg@b\xC3\xBC" "cher.example"},
+                {GEN_OTHERNAME,
+                 "j\xC3\xB6rg@b\xC3\xBC"
+                 "cher.example"},
                 {GEN_EMAIL, "two@bank.example"}};
     X509Ptr cert = make_cert(spec);
     ASSERT_TRUE(cert) << drain_errors();
     EXPECT_EQ(describe_certificate(cert.get()).addresses,
-              (std::vector<std::string>{"one@bank.example", "j\xC3\xB6rg@b\xC3\xBC" "cher.example",
+              (std::vector<std::string>{"one@bank.example",
+                                        "j\xC3\xB6rg@b\xC3\xBC"
+                                        "cher.example",
                                         "two@bank.example"}));
 }
 
 TEST(OpensslUtil, WithoutSanAddressesTheSubjectsEmailAddressIsTheFallback) {
     test::CertSpec spec;
-    spec.subject = {{"CN", "Bank"}, {"emailAddress", "a@bank.example"}, {"emailAddress", "b@bank.example"}};
+    spec.subject = {
+        {"CN", "Bank"}, {"emailAddress", "a@bank.example"}, {"emailAddress", "b@bank.example"}};
     X509Ptr plain = make_cert(spec);
     ASSERT_TRUE(plain);
     EXPECT_EQ(describe_certificate(plain.get()).addresses,
@@ -201,14 +210,19 @@ TEST(OpensslUtil, WithoutSanAddressesTheSubjectsEmailAddressIsTheFallback) {
 
 TEST(OpensslUtil, NamesAreRfc2253WithUtf8KeptAndSerialsUpperHex) {
     test::CertSpec spec;
-    spec.subject = {{"O", "B\xC3\xBC" "cher, Inc."}, {"CN", "Caf\xC3\xA9+Bar"}};
+    spec.subject = {{"O",
+                     "B\xC3\xBC"
+                     "cher, Inc."},
+                    {"CN", "Caf\xC3\xA9+Bar"}};
     spec.serial = 0xABCDEF;
     X509Ptr cert = make_cert(spec);
     ASSERT_TRUE(cert);
     CertificateInfo info = describe_certificate(cert.get());
     // RFC 2253: most specific first, ',' and '+' escaped; UTF-8 left as is
     // so that a person can read it.
-    EXPECT_EQ(info.subject, "CN=Caf\xC3\xA9\\+Bar,O=B\xC3\xBC" "cher\\, Inc.");
+    EXPECT_EQ(info.subject,
+              "CN=Caf\xC3\xA9\\+Bar,O=B\xC3\xBC"
+              "cher\\, Inc.");
     EXPECT_EQ(info.issuer, info.subject);
     EXPECT_EQ(info.serial_hex, "ABCDEF");
     EXPECT_EQ(info.not_before, std::chrono::system_clock::from_time_t(1796552430));

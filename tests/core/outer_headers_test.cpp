@@ -31,7 +31,9 @@ const DigitalId& rsa_id() {
 
 // The signing clock, on a whole second so that Date values written with
 // rfc5322_date() compare exactly.
-TimePoint now_s() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
+TimePoint now_s() {
+    return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+}
 
 struct Planned {
     std::string message;  // the TopLevel's views point into it
@@ -71,27 +73,34 @@ TEST(OuterHeaders, AlreadySmimeIsRefusedWithItsForm) {
         std::string form;
     };
     const Case cases[] = {
-        {"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; boundary=\"b\"",
+        {"multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; "
+         "boundary=\"b\"",
          "multipart/signed"},
         {"application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m",
          "application/pkcs7-mime; smime-type=enveloped-data"},
         {"application/x-pkcs7-mime; name=smime.p7m", "application/pkcs7-mime without smime-type"},
     };
     for (const Case& c : cases) {
-        const std::string body = c.content_type.rfind("multipart", 0) == 0
-                                     ? "\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\n"
-                                       "Content-Type: application/pkcs7-signature\r\n\r\nMIIB\r\n--b--\r\n"
-                                     : "\r\nMIIB\r\n";
-        auto p = plan_of("From: no-reply@bank.example\r\nContent-Type: " + c.content_type + "\r\n" + body, now_s());
-        expect_refused(p->plan, Errc::already_signed, "the message is already S/MIME (" + c.form + ")");
+        const std::string body =
+            c.content_type.rfind("multipart", 0) == 0
+                ? "\r\n--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b\r\n"
+                  "Content-Type: application/pkcs7-signature\r\n\r\nMIIB\r\n--b--\r\n"
+                : "\r\nMIIB\r\n";
+        auto p = plan_of(
+            "From: no-reply@bank.example\r\nContent-Type: " + c.content_type + "\r\n" + body,
+            now_s());
+        expect_refused(p->plan, Errc::already_signed,
+                       "the message is already S/MIME (" + c.form + ")");
     }
 }
 
 TEST(OuterHeaders, FromMustBeThereOnceWithAMailbox) {
-    expect_refused(plan_of("To: c@example.org\r\nSubject: s\r\n" + kBody, now_s())->plan, Errc::no_from,
-                   "the message has no From header");
-    expect_refused(plan_of("From: no-reply@bank.example\r\nFrom: no-reply@bank.example\r\n" + kBody, now_s())->plan,
-                   Errc::malformed_message, "the message has more than one From header (RFC 5322 §3.6)");
+    expect_refused(plan_of("To: c@example.org\r\nSubject: s\r\n" + kBody, now_s())->plan,
+                   Errc::no_from, "the message has no From header");
+    expect_refused(
+        plan_of("From: no-reply@bank.example\r\nFrom: no-reply@bank.example\r\n" + kBody, now_s())
+            ->plan,
+        Errc::malformed_message, "the message has more than one From header (RFC 5322 §3.6)");
     expect_refused(plan_of("From: undisclosed:;\r\n" + kBody, now_s())->plan, Errc::no_from,
                    "the message has no From address");
 }
@@ -101,45 +110,52 @@ TEST(OuterHeaders, EveryFromMailboxMustBeInTheCertificate) {
     // mailbox of a From with several, groups included.
     expect_refused(plan_of("From: Other <other@bank.example>\r\n" + kBody, now_s())->plan,
                    Errc::from_not_in_certificate,
-                   "From address other@bank.example is not in the certificate (which is for no-reply@bank.example)");
+                   "From address other@bank.example is not in the certificate (which is for "
+                   "no-reply@bank.example)");
     expect_refused(
         plan_of("From: no-reply@bank.example, other@bank.example\r\n" + kBody, now_s())->plan,
         Errc::from_not_in_certificate,
-        "From address other@bank.example is not in the certificate (which is for no-reply@bank.example)");
-    expect_refused(plan_of("From: Team: no-reply@bank.example, other@bank.example;\r\n" + kBody, now_s())->plan,
-                   Errc::from_not_in_certificate,
-                   "From address other@bank.example is not in the certificate (which is for "
-                   "no-reply@bank.example)");
+        "From address other@bank.example is not in the certificate (which is for "
+        "no-reply@bank.example)");
+    expect_refused(
+        plan_of("From: Team: no-reply@bank.example, other@bank.example;\r\n" + kBody, now_s())
+            ->plan,
+        Errc::from_not_in_certificate,
+        "From address other@bank.example is not in the certificate (which is for "
+        "no-reply@bank.example)");
     // Domain case does not matter.
     EXPECT_TRUE(plan_of("From: Bank <no-reply@BANK.Example>\r\n" + kBody, now_s())->plan.ok());
     EXPECT_TRUE(plan_of("From: Team: no-reply@bank.example;\r\n" + kBody, now_s())->plan.ok());
 }
 
 TEST(OuterHeaders, FromMailboxesFlattensGroups) {
-    const std::string section = "From: A <a@x.example>, Team: b@x.example, C <c@x.example>;, d@x.example\r\n\r\n";
+    const std::string section =
+        "From: A <a@x.example>, Team: b@x.example, C <c@x.example>;, d@x.example\r\n\r\n";
     auto top = mime::load_top_level(MessageInput::from_memory(section), mime::Limits{});
     ASSERT_TRUE(top.ok());
     auto boxes = from_mailboxes(top->fields());
     ASSERT_TRUE(boxes.ok());
     std::vector<std::string> sorted = *boxes;
     std::sort(sorted.begin(), sorted.end());
-    EXPECT_EQ(sorted, (std::vector<std::string>{"a@x.example", "b@x.example", "c@x.example", "d@x.example"}));
+    EXPECT_EQ(sorted, (std::vector<std::string>{"a@x.example", "b@x.example", "c@x.example",
+                                                "d@x.example"}));
 }
 
 TEST(OuterHeaders, HeaderLimitsAreEnforced) {
     mime::Limits limits;
     limits.max_header_bytes = 40;
     expect_refused(
-        plan_of("From: no-reply@bank.example\r\nSubject: " + std::string(40, 's') + "\r\n" + kBody, now_s(), true,
-                limits)
+        plan_of("From: no-reply@bank.example\r\nSubject: " + std::string(40, 's') + "\r\n" + kBody,
+                now_s(), true, limits)
             ->plan,
         Errc::limit_exceeded, "header Subject is 43 bytes long; the limit is 40");
     mime::Limits count;
     count.max_header_count = 2;
-    expect_refused(plan_of("From: no-reply@bank.example\r\nTo: a@b.example\r\nSubject: s\r\n" + kBody, now_s(),
-                           true, count)
-                       ->plan,
-                   Errc::limit_exceeded, "the message has 3 header fields; the limit is 2");
+    expect_refused(
+        plan_of("From: no-reply@bank.example\r\nTo: a@b.example\r\nSubject: s\r\n" + kBody, now_s(),
+                true, count)
+            ->plan,
+        Errc::limit_exceeded, "the message has 3 header fields; the limit is 2");
 }
 
 TEST(OuterHeaders, EightBitProtectedFieldIsRefusedOnlyWithHeaderProtection) {
@@ -147,14 +163,17 @@ TEST(OuterHeaders, EightBitProtectedFieldIsRefusedOnlyWithHeaderProtection) {
     // field outside is the MTA's business.
     const std::string m = "From: no-reply@bank.example\r\nSubject: Caf\xC3\xA9\r\n" + kBody;
     expect_refused(plan_of(m, now_s())->plan, Errc::malformed_message,
-                   "header Subject contains unencoded 8-bit characters; encode it (RFC 2047, RFC 2231) so it can be "
+                   "header Subject contains unencoded 8-bit characters; encode it (RFC 2047, RFC "
+                   "2231) so it can be "
                    "signed 7-bit");
     auto without = plan_of(m, now_s(), false);
     ASSERT_TRUE(without->plan.ok());
     EXPECT_EQ(without->plan->outer_headers,
-              "From: no-reply@bank.example\r\nSubject: Caf\xC3\xA9\r\nDate: " + rfc5322_date(now_s()) + "\r\n");
+              "From: no-reply@bank.example\r\nSubject: Caf\xC3\xA9\r\nDate: " +
+                  rfc5322_date(now_s()) + "\r\n");
     // An 8-bit field that is not protected is copied as it is.
-    EXPECT_TRUE(plan_of("From: no-reply@bank.example\r\nX-Note: \xC3\xA9\r\n" + kBody, now_s())->plan.ok());
+    EXPECT_TRUE(
+        plan_of("From: no-reply@bank.example\r\nX-Note: \xC3\xA9\r\n" + kBody, now_s())->plan.ok());
 }
 
 // ---- the sections written -------------------------------------------------------
@@ -162,15 +181,21 @@ TEST(OuterHeaders, EightBitProtectedFieldIsRefusedOnlyWithHeaderProtection) {
 TEST(OuterHeaders, OuterSectionKeepsFieldsAsWrittenWithoutMimeFields) {
     const TimePoint now = now_s();
     const std::string date = rfc5322_date(now);
-    const std::string m = "Received: from a\n\tby b\nFrom: Bank\r\n <no-reply@bank.example>\r\nMIME-Version: 1.0\r\n"
-                          "Date: " + date + "\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n"
-                          "X-Custom:no space\r\nSubject:  two  spaces \r\n" + kBody;
+    const std::string m =
+        "Received: from a\n\tby b\nFrom: Bank\r\n <no-reply@bank.example>\r\nMIME-Version: 1.0\r\n"
+        "Date: " +
+        date +
+        "\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: 7bit\r\n"
+        "X-Custom:no space\r\nSubject:  two  spaces \r\n" +
+        kBody;
     auto p = plan_of(m, now);
     ASSERT_TRUE(p->plan.ok()) << p->plan.error().message();
     // Folding, spacing and order kept; bare LF made CRLF; MIME-Version and
     // Content-* left to the signer.
-    EXPECT_EQ(p->plan->outer_headers, "Received: from a\r\n\tby b\r\nFrom: Bank\r\n <no-reply@bank.example>\r\n"
-                                      "Date: " + date + "\r\nX-Custom:no space\r\nSubject:  two  spaces \r\n");
+    EXPECT_EQ(p->plan->outer_headers,
+              "Received: from a\r\n\tby b\r\nFrom: Bank\r\n <no-reply@bank.example>\r\n"
+              "Date: " +
+                  date + "\r\nX-Custom:no space\r\nSubject:  two  spaces \r\n");
     // RFC 9788 §2.2: copies of From, To, Cc, Reply-To, Subject, Date and
     // Message-ID, unfolded and folded afresh.
     EXPECT_EQ(p->plan->protected_headers, "From: Bank <no-reply@bank.example>\r\nDate: " + date +
@@ -184,15 +209,19 @@ TEST(OuterHeaders, OuterSectionKeepsFieldsAsWrittenWithoutMimeFields) {
 TEST(OuterHeaders, ProtectedCopiesAreTheSevenFieldsOnly) {
     const TimePoint now = now_s();
     const std::string date = rfc5322_date(now);
-    const std::string m = "from: no-reply@bank.example\r\nTO: a@b.example\r\nCc: c@d.example\r\nBcc: e@f.example\r\n"
-                          "Reply-To: g@h.example\r\nSubject: s\r\nDate: " + date +
-                          "\r\nMessage-ID: <1@bank.example>\r\nIn-Reply-To: <0@bank.example>\r\n"
-                          "Sender: i@j.example\r\nX-Mailer: m\r\n" + kBody;
+    const std::string m =
+        "from: no-reply@bank.example\r\nTO: a@b.example\r\nCc: c@d.example\r\nBcc: e@f.example\r\n"
+        "Reply-To: g@h.example\r\nSubject: s\r\nDate: " +
+        date +
+        "\r\nMessage-ID: <1@bank.example>\r\nIn-Reply-To: <0@bank.example>\r\n"
+        "Sender: i@j.example\r\nX-Mailer: m\r\n" +
+        kBody;
     auto p = plan_of(m, now);
     ASSERT_TRUE(p->plan.ok()) << p->plan.error().message();
-    EXPECT_EQ(p->plan->protected_headers, "from: no-reply@bank.example\r\nTO: a@b.example\r\nCc: c@d.example\r\n"
-                                          "Reply-To: g@h.example\r\nSubject: s\r\nDate: " + date +
-                                              "\r\nMessage-ID: <1@bank.example>\r\n");
+    EXPECT_EQ(p->plan->protected_headers,
+              "from: no-reply@bank.example\r\nTO: a@b.example\r\nCc: c@d.example\r\n"
+              "Reply-To: g@h.example\r\nSubject: s\r\nDate: " +
+                  date + "\r\nMessage-ID: <1@bank.example>\r\n");
     auto off = plan_of(m, now, false);
     ASSERT_TRUE(off->plan.ok());
     EXPECT_EQ(off->plan->protected_headers, "");
@@ -200,8 +229,10 @@ TEST(OuterHeaders, ProtectedCopiesAreTheSevenFieldsOnly) {
 }
 
 TEST(OuterHeaders, LongProtectedFieldsAreFoldedWithin76) {
-    const std::string subject = "Your statement for the account ending 1234 is ready to download from the portal";
-    auto p = plan_of("From: no-reply@bank.example\r\nSubject: " + subject + "\r\n" + kBody, now_s());
+    const std::string subject =
+        "Your statement for the account ending 1234 is ready to download from the portal";
+    auto p =
+        plan_of("From: no-reply@bank.example\r\nSubject: " + subject + "\r\n" + kBody, now_s());
     ASSERT_TRUE(p->plan.ok());
     EXPECT_EQ(p->plan->protected_headers.substr(0, p->plan->protected_headers.find("Date:")),
               "From: no-reply@bank.example\r\n"
@@ -241,8 +272,10 @@ TEST(OuterHeaders, DateWithinTheToleranceIsKeptAndBeyondItAlignedOrReplaced) {
         EXPECT_EQ(plan.signing_time_aligned, c.aligned) << c.what;
         EXPECT_EQ(plan.signing_time, c.aligned ? date : now) << c.what;
         const std::string shown = c.kept ? written : rfc5322_date(now);
-        EXPECT_EQ(plan.outer_headers, "From: no-reply@bank.example\r\nDate: " + shown + "\r\n") << c.what;
-        EXPECT_EQ(plan.protected_headers, "From: no-reply@bank.example\r\nDate: " + shown + "\r\n") << c.what;
+        EXPECT_EQ(plan.outer_headers, "From: no-reply@bank.example\r\nDate: " + shown + "\r\n")
+            << c.what;
+        EXPECT_EQ(plan.protected_headers, "From: no-reply@bank.example\r\nDate: " + shown + "\r\n")
+            << c.what;
     }
 }
 
@@ -265,7 +298,8 @@ TEST(OuterHeaders, DateBeforeTheCertificateIsReplaced) {
 
 TEST(OuterHeaders, UnreadableDateIsReplacedInPlace) {
     const TimePoint now = now_s();
-    auto p = plan_of("From: no-reply@bank.example\r\nDate: tomorrow-ish\r\nSubject: s\r\n" + kBody, now);
+    auto p =
+        plan_of("From: no-reply@bank.example\r\nDate: tomorrow-ish\r\nSubject: s\r\n" + kBody, now);
     ASSERT_TRUE(p->plan.ok());
     EXPECT_TRUE(p->plan->date_replaced);
     EXPECT_EQ(p->plan->signing_time, now);
@@ -291,11 +325,15 @@ TEST(OuterHeaders, MissingDateIsAddedAtTheEnd) {
 TEST(OuterHeaders, Rfc5322DateIsUtcWithADayName) {
     // RFC 5322 §3.3: day-name, 2-digit day, month name, 4-digit year,
     // hh:mm:ss and the zone.
-    EXPECT_EQ(rfc5322_date(std::chrono::system_clock::from_time_t(0)), "Thu, 01 Jan 1970 00:00:00 +0000");
-    EXPECT_EQ(rfc5322_date(std::chrono::system_clock::from_time_t(1796552430)), "Sun, 06 Dec 2026 10:20:30 +0000");
-    EXPECT_EQ(rfc5322_date(std::chrono::system_clock::from_time_t(951782400)), "Tue, 29 Feb 2000 00:00:00 +0000");
+    EXPECT_EQ(rfc5322_date(std::chrono::system_clock::from_time_t(0)),
+              "Thu, 01 Jan 1970 00:00:00 +0000");
+    EXPECT_EQ(rfc5322_date(std::chrono::system_clock::from_time_t(1796552430)),
+              "Sun, 06 Dec 2026 10:20:30 +0000");
+    EXPECT_EQ(rfc5322_date(std::chrono::system_clock::from_time_t(951782400)),
+              "Tue, 29 Feb 2000 00:00:00 +0000");
     // And date_seconds() reads it back.
-    EXPECT_EQ(date_seconds(rfc5322_date(std::chrono::system_clock::from_time_t(1796552430))), 1796552430);
+    EXPECT_EQ(date_seconds(rfc5322_date(std::chrono::system_clock::from_time_t(1796552430))),
+              1796552430);
 }
 
 }  // namespace

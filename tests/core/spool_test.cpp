@@ -122,7 +122,8 @@ TEST(Spool, TheMaximumIsExactAndPassingItDropsEverything) {
         ASSERT_FALSE(over.ok());
         EXPECT_EQ(over.error().code(), Errc::limit_exceeded);
         EXPECT_EQ(over.error().kind(), ErrorKind::permanent);
-        EXPECT_EQ(over.error().message(), "the message is larger than the maximum message size (100 bytes)");
+        EXPECT_EQ(over.error().message(),
+                  "the message is larger than the maximum message size (100 bytes)");
         // Dropped at once, memory or file, and refused from now on.
         EXPECT_EQ(spool.size(), 0u);
         EXPECT_TRUE(spool.in_memory());
@@ -151,7 +152,8 @@ TEST(Spool, AnUnusableDirectoryIsATransientIoError) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::io_error);
     EXPECT_EQ(r.error().kind(), ErrorKind::transient);
-    EXPECT_EQ(r.error().message(), "cannot create a spool file in " + missing.string() + ": No such file or directory");
+    EXPECT_EQ(r.error().message(),
+              "cannot create a spool file in " + missing.string() + ": No such file or directory");
 }
 
 TEST(Spool, DefaultsAreDocumented) {

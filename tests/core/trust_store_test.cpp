@@ -40,7 +40,8 @@ bool builds_path(const TrustStore& store) {
     return ok;
 }
 
-void expect_error(const Result<TrustStore>& r, Errc code, ErrorKind kind, const std::string& message) {
+void expect_error(const Result<TrustStore>& r, Errc code, ErrorKind kind,
+                  const std::string& message) {
     ASSERT_FALSE(r.ok()) << message;
     EXPECT_EQ(errc_name(r.error().code()), errc_name(code));
     EXPECT_EQ(r.error().kind(), kind);
@@ -61,7 +62,8 @@ TEST(TrustStore, PemFilesAreTheOnlyRoots) {
 TEST(TrustStore, SeveralFilesAndSeveralCertificatesPerFile) {
     test::TempDir dir("ribbon-trust");
     const fs::path both = dir / "both.pem";
-    test::write_file(both, test::read_file(pki().wrong_root_cert) + test::read_file(pki().root_cert));
+    test::write_file(both,
+                     test::read_file(pki().wrong_root_cert) + test::read_file(pki().root_cert));
     auto bundle = TrustStore::from_files({both});
     ASSERT_TRUE(bundle.ok());
     EXPECT_EQ(sk_X509_num(bundle->impl().anchors.get()), 2);
@@ -69,7 +71,8 @@ TEST(TrustStore, SeveralFilesAndSeveralCertificatesPerFile) {
     auto two = TrustStore::from_files({pki().wrong_root_cert, pki().root_cert});
     ASSERT_TRUE(two.ok());
     EXPECT_TRUE(builds_path(*two));
-    EXPECT_EQ(two->impl().description, pki().wrong_root_cert.string() + ", " + pki().root_cert.string());
+    EXPECT_EQ(two->impl().description,
+              pki().wrong_root_cert.string() + ", " + pki().root_cert.string());
 }
 
 TEST(TrustStore, ADerCertificateIsAccepted) {
@@ -86,14 +89,16 @@ TEST(TrustStore, FilesWithoutACertificateAreRefused) {
                  "no trust anchor file given");
     test::TempDir dir("ribbon-trust");
     const fs::path missing = dir / "missing.pem";
-    expect_error(TrustStore::from_files({pki().root_cert, missing}), Errc::io_error, ErrorKind::permanent,
-                 "cannot read trust anchor file " + missing.string() + ": No such file or directory");
+    expect_error(
+        TrustStore::from_files({pki().root_cert, missing}), Errc::io_error, ErrorKind::permanent,
+        "cannot read trust anchor file " + missing.string() + ": No such file or directory");
     const fs::path empty = dir / "empty.pem";
     test::write_file(empty, "");
     expect_error(TrustStore::from_files({empty}), Errc::bad_certificate, ErrorKind::permanent,
                  "no certificate (PEM or DER) in trust anchor file " + empty.string());
     // A private key is no certificate either.
-    expect_error(TrustStore::from_files({pki().root_key}), Errc::bad_certificate, ErrorKind::permanent,
+    expect_error(TrustStore::from_files({pki().root_key}), Errc::bad_certificate,
+                 ErrorKind::permanent,
                  "no certificate (PEM or DER) in trust anchor file " + pki().root_key.string());
 }
 

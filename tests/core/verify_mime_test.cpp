@@ -46,7 +46,8 @@ void expect_refused(std::string_view body, std::string_view boundary, const std:
 // ---- multipart/signed ------------------------------------------------------------
 
 TEST(VerifyMime, SplitTakesTheBytesBetweenTheDelimiters) {
-    EXPECT_EQ(split("preamble\r\n--b\r\nContent-Type: text/plain\r\n\r\nA\r\n--b\r\nS\r\n--b--\r\nepilogue\r\n"),
+    EXPECT_EQ(split("preamble\r\n--b\r\nContent-Type: "
+                    "text/plain\r\n\r\nA\r\n--b\r\nS\r\n--b--\r\nepilogue\r\n"),
               (Parts{"Content-Type: text/plain\r\n\r\nA", "S"}));
     // Bare LF throughout, as stores write it.
     EXPECT_EQ(split("--b\nA\n--b\nS\n--b--\n"), (Parts{"A", "S"}));
@@ -69,18 +70,24 @@ TEST(VerifyMime, SplitAcceptsTransportPaddingAndIgnoresLookAlikes) {
 TEST(VerifyMime, SplitRefusalsSayWhatIsMissing) {
     expect_refused("--b\r\nA\r\n--b\r\nS\r\n--b--\r\n", "",
                    "malformed MIME: multipart/signed without a boundary parameter");
-    expect_refused("just text\r\n", "b", "malformed MIME: multipart/signed body has no opening boundary");
-    expect_refused("--b--\r\n", "b", "malformed MIME: multipart/signed body has no opening boundary");
+    expect_refused("just text\r\n", "b",
+                   "malformed MIME: multipart/signed body has no opening boundary");
+    expect_refused("--b--\r\n", "b",
+                   "malformed MIME: multipart/signed body has no opening boundary");
     expect_refused("--b\r\nA\r\n--b--\r\n", "b",
-                   "malformed MIME: multipart/signed has no signature part (RFC 1847 §2.1 requires exactly two "
+                   "malformed MIME: multipart/signed has no signature part (RFC 1847 §2.1 requires "
+                   "exactly two "
                    "parts)");
     expect_refused("--b\r\nA\r\n", "b",
-                   "malformed MIME: multipart/signed has no signature part (RFC 1847 §2.1 requires exactly two "
+                   "malformed MIME: multipart/signed has no signature part (RFC 1847 §2.1 requires "
+                   "exactly two "
                    "parts)");
-    expect_refused("--b\r\nA\r\n--b\r\nS\r\n", "b",
-                   "malformed MIME: multipart/signed has no closing boundary (the message is truncated)");
+    expect_refused(
+        "--b\r\nA\r\n--b\r\nS\r\n", "b",
+        "malformed MIME: multipart/signed has no closing boundary (the message is truncated)");
     expect_refused("--b\r\nA\r\n--b\r\nS\r\n--b\r\nT\r\n--b--\r\n", "b",
-                   "malformed MIME: multipart/signed has more than two parts (RFC 1847 §2.1 requires exactly two)");
+                   "malformed MIME: multipart/signed has more than two parts (RFC 1847 §2.1 "
+                   "requires exactly two)");
 }
 
 // ---- bytes -------------------------------------------------------------------------
@@ -104,7 +111,8 @@ TEST(VerifyMime, ToCrlfAddsCrBeforeBareLfOnly) {
 }
 
 TEST(VerifyMime, NormaliseHeaderValueCollapsesWhiteSpace) {
-    EXPECT_EQ(normalise_header_value("  Monthly\r\n\tstatement   for  you \r\n"), "Monthly statement for you");
+    EXPECT_EQ(normalise_header_value("  Monthly\r\n\tstatement   for  you \r\n"),
+              "Monthly statement for you");
     EXPECT_EQ(normalise_header_value(" \t\r\n"), "");
     EXPECT_EQ(normalise_header_value("x"), "x");
 }
@@ -120,17 +128,23 @@ std::vector<std::string> from_of(const std::string& header_section) {
 }
 
 TEST(VerifyMime, FromAddressesFlattenGroupsAndUseALabels) {
-    EXPECT_EQ(from_of("From: A <a@b.example>, Team: c@d.example, E <e@f.example>;, g@h.example\r\n"),
-              (std::vector<std::string>{"a@b.example", "c@d.example", "e@f.example", "g@h.example"}));
+    EXPECT_EQ(
+        from_of("From: A <a@b.example>, Team: c@d.example, E <e@f.example>;, g@h.example\r\n"),
+        (std::vector<std::string>{"a@b.example", "c@d.example", "e@f.example", "g@h.example"}));
     // RFC 5890 §2.3.2.1: the domain as the certificate and DNS carry it.
-    EXPECT_EQ(from_of("From: info@b\xC3\xBC" "cher.example\r\n"), std::vector<std::string>{"info@xn--bcher-kva.example"});
-    EXPECT_EQ(from_of("From: info@xn--bcher-kva.example\r\n"), std::vector<std::string>{"info@xn--bcher-kva.example"});
+    EXPECT_EQ(from_of("From: info@b\xC3\xBC"
+                      "cher.example\r\n"),
+              std::vector<std::string>{"info@xn--bcher-kva.example"});
+    EXPECT_EQ(from_of("From: info@xn--bcher-kva.example\r\n"),
+              std::vector<std::string>{"info@xn--bcher-kva.example"});
     EXPECT_EQ(from_of("From: undisclosed-recipients:;\r\n"), std::vector<std::string>{});
     EXPECT_EQ(from_of("Subject: no from\r\n"), std::vector<std::string>{});
 }
 
 TEST(VerifyMime, AddressesCoveredNeedsEveryAddressAndAtLeastOne) {
-    const std::vector<std::string> cert = {"no-reply@bank.example", "info@b\xC3\xBC" "cher.example"};
+    const std::vector<std::string> cert = {"no-reply@bank.example",
+                                           "info@b\xC3\xBC"
+                                           "cher.example"};
     EXPECT_TRUE(addresses_covered({"no-reply@bank.example"}, cert));
     EXPECT_TRUE(addresses_covered({"no-reply@BANK.example", "info@xn--bcher-kva.example"}, cert));
     EXPECT_FALSE(addresses_covered({"no-reply@bank.example", "other@bank.example"}, cert));
@@ -158,7 +172,8 @@ struct Row {
     bool operator==(const Row&) const = default;
 };
 std::ostream& operator<<(std::ostream& os, const Row& r) {
-    return os << r.name << " outer=[" << r.outer << "] inner=[" << r.inner << "] " << (r.matches ? "=" : "!=");
+    return os << r.name << " outer=[" << r.outer << "] inner=[" << r.inner << "] "
+              << (r.matches ? "=" : "!=");
 }
 
 std::vector<Row> rows(const HeaderProtection& hp) {
@@ -180,38 +195,44 @@ TEST(VerifyMime, ProtectedHeadersAreComparedWithTheOuterOnes) {
     EXPECT_TRUE(hp.present);
     // With hp= declared, Reply-To only outside was added in transit;
     // Message-ID only outside is an MTA's and is not reported.
-    EXPECT_EQ(rows(hp), (std::vector<Row>{
-                            {"From", "Bank <no-reply@bank.example>", "Bank <no-reply@bank.example>", true},
-                            {"Reply-To", "thief@evil.example", "", false},
-                            {"Subject", "Your statement (edited)", "Your statement", false},
-                            {"Date", "Sun, 06 Dec 2026 10:20:30 +0000", "Sun, 06 Dec 2026 10:20:30 +0000", true},
-                        }));
+    EXPECT_EQ(
+        rows(hp),
+        (std::vector<Row>{
+            {"From", "Bank <no-reply@bank.example>", "Bank <no-reply@bank.example>", true},
+            {"Reply-To", "thief@evil.example", "", false},
+            {"Subject", "Your statement (edited)", "Your statement", false},
+            {"Date", "Sun, 06 Dec 2026 10:20:30 +0000", "Sun, 06 Dec 2026 10:20:30 +0000", true},
+        }));
 }
 
 TEST(VerifyMime, EncodedWordsCompareByWhatTheySay) {
     // RFC 2047: "=?UTF-8?Q?Caf=C3=A9?=" and "=?UTF-8?B?Q2Fmw6k=?=" are the
     // same Subject.
-    Entities e = entities("Content-Type: text/plain; hp=\"clear\"\r\nSubject: =?UTF-8?Q?Caf=C3=A9?=\r\n\r\nx",
-                          "Subject: =?UTF-8?B?Q2Fmw6k=?=\r\n\r\nx");
+    Entities e = entities(
+        "Content-Type: text/plain; hp=\"clear\"\r\nSubject: =?UTF-8?Q?Caf=C3=A9?=\r\n\r\nx",
+        "Subject: =?UTF-8?B?Q2Fmw6k=?=\r\n\r\nx");
     HeaderProtection hp = compare_protected_headers(e.inner.get(), e.outer.get());
     EXPECT_EQ(rows(hp), (std::vector<Row>{{"Subject", "Caf\xC3\xA9", "Caf\xC3\xA9", true}}));
 }
 
 TEST(VerifyMime, WithoutDeclarationOnlyCopiedFieldsAreCompared) {
     // Nothing declared and nothing copied: no header protection.
-    Entities none = entities("Content-Type: text/plain\r\n\r\nx", "From: a@b.example\r\nSubject: s\r\n\r\nx");
+    Entities none =
+        entities("Content-Type: text/plain\r\n\r\nx", "From: a@b.example\r\nSubject: s\r\n\r\nx");
     HeaderProtection off = compare_protected_headers(none.inner.get(), none.outer.get());
     EXPECT_FALSE(off.present);
     EXPECT_TRUE(off.headers.empty());
     // The draft's protected-headers="v1": present, but fields only outside
     // are not reported (that rule is RFC 9788's).
-    Entities v1 = entities("Content-Type: text/plain; protected-headers=\"v1\"\r\nSubject: s\r\n\r\nx",
-                           "From: a@b.example\r\nSubject: s\r\n\r\nx");
+    Entities v1 =
+        entities("Content-Type: text/plain; protected-headers=\"v1\"\r\nSubject: s\r\n\r\nx",
+                 "From: a@b.example\r\nSubject: s\r\n\r\nx");
     HeaderProtection draft = compare_protected_headers(v1.inner.get(), v1.outer.get());
     EXPECT_TRUE(draft.present);
     EXPECT_EQ(rows(draft), (std::vector<Row>{{"Subject", "s", "s", true}}));
     // A copied field without any declaration still counts.
-    Entities copied = entities("Content-Type: text/plain\r\nTo: c@d.example\r\n\r\nx", "To: e@f.example\r\n\r\nx");
+    Entities copied = entities("Content-Type: text/plain\r\nTo: c@d.example\r\n\r\nx",
+                               "To: e@f.example\r\n\r\nx");
     HeaderProtection implicit = compare_protected_headers(copied.inner.get(), copied.outer.get());
     EXPECT_TRUE(implicit.present);
     EXPECT_EQ(rows(implicit), (std::vector<Row>{{"To", "e@f.example", "c@d.example", false}}));

@@ -27,8 +27,8 @@ struct Store {
 };
 
 std::string x509_text(const fs::path& cert) {
-    auto r = test::run_process({"openssl", "x509", "-in", cert.string(), "-noout", "-text", "-certopt",
-                                "no_sigdump"});
+    auto r = test::run_process(
+        {"openssl", "x509", "-in", cert.string(), "-noout", "-text", "-certopt", "no_sigdump"});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     return r.out;
 }
@@ -47,7 +47,9 @@ std::time_t x509_time(const fs::path& cert, const char* option) {
     return timegm(&tm);
 }
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool contains(const std::string& text, const std::string& part) {
+    return text.find(part) != std::string::npos;
+}
 
 void expect_error(const Error& e, Errc code, const std::string& message) {
     EXPECT_EQ(errc_name(e.code()), errc_name(code));
@@ -75,8 +77,12 @@ TEST(DevCa, RootIsACaForCertificatesOnlyAndSaysTestOnly) {
     const std::string text = x509_text(*root);
     EXPECT_TRUE(contains(text, "Subject: CN = ribbon dev CA (TEST ONLY)")) << text;
     EXPECT_TRUE(contains(text, "Issuer: CN = ribbon dev CA (TEST ONLY)")) << text;
-    EXPECT_TRUE(contains(text, "X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0")) << text;
-    EXPECT_TRUE(contains(text, "X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign")) << text;
+    EXPECT_TRUE(
+        contains(text, "X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"))
+        << text;
+    EXPECT_TRUE(
+        contains(text, "X509v3 Key Usage: critical\n                Certificate Sign, CRL Sign"))
+        << text;
     EXPECT_TRUE(contains(text, "X509v3 Subject Key Identifier")) << text;
     EXPECT_TRUE(contains(text, "Public Key Algorithm: id-ecPublicKey")) << text;
     EXPECT_TRUE(contains(text, "ASN1 OID: prime256v1")) << text;
@@ -99,7 +105,8 @@ TEST(DevCa, InitRefusesRsa2048AndASecondCa) {
     const std::string first = test::read_file(DevCa::cert_file(s.ks));
     auto again = DevCa::init(s.ks);
     ASSERT_FALSE(again.ok());
-    expect_error(again.error(), Errc::io_error, "a dev CA already exists in " + (s.ks.dir() / "dev-ca").string());
+    expect_error(again.error(), Errc::io_error,
+                 "a dev CA already exists in " + (s.ks.dir() / "dev-ca").string());
     EXPECT_EQ(test::read_file(DevCa::cert_file(s.ks)), first);
 }
 
@@ -113,10 +120,14 @@ TEST(DevCa, IssuedCertificateHasTheSmimeProfileAndVerifies) {
     // The address in its normal form, as the subject CN and rfc822Name.
     EXPECT_TRUE(contains(text, "Subject: CN = no-reply@bank.example")) << text;
     EXPECT_TRUE(contains(text, "Issuer: CN = ribbon dev CA (TEST ONLY)")) << text;
-    EXPECT_TRUE(contains(text, "X509v3 Basic Constraints: critical\n                CA:FALSE")) << text;
-    EXPECT_TRUE(contains(text, "X509v3 Key Usage: critical\n                Digital Signature\n")) << text;
-    EXPECT_TRUE(contains(text, "X509v3 Extended Key Usage: \n                E-mail Protection\n")) << text;
-    EXPECT_TRUE(contains(text, "X509v3 Subject Alternative Name: \n                email:no-reply@bank.example\n"))
+    EXPECT_TRUE(contains(text, "X509v3 Basic Constraints: critical\n                CA:FALSE"))
+        << text;
+    EXPECT_TRUE(contains(text, "X509v3 Key Usage: critical\n                Digital Signature\n"))
+        << text;
+    EXPECT_TRUE(contains(text, "X509v3 Extended Key Usage: \n                E-mail Protection\n"))
+        << text;
+    EXPECT_TRUE(contains(
+        text, "X509v3 Subject Alternative Name: \n                email:no-reply@bank.example\n"))
         << text;
     EXPECT_TRUE(contains(text, "X509v3 Authority Key Identifier")) << text;
     // RFC 5280 §4.1.2.2: positive, at most 20 octets; here always 16.
@@ -127,10 +138,12 @@ TEST(DevCa, IssuedCertificateHasTheSmimeProfileAndVerifies) {
     const std::time_t start = x509_time(*cert, "-startdate");
     const std::time_t t0 = std::chrono::system_clock::to_time_t(before);
     EXPECT_NEAR(static_cast<double>(start), static_cast<double>(t0 - 3600), 5);
-    EXPECT_NEAR(static_cast<double>(x509_time(*cert, "-enddate")), static_cast<double>(t0 + 365L * 24 * 3600), 5);
+    EXPECT_NEAR(static_cast<double>(x509_time(*cert, "-enddate")),
+                static_cast<double>(t0 + 365L * 24 * 3600), 5);
     // openssl verify accepts it for S/MIME signing under the dev CA.
-    auto verify = test::run_process({"openssl", "verify", "-CAfile", DevCa::cert_file(s.ks).string(), "-purpose",
-                                     "smimesign", cert->string()});
+    auto verify =
+        test::run_process({"openssl", "verify", "-CAfile", DevCa::cert_file(s.ks).string(),
+                           "-purpose", "smimesign", cert->string()});
     EXPECT_EQ(verify.exit_code, 0) << verify.describe();
     // Two certificates never share a serial.
     auto second = DevCa::issue(s.ks, "other@bank.example");
@@ -179,12 +192,14 @@ TEST(DevCa, IssueRefusals) {
     backwards.not_after = backwards.not_before;
     auto empty = DevCa::issue(s.ks, "a@bank.example", backwards);
     ASSERT_FALSE(empty.ok());
-    expect_error(empty.error(), Errc::bad_certificate, "the certificate would end before it starts");
+    expect_error(empty.error(), Errc::bad_certificate,
+                 "the certificate would end before it starts");
     // A damaged CA certificate: refused as bad_key, naming the directory.
     test::write_file(DevCa::cert_file(s.ks), "garbage\n");
     auto damaged = DevCa::issue(s.ks, "a@bank.example");
     ASSERT_FALSE(damaged.ok());
-    expect_error(damaged.error(), Errc::bad_key, "the dev CA in " + (s.ks.dir() / "dev-ca").string() + " is damaged");
+    expect_error(damaged.error(), Errc::bad_key,
+                 "the dev CA in " + (s.ks.dir() / "dev-ca").string() + " is damaged");
 }
 
 }  // namespace

@@ -34,7 +34,8 @@ ossl::PkeyPtr load_private_key(const fs::path& pem_file) {
 
 // `openssl pkey -pubout` of a key file, as PEM or DER.
 std::string openssl_public_key(const fs::path& key_file, const char* form) {
-    auto r = test::run_process({"openssl", "pkey", "-in", key_file.string(), "-pubout", "-outform", form});
+    auto r = test::run_process(
+        {"openssl", "pkey", "-in", key_file.string(), "-pubout", "-outform", form});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     return r.out;
 }
@@ -44,7 +45,9 @@ std::string openssl_public_key(const fs::path& key_file, const char* form) {
 TEST(KeystoreFiles, NormaliseAddressLowersAndUsesALabels) {
     EXPECT_EQ(*normalise_address("No-Reply@Bank.Example"), "no-reply@bank.example");
     // RFC 8398 §3: the domain as certificates carry it.
-    EXPECT_EQ(*normalise_address("info@B\xC3\xBC" "cher.example"), "info@xn--bcher-kva.example");
+    EXPECT_EQ(*normalise_address("info@B\xC3\xBC"
+                                 "cher.example"),
+              "info@xn--bcher-kva.example");
     EXPECT_EQ(*normalise_address("info@xn--bcher-kva.example"), "info@xn--bcher-kva.example");
     // RFC 5321 §4.5.3.1.3: 254 octets at most; DNS labels of 61 here.
     const std::string label = std::string(61, 'b') + ".";
@@ -63,23 +66,33 @@ TEST(KeystoreFiles, NormaliseAddressRefusesWhatIsNoSafeDirectoryName) {
     const Case cases[] = {
         {"", "\"\" is not a usable mail address (length)"},
         {too_long, "\"" + too_long + "\" is not a usable mail address (length)"},
-        {"no-at.example", "\"no-at.example\" is not a usable mail address (it needs exactly one @ with text on both "
-                          "sides)"},
-        {"a@b@c.example", "\"a@b@c.example\" is not a usable mail address (it needs exactly one @ with text on "
-                          "both sides)"},
-        {"@bank.example", "\"@bank.example\" is not a usable mail address (it needs exactly one @ with text on "
-                          "both sides)"},
-        {"a/b@bank.example", "\"a/b@bank.example\" is not a usable mail address (it contains a space, control "
-                             "character, slash, comma or quote)"},
-        {"a\tb@bank.example", "\"a\\x09b@bank.example\" is not a usable mail address (it contains a space, "
-                              "control character, slash, comma or quote)"},
-        {"a@bank.example\xFF", "\"a@bank.example\\xFF\" is not a usable mail address (it is not valid UTF-8)"},
-        {".a@bank.example", "\".a@bank.example\" is not a usable mail address (the local part starts or ends with "
-                            "a dot, or has two in a row)"},
-        {"a@..", "\"a@..\" is not a usable mail address (the domain starts or ends with a dot, or has two in a "
-                 "row)"},
-        {"a@bank..example", "\"a@bank..example\" is not a usable mail address (the domain starts or ends with a "
-                            "dot, or has two in a row)"},
+        {"no-at.example",
+         "\"no-at.example\" is not a usable mail address (it needs exactly one @ with text on both "
+         "sides)"},
+        {"a@b@c.example",
+         "\"a@b@c.example\" is not a usable mail address (it needs exactly one @ with text on "
+         "both sides)"},
+        {"@bank.example",
+         "\"@bank.example\" is not a usable mail address (it needs exactly one @ with text on "
+         "both sides)"},
+        {"a/b@bank.example",
+         "\"a/b@bank.example\" is not a usable mail address (it contains a space, control "
+         "character, slash, comma or quote)"},
+        {"a\tb@bank.example",
+         "\"a\\x09b@bank.example\" is not a usable mail address (it contains a space, "
+         "control character, slash, comma or quote)"},
+        {"a@bank.example\xFF",
+         "\"a@bank.example\\xFF\" is not a usable mail address (it is not valid UTF-8)"},
+        {".a@bank.example",
+         "\".a@bank.example\" is not a usable mail address (the local part starts or ends with "
+         "a dot, or has two in a row)"},
+        {"a@..",
+         "\"a@..\" is not a usable mail address (the domain starts or ends with a dot, or has two "
+         "in a "
+         "row)"},
+        {"a@bank..example",
+         "\"a@bank..example\" is not a usable mail address (the domain starts or ends with a "
+         "dot, or has two in a row)"},
     };
     for (const Case& c : cases) {
         auto r = normalise_address(c.address);
@@ -109,7 +122,8 @@ TEST(KeystoreFiles, KeyIdIsSha256OfTheSpkiCutTo160Bits) {
         ASSERT_TRUE(cert);
         EXPECT_EQ(key_id(X509_get0_pubkey(cert.get())), key_id(key.get()));
     }
-    EXPECT_NE(key_id(load_private_key(pki().rsa.key).get()), key_id(load_private_key(pki().ecdsa.key).get()));
+    EXPECT_NE(key_id(load_private_key(pki().rsa.key).get()),
+              key_id(load_private_key(pki().ecdsa.key).get()));
 }
 
 TEST(KeystoreFiles, PublicKeyPemIsOpensslsPubout) {
@@ -169,7 +183,8 @@ TEST(KeystoreFiles, WriteFileAtomicInAMissingDirectoryIsAPermanentIoError) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::io_error);
     EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
-    EXPECT_EQ(r.error().message(), "cannot create a file next to " + file.string() + ": No such file or directory");
+    EXPECT_EQ(r.error().message(),
+              "cannot create a file next to " + file.string() + ": No such file or directory");
 }
 
 TEST(KeystoreFiles, MakePrivateDirCreatesMissingLevels0700AndLeavesOthers) {
@@ -188,11 +203,13 @@ TEST(KeystoreFiles, MakePrivateDirCreatesMissingLevels0700AndLeavesOthers) {
     ASSERT_FALSE(file.ok());
     EXPECT_EQ(file.error().code(), Errc::io_error);
     EXPECT_EQ(file.error().kind(), ErrorKind::permanent);
-    EXPECT_EQ(file.error().message(), "cannot create directory " + (dir / "file").string() + ": File exists");
+    EXPECT_EQ(file.error().message(),
+              "cannot create directory " + (dir / "file").string() + ": File exists");
     auto r = make_private_dir(dir / "file" / "sub");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::io_error);
-    EXPECT_EQ(r.error().message(), "cannot create directory " + (dir / "file").string() + ": File exists");
+    EXPECT_EQ(r.error().message(),
+              "cannot create directory " + (dir / "file").string() + ": File exists");
 }
 
 // ---- reading keys -----------------------------------------------------------------
@@ -237,8 +254,9 @@ TEST(KeystoreFiles, ReadKeyFileRefusesModesOthersCouldUse) {
         char octal[8];
         std::snprintf(octal, sizeof octal, "%04o", mode);
         expect_unsafe(read_key_file(k.store, file, out),
-                      "key file " + file.string() + " has mode " + octal + ": group or others may use it; refused "
-                                                                           "(chmod 600 it)");
+                      "key file " + file.string() + " has mode " + octal +
+                          ": group or others may use it; refused "
+                          "(chmod 600 it)");
         EXPECT_EQ(out.bytes, "");
     }
     const fs::path dir = k.root / "a@bank.example";
@@ -246,8 +264,9 @@ TEST(KeystoreFiles, ReadKeyFileRefusesModesOthersCouldUse) {
     const fs::path file = k.key("1.key", "key");
     SecretString out;
     expect_unsafe(read_key_file(k.store, file, out),
-                  "directory " + dir.string() + " has mode 0770: group or others may write in it and plant a key or "
-                                                "a certificate; refused (chmod go-w it)");
+                  "directory " + dir.string() +
+                      " has mode 0770: group or others may write in it and plant a key or "
+                      "a certificate; refused (chmod go-w it)");
 }
 
 TEST(KeystoreFiles, ReadKeyFileRefusesWhatIsNoRegularFileWithinTheKeystore) {
@@ -265,9 +284,10 @@ TEST(KeystoreFiles, ReadKeyFileRefusesWhatIsNoRegularFileWithinTheKeystore) {
     const fs::path link = dir / "3.key";
     fs::create_symlink(outside, link);
     expect_unsafe(read_key_file(k.store, link, out),
-                  "key file " + link.string() + " leads to " + outside.string() + ", outside the keystore " +
-                      k.root.string() +
-                      ": ribbon follows symbolic links only within the keystore; refused (copy the key in, mode "
+                  "key file " + link.string() + " leads to " + outside.string() +
+                      ", outside the keystore " + k.root.string() +
+                      ": ribbon follows symbolic links only within the keystore; refused (copy the "
+                      "key in, mode "
                       "0600)");
     // Missing: an I/O error, not a permission one.
     const fs::path missing = dir / "4.key";
@@ -275,7 +295,8 @@ TEST(KeystoreFiles, ReadKeyFileRefusesWhatIsNoRegularFileWithinTheKeystore) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::io_error);
     EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
-    EXPECT_EQ(r.error().message(), "cannot read key file " + missing.string() + ": No such file or directory");
+    EXPECT_EQ(r.error().message(),
+              "cannot read key file " + missing.string() + ": No such file or directory");
 }
 
 TEST(KeystoreFiles, ReadKeyFileRefusesAFileOverOneMiB) {

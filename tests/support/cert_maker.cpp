@@ -14,9 +14,15 @@ namespace ribbon::test {
 
 namespace {
 
-struct PkeyFree { void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); } };
-struct BioFree { void operator()(BIO* b) const { BIO_free(b); } };
-struct NamesFree { void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); } };
+struct PkeyFree {
+    void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+struct BioFree {
+    void operator()(BIO* b) const { BIO_free(b); }
+};
+struct NamesFree {
+    void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(n); }
+};
 
 [[noreturn]] void fail(const std::string& what) {
     char buf[256] = {};
@@ -27,7 +33,8 @@ struct NamesFree { void operator()(GENERAL_NAMES* n) const { GENERAL_NAMES_free(
 
 EVP_PKEY* new_key(const std::string& spec) {
     if (spec.rfind("EC:", 0) == 0) return EVP_EC_gen(spec.substr(3).c_str());
-    if (spec.rfind("RSA:", 0) == 0) return EVP_RSA_gen(static_cast<unsigned>(std::stoul(spec.substr(4))));
+    if (spec.rfind("RSA:", 0) == 0)
+        return EVP_RSA_gen(static_cast<unsigned>(std::stoul(spec.substr(4))));
     throw std::runtime_error("make_self_signed: unknown key " + spec);
 }
 
@@ -47,7 +54,8 @@ void add_san(X509* cert, const std::vector<std::pair<int, std::string>>& san) {
     if (san.empty()) return;
     std::unique_ptr<GENERAL_NAMES, NamesFree> names(sk_GENERAL_NAME_new_null());
     for (const auto& [type, value] : san) {
-        ASN1_STRING* s = ASN1_STRING_type_new(type == GEN_OTHERNAME ? V_ASN1_UTF8STRING : V_ASN1_IA5STRING);
+        ASN1_STRING* s =
+            ASN1_STRING_type_new(type == GEN_OTHERNAME ? V_ASN1_UTF8STRING : V_ASN1_IA5STRING);
         ASN1_STRING_set(s, value.data(), static_cast<int>(value.size()));
         GENERAL_NAME* gn = GENERAL_NAME_new();
         if (type == GEN_OTHERNAME) {
@@ -59,7 +67,8 @@ void add_san(X509* cert, const std::vector<std::pair<int, std::string>>& san) {
         }
         sk_GENERAL_NAME_push(names.get(), gn);
     }
-    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, 0) != 1) fail("subjectAltName");
+    if (X509_add1_ext_i2d(cert, NID_subject_alt_name, names.get(), 0, 0) != 1)
+        fail("subjectAltName");
 }
 
 std::string to_pem(const std::function<int(BIO*)>& write) {
@@ -90,7 +99,8 @@ MadeCert make_self_signed(const CertSpec& spec) {
     X509_NAME* name = X509_get_subject_name(cert);
     for (const auto& [field, value] : spec.subject) {
         if (X509_NAME_add_entry_by_txt(name, field.c_str(), MBSTRING_UTF8,
-                                       reinterpret_cast<const unsigned char*>(value.c_str()), -1, -1, 0) != 1) {
+                                       reinterpret_cast<const unsigned char*>(value.c_str()), -1,
+                                       -1, 0) != 1) {
             fail("subject " + field);
         }
     }

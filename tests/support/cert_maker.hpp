@@ -16,10 +16,11 @@ namespace ribbon::test {
 struct CertSpec {
     // "EC:P-256", "EC:P-384", "EC:P-521" or "RSA:<bits>".
     std::string key = "EC:P-256";
-    std::vector<std::pair<std::string, std::string>> subject = {{"CN", "test"}};  // field, UTF-8 value
+    std::vector<std::pair<std::string, std::string>> subject = {
+        {"CN", "test"}};  // field, UTF-8 value
     // GEN_EMAIL, GEN_DNS, or GEN_OTHERNAME for an RFC 8398 SmtpUTF8Mailbox.
     std::vector<std::pair<int, std::string>> san;
-    std::string key_usage;          // OpenSSL's syntax, e.g. "critical,keyEncipherment"; empty: none
+    std::string key_usage;  // OpenSSL's syntax, e.g. "critical,keyEncipherment"; empty: none
     std::string extended_key_usage;  // e.g. "emailProtection"; empty: none
     long serial = 0x01AB;
     std::string not_before = "261206102030Z";  // ASN.1 time strings
@@ -27,7 +28,7 @@ struct CertSpec {
 };
 
 struct MadeCert {
-    std::string key_pem;   // PKCS#8, unencrypted
+    std::string key_pem;  // PKCS#8, unencrypted
     std::string cert_pem;
     X509* cert = nullptr;  // owned by this struct
     MadeCert() = default;
