@@ -113,7 +113,8 @@ MadeCert make_self_signed(const CertSpec& spec) {
     add_san(cert, spec.san);
     add_conf_ext(cert, NID_key_usage, spec.key_usage);
     add_conf_ext(cert, NID_ext_key_usage, spec.extended_key_usage);
-    if (X509_sign(cert, key.get(), EVP_sha256()) <= 0) fail("sign");
+    const EVP_MD* md = EVP_get_digestbyname(spec.digest.c_str());
+    if (md == nullptr || X509_sign(cert, key.get(), md) <= 0) fail("sign with " + spec.digest);
     made.key_pem = to_pem([&](BIO* b) {
         return PEM_write_bio_PKCS8PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
     });

@@ -25,6 +25,7 @@ struct CertSpec {
     long serial = 0x01AB;
     std::string not_before = "261206102030Z";  // ASN.1 time strings
     std::string not_after = "20510101000000Z";
+    std::string digest = "SHA256";  // what the certificate's own signature hashes with
 };
 
 struct MadeCert {
