@@ -286,6 +286,20 @@ TEST(Canonical, TextInBase64ThatDoesNotConformBecomesQuotedPrintable) {
               "Hello\r\nHello\r\nHello\r\nHello\r\nHello\r\nHello\r\nHello\r\nHello\r\nAAAA");
 }
 
+// Disabled: fails today. GMime reads an encoding it does not know
+// ("x-gzip64") as none at all, so the part counts as conforming 7bit text
+// and its Content-Transfer-Encoding field is dropped: the signed part then
+// declares the still-encoded octets to be the content. RFC 2045 §6.4 says
+// such an entity must be treated as application/octet-stream; keeping the
+// field (the octets are copied unchanged) would keep its meaning. Reported
+// to the lead; run with --gtest_also_run_disabled_tests.
+TEST(Canonical, DISABLED_AnUnknownTransferEncodingIsKept) {
+    EXPECT_EQ(ok(Canon().of("Content-Type: application/octet-stream\r\n"
+                            "Content-Transfer-Encoding: x-gzip64\r\n\r\nH4sIAAAA\r\n")),
+              "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-gzip64\r\n"
+              "\r\nH4sIAAAA\r\n");
+}
+
 TEST(Canonical, UuencodedContentIsDecodedThenReencoded) {
     // x-uuencode is no RFC 2045 encoding, so the part is re-encoded: the
     // octets it carries ("abc", after the "begin" line GMime's own
