@@ -321,32 +321,38 @@ private:
     }
 
     Result<void> reencode(const mime::LeafPart& part, GMimeContentEncoding encoding, How how) {
-        // Decode with GMime's streaming decoders, encode with ours.
-        GMimeEncoding decoder;
+        // Decode with GMime's basic filter, encode with ours. The filter,
+        // not g_mime_encoding_step() alone, because uuencoded content
+        // starts after its "begin <mode> <name>" line, which only the
+        // filter looks for; base64 and quoted-printable it steps through
+        // unchanged.
         bool decode = encoding == GMIME_CONTENT_ENCODING_BASE64 ||
                       encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
                       encoding == GMIME_CONTENT_ENCODING_UUENCODE;
-        if (decode) g_mime_encoding_init_decode(&decoder, encoding);
+        mime::GPtr<GMimeFilter> decoder(decode ? g_mime_filter_basic_new(encoding, FALSE) : nullptr);
         enc::QpEncoder qp;
         enc::Base64Encoder b64;
-        std::string decoded;
         auto emit = [&](std::string_view data) {
             if (how == How::quoted_printable) qp.feed(data, m_out);
             else b64.feed(data, m_out);
         };
+        char* out = nullptr;
+        std::size_t out_len = 0;
+        std::size_t out_prespace = 0;
         for_each_chunk(part, [&](std::string_view c) {
-            if (!decode) {
+            if (!decoder) {
                 emit(c);
                 return;
             }
-            decoded.resize(g_mime_encoding_outlen(&decoder, c.size()));
-            std::size_t n = g_mime_encoding_step(&decoder, c.data(), c.size(), decoded.data());
-            emit(std::string_view(decoded.data(), n));
+            // The filter reads its input and never writes to it.
+            g_mime_filter_filter(decoder.get(), const_cast<char*>(c.data()), c.size(), 0, &out, &out_len,
+                                 &out_prespace);
+            emit(std::string_view(out, out_len));
         });
-        if (decode) {
-            decoded.resize(g_mime_encoding_outlen(&decoder, 0) + 16);
-            std::size_t n = g_mime_encoding_flush(&decoder, "", 0, decoded.data());
-            emit(std::string_view(decoded.data(), n));
+        if (decoder) {
+            char none = '\0';
+            g_mime_filter_complete(decoder.get(), &none, 0, 0, &out, &out_len, &out_prespace);
+            emit(std::string_view(out, out_len));
         }
         if (how == How::quoted_printable) qp.finish(m_out);
         else b64.finish(m_out);

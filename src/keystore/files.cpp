@@ -251,8 +251,11 @@ Result<void> make_private_dir(const fs::path& dir) {
     if (dir.has_parent_path() && dir.parent_path() != dir) {
         if (auto r = make_private_dir(dir.parent_path()); !r) return r;
     }
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        return io_failure("cannot create directory", dir, errno);
+    if (::mkdir(dir.c_str(), 0700) != 0) {
+        // EEXIST is fine when another process made the directory meanwhile,
+        // not when a file or a dangling link is in its place.
+        const int err = errno;
+        if (err != EEXIST || !fs::is_directory(dir, ec)) return io_failure("cannot create directory", dir, err);
     }
     return {};
 }
