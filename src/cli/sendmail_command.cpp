@@ -202,7 +202,7 @@ int run(const SendmailArgs& args) {
     if (rule == nullptr) return deliver(*config, args, original);
 
     TimePoint now = std::chrono::system_clock::now();
-    auto pool = SignerPool::create(*config, now, false);
+    auto pool = SignerPool::create(config->keystore_settings(), config->signers, now, false);
     auto active = pool ? (*pool)->get(*rule, *from, now) : Result<std::shared_ptr<const ActiveSigner>>(pool.error());
     if (!active) {
         int rc = on_failure(*config, failure_kind(active.error(), true), active.error());

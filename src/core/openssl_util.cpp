@@ -31,14 +31,6 @@ Error crypto_error(std::string what) {
     return Error(Errc::crypto_failure, ErrorKind::internal, std::move(what));
 }
 
-std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-        return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    });
-    return out;
-}
-
 std::string hex(const unsigned char* data, std::size_t size) {
     static constexpr char kDigits[] = "0123456789abcdef";
     std::string out;

@@ -56,10 +56,6 @@ CertificateInfo describe_certificate(X509* cert);
 std::string name_to_string(const X509_NAME* name);
 TimePoint asn1_time_to_timepoint(const ASN1_TIME* t);
 
-
-// Lower-case ASCII, for comparing addresses.
-std::string ascii_lower(std::string_view s);
-
 // Lower-case hex of `size` bytes (digests, key ids, boundaries).
 std::string hex(const unsigned char* data, std::size_t size);
 

@@ -43,7 +43,7 @@ Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config) {
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
     auto config = Config::load(path);
     if (!config) return std::move(config).error();
-    auto pool = SignerPool::create(*config, std::chrono::system_clock::now());
+    auto pool = SignerPool::create(config->keystore_settings(), config->signers, std::chrono::system_clock::now());
     if (!pool) return std::move(pool).error();
     auto learning = learning_for(*config);
     if (!learning) return std::move(learning).error();

@@ -77,7 +77,7 @@ Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path&
     auto rt = std::make_shared<Runtime>();
     rt->config = std::move(*config);
     const RelaySettings& rs = rt->config.relay;
-    auto pool = SignerPool::create(rt->config, std::chrono::system_clock::now());
+    auto pool = SignerPool::create(rt->config.keystore_settings(), rt->config.signers, std::chrono::system_clock::now());
     if (!pool) return std::move(pool).error();
     rt->pool = std::move(*pool);
     for (const auto& n : rs.mynetworks) rt->mynetworks.push_back(*IpNetwork::parse(n));  // checked by Config
