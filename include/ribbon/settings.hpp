@@ -6,7 +6,7 @@
 // Vocabulary only, with no reader: the configuration reader (ribbon/config.hpp,
 // src/config/) fills these structs and only the daemons and the command
 // link it, so the keystore, the store, the policy and learning never read
-// the configuration file themselves (docs/ARCHITECTURE.md). Whether a
+// the configuration file themselves (README.md, Layout). Whether a
 // [[signer]] entry covers an address is the policy's rule
 // (src/policy/addresses.hpp).
 #pragma once

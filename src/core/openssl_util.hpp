@@ -1,7 +1,8 @@
 // openssl_util.hpp — one owning RAII type per OpenSSL handle, and the
 // translation of OpenSSL's error queue into ribbon errors.
 //
-// Internal to libribbon: no public header includes this.
+// Exported by core (CMakeLists.txt) to the layers that use OpenSSL;
+// no public header includes this.
 #pragma once
 
 #include <openssl/bio.h>

@@ -1,6 +1,6 @@
 // files.hpp — the keystore's file rules: address names, key ids, safe
-// modes and owners (the keystore's StrictModes), atomic writes. Internal to
-// libribbon's keystore; core never includes it.
+// modes and owners (the keystore's StrictModes), atomic writes. Private to
+// the keystore layer.
 #pragma once
 
 #include <openssl/crypto.h>

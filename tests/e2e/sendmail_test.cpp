@@ -35,11 +35,6 @@ struct Rig {
     }
 };
 
-#define SKIP_WITHOUT_MTA()                                                          \
-    do {                                                                            \
-        if (auto why = mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
-    } while (0)
-
 // What applications hand to sendmail: LF line ends.
 std::string lf(const std::string& crlf) {
     std::string out;
