@@ -1,6 +1,8 @@
 // ribbon/config.hpp — ribbon.toml: the keystore, the [[signer]] table that
 // says whose mail is signed with which Digital ID, and the daemons'
-// settings. The reference is docs/CONFIGURATION.md.
+// settings. The reference is docs/CONFIGURATION.md. The settings that
+// layers below the daemons are given are in ribbon/settings.hpp; this
+// header and its reader (src/config/) are for the daemons and the command.
 //
 // The whole file is validated before anything uses it: an unknown key, a
 // value of the wrong type or out of range, or a [[signer]] pattern ribbon
