@@ -1,8 +1,6 @@
 // canonical.cpp — see canonical.hpp.
 #include "core/canonical.hpp"
 
-#include <strings.h>
-
 #include <cstdint>
 #include <cstring>
 #include <memory>

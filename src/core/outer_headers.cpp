@@ -1,11 +1,8 @@
 // outer_headers.cpp — see outer_headers.hpp.
 #include "core/outer_headers.hpp"
 
-#include <strings.h>
-
 #include <array>
 #include <chrono>
-#include <cstring>
 #include <ctime>
 
 #include "base/ascii.hpp"

@@ -7,7 +7,6 @@
 #include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
