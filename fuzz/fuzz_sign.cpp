@@ -52,7 +52,7 @@ constexpr std::size_t kMaxLine = 998;
     std::abort();
 }
 
-// One owner per OpenSSL handle, as in libribbon.
+// One owner per OpenSSL handle, as in the core (core/openssl_util.hpp).
 struct PkeyFree {
     void operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
 };

@@ -1,6 +1,8 @@
 // ribbon/config.hpp — ribbon.toml: the keystore, the [[signer]] table that
 // says whose mail is signed with which Digital ID, and the daemons'
-// settings. The reference is docs/CONFIGURATION.md.
+// settings. The reference is docs/CONFIGURATION.md. The settings that
+// layers below the daemons are given are in ribbon/settings.hpp; this
+// header and its reader (src/config/) are for the daemons and the command.
 //
 // The whole file is validated before anything uses it: an unknown key, a
 // value of the wrong type or out of range, or a [[signer]] pattern ribbon
@@ -17,7 +19,7 @@
 #include <vector>
 
 #include "ribbon/error.hpp"
-#include "ribbon/signer.hpp"
+#include "ribbon/settings.hpp"
 
 namespace ribbon {
 
@@ -54,48 +56,11 @@ struct FailureActions {
     }
 };
 
-// Which customers get signed mail from a [[signer]] (docs/LEARNING.md),
-// by what the recipients store knows of their mail client. Opt-outs and an
-// operator's per-address override come first, whatever this says.
-enum class RecipientsMode {
-    always,            // everyone
-    unless_incapable,  // everyone but customers whose client is known not to show S/MIME
-    capable_only,      // only customers whose client is known to show S/MIME
-};
-std::string_view recipients_mode_name(RecipientsMode mode) noexcept;
-
-// One [[signer]] entry.
-struct SignerRule {
-    // "no-reply@bank.example" or "*@bank.example", in lower case.
-    std::string from;
-    // The keystore address whose Digital ID signs; empty means the From
-    // address of each message.
-    std::string id;
-    SignMode mode = SignMode::detached;
-    bool header_protection = true;
-    // Adds a Ribbon-Signer header (outside the signature) naming the Digital
-    // ID used: address, serial and issuer (docs/CONFIGURATION.md).
-    bool trace_header = false;
-    RecipientsMode recipients = RecipientsMode::unless_incapable;
-
-    // Whether the pattern covers `address` (compared case-insensitively).
-    bool matches(std::string_view address) const;
-    bool wildcard() const noexcept { return from.starts_with("*@"); }
-};
-
 // What the milter does with a message (docs/LEARNING.md).
 enum class MilterRole {
     outbound,  // sign by the [[signer]] table (the default)
     inbound,   // learn from every message, never change one (its own socket)
     both,      // mail to [learn] domains is inbound, everything else outbound
-};
-
-// What the milter and `ribbon sendmail`, which cannot split a message, do
-// when its recipients get different answers from the policy. An opted-out recipient always
-// makes the message unsigned: an opt-out is the customer's own request.
-enum class MixedAnswer {
-    sign,      // sign for all (opaque if any recipient needs opaque)
-    unsigned_, // send unsigned to all
 };
 
 struct MilterSettings : FailureActions {
@@ -115,17 +80,6 @@ struct MilterSettings : FailureActions {
     std::chrono::seconds timeout{300};
     MilterRole role = MilterRole::outbound;
     MixedAnswer mixed = MixedAnswer::sign;
-};
-
-// [store]: the recipients database (ribbon/recipients.hpp).
-struct StoreSettings {
-    // "sqlite:///path" or "postgresql://..."; empty: no store, every
-    // customer is "unknown" and nothing is learned.
-    std::string url = "sqlite:///var/lib/ribbon/store/ribbon.db";
-    // How long a daemon reuses an answer before asking the store again,
-    // and how many it keeps.
-    std::chrono::seconds cache_ttl{60};
-    std::size_t cache_size = 100000;
 };
 
 // [learn]: reading customers' inbound mail.
@@ -237,6 +191,7 @@ struct Config {
     std::filesystem::path keystore = "/var/lib/ribbon/ids";
     // Passphrase for keys stored encrypted; never in the file itself.
     std::filesystem::path key_password_file;
+    KeystoreSettings keystore_settings() const { return {keystore, key_password_file}; }
 
     std::vector<SignerRule> signers;
     MilterSettings milter;

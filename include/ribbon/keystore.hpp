@@ -109,6 +109,18 @@ class Keystore {
     std::filesystem::path m_dir;
 };
 
+namespace ks {
+// Checks that `address` is an addr-spec that is safe as one directory
+// name and returns it in lower case, the form the keystore stores it
+// under: exactly one '@'; a local part and a domain that are dot-atoms
+// (RFC 5322 §3.2.3: no empty label, so no leading, trailing or doubled
+// dot, and a domain is never "." or ".."); no '/', '\\', ',', '"', space or
+// control character; at most 254 octets (RFC 5321 §4.5.3.1.3); UTF-8 when
+// not ASCII (RFC 6531). Anything else is Errc::malformed_message. The
+// [[signer]] table checks its `id` values with it (policy/addresses.hpp).
+Result<std::string> normalise_address(std::string_view address);
+}  // namespace ks
+
 class TrustStore;  // ribbon/verifier.hpp
 
 // RFC 5280 §6: whether a certificate filed in a keystore, with the chain

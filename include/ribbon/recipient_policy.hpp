@@ -22,9 +22,9 @@
 #include <string_view>
 #include <vector>
 
-#include "ribbon/config.hpp"
 #include "ribbon/error.hpp"
 #include "ribbon/recipients.hpp"
+#include "ribbon/settings.hpp"
 
 namespace ribbon {
 

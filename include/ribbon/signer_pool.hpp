@@ -17,9 +17,9 @@
 #include <string_view>
 #include <vector>
 
-#include "ribbon/config.hpp"
 #include "ribbon/error.hpp"
 #include "ribbon/keystore.hpp"
+#include "ribbon/settings.hpp"
 #include "ribbon/signer.hpp"
 
 namespace ribbon {
@@ -34,21 +34,25 @@ struct ActiveSigner {
 
 class SignerPool {
 public:
-    // Reads the key password file, if configured, and loads the Digital ID
-    // of every [[signer]] entry that names one (an `id`, or an exact `from`):
-    // one that cannot sign at `now` is an error naming the entry, so a
-    // daemon refuses to start (or to reload) with a configuration it
-    // cannot honour. Wildcard entries without `id` load per address on use.
-    // Without `preload` nothing is loaded until get() (a one-shot command
-    // such as `ribbon sendmail` needs one Digital ID, not all of them).
-    static Result<std::shared_ptr<SignerPool>> create(const Config& config, TimePoint now, bool preload = true);
+    // Reads the key password file, if `keystore` names one, and loads the
+    // Digital ID of every entry of `signers` (the [[signer]] table) that
+    // names one (an `id`, or an exact `from`): one that cannot sign at `now`
+    // is an error naming the entry, so a daemon refuses to start (or to
+    // reload) with a configuration it cannot honour. Wildcard entries
+    // without `id` load per address on use. Without `preload` nothing is
+    // loaded until get() (a one-shot command such as `ribbon sendmail`
+    // needs one Digital ID, not all of them). Nothing of the configuration
+    // file is read here: the caller passes the values.
+    static Result<std::shared_ptr<SignerPool>> create(const KeystoreSettings& keystore,
+                                                      const std::vector<SignerRule>& signers, TimePoint now,
+                                                      bool preload = true);
 
     ~SignerPool();
     SignerPool(const SignerPool&) = delete;
     SignerPool& operator=(const SignerPool&) = delete;
 
     // The signer for mail from `from_address` under `rule` (from
-    // Config::signer_for). Errors are Keystore::digital_id_for's.
+    // Config::signer_for, the policy's rule). Errors are Keystore::digital_id_for's.
     Result<std::shared_ptr<const ActiveSigner>> get(const SignerRule& rule, std::string_view from_address,
                                                     TimePoint now) const;
 

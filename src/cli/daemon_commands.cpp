@@ -62,7 +62,7 @@ void register_daemons(CLI::App& app, int& exit_code) {
             exit_code = exit_code_for(config.error());
             return;
         }
-        auto pool = SignerPool::create(*config, std::chrono::system_clock::now());
+        auto pool = SignerPool::create(config->keystore_settings(), config->signers, std::chrono::system_clock::now());
         if (!pool) {
             report_error("check-config", path.string(), pool.error());
             exit_code = exit_code_for(pool.error());

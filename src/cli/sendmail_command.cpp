@@ -183,7 +183,7 @@ int sign_and_deliver(const Config& config, const SendmailArgs& args, const Spool
         report_error("sendmail", "<stdin>", head.error());
         return exit_code_for(head.error());
     }
-    auto pool = SignerPool::create(config, std::chrono::system_clock::now(), false);
+    auto pool = SignerPool::create(config.keystore_settings(), config.signers, std::chrono::system_clock::now(), false);
     RecipientPolicy policy(config.store);  // opened at the first question
     submit::Snapshot snapshot{config, pool ? pool->get() : nullptr, policy};
     if (!pool) snapshot.pool_error = pool.error();

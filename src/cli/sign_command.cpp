@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -21,6 +20,7 @@
 #include <thread>
 #include <utility>
 
+#include "base/ascii.hpp"
 #include "cli/commands.hpp"
 #include "cli/store_config.hpp"
 #include "ribbon/recipient_policy.hpp"
@@ -153,9 +153,7 @@ public:
 
     Result<Signer> for_address(const std::string& address) {
         std::lock_guard lock(m_mutex);
-        std::string key = address;
-        std::transform(key.begin(), key.end(), key.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        const std::string key = ascii_lower(address);
         if (auto it = m_signers.find(key); it != m_signers.end()) return it->second;
         auto selected = m_ks.digital_id_for(address, std::chrono::system_clock::now(), m_password);
         if (!selected) return std::move(selected).error();

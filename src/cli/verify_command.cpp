@@ -8,7 +8,7 @@
 //   weak algorithm or key, docs/VERIFY.md), 2 not signed,
 //   3 could not be read or parsed (also a broken signature object).
 // Without --ca the system roots (/etc/ssl/certs) are trusted.
-// Front end only: all checking is libribbon's Verifier.
+// Front end only: all checking is the core's Verifier.
 #include <unistd.h>
 
 #include <cctype>

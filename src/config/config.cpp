@@ -12,9 +12,9 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "core/digital_id_impl.hpp"
-#include "policy/addresses.hpp"
+#include "base/ascii.hpp"
 #include "config/config_reader.hpp"
+#include "policy/addresses.hpp"
 
 namespace ribbon {
 
@@ -43,13 +43,6 @@ std::string_view FailureActions::setting_name(FailureKind kind) noexcept {
         case FailureKind::internal_error: break;
     }
     return "on_internal_error";
-}
-
-bool SignerRule::matches(std::string_view address) const {
-    std::string a = policy::comparable_address(address);
-    if (!wildcard()) return a == from;
-    auto at = a.rfind('@');
-    return at != std::string::npos && std::string_view(a).substr(at + 1) == std::string_view(from).substr(2);
 }
 
 namespace policy {
@@ -277,13 +270,7 @@ Result<Config> Config::load(const std::filesystem::path& path) {
 }
 
 const SignerRule* Config::signer_for(std::string_view from_address) const {
-    const SignerRule* wildcard = nullptr;
-    for (const SignerRule& r : signers) {
-        if (!r.matches(from_address)) continue;
-        if (!r.wildcard()) return &r;
-        if (wildcard == nullptr) wildcard = &r;
-    }
-    return wildcard;
+    return policy::signer_for(signers, from_address);
 }
 
 std::string Config::to_toml() const {

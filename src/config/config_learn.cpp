@@ -1,19 +1,10 @@
 // config_learn.cpp — the [store] and [learn] sections of ribbon.toml
-// (docs/CONFIGURATION.md), and the names of the recipient-policy settings.
+// (docs/CONFIGURATION.md).
 #include <string>
 
 #include "config/config_reader.hpp"
 
 namespace ribbon {
-
-std::string_view recipients_mode_name(RecipientsMode mode) noexcept {
-    switch (mode) {
-        case RecipientsMode::always: return "always";
-        case RecipientsMode::unless_incapable: return "unless-incapable";
-        case RecipientsMode::capable_only: return "capable-only";
-    }
-    return "unless-incapable";
-}
 
 namespace policy {
 

@@ -1,11 +1,11 @@
 // canonical.cpp — see canonical.hpp.
 #include "core/canonical.hpp"
 
-#include <strings.h>
-
 #include <cstdint>
 #include <cstring>
 #include <memory>
+
+#include "base/ascii.hpp"
 
 namespace ribbon::canon {
 
@@ -18,14 +18,6 @@ struct LeafScan {
     bool eight_bit = false;
     bool valid_utf8 = true;
 };
-
-bool iequals_prefix(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && strncasecmp(s.data(), prefix.data(), prefix.size()) == 0;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // Scans encoded content for anything RFC 8551 §3.1 forbids in a signed part.
 // Runs over every byte of every part, so the common case (printable ASCII)
@@ -261,11 +253,11 @@ private:
             std::string_view name = f.name;
             // The transfer encoding is ours to set; a Content-Length would be
             // wrong after re-encoding.
-            if (iequals(name, "Content-Transfer-Encoding") || iequals(name, "Content-Length")) continue;
-            if (top && !iequals_prefix(name, "Content-")) continue;
+            if (ascii_iequals(name, "Content-Transfer-Encoding") || ascii_iequals(name, "Content-Length")) continue;
+            if (top && !ascii_istarts_with(name, "Content-")) continue;
             enc::unfold_into(value, f.raw_value);
             if (auto r = check_header_value(name, value, m_options.limits); !r) return r;
-            if (iequals(name, "Content-Type")) {
+            if (ascii_iequals(name, "Content-Type")) {
                 if (have_type) continue;  // GMime warned; the first one wins, as it does
                 have_type = true;
                 if (top && m_options.header_protection) value += "; hp=\"clear\"";

@@ -8,7 +8,7 @@
 // and one copy. Others are decoded and re-encoded: text → quoted-printable,
 // everything else → base64.
 //
-// Internal to libribbon.
+// Private to core.
 #pragma once
 
 #include <gmime/gmime.h>

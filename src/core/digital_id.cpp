@@ -182,4 +182,8 @@ bool DigitalId::covers_address(std::string_view address) const {
     return false;
 }
 
+EVP_PKEY* digital_id_key(const DigitalId& id) noexcept { return id.impl().key.get(); }
+
+bool digital_id_in_token(const DigitalId& id) noexcept { return id.impl().token_lock != nullptr; }
+
 }  // namespace ribbon

@@ -1,4 +1,5 @@
-// digital_id_impl.hpp — what a loaded DigitalId holds. Internal.
+// digital_id_impl.hpp — what a loaded DigitalId holds. Private to core:
+// other layers use core/openssl_objects.hpp.
 #pragma once
 
 #include <memory>
@@ -6,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/openssl_objects.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/digital_id.hpp"
 #include "ribbon/io.hpp"
@@ -36,18 +38,5 @@ public:
     // Null for a key file, whose operations take no lock at all.
     std::shared_ptr<std::mutex> token_lock;
 };
-
-// A DigitalId around a key that is already loaded — a token key from the
-// pkcs11 engine (keystore/pkcs11.hpp) with the engine's `token_lock`, or
-// only the public key when filing a certificate without reading the key —
-// with the same checks as DigitalId::from_pem. Keeps OpenSSL types out of
-// include/ribbon/.
-Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_pem,
-                                      std::string_view chain_pem,
-                                      std::shared_ptr<std::mutex> token_lock = nullptr);
-
-// Every certificate in a PEM text, in order; damage is Errc::bad_certificate
-// naming `what` ("chain file").
-Result<std::vector<ossl::X509Ptr>> parse_pem_certificates(std::string_view pem, const char* what);
 
 }  // namespace ribbon

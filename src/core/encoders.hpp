@@ -8,7 +8,7 @@
 // (SMTP dot handling), and output lines stay within 76 octets. GMime's QP
 // encoder does not guarantee the first two.
 //
-// Internal to libribbon. Not thread-safe; one per message.
+// Private to core. Not thread-safe; one per message.
 #pragma once
 
 #include <openssl/evp.h>

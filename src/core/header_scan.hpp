@@ -15,11 +15,11 @@
 // and the same start of the body. Anything outside that subset it reports
 // instead of guessing, and the caller then hands the whole message to
 // GMime, so refusals (a line without a colon, a NUL, a section that never
-// ends) keep today's error kinds and messages. tests/header_scan_test.cpp
+// ends) keep today's error kinds and messages. tests/core/header_scan_test.cpp
 // compares the two on the edge cases; fuzz_sign compares them on whatever
 // it finds.
 //
-// Internal to libribbon. A pure function of its input; thread-safe.
+// Exported by core with mime_parse.hpp, which includes it. A pure function of its input; thread-safe.
 #pragma once
 
 #include <cstddef>

@@ -19,6 +19,7 @@
 
 #include <cstdio>
 
+#include "base/ascii.hpp"
 #include "core/openssl_util.hpp"
 
 namespace ribbon {
@@ -109,14 +110,14 @@ std::optional<std::string> convert(Convert fn, std::string_view domain) {
 // The domain as lower-case A-labels; nullopt when it is not a valid IDN.
 std::optional<std::string> domain_ascii(std::string_view domain) {
     if (is_ascii(domain)) {
-        std::string lower = ossl::ascii_lower(domain);
+        std::string lower = ascii_lower(domain);
         // Plain ASCII host names need no IDNA processing: only A-labels
         // must be checked to decode (RFC 5891 §5.4).
         if (!has_ace_label(lower)) return lower;
     }
     auto ascii = convert(uidna_nameToASCII_UTF8, domain);
     if (!ascii) return std::nullopt;
-    return ossl::ascii_lower(*ascii);
+    return ascii_lower(*ascii);
 }
 
 // True when every non-ASCII label of the Unicode domain passes the spoof
@@ -166,10 +167,10 @@ std::optional<std::string> address_ascii_form(std::string_view address) {
 bool same_address(std::string_view a, std::string_view b) {
     auto ka = address_ascii_form(a);
     auto kb = address_ascii_form(b);
-    if (ka && kb) return ossl::ascii_lower(*ka) == ossl::ascii_lower(*kb);
+    if (ka && kb) return ascii_lower(*ka) == ascii_lower(*kb);
     // A domain that is not a valid IDN has no A-label form: only the very
     // same bytes name the same thing.
-    return ossl::ascii_lower(a) == ossl::ascii_lower(b);
+    return ascii_lower(a) == ascii_lower(b);
 }
 
 std::string display_address(std::string_view address) {
@@ -177,7 +178,7 @@ std::string display_address(std::string_view address) {
     if (raw_at == std::string_view::npos) return std::string(address);
     const std::string_view raw_domain = address.substr(raw_at + 1);
     // A plain ASCII domain is shown as written, case and all.
-    if (is_ascii(raw_domain) && !has_ace_label(ossl::ascii_lower(raw_domain))) {
+    if (is_ascii(raw_domain) && !has_ace_label(ascii_lower(raw_domain))) {
         return std::string(address);
     }
     auto ascii = address_ascii_form(address);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "base/ascii.hpp"
 #include "core/encoders.hpp"
 
 namespace ribbon::mime {
@@ -46,9 +47,9 @@ bool must_not_conflict(std::string_view name) {
                                                  "To",      "Cc",          "Bcc",        "Message-ID",
                                                  "In-Reply-To", "References", "Subject", "MIME-Version"};
     for (std::string_view once : kOnce) {
-        if (name.size() == once.size() && g_ascii_strncasecmp(name.data(), once.data(), name.size()) == 0) return true;
+        if (ascii_iequals(name, once)) return true;
     }
-    return name.size() > 8 && g_ascii_strncasecmp(name.data(), "Content-", 8) == 0;
+    return name.size() > 8 && ascii_istarts_with(name, "Content-");
 }
 
 void on_parser_warning(gint64 offset, GMimeParserWarning code, const gchar* item, gpointer user) {
@@ -395,10 +396,6 @@ LeafPart leaf_of(GMimePart* part) {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && g_ascii_strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 // GMime's parser, asked for one entity, checks every field against the
 // first field of the same name and reports differing values
 // (GMIME_CRIT_CONFLICTING_HEADER); ribbon refuses that for the fields of
@@ -408,7 +405,7 @@ bool has_conflicting_fields(const HeaderFields& fields) {
     for (std::size_t i = 1; i < fields.size(); ++i) {
         if (!must_not_conflict(fields[i].name)) continue;
         for (std::size_t j = 0; j < i; ++j) {
-            if (iequals(fields[j].name, fields[i].name)) {
+            if (ascii_iequals(fields[j].name, fields[i].name)) {
                 if (fields[j].raw_value != fields[i].raw_value) return true;
                 break;
             }
@@ -480,10 +477,7 @@ bool names_a_structured_type(std::string_view raw) {
     std::size_t i = raw.find_first_not_of(" \t\r\n");
     if (i == std::string_view::npos) return false;
     raw.remove_prefix(i);
-    auto starts_with = [&](std::string_view prefix) {
-        return raw.size() >= prefix.size() && g_ascii_strncasecmp(raw.data(), prefix.data(), prefix.size()) == 0;
-    };
-    return starts_with("multipart/") || starts_with("message/");
+    return ascii_istarts_with(raw, "multipart/") || ascii_istarts_with(raw, "message/");
 }
 
 // RFC 2045 §5.1 token octets: what a Content-Transfer-Encoding value must
@@ -513,10 +507,10 @@ std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& li
     const HeaderField* disposition = nullptr;
     const HeaderField* encoding = nullptr;
     for (const HeaderField& f : scan.fields) {
-        if (f.name.size() < 8 || g_ascii_strncasecmp(f.name.data(), "Content-", 8) != 0) continue;
-        if (iequals(f.name, "Content-Type")) type = &f;
-        else if (iequals(f.name, "Content-Disposition")) disposition = &f;
-        else if (iequals(f.name, "Content-Transfer-Encoding")) encoding = &f;
+        if (!ascii_istarts_with(f.name, "Content-")) continue;
+        if (ascii_iequals(f.name, "Content-Type")) type = &f;
+        else if (ascii_iequals(f.name, "Content-Disposition")) disposition = &f;
+        else if (ascii_iequals(f.name, "Content-Transfer-Encoding")) encoding = &f;
     }
     if (type != nullptr) {
         if (names_a_structured_type(type->raw_value)) return std::nullopt;

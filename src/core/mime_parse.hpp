@@ -8,7 +8,8 @@
 // spooled: to memory while small, then to an unlinked temporary file. Small
 // files are read into memory for the scanner.
 //
-// Internal to libribbon.
+// Exported by core (CMakeLists.txt) to learning, which reads inbound
+// headers with it.
 #pragma once
 
 #include <gmime/gmime.h>

@@ -4,7 +4,6 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include <algorithm>
 #include <ctime>
 
 namespace ribbon::ossl {
@@ -29,14 +28,6 @@ Error crypto_error(std::string what) {
     std::string reasons = drain_errors();
     if (!reasons.empty()) what += " (" + reasons + ")";
     return Error(Errc::crypto_failure, ErrorKind::internal, std::move(what));
-}
-
-std::string ascii_lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) {
-        return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    });
-    return out;
 }
 
 std::string hex(const unsigned char* data, std::size_t size) {

@@ -1,7 +1,8 @@
 // openssl_util.hpp — one owning RAII type per OpenSSL handle, and the
 // translation of OpenSSL's error queue into ribbon errors.
 //
-// Internal to libribbon: no public header includes this.
+// Exported by core (CMakeLists.txt) to the layers that use OpenSSL;
+// no public header includes this.
 #pragma once
 
 #include <openssl/bio.h>
@@ -55,10 +56,6 @@ Error crypto_error(std::string what);
 CertificateInfo describe_certificate(X509* cert);
 std::string name_to_string(const X509_NAME* name);
 TimePoint asn1_time_to_timepoint(const ASN1_TIME* t);
-
-
-// Lower-case ASCII, for comparing addresses.
-std::string ascii_lower(std::string_view s);
 
 // Lower-case hex of `size` bytes (digests, key ids, boundaries).
 std::string hex(const unsigned char* data, std::size_t size);

@@ -1,13 +1,11 @@
 // outer_headers.cpp — see outer_headers.hpp.
 #include "core/outer_headers.hpp"
 
-#include <strings.h>
-
 #include <array>
 #include <chrono>
-#include <cstring>
 #include <ctime>
 
+#include "base/ascii.hpp"
 #include "core/canonical.hpp"
 #include "core/encoders.hpp"
 #include "core/openssl_util.hpp"
@@ -23,13 +21,9 @@ constexpr std::array<const char*, 7> kProtected = {"From",    "To",   "Cc",     
 
 bool is_protected(std::string_view name) {
     for (const char* p : kProtected) {
-        if (name.size() == std::strlen(p) && strncasecmp(name.data(), p, name.size()) == 0) return true;
+        if (ascii_iequals(name, p)) return true;
     }
     return false;
-}
-
-bool iequals(std::string_view a, const char* b) {
-    return a.size() == std::strlen(b) && strncasecmp(a.data(), b, a.size()) == 0;
 }
 
 // Any S/MIME top level is passed on as it is (ribbon/smime_form.hpp): a
@@ -47,7 +41,7 @@ Result<void> check_already_signed(GMimeObject* top) {
 Result<std::vector<std::string>> mailboxes_of_from(const mime::HeaderFields& fields) {
     const mime::HeaderField* from_field = nullptr;
     for (const mime::HeaderField& f : fields) {
-        if (!iequals(f.name, "From")) continue;
+        if (!ascii_iequals(f.name, "From")) continue;
         if (from_field != nullptr) {
             return permanent_error(Errc::malformed_message,
                                    "the message has more than one From header (RFC 5322 §3.6)");
@@ -222,7 +216,7 @@ std::string apply_date_rule(const mime::HeaderFields& fields, const CertificateI
                             Plan& p) {
     const mime::HeaderField* date_field = nullptr;
     for (const mime::HeaderField& f : fields) {
-        if (iequals(f.name, "Date")) {
+        if (ascii_iequals(f.name, "Date")) {
             date_field = &f;
             break;
         }
@@ -269,11 +263,11 @@ Result<void> write_headers(const mime::HeaderFields& fields, const SignOptions& 
                                        std::to_string(limits.max_header_bytes));
         }
         // MIME-Version and the Content-* fields are the signer's to write.
-        if (iequals(name, "MIME-Version") ||
-            (name.size() > 8 && strncasecmp(name.data(), "Content-", 8) == 0)) {
+        if (ascii_iequals(name, "MIME-Version") ||
+            (name.size() > 8 && ascii_istarts_with(name, "Content-"))) {
             continue;
         }
-        bool is_date = iequals(name, "Date");
+        bool is_date = ascii_iequals(name, "Date");
         if (is_date && p.date_replaced) {
             p.outer_headers += "Date: " + new_date + "\r\n";
         } else {

@@ -1,7 +1,7 @@
 // outer_headers.hpp — what the signer decides from the top-level header
 // section: the From check (RFC 8550 §3), the Date/signingTime rule, the
 // header section that stays outside the signature and the RFC 9788
-// protected copies that go inside. Internal to libribbon.
+// protected copies that go inside. Private to core.
 #pragma once
 
 #include <gmime/gmime.h>
@@ -52,7 +52,7 @@ std::optional<std::int64_t> date_seconds(const std::string& unfolded);
 // single spaces between. Anything else is nullopt, and date_seconds() asks
 // GMime, whose parse costs a GDateTime, a GTimeZone looked up under a
 // global GLib lock, and a dozen allocations per message. It reads every
-// value it accepts as GMime does (tests/date_parse_test.cpp, fuzz_sign).
+// value it accepts as GMime does (tests/core/date_parse_test.cpp, fuzz_sign).
 std::optional<std::int64_t> parse_plain_date(std::string_view unfolded);
 
 }  // namespace ribbon::outer

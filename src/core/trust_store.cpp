@@ -102,4 +102,8 @@ Result<TrustStore> TrustStore::from_files(const std::vector<std::filesystem::pat
     return TrustStore(std::move(impl));
 }
 
+X509_STORE* trust_store_roots(const TrustStore& trust) noexcept { return trust.impl().store.get(); }
+
+const std::string& trust_store_description(const TrustStore& trust) noexcept { return trust.impl().description; }
+
 }  // namespace ribbon

@@ -1,4 +1,5 @@
-// trust_store_impl.hpp — what a TrustStore holds. Internal to libribbon.
+// trust_store_impl.hpp — what a TrustStore holds. Private to core:
+// other layers use core/openssl_objects.hpp.
 //
 // The X509_STORE is built once and then only read: OpenSSL 3 locks the
 // store's own object cache, so any number of verifications may build chains

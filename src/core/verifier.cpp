@@ -37,6 +37,7 @@
 #include <climits>
 #include <cstring>
 
+#include "base/ascii.hpp"
 #include "core/mime_parse.hpp"
 #include "core/openssl_util.hpp"
 #include "core/trust_store_impl.hpp"
@@ -103,7 +104,7 @@ struct Check {
     bool ok() const { return reason == VerifyReason::none; }
 };
 
-std::string lower(const char* s) { return s == nullptr ? std::string() : ossl::ascii_lower(s); }
+std::string lower(const char* s) { return s == nullptr ? std::string() : ascii_lower(s); }
 
 // DER or BER SignedData (RFC 5652 §5.1). Anything else in a signature
 // position is a format error, never "not signed": someone meant to sign.
@@ -416,7 +417,7 @@ std::string algorithm_name(const X509_ALGOR* alg) {
     X509_ALGOR_get0(&oid, nullptr, nullptr, alg);
     const int nid = OBJ_obj2nid(oid);
     if (nid == NID_undef) return "unknown";
-    return ossl::ascii_lower(OBJ_nid2sn(nid));
+    return ascii_lower(OBJ_nid2sn(nid));
 }
 
 // RFC 8551 §2.5.2: SMIMECapabilities ::= SEQUENCE OF SMIMECapability, each
@@ -439,7 +440,7 @@ std::vector<std::string> smime_capabilities(CMS_SignerInfo* si) {
         X509_ALGOR_get0(&oid, nullptr, nullptr, sk_X509_ALGOR_value(algs, i));
         const int nid = OBJ_obj2nid(oid);
         if (nid != NID_undef) {
-            names.push_back(ossl::ascii_lower(OBJ_nid2sn(nid)));
+            names.push_back(ascii_lower(OBJ_nid2sn(nid)));
             continue;
         }
         char text[128];

@@ -3,7 +3,7 @@
 // addresses, and RFC 9788 protected-header comparison.
 //
 // Works on bytes the caller owns; never allocates more than a copy of the
-// input. Internal to libribbon; called by verifier.cpp only.
+// input. Private to core; called by verifier.cpp only.
 #pragma once
 
 #include <gmime/gmime.h>

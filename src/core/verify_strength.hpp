@@ -3,7 +3,7 @@
 // (weak_algorithm, weak_key) and which only earn a warning. The policy and
 // its reasons are written down in docs/VERIFY.md; this is its only code.
 //
-// Internal to libribbon; called by verifier.cpp only, after the signature
+// Private to core; called by verifier.cpp only, after the signature
 // check has set each SignerInfo's certificate.
 #pragma once
 

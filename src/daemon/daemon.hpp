@@ -1,7 +1,7 @@
 // daemon.hpp — what every ribbon daemon (milter, relay) does around its
 // work: logging to stderr or syslog, dropping root, and turning signals
-// into reloads and stops. Front-end code: depends on libribbon, never the
-// reverse.
+// into reloads and stops. Exported to the milter and the relay; depends on the layers below,
+// never the reverse.
 #pragma once
 
 #include <spdlog/logger.h>

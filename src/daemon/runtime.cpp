@@ -9,7 +9,7 @@ Result<void> load_runtime(const std::filesystem::path& path, Runtime& rt) {
     auto config = Config::load(path);
     if (!config) return std::move(config).error();
     rt.config = std::move(*config);
-    auto pool = SignerPool::create(rt.config, std::chrono::system_clock::now());
+    auto pool = SignerPool::create(rt.config.keystore_settings(), rt.config.signers, std::chrono::system_clock::now());
     if (!pool) return std::move(pool).error();
     rt.pool = std::move(*pool);
     rt.policy = std::make_shared<RecipientPolicy>(rt.config.store);

@@ -7,9 +7,8 @@
 // missing link: the issuer that is neither in the chain nor a trusted root.
 #include <openssl/x509_vfy.h>
 
-#include "core/digital_id_impl.hpp"
+#include "core/openssl_objects.hpp"
 #include "core/openssl_util.hpp"
-#include "core/trust_store_impl.hpp"
 #include "ribbon/keystore.hpp"
 #include "ribbon/verifier.hpp"
 
@@ -46,7 +45,7 @@ std::optional<std::string> missing_chain_link(const std::filesystem::path& cert_
     for (const auto& c : chain) sk_X509_push(untrusted.get(), c.get());
     ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
     X509* leaf = certs->front().get();
-    if (!ctx || X509_STORE_CTX_init(ctx.get(), trust.impl().store.get(), leaf, untrusted.get()) != 1) {
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), trust_store_roots(trust), leaf, untrusted.get()) != 1) {
         return "cannot check the chain (" + ossl::drain_errors() + ")";
     }
     X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx.get()),
@@ -63,13 +62,13 @@ std::optional<std::string> missing_chain_link(const std::filesystem::path& cert_
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
         case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
             return "the chain stops at " + subject + ": its issuer " + issuer +
-                   " is neither in the chain nor a trusted root (" + trust.impl().description +
+                   " is neither in the chain nor a trusted root (" + trust_store_description(trust) +
                    "); install the CA's intermediate with --chain, or receivers may show the "
                    "signature as untrusted";
         case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
         case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
             return "the chain ends at the root " + subject + ", which is not a trusted root (" +
-                   trust.impl().description + ")";
+                   trust_store_description(trust) + ")";
         default:
             return std::string("the chain does not verify at ") + subject + ": " +
                    X509_verify_cert_error_string(err);

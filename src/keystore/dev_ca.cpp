@@ -10,7 +10,7 @@
 
 #include <ctime>
 
-#include "core/digital_id_impl.hpp"
+#include "core/openssl_objects.hpp"
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
 #include "keystore/keygen.hpp"

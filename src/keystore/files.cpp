@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/ascii.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/mail_text.hpp"
 
@@ -89,7 +90,7 @@ Result<std::string> normalise_address(std::string_view address) {
     // "bücher.example" and "xn--bcher-kva.example" are one directory.
     auto ascii = address_ascii_form(address);
     if (!ascii) return bad("the domain is not a valid internationalised domain name");
-    return ossl::ascii_lower(*ascii);
+    return ascii_lower(*ascii);
 }
 
 std::string key_id(EVP_PKEY* public_key) {

@@ -1,6 +1,6 @@
 // files.hpp — the keystore's file rules: address names, key ids, safe
-// modes and owners (the keystore's StrictModes), atomic writes. Internal to
-// libribbon's keystore; core never includes it.
+// modes and owners (the keystore's StrictModes), atomic writes. Private to
+// the keystore layer.
 #pragma once
 
 #include <openssl/crypto.h>
@@ -22,15 +22,6 @@ constexpr unsigned kUnsafeKeyBits = 0077;
 // can write in a directory can plant a key or a certificate there, as
 // OpenSSH's StrictModes and OpenDKIM's safe-file checks say.
 constexpr unsigned kUnsafeDirBits = 0022;
-
-// Checks that `address` is an addr-spec that is safe as one directory
-// name and returns it in lower case, the form the keystore stores it
-// under: exactly one '@'; a local part and a domain that are dot-atoms
-// (RFC 5322 §3.2.3: no empty label, so no leading, trailing or doubled
-// dot, and a domain is never "." or ".."); no '/', '\\', ',', '"', space or
-// control character; at most 254 octets (RFC 5321 §4.5.3.1.3); UTF-8 when
-// not ASCII (RFC 6531). Anything else is Errc::malformed_message.
-Result<std::string> normalise_address(std::string_view address);
 
 // The key id that names a key file: hex of the first 160 bits of SHA-256
 // over the DER SubjectPublicKeyInfo, so a certificate finds its key by its

@@ -1,6 +1,6 @@
 // keygen.hpp — new private keys and their PEM form, shared by the dev CA
-// (dev_ca.cpp) and key requests (requests.cpp). Internal to libribbon's
-// keystore.
+// (dev_ca.cpp) and key requests (requests.cpp). Private to the
+// keystore layer.
 #pragma once
 
 #include <openssl/evp.h>

@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "core/digital_id_impl.hpp"
+#include "core/openssl_objects.hpp"
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
 #include "keystore/pkcs11.hpp"
@@ -330,7 +330,7 @@ Result<fs::path> file_digital_id(const Keystore& store, std::string_view address
     fs::path dir = store.dir() / *normal;
     if (auto r = ks::make_private_dir(dir); !r) return std::move(r).error();
     std::string serial = id.certificate().serial_hex;
-    std::string key_id = ks::key_id(id.impl().key.get());
+    std::string key_id = ks::key_id(digital_id_key(id));
     fs::path key_file = dir / (key_id + ".key");
     fs::path pub_file = dir / (key_id + std::string(ks::kPublicKeySuffix));
     fs::path cert_file = dir / (serial + std::string(kCertSuffix));
@@ -345,7 +345,7 @@ Result<fs::path> file_digital_id(const Keystore& store, std::string_view address
         // an encrypted key nor its token. Public: 0644. Not exclusive: a
         // concurrent writer can only write the same bytes (the name is
         // their hash).
-        auto pub = ks::public_key_pem(id.impl().key.get());
+        auto pub = ks::public_key_pem(digital_id_key(id));
         if (!pub) return std::move(pub).error();
         if (auto r = ks::write_file_atomic(pub_file, *pub, 0644, false); !r)
             return std::move(r).error();

@@ -7,12 +7,12 @@
 #include <openssl/rand.h>
 #include <p11-kit/pkcs11.h>
 
-#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <vector>
 
-#include "core/digital_id_impl.hpp"
+#include "base/ascii.hpp"
+#include "core/openssl_objects.hpp"
 
 namespace ribbon::p11 {
 
@@ -23,7 +23,7 @@ constexpr const char* kP11KitProxy = "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    c = ascii_lower(c);
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     return -1;
 }

@@ -1,5 +1,5 @@
 // pkcs11.hpp — keys in a hardware token, named by RFC 7512 `pkcs11:` URIs.
-// Internal to libribbon's keystore (docs/KEYSTORE.md, "Keys in a token").
+// Private to the keystore layer (docs/KEYSTORE.md, "Keys in a token").
 //
 // Two halves: key generation talks PKCS#11 to the module directly
 // (pkcs11.cpp), because libp11 0.4.12 (Debian 12) can only generate RSA keys;

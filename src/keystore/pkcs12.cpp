@@ -19,7 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "core/digital_id_impl.hpp"
+#include "base/ascii.hpp"
+#include "core/openssl_objects.hpp"
 #include "core/openssl_util.hpp"
 
 namespace ribbon {
@@ -236,13 +237,13 @@ Result<std::string> pick_address(const fs::path& file, const DigitalId& id,
                                  std::string_view wanted) {
     const auto& addresses = id.certificate().addresses;
     if (!wanted.empty()) {
-        if (id.covers_address(wanted)) return ossl::ascii_lower(wanted);
+        if (id.covers_address(wanted)) return ascii_lower(wanted);
         return permanent_error(Errc::from_not_in_certificate,
                                file.string() + ": the certificate " + id.certificate().subject +
                                    " is not for " + std::string(wanted) + "; it is for: " +
                                    (addresses.empty() ? "no address" : join(addresses)));
     }
-    if (addresses.size() == 1) return ossl::ascii_lower(addresses.front());
+    if (addresses.size() == 1) return ascii_lower(addresses.front());
     if (addresses.empty()) {
         return permanent_error(Errc::from_not_in_certificate,
                                file.string() + ": the certificate " + id.certificate().subject +

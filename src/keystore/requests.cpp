@@ -15,7 +15,7 @@
 #include <memory>
 #include <vector>
 
-#include "core/digital_id_impl.hpp"
+#include "core/openssl_objects.hpp"
 #include "core/openssl_util.hpp"
 #include "keystore/files.hpp"
 #include "keystore/keygen.hpp"

@@ -9,8 +9,7 @@
 #include <map>
 #include <mutex>
 
-#include "core/digital_id_impl.hpp"
-#include "policy/addresses.hpp"
+#include "base/ascii.hpp"
 
 namespace ribbon {
 
@@ -109,18 +108,19 @@ public:
 SignerPool::SignerPool(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
 SignerPool::~SignerPool() = default;
 
-Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, TimePoint now, bool preload) {
-    auto impl = std::make_unique<Impl>(config.keystore);
-    if (!config.key_password_file.empty()) {
-        auto text = read_small_file(config.key_password_file, "key password file");
+Result<std::shared_ptr<SignerPool>> SignerPool::create(const KeystoreSettings& keystore,
+                                                       const std::vector<SignerRule>& signers, TimePoint now,
+                                                       bool preload) {
+    auto impl = std::make_unique<Impl>(keystore.dir);
+    if (!keystore.key_password_file.empty()) {
+        auto text = read_small_file(keystore.key_password_file, "key password file");
         if (!text) return std::move(text).error();
         // The first line, as `ribbon sign --password-file` reads it.
         std::string& pw = *text;
         impl->password.assign(pw, 0, pw.find_first_of("\r\n"));
         OPENSSL_cleanse(pw.data(), pw.size());
     }
-    for (std::size_t i = 0; i < config.signers.size(); ++i) {
-        const SignerRule& rule = config.signers[i];
+    for (const SignerRule& rule : signers) {
         const std::string& address = !rule.id.empty() ? rule.id : rule.from;
         if (!preload || (rule.id.empty() && rule.wildcard())) continue;
         auto loaded = impl->load(address, now);
@@ -140,7 +140,7 @@ Result<std::shared_ptr<SignerPool>> SignerPool::create(const Config& config, Tim
 
 Result<std::shared_ptr<const ActiveSigner>> SignerPool::get(const SignerRule& rule, std::string_view from_address,
                                                             TimePoint now) const {
-    std::string address = !rule.id.empty() ? rule.id : policy::ascii_lower(from_address);
+    std::string address = !rule.id.empty() ? rule.id : ascii_lower(from_address);
     return m_impl->get(address, now);
 }
 

@@ -10,7 +10,7 @@
 // learn/pattern.hpp).
 //
 // toml++ reports syntax errors by exception, so the validation below throws
-// ConfigError too (policy::Section, config_reader.hpp); parse_rules() turns
+// ConfigError too (base::Section, base/toml_section.hpp); parse_rules() turns
 // it into an Error value, the way Config::parse does.
 #include "ribbon/client_rules.hpp"
 
@@ -18,7 +18,8 @@
 #include <set>
 #include <toml++/toml.h>
 
-#include "config/config_reader.hpp"
+#include "base/ascii.hpp"
+#include "base/toml_section.hpp"
 #include "learn/pattern.hpp"
 #include "ribbon/io.hpp"
 
@@ -37,24 +38,6 @@ constexpr std::string_view kShippedOrigin = "data/clients.toml (built in)";
 constexpr std::size_t kMaxEvidence = 200;
 constexpr std::size_t kMaxVersion = 64;
 constexpr std::size_t kMaxName = 100;
-
-unsigned char ascii_lower(unsigned char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c + ('a' - 'A')) : c;
-}
-
-std::string lower_copy(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(ascii_lower(static_cast<unsigned char>(c)));
-    return out;
-}
-
-bool equal_ignoring_case(std::string_view a, std::string_view lower_b) noexcept {
-    if (a.size() != lower_b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        if (ascii_lower(static_cast<unsigned char>(a[i])) != static_cast<unsigned char>(lower_b[i])) return false;
-    }
-    return true;
-}
 
 // RFC 5322 §2.2: a field name is printable US-ASCII except the colon.
 bool is_field_name(std::string_view s) noexcept {
@@ -94,7 +77,7 @@ struct ClientRules::Impl {
     std::vector<std::string> header_names;  // distinct, lower case
 
     std::size_t slot_for(std::string_view header) {
-        std::string l = lower_copy(header);
+        std::string l = ascii_lower(header);
         for (std::size_t i = 0; i < header_names.size(); ++i) {
             if (header_names[i] == l) return i;
         }
@@ -116,8 +99,8 @@ namespace {
 using Rule = ClientRules::Impl::Rule;
 using Signal = ClientRules::Impl::Signal;
 
-using policy::ConfigError;
-using policy::Section;
+using base::ConfigError;
+using base::Section;
 
 std::string required_string(Section& r, const toml::table& t, std::string_view key) {
     auto v = r.string(key);
@@ -310,7 +293,7 @@ std::optional<ClientMatch> ClientRules::detect(const std::vector<MailHeader>& he
     std::vector<std::size_t> slot_of(headers.size(), kNoSlot);
     for (std::size_t i = 0; i < headers.size(); ++i) {
         for (std::size_t s = 0; s < impl.header_names.size(); ++s) {
-            if (equal_ignoring_case(headers[i].name, impl.header_names[s])) {
+            if (ascii_iequals(headers[i].name, impl.header_names[s])) {
                 slot_of[i] = s;
                 break;
             }

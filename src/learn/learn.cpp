@@ -4,10 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include <strings.h>
-
 #include <array>
 
+#include "base/ascii.hpp"
 #include "core/mime_parse.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/signer.hpp"
@@ -17,19 +16,13 @@ namespace ribbon {
 
 namespace {
 
-using ossl::ascii_lower;
-
 // Confidence of a signature that no longer verifies: the customer's client
 // made S/MIME, but a damaged or misaddressed signature proves less.
 constexpr double kDamagedSignatureConfidence = 0.7;
 
-bool same_name(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
 const std::string* header(const std::vector<MailHeader>& headers, std::string_view name) {
     for (const auto& h : headers) {
-        if (same_name(h.name, name)) return &h.value;
+        if (ascii_iequals(h.name, name)) return &h.value;
     }
     return nullptr;
 }

@@ -5,13 +5,11 @@
 
 #include <map>
 
+#include "base/ascii.hpp"
+
 namespace ribbon::milter {
 
 namespace {
-
-bool same_name(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // Field names are case-insensitive (RFC 5322 §1.2.2).
 struct NameLess {
@@ -53,7 +51,7 @@ std::vector<HeaderEdit> header_edits(const std::vector<HeaderField>& before,
     std::size_t j = 0;
     for (std::size_t i = 0; i < before.size(); ++i) {
         const HeaderField& b = before[i];
-        if (j < after.size() && same_name(b.name, after[j].name)) {
+        if (j < after.size() && ascii_iequals(b.name, after[j].name)) {
             if (b.value != after[j].value) {
                 edits.push_back({HeaderEdit::Kind::change, b.name, index[i], after[j].value});
             }

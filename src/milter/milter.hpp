@@ -1,6 +1,6 @@
 // milter.hpp — the libmilter side of `ribbon milter`: the per-message
 // callbacks (milter.cpp) and the state they share with the daemon
-// (milter_daemon.cpp). Front end: all signing is libribbon's.
+// (milter_daemon.cpp). Front end: all signing is the core's.
 #pragma once
 
 #include <libmilter/mfapi.h>

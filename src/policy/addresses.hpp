@@ -1,30 +1,54 @@
-// addresses.hpp — the small address rules the [[signer]] table needs.
-// Internal to libribbon.
+// addresses.hpp — the [[signer]] table's address rules: the form patterns
+// and From addresses are compared in, which entry covers an address, and
+// which patterns are valid. The policy layer exports this header; the
+// configuration reader checks patterns with it, and Config::signer_for
+// answers with it.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "core/openssl_util.hpp"
-#include "keystore/files.hpp"
+#include "base/ascii.hpp"
+#include "ribbon/keystore.hpp"
 #include "ribbon/mail_text.hpp"
+#include "ribbon/settings.hpp"
 
 namespace ribbon::policy {
 
 // Addresses and domains are compared in ASCII lower case (RFC 5321 §2.4
 // allows case-sensitive local parts, but no one sending to customers relies
-// on it, and a pattern missing mail by case would be worse).
-using ossl::ascii_lower;
-
-// The form a [[signer]] from pattern and a From address are compared in:
-// ASCII lower case, an internationalised domain in A-labels (RFC 5890;
+// on it, and a pattern missing mail by case would be worse). The form a
+// [[signer]] from pattern and a From address are compared in: ASCII lower
+// case, an internationalised domain in A-labels (RFC 5890;
 // ribbon/mail_text.hpp), so "bücher.example" in the configuration and
 // "xn--bcher-kva.example" in a message are one domain. A "*@domain"
 // pattern converts the same way (its local part "*" is kept).
 inline std::string comparable_address(std::string_view address) {
     auto ascii = address_ascii_form(address);
     return ascii_lower(ascii ? std::string_view(*ascii) : address);
+}
+
+// Whether `rule`'s pattern covers `address` (compared case-insensitively).
+inline bool signer_matches(const SignerRule& rule, std::string_view address) {
+    std::string a = comparable_address(address);
+    if (!rule.wildcard()) return a == rule.from;
+    auto at = a.rfind('@');
+    return at != std::string::npos && std::string_view(a).substr(at + 1) == std::string_view(rule.from).substr(2);
+}
+
+// The [[signer]] entry for a From address: an exact address wins over a
+// "*@domain" pattern; among equals the first in the table wins. Null when
+// the address is not one ribbon signs for.
+inline const SignerRule* signer_for(const std::vector<SignerRule>& signers, std::string_view from_address) {
+    const SignerRule* wildcard = nullptr;
+    for (const SignerRule& r : signers) {
+        if (!signer_matches(r, from_address)) continue;
+        if (!r.wildcard()) return &r;
+        if (wildcard == nullptr) wildcard = &r;
+    }
+    return wildcard;
 }
 
 // Why `address` cannot name a keystore entry, or nothing when it can.

@@ -136,7 +136,7 @@ Result<void> RecipientPolicy::connect() { return m_impl->connect(); }
 
 Result<RecipientDecision> RecipientPolicy::decide(const SignerRule& rule, std::string_view recipient,
                                                   const std::vector<std::string>& opaque_for) const {
-    const std::string address = policy::ascii_lower(recipient);
+    const std::string address = ascii_lower(recipient);
     auto standing = m_impl->standing(address);
     if (!standing) return std::move(standing).error();
 

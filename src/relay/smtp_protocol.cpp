@@ -7,19 +7,11 @@
 #include <cctype>
 #include <charconv>
 
+#include "base/ascii.hpp"
+
 namespace ribbon::relay {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::toupper(static_cast<unsigned char>(x)) == std::toupper(static_cast<unsigned char>(y));
-           });
-}
-
-bool istarts_with(std::string_view s, std::string_view prefix) {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
-}
 
 std::string_view trim_right(std::string_view s) {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -46,12 +38,6 @@ bool is_enhanced(std::string_view s) {
 }
 
 }  // namespace
-
-std::string ascii_upper(std::string_view s) {
-    std::string out(s);
-    for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    return out;
-}
 
 Reply make_reply(int code, std::string_view enhanced, std::string_view text) {
     Reply r;
@@ -92,16 +78,16 @@ Command parse_command(std::string_view line) {
         {"AUTH", Verb::auth}, {"HELP", Verb::help},         {"BDAT", Verb::bdat},
     };
     Command c;
-    if (istarts_with(line, "MAIL FROM:")) {
+    if (ascii_istarts_with(line, "MAIL FROM:")) {
         c.verb = Verb::mail;
         c.argument = line.substr(10);
-    } else if (istarts_with(line, "RCPT TO:")) {
+    } else if (ascii_istarts_with(line, "RCPT TO:")) {
         c.verb = Verb::rcpt;
         c.argument = line.substr(8);
     } else {
         std::string_view word = line.substr(0, line.find(' '));
         for (const auto& [name, verb] : kVerbs) {
-            if (iequals(word, name)) c.verb = verb;
+            if (ascii_iequals(word, name)) c.verb = verb;
         }
         c.argument = word.size() < line.size() ? line.substr(word.size() + 1) : std::string_view();
         if (c.verb == Verb::unknown) return c;

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/ascii.hpp"
+
 namespace ribbon::relay {
 
 // An SMTP reply: code, RFC 3463 enhanced status code, text lines.
@@ -31,8 +33,8 @@ struct Reply {
 Reply make_reply(int code, std::string_view enhanced, std::string_view text);
 
 // SMTP keywords (verbs, parameters, extensions, AUTH mechanisms) are
-// case-insensitive ASCII (RFC 5321 §2.4): compared in upper case.
-std::string ascii_upper(std::string_view s);
+// case-insensitive ASCII (RFC 5321 §2.4): compared in upper case, with
+// base/ascii.hpp's ascii_upper.
 
 // RFC 5321 §4.5.3.1.4 allows 512 octets for a command line; extensions
 // (RFC 1870 SIZE, RFC 6531 SMTPUTF8, AUTH= …) add to it, and Postfix

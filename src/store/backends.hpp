@@ -1,5 +1,5 @@
 // backends.hpp — how store.cpp reaches the two backends of the recipients
-// store. Internal to libribbon.
+// store. Private to the store layer.
 #pragma once
 
 #include <filesystem>

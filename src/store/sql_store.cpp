@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "base/ascii.hpp"
 #include "ribbon/mail_text.hpp"
 
 namespace ribbon::store {
@@ -255,12 +256,6 @@ Error bad_address(std::string_view address) {
     return bad_input(std::move(msg));
 }
 
-std::string ascii_lower(std::string s) {
-    for (char& c : s)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return s;
-}
-
 bool is_hex_sha256(const std::string& s) {
     if (s.size() != 64) return false;
     for (char c : s)
@@ -439,7 +434,7 @@ std::optional<std::string> normalise_address(std::string_view address) {
     for (char ch : address) {
         const auto c = static_cast<unsigned char>(ch);
         if (c <= 0x20 || c == 0x7f) return std::nullopt;
-        out += (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : ch;
+        out += ascii_lower(ch);
     }
     if (to_utf8_text(out) != out) return std::nullopt;
     // One form for a domain, A-labels (RFC 5890 §2.3.2.1): a customer who

@@ -2,7 +2,7 @@
 // recipients store (ribbon/recipients.hpp) share: the schema and its
 // migrations, the statements, the rules that turn an Observation into
 // statements and rows into records, and every RecipientStore operation
-// written once over a few backend primitives. Internal to libribbon;
+// written once over a few backend primitives. Private to the store layer;
 // docs/STORE.md describes the schema for operators.
 //
 // The SQL is written once, in the dialect both databases accept

@@ -4,6 +4,7 @@
 // message repeats.
 #include <vector>
 
+#include "base/ascii.hpp"
 #include "ribbon/recipients.hpp"
 #include "store/backends.hpp"
 #include "store/sql_store.hpp"
@@ -13,16 +14,6 @@ namespace ribbon {
 namespace store {
 
 namespace {
-
-bool iequals_prefix(std::string_view s, std::string_view lower_prefix) {
-    if (s.size() < lower_prefix.size()) return false;
-    for (std::size_t i = 0; i < lower_prefix.size(); ++i) {
-        char c = s[i];
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-        if (c != lower_prefix[i]) return false;
-    }
-    return true;
-}
 
 int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -98,9 +89,7 @@ std::vector<std::pair<std::size_t, std::size_t>> secret_spans(std::string_view u
     }
     // ?password=... and sslpassword=... (libpq URI parameters), also in a
     // key=value connection string someone wrote by mistake.
-    std::string lower(url);
-    for (char& c : lower)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    const std::string lower = ascii_lower(url);
     std::size_t pos = 0;
     while ((pos = lower.find("password=", pos)) != std::string::npos) {
         const std::size_t value = pos + 9;
@@ -139,7 +128,7 @@ std::string without_secrets(std::string text, std::string_view url) {
 std::string redacted_store_url(std::string_view url) { return store::mask_url(url); }
 
 std::optional<std::filesystem::path> sqlite_store_file(std::string_view url) {
-    if (!store::iequals_prefix(url, "sqlite:")) return std::nullopt;
+    if (!ascii_istarts_with(url, "sqlite:")) return std::nullopt;
     auto path = store::sqlite_path(url);
     if (!path) return std::nullopt;
     return *path;
@@ -152,13 +141,13 @@ std::optional<std::string> recipient_address_key(std::string_view address) {
 Result<std::unique_ptr<RecipientStore>> RecipientStore::open(std::string_view url,
                                                               StoreAccess access) {
     // Schemes are case-insensitive (RFC 3986 §3.1); libpq wants lower case.
-    if (store::iequals_prefix(url, "sqlite:")) {
+    if (ascii_istarts_with(url, "sqlite:")) {
         auto path = store::sqlite_path(url);
         if (!path) return std::move(path).error();
         return store::open_sqlite(*path, access);
     }
     for (std::string_view scheme : {"postgresql://", "postgres://"}) {
-        if (store::iequals_prefix(url, scheme)) {
+        if (ascii_istarts_with(url, scheme)) {
             std::string lowered(url);
             for (std::size_t i = 0; i < scheme.size(); ++i) lowered[i] = scheme[i];
             return store::open_postgres(lowered);

@@ -76,16 +76,6 @@ TEST(OpensslUtil, CryptoErrorIsInternalWithOpensslsReasons) {
 
 // ---- text helpers ----------------------------------------------------------------
 
-TEST(OpensslUtil, AsciiLowerLeavesEverythingButAToZ) {
-    EXPECT_EQ(ascii_lower("No-Reply@Bank.EXAMPLE"), "no-reply@bank.example");
-    EXPECT_EQ(ascii_lower("@[\\]^_`{"), "@[\\]^_`{");  // the neighbours of A-Z and a-z
-    EXPECT_EQ(ascii_lower("\xC3\x9C"
-                          "BER"),
-              "\xC3\x9C"
-              "ber");  // UTF-8 octets unchanged
-    EXPECT_EQ(ascii_lower(""), "");
-}
-
 TEST(OpensslUtil, HexIsLowerCaseTwoDigitsPerOctet) {
     const unsigned char bytes[] = {0x00, 0x0f, 0xa0, 0xff, 0x5a};
     EXPECT_EQ(hex(bytes, sizeof bytes), "000fa0ff5a");

@@ -1,5 +1,5 @@
-// The customers' side of the learning tests (tests/learn_test.cpp,
-// tests/learn_cli_test.cpp): a CA of the customers' own, which ribbon does
+// The customers' side of the learning tests (tests/learn/learn_test.cpp,
+// tests/e2e/learn_cli_test.cpp): a CA of the customers' own, which ribbon does
 // not trust, certificates for customer addresses minted with the openssl
 // CLI, mail signed with `openssl cms` and NSS `cmsutil`, what openssl says
 // about a certificate, and mbox files written the mboxrd way. Everything is

@@ -1,4 +1,4 @@
-// Helpers for the recipients store tests (tests/store_test.cpp): reading
+// Helpers for the recipients store tests (tests/store/store_test.cpp): reading
 // and writing a store's database behind ribbon's back, and running code in
 // a forked child (another "process" using the store, or an unprivileged one).
 #pragma once

@@ -15,11 +15,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#define SKIP_WITHOUT_MTA()                                                                \
-    do {                                                                                  \
-        if (const auto why = mta_unavailable_reason(); !why.empty()) GTEST_SKIP() << why; \
-    } while (0)
-
 // Dots at line starts (dot-stuffing), a folded header, trailing white space,
 // an empty body line: what an SMTP hop could get wrong.
 const std::string kMessage =

@@ -22,13 +22,14 @@ struct Fixture {
     TempDir tmp{"ribbon-pool"};
     Keystore ks{tmp.path() / "ids"};
     TimePoint now = std::chrono::system_clock::now();
-    Config config;
+    KeystoreSettings keystore;
+    std::vector<SignerRule> signers;
 
     Fixture() {
         EXPECT_TRUE(DevCa::init(ks).ok());
-        config.keystore = ks.dir();
-        config.signers.push_back(SignerRule{kAddress, "", SignMode::detached, true, false});
-        config.signers.push_back(SignerRule{"*@shop.example", "", SignMode::detached, true, false});
+        keystore.dir = ks.dir();
+        signers.push_back(SignerRule{kAddress, "", SignMode::detached, true, false});
+        signers.push_back(SignerRule{"*@shop.example", "", SignMode::detached, true, false});
     }
     fs::path issue(const std::string& address, TimePoint not_before) {
         DevCaIssueOptions o;
@@ -38,7 +39,7 @@ struct Fixture {
         return cert.ok() ? *cert : fs::path();
     }
     std::shared_ptr<SignerPool> pool() {
-        auto p = SignerPool::create(config, now);
+        auto p = SignerPool::create(keystore, signers, now);
         EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message());
         return p.ok() ? *p : nullptr;
     }
@@ -46,7 +47,7 @@ struct Fixture {
 
 TEST(SignerPool, StartUpNamesTheEntryWithoutADigitalId) {
     Fixture f;
-    auto p = SignerPool::create(f.config, f.now);
+    auto p = SignerPool::create(f.keystore, f.signers, f.now);
     ASSERT_FALSE(p.ok());
     EXPECT_EQ(p.error().code(), Errc::no_digital_id);
     EXPECT_EQ(p.error().message().rfind("[[signer]] from = \"no-reply@bank.example\": Digital ID "
@@ -61,8 +62,8 @@ TEST(SignerPool, LoadsOnceAndWarnsAboutTheDevCa) {
     ASSERT_TRUE(pool);
     ASSERT_EQ(pool->warnings().size(), 1u);
     EXPECT_NE(pool->warnings()[0].find("dev CA"), std::string::npos);
-    auto a = pool->get(f.config.signers[0], "No-Reply@Bank.example", f.now);
-    auto b = pool->get(f.config.signers[0], kAddress, f.now);
+    auto a = pool->get(f.signers[0], "No-Reply@Bank.example", f.now);
+    auto b = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_TRUE(a.ok() && b.ok());
     EXPECT_EQ(a->get(), b->get()) << "the second message must reuse the loaded Digital ID";
 }
@@ -73,10 +74,10 @@ TEST(SignerPool, WildcardEntriesLoadPerSender) {
     f.issue("orders@shop.example", f.now - hours(1));
     auto pool = f.pool();
     ASSERT_TRUE(pool);
-    auto orders = pool->get(f.config.signers[1], "Orders@Shop.example", f.now);
+    auto orders = pool->get(f.signers[1], "Orders@Shop.example", f.now);
     ASSERT_TRUE(orders.ok()) << orders.error().message();
     EXPECT_EQ((*orders)->entry.address, "orders@shop.example");
-    auto other = pool->get(f.config.signers[1], "billing@shop.example", f.now);
+    auto other = pool->get(f.signers[1], "billing@shop.example", f.now);
     ASSERT_FALSE(other.ok());
     EXPECT_EQ(other.error().code(), Errc::no_digital_id);
 }
@@ -86,20 +87,20 @@ TEST(SignerPool, KeyMadeReadableOrRemovedIsRefusedAtTheNextLookup) {
     f.issue(kAddress, f.now - hours(1));
     auto pool = f.pool();
     ASSERT_TRUE(pool);
-    auto first = pool->get(f.config.signers[0], kAddress, f.now);
+    auto first = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_TRUE(first.ok());
     fs::path key = (*first)->entry.key_file;
 
     ASSERT_EQ(::chmod(key.c_str(), 0644), 0);
-    auto unsafe = pool->get(f.config.signers[0], kAddress, f.now);
+    auto unsafe = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_FALSE(unsafe.ok());
     EXPECT_EQ(unsafe.error().code(), Errc::unsafe_key_permissions);
 
     ASSERT_EQ(::chmod(key.c_str(), 0600), 0);
-    EXPECT_TRUE(pool->get(f.config.signers[0], kAddress, f.now).ok());
+    EXPECT_TRUE(pool->get(f.signers[0], kAddress, f.now).ok());
 
     fs::remove(key);
-    auto gone = pool->get(f.config.signers[0], kAddress, f.now);
+    auto gone = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_FALSE(gone.ok());
     EXPECT_NE(gone.error().message().find(key.filename().string()), std::string::npos) << gone.error().message();
 }
@@ -109,12 +110,12 @@ TEST(SignerPool, ANewCertificateTakesOverWithoutARestart) {
     fs::path old_cert = f.issue(kAddress, f.now - hours(48));
     auto pool = f.pool();
     ASSERT_TRUE(pool);
-    auto before = pool->get(f.config.signers[0], kAddress, f.now);
+    auto before = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_TRUE(before.ok());
     EXPECT_EQ((*before)->entry.cert_file, old_cert);
 
     fs::path renewed = f.issue(kAddress, f.now - hours(1));
-    auto after = pool->get(f.config.signers[0], kAddress, f.now);
+    auto after = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_TRUE(after.ok());
     EXPECT_EQ((*after)->entry.cert_file, renewed);
 }
@@ -125,10 +126,10 @@ TEST(SignerPool, RollsOverToANextCertificateAtItsNotBefore) {
     fs::path next = f.issue(kAddress, f.now + hours(2));
     auto pool = f.pool();
     ASSERT_TRUE(pool);
-    auto now = pool->get(f.config.signers[0], kAddress, f.now);
+    auto now = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_TRUE(now.ok());
     EXPECT_NE((*now)->entry.cert_file, next);
-    auto later = pool->get(f.config.signers[0], kAddress, f.now + hours(3));
+    auto later = pool->get(f.signers[0], kAddress, f.now + hours(3));
     ASSERT_TRUE(later.ok());
     EXPECT_EQ((*later)->entry.cert_file, next);
 }

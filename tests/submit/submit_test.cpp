@@ -132,7 +132,7 @@ protected:
         ASSERT_TRUE(store) << store.error().message();
         seed(**store);
         policy = std::make_unique<RecipientPolicy>(std::move(*store), config.store);
-        auto p = SignerPool::create(config, std::chrono::system_clock::now());
+        auto p = SignerPool::create(config.keystore_settings(), config.signers, std::chrono::system_clock::now());
         ASSERT_TRUE(p) << p.error().message();
         pool = std::move(*p);
     }

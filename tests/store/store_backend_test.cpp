@@ -1,5 +1,5 @@
 // The recipients store, what only one backend has (the shared behaviour is
-// tests/store_test.cpp): SQLite files that are damaged, read-only, foreign
+// tests/store/store_test.cpp): SQLite files that are damaged, read-only, foreign
 // or missing their directory; a PostgreSQL server that is stopped under a
 // store and started again, or was never there; and the store URLs, whose
 // passwords no error message may show.

@@ -11,7 +11,7 @@
 #include <set>
 #include <thread>
 
-#include "core/digital_id_impl.hpp"
+#include "core/openssl_objects.hpp"
 #include "ribbon/keystore.hpp"
 #include "ribbon/signer.hpp"
 #include "support/pki.hpp"
@@ -202,7 +202,7 @@ TEST(Pkcs11, OneTokenSignerSignsFromManyThreadsAtOnce) {
         auto selected = Keystore(t.ids).digital_id_for(address, now);
         ASSERT_TRUE(selected.ok()) << selected.error().message();
         ASSERT_EQ(selected->entry.key_location, "token");
-        EXPECT_NE(selected->id.impl().token_lock, nullptr);
+        EXPECT_TRUE(digital_id_in_token(selected->id));
         auto signer = Signer::create(selected->id);
         ASSERT_TRUE(signer.ok()) << signer.error().message();
         signers.push_back(std::move(*signer));
@@ -253,7 +253,7 @@ TEST(Pkcs11, OneTokenSignerSignsFromManyThreadsAtOnce) {
     // A key file shares nothing between threads and takes no lock.
     auto file_id = DigitalId::load(pki().ecdsa.key, pki().ecdsa.cert);
     ASSERT_TRUE(file_id.ok()) << file_id.error().message();
-    EXPECT_EQ(file_id->impl().token_lock, nullptr);
+    EXPECT_FALSE(digital_id_in_token(*file_id));
 }
 
 }  // namespace
