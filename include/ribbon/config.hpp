@@ -105,6 +105,7 @@ struct SendmailSettings : FailureActions {
     std::vector<std::string> args;  // put before ribbon's own, e.g. ["-C", "/etc/postfix-out"]
     // A larger message on stdin is refused (65) and nothing is sent.
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
+    std::vector<std::string> opaque_for;  // as [milter] opaque_for
     // One invocation is one message: split, a retry could send a part twice.
     MixedAnswer mixed = MixedAnswer::sign;
 };

@@ -27,6 +27,17 @@ struct ConfigError {
     std::string message;
 };
 
+// The TOML document in `text`; a syntax error is a ConfigError naming
+// `origin` and the line, as every other complaint about the file is.
+inline toml::table parse_document(std::string_view text, std::string_view origin) {
+    try {
+        return toml::parse(text, origin);
+    } catch (const toml::parse_error& e) {
+        throw ConfigError{std::string(origin) + ":" + std::to_string(e.source().begin.line) + ": " +
+                          std::string(e.description())};
+    }
+}
+
 // One TOML table being read: remembers which keys were used, so anything
 // left over is reported as unknown (a misspelt key must not be ignored).
 // `name` prefixes keys in messages ("relay.listen"); `context`, when given,

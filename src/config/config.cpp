@@ -127,6 +127,7 @@ void read_sendmail(std::string_view origin, const toml::table& t, SendmailSettin
     if (auto v = s.strings("args")) m.args = *v;
     if (auto v = s.integer("max_message_size", 1024, std::int64_t{1} << 40)) m.max_message_size = *v;
     read_actions(s, m);
+    if (t.contains("opaque_for")) m.opaque_for = read_domains(s, t, "opaque_for");
     read_mixed(s, m.mixed);
     s.finish();
 }
@@ -173,13 +174,7 @@ void read_daemon(std::string_view origin, const toml::table& t, DaemonSettings& 
 }
 
 Config read(std::string_view text, std::string_view origin) {
-    toml::table doc;
-    try {
-        doc = toml::parse(text, origin);
-    } catch (const toml::parse_error& e) {
-        throw ConfigError{std::string(origin) + ":" + std::to_string(e.source().begin.line) + ": " +
-                          std::string(e.description())};
-    }
+    toml::table doc = parse_document(text, origin);
     Config c;
     Section root(origin, doc, "");
     const toml::table empty;
@@ -297,7 +292,7 @@ std::string Config::to_toml() const {
       << "\"\nmixed = \"" << (milter.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[sendmail]\npath = " << toml_string(sendmail.path.string()) << "\nargs = " << strings_toml(sendmail.args)
       << "\nmax_message_size = " << sendmail.max_message_size << "\n" << actions_toml(sendmail)
-      << "mixed = \"" << (sendmail.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
+      << "opaque_for = " << strings_toml(sendmail.opaque_for) << "\nmixed = \"" << (sendmail.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
       << "\nlog = " << toml_string(daemon.log) << "\n";
     o << "\n" << policy::relay_toml(relay);

@@ -16,6 +16,7 @@ namespace ribbon::policy {
 
 using base::ConfigError;
 using base::Section;
+using base::parse_document;
 using base::sub_table;
 
 // on_internal_error, on_no_key and on_bad_message of a daemon's section.

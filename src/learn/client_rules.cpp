@@ -101,6 +101,7 @@ using Signal = ClientRules::Impl::Signal;
 
 using base::ConfigError;
 using base::Section;
+using base::parse_document;
 
 std::string required_string(Section& r, const toml::table& t, std::string_view key) {
     auto v = r.string(key);
@@ -176,13 +177,7 @@ Rule read_rule(std::string_view origin, const toml::table& t, std::size_t index)
 }
 
 std::vector<Rule> read_rules(std::string_view text, std::string_view origin) {
-    toml::table doc;
-    try {
-        doc = toml::parse(text, origin);
-    } catch (const toml::parse_error& e) {
-        throw ConfigError{std::string(origin) + ":" + std::to_string(e.source().begin.line) + ": " +
-                         std::string(e.description())};
-    }
+    toml::table doc = parse_document(text, origin);
     std::vector<Rule> rules;
     for (const auto& [key, node] : doc) {
         if (key.str() != "client") {

@@ -41,6 +41,56 @@ void warn_about(spdlog::logger& log, const Runtime& rt) {
     }
 }
 
+// While still root: the listening sockets (ports below 1024) and the
+// maildir next hop handed to [daemon] user; then root is dropped for good.
+Result<void> bind_and_drop_root(Server& server, const Config& config) {
+    if (auto r = server.listen(config.relay.listen, false); !r) return r;
+    if (auto r = server.listen(config.relay.listen_tls, true); !r) return r;
+    if (const NextHopSettings& n = config.relay.next_hop; n.kind == NextHopSettings::Kind::maildir) {
+        // NextHop::create made it, as root: the relay writes there as [daemon] user.
+        for (const char* sub : {"", "tmp", "new", "cur"}) {
+            if (auto r = daemon::hand_over((n.maildir / sub).string(), config.daemon); !r) return r;
+        }
+    }
+    if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
+    return daemon::drop_privileges(config.daemon);
+}
+
+// SIGTERM: stop taking clients and let transactions in progress end, for
+// relay.stop_grace at most; then end the rest with 421 4.3.2.
+void drain(Server& server, spdlog::logger& log) {
+    // Sessions
+    // end by themselves, on the I/O thread, so each is destroyed once and
+    // while the server still exists; the io_context is left with nothing to
+    // run and returns. (Stopping it with sessions suspended would leave
+    // their frames to ~io_context, after the server they point to.)
+    server.stop();
+    const auto grace = server.runtime()->config.relay.stop_grace;
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    auto wait_for_sessions = [&](auto until) {
+        while (server.sessions() > 0 && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    };
+    wait_for_sessions(deadline);
+    if (server.sessions() > 0) {
+        log.warn("stop: {} sessions still open after relay.stop_grace ({} s): ending them with 421 4.3.2",
+                 server.sessions(), grace.count());
+        server.abort();
+        // Every wait left to a session is bounded (about 5 s each), so
+        // this is a backstop against a bug. Returning with a session
+        // suspended would free it twice (see above); a client still
+        // waiting then has had no 250, so it sends the message again.
+        wait_for_sessions(std::chrono::steady_clock::now() + kAbortBackstop);
+        if (server.sessions() > 0) {
+            log.critical("stop: {} sessions did not end within {} s of 421: exiting at once",
+                         server.sessions(), kAbortBackstop.count());
+            log.flush();
+            std::_Exit(EX_SOFTWARE);
+        }
+    }
+}
+
 }  // namespace
 
 Result<void> run(const std::filesystem::path& config_path) {
@@ -59,16 +109,7 @@ Result<void> run(const std::filesystem::path& config_path) {
     Server server(io, workers, log);
     server.set_runtime(*runtime);
     warn_about(*log, **runtime);
-    if (auto r = server.listen(config.relay.listen, false); !r) return r;
-    if (auto r = server.listen(config.relay.listen_tls, true); !r) return r;
-    if (const NextHopSettings& n = config.relay.next_hop; n.kind == NextHopSettings::Kind::maildir) {
-        // NextHop::create made it, as root: the relay writes there as [daemon] user.
-        for (const char* sub : {"", "tmp", "new", "cur"}) {
-            if (auto r = daemon::hand_over((n.maildir / sub).string(), config.daemon); !r) return r;
-        }
-    }
-    if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
-    if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
+    if (auto r = bind_and_drop_root(server, config); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
 
     server.start();
@@ -98,37 +139,7 @@ Result<void> run(const std::filesystem::path& config_path) {
     };
     daemon::run_signal_loop(reload, [] {}, [&] { return io.stopped(); });
 
-    // Stop taking clients and let transactions in progress end, for
-    // relay.stop_grace at most; then end the rest with 421 4.3.2. Sessions
-    // end by themselves, on the I/O thread, so each is destroyed once and
-    // while the server still exists; the io_context is left with nothing to
-    // run and returns. (Stopping it with sessions suspended would leave
-    // their frames to ~io_context, after the server they point to.)
-    server.stop();
-    const auto grace = server.runtime()->config.relay.stop_grace;
-    auto deadline = std::chrono::steady_clock::now() + grace;
-    auto wait_for_sessions = [&](auto until) {
-        while (server.sessions() > 0 && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-    };
-    wait_for_sessions(deadline);
-    if (server.sessions() > 0) {
-        log->warn("stop: {} sessions still open after relay.stop_grace ({} s): ending them with 421 4.3.2",
-                  server.sessions(), grace.count());
-        server.abort();
-        // Every wait left to a session is bounded (about 5 s each), so
-        // this is a backstop against a bug. Returning with a session
-        // suspended would free it twice (see above); a client still
-        // waiting then has had no 250, so it sends the message again.
-        wait_for_sessions(std::chrono::steady_clock::now() + kAbortBackstop);
-        if (server.sessions() > 0) {
-            log->critical("stop: {} sessions did not end within {} s of 421: exiting at once",
-                          server.sessions(), kAbortBackstop.count());
-            log->flush();
-            std::_Exit(EX_SOFTWARE);
-        }
-    }
+    drain(server, *log);
     server.close_idle_next_hops();
     busy.reset();
     io_thread.join();

@@ -66,9 +66,7 @@ Part combined(const std::vector<std::string>& recipients,
 
 FrontEnd milter_front_end(const MilterSettings& s) { return FrontEnd{s, s.opaque_for, false, s.mixed}; }
 FrontEnd relay_front_end(const RelaySettings& s) { return FrontEnd{s, s.opaque_for, true, MixedAnswer::sign}; }
-// `ribbon sendmail` has no opaque_for: it signs opaque by the [[signer]]'s
-// mode and the recipients store's overrides only.
-FrontEnd sendmail_front_end(const SendmailSettings& s) { return FrontEnd{s, {}, false, s.mixed}; }
+FrontEnd sendmail_front_end(const SendmailSettings& s) { return FrontEnd{s, s.opaque_for, false, s.mixed}; }
 
 bool Plan::signs() const noexcept {
     for (const Part& p : parts) {

@@ -187,7 +187,15 @@ TEST(Config, SendmailMixedAnswer) {
               "ribbon.toml:2: sendmail.mixed must be one of \"sign\", \"unsigned\", not \"split\"");
 }
 
-// Which error is which kind: tests/submit_test.cpp (the core's table).
+TEST(Config, SendmailOpaqueFor) {
+    EXPECT_TRUE(parse_ok("").sendmail.opaque_for.empty());
+    Config c = parse_ok("[sendmail]\nopaque_for = [\"Legacy-Gateway.EXAMPLE\"]\n");
+    EXPECT_EQ(c.sendmail.opaque_for, std::vector<std::string>{"legacy-gateway.example"});
+    EXPECT_TRUE(c.milter.opaque_for.empty());
+    EXPECT_EQ(parse_ok(c.to_toml()).sendmail.opaque_for, c.sendmail.opaque_for);
+}
+
+// Which error is which kind: tests/submit/submit_test.cpp (the core's table).
 TEST(Config, FailureActionsPerKind) {
     FailureActions a;
     EXPECT_EQ(a.action_for(FailureKind::bad_message), FailureAction::reject);

@@ -1,5 +1,5 @@
 // The three front ends that sign mail, behind one interface, for the
-// table-driven test (tests/frontends_test.cpp, issue 14): the same message,
+// table-driven test (tests/e2e/frontends_test.cpp, issue 14): the same message,
 // envelope and configuration go in, and what comes out is compared.
 //
 //   milter    `ribbon milter` inside a real Postfix relaying to smtp-sink
