@@ -45,7 +45,13 @@ std::string_view FailureActions::setting_name(FailureKind kind) noexcept {
     return "on_internal_error";
 }
 
-namespace policy {
+// The ribbon.toml reader's own namespace (src/config); the [[signer]]
+// address rules it checks patterns with are the policy layer's.
+namespace cfg {
+
+using policy::check_address;
+using policy::check_from_pattern;
+using policy::comparable_address;
 
 namespace {
 
@@ -237,11 +243,11 @@ std::string actions_toml(const FailureActions& a) {
            "on_bad_message = \"" + std::string(failure_action_name(a.on_bad_message)) + "\"\n";
 }
 
-}  // namespace policy
+}  // namespace cfg
 
-using policy::actions_toml;
-using policy::strings_toml;
-using policy::toml_string;
+using cfg::actions_toml;
+using cfg::strings_toml;
+using cfg::toml_string;
 
 std::filesystem::path Config::default_path() {
     const char* env = std::getenv("RIBBON_CONFIG");
@@ -250,8 +256,8 @@ std::filesystem::path Config::default_path() {
 
 Result<Config> Config::parse(std::string_view text, std::string_view origin) {
     try {
-        return policy::read(text, origin);
-    } catch (const policy::ConfigError& e) {
+        return cfg::read(text, origin);
+    } catch (const cfg::ConfigError& e) {
         return permanent_error(Errc::bad_config, e.message);
     }
 }
@@ -295,8 +301,8 @@ std::string Config::to_toml() const {
       << "opaque_for = " << strings_toml(sendmail.opaque_for) << "\nmixed = \"" << (sendmail.mixed == MixedAnswer::sign ? "sign" : "unsigned") << "\"\n";
     o << "\n[daemon]\nuser = " << toml_string(daemon.user) << "\ngroup = " << toml_string(daemon.group)
       << "\nlog = " << toml_string(daemon.log) << "\n";
-    o << "\n" << policy::relay_toml(relay);
-    o << "\n" << policy::store_learn_toml(store, learn);
+    o << "\n" << cfg::relay_toml(relay);
+    o << "\n" << cfg::store_learn_toml(store, learn);
     return o.str();
 }
 

@@ -6,7 +6,7 @@
 
 namespace ribbon {
 
-namespace policy {
+namespace cfg {
 
 namespace {
 
@@ -57,5 +57,5 @@ std::string store_learn_toml(const StoreSettings& st, const LearnSettings& l) {
            "\ndomains = " + strings_toml(l.domains) + "\nqueue = " + std::to_string(l.queue) + "\nmax_message_size = " + std::to_string(l.max_message_size) + "\n";
 }
 
-}  // namespace policy
+}  // namespace cfg
 }  // namespace ribbon

@@ -12,7 +12,7 @@
 #include "base/toml_section.hpp"
 #include "ribbon/config.hpp"
 
-namespace ribbon::policy {
+namespace ribbon::cfg {
 
 using base::ConfigError;
 using base::Section;
@@ -39,4 +39,4 @@ std::string toml_string(std::string_view s);
 std::string strings_toml(const std::vector<std::string>& v);
 std::string actions_toml(const FailureActions& a);
 
-}  // namespace ribbon::policy
+}  // namespace ribbon::cfg

@@ -5,7 +5,7 @@
 #include "config/config_reader.hpp"
 #include "ribbon/network.hpp"
 
-namespace ribbon::policy {
+namespace ribbon::cfg {
 
 namespace {
 
@@ -134,4 +134,4 @@ std::string relay_toml(const RelaySettings& r) {
     return o.str();
 }
 
-}  // namespace ribbon::policy
+}  // namespace ribbon::cfg

@@ -25,14 +25,14 @@
 
 namespace ribbon {
 
-namespace policy {
+namespace learn {
 // data/clients.toml, embedded by CMakeLists.txt (generated/client_rules_data.cpp).
 extern const std::string_view kShippedClientRules;
-}  // namespace policy
+}  // namespace learn
 
 namespace {
 
-using policy::Pattern;
+using learn::Pattern;
 
 constexpr std::string_view kShippedOrigin = "data/clients.toml (built in)";
 constexpr std::size_t kMaxEvidence = 200;
@@ -219,7 +219,7 @@ Result<std::vector<Rule>> parse_rules(std::string_view text, std::string_view or
 const Result<std::shared_ptr<const ClientRules::Impl>>& shipped_impl() {
     static const Result<std::shared_ptr<const ClientRules::Impl>> cached =
         []() -> Result<std::shared_ptr<const ClientRules::Impl>> {
-        auto rules = parse_rules(policy::kShippedClientRules, kShippedOrigin);
+        auto rules = parse_rules(learn::kShippedClientRules, kShippedOrigin);
         if (!rules) return std::move(rules).error();
         auto impl = std::make_shared<ClientRules::Impl>();
         impl->append(std::move(*rules));

@@ -4,7 +4,7 @@
 
 #include <re2/re2.h>
 
-namespace ribbon::policy {
+namespace ribbon::learn {
 
 std::variant<Pattern, std::string> Pattern::compile(std::string_view source) {
     RE2::Options options;
@@ -39,4 +39,4 @@ bool Pattern::search(std::string_view text, std::string* group1) const {
     return true;
 }
 
-}  // namespace ribbon::policy
+}  // namespace ribbon::learn

@@ -31,7 +31,7 @@ namespace re2 {
 class RE2;
 }
 
-namespace ribbon::policy {
+namespace ribbon::learn {
 
 class Pattern {
 public:
@@ -54,4 +54,4 @@ private:
     std::shared_ptr<const re2::RE2> m_re;  // shared: a Pattern is copied with its rule
 };
 
-}  // namespace ribbon::policy
+}  // namespace ribbon::learn

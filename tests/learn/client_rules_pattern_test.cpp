@@ -21,7 +21,7 @@
 namespace ribbon::test {
 namespace {
 
-using policy::Pattern;
+using learn::Pattern;
 
 Pattern compiled(const std::string& source) {
     auto p = Pattern::compile(source);
