@@ -1,4 +1,4 @@
-// verify_test.cpp — `ribbon verify` and ribbon::Verifier on messages signed
+// verifier_test.cpp — `ribbon verify` and ribbon::Verifier on messages signed
 // by other implementations (the openssl CLI and NSS cmsutil) with the test
 // PKI from tests/support/pki.hpp: every verdict, every reason, every
 // unreadable-input error, exactly.
