@@ -380,12 +380,55 @@ HeaderFields fields_of(GMimeObject* object) {
     return fields;
 }
 
+namespace {
+
+// RFC 2046 §5.1.1: the line break before a delimiter line belongs to the
+// delimiter, so a part's content ends just before it. GMime 3.2's
+// parser_scan_content() takes the length of that line break from the
+// delimiter line's *own* ending: content "abc\n" before "--b\r\n" loses its
+// "c", and "abc\r\n" before "--b\n" keeps a "\r". GMime keeps the content
+// as a substream of the message (persist_stream), so its end is set again
+// here from the message's own octets: the delimiter line starts one or two
+// octets after GMime's end (just after a "\n", with "--"), and the content
+// ends before the line break ending the line above it. An end anywhere else
+// (the end of input: a top-level part, a truncated multipart; an empty
+// part) stays. Idempotent: a corrected end is recognised the same way.
+void end_content_at_delimiter(GMimeStream* content) {
+    GMimeStream* whole = content->super_stream;
+    const gint64 end = content->bound_end;
+    if (whole == nullptr || end < 1) return;
+    // around[i] is the message's octet at end - 1 + i.
+    char around[5];
+    if (g_mime_stream_seek(whole, end - 1, GMIME_STREAM_SEEK_SET) != end - 1) return;
+    ssize_t n = g_mime_stream_read(whole, around, sizeof around);
+    gint64 delimiter;
+    if (n == 5 && around[2] == '\n' && around[3] == '-' && around[4] == '-') {
+        delimiter = end + 2;
+    } else if (n >= 4 && around[1] == '\n' && around[2] == '-' && around[3] == '-') {
+        delimiter = end + 1;
+    } else {
+        return;
+    }
+    gint64 fixed = delimiter - 1;
+    if (around[delimiter - 2 - (end - 1)] == '\r') --fixed;
+    fixed = std::max(fixed, content->bound_start);
+    if (fixed != end) g_mime_stream_set_bounds(content, content->bound_start, fixed);
+}
+
+GMimeStream* content_stream(GMimeDataWrapper* content) {
+    GMimeStream* stream = g_mime_data_wrapper_get_stream(content);
+    if (stream != nullptr) end_content_at_delimiter(stream);
+    return stream;
+}
+
+}  // namespace
+
 LeafPart leaf_of(GMimePart* part) {
     GMimeObject* object = GMIME_OBJECT(part);
     LeafPart leaf;
     leaf.fields = fields_of(object);
     if (GMimeDataWrapper* content = g_mime_part_get_content(part)) {
-        leaf.stream = g_mime_data_wrapper_get_stream(content);
+        leaf.stream = content_stream(content);
         leaf.encoding = g_mime_data_wrapper_get_encoding(content);
     }
     leaf.declared_type = g_mime_header_list_contains(g_mime_object_get_header_list(object), "Content-Type");
@@ -582,6 +625,7 @@ std::string read_stream(GMimeStream* stream) {
 std::string decoded_content(GMimePart* part) {
     GMimeDataWrapper* content = g_mime_part_get_content(part);
     if (content == nullptr) return {};
+    content_stream(content);
     GPtr<GMimeStream> mem(g_mime_stream_mem_new());
     g_mime_data_wrapper_write_to_stream(content, mem.get());
     GByteArray* array = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem.get()));

@@ -114,6 +114,10 @@ struct LeafPart {
 // The fields of a GMime object's header list; views of GMime's strings,
 // valid while the object lives.
 HeaderFields fields_of(GMimeObject* object);
+// The part's content ends before the line break preceding its delimiter
+// line (RFC 2046 §5.1.1) whatever either line ends in; leaf_of() and
+// decoded_content() correct GMime 3.2, which gets this wrong for mixed line
+// ends (mime_parse.cpp).
 LeafPart leaf_of(GMimePart* part);
 
 // The top level of a message to sign: its header section and either its

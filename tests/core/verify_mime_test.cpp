@@ -55,6 +55,9 @@ TEST(VerifyMime, SplitTakesTheBytesBetweenTheDelimiters) {
     EXPECT_EQ(split("--b\r\nA\r\n\r\n--b\r\nS\r\n\n--b--"), (Parts{"A\r\n", "S\r\n"}));
     // Empty parts.
     EXPECT_EQ(split("--b\r\n--b\r\n--b--\r\n"), (Parts{"", ""}));
+    // Mixed: the one line break before each delimiter is the delimiter's,
+    // whichever line ends in what (GMime 3.2 cut "EUR" to "EU" here).
+    EXPECT_EQ(split("--b\r\nTotal: 100 EUR\n--b\r\nS\r\n--b--\n"), (Parts{"Total: 100 EUR", "S"}));
 }
 
 TEST(VerifyMime, SplitAcceptsTransportPaddingAndIgnoresLookAlikes) {

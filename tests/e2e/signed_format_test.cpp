@@ -307,5 +307,72 @@ TEST(SignedFormatDate, DateWithZoneOffsetIsHonoured) {
     EXPECT_EQ(signing_time_of(out), t) << "Date: " << buf;
 }
 
+// ---------------------------------------------------------------------------
+// Mixed line ends (docs/SIGNED-FORMAT.md): the line break before a delimiter
+// line belongs to the delimiter (RFC 2046 §5.1.1), whatever either line ends
+// in, so no content octet is lost or added. GMime 3.2 alone turned "Total:
+// 100 EUR\n" before "--b\r\n" into "Total: 100 EU", under a valid signature.
+
+// Every leaf ends in "Total: 100 EUR" and a bare LF before a CRLF
+// delimiter: before a delimiter, before a close delimiter, in a nested
+// multipart; one ends in CRLF before a bare-LF delimiter. `filler` lines
+// go into the first part (to make the message file large).
+std::string mixed_line_end_message(const std::string& filler) {
+    return "From: Bank <no-reply@bank.example>\r\nTo: c@example.org\r\nSubject: invoice\r\n"
+           "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\n" + filler + "Total: 100 EUR\n"
+           "--b\r\nContent-Type: multipart/alternative; boundary=\"i\"\r\n\r\n"
+           "--i\r\nContent-Type: text/plain\r\n\r\nTotal: 100 EUR\n"
+           "--i\r\nContent-Type: text/html\r\n\r\n<p>Total: 100 EUR</p>\r\n--i--\n"
+           "--b\r\nContent-Type: text/plain\r\n\r\nTotal: 100 EUR\n--b--\r\n";
+}
+
+TEST(SignedFormatLineEnds, MixedLineEndsBeforeDelimitersLoseNoOctet) {
+    std::string filler;
+    while (filler.size() < 1100 * 1024) filler += std::string(70, 'x') + "\n";
+    for (bool from_file : {false, true}) {
+        // stdin is read into memory; a file over 1 MiB is parsed in place.
+        SCOPED_TRACE(from_file ? "a file over 1 MiB" : "stdin");
+        const std::string input = mixed_line_end_message(from_file ? filler : "");
+        TempDir dir("ribbon-lineends");
+        SignOptions so;
+        std::string out;
+        if (from_file) {
+            write_file(dir / "in.eml", input);
+            so.extra = {(dir / "in.eml").string()};
+            ASSERT_NO_FATAL_FAILURE(sign_ok("", so, out));
+        } else {
+            ASSERT_NO_FATAL_FAILURE(sign_ok(input, so, out));
+        }
+        const VerifyResult o = verify_openssl(out);
+        ASSERT_TRUE(o.ok) << o.details;
+        const VerifyResult r = verify_ribbon(out);
+        EXPECT_TRUE(r.ok) << r.details;
+
+        // The signed leaves say what the input's say, octet for octet
+        // (after LF -> CRLF); a test-side MIME split, not GMime's.
+        const auto want = mime::decoded_leaves(input);
+        const auto got = mime::decoded_leaves(o.content);
+        ASSERT_EQ(got.size(), 4u);
+        ASSERT_EQ(want.size(), got.size());
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            EXPECT_EQ(got[i].type, want[i].type) << "leaf " << i;
+            const std::string& text = got[i].data;
+            const std::string expected = mime::to_crlf(want[i].data);
+            // Not EXPECT_EQ: a diff of the 1 MiB leaf takes gtest a minute.
+            EXPECT_TRUE(text == expected) << "leaf " << i << " (" << text.size() << " octets, not "
+                                          << expected.size() << ") ends \""
+                                          << text.substr(text.size() - std::min<std::size_t>(text.size(), 20))
+                                          << "\"";
+            EXPECT_TRUE(text.ends_with("Total: 100 EUR") || text.ends_with("Total: 100 EUR</p>"))
+                << "leaf " << i;
+        }
+        EXPECT_EQ(got[0].data.size(), mime::to_crlf(from_file ? filler : "").size() + 14);
+        EXPECT_EQ(got[1].data, "Total: 100 EUR");
+        EXPECT_EQ(got[2].data, "<p>Total: 100 EUR</p>");
+        EXPECT_EQ(got[3].data, "Total: 100 EUR");
+    }
+}
+
 }  // namespace
 }  // namespace ribbon::test
