@@ -191,7 +191,21 @@ public:
 
         How how;
         std::string cte;
-        if (scan.conforms && known_encoding) {
+        if (!part.unknown_encoding.empty()) {
+            // RFC 2045 §6.4: content in an encoding ribbon does not know is
+            // opaque data it can neither decode nor re-encode. It is signed
+            // as it is, with its encoding named, when its octets already
+            // travel intact (7-bit lines, RFC 8551 §3.1.1); otherwise no
+            // form of it would survive transit and it is refused.
+            if (!scan.conforms) {
+                return permanent_error(Errc::malformed_message,
+                                       "a part's Content-Transfer-Encoding \"" + part.unknown_encoding +
+                                           "\" is unknown and its content is not 7-bit lines: it cannot be "
+                                           "signed in a form that survives transit (RFC 2045 §6.4)");
+            }
+            how = How::passthrough;
+            cte = part.unknown_encoding;
+        } else if (scan.conforms && known_encoding) {
             how = How::passthrough;
             if (encoding == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) cte = "quoted-printable";
             else if (encoding == GMIME_CONTENT_ENCODING_BASE64) cte = "base64";

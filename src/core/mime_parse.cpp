@@ -415,6 +415,24 @@ void end_content_at_delimiter(GMimeStream* content) {
     if (fixed != end) g_mime_stream_set_bounds(content, content->bound_start, fixed);
 }
 
+// GMime maps a Content-Transfer-Encoding it does not know to DEFAULT, the
+// same as none at all; the token is kept so that the canonical writer can
+// tell the two apart (RFC 2045 §6.4).
+void note_unknown_encoding(LeafPart& leaf) {
+    if (leaf.encoding != GMIME_CONTENT_ENCODING_DEFAULT) return;
+    for (const HeaderField& f : leaf.fields) {
+        if (!ascii_iequals(f.name, "Content-Transfer-Encoding")) continue;
+        std::string token = enc::unfold(f.raw_value);
+        const auto first = token.find_first_not_of(" \t");
+        if (first == std::string::npos) return;
+        token = token.substr(first, token.find_last_not_of(" \t") + 1 - first);
+        if (g_mime_content_encoding_from_string(token.c_str()) == GMIME_CONTENT_ENCODING_DEFAULT) {
+            leaf.unknown_encoding = token;
+        }
+        return;
+    }
+}
+
 GMimeStream* content_stream(GMimeDataWrapper* content) {
     GMimeStream* stream = g_mime_data_wrapper_get_stream(content);
     if (stream != nullptr) end_content_at_delimiter(stream);
@@ -431,6 +449,7 @@ LeafPart leaf_of(GMimePart* part) {
         leaf.stream = content_stream(content);
         leaf.encoding = g_mime_data_wrapper_get_encoding(content);
     }
+    note_unknown_encoding(leaf);
     leaf.declared_type = g_mime_header_list_contains(g_mime_object_get_header_list(object), "Content-Type");
     leaf.is_text = !leaf.declared_type ||
                    g_mime_content_type_is_type(g_mime_object_get_content_type(object), "text", "*");
@@ -573,6 +592,7 @@ std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& li
     leaf.fields = std::move(scan.fields);
     leaf.bytes = message.substr(scan.offset);
     leaf.in_memory = true;
+    note_unknown_encoding(leaf);
     return leaf;
 }
 

@@ -107,6 +107,10 @@ struct LeafPart {
     bool in_memory = false;
     GMimeStream* stream = nullptr;
     GMimeContentEncoding encoding = GMIME_CONTENT_ENCODING_DEFAULT;
+    // A Content-Transfer-Encoding GMime does not know (x-gzip64, …), as
+    // written: `encoding` is then DEFAULT, and the octets cannot be decoded
+    // (RFC 2045 §6.4). Empty for a known one or none.
+    std::string unknown_encoding;
     bool declared_type = false;  // it has a Content-Type field
     bool is_text = true;         // text/*, or no Content-Type (RFC 2045 §5.2)
 };

@@ -293,11 +293,36 @@ TEST(Canonical, TextInBase64ThatDoesNotConformBecomesQuotedPrintable) {
 // such an entity must be treated as application/octet-stream; keeping the
 // field (the octets are copied unchanged) would keep its meaning. Reported
 // to the lead; run with --gtest_also_run_disabled_tests.
-TEST(Canonical, DISABLED_AnUnknownTransferEncodingIsKept) {
+// RFC 2045 §6.4: an encoding ribbon does not know is opaque data. GMime
+// reports it as no encoding at all; the field must not be dropped (the
+// signed part would then show encoded bytes as 7bit text).
+TEST(Canonical, AnUnknownTransferEncodingIsKept) {
     EXPECT_EQ(ok(Canon().of("Content-Type: application/octet-stream\r\n"
                             "Content-Transfer-Encoding: x-gzip64\r\n\r\nH4sIAAAA\r\n")),
               "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-gzip64\r\n"
               "\r\nH4sIAAAA\r\n");
+    // The same inside a multipart (GMime's route), the token as written.
+    EXPECT_EQ(ok(Canon().of("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+                            "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+                            "--b\r\nContent-Type: application/octet-stream\r\n"
+                            "Content-Transfer-Encoding:  X-Gzip64 \r\n\r\nH4sIAAAA\r\n--b--\r\n")),
+              "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n"
+              "--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
+              "--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: X-Gzip64\r\n"
+              "\r\nH4sIAAAA\r\n--b--\r\n");
+}
+
+// Content in an unknown encoding that is not 7-bit lines cannot be made to
+// survive transit without decoding it: refused, naming the encoding.
+TEST(Canonical, AnUnknownTransferEncodingOverEightBitContentIsRefused) {
+    auto r = Canon().of("Content-Type: application/octet-stream\r\n"
+                        "Content-Transfer-Encoding: x-private\r\n\r\n\xC3\xA9t\xC3\xA9\r\n");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Errc::malformed_message);
+    EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
+    EXPECT_EQ(r.error().message(),
+              "a part's Content-Transfer-Encoding \"x-private\" is unknown and its content is not 7-bit lines: "
+              "it cannot be signed in a form that survives transit (RFC 2045 §6.4)");
 }
 
 TEST(Canonical, UuencodedContentIsDecodedThenReencoded) {
