@@ -1,51 +1,26 @@
 // mail_text.cpp — addresses compared in one form and shown safely, and
 // terminal escaping, for every front end (ribbon/mail_text.hpp).
 //
-// Why ICU (libicu-dev) and not libidn2: ribbon needs two things, the
-// IDNA conversion (UTS #46 on top of IDNA2008, RFC 5891) and a judgement of
-// whether a Unicode label is safe to show a person (UTS #39 restriction
-// levels, the policy Chromium's IDN display follows). libidn2 does only the
-// first; ICU does both, from the same Unicode data, and is already on every
-// Debian system. Neither table is written by hand here.
+// The IDNA conversions and UTS #39 skeletons are core/idn.hpp's (ICU);
+// the spoof checks that decide what is safe to show are here.
 //
 // Input is untrusted: header values and certificate names of any length and
 // any bytes. ICU is given explicit lengths, and a failed conversion is a
 // value (nullopt), never an exception or a crash.
 #include "ribbon/mail_text.hpp"
 
-#include <unicode/uidna.h>
 #include <unicode/uset.h>
 #include <unicode/uspoof.h>
 
 #include <cstdio>
 
 #include "base/ascii.hpp"
+#include "core/idn.hpp"
 #include "core/openssl_util.hpp"
 
 namespace ribbon {
 
 namespace {
-
-// Longest domain DNS carries is 253 octets; U-labels may need up to four
-// bytes per character, so a generous fixed buffer avoids a second pass.
-constexpr int kMaxDomainBytes = 1024;
-
-// UTS #46 nontransitional processing (ß, ς, ZWJ/ZWNJ kept, as IDNA2008
-// and every current browser do), with the IDNA2008 Bidi (RFC 5893) and
-// CONTEXTJ (RFC 5892 Appendix A) rules. STD3 rules are off: mail domains
-// are host names, but a certificate's or header's odd ASCII label is
-// compared as it is rather than refused.
-const UIDNA* idna() {
-    static const UIDNA* const instance = [] {
-        UErrorCode status = U_ZERO_ERROR;
-        UIDNA* u =
-            uidna_openUTS46(UIDNA_NONTRANSITIONAL_TO_ASCII | UIDNA_NONTRANSITIONAL_TO_UNICODE |
-                                UIDNA_CHECK_BIDI | UIDNA_CHECK_CONTEXTJ,
-                            &status);
-        return U_SUCCESS(status) ? u : nullptr;
-    }();
-    return instance;
-}
 
 // UTS #39 §5.2 "highly restrictive": one script per label, or Latin with
 // Han/Hiragana/Katakana, Han/Bopomofo or Han/Hangul, the combinations
@@ -74,52 +49,6 @@ const USpoofChecker* spoof_checker() {
     return instance;
 }
 
-bool is_ascii(std::string_view s) {
-    for (unsigned char c : s) {
-        if (c >= 0x80) return false;
-    }
-    return true;
-}
-
-// True when some label starts "xn--": an A-label that must decode.
-bool has_ace_label(std::string_view lower_domain) {
-    for (std::size_t pos = 0; pos <= lower_domain.size();) {
-        if (lower_domain.substr(pos, 4) == "xn--") return true;
-        const std::size_t dot = lower_domain.find('.', pos);
-        if (dot == std::string_view::npos) break;
-        pos = dot + 1;
-    }
-    return false;
-}
-
-using Convert = int32_t (*)(const UIDNA*, const char*, int32_t, char*, int32_t, UIDNAInfo*,
-                            UErrorCode*);
-
-std::optional<std::string> convert(Convert fn, std::string_view domain) {
-    const UIDNA* u = idna();
-    if (u == nullptr || domain.empty() || domain.size() > kMaxDomainBytes) return std::nullopt;
-    char out[kMaxDomainBytes];
-    UIDNAInfo info = UIDNA_INFO_INITIALIZER;
-    UErrorCode status = U_ZERO_ERROR;
-    const int32_t n = fn(u, domain.data(), static_cast<int32_t>(domain.size()), out,
-                         kMaxDomainBytes, &info, &status);
-    if (U_FAILURE(status) || info.errors != 0 || n <= 0 || n > kMaxDomainBytes) return std::nullopt;
-    return std::string(out, static_cast<std::size_t>(n));
-}
-
-// The domain as lower-case A-labels; nullopt when it is not a valid IDN.
-std::optional<std::string> domain_ascii(std::string_view domain) {
-    if (is_ascii(domain)) {
-        std::string lower = ascii_lower(domain);
-        // Plain ASCII host names need no IDNA processing: only A-labels
-        // must be checked to decode (RFC 5891 §5.4).
-        if (!has_ace_label(lower)) return lower;
-    }
-    auto ascii = convert(uidna_nameToASCII_UTF8, domain);
-    if (!ascii) return std::nullopt;
-    return ascii_lower(*ascii);
-}
-
 // True when every non-ASCII label of the Unicode domain passes the spoof
 // checks. Checked per label, as Chromium does: "пример.example" (one
 // Cyrillic label, one Latin) is readable, "bаnk" (two scripts in one
@@ -132,7 +61,7 @@ bool safe_to_show(std::string_view unicode_domain) {
         std::size_t dot = unicode_domain.find('.', pos);
         if (dot == std::string_view::npos) dot = unicode_domain.size();
         const std::string_view label = unicode_domain.substr(pos, dot - pos);
-        if (!is_ascii(label)) {
+        if (!idn::is_ascii(label)) {
             const auto length = static_cast<int32_t>(label.size());
             UErrorCode status = U_ZERO_ERROR;
             const int32_t failed = uspoof_checkUTF8(sc, label.data(), length, nullptr, &status);
@@ -140,13 +69,8 @@ bool safe_to_show(std::string_view unicode_domain) {
             // A whole-script lookalike: one script, but every character
             // looks like an ASCII one ("аре" in Cyrillic reads "ape"). Its
             // UTS #39 §4 skeleton is then plain ASCII.
-            char skeleton[kMaxDomainBytes];
-            const int32_t n = uspoof_getSkeletonUTF8(sc, 0, label.data(), length, skeleton,
-                                                     kMaxDomainBytes, &status);
-            if (U_FAILURE(status) || n <= 0 || n > kMaxDomainBytes ||
-                is_ascii(std::string_view(skeleton, static_cast<std::size_t>(n)))) {
-                return false;
-            }
+            const auto skeleton = idn::skeleton(label);
+            if (!skeleton || skeleton->empty() || idn::is_ascii(*skeleton)) return false;
         }
         pos = dot + 1;
     }
@@ -159,7 +83,7 @@ std::optional<std::string> address_ascii_form(std::string_view address) {
     // The last '@': a quoted local part may hold one (RFC 5322 §3.4.1).
     const std::size_t at = address.rfind('@');
     if (at == std::string_view::npos) return std::nullopt;
-    auto domain = domain_ascii(address.substr(at + 1));
+    auto domain = idn::domain_ascii(address.substr(at + 1));
     if (!domain) return std::nullopt;
     return std::string(address.substr(0, at + 1)) + *domain;
 }
@@ -178,14 +102,14 @@ std::string display_address(std::string_view address) {
     if (raw_at == std::string_view::npos) return std::string(address);
     const std::string_view raw_domain = address.substr(raw_at + 1);
     // A plain ASCII domain is shown as written, case and all.
-    if (is_ascii(raw_domain) && !has_ace_label(ascii_lower(raw_domain))) {
+    if (idn::is_ascii(raw_domain) && !idn::has_ace_label(ascii_lower(raw_domain))) {
         return std::string(address);
     }
     auto ascii = address_ascii_form(address);
     if (!ascii) return std::string(address);
     const std::size_t at = ascii->rfind('@');
     const std::string_view domain = std::string_view(*ascii).substr(at + 1);
-    auto unicode = convert(uidna_nameToUnicodeUTF8, domain);
+    auto unicode = idn::domain_unicode(domain);
     if (!unicode || !safe_to_show(*unicode)) return *ascii;
     return ascii->substr(0, at + 1) + *unicode;
 }
