@@ -9,6 +9,9 @@
 #    the same command on the 3 KB message (the process's baseline);
 #  - Postfix relaying smtp-source's load to smtp-sink, without and with
 #    ribbon's milter: messages/s and the milter's share of the CPU;
+#  - the lookalike check (issue 15): find() per first-seen domain against
+#    100,000 generated known domains, mean and p99, and the index's build
+#    time and memory;
 #  - smtp-source → smtp-sink directly and through `ribbon relay`: messages/s
 #    against the machine's RSA-2048 limit, and the latency the relay adds
 #    at half its rate.
@@ -141,6 +144,10 @@ echo
 # ---- the recipient policy per message (bench/policy_bench.cpp) ---------------
 echo
 "$BUILD/ribbon-policy-bench" "$WORK" || echo "(policy row skipped: ribbon-policy-bench failed, see above)"
+
+# ---- the lookalike check per first-seen domain (bench/lookalike_bench.cpp) ---
+echo
+"$BUILD/ribbon-lookalike-bench" || echo "(lookalike row skipped: ribbon-lookalike-bench failed, see above)"
 
 # ---- load: smtp-source → ribbon relay → smtp-sink -----------------------------
 # The same message and count, directly to smtp-sink and through the relay

@@ -83,13 +83,14 @@ enum class LookalikeKind {
     hyphenation,    // a hyphen or dot moved, added or dropped: "bank-example.com"
     other_tld,      // the same label, or the whole known name, under another public suffix
 };
-std::string_view lookalike_kind_name(LookalikeKind k) noexcept;  // "confusable" | "edit-distance" | "hyphenation" | "other-tld"
+// "confusable" | "edit-distance" | "hyphenation" | "other-tld"
+std::string_view lookalike_kind_name(LookalikeKind k) noexcept;
 
 // What the organisation knows of a domain it compares against.
 struct KnownDomain {
-    std::string domain;     // A-label form, lower case
-    bool own = false;       // one of the organisation's own [[signer]] domains
-    std::uint64_t seen = 0; // messages recorded from it (key continuity)
+    std::string domain;      // A-label form, lower case
+    bool own = false;        // one of the organisation's own [[signer]] domains
+    std::uint64_t seen = 0;  // messages recorded from it (key continuity)
 };
 
 struct LookalikeMatch {

@@ -7,8 +7,10 @@
 // fifteen entries per known domain (a domain's deletion neighbourhood),
 // 1.5 million for 100,000 domains. Here an entry is one 8-byte slot: the
 // upper 32 bits of the hash as a fingerprint, the value below, in an
-// open-addressed table with linear probing kept at most 3/4 full. Two keys
-// with the same fingerprint share hits; the caller's check sorts them out.
+// open-addressed table with linear probing kept at most 7/8 full: a miss
+// then reads about 32 slots on average, four cache lines, and the table
+// costs 9 to 18 bytes an entry. Two keys with the same fingerprint share
+// hits; the caller's check sorts them out.
 #pragma once
 
 #include <cstddef>
@@ -21,7 +23,7 @@ class FingerprintTable {
 public:
     // Adds `value` (below 2^32) under `hash`; duplicates are kept.
     void insert(std::uint64_t hash, std::uint32_t value) {
-        if ((m_count + 1) * 4 > m_slots.size() * 3) grow();
+        if ((m_count + 1) * 8 > m_slots.size() * 7) grow();
         place(slot_of(fingerprint(hash), value));
         ++m_count;
     }

@@ -3,14 +3,15 @@
 //
 // Every known domain is an Entry; one FingerprintTable maps keys, a tag and
 // one or two strings, to entry numbers:
-//   'O' registrable part (A-labels)         rule 3, and add()'s updates
+//   'N' the domain (A-labels)               add()'s updates
+//   'O' registrable part (A-labels)         rule 3, same organisation
 //   'L' registrable label's key             rule 4, equal keys
 //   'W' registrable part's key without dots rule 4, hyphenation
 //   'R' registrable part's skeletons        rule 5, a known name inside
-//   'D' suffix, and the label's key or the key with one character deleted:
-//       rule 4's edit distance, as a deletion neighbourhood (the SymSpell
-//       idea): two strings one edit apart share a one-deletion string, or
-//       one is a deletion of the other.
+//   'D' suffix and the label's key with one character deleted: rule 4's
+//       edit distance as a deletion neighbourhood (the SymSpell idea): two
+//       strings one edit apart share a one-deletion string, or one is a
+//       deletion of the other (found through 'L').
 // A query looks up its own keys and deletions, so find() costs a number of
 // hash lookups linear in the domain's length, whatever the index's size;
 // every hit is checked against the entry's real strings, so fingerprint
@@ -53,7 +54,8 @@ struct Parsed {
     std::size_t reg = 0;                   // index of the registrable label
 
     std::string_view registrable() const {
-        return std::string_view(ascii).substr(static_cast<std::size_t>(labels[reg].data() - ascii.data()));
+        return std::string_view(ascii).substr(
+            static_cast<std::size_t>(labels[reg].data() - ascii.data()));
     }
     std::string_view suffix() const { return registrable().substr(labels[reg].size() + 1); }
     std::string suffix_skeleton() const {
@@ -69,13 +71,16 @@ struct Parsed {
 // A known domain.
 struct Entry {
     KnownDomain known;
-    std::string registrable;        // A-labels
-    std::string label_skeleton;     // of the registrable label, hyphens kept
-    std::string suffix_skeleton;    // of the suffix's labels, joined by '.'
-    std::uint8_t label_octets = 0;  // the registrable label's length in `registrable`
+    std::string label_skeleton;       // of the registrable label, hyphens kept
+    std::string suffix_skeleton;      // of the suffix's labels, joined by '.'
+    std::uint8_t registrable_at = 0;  // where the registrable part starts in known.domain
+    std::uint8_t label_octets = 0;    // the registrable label's length
 
-    std::string_view label() const { return std::string_view(registrable).substr(0, label_octets); }
-    std::string_view suffix() const { return std::string_view(registrable).substr(label_octets + 1); }
+    std::string_view registrable() const {
+        return std::string_view(known.domain).substr(registrable_at);
+    }
+    std::string_view label() const { return registrable().substr(0, label_octets); }
+    std::string_view suffix() const { return registrable().substr(label_octets + 1); }
 };
 
 std::string without(std::string_view s, std::string_view drop) {
@@ -96,8 +101,8 @@ std::string whole_key(std::string_view label_skeleton, std::string_view suffix_s
 
 // Characters, not bytes, of UTF-8 text: a skeleton in another script.
 std::size_t characters(std::string_view s) {
-    return static_cast<std::size_t>(
-        std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
+    return static_cast<std::size_t>(std::count_if(
+        s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xc0) != 0x80; }));
 }
 
 std::uint64_t mix(std::uint64_t x) {  // splitmix64's finaliser
@@ -222,10 +227,14 @@ bool edit_indexed(std::string_view key) {
 
 int kind_rank(LookalikeKind k) {
     switch (k) {
-    case LookalikeKind::confusable: return 0;
-    case LookalikeKind::other_tld: return 1;
-    case LookalikeKind::hyphenation: return 2;
-    case LookalikeKind::edit_distance: return 3;
+        case LookalikeKind::confusable:
+            return 0;
+        case LookalikeKind::other_tld:
+            return 1;
+        case LookalikeKind::hyphenation:
+            return 2;
+        case LookalikeKind::edit_distance:
+            return 3;
     }
     return 4;
 }
@@ -267,26 +276,32 @@ std::string describe(const Candidate& c, const KnownDomain& known, std::string_v
     }
     out += "): ";
     if (c.kind == LookalikeKind::other_tld && c.inside) {
-        return out + quoted(domain) + " holds " + quoted(c.known) + " under another organisation's name";
+        return out + quoted(domain) + " holds " + quoted(c.known) +
+               " under another organisation's name";
     }
     out += quoted(c.shown);
     switch (c.kind) {
-    case LookalikeKind::confusable:
-        return out + " reads as " + quoted(c.known) + " (confusable characters, UTS #39)";
-    case LookalikeKind::hyphenation:
-        return out + " is " + quoted(c.known) + " with hyphens or dots moved";
-    case LookalikeKind::other_tld:
-        return out + " is " + quoted(c.known) + " under another public suffix";
-    case LookalikeKind::edit_distance:
-        break;
+        case LookalikeKind::confusable:
+            return out + " reads as " + quoted(c.known) + " (confusable characters, UTS #39)";
+        case LookalikeKind::hyphenation:
+            return out + " is " + quoted(c.known) + " with hyphens or dots moved";
+        case LookalikeKind::other_tld:
+            return out + " is " + quoted(c.known) + " under another public suffix";
+        case LookalikeKind::edit_distance:
+            break;
     }
     out += " is " + quoted(c.known);
     switch (c.edit) {
-    case Edit::added: return out + " with one letter added";
-    case Edit::dropped: return out + " with one letter dropped";
-    case Edit::replaced: return out + " with one letter replaced";
-    case Edit::swapped: return out + " with two letters swapped";
-    case Edit::not_one: break;
+        case Edit::added:
+            return out + " with one letter added";
+        case Edit::dropped:
+            return out + " with one letter dropped";
+        case Edit::replaced:
+            return out + " with one letter replaced";
+        case Edit::swapped:
+            return out + " with two letters swapped";
+        case Edit::not_one:
+            break;
     }
     return out;
 }
@@ -295,10 +310,14 @@ std::string describe(const Candidate& c, const KnownDomain& known, std::string_v
 
 std::string_view lookalike_kind_name(LookalikeKind k) noexcept {
     switch (k) {
-    case LookalikeKind::confusable: return "confusable";
-    case LookalikeKind::edit_distance: return "edit-distance";
-    case LookalikeKind::hyphenation: return "hyphenation";
-    case LookalikeKind::other_tld: return "other-tld";
+        case LookalikeKind::confusable:
+            return "confusable";
+        case LookalikeKind::edit_distance:
+            return "edit-distance";
+        case LookalikeKind::hyphenation:
+            return "hyphenation";
+        case LookalikeKind::other_tld:
+            return "other-tld";
     }
     return "unknown";
 }
@@ -347,7 +366,8 @@ struct LookalikeIndex::Impl {
 
 void LookalikeIndex::Impl::insert_keys(std::uint32_t id, const Entry& e,
                                        std::size_t registrable_labels) {
-    table.insert(key_hash('O', e.registrable), id);
+    table.insert(key_hash('N', e.known.domain), id);
+    table.insert(key_hash('O', e.registrable()), id);
     const std::string key = label_key(e.label_skeleton);
     if (characters(key) >= kMinExactKey) table.insert(key_hash('L', key), id);
     const std::string whole = whole_key(e.label_skeleton, e.suffix_skeleton);
@@ -355,15 +375,15 @@ void LookalikeIndex::Impl::insert_keys(std::uint32_t id, const Entry& e,
     table.insert(key_hash('R', e.label_skeleton + "." + e.suffix_skeleton), id);
     max_registrable_labels = std::max(max_registrable_labels, registrable_labels);
     if (idn::is_ascii(key) && key.size() >= kMinEditKey) {
-        table.insert(key_hash('D', e.suffix(), key), id);
-        for_each_deletion(key, [&](std::string_view d) { table.insert(key_hash('D', e.suffix(), d), id); });
+        for_each_deletion(
+            key, [&](std::string_view d) { table.insert(key_hash('D', e.suffix(), d), id); });
     }
 }
 
 bool LookalikeIndex::Impl::same_organisation(const Parsed& q) const {
     bool same = false;
     table.for_each(key_hash('O', q.registrable()), [&](std::uint32_t id) {
-        same = entries[id].registrable == q.registrable();
+        same = entries[id].registrable() == q.registrable();
         return !same;
     });
     return same;
@@ -387,17 +407,19 @@ void LookalikeIndex::Impl::match_labels(Search& s) const {
             }
             const bool by_label = kind != LookalikeKind::other_tld;
             s.offer({id, kind, Edit::not_one, by_label ? label : q.registrable(),
-                     by_label ? e.label() : std::string_view(e.registrable)});
+                     by_label ? e.label() : std::string_view(e.registrable())});
         });
         s.hits(key_hash('W', key), [&](std::uint32_t id, const Entry& e) {
             if (whole_key(e.label_skeleton, e.suffix_skeleton) != key) return;
-            s.offer({id, LookalikeKind::hyphenation, Edit::not_one, q.registrable(), e.registrable});
+            s.offer(
+                {id, LookalikeKind::hyphenation, Edit::not_one, q.registrable(), e.registrable()});
         });
     }
     if (characters(whole) >= kMinExactKey) {
         s.hits(key_hash('L', whole), [&](std::uint32_t id, const Entry& e) {
             if (label_key(e.label_skeleton) != whole) return;
-            s.offer({id, LookalikeKind::hyphenation, Edit::not_one, q.registrable(), e.registrable});
+            s.offer(
+                {id, LookalikeKind::hyphenation, Edit::not_one, q.registrable(), e.registrable()});
         });
     }
 }
@@ -414,12 +436,14 @@ void LookalikeIndex::Impl::match_embedded(Search& s) const {
             run += '.';
             run += q.skeletons[last];
             const char* begin = q.labels[first].data();
-            const std::string_view shown(begin, static_cast<std::size_t>(
-                                                    q.labels[last].data() + q.labels[last].size() - begin));
+            const std::string_view shown(
+                begin,
+                static_cast<std::size_t>(q.labels[last].data() + q.labels[last].size() - begin));
             s.hits(key_hash('R', run), [&](std::uint32_t id, const Entry& e) {
                 if (e.label_skeleton + "." + e.suffix_skeleton != run) return;
-                const auto kind = shown == e.registrable ? LookalikeKind::other_tld : LookalikeKind::confusable;
-                s.offer({id, kind, Edit::not_one, shown, e.registrable, true});
+                const auto kind =
+                    shown == e.registrable() ? LookalikeKind::other_tld : LookalikeKind::confusable;
+                s.offer({id, kind, Edit::not_one, shown, e.registrable(), true});
             });
         }
     }
@@ -439,8 +463,15 @@ void LookalikeIndex::Impl::match_edits(Search& s) const {
             s.offer({id, LookalikeKind::edit_distance, edit, q.labels[q.reg], e.label()});
         }
     };
+    // The query one deletion of a known key, or both one deletion of the
+    // same string (a letter replaced, two swapped).
     s.hits(key_hash('D', suffix, key), check);
-    for_each_deletion(key, [&](std::string_view d) { s.hits(key_hash('D', suffix, d), check); });
+    for_each_deletion(key, [&](std::string_view d) {
+        s.hits(key_hash('D', suffix, d), check);
+        // A known key that is a deletion of the query (a letter added) is
+        // found by its 'L' entry rather than a 'D' entry of its own.
+        if (d.size() >= kMinEditKey) s.hits(key_hash('L', d), check);
+    });
 }
 
 LookalikeIndex::LookalikeIndex() : m_impl(std::make_unique<Impl>()) {
@@ -465,7 +496,7 @@ bool LookalikeIndex::add(const KnownDomain& known) {
     Parsed p;
     if (!parse(known.domain, *index.psl, p)) return false;
     bool updated = false;
-    index.table.for_each(key_hash('O', p.registrable()), [&](std::uint32_t id) {
+    index.table.for_each(key_hash('N', p.ascii), [&](std::uint32_t id) {
         Entry& e = index.entries[id];
         if (e.known.domain != p.ascii) return true;
         e.known.own = e.known.own || known.own;
@@ -477,7 +508,7 @@ bool LookalikeIndex::add(const KnownDomain& known) {
     if (index.entries.size() >= std::numeric_limits<std::uint32_t>::max()) return false;
     Entry e;
     e.known = KnownDomain{p.ascii, known.own, known.seen};
-    e.registrable = std::string(p.registrable());
+    e.registrable_at = static_cast<std::uint8_t>(p.ascii.size() - p.registrable().size());
     e.label_skeleton = p.skeletons[p.reg];
     e.suffix_skeleton = p.suffix_skeleton();
     e.label_octets = static_cast<std::uint8_t>(p.labels[p.reg].size());

@@ -3,6 +3,8 @@
 // reported, the Public Suffix List and its fallback, hostile input, and
 // one index shared by threads. The A-label of a Unicode lookalike is
 // checked against Python's own IDNA codec.
+#include "ribbon/lookalike.hpp"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,7 +13,6 @@
 #include <thread>
 #include <vector>
 
-#include "ribbon/lookalike.hpp"
 #include "support/process.hpp"
 
 namespace ribbon::test {
@@ -57,7 +58,8 @@ TEST(Lookalike, DigitOneForLetterL) {
     // Digit zero for letter o: confusables.txt maps it to capital O, which
     // a DNS name folds.
     const auto zero = index_of({{"google.example", false, 3}});
-    expect_match(zero, "g00gle.example", "g00gle.example", "google.example", LookalikeKind::confusable);
+    expect_match(zero, "g00gle.example", "g00gle.example", "google.example",
+                 LookalikeKind::confusable);
 }
 
 TEST(Lookalike, RnForM) {
@@ -89,7 +91,8 @@ TEST(Lookalike, CyrillicLettersAsULabelAndALabel) {
                   "\"bank\" (confusable characters, UTS #39)");
     }
     // Under another suffix too: the label looks the same.
-    expect_match(index, "b\xd0\xb0nk.org", "xn--bnk-6cd.org", "bank.example", LookalikeKind::confusable);
+    expect_match(index, "b\xd0\xb0nk.org", "xn--bnk-6cd.org", "bank.example",
+                 LookalikeKind::confusable);
     // A Unicode lookalike given as the known domain is stored as A-labels.
     const auto reverse = index_of({{kCyrillicBank, false, 2}});
     expect_match(reverse, "bank.example", "bank.example", "xn--bnk-6cd.example",
@@ -120,10 +123,12 @@ TEST(Lookalike, HyphenOrDotMoved) {
     EXPECT_EQ(index.find("bank-example.com")->detail,
               "lookalike of bank.example (known signer, seen 7 times): \"bank-example.com\" is "
               "\"bank.example\" with hyphens or dots moved");
-    expect_match(index, "my-bank.example", "my-bank.example", "mybank.example", LookalikeKind::hyphenation);
+    expect_match(index, "my-bank.example", "my-bank.example", "mybank.example",
+                 LookalikeKind::hyphenation);
     // A dot added: the known label split in two.
     const auto joined = index_of({{"bankexample.example", false, 1}});
-    expect_match(joined, "bank.example", "bank.example", "bankexample.example", LookalikeKind::hyphenation);
+    expect_match(joined, "bank.example", "bank.example", "bankexample.example",
+                 LookalikeKind::hyphenation);
 }
 
 TEST(Lookalike, SameNameUnderAnotherSuffix) {
@@ -141,8 +146,8 @@ TEST(Lookalike, SameNameUnderAnotherSuffix) {
     EXPECT_EQ(net->detail,
               "lookalike of bank.example (known signer, seen 1,234 times): \"bank.example.net\" "
               "holds \"bank.example\" under another organisation's name");
-    expect_match(index, "login.bank.example.evil.net", "login.bank.example.evil.net", "bank.example",
-                 LookalikeKind::other_tld);
+    expect_match(index, "login.bank.example.evil.net", "login.bank.example.evil.net",
+                 "bank.example", LookalikeKind::other_tld);
     expect_match(index, "login.b\xd0\xb0nk.example.evil.net", "login.xn--bnk-6cd.example.evil.net",
                  "bank.example", LookalikeKind::confusable);
 }
@@ -156,7 +161,8 @@ TEST(Lookalike, SuffixesOfTheSystemList) {
     const auto uk = index_of({{"bank.co.uk", false, 1}});
     EXPECT_FALSE(uk.find("other.co.uk").has_value());
     expect_match(uk, "bnak.co.uk", "bnak.co.uk", "bank.co.uk", LookalikeKind::edit_distance);
-    expect_match(uk, "bank.co.uk.evil.net", "bank.co.uk.evil.net", "bank.co.uk", LookalikeKind::other_tld);
+    expect_match(uk, "bank.co.uk.evil.net", "bank.co.uk.evil.net", "bank.co.uk",
+                 LookalikeKind::other_tld);
 }
 
 TEST(Lookalike, OneLetterEdits) {
@@ -172,42 +178,46 @@ TEST(Lookalike, OneLetterEdits) {
         const auto m = index.find(domain);
         ASSERT_TRUE(m.has_value()) << domain;
         EXPECT_EQ(m->kind, LookalikeKind::edit_distance) << domain;
-        EXPECT_EQ(m->detail, std::string("lookalike of bank.example (known signer, seen 12 times): ") + why);
+        EXPECT_EQ(m->detail,
+                  std::string("lookalike of bank.example (known signer, seen 12 times): ") + why);
     }
     // A replaced letter counts from 5 characters.
     const auto longer = index_of({{"mybank.example", false, 1}});
     const auto m = longer.find("mybunk.example");
     ASSERT_TRUE(m.has_value());
-    EXPECT_EQ(m->detail,
-              "lookalike of mybank.example (known signer, seen 1 time): \"mybunk\" is \"mybank\" with "
-              "one letter replaced");
+    EXPECT_EQ(
+        m->detail,
+        "lookalike of mybank.example (known signer, seen 1 time): \"mybunk\" is \"mybank\" with "
+        "one letter replaced");
 }
 
 TEST(Lookalike, WhatIsNotALookalike) {
     const auto index = index_of({{"bank.example", true, 0}, {"abc.example", false, 5}});
     for (const char* domain : {
              "bank.example", "BANK.Example", "bank.example.", "Bank.EXAMPLE.",  // itself, any case
-             "mail.bank.example", "a.b.c.bank.example",                         // the same organisation
-             "example.org", "example.example", "bankexample",                   // unrelated, or no suffix
+             "mail.bank.example", "a.b.c.bank.example",        // the same organisation
+             "example.org", "example.example", "bankexample",  // unrelated, or no suffix
              "tank.example", "bang.example",  // one replaced letter in a 4-letter label
              "bank.evil.net",                 // a known label alone in a subdomain
              "abd.example", "ab.example", "abcd.example",  // edits of a 3-letter label
              "bnak.org",                                   // an edit under another suffix
          }) {
-        EXPECT_FALSE(index.find(domain).has_value()) << domain << ": " << index.find(domain)->detail;
+        EXPECT_FALSE(index.find(domain).has_value())
+            << domain << ": " << index.find(domain)->detail;
     }
     // A subdomain as the known domain: its organisation is known.
     const auto sub = index_of({{"mail.bank.example", false, 9}});
     EXPECT_FALSE(sub.find("bank.example").has_value());
     EXPECT_FALSE(sub.find("www.bank.example").has_value());
-    expect_match(sub, "bnak.example", "bnak.example", "mail.bank.example", LookalikeKind::edit_distance);
+    expect_match(sub, "bnak.example", "bnak.example", "mail.bank.example",
+                 LookalikeKind::edit_distance);
     // An empty index knows nothing.
     EXPECT_FALSE(LookalikeIndex().find("bank.example").has_value());
 }
 
 TEST(Lookalike, OwnBeforeRecordedThenMostSeen) {
-    const auto index = index_of({{"paypal.org", false, 9999}, {"paypal.example", true, 0},
-                                 {"paypal.test", false, 5}});
+    const auto index = index_of(
+        {{"paypal.org", false, 9999}, {"paypal.example", true, 0}, {"paypal.test", false, 5}});
     const auto m = index.find("paypa1.net");
     ASSERT_TRUE(m.has_value());
     EXPECT_EQ(m->resembles.domain, "paypal.example");
@@ -248,23 +258,32 @@ std::vector<std::string> hostile_names() {
         "",
         ".",
         "..",
-        "bank",                                        // one label
-        "bank..example",                               // empty label
+        "bank",           // one label
+        "bank..example",  // empty label
         ".bank.example",
-        "-bank.example", "bank-.example",              // hyphen at an end
-        "ban_k.example", "bank.exa mple", "bank@example",
-        std::string("ban\x01k.example"), std::string("bank\x7f.example"),
-        std::string("bank\0.example", 13),             // NUL inside
+        "-bank.example",
+        "bank-.example",  // hyphen at an end
+        "ban_k.example",
+        "bank.exa mple",
+        "bank@example",
+        std::string("ban\x01k.example"),
+        std::string("bank\x7f.example"),
+        std::string("bank\0.example", 13),  // NUL inside
         std::string("bank\r\n.example"),
-        "\xff\xfe.example", "b\xd0.example", "\xc0\xaf.example",  // invalid UTF-8
-        "xn--.example", "xn--zz--.example", "xn--bnk-6cd-.example",  // A-labels that do not decode
-        std::string(64, 'a') + ".example",            // a label over 63 octets
+        "\xff\xfe.example",
+        "b\xd0.example",
+        "\xc0\xaf.example",  // invalid UTF-8
+        "xn--.example",
+        "xn--zz--.example",
+        "xn--bnk-6cd-.example",             // A-labels that do not decode
+        std::string(64, 'a') + ".example",  // a label over 63 octets
         std::string(250, 'a') + ".example",
         std::string(10 * 1024 * 1024, 'a') + ".example",  // 10 MB
-        labels_10000,                                  // 10,000 labels
-        "co.uk", "com",                                // public suffixes
-        "192.0.2.1",                                   // an all-numeric last label
-        "b\xe2\x80\xaenk.example",                     // U+202E, a bidi control
+        labels_10000,                                     // 10,000 labels
+        "co.uk",
+        "com",                      // public suffixes
+        "192.0.2.1",                // an all-numeric last label
+        "b\xe2\x80\xaenk.example",  // U+202E, a bidi control
     };
 }
 
@@ -291,7 +310,8 @@ TEST(Lookalike, HostileInputIsNoDomain) {
     expect_match(index, many_other, many_other, "bank.example", LookalikeKind::other_tld);
     // Exactly 63 and 253 octets are still domains.
     EXPECT_TRUE(index.add({std::string(63, 'b') + ".example", false, 1}));
-    std::string longest = std::string(63, 'c') + "." + std::string(63, 'c') + "." + std::string(63, 'c') + ".";
+    std::string longest =
+        std::string(63, 'c') + "." + std::string(63, 'c') + "." + std::string(63, 'c') + ".";
     longest += std::string(253 - longest.size() - 8, 'c') + ".example";
     ASSERT_EQ(longest.size(), 253u);
     EXPECT_TRUE(index.add({longest, false, 1}));
@@ -312,7 +332,8 @@ TEST(Lookalike, PublicSuffixListFile) {
     ASSERT_TRUE(index.add({"bank.ac.example", false, 1}));
     // "ac.example" is a suffix: "bnak.ac.example" is another organisation
     // (by the default rule alone it would be the same, "ac.example").
-    expect_match(index, "bnak.ac.example", "bnak.ac.example", "bank.ac.example", LookalikeKind::edit_distance);
+    expect_match(index, "bnak.ac.example", "bnak.ac.example", "bank.ac.example",
+                 LookalikeKind::edit_distance);
     expect_match(index, "bank.test", "bank.test", "bank.ac.example", LookalikeKind::other_tld);
     // *.wild.example: x.wild.example is a suffix.
     ASSERT_TRUE(index.add({"bank.x.wild.example", false, 2}));
@@ -335,23 +356,26 @@ TEST(Lookalike, WithoutAPublicSuffixListTheLastLabelIsTheSuffix) {
     EXPECT_FALSE(index.find("other.co.uk").has_value());
     ASSERT_TRUE(index.add({"bank.example", false, 1}));
     expect_match(index, "bank.org", "bank.org", "bank.example", LookalikeKind::other_tld);
-    expect_match(index, "bank.example.net", "bank.example.net", "bank.example", LookalikeKind::other_tld);
+    expect_match(index, "bank.example.net", "bank.example.net", "bank.example",
+                 LookalikeKind::other_tld);
     LookalikeIndex unreadable("/nonexistent/public_suffix_list.dat");
     EXPECT_EQ(unreadable.public_suffix_rules(), 0u);
 }
 
 TEST(Lookalike, ThreadsShareABuiltIndex) {
     LookalikeIndex index;
-    for (int i = 0; i < 2000; ++i) index.add({"shop" + std::to_string(i) + "bank.example", false, 1});
+    for (int i = 0; i < 2000; ++i)
+        index.add({"shop" + std::to_string(i) + "bank.example", false, 1});
     index.add({"paypal.example", true, 0});
-    const std::vector<std::string> queries = {"paypa1.example", "shop17bnak.example", "unrelated.example",
-                                              "shop17bank.example"};
+    const std::vector<std::string> queries = {"paypa1.example", "shop17bnak.example",
+                                              "unrelated.example", "shop17bank.example"};
     std::vector<std::string> expected;
     for (const auto& q : queries) {
         const auto m = index.find(q);
         expected.push_back(m ? m->resembles.domain : "-");
     }
-    EXPECT_EQ(expected, (std::vector<std::string>{"paypal.example", "shop17bank.example", "-", "-"}));
+    EXPECT_EQ(expected,
+              (std::vector<std::string>{"paypal.example", "shop17bank.example", "-", "-"}));
     auto work = [&](std::vector<std::string>* got) {
         for (int round = 0; round < 500; ++round) {
             for (std::size_t i = 0; i < queries.size(); ++i) {

@@ -1,0 +1,227 @@
+// ribbon-lookalike-bench [N] — the cost of the lookalike check (issue 15:
+// find() for a first-seen domain must take at most 1 ms against 100,000
+// known domains). Builds a LookalikeIndex of N (default 100,000) generated
+// plausible domains — labels of two to four syllables, some with a digit
+// or a hyphen, under a mix of public suffixes, one in ten a subdomain —
+// then times find() one query at a time:
+//   tricks — each known domain changed by one trick of the issue (a letter
+//            dropped, added, replaced or swapped; a confusable character; a
+//            hyphen; another suffix; the name inside another domain),
+//            with the share reported per trick;
+//   fresh  — new generated domains that are not known, whose share of
+//            reports is the false-positive rate on plausible names.
+// Prints Markdown tables: build time and memory, mean / p50 / p99 / max
+// per query. The names are generated, never real hosts.
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "ribbon/lookalike.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Labels are made of syllables (onset, vowel, sometimes a coda), with a
+// common word in one of five: sparse like real names, but with the
+// crowding around words that real names have.
+const char* const kOnsets[] = {"b",  "c",  "d",  "f",  "g",  "h",  "j",  "k",  "l",  "m",  "n",
+                               "p",  "r",  "s",  "t",  "v",  "w",  "z",  "br", "ch", "cl", "dr",
+                               "fl", "gr", "kr", "pl", "pr", "sh", "st", "tr", "th", ""};
+const char* const kVowels[] = {"a", "e", "i", "o", "u", "ai", "ea", "io", "ou", "y"};
+const char* const kCodas[] = {"", "", "", "n", "r", "s", "l", "m", "x", "nd", "st", "ck"};
+const char* const kWords[] = {"bank", "shop",   "mail",   "pay",    "home",   "tech",   "data",
+                              "net",  "cloud",  "media",  "group",  "energy", "health", "travel",
+                              "news", "insure", "credit", "market", "store",  "post"};
+// Weighted roughly as mail senders are spread over suffixes.
+const char* const kSuffixes[] = {"com", "com", "com", "com",   "com", "com", "com",    "net",
+                                 "org", "de",  "de",  "co.uk", "fr",  "nl",  "io",     "com.au",
+                                 "it",  "es",  "ch",  "be",    "at",  "se",  "example"};
+
+struct Generator {
+    std::mt19937_64 rng;
+    explicit Generator(unsigned seed) : rng(seed) {}
+
+    std::size_t pick(std::size_t n) {
+        return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng);
+    }
+    template <class T, std::size_t N>
+    const T& pick(const T (&a)[N]) {
+        return a[pick(N)];
+    }
+
+    std::string label() {
+        std::string out;
+        const std::size_t syllables = 2 + pick(3);
+        for (std::size_t i = 0; i < syllables; ++i) {
+            out += pick(kOnsets);
+            out += pick(kVowels);
+            out += pick(kCodas);
+        }
+        if (pick(5) == 0) {
+            const bool hyphen = pick(4) == 0;
+            out = pick(2) == 0 ? out + (hyphen ? "-" : "") + pick(kWords)
+                               : std::string(pick(kWords)) + (hyphen ? "-" : "") + out;
+        }
+        if (pick(20) == 0) out += std::to_string(pick(100));
+        return out;
+    }
+    std::string domain() {
+        std::string d = label() + "." + pick(kSuffixes);
+        return pick(10) == 0 ? "mail." + d : d;
+    }
+};
+
+// Heap in use: small blocks and mmap()ed large ones (the table's vector).
+std::size_t heap_bytes() {
+    const struct mallinfo2 m = mallinfo2();
+    return m.uordblks + m.hblkhd;
+}
+
+struct Times {
+    std::vector<double> micros;
+    std::size_t reported = 0;
+    void add(double us, bool hit) {
+        micros.push_back(us);
+        if (hit) ++reported;
+    }
+};
+
+double percentile(std::vector<double> v, double p) {
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+void print_row(const char* name, const Times& t) {
+    double sum = 0;
+    for (double x : t.micros) sum += x;
+    const double mean = sum / static_cast<double>(t.micros.size());
+    std::printf("| %s | %zu | %.1f %% | %.1f | %.1f | %.1f | %.1f |\n", name, t.micros.size(),
+                100.0 * static_cast<double>(t.reported) / static_cast<double>(t.micros.size()),
+                mean, percentile(t.micros, 0.5), percentile(t.micros, 0.99),
+                *std::max_element(t.micros.begin(), t.micros.end()));
+}
+
+// The registrable label of a generated domain and what follows it.
+std::pair<std::string, std::string> split(const std::string& domain) {
+    const bool sub = domain.rfind("mail.", 0) == 0 && domain.find('.', 5) != std::string::npos;
+    std::string d = sub ? domain.substr(5) : domain;
+    const std::size_t dot = d.find('.');
+    return {d.substr(0, dot), d.substr(dot)};
+}
+
+// One trick of the issue applied to a known domain.
+std::string trick(Generator& g, const std::string& domain, int kind) {
+    auto [label, rest] = split(domain);
+    const std::size_t at = g.pick(label.size());
+    switch (kind) {
+        case 0:
+            label.erase(at, 1);
+            break;  // dropped
+        case 1:
+            label.insert(at, 1, static_cast<char>('a' + g.pick(26)));
+            break;  // added
+        case 2:
+            label[at] = label[at] == 'z' ? 'y' : static_cast<char>(label[at] + 1);
+            break;  // replaced
+        case 3:     // swapped
+            if (label.size() > 1) std::swap(label[at == 0 ? 0 : at - 1], label[at == 0 ? 1 : at]);
+            break;
+        case 4: {  // confusable: the first l, o, m or a
+            const std::size_t c = label.find_first_of("loma");
+            if (c == std::string::npos) return label + "s" + rest;
+            const char ch = label[c];
+            label.replace(c, 1, ch == 'l' ? "1" : ch == 'o' ? "0" : ch == 'm' ? "rn" : "\xd0\xb0");
+            break;
+        }
+        case 5:
+            label.insert(label.begin() + static_cast<std::ptrdiff_t>(std::max<std::size_t>(at, 1)),
+                         '-');
+            break;  // hyphen
+        case 6:
+            return label + (rest == ".org" ? ".net" : ".org");  // another suffix
+        default:
+            return label + rest + "." + g.label() + ".net";  // inside another name
+    }
+    return label + rest;
+}
+
+const char* const kTrickNames[] = {"letter dropped",  "letter added",       "letter replaced",
+                                   "letters swapped", "confusable",         "hyphen added",
+                                   "other suffix",    "inside another name"};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::size_t n = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 100000;
+    Generator g(20261207);
+    std::vector<std::string> domains;
+    std::unordered_set<std::string> seen;
+    while (domains.size() < n) {
+        std::string d = g.domain();
+        if (seen.insert(split(d).first + split(d).second).second) domains.push_back(std::move(d));
+    }
+
+    const std::size_t heap_before = heap_bytes();
+    const auto start = Clock::now();
+    ribbon::LookalikeIndex index;
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+        index.add({domains[i], i < 10, static_cast<std::uint64_t>(g.pick(5000))});
+    }
+    const double build_s = std::chrono::duration<double>(Clock::now() - start).count();
+    const double heap_mb = static_cast<double>(heap_bytes() - heap_before) / (1024.0 * 1024.0);
+
+    std::vector<std::pair<std::string, int>> queries;
+    for (int kind = 0; kind < 8; ++kind) {
+        for (int i = 0; i < 2000; ++i) {
+            std::string q = trick(g, domains[g.pick(domains.size())], kind);
+            if (seen.count(split(q).first + split(q).second) == 0)
+                queries.emplace_back(std::move(q), kind);
+        }
+    }
+    for (int i = 0; i < 20000; ++i) {
+        std::string q = g.domain();
+        if (seen.count(split(q).first + split(q).second) == 0)
+            queries.emplace_back(std::move(q), 8);
+    }
+    std::shuffle(queries.begin(), queries.end(), g.rng);
+
+    std::map<int, Times> by_kind;
+    std::map<std::string, std::size_t> fresh_kinds;
+    Times tricks, fresh;
+    for (const auto& [q, kind] : queries) {
+        const auto t0 = Clock::now();
+        const auto m = index.find(q);
+        const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+        (kind == 8 ? fresh : tricks).add(us, m.has_value());
+        if (kind == 8 && m) ++fresh_kinds[std::string(ribbon::lookalike_kind_name(m->kind))];
+        by_kind[kind].add(us, m.has_value());
+    }
+
+    std::printf("lookalike check: %zu known domains (%zu kept), Public Suffix List rules: %zu\n\n",
+                n, index.size(), index.public_suffix_rules());
+    std::printf(
+        "| index | build s | per domain µs | heap MB | bytes per domain "
+        "|\n|---|---:|---:|---:|---:|\n");
+    std::printf("| %zu domains | %.2f | %.1f | %.1f | %.0f |\n\n", index.size(), build_s,
+                build_s * 1e6 / static_cast<double>(index.size()), heap_mb,
+                heap_mb * 1024 * 1024 / static_cast<double>(index.size()));
+    std::printf(
+        "| find() | queries | reported | mean µs | p50 µs | p99 µs | max µs |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n");
+    print_row("tricks (all)", tricks);
+    for (int kind = 0; kind < 8; ++kind) print_row(kTrickNames[kind], by_kind[kind]);
+    print_row("fresh domains", fresh);
+    std::printf("\nfresh domains reported, by kind:");
+    for (const auto& [kind, count] : fresh_kinds) std::printf(" %s %zu", kind.c_str(), count);
+    std::printf("\n");
+    return 0;
+}
