@@ -49,9 +49,13 @@
 //         are ASCII and one edit apart (Damerau: a letter added, dropped,
 //         replaced, or two neighbours swapped) and the known key has at
 //         least 4 characters, at least 5 for a replaced letter: "bnak",
-//         "banks", "bak" for "bank"; not "tank" (one replaced letter in a
-//         4-letter word is most often just another word) and nothing for
-//         "bnk" or "mail" (3 characters or fewer).
+//         "banks", "bak", "bnk" for "bank"; not "tank" (one replaced letter
+//         in a 4-letter word is most often just another word), and no edit
+//         of a known key under 4 characters ("abd.example" and
+//         "abcd.example" are not reported for "abc.example": with short
+//         keys one edit reaches too many ordinary names).
+//     Keys of 1 or 2 characters match nothing ("ab.org" is not reported
+//     for "ab.example").
 //  5. `other_tld` (or `confusable`, by skeleton) too when a known registrable
 //     part appears whole, as two or more consecutive labels, among the
 //     labels left of the domain's own public suffix: "bank.example.net" and

@@ -181,6 +181,9 @@ TEST(Lookalike, OneLetterEdits) {
         EXPECT_EQ(m->detail,
                   std::string("lookalike of bank.example (known signer, seen 12 times): ") + why);
     }
+    // Edits are counted on skeletons: a Cyrillic а and an added s.
+    expect_match(index, "b\xd0\xb0nks.example", "xn--bnks-53d.example", "bank.example",
+                 LookalikeKind::edit_distance);
     // A replaced letter counts from 5 characters.
     const auto longer = index_of({{"mybank.example", false, 1}});
     const auto m = longer.find("mybunk.example");
@@ -205,6 +208,10 @@ TEST(Lookalike, WhatIsNotALookalike) {
         EXPECT_FALSE(index.find(domain).has_value())
             << domain << ": " << index.find(domain)->detail;
     }
+    // Keys of one or two characters match nothing.
+    const auto tiny = index_of({{"ab.example", false, 1}});
+    EXPECT_FALSE(tiny.find("ab.org").has_value());
+    EXPECT_FALSE(tiny.find("a-b.example").has_value());
     // A subdomain as the known domain: its organisation is known.
     const auto sub = index_of({{"mail.bank.example", false, 9}});
     EXPECT_FALSE(sub.find("bank.example").has_value());
