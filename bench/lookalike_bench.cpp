@@ -10,15 +10,22 @@
 //            with the share reported per trick;
 //   fresh  — new generated domains that are not known, whose share of
 //            reports is the false-positive rate on plausible names.
-// Prints Markdown tables: build time and memory, mean / p50 / p99 / max
-// per query. The names are generated, never real hosts.
+//   hostile — the longest valid names (127 labels, 253 octets, a known
+//            name inside) and refused ones (10,000 labels, 10 MB, invalid
+//            UTF-8, a control character), 200 times each.
+// Prints Markdown tables: build time and heap, and per query the mean, p50,
+// p99 and max wall-clock time and the max CPU time (a busy machine preempts
+// a few queries for milliseconds; the slowest one is run again to tell).
+// The names are generated, never real hosts.
 #include <malloc.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_set>
@@ -86,12 +93,41 @@ std::size_t heap_bytes() {
     return m.uordblks + m.hblkhd;
 }
 
+// This thread's CPU time: a query's own cost without the time the
+// scheduler gave other processes (a busy machine preempts a few queries
+// for milliseconds).
+double cpu_micros() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+}
+
+// One find(), timed by the wall clock and by CPU time.
+struct Sample {
+    double micros = 0;
+    double cpu_micros = 0;
+    bool reported = false;
+};
+
+template <class F>
+Sample timed(F&& find) {
+    const double c0 = cpu_micros();
+    const auto t0 = Clock::now();
+    Sample s;
+    s.reported = find();
+    s.micros = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+    s.cpu_micros = cpu_micros() - c0;
+    return s;
+}
+
 struct Times {
     std::vector<double> micros;
+    double max_cpu = 0;
     std::size_t reported = 0;
-    void add(double us, bool hit) {
-        micros.push_back(us);
-        if (hit) ++reported;
+    void add(const Sample& s) {
+        micros.push_back(s.micros);
+        max_cpu = std::max(max_cpu, s.cpu_micros);
+        if (s.reported) ++reported;
     }
 };
 
@@ -104,10 +140,11 @@ void print_row(const char* name, const Times& t) {
     double sum = 0;
     for (double x : t.micros) sum += x;
     const double mean = sum / static_cast<double>(t.micros.size());
-    std::printf("| %s | %zu | %.1f %% | %.1f | %.1f | %.1f | %.1f |\n", name, t.micros.size(),
+    std::printf("| %s | %zu | %.1f %% | %.1f | %.1f | %.1f | %.1f | %.1f |\n", name,
+                t.micros.size(),
                 100.0 * static_cast<double>(t.reported) / static_cast<double>(t.micros.size()),
                 mean, percentile(t.micros, 0.5), percentile(t.micros, 0.99),
-                *std::max_element(t.micros.begin(), t.micros.end()));
+                *std::max_element(t.micros.begin(), t.micros.end()), t.max_cpu);
 }
 
 // The registrable label of a generated domain and what follows it.
@@ -158,6 +195,25 @@ const char* const kTrickNames[] = {"letter dropped",  "letter added",       "let
                                    "letters swapped", "confusable",         "hyphen added",
                                    "other suffix",    "inside another name"};
 
+std::vector<std::string> hostile_names(const std::string& known) {
+    std::string longest;  // 127 one-letter labels
+    while (longest.size() + 2 + 7 < 253) longest += "b.";
+    longest += "example";
+    std::string inside;  // a known name near the end of 120 labels
+    const std::string tail = split(known).first + split(known).second + ".net";
+    while (inside.size() + 2 + tail.size() <= 253) inside += "b.";
+    inside += tail;
+    std::string labels_10000;
+    for (int i = 0; i < 10000; ++i) labels_10000 += "a.";
+    return {longest,
+            inside,
+            std::string(63, 'q') + "." + std::string(63, 'q') + ".example",
+            labels_10000 + "example",
+            std::string(10 * 1024 * 1024, 'a'),
+            "\xff\xfe\xfd.example",
+            std::string("ban\x01k.example")};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,30 +253,48 @@ int main(int argc, char** argv) {
     std::map<int, Times> by_kind;
     std::map<std::string, std::size_t> fresh_kinds;
     Times tricks, fresh;
+    std::string slowest;  // the query that took the most CPU time
+    double slowest_cpu = 0;
     for (const auto& [q, kind] : queries) {
-        const auto t0 = Clock::now();
-        const auto m = index.find(q);
-        const double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
-        (kind == 8 ? fresh : tricks).add(us, m.has_value());
+        std::optional<ribbon::LookalikeMatch> m;
+        const Sample sample = timed([&] { return (m = index.find(q)).has_value(); });
+        if (sample.cpu_micros > slowest_cpu) {
+            slowest_cpu = sample.cpu_micros;
+            slowest = q;
+        }
+        (kind == 8 ? fresh : tricks).add(sample);
+        by_kind[kind].add(sample);
         if (kind == 8 && m) ++fresh_kinds[std::string(ribbon::lookalike_kind_name(m->kind))];
-        by_kind[kind].add(us, m.has_value());
+    }
+    // Hostile names, each 200 times: the longest valid ones (127 labels,
+    // 253 octets, a known name inside) and what is refused.
+    Times hostile;
+    for (const std::string& q : hostile_names(domains[0])) {
+        for (int i = 0; i < 200; ++i) hostile.add(timed([&] { return index.find(q).has_value(); }));
     }
 
     std::printf("lookalike check: %zu known domains (%zu kept), Public Suffix List rules: %zu\n\n",
                 n, index.size(), index.public_suffix_rules());
     std::printf(
-        "| index | build s | per domain µs | heap MB | bytes per domain "
-        "|\n|---|---:|---:|---:|---:|\n");
+        "| index | build s | per domain µs | heap MB | bytes per domain |\n"
+        "|---|---:|---:|---:|---:|\n");
     std::printf("| %zu domains | %.2f | %.1f | %.1f | %.0f |\n\n", index.size(), build_s,
                 build_s * 1e6 / static_cast<double>(index.size()), heap_mb,
                 heap_mb * 1024 * 1024 / static_cast<double>(index.size()));
     std::printf(
-        "| find() | queries | reported | mean µs | p50 µs | p99 µs | max µs |\n"
-        "|---|---:|---:|---:|---:|---:|---:|\n");
+        "| find() | queries | reported | mean µs | p50 µs | p99 µs | max µs | max CPU µs |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|\n");
     print_row("tricks (all)", tricks);
     for (int kind = 0; kind < 8; ++kind) print_row(kTrickNames[kind], by_kind[kind]);
     print_row("fresh domains", fresh);
-    std::printf("\nfresh domains reported, by kind:");
+    print_row("hostile names", hostile);
+    // Is the slowest query slow, or was the machine busy then?
+    Times again;
+    for (int i = 0; i < 100; ++i) again.add(timed([&] { return index.find(slowest).has_value(); }));
+    std::printf(
+        "\nthe query that took the most CPU time (%.1f µs) again, 100 times: %.1f µs at best\n",
+        slowest_cpu, *std::min_element(again.micros.begin(), again.micros.end()));
+    std::printf("fresh domains reported, by kind:");
     for (const auto& [kind, count] : fresh_kinds) std::printf(" %s %zu", kind.c_str(), count);
     std::printf("\n");
     return 0;
