@@ -83,8 +83,9 @@ std::size_t PublicSuffixList::suffix_labels(const std::vector<std::string_view>&
     for (std::size_t k = 1; k <= longest; ++k) {
         const std::string_view suffix = tail(k);
         // An exception rule prevails over every other, and its suffix is
-        // the rule without its leftmost label.
-        if (m_exception.find(suffix) != m_exception.end()) return k - 1;
+        // the rule without its leftmost label (a one-label exception, which
+        // the list never has, leaves the default rule).
+        if (m_exception.find(suffix) != m_exception.end()) return std::max<std::size_t>(k - 1, 1);
         if (m_normal.find(suffix) != m_normal.end()) best = k;
         if (k >= 2 && m_wildcard.find(tail(k - 1)) != m_wildcard.end()) best = k;
     }

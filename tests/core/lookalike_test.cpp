@@ -333,9 +333,10 @@ TEST(Lookalike, PublicSuffixListFile) {
                            "ac.example   trailing words are ignored\n"
                            "*.wild.example\n"
                            "!www.wild.example\n"
-                           "\xe4\xbe\x8b.test\n";  // a Unicode rule, kept as its A-label
+                           "\xe4\xbe\x8b.test\n"  // a Unicode rule, kept as its A-label
+                           "!lonely\n";           // an exception of one label: the default rule
     LookalikeIndex index(path);
-    EXPECT_EQ(index.public_suffix_rules(), 5u);
+    EXPECT_EQ(index.public_suffix_rules(), 6u);
     ASSERT_TRUE(index.add({"bank.ac.example", false, 1}));
     // "ac.example" is a suffix: "bnak.ac.example" is another organisation
     // (by the default rule alone it would be the same, "ac.example").
@@ -350,6 +351,7 @@ TEST(Lookalike, PublicSuffixListFile) {
     ASSERT_TRUE(index.add({"www.wild.example", false, 1}));
     EXPECT_FALSE(index.find("bank.www.wild.example").has_value());
     EXPECT_FALSE(index.add({"y.wild.example", false, 1}));  // a public suffix itself
+    EXPECT_TRUE(index.add({"bank.lonely", false, 1}));
     ASSERT_TRUE(index.add({"bank.\xe4\xbe\x8b.test", false, 3}));
     expect_match(index, "bnak.xn--fsq.test", "bnak.xn--fsq.test", "bank.xn--fsq.test",
                  LookalikeKind::edit_distance);
