@@ -21,6 +21,7 @@ postfix swaks libnet-ssleay-perl
 libsqlite3-dev libpq-dev postgresql-15
 libicu-dev
 libre2-dev
+libpsl-dev publicsuffix
 "
 
 missing=""

@@ -23,11 +23,14 @@
 //  2. Its registrable part is its public suffix and one label more, by the
 //     Public Suffix List's algorithm (DMARC's organisational domain, RFC
 //     7489 §3.2): "bank" in "mail.bank.example", "example" in
-//     "bank.example.net", "bank" in "bank.co.uk". The list is Debian's
-//     publicsuffix package (/usr/share/publicsuffix/public_suffix_list.dat,
-//     ICANN and private sections); without it only the list's default rule
-//     applies (the last label is the suffix, so "bank.co.uk" is under
-//     "co.uk"). A domain that is itself a public suffix is not a domain here.
+//     "bank.example.net", "bank" in "bank.co.uk". libpsl applies it, with
+//     the newest list it has: Debian's publicsuffix package
+//     (/usr/share/publicsuffix/public_suffix_list.dafsa) or else its own
+//     built-in copy, ICANN and private sections alike (a hosting provider's
+//     suffix separates organisations just as well). An index given a list
+//     file that cannot be loaded has only the list's default rule (the last
+//     label is the suffix, so "bank.co.uk" is under "co.uk"). A domain that
+//     is itself a public suffix is not a domain here.
 //  3. Same organisation, never a lookalike: a domain whose registrable part
 //     is that of a known domain — the known domain itself in any case or
 //     form, and its subdomains ("mail.bank.example" when "bank.example" is
@@ -109,10 +112,11 @@ struct LookalikeMatch {
 
 class LookalikeIndex {
 public:
-    // With the system's Public Suffix List (read once per process).
+    // With the system's Public Suffix List (rule 2; loaded once per process).
     LookalikeIndex();
-    // With the list at `public_suffix_list`; "" (or an unreadable file):
-    // the default rule only.
+    // With the list at `public_suffix_list`, in the list's text format or
+    // libpsl's DAFSA form (psl_load_file()); "" or a file libpsl cannot
+    // load: the default rule only.
     explicit LookalikeIndex(const std::string& public_suffix_list);
     ~LookalikeIndex();
     LookalikeIndex(LookalikeIndex&&) noexcept;
@@ -124,8 +128,13 @@ public:
     // when either says so, the larger count.
     bool add(const KnownDomain& known);
     std::size_t size() const noexcept;
-    // Rules in the Public Suffix List in use; 0 when only the default rule.
-    std::size_t public_suffix_rules() const noexcept;
+    // Reserves room for `domains` known domains in all, so that building
+    // an index of a known size does not grow it step by step.
+    void reserve(std::size_t domains);
+    // Whether a Public Suffix List is in use; false when only its default
+    // rule applies. (libpsl cannot count the rules of a list in DAFSA form,
+    // the system's.)
+    bool has_public_suffix_list() const noexcept;
 
     // The best match for `domain` among the known domains other than
     // itself: an own domain before a recorded one, then the most seen.
@@ -134,6 +143,7 @@ public:
 
 private:
     struct Impl;
+    Impl& impl();  // a moved-from index starts afresh
     std::unique_ptr<Impl> m_impl;
 };
 

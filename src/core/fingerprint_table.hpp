@@ -28,6 +28,14 @@ public:
         ++m_count;
     }
 
+    // Room for `entries` in all without growing: one rehash now rather
+    // than one per doubling while an index of known size is built.
+    void reserve(std::size_t entries) {
+        unsigned bits = m_slots.empty() ? 10 : m_bits;
+        while (entries * 8 > (std::size_t{1} << bits) * 7) ++bits;
+        if (bits > m_bits || m_slots.empty()) rehash(bits);
+    }
+
     // Calls f(value) for each value inserted under a hash with the same
     // fingerprint as `hash` (in no promised order) until f returns false.
     template <class F>
@@ -66,10 +74,11 @@ private:
         while (m_slots[i] != 0) i = (i + 1) & mask;
         m_slots[i] = slot;
     }
-    void grow() {
+    void grow() { rehash(m_slots.empty() ? 10 : m_bits + 1); }
+    void rehash(unsigned bits) {
         std::vector<std::uint64_t> old;
         old.swap(m_slots);
-        m_bits = old.empty() ? 10 : m_bits + 1;
+        m_bits = bits;
         m_slots.assign(std::size_t{1} << m_bits, 0);
         for (const std::uint64_t slot : old) {
             if (slot != 0) place(slot);

@@ -18,6 +18,8 @@
 // collisions cost time, never a wrong answer.
 #include "ribbon/lookalike.hpp"
 
+#include <libpsl.h>
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -26,7 +28,6 @@
 #include "base/ascii.hpp"
 #include "core/fingerprint_table.hpp"
 #include "core/idn.hpp"
-#include "core/public_suffix.hpp"
 
 namespace ribbon {
 
@@ -40,6 +41,37 @@ constexpr std::size_t kMinEditKey = 4;
 constexpr std::size_t kMinReplaceKey = 5;
 // Rule 6: hits checked per find(), the bound on a degenerate index.
 constexpr std::size_t kMaxCandidates = 4096;
+// LookalikeIndex::reserve()'s guess of the table's keys per domain: five,
+// and about one deletion per character of the registrable label (the
+// bench's generated domains average 17.7). Guessing low costs one doubling
+// more; guessing high, up to twice the table's memory.
+constexpr std::size_t kKeysPerDomain = 16;
+
+// The one owner of a libpsl context. psl_free() leaves libpsl's built-in
+// list alone, which psl_latest() returns when it has no newer file, so
+// every context psl_latest() or psl_load_file() returns is owned alike.
+struct PslFree {
+    void operator()(psl_ctx_t* ctx) const noexcept { psl_free(ctx); }
+};
+using PslContext = std::unique_ptr<psl_ctx_t, PslFree>;
+// Shared by the indexes that use it; read-only once loaded (libpsl's
+// lookups of A-labels only read it), so threads may share it too.
+using SharedPsl = std::shared_ptr<const psl_ctx_t>;
+
+// The newest list libpsl has: Debian's publicsuffix package in its compiled
+// form (/usr/share/publicsuffix/public_suffix_list.dafsa), else libpsl's
+// built-in copy. Loaded once per process.
+SharedPsl system_psl() {
+    static const SharedPsl instance{PslContext(psl_latest(nullptr))};
+    return instance;
+}
+
+// A list file for psl_load_file() (the list's text format or a DAFSA);
+// null, the default rule only, when "" or when libpsl cannot load it.
+SharedPsl file_psl(const std::string& path) {
+    if (path.empty()) return nullptr;
+    return SharedPsl{PslContext(psl_load_file(path.c_str()))};
+}
 
 // A domain taken apart (rules 1 and 2). Not copied: the labels are views
 // into `ascii`.
@@ -121,6 +153,7 @@ std::uint64_t key_hash(char tag, std::string_view a, std::string_view b = {}) {
 // Rule 1: the A-label form split into host-name labels; false when it is not one.
 bool host_name_labels(std::string_view ascii, std::vector<std::string_view>& labels) {
     if (ascii.empty() || ascii.size() > kMaxDomainOctets) return false;
+    labels.reserve(static_cast<std::size_t>(std::count(ascii.begin(), ascii.end(), '.')) + 1);
     std::size_t pos = 0;
     while (true) {
         std::size_t dot = ascii.find('.', pos);
@@ -151,6 +184,7 @@ bool label_skeletons(Parsed& p) {
         if (!u) return false;
         unicode = std::move(*u);
     }
+    p.skeletons.reserve(p.labels.size());
     std::size_t pos = 0;
     for (std::size_t i = 0; i < p.labels.size(); ++i) {
         std::size_t dot = unicode.find('.', pos);
@@ -164,15 +198,29 @@ bool label_skeletons(Parsed& p) {
     return true;
 }
 
+// Rule 2: how many trailing labels of `p` are its public suffix, by the
+// list's algorithm in libpsl (its default rule "*" included: at least the
+// last label; libpsl looks at the last 9 labels only, and no rule has more
+// than 5). Without a list the default rule alone.
+std::size_t suffix_labels(const psl_ctx_t* psl, const Parsed& p) {
+    const char* suffix = psl_unregistrable_domain(psl, p.ascii.c_str());
+    if (suffix == nullptr) return 1;  // no list (libpsl's answer for a null context)
+    const auto at = static_cast<std::size_t>(suffix - p.ascii.c_str());
+    return static_cast<std::size_t>(
+        std::count_if(p.labels.begin(), p.labels.end(), [&](std::string_view label) {
+            return static_cast<std::size_t>(label.data() - p.ascii.data()) >= at;
+        }));
+}
+
 // Rules 1 and 2.
-bool parse(std::string_view input, const PublicSuffixList& psl, Parsed& p) {
+bool parse(std::string_view input, const psl_ctx_t* psl, Parsed& p) {
     if (input.empty() || input.size() > idn::kMaxDomainBytes) return false;
     auto ascii = idn::domain_ascii(input);
     if (!ascii) return false;
     p.ascii = std::move(*ascii);
     if (!p.ascii.empty() && p.ascii.back() == '.') p.ascii.pop_back();  // the root (RFC 1034 §3.1)
     if (!host_name_labels(p.ascii, p.labels)) return false;
-    const std::size_t suffix = psl.suffix_labels(p.labels);
+    const std::size_t suffix = suffix_labels(psl, p);
     if (suffix >= p.labels.size()) return false;  // a public suffix: nothing registrable
     p.reg = p.labels.size() - suffix - 1;
     return label_skeletons(p);
@@ -212,6 +260,7 @@ bool edit_counts(Edit e, std::size_t known_length) {
 template <class F>
 void for_each_deletion(std::string_view key, F&& f) {
     std::string buffer;
+    buffer.reserve(key.size());
     for (std::size_t i = 0; i < key.size(); ++i) {
         // Deleting any letter of a run gives the same string: once.
         if (i > 0 && key[i] == key[i - 1]) continue;
@@ -323,7 +372,7 @@ std::string_view lookalike_kind_name(LookalikeKind k) noexcept {
 }
 
 struct LookalikeIndex::Impl {
-    std::shared_ptr<const PublicSuffixList> psl;
+    SharedPsl psl;  // null: the default rule only
     std::vector<Entry> entries;
     FingerprintTable table;
     std::size_t max_registrable_labels = 2;
@@ -475,26 +524,30 @@ void LookalikeIndex::Impl::match_edits(Search& s) const {
 }
 
 LookalikeIndex::LookalikeIndex() : m_impl(std::make_unique<Impl>()) {
-    m_impl->psl = PublicSuffixList::system();
+    m_impl->psl = system_psl();
 }
 
 LookalikeIndex::LookalikeIndex(const std::string& public_suffix_list)
     : m_impl(std::make_unique<Impl>()) {
-    m_impl->psl = PublicSuffixList::load(public_suffix_list);
+    m_impl->psl = file_psl(public_suffix_list);
 }
 
 LookalikeIndex::~LookalikeIndex() = default;
 LookalikeIndex::LookalikeIndex(LookalikeIndex&&) noexcept = default;
 LookalikeIndex& LookalikeIndex::operator=(LookalikeIndex&&) noexcept = default;
 
-bool LookalikeIndex::add(const KnownDomain& known) {
+LookalikeIndex::Impl& LookalikeIndex::impl() {
     if (!m_impl) {  // moved from: start afresh
         m_impl = std::make_unique<Impl>();
-        m_impl->psl = PublicSuffixList::system();
+        m_impl->psl = system_psl();
     }
-    Impl& index = *m_impl;
+    return *m_impl;
+}
+
+bool LookalikeIndex::add(const KnownDomain& known) {
+    Impl& index = impl();
     Parsed p;
-    if (!parse(known.domain, *index.psl, p)) return false;
+    if (!parse(known.domain, index.psl.get(), p)) return false;
     bool updated = false;
     index.table.for_each(key_hash('N', p.ascii), [&](std::uint32_t id) {
         Entry& e = index.entries[id];
@@ -518,17 +571,23 @@ bool LookalikeIndex::add(const KnownDomain& known) {
     return true;
 }
 
+void LookalikeIndex::reserve(std::size_t domains) {
+    Impl& index = impl();
+    index.entries.reserve(domains);
+    index.table.reserve(domains * kKeysPerDomain);
+}
+
 std::size_t LookalikeIndex::size() const noexcept { return m_impl ? m_impl->entries.size() : 0; }
 
-std::size_t LookalikeIndex::public_suffix_rules() const noexcept {
-    return m_impl ? m_impl->psl->rules() : 0;
+bool LookalikeIndex::has_public_suffix_list() const noexcept {
+    return m_impl && m_impl->psl != nullptr;
 }
 
 std::optional<LookalikeMatch> LookalikeIndex::find(std::string_view domain) const {
     if (!m_impl || m_impl->entries.empty()) return std::nullopt;
     const Impl& index = *m_impl;
     Parsed q;
-    if (!parse(domain, *index.psl, q) || index.same_organisation(q)) return std::nullopt;
+    if (!parse(domain, index.psl.get(), q) || index.same_organisation(q)) return std::nullopt;
     Impl::Search search{index, q, std::nullopt, 0};
     index.match_labels(search);
     index.match_embedded(search);

@@ -154,7 +154,8 @@ TEST(Lookalike, SameNameUnderAnotherSuffix) {
 
 TEST(Lookalike, SuffixesOfTheSystemList) {
     const auto index = index_of({{"bank.example", false, 1}});
-    if (index.public_suffix_rules() == 0) GTEST_SKIP() << "no Public Suffix List on this system";
+    // libpsl has its built-in copy when Debian's file is missing.
+    ASSERT_TRUE(index.has_public_suffix_list());
     // "co.uk" is one public suffix: "bank" is the registrable label.
     expect_match(index, "bank.co.uk", "bank.co.uk", "bank.example", LookalikeKind::other_tld);
     // Two organisations under one public suffix are two.
@@ -163,6 +164,24 @@ TEST(Lookalike, SuffixesOfTheSystemList) {
     expect_match(uk, "bnak.co.uk", "bnak.co.uk", "bank.co.uk", LookalikeKind::edit_distance);
     expect_match(uk, "bank.co.uk.evil.net", "bank.co.uk.evil.net", "bank.co.uk",
                  LookalikeKind::other_tld);
+    // libpsl reads only a domain's last 9 labels: deeper names keep their
+    // registrable label (an edit counts under the same suffix only).
+    expect_match(uk, "a.b.c.d.e.f.g.h.i.bnak.co.uk", "a.b.c.d.e.f.g.h.i.bnak.co.uk", "bank.co.uk",
+                 LookalikeKind::edit_distance);
+    EXPECT_FALSE(uk.find("a.b.c.d.e.f.g.h.i.j.bank.co.uk").has_value());
+}
+
+TEST(Lookalike, PublicSuffixListInDafsaForm) {
+    // Debian's compiled list, which the default constructor loads through
+    // psl_latest(), given as a file: the same suffixes.
+    const std::string dafsa = "/usr/share/publicsuffix/public_suffix_list.dafsa";
+    if (!std::ifstream(dafsa)) GTEST_SKIP() << "no " << dafsa << " (package publicsuffix)";
+    LookalikeIndex index(dafsa);
+    EXPECT_TRUE(index.has_public_suffix_list());
+    ASSERT_TRUE(index.add({"bank.co.uk", false, 1}));
+    EXPECT_FALSE(index.add({"co.uk", false, 1}));
+    EXPECT_FALSE(index.find("other.co.uk").has_value());  // another organisation
+    expect_match(index, "bnak.co.uk", "bnak.co.uk", "bank.co.uk", LookalikeKind::edit_distance);
 }
 
 TEST(Lookalike, OneLetterEdits) {
@@ -336,7 +355,7 @@ TEST(Lookalike, PublicSuffixListFile) {
                            "\xe4\xbe\x8b.test\n"  // a Unicode rule, kept as its A-label
                            "!lonely\n";           // an exception of one label: the default rule
     LookalikeIndex index(path);
-    EXPECT_EQ(index.public_suffix_rules(), 6u);
+    EXPECT_TRUE(index.has_public_suffix_list());
     ASSERT_TRUE(index.add({"bank.ac.example", false, 1}));
     // "ac.example" is a suffix: "bnak.ac.example" is another organisation
     // (by the default rule alone it would be the same, "ac.example").
@@ -359,7 +378,7 @@ TEST(Lookalike, PublicSuffixListFile) {
 
 TEST(Lookalike, WithoutAPublicSuffixListTheLastLabelIsTheSuffix) {
     LookalikeIndex index("");
-    EXPECT_EQ(index.public_suffix_rules(), 0u);
+    EXPECT_FALSE(index.has_public_suffix_list());
     ASSERT_TRUE(index.add({"bank.co.uk", false, 1}));
     // The fallback draws the organisation too wide: "co.uk" is registrable.
     EXPECT_FALSE(index.find("other.co.uk").has_value());
@@ -368,7 +387,9 @@ TEST(Lookalike, WithoutAPublicSuffixListTheLastLabelIsTheSuffix) {
     expect_match(index, "bank.example.net", "bank.example.net", "bank.example",
                  LookalikeKind::other_tld);
     LookalikeIndex unreadable("/nonexistent/public_suffix_list.dat");
-    EXPECT_EQ(unreadable.public_suffix_rules(), 0u);
+    EXPECT_FALSE(unreadable.has_public_suffix_list());
+    ASSERT_TRUE(unreadable.add({"bank.co.uk", false, 1}));
+    EXPECT_FALSE(unreadable.find("other.co.uk").has_value());
 }
 
 TEST(Lookalike, ThreadsShareABuiltIndex) {
