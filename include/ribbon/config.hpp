@@ -59,7 +59,7 @@ struct FailureActions {
 // What the milter does with a message (docs/LEARNING.md).
 enum class MilterRole {
     outbound,  // sign by the [[signer]] table (the default)
-    inbound,   // learn from every message, never change one (its own socket)
+    inbound,   // learn from every message, change none but to stamp it ([inbound]; its own socket)
     both,      // mail to [learn] domains is inbound, everything else outbound
 };
 

@@ -106,15 +106,14 @@ public:
     explicit Folder(std::string_view name) : m_line(name.size() + 1) {}  // "Name:"
 
     // Adds `unit` (a word, or a name=value with its leading space): on the
-    // current line, else on a new one, else, too long for any line, folded
-    // at its own spaces (FWS inside a quoted-string, RFC 5322 §3.2.4).
+    // current line, else on a new one, and there, when it is too long for
+    // any line, folded at its own spaces (FWS inside a quoted-string, RFC
+    // 5322 §3.2.4).
     // Values ribbon writes have no word longer than a line may be (998).
     void unit(std::string_view u) {
         if (m_line + u.size() <= kLineLength) return append(u);
-        if (m_has_text && u.front() == ' ' && u.size() <= kLineLength) {
-            fold();
-            return append(u);
-        }
+        if (m_has_text && u.front() == ' ') fold();
+        if (m_line + u.size() <= kLineLength) return append(u);
         for (std::size_t pos = 0; pos < u.size();) {
             std::size_t next = u.find(' ', pos + 1);
             if (next == std::string_view::npos) next = u.size();

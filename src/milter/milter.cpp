@@ -45,7 +45,7 @@ struct Message {
     std::shared_ptr<const Runtime> runtime;
     std::string queue_id = "NOQUEUE";
     std::vector<std::string> recipients;  // envelope, without <>
-    // Inbound (learned, never changed): the message collected for the
+    // Inbound (learned, changed only by stamping): the message collected for the
     // Learner, when its S/MIME body is needed.
     bool inbound = false;
     std::string inbound_bytes;

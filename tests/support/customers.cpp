@@ -191,8 +191,11 @@ std::string gpgsm_signed(const std::string& headers, const std::string& content,
     write_file(home / "content.txt", crlf);
     ProcessOptions g;
     g.env = {{"GNUPGHOME", home.path().string()}};
+    // gpgsm 2.2 takes the PKCS#12 passphrase from a file descriptor, not
+    // from --passphrase.
+    g.stdin_data = "pw\n";
     auto gpgsm = [&](std::vector<std::string> args) {
-        args.insert(args.begin(), {"gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase", "pw"});
+        args.insert(args.begin(), {"gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0"});
         const ProcessResult r = run_process(args, g);
         if (r.exit_code != 0) {
             run_process({"gpgconf", "--kill", "gpg-agent"}, g);
