@@ -175,6 +175,26 @@ TEST(InboundStamp, ForgedFieldsAreRemoved) {
     EXPECT_EQ(delivered, alice_passes() + "Ribbon-Continuity: none\r\n" + kept_ar + signed_);
 }
 
+// Many forged fields interleaved with another ADMD's: Postfix numbers
+// fields of a name as ribbon counts them, and removing the last first keeps
+// every index right.
+TEST(InboundStamp, HundredsOfForgedFieldsAreRemoved) {
+    SKIP_WITHOUT_MTA();
+    StampingMilter s;
+    std::string forged, kept;
+    for (int i = 0; i < 300; ++i) {
+        const std::string other = "Authentication-Results: relay" + std::to_string(i) + ".other.example; spf=pass\r\n";
+        forged += "Authentication-Results: mx.bank.example; smime=pass\r\n" + other + "Ribbon-Continuity: known\r\n";
+        kept += other;
+    }
+    const std::string unsigned_ = to_crlf(kHeaders + "\nHello\n");
+    EXPECT_EQ(s.deliver(forged + unsigned_),
+              "Authentication-Results: mx.bank.example; smime=none\r\nRibbon-Continuity: none\r\n" + kept + unsigned_);
+    EXPECT_NE(s.rig.milter_log().find("inbound: removed 600 header field(s) that claimed to be ribbon's"),
+              std::string::npos)
+        << s.rig.milter_log();
+}
+
 // The spool directory is gone, so a message above spool_threshold cannot be
 // collected: ribbon's failure, stamped temperror, delivered all the same.
 TEST(InboundStamp, InternalFailureStampsTemperrorAndDelivers) {
