@@ -13,6 +13,7 @@
 #include "support/customers.hpp"
 #include "support/milter_rig.hpp"
 #include "support/pki.hpp"
+#include "support/postgres.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -234,6 +235,22 @@ TEST(InboundStamp, AFailingStoreNeitherHoldsNorUnstampsMail) {
     const fs::path db = s.rig.dir() / "state" / "ribbon.db";
     ASSERT_TRUE(fs::exists(db));
     ASSERT_EQ(::chmod(db.c_str(), 0444), 0);
+    const std::string message = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
+    EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message);
+    EXPECT_TRUE(s.rig.milter_running());
+}
+
+// A PostgreSQL store that stops under the running milter: learning logs
+// it, the mail is stamped and delivered all the same. (Continuity, once it
+// reads the store, stamps Ribbon-Continuity: temperror here.)
+TEST(InboundStamp, AStoppedPostgresStoreNeitherHoldsNorUnstampsMail) {
+    SKIP_WITHOUT_MTA();
+    SKIP_WITHOUT_POSTGRES();
+    PostgresServer pg;
+    ASSERT_EQ(pg.start(), "");
+    ASSERT_EQ(pg.create_database("ribbon"), "");
+    StampingMilter s("\n[store]\nurl = \"" + pg.url("ribbon") + "\"\n");
+    pg.stop();
     const std::string message = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
     EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message);
     EXPECT_TRUE(s.rig.milter_running());
