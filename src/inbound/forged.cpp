@@ -11,12 +11,6 @@ namespace ribbon::inbound {
 
 namespace {
 
-bool is_token_char(char c) {
-    auto u = static_cast<unsigned char>(c);
-    if (u >= 0x80 || u <= 0x20 || u == 0x7f) return false;
-    return std::string_view("()<>@,;:\\\"/[]?=").find(c) == std::string_view::npos;
-}
-
 bool is_fws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 // RFC 5322 §3.2.2 CFWS from `i`: white space, line breaks and comments

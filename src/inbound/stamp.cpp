@@ -18,14 +18,6 @@ constexpr std::size_t kLineLength = 78;
 // reason= is a sentence for people, not a transcript.
 constexpr std::size_t kMaxReason = 200;
 
-bool is_ctl(char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }
-
-// RFC 2045 §5.1 token: US-ASCII without SPACE, CTLs and tspecials.
-bool is_token_char(char c) {
-    if (static_cast<unsigned char>(c) >= 0x80 || c == ' ' || is_ctl(c)) return false;
-    return std::string_view("()<>@,;:\\\"/[]?=").find(c) == std::string_view::npos;
-}
-
 bool is_token(std::string_view s) {
     for (char c : s) {
         if (!is_token_char(c)) return false;
@@ -205,6 +197,12 @@ std::string date(UnixTime t) {
 }
 
 }  // namespace
+
+bool is_token_char(char c) noexcept {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7f) return false;
+    return std::string_view("()<>@,;:\\\"/[]?=").find(c) == std::string_view::npos;
+}
 
 std::string_view smime_result_name(SmimeResult r) noexcept {
     switch (r) {

@@ -72,8 +72,11 @@ std::string authentication_results(std::string_view authserv_id, const Assessmen
 // follow any verdict. A domain that is not in that form is left out.
 std::string continuity_header(const Assessment& a);
 
-// For tests and the forged-field rule: `value` as an RFC 8601 value (RFC
-// 2045 token when it is one, else a quoted-string made safe as above).
+// `value` as an RFC 8601 value: the RFC 2045 token when it is one (and no
+// longer than `max_bytes`), else a quoted-string made safe as above.
 std::string header_value(std::string_view value, std::size_t max_bytes = 512);
+
+// RFC 2045 §5.1 token characters: US-ASCII but SPACE, CTLs and tspecials.
+bool is_token_char(char c) noexcept;
 
 }  // namespace ribbon::inbound

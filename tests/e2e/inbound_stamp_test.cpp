@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <thread>
+
 #include "base/ascii.hpp"
+#include "ribbon/recipients.hpp"
 #include "support/customers.hpp"
 #include "support/milter_rig.hpp"
 #include "support/pki.hpp"
@@ -101,11 +104,25 @@ std::string alice_passes() {
            ascii_upper(cert.serial) + "\r\n body.smime-issuer=\"" + cert.issuer + "\"\r\n";
 }
 
+// Learning goes on beside stamping: the S/MIME message, offered whole,
+// teaches that Alice can read signed mail.
 TEST(InboundStamp, OpensslSignedIsStampedPass) {
     SKIP_WITHOUT_MTA();
     StampingMilter s;
     const std::string message = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
     EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message);
+    std::optional<RecipientRecord> learned;
+    for (int i = 0; i < 100 && !learned; ++i) {
+        auto store = RecipientStore::open("sqlite://" + (s.rig.dir() / "state" / "ribbon.db").string());
+        ASSERT_TRUE(store) << store.error().message();
+        auto r = (*store)->find(kAlice);
+        ASSERT_TRUE(r) << r.error().message();
+        learned = *r;
+        if (!learned) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_TRUE(learned) << s.rig.milter_log();
+    EXPECT_EQ(learned->capability, SmimeSupport::supported);
+    EXPECT_EQ(learned->message_count, 1u);
     EXPECT_EQ(alice_passes(),
               "Authentication-Results: mx.bank.example; smime=pass\r\n"
               " body.smime-identifier=alice@customer.example body.smime-serial=0A1B2C3D4E5F\r\n"
@@ -170,7 +187,9 @@ TEST(InboundStamp, ForgedFieldsAreRemoved) {
         kept_ar +
         "Ribbon-Continuity: known; seen=999; since=2020-01-01\r\n"
         "authentication-results: (ours, honest)\r\n \"MX.Bank.Example\"; smime=pass\r\n"
-        "RIBBON-continuity: known; seen=998\r\n";
+        "RIBBON-continuity: known; seen=998\r\n"
+        "Authentication-Results : mx.bank.example; smime=pass\r\n"  // RFC 5322 §4.5.8 obs-optional
+        "Ribbon-Continuity\t: known\r\n";
     const std::string signed_ = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
     const std::string delivered = s.deliver(forged + signed_);
     EXPECT_EQ(delivered, alice_passes() + "Ribbon-Continuity: none\r\n" + kept_ar + signed_);
