@@ -41,7 +41,7 @@ struct Assessment {
     // message: stamped temperror, never held (RFC 8601 §2.7.1: "likely
     // transient in nature ... A later attempt may produce a final result").
     bool temperror = false;
-    std::string temperror_reason;  // for the log and the reason= text
+    std::string temperror_reason;  // for the log only: it may name paths and hosts
 
     // The message could not be assessed at all.
     static Assessment internal_failure(std::string reason);

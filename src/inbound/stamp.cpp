@@ -169,7 +169,12 @@ std::optional<std::string> identifier(const VerifyResult& v) {
     return address_ascii_form(addresses.front()).value_or(addresses.front());
 }
 
-std::string reason_text(const Assessment& a) {
+// What went wrong on ribbon's side (paths, hosts, the store) is for the
+// log, not for whoever reads the mail.
+constexpr std::string_view kTemperrorReason = "a temporary failure of the receiving system, not of the message";
+
+std::string reason_text(const Assessment& a, SmimeResult result) {
+    if (result == SmimeResult::temperror) return std::string(kTemperrorReason);
     if (a.verified) return a.verified->detail;
     if (a.verify_error) return a.verify_error->message();
     return a.temperror_reason;
@@ -252,7 +257,7 @@ std::string authentication_results(std::string_view authserv_id, const Assessmen
     v += smime_result_name(result);
     // RFC 8601 §2.2: resinfo = ";" methodspec [reasonspec] [1*propspec].
     if (result != SmimeResult::pass && result != SmimeResult::none) {
-        std::string reason = reason_text(a);
+        std::string reason = reason_text(a, result);
         if (!reason.empty()) v += " reason=" + quoted(reason, kMaxReason);
     }
     if (!a.part.empty()) v += " body.smime-part=" + header_value(a.part, 64);

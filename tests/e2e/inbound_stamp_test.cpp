@@ -225,12 +225,9 @@ TEST(InboundStamp, InternalFailureStampsTemperrorAndDelivers) {
     for (int i = 0; i < 200; ++i) body += std::string(60, 'x') + "\n";
     const std::string message = to_crlf(kHeaders + "\n" + body);
     const std::string delivered = s.deliver(message);
-    EXPECT_EQ(delivered.rfind("Authentication-Results: mx.bank.example; smime=temperror\r\n"
-                              " reason=\"the message could not be spooled: cannot create a spool file in\r\n /",
-                              0),
-              0u)
-        << delivered;
-    EXPECT_NE(delivered.find("\"\r\nRibbon-Continuity: temperror\r\n" + message), std::string::npos) << delivered;
+    EXPECT_EQ(delivered, "Authentication-Results: mx.bank.example; smime=temperror\r\n"
+                         " reason=\"a temporary failure of the receiving system, not of the message\"\r\n"
+                         "Ribbon-Continuity: temperror\r\n" + message);
     EXPECT_NE(s.rig.milter_log().find("inbound: temperror: the message could not be spooled"), std::string::npos)
         << s.rig.milter_log();
 }
