@@ -6,7 +6,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
+
+#include "inbound/forged.hpp"
 
 namespace ribbon::inbound {
 namespace {
@@ -203,6 +206,38 @@ TEST(RibbonContinuity, LookalikeNamesTheKnownDomainOnlyInItsPlainForm) {
     EXPECT_EQ(continuity_header(a), " none");
     a.lookalike->resembles.domain = "b\xc3\xa4nk.example";
     EXPECT_EQ(continuity_header(a), " none");
+}
+
+// Random bytes where mail and certificates put text: whatever they hold,
+// the field stays one well-folded field without control characters, and
+// ribbon's own forged-field rule recognises it as ribbon's.
+TEST(AuthenticationResults, RandomHostileTextNeverBreaksTheField) {
+    std::mt19937 rng(20261207);
+    auto random_text = [&](std::size_t max) {
+        static constexpr std::string_view kSpecial = "\"\\()<>;=@, \t\r\n\x1b\x7f\xc3\xa9\xe2\x80\xae\xff";
+        std::string t(rng() % max, '\0');
+        for (char& c : t) c = rng() % 3 == 0 ? kSpecial[rng() % kSpecial.size()] : static_cast<char>(rng() % 256);
+        return t;
+    };
+    for (int i = 0; i < 2000; ++i) {
+        Assessment a = valid_from({random_text(80)}, {random_text(80)});
+        a.verified->verdict = i % 2 == 0 ? Verdict::invalid : Verdict::valid;
+        a.verified->detail = random_text(600);
+        a.verified->signer->certificate.issuer = random_text(900);
+        a.verified->signer->certificate.serial_hex = random_text(40);
+        a.part = i % 7 == 0 ? random_text(20) : "";
+        const std::string v = authentication_results("mx.bank.example", a);
+        expect_folded(kAuthenticationResults, v, 998);
+        for (std::size_t k = 0; k < v.size(); ++k) {
+            auto c = static_cast<unsigned char>(v[k]);
+            bool fold = v.compare(k, 3, "\r\n ") == 0 || (k > 0 && v.compare(k - 1, 3, "\r\n ") == 0);
+            ASSERT_TRUE(fold || (c >= 0x20 && c != 0x7f)) << "byte " << k << " of " << v;
+        }
+        ASSERT_EQ(authserv_id_of(v), "mx.bank.example") << v;
+        const std::vector<Removal> ours = {{std::string(kAuthenticationResults), 1}};
+        ASSERT_EQ(forged_fields({{std::string(kAuthenticationResults), v}}, "mx.bank.example"), ours);
+        if (HasFailure()) break;
+    }
 }
 
 TEST(HeaderValue, TokenOrQuotedString) {
