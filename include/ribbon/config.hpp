@@ -59,7 +59,7 @@ struct FailureActions {
 // What the milter does with a message (docs/LEARNING.md).
 enum class MilterRole {
     outbound,  // sign by the [[signer]] table (the default)
-    inbound,   // learn from every message, never change one (its own socket)
+    inbound,   // learn from every message, change none but to stamp it ([inbound]; its own socket)
     both,      // mail to [learn] domains is inbound, everything else outbound
 };
 
@@ -94,6 +94,25 @@ struct LearnSettings {
     std::size_t queue = 1000;
     // `ribbon learn` skips larger messages (it holds one at a time in memory).
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
+};
+
+// [inbound]: stamping inbound mail for the people who read it
+// (docs/RECEIVING.md): with [milter] role "inbound" or "both", every inbound
+// message is verified and gets ribbon's Authentication-Results and
+// Ribbon-Continuity fields, after any that claim to be ribbon's are removed.
+enum class InboundErrorAction {
+    stamp,     // stamp smime=temperror and accept: inbound mail is never held
+    tempfail,  // 451 4.3.0: the sending MTA retries later
+};
+
+struct InboundSettings {
+    bool verify = false;
+    // The authserv-id of RFC 8601 §2.5: one name for the whole ADMD (every
+    // MX of the organisation writes the same), so no host-name default.
+    // Required when verify is on.
+    std::string authserv_id;
+    std::filesystem::path ca_file;  // empty: the system's roots
+    InboundErrorAction on_internal_error = InboundErrorAction::stamp;
 };
 
 // `ribbon sendmail`: the system's sendmail that receives the signed message.
@@ -201,6 +220,7 @@ struct Config {
     DaemonSettings daemon;
     StoreSettings store;
     LearnSettings learn;
+    InboundSettings inbound;
 
     // The default file: $RIBBON_CONFIG, else /etc/ribbon/ribbon.toml.
     static std::filesystem::path default_path();

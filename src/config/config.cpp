@@ -191,6 +191,11 @@ Config read(std::string_view text, std::string_view origin) {
     read_relay(origin, sub_table(root, doc, "relay", empty), c.relay);
     read_store(origin, sub_table(root, doc, "store", empty), c.store);
     read_learn(origin, sub_table(root, doc, "learn", empty), c.learn);
+    read_inbound(origin, sub_table(root, doc, "inbound", empty), c.inbound);
+    if (c.inbound.verify && c.milter.role == MilterRole::outbound) {
+        root.fail(*root.get("inbound"), "inbound.verify = true needs milter.role = \"inbound\" or \"both\": "
+                                        "only the milter receives inbound mail");
+    }
     if (c.milter.role == MilterRole::both && c.learn.domains.empty()) {
         root.fail(*root.get("milter"), "milter.role = \"both\" needs learn.domains: the domains whose mail is inbound");
     }
@@ -303,6 +308,7 @@ std::string Config::to_toml() const {
       << "\nlog = " << toml_string(daemon.log) << "\n";
     o << "\n" << cfg::relay_toml(relay);
     o << "\n" << cfg::store_learn_toml(store, learn);
+    o << "\n" << cfg::inbound_toml(inbound);
     return o.str();
 }
 

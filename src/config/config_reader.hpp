@@ -34,6 +34,10 @@ void read_store(std::string_view origin, const toml::table& t, StoreSettings& st
 void read_learn(std::string_view origin, const toml::table& t, LearnSettings& l);
 std::string store_learn_toml(const StoreSettings& st, const LearnSettings& l);
 
+// [inbound] (config_inbound.cpp).
+void read_inbound(std::string_view origin, const toml::table& t, InboundSettings& in);
+std::string inbound_toml(const InboundSettings& in);
+
 // TOML output helpers.
 std::string toml_string(std::string_view s);
 std::string strings_toml(const std::vector<std::string>& v);

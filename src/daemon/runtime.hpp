@@ -15,6 +15,7 @@
 
 #include "daemon/daemon.hpp"
 #include "daemon/learn_queue.hpp"
+#include "inbound/assessment.hpp"
 #include "ribbon/config.hpp"
 #include "ribbon/recipient_policy.hpp"
 #include "ribbon/signer_pool.hpp"
@@ -29,6 +30,9 @@ struct Runtime {
     std::shared_ptr<RecipientPolicy> policy;
     // Inbound mail to learn from ([milter] role "inbound" or "both"), else null.
     std::shared_ptr<LearnQueue> learning;
+    // Inbound mail to verify and stamp ([inbound] verify with [milter] role
+    // "inbound" or "both"), else null.
+    std::shared_ptr<const inbound::Assessor> inbound;
 
     // What the submission core reads (valid while this Runtime lives).
     submit::Snapshot snapshot() const { return {config, pool.get(), *policy}; }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "milter/header_edits.hpp"
+#include "milter/inbound_flow.hpp"
 #include "ribbon/io.hpp"
 #include "submit/submit.hpp"
 
@@ -44,10 +45,12 @@ struct Message {
     std::shared_ptr<const Runtime> runtime;
     std::string queue_id = "NOQUEUE";
     std::vector<std::string> recipients;  // envelope, without <>
-    // Inbound (learned, never changed): the message collected for the
+    // Inbound (learned, changed only by stamping): the message collected for the
     // Learner, when its S/MIME body is needed.
     bool inbound = false;
     std::string inbound_bytes;
+    // Inbound, stamped ([inbound] verify): inbound_flow.hpp.
+    std::unique_ptr<InboundFlow> stamping;
     std::vector<HeaderField> headers;
     std::string header_bytes;  // as the signer will read them: CRLF
     // Outbound: the submission core's plan, made at end of header.
@@ -201,10 +204,17 @@ bool inbound(const Message& m, const std::string& from) {
     return false;
 }
 
-// An inbound message is never changed or held: its header goes to the
-// learning queue now, unless it is S/MIME, whose body the Learner needs.
+// An inbound message is never held: its header goes to the learning queue
+// now, unless it is S/MIME, whose body the Learner needs. With [inbound]
+// verify the whole message is collected to be stamped at the end.
 sfsistat learn_inbound_header(Message& m) {
     m.inbound = true;
+    if (m.runtime->inbound) {
+        m.stamping = std::make_unique<InboundFlow>(m.runtime, m.queue_id, m.header_bytes,
+                                                   !submit::already_smime(m.header_bytes));
+        std::string().swap(m.header_bytes);  // the flow's spool holds them now
+        return SMFIS_CONTINUE;
+    }
     // S/MIME (the core's answer): the Learner needs the body too.
     if (submit::already_smime(m.header_bytes)) {
         m.inbound_bytes = std::move(m.header_bytes);
@@ -306,6 +316,10 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     Session* s = session(ctx);
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
+    if (m.stamping) {
+        m.stamping->body(std::string_view(reinterpret_cast<const char*>(chunk), size));
+        return SMFIS_CONTINUE;
+    }
     if (m.inbound) {
         // Past the limit the message cannot be learned whole: stop
         // collecting, the Learner then reports it unreadable.
@@ -337,6 +351,11 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
     Message& m = *s->message;
     refresh_queue_id(ctx, m);
+    if (m.stamping) {
+        sfsistat answer = m.stamping->finish(ctx, m.queue_id, m.headers, s->leading_space);
+        s->message.reset();
+        return answer;
+    }
     if (m.inbound) return learn_inbound_message(*s);
     if (!m.spool || !m.submission) return SMFIS_TEMPFAIL;
 

@@ -40,12 +40,24 @@ Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config) {
     return std::make_shared<daemon::LearnQueue>(learner, config.store.url, config.learn.queue, logger());
 }
 
+// The trust anchors are loaded once per configuration, like the Learner's.
+Result<std::shared_ptr<const inbound::Assessor>> assessor_for(const Config& config) {
+    if (!config.inbound.verify) return std::shared_ptr<const inbound::Assessor>();
+    auto trust = config.inbound.ca_file.empty() ? TrustStore::system()
+                                                : TrustStore::from_files({config.inbound.ca_file});
+    if (!trust) return std::move(trust).error();
+    return std::make_shared<const inbound::Assessor>(Verifier(std::move(*trust)));
+}
+
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
     auto rt = std::make_shared<Runtime>();
     if (auto r = daemon::load_runtime(path, *rt); !r) return std::move(r).error();
     auto learning = learning_for(rt->config);
     if (!learning) return std::move(learning).error();
     rt->learning = std::move(*learning);
+    auto assessor = assessor_for(rt->config);
+    if (!assessor) return std::move(assessor).error();
+    rt->inbound = std::move(*assessor);
     return std::shared_ptr<const Runtime>(std::move(rt));
 }
 
@@ -58,6 +70,10 @@ void warn_about(const Runtime& rt) {
         log().info("learning from inbound mail ([milter] role = \"{}\") into {}",
                    rt.config.milter.role == MilterRole::inbound ? "inbound" : "both",
                    redacted_store_url(rt.config.store.url));
+    }
+    if (rt.inbound) {
+        log().info("stamping inbound mail: Authentication-Results as {}, trust anchors {}", rt.config.inbound.authserv_id,
+                   rt.config.inbound.ca_file.empty() ? "the system's roots" : rt.config.inbound.ca_file.string());
     }
 }
 

@@ -146,7 +146,11 @@ std::string nss_signed(const std::string& headers, const std::string& content, c
                "Content-Disposition: attachment; filename=\"smime.p7m\"\n\n" +
                b64;
     }
-    const std::string boundary = "nss-signed-9f2c41";
+    return multipart_signed(headers, content, "nss-signed-9f2c41", b64);
+}
+
+std::string multipart_signed(const std::string& headers, const std::string& content, const std::string& boundary,
+                             const std::string& b64) {
     return headers +
            "MIME-Version: 1.0\n"
            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; "
@@ -162,6 +166,51 @@ std::string nss_signed(const std::string& headers, const std::string& content, c
            "Content-Transfer-Encoding: base64\n"
            "Content-Disposition: attachment; filename=\"smime.p7s\"\n\n" +
            b64 + "\n--" + boundary + "--\n";
+}
+
+std::string gpgsm_signed(const std::string& headers, const std::string& content, const Issued& signer,
+                         const std::vector<fs::path>& chain, const fs::path& root) {
+    TempDir home("ribbon-gpgsm-sign");
+    fs::permissions(home.path(), fs::perms::owner_all, fs::perm_options::replace);
+    write_file(home / "gpgsm.conf", "disable-crl-checks\ndisable-policy-checks\n");
+    // gpgsm checks its own chain before it signs: the root is trusted.
+    std::string fingerprint = tool({"openssl", "x509", "-in", root.string(), "-noout", "-fingerprint", "-sha1"});
+    fingerprint = fingerprint.substr(fingerprint.find('=') + 1);
+    while (!fingerprint.empty() && std::isspace(static_cast<unsigned char>(fingerprint.back()))) fingerprint.pop_back();
+    write_file(home / "trustlist.txt", fingerprint + " S relax\n");
+    // PKCS#12 with the algorithms GnuPG 2.2 reads (SHA-1/3DES, not
+    // OpenSSL 3's PBES2 default).
+    tool({"openssl", "pkcs12", "-export", "-in", signer.cert.string(), "-inkey", signer.key.string(), "-passout",
+          "pass:pw", "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1", "-out",
+          (home / "id.p12").string()});
+    std::string crlf;
+    for (char c : content) {
+        if (c == '\n') crlf += '\r';
+        crlf += c;
+    }
+    write_file(home / "content.txt", crlf);
+    ProcessOptions g;
+    g.env = {{"GNUPGHOME", home.path().string()}};
+    // gpgsm 2.2 takes the PKCS#12 passphrase from a file descriptor, not
+    // from --passphrase.
+    g.stdin_data = "pw\n";
+    auto gpgsm = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"gpgsm", "--batch", "--pinentry-mode", "loopback", "--passphrase-fd", "0"});
+        const ProcessResult r = run_process(args, g);
+        if (r.exit_code != 0) {
+            run_process({"gpgconf", "--kill", "gpg-agent"}, g);
+            throw std::runtime_error(describe_run(args, r));
+        }
+    };
+    gpgsm({"--import", root.string()});
+    for (const auto& c : chain) gpgsm({"--import", c.string()});
+    gpgsm({"--import", (home / "id.p12").string()});
+    gpgsm({"--detach-sign", "--include-certs", "-1", "--output", (home / "sig.der").string(),
+           (home / "content.txt").string()});
+    // The agent gpgsm started for this home ends with it.
+    run_process({"gpgconf", "--kill", "gpg-agent"}, g);
+    return multipart_signed(headers, content, "gpgsm-signed-3e8d17",
+                            base64_lines(read_file(home / "sig.der"), home.path()));
 }
 
 X509View x509_view(const fs::path& cert_pem) {

@@ -74,6 +74,19 @@ std::string openssl_signed(const std::string& headers, const std::string& conten
 std::string nss_signed(const std::string& headers, const std::string& content, const Issued& signer,
                        const std::filesystem::path& ca, bool opaque);
 
+// The same made by GnuPG: `gpgsm --detach-sign` in a GNUPGHOME of its own
+// that trusts `root` and holds `chain` (intermediates) and the PKCS#12 of
+// `signer`, all certificates but the root included. Detached only (gpgsm
+// writes the CMS object; the MIME is written here). RSA signers: gpgsm 2.2
+// does not sign with ECDSA keys.
+std::string gpgsm_signed(const std::string& headers, const std::string& content, const Issued& signer,
+                         const std::vector<std::filesystem::path>& chain, const std::filesystem::path& root);
+
+// multipart/signed (RFC 8551 §3.5.3) around `content` (LF lines) and the
+// base64 of a detached signature, with `headers` in front.
+std::string multipart_signed(const std::string& headers, const std::string& content, const std::string& boundary,
+                             const std::string& b64);
+
 // What `openssl x509` says about a certificate (the names in RFC 2253 form
 // without escaping UTF-8, as ribbon stores them), and its DER and SHA-256
 // (of the DER, via sha256sum).

@@ -1,0 +1,39 @@
+// assessment.cpp — see assessment.hpp.
+#include "inbound/assessment.hpp"
+
+#include <new>
+
+namespace ribbon::inbound {
+
+Assessment Assessment::internal_failure(std::string reason) {
+    Assessment a;
+    a.temperror = true;
+    a.temperror_reason = std::move(reason);
+    return a;
+}
+
+Assessor::Assessor(Verifier verifier, VerifyOptions options)
+    : m_verifier(std::move(verifier)), m_options(std::move(options)) {}
+
+Assessment Assessor::assess(const MessageInput& message) const {
+    // Inbound mail is never held because of ribbon (docs/RECEIVING.md): the
+    // one exception a library call may still throw ends here as temperror.
+    try {
+        Assessment a;
+        auto verified = m_verifier.verify(message, m_options);
+        if (verified) {
+            a.verified = std::move(*verified);
+        } else {
+            a.verify_error = verified.error();
+            if (verified.error().kind() != ErrorKind::permanent) {
+                a.temperror = true;
+                a.temperror_reason = verified.error().message();
+            }
+        }
+        return a;
+    } catch (const std::bad_alloc&) {
+        return Assessment::internal_failure("out of memory while verifying");
+    }
+}
+
+}  // namespace ribbon::inbound
