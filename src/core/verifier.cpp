@@ -184,6 +184,21 @@ void add_sealed(Walk& w, const Located& found, const std::string& part) {
     w.result.layers.push_back(std::move(layer));
 }
 
+// A layer's content as a MIME entity. A multipart is parsed from its header
+// section alone: the next step needs only its Content-Type (ribbon splits
+// the body itself) and the protected-header comparison only its header, and
+// parsing a hostile body nested thousands deep once per layer would cost
+// the nesting depth times the size.
+Result<mime::GPtr<GMimeObject>> parse_content(std::string_view content) {
+    auto body = verify::message_body(content);
+    if (body) {
+        const std::string_view header = content.substr(0, content.size() - body->size());
+        auto head = mime::parse_entity(header);
+        if (head && GMIME_IS_MULTIPART(head->get())) return head;
+    }
+    return mime::parse_entity(content);
+}
+
 // Walks the layers from `entity` (bytes `bytes`, at MIME part `part`)
 // inwards: a signature inside a signature's content is the next layer, a
 // sealed layer or anything else ends the walk. Sets `first` to what the
@@ -214,7 +229,7 @@ Result<void> walk_layers(Walk& w, GMimeObject* entity, std::string_view bytes, s
         }
         // The content is parsed as an entity from the signed bytes (RFC
         // 8551 §3.1.1 canonical form for a multipart/signed's first part).
-        auto inner = mime::parse_entity(found.content);
+        auto inner = parse_content(found.content);
         GMimeObject* inner_entity = inner ? inner->get() : nullptr;
         verify_layer(w, found, inner_entity, part);
         if (depth == 0) first.holds = Holds::signed_data;
