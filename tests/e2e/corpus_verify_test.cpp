@@ -149,7 +149,16 @@ TEST_P(CorpusVerify, ExitCodeAndReason) {
     EXPECT_EQ(j.at("reason"), c.reason) << j.dump(2);
     const char* verdict = c.exit_code == 0 ? "valid" : c.exit_code == 1 ? "invalid" : "not_signed";
     EXPECT_EQ(j.at("verdict"), verdict);
-    if (c.exit_code == 2) return;
+    if (c.exit_code == 2) {
+        // Nothing verified: at most a sealed layer ribbon cannot open.
+        for (const auto& l : j.at("layers")) EXPECT_EQ(l.at("kind"), "sealed");
+        EXPECT_EQ(j.at("coverage").at("whole"), false);
+        return;
+    }
+    // Every row here is signed as a whole, outermost layer first.
+    ASSERT_GE(j.at("layers").size(), 1u);
+    EXPECT_EQ(j.at("layers").at(0).at("kind"), c.opaque ? "opaque" : "multipart-signed");
+    EXPECT_EQ(j.at("coverage").at("whole"), true);
     EXPECT_EQ(j.at("opaque"), c.opaque);
     EXPECT_EQ(j.at("header_protection"), c.header_protection);
     if (c.digest != nullptr) {
@@ -247,7 +256,10 @@ const std::vector<LayeredCase>& layered_cases() {
 
 std::string joined(const nlohmann::json& addresses) {
     std::string out;
-    for (const auto& a : addresses) out += (out.empty() ? "" : ",") + a.get<std::string>();
+    for (const auto& a : addresses) {
+        if (!out.empty()) out.push_back(',');
+        out.append(a.get<std::string>());
+    }
     return out;
 }
 
