@@ -30,7 +30,7 @@
 namespace ribbon {
 
 class TrustStore {
-public:
+  public:
     // The system's roots (/etc/ssl/certs).
     static Result<TrustStore> system();
     // Only the given PEM files (each may hold several certificates).
@@ -40,7 +40,7 @@ public:
     const Impl& impl() const noexcept { return *m_impl; }
     explicit TrustStore(std::shared_ptr<const Impl> impl) : m_impl(std::move(impl)) {}
 
-private:
+  private:
     std::shared_ptr<const Impl> m_impl;
 };
 
@@ -116,7 +116,8 @@ enum class LayerKind {
     opaque,            // application/pkcs7-mime; smime-type=signed-data
     sealed,            // enveloped-data or authEnveloped-data: not opened
 };
-std::string_view layer_kind_name(LayerKind kind) noexcept;  // "multipart-signed" | "opaque" | "sealed"
+std::string_view layer_kind_name(
+    LayerKind kind) noexcept;  // "multipart-signed" | "opaque" | "sealed"
 
 // One signature layer, or the sealed layer that ended the walk.
 struct SignatureLayer {
@@ -205,14 +206,14 @@ struct VerifyOptions {
 inline constexpr int kMaxSignatureLayers = 8;
 
 class Verifier {
-public:
+  public:
     explicit Verifier(TrustStore trust);
 
     // Err only when the message cannot be read or parsed (CLI exit 3);
     // every verdict, including not_signed, is a value.
     Result<VerifyResult> verify(const MessageInput& in, const VerifyOptions& options = {}) const;
 
-private:
+  private:
     TrustStore m_trust;
 };
 

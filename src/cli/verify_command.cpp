@@ -142,23 +142,22 @@ nlohmann::json signer_json(const std::optional<SignerDetails>& signer) {
     if (!signer) return nullptr;
     const CertificateInfo& c = signer->certificate;
     return {
-            {"subject", c.subject},
-            {"issuer", c.issuer},
-            {"serial", c.serial_hex},
-            {"not_before", format_utc(c.not_before)},
-            {"not_after", format_utc(c.not_after)},
-            {"addresses", c.addresses},
-            {"addresses_display", displayed(c.addresses)},
-            {"key", c.key_description},
-            {"signing_time", signer->signing_time
-                                 ? nlohmann::json(format_utc(*signer->signing_time))
-                                 : nlohmann::json(nullptr)},
-            {"chain", signer->chain},
-            {"digest_algorithm", signer->digest_algorithm},
-            {"signature_algorithm", signer->signature_algorithm},
-            {"spki_sha256", signer->spki_sha256},
-            {"certificate_sha256", signer->certificate_sha256},
-        };
+        {"subject", c.subject},
+        {"issuer", c.issuer},
+        {"serial", c.serial_hex},
+        {"not_before", format_utc(c.not_before)},
+        {"not_after", format_utc(c.not_after)},
+        {"addresses", c.addresses},
+        {"addresses_display", displayed(c.addresses)},
+        {"key", c.key_description},
+        {"signing_time", signer->signing_time ? nlohmann::json(format_utc(*signer->signing_time))
+                                              : nlohmann::json(nullptr)},
+        {"chain", signer->chain},
+        {"digest_algorithm", signer->digest_algorithm},
+        {"signature_algorithm", signer->signature_algorithm},
+        {"spki_sha256", signer->spki_sha256},
+        {"certificate_sha256", signer->certificate_sha256},
+    };
 }
 
 nlohmann::json warnings_json(const std::vector<VerifyWarning>& warnings) {

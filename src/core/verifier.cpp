@@ -39,7 +39,6 @@
 #include <cstring>
 
 #include "base/ascii.hpp"
-
 #include "core/mime_parse.hpp"
 #include "core/openssl_util.hpp"
 #include "core/trust_store_impl.hpp"
@@ -212,9 +211,9 @@ Result<void> walk_layers(Walk& w, GMimeObject* entity, std::string_view bytes, s
         if (!located) {
             if (depth == 0) return std::move(located).error();
             const Error& e = located.error();
-            return Error(e.code(), e.kind(),
-                         "signature layer " + std::to_string(w.signed_layers + 1) + ": " +
-                             e.message());
+            return Error(
+                e.code(), e.kind(),
+                "signature layer " + std::to_string(w.signed_layers + 1) + ": " + e.message());
         }
         Located found = std::move(*located);
         if (found.holds == Holds::sealed) add_sealed(w, found, part);
@@ -370,7 +369,8 @@ Result<VerifyResult> verify_parsed(const mime::ParsedMessage& parsed, const Trus
     const std::string raw = mime::read_stream(parsed.stream());
     GMimeObject* top = g_mime_message_get_mime_part(parsed.message());
     Located first;
-    if (auto walked = walk_layers(w, top, raw, "", first); !walked) return std::move(walked).error();
+    if (auto walked = walk_layers(w, top, raw, "", first); !walked)
+        return std::move(walked).error();
     std::size_t top_parts = 0;
     if (first.holds == Holds::signed_data) {
         result.coverage.whole = true;

@@ -46,9 +46,10 @@ Check check_date(const std::optional<TimePoint>& signing_time,
     const std::string value = normalise_header_value(*date);
     const std::optional<std::int64_t> seconds = outer::date_seconds(value);
     if (!seconds) {
-        return {VerifyReason::date_mismatch,
-                "the Date header (" + value + ") cannot be read to compare with the "
-                "signer's signingTime (" + signed_at + ")"};
+        return {VerifyReason::date_mismatch, "the Date header (" + value +
+                                                 ") cannot be read to compare with the "
+                                                 "signer's signingTime (" +
+                                                 signed_at + ")"};
     }
     const std::int64_t signed_seconds =
         std::chrono::duration_cast<std::chrono::seconds>(signing_time->time_since_epoch()).count();

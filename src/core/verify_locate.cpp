@@ -94,7 +94,8 @@ Result<Located> locate_multipart_signed(GMimeContentType* type, std::string_view
         GMimeContentType* st = g_mime_object_get_content_type(sig);
         if (!g_mime_content_type_is_type(st, "application", "pkcs7-signature") &&
             !g_mime_content_type_is_type(st, "application", "x-pkcs7-signature")) {
-            return nothing("multipart/signed without a protocol and without an S/MIME signature part");
+            return nothing(
+                "multipart/signed without a protocol and without an S/MIME signature part");
         }
     }
     // GMime undoes the transfer encoding (base64, or none for the binary

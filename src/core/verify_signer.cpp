@@ -247,7 +247,6 @@ std::vector<std::string> sender_certificates(CMS_ContentInfo* cms, X509* signer,
     return found;
 }
 
-
 // The CMS signature over the signed content (and the detached form's rule).
 Check signature_check(CMS_ContentInfo* cms, STACK_OF(X509) * candidates, const Located& found) {
     Check sig = check_signature(cms, candidates, found, found.content);
@@ -321,7 +320,8 @@ void examine_signers(CMS_ContentInfo* cms, const TrustStore::Impl& trust,
     // several; all of them vouch for it).
     for (int i = 0; i < sk_CMS_SignerInfo_num(infos) && exam.chain.ok(); ++i) {
         X509* cert = nullptr;
-        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(infos, i), nullptr, &cert, nullptr, nullptr);
+        CMS_SignerInfo_get0_algs(sk_CMS_SignerInfo_value(infos, i), nullptr, &cert, nullptr,
+                                 nullptr);
         if (cert == nullptr) continue;
         std::vector<std::string> subjects;
         exam.chain = check_chain(trust, cert, untrusted.get(), options, subjects, exam.warnings);

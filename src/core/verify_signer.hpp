@@ -27,7 +27,7 @@ struct Check {
 };
 
 struct SignerExam {
-    Check signature;  // digest_mismatch, bad_signature, untrusted (no certificate)
+    Check signature;    // digest_mismatch, bad_signature, untrusted (no certificate)
     Strength strength;  // its warnings are moved into `warnings`
     Check chain;        // the first signer whose chain fails
     std::optional<SignerDetails> signer;  // the first signer; none when unidentified

@@ -36,7 +36,8 @@ std::string base64_lines(std::string_view der) {
 const std::string kText =
     "Content-Type: text/plain; charset=us-ascii\r\n\r\nYour statement for May is ready.\r\n";
 
-std::string outer_headers(const std::string& date, const std::string& from = "no-reply@bank.example") {
+std::string outer_headers(const std::string& date,
+                          const std::string& from = "no-reply@bank.example") {
     std::string h = "From: " + from + "\r\nTo: customer@example.net\r\nSubject: Statement\r\n";
     if (!date.empty()) h += "Date: " + date + "\r\n";
     return h + "Message-ID: <layers-1@bank.example>\r\nMIME-Version: 1.0\r\n";
@@ -51,14 +52,17 @@ std::string multipart_entity(const std::string& content, const std::string& der,
     std::string sig = base64_lines(der);
     sig.resize(sig.size() - 2);
     return "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; "
-           "micalg=sha-256; boundary=\"" + b + "\"\r\n\r\n--" + b + "\r\n" + content +
-           "\r\n--" + b + "\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
-           "Content-Transfer-Encoding: base64\r\n\r\n" + sig + "\r\n--" + b + "--\r\n";
+           "micalg=sha-256; boundary=\"" +
+           b + "\"\r\n\r\n--" + b + "\r\n" + content + "\r\n--" + b +
+           "\r\nContent-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+           "Content-Transfer-Encoding: base64\r\n\r\n" +
+           sig + "\r\n--" + b + "--\r\n";
 }
 
 std::string opaque_entity(const std::string& der) {
     return "Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"
-           "Content-Transfer-Encoding: base64\r\n\r\n" + base64_lines(der);
+           "Content-Transfer-Encoding: base64\r\n\r\n" +
+           base64_lines(der);
 }
 
 class LayersTest : public ::testing::Test {
@@ -71,11 +75,15 @@ class LayersTest : public ::testing::Test {
     std::string sign(const Leaf& leaf, const std::string& content, bool opaque,
                      std::vector<std::string> extra = {}) {
         write_file(tmp / "content", content);
-        std::vector<std::string> argv = {"openssl", "cms", "-sign", "-binary", "-md", "sha256",
-                                         "-in", (tmp / "content").string(), "-signer",
-                                         leaf.cert.string(), "-inkey", leaf.key.string(),
-                                         "-certfile", p.chain.string(), "-outform", "DER",
-                                         "-out", (tmp / "sig.der").string()};
+        std::vector<std::string> argv = {"openssl",   "cms",
+                                         "-sign",     "-binary",
+                                         "-md",       "sha256",
+                                         "-in",       (tmp / "content").string(),
+                                         "-signer",   leaf.cert.string(),
+                                         "-inkey",    leaf.key.string(),
+                                         "-certfile", p.chain.string(),
+                                         "-outform",  "DER",
+                                         "-out",      (tmp / "sig.der").string()};
         if (opaque) argv.push_back("-nodetach");
         argv.insert(argv.end(), extra.begin(), extra.end());
         const ProcessResult r = run_process(argv);
@@ -102,7 +110,8 @@ class LayersTest : public ::testing::Test {
 
 std::vector<std::string> parts_of(const VerifyResult& r) {
     std::vector<std::string> out;
-    for (const auto& l : r.layers) out.push_back(std::string(layer_kind_name(l.kind)) + "@" + l.part);
+    for (const auto& l : r.layers)
+        out.push_back(std::string(layer_kind_name(l.kind)) + "@" + l.part);
     return out;
 }
 
@@ -117,8 +126,9 @@ TEST_F(LayersTest, OpaqueInsideOpaqueBothVerified) {
     EXPECT_EQ(r.layers[0].signer->certificate.key_description, "ECDSA P-256");
     EXPECT_EQ(r.layers[1].signer->certificate.key_description, "RSA-2048");
     EXPECT_EQ(r.signer->certificate.key_description, "ECDSA P-256");  // the outermost
-    EXPECT_EQ(r.detail, "every signature layer (2) verified: signature, certificate chain and "
-                        "From address verified");
+    EXPECT_EQ(r.detail,
+              "every signature layer (2) verified: signature, certificate chain and "
+              "From address verified");
     EXPECT_TRUE(r.coverage.whole);
     EXPECT_EQ(r.coverage.description, "the whole message");
 }
@@ -130,13 +140,15 @@ TEST_F(LayersTest, InnerSignerNotVouchingForFromMakesMessageInvalid) {
     const VerifyResult r = verify(outer_headers(now_date()) + wrap_opaque(p.rsa, inner));
     EXPECT_EQ(r.verdict, Verdict::invalid);
     EXPECT_EQ(r.reason, VerifyReason::from_not_in_certificate);
-    EXPECT_EQ(r.detail, "layer 2: the From address is not in the signer's certificate (RFC 8550 §3)");
+    EXPECT_EQ(r.detail,
+              "layer 2: the From address is not in the signer's certificate (RFC 8550 §3)");
     ASSERT_EQ(r.layers.size(), 2u);
     EXPECT_EQ(r.layers[0].verdict, Verdict::valid);
     EXPECT_EQ(r.layers[1].verdict, Verdict::invalid);
     EXPECT_EQ(r.layers[1].kind, LayerKind::multipart_signed);
     EXPECT_EQ(r.layers[1].part, "");  // an opaque signature's content keeps its number
-    EXPECT_EQ(r.layers[1].signer->certificate.addresses, std::vector<std::string>{"other@bank.example"});
+    EXPECT_EQ(r.layers[1].signer->certificate.addresses,
+              std::vector<std::string>{"other@bank.example"});
     EXPECT_TRUE(r.from_in_certificate);  // the outermost layer's
 }
 
@@ -159,18 +171,20 @@ TEST_F(LayersTest, MultipartSignedWhoseFirstPartIsSigned) {
 TEST_F(LayersTest, SealedLayerEndsTheWalkAndIsNoVerdict) {
     write_file(tmp / "plain", kText);
     const ProcessResult e = run_process({"openssl", "cms", "-encrypt", "-binary", "-aes-256-cbc",
-                                         "-in", (tmp / "plain").string(), "-outform", "DER",
-                                         "-out", (tmp / "env.der").string(), p.rsa.cert.string()});
+                                         "-in", (tmp / "plain").string(), "-outform", "DER", "-out",
+                                         (tmp / "env.der").string(), p.rsa.cert.string()});
     ASSERT_EQ(e.exit_code, 0) << e.describe();
     const std::string sealed =
         "Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n"
-        "Content-Transfer-Encoding: base64\r\n\r\n" + base64_lines(read_file(tmp / "env.der"));
+        "Content-Transfer-Encoding: base64\r\n\r\n" +
+        base64_lines(read_file(tmp / "env.der"));
     const VerifyResult r = verify(outer_headers(now_date()) + wrap_opaque(p.rsa, sealed));
     EXPECT_EQ(r.verdict, Verdict::valid) << r.detail;
     EXPECT_EQ(parts_of(r), (std::vector<std::string>{"opaque@", "sealed@"}));
     EXPECT_EQ(r.layers[1].verdict, Verdict::not_signed);
-    EXPECT_EQ(r.layers[1].detail,
-              "sealed (enveloped-data (RFC 8551 §3.3)), not opened: ribbon cannot open sealed mail");
+    EXPECT_EQ(
+        r.layers[1].detail,
+        "sealed (enveloped-data (RFC 8551 §3.3)), not opened: ribbon cannot open sealed mail");
     // Sealed at the top: not signed, the layer still reported.
     const VerifyResult top = verify(outer_headers(now_date()) + sealed);
     EXPECT_EQ(top.verdict, Verdict::not_signed);
@@ -199,12 +213,16 @@ TEST_F(LayersTest, TenThousandNestedLayersAreRefusedQuickly) {
     std::string message = outer_headers(now_date());
     std::vector<std::string> closings;
     for (int i = 0; i < kLevels; ++i) {
-        const std::string b = "b" + std::to_string(i);
-        message += "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; "
-                   "boundary=\"" + b + "\"\r\n\r\n--" + b + "\r\n";
-        closings.push_back("\r\n--" + b + "\r\nContent-Type: application/pkcs7-signature\r\n"
-                           "Content-Transfer-Encoding: base64\r\n\r\n" + sig + "\r\n--" + b +
-                           "--");
+        std::string b(1, 'b');  // not "b" + ...: GCC 12's -Wrestrict false positive
+        b += std::to_string(i);
+        message +=
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; "
+            "boundary=\"" +
+            b + "\"\r\n\r\n--" + b + "\r\n";
+        closings.push_back("\r\n--" + b +
+                           "\r\nContent-Type: application/pkcs7-signature\r\n"
+                           "Content-Transfer-Encoding: base64\r\n\r\n" +
+                           sig + "\r\n--" + b + "--");
     }
     message += kText;
     for (auto it = closings.rbegin(); it != closings.rend(); ++it) message += *it;
@@ -219,7 +237,8 @@ TEST_F(LayersTest, TenThousandNestedMixedPartsAreRefused) {
     std::string message = outer_headers(now_date());
     std::vector<std::string> closings;
     for (int i = 0; i < 10000; ++i) {
-        const std::string b = "m" + std::to_string(i);
+        std::string b(1, 'm');
+        b += std::to_string(i);
         message += "Content-Type: multipart/mixed; boundary=\"" + b + "\"\r\n\r\n--" + b + "\r\n";
         closings.push_back("\r\n--" + b + "--");
     }
@@ -235,8 +254,9 @@ TEST_F(LayersTest, TruncatedInnerLayerIsNamed) {
     inner.resize(inner.rfind("--inner-b--"));  // the inner layer never ends
     const Error e = verify_error(outer_headers(now_date()) + wrap_opaque(p.rsa, inner));
     EXPECT_EQ(e.code(), Errc::malformed_message);
-    EXPECT_EQ(e.message(), "signature layer 2: malformed MIME: multipart/signed has no closing "
-                           "boundary (the message is truncated)");
+    EXPECT_EQ(e.message(),
+              "signature layer 2: malformed MIME: multipart/signed has no closing "
+              "boundary (the message is truncated)");
 }
 
 // ---- Date versus signingTime ---------------------------------------------
@@ -279,9 +299,10 @@ TEST(CheckDate, Rule) {
     EXPECT_TRUE(verify::check_date(signed_at, "Mon, 26 Jan 2026 16:40:10 +0100").ok());
     const verify::Check c = verify::check_date(signed_at, "Mon, 26 Jan 2026 15:40:11 +0000");
     EXPECT_EQ(c.reason, VerifyReason::date_mismatch);
-    EXPECT_EQ(c.detail, "the Date header (Mon, 26 Jan 2026 15:40:11 +0000) is 1 h 0 min after the "
-                        "signer's signingTime (2026-01-26T14:40:10Z); more than an hour apart, "
-                        "the message may have been re-dated");
+    EXPECT_EQ(c.detail,
+              "the Date header (Mon, 26 Jan 2026 15:40:11 +0000) is 1 h 0 min after the "
+              "signer's signingTime (2026-01-26T14:40:10Z); more than an hour apart, "
+              "the message may have been re-dated");
     EXPECT_EQ(verify::check_date(signed_at, "garbage").reason, VerifyReason::date_mismatch);
     EXPECT_EQ(verify::check_date(signed_at, std::nullopt).reason, VerifyReason::date_mismatch);
 }
@@ -323,8 +344,7 @@ TEST_F(LayersTest, SignedPartWithFooterIsValidWithCoverage) {
 TEST_F(LayersTest, EverySignedPartIsVerifiedAndAttachedMessagesAreNot) {
     const std::string attached = "Content-Type: message/rfc822\r\n\r\n" +
                                  outer_headers(now_date()) + wrap_opaque(p.rsa, kText);
-    const std::string inner_mixed =
-        mixed({kFooter, wrap_opaque(p.other, kText)}, "inner-mix");
+    const std::string inner_mixed = mixed({kFooter, wrap_opaque(p.other, kText)}, "inner-mix");
     const std::string m = outer_headers(now_date()) +
                           mixed({wrap_multipart(p.rsa, kText, "s1"), inner_mixed, attached});
     const VerifyResult r = verify(m);
@@ -359,14 +379,12 @@ std::string sha256_file_hex(const std::string& bytes, TempDir& tmp) {
 TEST_F(LayersTest, KeyDigestsAndMessageIdentityMatchOpenssl) {
     const VerifyResult r = verify(outer_headers(now_date()) + wrap_opaque(p.rsa, kText));
     ASSERT_TRUE(r.signer.has_value());
-    const ProcessResult der = run_process(
-        {"openssl", "x509", "-in", p.rsa.cert.string(), "-outform", "DER", "-out",
-         (tmp / "cert.der").string()});
+    const ProcessResult der = run_process({"openssl", "x509", "-in", p.rsa.cert.string(),
+                                           "-outform", "DER", "-out", (tmp / "cert.der").string()});
     ASSERT_EQ(der.exit_code, 0) << der.describe();
     EXPECT_EQ(r.signer->certificate_sha256, sha256_file_hex(read_file(tmp / "cert.der"), tmp));
-    const ProcessResult spki = run_process(
-        {"openssl", "x509", "-in", p.rsa.cert.string(), "-noout", "-pubkey", "-out",
-         (tmp / "pub.pem").string()});
+    const ProcessResult spki = run_process({"openssl", "x509", "-in", p.rsa.cert.string(), "-noout",
+                                            "-pubkey", "-out", (tmp / "pub.pem").string()});
     ASSERT_EQ(spki.exit_code, 0) << spki.describe();
     ASSERT_EQ(run_process({"openssl", "pkey", "-pubin", "-in", (tmp / "pub.pem").string(),
                            "-outform", "DER", "-out", (tmp / "pub.der").string()})
