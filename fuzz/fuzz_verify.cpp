@@ -8,7 +8,10 @@
 // The trust store holds the self-signed certificate that signed the seeds in
 // fuzz/corpus/verify (its private key was thrown away after signing them),
 // so mutations of the seeds reach the checks after the chain: the From
-// address and the RFC 9788 header comparison.
+// address, the Date rule and the RFC 9788 header comparison. The same entry
+// point walks every signature layer (a signed seed's content mutated into
+// another signature, up to 8 layers) and searches multipart bodies for
+// signed parts, so those paths need no entry of their own.
 #include <unistd.h>
 
 #include <cstdint>
@@ -88,6 +91,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t n = result->detail.size() + result->from_addresses.size();
         for (const auto& h : result->protected_headers) n += h.name.size() + h.outer.size() + h.inner.size();
         if (result->signer) n += result->signer->certificate.subject.size() + result->signer->chain.size();
+        for (const auto& l : result->layers) {
+            n += l.part.size() + l.detail.size() + l.warnings.size();
+            if (l.signer) n += l.signer->spki_sha256.size() + l.signer->certificate_sha256.size();
+        }
+        for (const auto& u : result->coverage.unsigned_parts) n += u.part.size() + u.content_type.size();
+        n += result->coverage.description.size() + result->message_id.size() + result->content_sha256.size();
         if (n == static_cast<std::size_t>(-1)) die("impossible");
     } else if (result.error().message().empty()) {
         die("an Error without a message", ribbon::errc_name(result.error().code()));

@@ -2,14 +2,21 @@
 // careful receiver does: the CMS signature over the canonical content, the
 // certificate chain up to a trusted root, that the From address is in the
 // signer's certificate (RFC 8550 §3), and, for header-protected messages
-// (RFC 9788), that the outer headers still match the protected copies.
+// (RFC 9788), that the outer headers still match the protected copies, and
+// that the message's Date is within an hour of the CMS signingTime.
 // Weak algorithms and keys are verdicts too; the policy is in docs/VERIFY.md.
+//
+// Every signature layer is verified (a signature around a signature, RFC
+// 8551 §3.7), and when the message as a whole is not signed, signed parts
+// inside multipart/mixed are (a mailing-list footer added after signing);
+// VerifyResult::coverage then says what the signatures do not cover.
 //
 // A TrustStore and a Verifier are immutable after construction and may be
 // shared by any number of threads.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -23,7 +30,7 @@
 namespace ribbon {
 
 class TrustStore {
-public:
+  public:
     // The system's roots (/etc/ssl/certs).
     static Result<TrustStore> system();
     // Only the given PEM files (each may hold several certificates).
@@ -33,7 +40,7 @@ public:
     const Impl& impl() const noexcept { return *m_impl; }
     explicit TrustStore(std::shared_ptr<const Impl> impl) : m_impl(std::move(impl)) {}
 
-private:
+  private:
     std::shared_ptr<const Impl> m_impl;
 };
 
@@ -60,6 +67,11 @@ enum class VerifyReason {
     // also the code of the warning for keys below today's minimum.
     weak_algorithm,
     weak_key,
+    // The message's Date is missing, unreadable, or more than an hour from
+    // the signer's signingTime (Thunderbird's rule, docs/VERIFY.md).
+    date_mismatch,
+    // Only part of the message is signed and VerifyOptions::require_whole.
+    partial_coverage,
 };
 std::string_view verify_reason_name(VerifyReason reason) noexcept;
 
@@ -76,6 +88,12 @@ struct SignerDetails {
     // ("aes-256-cbc", "id-aes128-gcm") or dotted OIDs for algorithms OpenSSL
     // does not name. Empty when the attribute is absent.
     std::vector<std::string> smime_capabilities;
+    // Lower-case hex SHA-256 of the signer certificate's DER
+    // SubjectPublicKeyInfo (the key, whichever certificate carries it) and of
+    // the whole certificate's DER: what key continuity (ribbon/continuity.hpp)
+    // is keyed on.
+    std::string spki_sha256;
+    std::string certificate_sha256;
 };
 
 struct ProtectedHeader {
@@ -93,6 +111,56 @@ struct VerifyWarning {
     std::string detail;
 };
 
+enum class LayerKind {
+    multipart_signed,  // RFC 8551 §3.5.3 (detached)
+    opaque,            // application/pkcs7-mime; smime-type=signed-data
+    sealed,            // enveloped-data or authEnveloped-data: not opened
+};
+std::string_view layer_kind_name(
+    LayerKind kind) noexcept;  // "multipart-signed" | "opaque" | "sealed"
+
+// One signature layer, or the sealed layer that ended the walk.
+struct SignatureLayer {
+    LayerKind kind = LayerKind::multipart_signed;
+    // The MIME part that carries it: "" the whole message, "1", "2.1" (RFC
+    // 3501 §6.4.5 numbering). The first part of a multipart/signed at P is
+    // P.1; an opaque signature's content keeps its part's number.
+    std::string part;
+    // valid or invalid; not_signed for a sealed layer (reason none).
+    Verdict verdict = Verdict::not_signed;
+    VerifyReason reason = VerifyReason::none;
+    std::string detail;
+    bool opaque = false;
+    std::optional<SignerDetails> signer;
+    bool from_in_certificate = false;
+    std::vector<VerifyWarning> warnings;
+};
+
+// A part of the message that no signature covers.
+struct UnsignedPart {
+    std::string part;          // "2", "1.3"
+    std::string content_type;  // "text/plain", "message/rfc822"
+    std::uint64_t size = 0;    // its bytes in the message, header section included
+};
+
+// What the signatures cover. whole: the message's own body is the signed
+// content of its outermost layer. Otherwise signed_parts lists the parts
+// that are signed and unsigned_parts every leaf part (or attached message)
+// outside them; an attached message/rfc822 is another message and is never
+// verified as this one.
+struct Coverage {
+    bool whole = false;
+    std::vector<std::string> signed_parts;
+    std::vector<UnsignedPart> unsigned_parts;
+    // For people: "the whole message", "MIME part 1 of 2; part 2,
+    // text/plain, 214 bytes, is not signed".
+    std::string description;
+};
+
+// The top-level fields describe the outermost signature (or, when only
+// parts are signed, the first one), as before layers were reported; the
+// verdict and reason are those of the whole message: invalid when any layer
+// is, with the first failing layer's reason.
 struct VerifyResult {
     Verdict verdict = Verdict::not_signed;
     VerifyReason reason = VerifyReason::not_signed;
@@ -107,7 +175,16 @@ struct VerifyResult {
     std::vector<std::string> sender_certificates;
     bool header_protection = false;
     std::vector<ProtectedHeader> protected_headers;
-    std::vector<VerifyWarning> warnings;  // whatever the verdict
+    std::vector<VerifyWarning> warnings;  // whatever the verdict, every layer's
+    // Every layer, outermost first; for signed parts, part by part.
+    std::vector<SignatureLayer> layers;
+    Coverage coverage;
+    // The message's Message-ID without angle brackets (empty when none),
+    // and the lower-case hex SHA-256 of the outermost layer's signed
+    // content (empty when not signed): a message is the same message when
+    // both are.
+    std::string message_id;
+    std::string content_sha256;
 };
 
 struct VerifyOptions {
@@ -119,17 +196,24 @@ struct VerifyOptions {
     // counterpart of Thunderbird's
     // mail.smime.accept_insecure_sha1_message_signatures.
     bool accept_sha1 = false;
+    // A signature over part of the message only (a footer added after
+    // signing) makes the verdict invalid, reason partial_coverage.
+    bool require_whole = false;
 };
 
+// At most this many signature layers are verified; a message with more is
+// refused (Errc::limit_exceeded).
+inline constexpr int kMaxSignatureLayers = 8;
+
 class Verifier {
-public:
+  public:
     explicit Verifier(TrustStore trust);
 
     // Err only when the message cannot be read or parsed (CLI exit 3);
     // every verdict, including not_signed, is a value.
     Result<VerifyResult> verify(const MessageInput& in, const VerifyOptions& options = {}) const;
 
-private:
+  private:
     TrustStore m_trust;
 };
 

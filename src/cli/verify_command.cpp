@@ -1,9 +1,10 @@
 // verify_command.cpp — `ribbon verify`: checks one S/MIME signed message.
 //
-//   ribbon verify [--ca FILE]... [--at TIME] [--accept-sha1] [--json] [IN]
+//   ribbon verify [--ca FILE]... [--at TIME] [--accept-sha1] [--require-whole] [--json] [IN]
 //
-// Reads IN (default stdin), prints the verdict, why, and any warnings
-// (a weak signer key), and exits
+// Reads IN (default stdin), prints the verdict, why, any warnings (a weak
+// signer key), every signature layer and what the signatures cover, and
+// exits
 //   0 valid and trusted (warnings or not), 1 signed but not valid (also a
 //   weak algorithm or key, docs/VERIFY.md), 2 not signed,
 //   3 could not be read or parsed (also a broken signature object).
@@ -31,6 +32,7 @@ struct VerifyArgs {
     std::string at;
     bool json = false;
     bool accept_sha1 = false;
+    bool require_whole = false;
     std::string input = "-";
     // A larger message is not read: exit 3 with limit_exceeded.
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
@@ -136,33 +138,71 @@ std::vector<std::string> displayed(const std::vector<std::string>& addresses) {
     return out;
 }
 
+nlohmann::json signer_json(const std::optional<SignerDetails>& signer) {
+    if (!signer) return nullptr;
+    const CertificateInfo& c = signer->certificate;
+    return {
+        {"subject", c.subject},
+        {"issuer", c.issuer},
+        {"serial", c.serial_hex},
+        {"not_before", format_utc(c.not_before)},
+        {"not_after", format_utc(c.not_after)},
+        {"addresses", c.addresses},
+        {"addresses_display", displayed(c.addresses)},
+        {"key", c.key_description},
+        {"signing_time", signer->signing_time ? nlohmann::json(format_utc(*signer->signing_time))
+                                              : nlohmann::json(nullptr)},
+        {"chain", signer->chain},
+        {"digest_algorithm", signer->digest_algorithm},
+        {"signature_algorithm", signer->signature_algorithm},
+        {"spki_sha256", signer->spki_sha256},
+        {"certificate_sha256", signer->certificate_sha256},
+    };
+}
+
+nlohmann::json warnings_json(const std::vector<VerifyWarning>& warnings) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& w : warnings) {
+        out.push_back({{"code", verify_reason_name(w.code)}, {"detail", w.detail}});
+    }
+    return out;
+}
+
+nlohmann::json layers_json(const std::vector<SignatureLayer>& layers) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& l : layers) {
+        out.push_back({{"kind", layer_kind_name(l.kind)},
+                       {"part", l.part},
+                       {"verdict", verdict_name(l.verdict)},
+                       {"reason", verify_reason_name(l.reason)},
+                       {"detail", l.detail},
+                       {"opaque", l.opaque},
+                       {"signer", signer_json(l.signer)},
+                       {"from_in_certificate", l.from_in_certificate},
+                       {"warnings", warnings_json(l.warnings)}});
+    }
+    return out;
+}
+
+nlohmann::json coverage_json(const Coverage& c) {
+    nlohmann::json unsigned_parts = nlohmann::json::array();
+    for (const auto& u : c.unsigned_parts) {
+        unsigned_parts.push_back(
+            {{"part", u.part}, {"content_type", u.content_type}, {"size", u.size}});
+    }
+    return {{"whole", c.whole},
+            {"signed_parts", c.signed_parts},
+            {"unsigned_parts", std::move(unsigned_parts)},
+            {"description", c.description}};
+}
+
 nlohmann::json to_json(const VerifyResult& r) {
     nlohmann::json j;
     j["verdict"] = verdict_name(r.verdict);
     j["reason"] = verify_reason_name(r.reason);
     j["detail"] = r.detail;
     j["opaque"] = r.opaque;
-    if (r.signer) {
-        const CertificateInfo& c = r.signer->certificate;
-        j["signer"] = {
-            {"subject", c.subject},
-            {"issuer", c.issuer},
-            {"serial", c.serial_hex},
-            {"not_before", format_utc(c.not_before)},
-            {"not_after", format_utc(c.not_after)},
-            {"addresses", c.addresses},
-            {"addresses_display", displayed(c.addresses)},
-            {"key", c.key_description},
-            {"signing_time", r.signer->signing_time
-                                 ? nlohmann::json(format_utc(*r.signer->signing_time))
-                                 : nlohmann::json(nullptr)},
-            {"chain", r.signer->chain},
-            {"digest_algorithm", r.signer->digest_algorithm},
-            {"signature_algorithm", r.signer->signature_algorithm},
-        };
-    } else {
-        j["signer"] = nullptr;
-    }
+    j["signer"] = signer_json(r.signer);
     j["from_addresses"] = r.from_addresses;
     j["from_addresses_display"] = displayed(r.from_addresses);
     j["from_in_certificate"] = r.from_in_certificate;
@@ -172,10 +212,11 @@ nlohmann::json to_json(const VerifyResult& r) {
         j["protected_headers"].push_back(
             {{"name", h.name}, {"outer", h.outer}, {"inner", h.inner}, {"matches", h.matches}});
     }
-    j["warnings"] = nlohmann::json::array();
-    for (const auto& w : r.warnings) {
-        j["warnings"].push_back({{"code", verify_reason_name(w.code)}, {"detail", w.detail}});
-    }
+    j["warnings"] = warnings_json(r.warnings);
+    j["layers"] = layers_json(r.layers);
+    j["coverage"] = coverage_json(r.coverage);
+    j["message_id"] = r.message_id;
+    j["content_sha256"] = r.content_sha256;
     return j;
 }
 
@@ -183,6 +224,36 @@ nlohmann::json to_json(const VerifyResult& r) {
 // in A-labels), joined and escaped for the terminal.
 std::string shown_addresses(const std::vector<std::string>& addresses) {
     return terminal_safe(join(displayed(addresses), ", "));
+}
+
+// One line per layer, outermost first, then what the signatures cover:
+//   layer 1: opaque, whole message: valid, signed by Dave@example.com
+//   layer 2: multipart-signed, part 1: invalid (from_not_in_certificate), signed by ...
+void print_layers(const VerifyResult& r) {
+    if (r.layers.empty()) return;
+    for (std::size_t i = 0; i < r.layers.size(); ++i) {
+        const SignatureLayer& l = r.layers[i];
+        std::string line = "layer " + std::to_string(i + 1) + ": " +
+                           std::string(layer_kind_name(l.kind)) + ", " +
+                           (l.part.empty() ? "whole message" : "part " + l.part) + ": ";
+        if (l.kind == LayerKind::sealed) {
+            line += "sealed, not opened";
+        } else {
+            line += std::string(verdict_name(l.verdict));
+            if (l.verdict == Verdict::invalid) {
+                line += " (" + std::string(verify_reason_name(l.reason)) + ")";
+            }
+            if (l.signer) {
+                const auto& a = l.signer->certificate.addresses;
+                line += ", signed by " + (a.empty() ? terminal_safe(l.signer->certificate.subject)
+                                                    : shown_addresses(a));
+            }
+        }
+        std::printf("%s\n", line.c_str());
+    }
+    if (r.verdict != Verdict::not_signed) {
+        std::printf("coverage: %s\n", terminal_safe(r.coverage.description).c_str());
+    }
 }
 
 // Every value below that came from the message or its certificates
@@ -198,6 +269,7 @@ void print_human(const VerifyResult& r) {
         std::printf("warning: %s: %s\n", std::string(verify_reason_name(w.code)).c_str(),
                     terminal_safe(w.detail).c_str());
     }
+    print_layers(r);
     if (r.verdict == Verdict::not_signed) return;
     std::printf("form: %s\n",
                 r.opaque ? "opaque (application/pkcs7-mime)" : "detached (multipart/signed)");
@@ -253,6 +325,7 @@ int run_verify(const VerifyArgs& args) {
     const std::string input_name = from_stdin ? "<stdin>" : args.input;
     VerifyOptions options;
     options.accept_sha1 = args.accept_sha1;
+    options.require_whole = args.require_whole;
     if (!args.at.empty()) {
         options.at = parse_time(args.at);
         if (!options.at) {
@@ -299,6 +372,9 @@ void register_verify(CLI::App& app, int& exit_code) {
     cmd->add_flag("--accept-sha1", args->accept_sha1,
                   "Judge SHA-1 signatures like others (with a warning) instead of refusing them "
                   "as weak_algorithm");
+    cmd->add_flag("--require-whole", args->require_whole,
+                  "A signature over part of the message only (a footer added after signing) is "
+                  "not valid: exit 1, partial_coverage");
     cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
     add_max_message_size(cmd, args->max_message_size,
                          "Do not read a message larger than BYTES: exit 3, limit_exceeded (default 268435456)");

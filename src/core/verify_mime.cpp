@@ -149,6 +149,32 @@ Result<SignedParts> split_multipart_signed(std::string_view body, std::string_vi
                        part_between(body, second->next, last->line_start)};
 }
 
+Result<std::vector<std::string_view>> split_multipart(std::string_view body,
+                                                      std::string_view boundary) {
+    if (boundary.empty()) {
+        return permanent_error(Errc::malformed_message,
+                               "malformed MIME: multipart without a boundary parameter");
+    }
+    const std::string dash_boundary = "--" + std::string(boundary);
+    auto at = find_delimiter(body, 0, dash_boundary);
+    if (!at || at->kind != LineKind::delimiter) {
+        return permanent_error(Errc::malformed_message,
+                               "malformed MIME: multipart body has no opening boundary");
+    }
+    std::vector<std::string_view> parts;
+    while (true) {
+        auto next = find_delimiter(body, at->next, dash_boundary);
+        if (!next) {
+            return permanent_error(Errc::malformed_message,
+                                   "malformed MIME: multipart has no closing boundary "
+                                   "(the message is truncated)");
+        }
+        parts.push_back(part_between(body, at->next, next->line_start));
+        if (next->kind == LineKind::close) return parts;
+        at = next;
+    }
+}
+
 std::string to_crlf(std::string_view bytes) {
     std::string out;
     out.reserve(bytes.size() + bytes.size() / 32);

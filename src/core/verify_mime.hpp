@@ -35,6 +35,13 @@ std::optional<std::string_view> message_body(std::string_view raw);
 // delimiter (a truncated message).
 Result<SignedParts> split_multipart_signed(std::string_view body, std::string_view boundary);
 
+// Every body part of a multipart body (RFC 2046 §5.1.1), in order, as the
+// bytes between its delimiters; the preamble and epilogue are not parts.
+// Errors (Errc::malformed_message): no opening delimiter, no close
+// delimiter (a truncated message).
+Result<std::vector<std::string_view>> split_multipart(std::string_view body,
+                                                      std::string_view boundary);
+
 // Bare LF → CRLF, as a receiver canonicalises text before hashing
 // (RFC 8551 §3.1.1; stores and pipes commonly drop the CR).
 std::string to_crlf(std::string_view bytes);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ribbon/verifier.hpp"
+#include "support/messages.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 
@@ -61,7 +62,9 @@ struct Headers {
     std::string from = "Bank Example <no-reply@bank.example>";
     std::string to = "customer@example.net";
     std::string subject = "Your statement";
-    std::string date = "Wed, 01 May 2024 12:00:00 +0000";
+    // Now: openssl signs with signingTime now, and a Date more than an hour
+    // away from it is date_mismatch.
+    std::string date = rfc5322_date(std::time(nullptr));
     std::string message_id = "<statement-1@bank.example>";
 };
 
@@ -181,6 +184,10 @@ TEST_F(VerifyTest, OpensslDetachedIsValid) {
               std::string::npos)
         << r.out;
     EXPECT_NE(r.out.find("from: no-reply@bank.example (in certificate)\n"), std::string::npos);
+    EXPECT_NE(r.out.find("layer 1: multipart-signed, whole message: valid, signed by "
+                         "no-reply@bank.example\ncoverage: the whole message\n"),
+              std::string::npos)
+        << r.out;
 }
 
 TEST_F(VerifyTest, OpensslOpaqueIsValid) {
@@ -441,6 +448,22 @@ TEST_F(VerifyTest, JsonReportHasEveryField) {
     EXPECT_GE(signed_at, iso(std::time(nullptr) - 3600));
     EXPECT_TRUE(s.contains("not_before"));
     EXPECT_TRUE(s.contains("not_after"));
+    EXPECT_EQ(s.at("spki_sha256").get<std::string>().size(), 64u);
+    EXPECT_EQ(s.at("certificate_sha256").get<std::string>().size(), 64u);
+    // Layers and coverage (docs/VERIFY.md).
+    ASSERT_EQ(j.at("layers").size(), 1u);
+    const auto& l = j.at("layers").at(0);
+    EXPECT_EQ(l.at("kind"), "multipart-signed");
+    EXPECT_EQ(l.at("part"), "");
+    EXPECT_EQ(l.at("verdict"), "valid");
+    EXPECT_EQ(l.at("reason"), "none");
+    EXPECT_EQ(l.at("signer").at("spki_sha256"), s.at("spki_sha256"));
+    EXPECT_EQ(j.at("coverage"), (nlohmann::json{{"whole", true},
+                                                {"signed_parts", {""}},
+                                                {"unsigned_parts", nlohmann::json::array()},
+                                                {"description", "the whole message"}}));
+    EXPECT_EQ(j.at("message_id"), "statement-1@bank.example");
+    EXPECT_EQ(j.at("content_sha256").get<std::string>().size(), 64u);
 }
 
 // ---- the library directly -------------------------------------------------
@@ -492,6 +515,11 @@ TEST(VerifyReasonName, StableNames) {
     EXPECT_EQ(verify_reason_name(VerifyReason::protected_header_mismatch),
               "protected_header_mismatch");
     EXPECT_EQ(verify_reason_name(VerifyReason::not_signed), "not_signed");
+    EXPECT_EQ(verify_reason_name(VerifyReason::date_mismatch), "date_mismatch");
+    EXPECT_EQ(verify_reason_name(VerifyReason::partial_coverage), "partial_coverage");
+    EXPECT_EQ(layer_kind_name(LayerKind::multipart_signed), "multipart-signed");
+    EXPECT_EQ(layer_kind_name(LayerKind::opaque), "opaque");
+    EXPECT_EQ(layer_kind_name(LayerKind::sealed), "sealed");
 }
 
 }  // namespace
