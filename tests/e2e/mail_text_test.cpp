@@ -18,6 +18,7 @@
 
 #include "daemon/daemon.hpp"
 #include "ribbon/config.hpp"
+#include "support/messages.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/sign.hpp"
@@ -151,7 +152,7 @@ class IdnVerify : public ::testing::Test {
                          l.key.string(), "-certfile", p.chain.string()});
         EXPECT_EQ(r.exit_code, 0) << r.describe();
         return "From: " + from + "\r\nTo: customer@example.net\r\nSubject: Your statement\r\n" +
-               extra_headers + r.out;
+               "Date: " + rfc5322_date(std::time(nullptr)) + "\r\n" + extra_headers + r.out;
     }
 
     ProcessResult verify(const std::string& message, bool json = false) {

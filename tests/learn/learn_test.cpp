@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "support/customers.hpp"
+#include "support/messages.hpp"
 #include "support/pki.hpp"
 #include "support/process.hpp"
 #include "support/verifiers.hpp"
@@ -93,7 +94,7 @@ std::string headers_from(const std::string& from, const std::string& extra = {})
            ">\n"
            "To: Customer Service <service@bank.example>\n"
            "Subject: My statement\n"
-           "Date: Mon, 13 Nov 2023 09:00:00 +0100\n"
+           "Date: " + rfc5322_date(std::time(nullptr)) + "\n"
            "Message-ID: <5e1f0a2c@customer.example>\n" +
            extra;
 }
