@@ -7,6 +7,8 @@
 // Ribbon's own failures stamp temperror and deliver, unless told to
 // tempfail.
 #include <gtest/gtest.h>
+
+#include <ctime>
 #include <sys/stat.h>
 
 #include <thread>
@@ -14,6 +16,7 @@
 #include "base/ascii.hpp"
 #include "ribbon/recipients.hpp"
 #include "support/customers.hpp"
+#include "support/messages.hpp"
 #include "support/milter_rig.hpp"
 #include "support/pki.hpp"
 #include "support/postgres.hpp"
@@ -29,7 +32,7 @@ constexpr const char* kSupport = "support@bank.example";
 
 const std::string kHeaders =
     "From: Alice Customer <alice@customer.example>\nTo: support@bank.example\nSubject: Card\n"
-    "Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <a1@customer.example>\n";
+    "Date: " + rfc5322_date(std::time(nullptr)) + "\nMessage-ID: <a1@customer.example>\n";
 const std::string kContent = "Content-Type: text/plain; charset=utf-8\n\nIs my card ready?\n";
 
 struct Customers {
@@ -146,7 +149,7 @@ TEST(InboundStamp, GpgsmSignedIsStampedPass) {
     StampingMilter s;
     const std::string headers =
         "From: Bank <no-reply@bank.example>\nTo: support@bank.example\nSubject: Statement\n"
-        "Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <g1@bank.example>\n";
+        "Date: " + rfc5322_date(std::time(nullptr)) + "\nMessage-ID: <g1@bank.example>\n";
     const std::string message = to_crlf(gpgsm_signed(headers, kContent, Issued{pki().rsa.key, pki().rsa.cert},
                                                      {pki().intermediate_cert}, pki().root_cert));
     const X509View cert = x509_view(pki().rsa.cert);

@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
+
 #include "base/ascii.hpp"
 #include "inbound/stamp.hpp"
 #include "support/customers.hpp"
+#include "support/messages.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -19,7 +22,7 @@ using inbound::Assessor;
 constexpr const char* kAlice = "alice@customer.example";
 const std::string kHeaders =
     "From: Alice Customer <alice@customer.example>\nTo: support@bank.example\nSubject: Card\n"
-    "Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <a1@customer.example>\n";
+    "Date: " + rfc5322_date(std::time(nullptr)) + "\nMessage-ID: <a1@customer.example>\n";
 const std::string kContent = "Content-Type: text/plain; charset=utf-8\n\nIs my card ready?\n";
 
 struct Fixture {
