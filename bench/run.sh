@@ -9,6 +9,8 @@
 #    the same command on the 3 KB message (the process's baseline);
 #  - Postfix relaying smtp-source's load to smtp-sink, without and with
 #    ribbon's milter: messages/s and the milter's share of the CPU;
+#  - the recipient policy per message, and key continuity (observe_key) per
+#    verified message on SQLite and PostgreSQL (bench/policy_bench.cpp);
 #  - smtp-source → smtp-sink directly and through `ribbon relay`: messages/s
 #    against the machine's RSA-2048 limit, and the latency the relay adds
 #    at half its rate.
@@ -141,6 +143,11 @@ echo
 # ---- the recipient policy per message (bench/policy_bench.cpp) ---------------
 echo
 "$BUILD/ribbon-policy-bench" "$WORK" || echo "(policy row skipped: ribbon-policy-bench failed, see above)"
+
+# ---- key continuity per verified message (bench/policy_bench.cpp) ------------
+echo
+"$BUILD/ribbon-policy-bench" --continuity "$WORK" \
+    || echo "(continuity row skipped: ribbon-policy-bench --continuity failed, see above)"
 
 # ---- load: smtp-source → ribbon relay → smtp-sink -----------------------------
 # The same message and count, directly to smtp-sink and through the relay
