@@ -44,7 +44,8 @@ ribbon::KeySighting sighting(int sender, long message) {
     char key[65];
     std::snprintf(key, sizeof key, "%064x", sender);
     s.spki_sha256 = key;
-    s.certificate.sha256 = std::string(key).replace(0, 1, "f");
+    s.certificate.sha256 = key;
+    s.certificate.sha256[0] = 'f';  // another digest, still hex
     s.certificate.subject = "CN=Sender " + std::to_string(sender);
     s.certificate.issuer = "CN=Customer CA";
     s.certificate.serial_hex = "01";

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ribbon/recipients.hpp"
+#include "support/pki.hpp"  // ribbon_binary
 #include "support/postgres.hpp"
 #include "support/process.hpp"
 #include "support/store_util.hpp"
