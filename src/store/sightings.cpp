@@ -34,7 +34,7 @@ constexpr std::string_view kKeySightings = R"(CREATE TABLE key_sightings (
     first_seen  BIGINT NOT NULL,
     last_seen   BIGINT NOT NULL,
     messages    BIGINT NOT NULL,
-    PRIMARY KEY (address, spki_sha256)))";
+    PRIMARY KEY (address, spki_sha256)){table_options})";
 constexpr std::string_view kKeyCertificates = R"(CREATE TABLE key_certificates (
     address     {key} NOT NULL,
     spki_sha256 {key} NOT NULL,
@@ -48,26 +48,27 @@ constexpr std::string_view kKeyCertificates = R"(CREATE TABLE key_certificates (
     last_seen   BIGINT NOT NULL,
     PRIMARY KEY (address, spki_sha256, sha256),
     FOREIGN KEY (address, spki_sha256) REFERENCES key_sightings (address, spki_sha256)
-        ON DELETE CASCADE))";
+        ON DELETE CASCADE){table_options})";
 constexpr std::string_view kKeyMessages = R"(CREATE TABLE key_messages (
     address     {key} NOT NULL,
     spki_sha256 {key} NOT NULL,
     message     {key} NOT NULL,
     counted_at  BIGINT NOT NULL,
-    PRIMARY KEY (address, spki_sha256, message)))";
+    PRIMARY KEY (address, spki_sha256, message)){table_options})";
 constexpr std::string_view kKeyMessagesByTime =
     "CREATE INDEX key_messages_by_time ON key_messages (counted_at)";
 
 // The keys and their certificates in one query (a key without a kept
 // certificate still comes, with NULL certificate columns: sha256 reads "").
+// In primary key order, which both databases read without sorting; the
+// order people see is made in memory (SenderReader::records).
 constexpr const char* kSenderKeys =
     "SELECT k.address, k.spki_sha256, k.first_seen, k.last_seen, k.messages, c.sha256, "
     "c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.first_seen, c.last_seen "
     "FROM key_sightings k LEFT JOIN key_certificates c "
     "ON c.address = k.address AND c.spki_sha256 = k.spki_sha256 "
     "WHERE k.address >= $1 AND k.address <= $2 "
-    "ORDER BY k.address, k.last_seen DESC, k.messages DESC, k.spki_sha256, c.not_before DESC, "
-    "c.sha256";
+    "ORDER BY k.address, k.spki_sha256, c.sha256";
 
 // "min"/"max" of the stored and the new time, as CASE (sql_store.cpp says why).
 std::string earlier(const char* t) {
@@ -127,8 +128,16 @@ Result<Binding> binding_of(const KeySighting& s) {
     return b;
 }
 
+// A key's certificates: the newest notBefore first, then by digest.
+bool newer_certificate(const SeenCertificate& a, const SeenCertificate& b) {
+    if (a.not_before != b.not_before) return a.not_before > b.not_before;
+    return a.sha256 < b.sha256;
+}
+
 // Rows of kSenderKeys, in its order, into records: one per address, its
-// keys in the query's order (most recently seen first).
+// keys most recently seen first (then more messages, then the smaller
+// digest: judge_continuity's "previous key" order), each key's
+// certificates newest notBefore first.
 class SenderReader {
   public:
     void add(const Row& row) {
@@ -159,22 +168,29 @@ class SenderReader {
         c.last_seen = row.int64(12);
         keys.back().certificates.push_back(std::move(c));
     }
-    std::vector<SenderRecord>& records() { return m_out; }
+    std::vector<SenderRecord>& records() {
+        for (SenderRecord& s : m_out) {
+            std::sort(s.keys.begin(), s.keys.end(), [](const KeyHistory& a, const KeyHistory& b) {
+                if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
+                if (a.messages != b.messages) return a.messages > b.messages;
+                return a.spki_sha256 < b.spki_sha256;
+            });
+            for (KeyHistory& k : s.keys) {
+                std::sort(k.certificates.begin(), k.certificates.end(), newer_certificate);
+            }
+        }
+        return m_out;
+    }
 
   private:
     std::vector<SenderRecord> m_out;
 };
 
-// The sighting's certificate, as now stored, into the key's list (newest
-// notBefore first, as the store reads them).
+// The sighting's certificate, as now stored, into the key's list.
 void merge_certificate(KeyHistory& key, const SeenCertificate& stored) {
     auto& certs = key.certificates;
     std::erase_if(certs, [&](const SeenCertificate& c) { return c.sha256 == stored.sha256; });
-    const auto at = std::find_if(certs.begin(), certs.end(), [&](const SeenCertificate& c) {
-        return c.not_before < stored.not_before ||
-               (c.not_before == stored.not_before && c.sha256 > stored.sha256);
-    });
-    certs.insert(at, stored);
+    certs.insert(std::lower_bound(certs.begin(), certs.end(), stored, newer_certificate), stored);
 }
 
 }  // namespace

@@ -374,6 +374,9 @@ std::string render_ddl(std::string_view ddl, const Dialect& dialect) {
         } else if (ddl.substr(brace).starts_with("{bytes}")) {
             out.append(dialect.bytes);
             pos = brace + 7;
+        } else if (ddl.substr(brace).starts_with("{table_options}")) {
+            out.append(dialect.table_options);
+            pos = brace + 15;
         } else {
             out += '{';
             pos = brace + 1;

@@ -9,7 +9,7 @@
 // (INSERT ... ON CONFLICT ... DO UPDATE with `excluded.`, RETURNING, CASE
 // instead of LEAST/GREATEST, which SQLite lacks). What differs is explicit
 // and small: the placeholders ($1 here; SQLite is given ?1, its numbered
-// form, by sqlite_placeholders()), and two type spellings in the DDL
+// form, by sqlite_placeholders()), and a few spellings in the DDL
 // (Dialect).
 #pragma once
 
@@ -78,12 +78,18 @@ struct Dialect {
     // is the same everywhere and does not depend on a server's locale.
     std::string_view key_text;  // "TEXT" / "TEXT COLLATE \"C\""
     std::string_view bytes;     // "BLOB" / "BYTEA"
+    // After a table's closing parenthesis: " WITHOUT ROWID" / "". SQLite
+    // then keeps each row in its primary key's B-tree alone, instead of a
+    // rowid table plus a copy of the key in an index: half the pages to
+    // write per row (https://sqlite.org/withoutrowid.html). PostgreSQL
+    // tables have no rowid.
+    std::string_view table_options;
 };
 
 struct Migration {
     int version;
     std::string_view description;
-    std::vector<std::string_view> statements;  // DDL with {key} and {bytes}
+    std::vector<std::string_view> statements;  // DDL with {key}, {bytes} and {table_options}
 };
 // Every migration, oldest first; the last one's version is kSchemaVersion.
 const std::vector<Migration>& migrations();
