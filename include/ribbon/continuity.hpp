@@ -81,7 +81,8 @@ struct KeySighting {
     // The message's identity: a message verified twice is counted once.
     // Message-ID and the digest of the signed content, so a resent copy with
     // a new Message-ID counts as a new message but a re-verification of the
-    // same file does not.
+    // same file does not. Any length: the store keeps only its SHA-256,
+    // for kMessageKeyRetention (ribbon/recipients.hpp).
     std::string message_key;
     UnixTime time = 0;  // when it was seen (now)
 };
