@@ -62,13 +62,12 @@ constexpr std::string_view kKeyMessagesByTime =
 // certificate still comes, with NULL certificate columns: sha256 reads "").
 // In primary key order, which both databases read without sorting; the
 // order people see is made in memory (SenderReader::records).
-constexpr const char* kSenderKeys =
+constexpr std::string_view kSenderKeys =
     "SELECT k.address, k.spki_sha256, k.first_seen, k.last_seen, k.messages, c.sha256, "
     "c.subject, c.issuer, c.serial, c.not_before, c.not_after, c.first_seen, c.last_seen "
     "FROM key_sightings k LEFT JOIN key_certificates c "
-    "ON c.address = k.address AND c.spki_sha256 = k.spki_sha256 "
-    "WHERE k.address >= $1 AND k.address <= $2 "
-    "ORDER BY k.address, k.spki_sha256, c.sha256";
+    "ON c.address = k.address AND c.spki_sha256 = k.spki_sha256 WHERE ";
+constexpr std::string_view kSenderKeysOrder = " ORDER BY k.address, k.spki_sha256, c.sha256";
 
 // "min"/"max" of the stored and the new time, as CASE (sql_store.cpp says why).
 std::string earlier(const char* t) {
@@ -207,7 +206,14 @@ std::string sighting_sql(Stmt s) {
             return "SELECT DISTINCT address FROM key_sightings WHERE address > $1 ORDER BY address "
                    "LIMIT $2";
         case Stmt::sender_keys:
-            return kSenderKeys;
+            return std::string(kSenderKeys) + "k.address >= $1 AND k.address <= $2" +
+                   std::string(kSenderKeysOrder);
+        case Stmt::sender_keys_of:
+            // One address by equality, not as the range $1..$1: PostgreSQL
+            // estimates a range parameter's rows so badly that it plans the
+            // join again on every call rather than keep a generic plan
+            // (measured: 330 µs a call against 90 µs).
+            return std::string(kSenderKeys) + "k.address = $1" + std::string(kSenderKeysOrder);
         case Stmt::message_counted:
             return "SELECT 1 FROM key_messages WHERE address = $1 AND spki_sha256 = $2 AND "
                    "message = $3";
@@ -250,6 +256,7 @@ std::string_view sighting_purpose(Stmt s) {
         case Stmt::sender_page:
             return "listing senders";
         case Stmt::sender_keys:
+        case Stmt::sender_keys_of:
             return "reading a sender's keys";
         case Stmt::message_counted:
         case Stmt::insert_message_key:
@@ -273,7 +280,9 @@ std::string_view sighting_purpose(Stmt s) {
 Result<std::vector<SenderRecord>> SqlStore::senders_between(const std::string& first,
                                                             const std::string& last) {
     SenderReader reader;
-    auto r = run(Stmt::sender_keys, {first, last}, [&](const Row& row) { reader.add(row); });
+    const auto sink = [&](const Row& row) { reader.add(row); };
+    auto r = first == last ? run(Stmt::sender_keys_of, {first}, sink)
+                           : run(Stmt::sender_keys, {first, last}, sink);
     if (!r) return std::move(r).error();
     return std::move(reader.records());
 }

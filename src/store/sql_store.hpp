@@ -52,6 +52,7 @@ enum class Stmt : std::size_t {
     // Key continuity (sightings.cpp), from here to the end.
     sender_page,             // sender addresses after $1, at most $2
     sender_keys,             // the keys and certificates of addresses $1..$2
+    sender_keys_of,          // the keys and certificates of address $1
     message_counted,         // whether ($1, $2, $3) is a counted message key
     insert_message_key,      // a row only when it was not there
     upsert_key,              // RETURNING first_seen, last_seen, messages
@@ -191,7 +192,8 @@ class SqlStore : public RecipientStore {
     // The clients and certificates of addresses first..last, in address
     // order, attached to `records` (sorted by address).
     Result<void> attach_children(std::vector<RecipientRecord>& records);
-    // The keys of the senders first..last, in address order (sightings.cpp).
+    // The keys of the senders first..last, in address order (sightings.cpp);
+    // one statement for first == last, another for a range.
     Result<std::vector<SenderRecord>> senders_between(const std::string& first,
                                                       const std::string& last);
     // Deletes message keys older than kMessageKeyRetention before `now`, at
