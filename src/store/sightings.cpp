@@ -303,8 +303,10 @@ Result<ContinuityReport> SqlStore::observe_key(const KeySighting& sighting, KeyR
     if (!b) return std::move(b).error();
     const KeySighting& s = b->sighting;
     ContinuityReport report;
-    // Reads the history and judges it; in a transaction when recording, so
-    // the history is the one the counts are added to.
+    // Reads the history and judges it; when recording, inside the recording
+    // transaction (on SQLite it excludes every other writer; on PostgreSQL
+    // the counts are exact but the history is read unlocked: docs/STORE.md,
+    // "Senders' keys").
     auto judge = [&]() -> Result<void> {
         auto senders = senders_between(b->address, b->address);
         if (!senders) return std::move(senders).error();
