@@ -5,6 +5,14 @@
 //   cold  — each address once, every call a store query;
 //   warm  — 1,000,000 calls over the same addresses in random order, one
 //           thread and two (the daemons' worker threads share one cache).
+//
+// ribbon-policy-bench --continuity DIR — the cost of key continuity per
+// verified message (issue 15: target ≤ 100 µs on SQLite):
+// RecipientStore::observe_key on a store holding 1,000 senders, timed for
+// a new message under a known key (read the address's keys, judge, count:
+// one transaction) and read-only (--no-record), on SQLite in DIR and on a
+// private PostgreSQL over loopback TCP (tests/support/postgres.hpp; the row
+// says why when it cannot run here).
 // Prints a Markdown table row per figure.
 #include <chrono>
 #include <cstdio>
@@ -14,6 +22,7 @@
 #include <vector>
 
 #include "ribbon/recipient_policy.hpp"
+#include "support/postgres.hpp"
 
 namespace {
 
@@ -25,11 +34,103 @@ double micros_per_call(Clock::duration elapsed, long calls) {
     return std::chrono::duration<double, std::micro>(elapsed).count() / static_cast<double>(calls);
 }
 
+// ---- key continuity ----------------------------------------------------------
+
+constexpr int kSenders = 1000;
+
+ribbon::KeySighting sighting(int sender, long message) {
+    ribbon::KeySighting s;
+    s.address = "sender" + std::to_string(sender) + "@example.org";
+    char key[65];
+    std::snprintf(key, sizeof key, "%064x", sender);
+    s.spki_sha256 = key;
+    s.certificate.sha256 = key;
+    s.certificate.sha256[0] = 'f';  // another digest, still hex
+    s.certificate.subject = "CN=Sender " + std::to_string(sender);
+    s.certificate.issuer = "CN=Customer CA";
+    s.certificate.serial_hex = "01";
+    s.certificate.not_before = 1'780'000'000;
+    s.certificate.not_after = 1'820'000'000;
+    s.message_key = "<" + std::to_string(message) + "@example.org> 3f2a";
+    s.time = 1'790'000'000 + message;
+    return s;
+}
+
+// µs per observe_key in `mode` over `calls` new messages from random
+// senders; messages numbered from `first`. -1 after printing an error.
+double time_observe(ribbon::RecipientStore& store, ribbon::KeyRecording mode, long first,
+                    long calls) {
+    std::mt19937 rng(static_cast<unsigned>(first));
+    std::uniform_int_distribution<int> pick(0, kSenders - 1);
+    const auto start = Clock::now();
+    for (long i = 0; i < calls; ++i) {
+        auto r = store.observe_key(sighting(pick(rng), first + i), mode);
+        if (!r) {
+            std::fprintf(stderr, "ribbon-policy-bench: %s\n", r.error().message().c_str());
+            return -1;
+        }
+    }
+    return micros_per_call(Clock::now() - start, calls);
+}
+
+// One backend's rows; `calls` per figure after a warm-up.
+void continuity_rows(const char* backend, const std::string& url, long calls) {
+    auto opened = ribbon::RecipientStore::open(url);
+    if (!opened) {
+        std::printf("| %s | skipped: %s |\n", backend, opened.error().message().c_str());
+        return;
+    }
+    ribbon::RecipientStore& store = **opened;
+    for (int s = 0; s < kSenders; ++s) {  // every sender known, 3 messages each
+        for (long m = 0; m < 3; ++m) {
+            if (!store.observe_key(sighting(s, s * 3 + m), ribbon::KeyRecording::record)) {
+                std::printf("| %s | skipped: filling the store failed |\n", backend);
+                return;
+            }
+        }
+    }
+    const long base = 10 * kSenders;
+    if (time_observe(store, ribbon::KeyRecording::record, base, calls / 10) < 0) return;  // warm
+    const double record = time_observe(store, ribbon::KeyRecording::record, 2 * base, calls);
+    const double read_only =
+        time_observe(store, ribbon::KeyRecording::read_only, 2 * base + calls, calls);
+    if (record < 0 || read_only < 0) return;
+    std::printf("| %s: record (read the keys, judge, count; one transaction) | %.1f |\n", backend,
+                record);
+    std::printf("| %s: read-only (--no-record) | %.1f |\n", backend, read_only);
+}
+
+int continuity(const std::string& dir) {
+    std::printf("| key continuity (observe_key, %d known senders, a new message each call) | µs "
+                "per message |\n",
+                kSenders);
+    std::printf("|---|---:|\n");
+    continuity_rows("SQLite", "sqlite://" + dir + "/continuity.db", 20000);
+    if (auto why = ribbon::test::postgres_unavailable_reason(); !why.empty()) {
+        std::printf("| PostgreSQL | skipped: %s |\n", why.c_str());
+        return 0;
+    }
+    ribbon::test::PostgresServer pg;
+    if (auto why = pg.start(); !why.empty()) {
+        std::printf("| PostgreSQL | skipped: the private server did not start |\n");
+        std::fprintf(stderr, "ribbon-policy-bench: %s\n", why.c_str());
+        return 0;
+    }
+    if (auto why = pg.create_database("continuity"); !why.empty()) {
+        std::printf("| PostgreSQL | skipped: CREATE DATABASE failed |\n");
+        std::fprintf(stderr, "ribbon-policy-bench: %s\n", why.c_str());
+        return 0;
+    }
+    continuity_rows("PostgreSQL (loopback)", pg.url("continuity"), 2000);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 3 && std::string(argv[1]) == "--continuity") return continuity(argv[2]);
     if (argc != 2) {
-        std::fprintf(stderr, "usage: ribbon-policy-bench DIR\n");
+        std::fprintf(stderr, "usage: ribbon-policy-bench DIR | --continuity DIR\n");
         return 64;
     }
     using namespace ribbon;

@@ -12,6 +12,8 @@
 #  - the lookalike check (issue 15): find() per first-seen domain against
 #    100,000 generated known domains, mean and p99, and the index's build
 #    time and memory;
+#  - the recipient policy per message, and key continuity (observe_key) per
+#    verified message on SQLite and PostgreSQL (bench/policy_bench.cpp);
 #  - smtp-source → smtp-sink directly and through `ribbon relay`: messages/s
 #    against the machine's RSA-2048 limit, and the latency the relay adds
 #    at half its rate.
@@ -148,6 +150,11 @@ echo
 # ---- the lookalike check per first-seen domain (bench/lookalike_bench.cpp) ---
 echo
 "$BUILD/ribbon-lookalike-bench" || echo "(lookalike row skipped: ribbon-lookalike-bench failed, see above)"
+
+# ---- key continuity per verified message (bench/policy_bench.cpp) ------------
+echo
+"$BUILD/ribbon-policy-bench" --continuity "$WORK" \
+    || echo "(continuity row skipped: ribbon-policy-bench --continuity failed, see above)"
 
 # ---- load: smtp-source → ribbon relay → smtp-sink -----------------------------
 # The same message and count, directly to smtp-sink and through the relay

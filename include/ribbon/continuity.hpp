@@ -15,6 +15,7 @@
 // people who read them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -40,12 +41,23 @@ std::string_view continuity_name(Continuity c) noexcept;  // "first" | "known" |
 // A certificate seen with a key.
 struct SeenCertificate {
     std::string sha256;  // hex, lower case, of the DER
+    // One-line forms as the verifier prints them; renewed compares them
+    // octet for octet, so the verifier must print both certificates alike.
     std::string subject;
     std::string issuer;
     std::string serial_hex;
     UnixTime not_before = 0;
     UnixTime not_after = 0;
+    // When the store first and last saw it with this key; ignored in a
+    // KeySighting (its time is the sighting's).
+    UnixTime first_seen = 0;
+    UnixTime last_seen = 0;
 };
+
+// How long before its notAfter a certificate counts as "near expiry": a
+// new key then, under the same issuer and subject, is a renewal. Sixty
+// days covers the usual renewal reminders (30 to 60 days ahead).
+inline constexpr UnixTime kRenewalWindow = 60 * 86400;
 
 // Everything known of one (address, key) binding.
 struct KeyHistory {
@@ -56,6 +68,11 @@ struct KeyHistory {
     std::vector<SeenCertificate> certificates;  // the newest notBefore first
 };
 
+// The length of KeyHistory::spki_sha256 shown to people ("3f2a9c01d4e5b6a7"):
+// 64 bits, enough to tell an address's keys apart at a glance; JSON and
+// CSV carry the whole digest.
+inline constexpr std::size_t kShortSpki = 16;
+
 // One verified signature to judge and, unless told not to, record.
 struct KeySighting {
     std::string address;      // the From address the signature vouches for
@@ -64,7 +81,8 @@ struct KeySighting {
     // The message's identity: a message verified twice is counted once.
     // Message-ID and the digest of the signed content, so a resent copy with
     // a new Message-ID counts as a new message but a re-verification of the
-    // same file does not.
+    // same file does not. Any length: the store keeps only its SHA-256,
+    // for kMessageKeyRetention (ribbon/recipients.hpp).
     std::string message_key;
     UnixTime time = 0;  // when it was seen (now)
 };
@@ -78,13 +96,34 @@ struct ContinuityReport {
     // most recently); its messages say how well-established it was.
     std::optional<KeyHistory> previous;
     bool recorded = false;  // false when only read (--no-record), or already counted
-    std::string detail;     // a sentence for people
+    // This message (its message_key, for this address and key) had been
+    // counted before: a re-verification. The verdict is then judged on a
+    // history that includes it (a first message verified again is known,
+    // seen once).
+    bool already_counted = false;
+    // A sentence for people. It names no address and quotes no text from
+    // the certificates, so it holds nothing the sender chose.
+    std::string detail;
 };
 
 // The rule, with no database: `history` holds every key seen before for the
 // sighting's address (any order; it may include the sighting's own key),
 // `now` is the time of judgement. Pure; the store calls it inside the same
-// transaction that records, so concurrent verifiers agree.
+// transaction that records.
+//
+//   first    `history` is empty.
+//   known    the sighting's key is in `history` (key = its entry).
+//   renewed  a new key, and the previous key (the other key seen most
+//            recently: greatest last_seen, then most messages, then the
+//            smaller spki_sha256) has a certificate whose notAfter is at
+//            most kRenewalWindow after `now` (expired or in its last 60
+//            days; of its certificates the one with the latest notAfter
+//            counts), and the sighting's certificate has exactly that
+//            certificate's issuer and subject.
+//   changed  any other new key: the warning.
+// For a new key, `key` is the sighting's spki_sha256 with no history
+// (messages 0, times 0); the store fills it in when it records. `previous`
+// is set for renewed and changed only.
 ContinuityReport judge_continuity(const KeySighting& sighting, const std::vector<KeyHistory>& history,
                                   UnixTime now);
 

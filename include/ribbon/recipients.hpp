@@ -40,6 +40,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ribbon/continuity.hpp"  // UnixTime, the key sightings' types
 #include "ribbon/error.hpp"
 
 namespace ribbon {
@@ -53,9 +54,6 @@ std::optional<SmimeSupport> parse_smime_support(std::string_view name) noexcept;
 enum class RecipientOverride { none, sign, no_sign, opaque };
 std::string_view recipient_override_name(RecipientOverride o) noexcept;  // "none" | "sign" | "no-sign" | "opaque"
 std::optional<RecipientOverride> parse_recipient_override(std::string_view name) noexcept;
-
-// Seconds since the Unix epoch (UTC): what both databases store.
-using UnixTime = std::int64_t;
 
 // A mail client seen in a customer's mail.
 struct ClientSighting {
@@ -154,6 +152,24 @@ std::optional<std::filesystem::path> sqlite_store_file(std::string_view url);
 // only say "never seen".
 std::optional<std::string> recipient_address_key(std::string_view address);
 
+// Whether RecipientStore::observe_key counts the message or only judges it
+// (`ribbon verify --no-record`).
+enum class KeyRecording { record, read_only };
+
+// Every key seen for one sender address (`ribbon senders`).
+struct SenderRecord {
+    std::string address;
+    std::vector<KeyHistory> keys;  // most recently seen first
+};
+
+// What observe_key keeps of message keys: the SHA-256 of each counted
+// KeySighting::message_key, for this long after it was counted, so that a
+// message verified again within the window is counted once. Older ones are
+// deleted (by any store that records, at most once an hour); the same
+// message verified again after that counts as a new one. A year and a
+// month: an auditor re-verifying last year's mail does not inflate counts.
+inline constexpr UnixTime kMessageKeyRetention = 400 * 86400;
+
 // What the opener will do with a store. A command that only reads (list,
 // show, stats, export) says read_only, so a user who may only read the
 // SQLite file and its directory (a copy for an auditor, a store owned by
@@ -203,6 +219,39 @@ public:
     virtual Result<void> for_each(const std::function<bool(const RecipientRecord&)>& visit) = 0;
 
     virtual Result<RecipientStats> stats() = 0;
+
+    // ---- key continuity (ribbon/continuity.hpp, docs/STORE.md) ------------
+    // The sightings live in this store, beside the recipients, because they
+    // share what a second class would have to duplicate or reach into: the
+    // connection (the milter opens one store per thread, not two), the
+    // migrations, the transactions and the address normalisation. They are
+    // a separate set of tables, though: recipients' forget() leaves them,
+    // forget_sender() leaves the recipients.
+
+    // Judges the signer's key of one verified message against every key seen
+    // before for its address (judge_continuity, at sighting.time), and with
+    // KeyRecording::record counts it, all in one write transaction: the
+    // message key is stored if new, and only then the key's messages + 1,
+    // first/last seen and its certificate (keyed by its sha256). A message
+    // key counted before leaves everything as it was (already_counted,
+    // recorded false). read_only writes nothing and needs no write access.
+    // Refuses (permanent malformed_message) an address that cannot be one,
+    // a spki_sha256 or certificate sha256 that is not 64 hex digits, and an
+    // empty message_key. Two processes recording at once lose no count and
+    // count a message they both record once.
+    virtual Result<ContinuityReport> observe_key(const KeySighting& sighting,
+                                                 KeyRecording mode) = 0;
+
+    // Every key seen for `address`; nullopt when none was (or it cannot be
+    // an address).
+    virtual Result<std::optional<SenderRecord>> find_sender(std::string_view address) = 0;
+
+    // Erases the address's keys, their certificates and message keys; returns
+    // what was erased (as find_sender showed it), nullopt when nothing was.
+    virtual Result<std::optional<SenderRecord>> forget_sender(std::string_view address) = 0;
+
+    // Every sender in address (byte) order, a page at a time, like for_each.
+    virtual Result<void> for_each_sender(const std::function<bool(const SenderRecord&)>& visit) = 0;
 };
 
 }  // namespace ribbon

@@ -58,6 +58,8 @@ void register_sendmail(CLI::App& app, int& exit_code);
 void register_learn(CLI::App& app, int& exit_code);
 // recipients (recipients_command.cpp, recipients_export.cpp)
 void register_recipients(CLI::App& app, int& exit_code);
+// senders (senders_command.cpp)
+void register_senders(CLI::App& app, int& exit_code);
 
 // A password or passphrase, wiped when it goes out of scope.
 struct Secret {

@@ -42,7 +42,7 @@ constexpr auto kReconnectPause = 1s;
 // Any number, the same in every ribbon: pg_advisory_xact_lock's key for
 // "a migration is running". "ribbon" in ASCII.
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(491496386414)";
-const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA"};
+const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA", ""};
 
 // Connection settings ribbon supplies unless the URL has its own.
 // https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-PARAMKEYWORDS

@@ -21,7 +21,8 @@ namespace {
 // ---- the schema --------------------------------------------------------------
 
 // Migration 1. The ribbon_schema table comes first: its row for this
-// migration is written in the same transaction.
+// migration is written in the same transaction. Migration 2 (key
+// continuity) is in sightings.cpp.
 const std::vector<Migration> kMigrations = {
     {1,
      "recipients, their clients and certificates",
@@ -68,6 +69,7 @@ const std::vector<Migration> kMigrations = {
     last_seen    BIGINT NOT NULL,
     PRIMARY KEY (address, sha256)))",
      }},
+    sightings_migration(),
 };
 
 // ---- the statements ----------------------------------------------------------
@@ -174,6 +176,8 @@ std::array<std::string, kStmtCount> build_statements() {
         "SELECT name, MAX(CASE smime WHEN 'supported' THEN 2 WHEN 'unsupported' THEN 1 ELSE 0 "
         "END), "
         "COUNT(DISTINCT address) FROM recipient_clients GROUP BY name ORDER BY 3 DESC, name";
+    for (std::size_t i = static_cast<std::size_t>(kFirstSightingStmt); i < kStmtCount; ++i)
+        s[i] = sighting_sql(static_cast<Stmt>(i));
     return s;
 }
 
@@ -246,23 +250,6 @@ HarvestedCertificate certificate_from(const Row& row) {
     return c;
 }
 
-Error bad_input(std::string what) {
-    return permanent_error(Errc::malformed_message, std::move(what));
-}
-
-Error bad_address(std::string_view address) {
-    std::string msg = "recipients store: \"";
-    msg.append(to_utf8_text(address.substr(0, 300))).append("\" is not a mail address");
-    return bad_input(std::move(msg));
-}
-
-bool is_hex_sha256(const std::string& s) {
-    if (s.size() != 64) return false;
-    for (char c : s)
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-    return true;
-}
-
 // The statements one observation becomes, in this order: the recipient
 // first (its row lock serialises concurrent record() calls for the same
 // address, and the children's foreign keys need it), then the client, then
@@ -310,6 +297,23 @@ Result<std::vector<std::pair<Stmt, Params>>> record_plan(const Observation& o) {
 
 }  // namespace
 
+Error bad_input(std::string what) {
+    return permanent_error(Errc::malformed_message, std::move(what));
+}
+
+Error bad_address(std::string_view address) {
+    std::string msg = "recipients store: \"";
+    msg.append(to_utf8_text(address.substr(0, 300))).append("\" is not a mail address");
+    return bad_input(std::move(msg));
+}
+
+bool is_hex_sha256(const std::string& s) {
+    if (s.size() != 64) return false;
+    for (char c : s)
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    return true;
+}
+
 std::string_view statement_purpose(Stmt s) {
     switch (s) {
         case Stmt::upsert_recipient:
@@ -337,8 +341,9 @@ std::string_view statement_purpose(Stmt s) {
         case Stmt::totals:
         case Stmt::per_client:
             return "counting";
+        default:
+            return sighting_purpose(s);
     }
-    return "query";
 }
 
 std::string_view statement_sql(Stmt s) {
@@ -369,6 +374,9 @@ std::string render_ddl(std::string_view ddl, const Dialect& dialect) {
         } else if (ddl.substr(brace).starts_with("{bytes}")) {
             out.append(dialect.bytes);
             pos = brace + 7;
+        } else if (ddl.substr(brace).starts_with("{table_options}")) {
+            out.append(dialect.table_options);
+            pos = brace + 15;
         } else {
             out += '{';
             pos = brace + 1;

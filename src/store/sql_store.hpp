@@ -9,7 +9,7 @@
 // (INSERT ... ON CONFLICT ... DO UPDATE with `excluded.`, RETURNING, CASE
 // instead of LEAST/GREATEST, which SQLite lacks). What differs is explicit
 // and small: the placeholders ($1 here; SQLite is given ?1, its numbered
-// form, by sqlite_placeholders()), and two type spellings in the DDL
+// form, by sqlite_placeholders()), and a few spellings in the DDL
 // (Dialect).
 #pragma once
 
@@ -25,7 +25,7 @@
 namespace ribbon::store {
 
 // The newest schema this ribbon knows (the last migration's version).
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 // A statement parameter. Blob is bound as binary (BLOB / BYTEA).
 struct Blob {
@@ -49,8 +49,20 @@ enum class Stmt : std::size_t {
     forget,
     totals,
     per_client,
+    // Key continuity (sightings.cpp), from here to the end.
+    sender_page,             // sender addresses after $1, at most $2
+    sender_keys,             // the keys and certificates of addresses $1..$2
+    sender_keys_of,          // the keys and certificates of address $1
+    message_counted,         // whether ($1, $2, $3) is a counted message key
+    insert_message_key,      // a row only when it was not there
+    upsert_key,              // RETURNING first_seen, last_seen, messages
+    upsert_key_certificate,  // RETURNING first_seen, last_seen
+    forget_message_keys,
+    forget_keys,
+    expire_message_keys,
 };
-inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::per_client) + 1;
+inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::expire_message_keys) + 1;
+inline constexpr Stmt kFirstSightingStmt = Stmt::sender_page;
 
 // What `s` does, for error messages ("recording an observation").
 std::string_view statement_purpose(Stmt s);
@@ -67,15 +79,26 @@ struct Dialect {
     // is the same everywhere and does not depend on a server's locale.
     std::string_view key_text;  // "TEXT" / "TEXT COLLATE \"C\""
     std::string_view bytes;     // "BLOB" / "BYTEA"
+    // After a table's closing parenthesis: " WITHOUT ROWID" / "". SQLite
+    // then keeps each row in its primary key's B-tree alone, instead of a
+    // rowid table plus a copy of the key in an index: half the pages to
+    // write per row (https://sqlite.org/withoutrowid.html). PostgreSQL
+    // tables have no rowid.
+    std::string_view table_options;
 };
 
 struct Migration {
     int version;
     std::string_view description;
-    std::vector<std::string_view> statements;  // DDL with {key} and {bytes}
+    std::vector<std::string_view> statements;  // DDL with {key}, {bytes} and {table_options}
 };
 // Every migration, oldest first; the last one's version is kSchemaVersion.
 const std::vector<Migration>& migrations();
+// Migration 2, the key continuity tables (sightings.cpp).
+Migration sightings_migration();
+// The SQL and purpose of the statements from kFirstSightingStmt on.
+std::string sighting_sql(Stmt s);
+std::string_view sighting_purpose(Stmt s);
 std::string render_ddl(std::string_view ddl, const Dialect& dialect);
 
 // One result row, read by column index (columns as each statement lists them).
@@ -105,6 +128,13 @@ std::optional<std::string> normalise_address(std::string_view address);
 // SQLite would keep it, so both are given the same cleaned text.
 std::string to_utf8_text(std::string_view text);
 
+// A permanent malformed_message: what the store refuses to keep.
+Error bad_input(std::string what);
+// bad_input naming `address` (cleaned, cut to 300 octets) as not an address.
+Error bad_address(std::string_view address);
+// 64 lower-case hex digits: a SHA-256 as the store keeps it.
+bool is_hex_sha256(const std::string& s);
+
 // The RecipientStore operations, written once. A backend supplies the
 // primitives below; it is used by one thread at a time, like any store.
 class SqlStore : public RecipientStore {
@@ -119,6 +149,11 @@ class SqlStore : public RecipientStore {
     Result<bool> forget(std::string_view address) override;
     Result<void> for_each(const std::function<bool(const RecipientRecord&)>& visit) override;
     Result<RecipientStats> stats() override;
+    // sightings.cpp
+    Result<ContinuityReport> observe_key(const KeySighting& sighting, KeyRecording mode) override;
+    Result<std::optional<SenderRecord>> find_sender(std::string_view address) override;
+    Result<std::optional<SenderRecord>> forget_sender(std::string_view address) override;
+    Result<void> for_each_sender(const std::function<bool(const SenderRecord&)>& visit) override;
 
   protected:
     // `label` names the store in error messages: the SQLite file, or the
@@ -157,9 +192,17 @@ class SqlStore : public RecipientStore {
     // The clients and certificates of addresses first..last, in address
     // order, attached to `records` (sorted by address).
     Result<void> attach_children(std::vector<RecipientRecord>& records);
+    // The keys of the senders first..last, in address order (sightings.cpp);
+    // one statement for first == last, another for a range.
+    Result<std::vector<SenderRecord>> senders_between(const std::string& first,
+                                                      const std::string& last);
+    // Deletes message keys older than kMessageKeyRetention before `now`, at
+    // most once an hour of sighting time per store (sightings.cpp).
+    void expire_message_keys(UnixTime now);
 
     std::string m_label;
     int m_version = 0;
+    UnixTime m_next_expiry = 0;
 };
 
 }  // namespace ribbon::store

@@ -40,7 +40,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
-const Dialect kSqlite{"TEXT", "BLOB"};
+const Dialect kSqlite{"TEXT", "BLOB", " WITHOUT ROWID"};
 
 struct DbCloser {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }

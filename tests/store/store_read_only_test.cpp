@@ -196,5 +196,79 @@ TEST_F(StoreReadOnly, OpenReadOnlyRefusesWritesAsUnavailable) {
     EXPECT_EQ(rw.exit_code, 0) << rw.output;
 }
 
+// Key continuity on a store the user may only read: `ribbon senders list`,
+// `show` and `export` work, `forget` is unavailable, and the library's
+// read-only judgement (`ribbon verify --no-record`) works where recording
+// is refused as store_unavailable.
+TEST_F(StoreReadOnly, SendersReadAndJudgeWithoutWriteAccess) {
+    KeySighting k;
+    k.address = "alice@customer.example";
+    k.spki_sha256 = std::string(64, 'a');
+    k.certificate.sha256 = std::string(64, '1');
+    k.certificate.subject = "CN=Alice";
+    k.certificate.issuer = "CN=Customer CA";
+    k.certificate.not_after = 1800000000;
+    k.message_key = "m1";
+    k.time = 1700000000;
+    ASSERT_EQ(::chmod(file.c_str(), 0644), 0);
+    {
+        auto store = RecipientStore::open(url);
+        ASSERT_OK(store);
+        ASSERT_OK((*store)->observe_key(k, KeyRecording::record));
+    }
+    ASSERT_EQ(::chmod(file.c_str(), 0444), 0);
+    const auto senders = [&](std::vector<std::string> args) {
+        std::vector<std::string> argv = as_nobody_prefix();
+        argv.insert(argv.end(), {ribbon_binary(), "senders"});
+        argv.insert(argv.end(), args.begin(), args.end());
+        argv.insert(argv.end(), {"--store", url});
+        ProcessOptions o;
+        o.env = {{"RIBBON_CONFIG", (tmp / "absent.toml").string()}};
+        return run_process(argv, o);
+    };
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"list"}, std::vector<std::string>{"show", k.address},
+          std::vector<std::string>{"export", "--format", "csv"}}) {
+        ProcessResult r = senders(args);
+        EXPECT_EQ(r.exit_code, 0) << args.front() << ": " << r.describe();
+        EXPECT_NE(r.out.find("alice@customer.example"), std::string::npos) << r.out;
+    }
+    ProcessResult r = senders({"forget", k.address});
+    EXPECT_EQ(r.exit_code, 75) << r.describe();
+    EXPECT_EQ(files(), std::vector<std::string>{"ribbon.db"});
+
+    const ChildResult c = run_child([&](std::string& say) {
+        if (::geteuid() == 0) {
+            const passwd* pw = ::getpwnam("nobody");
+            if (::setgroups(0, nullptr) != 0 || ::setgid(pw->pw_gid) != 0 ||
+                ::setuid(pw->pw_uid) != 0) {
+                say = "cannot become nobody";
+                return 1;
+            }
+        }
+        auto s = RecipientStore::open(url, StoreAccess::read_only);
+        if (!s) {
+            say = "open: " + describe(s.error());
+            return 2;
+        }
+        KeySighting next = k;
+        next.message_key = "m2";
+        auto judged = (*s)->observe_key(next, KeyRecording::read_only);
+        if (!judged || judged->verdict != Continuity::known || judged->key.messages != 1 ||
+            judged->recorded) {
+            say = "read-only: " + (judged ? std::string("wrong answer") : describe(judged.error()));
+            return 3;
+        }
+        auto w = (*s)->observe_key(next, KeyRecording::record);
+        if (w) {
+            say = "recording succeeded";
+            return 4;
+        }
+        say = describe(w.error());
+        return w.error().code() == Errc::store_unavailable ? 0 : 5;
+    });
+    EXPECT_EQ(c.exit_code, 0) << c.output;
+}
+
 }  // namespace
 }  // namespace ribbon::test
