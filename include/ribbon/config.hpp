@@ -113,6 +113,13 @@ struct InboundSettings {
     std::string authserv_id;
     std::filesystem::path ca_file;  // empty: the system's roots
     InboundErrorAction on_internal_error = InboundErrorAction::stamp;
+    // Key continuity and lookalike senders in [store] (docs/RECEIVING.md):
+    // each valid signature is judged against the keys seen before for its
+    // From address, and recorded.
+    bool continuity = true;
+    // How long the index of known signer domains is used before it is read
+    // again from the store (domains other hosts recorded meanwhile).
+    std::uint32_t known_domains_refresh = 600;
 };
 
 // `ribbon sendmail`: the system's sendmail that receives the signed message.

@@ -1,6 +1,7 @@
 // verify_command.cpp — `ribbon verify`: checks one S/MIME signed message.
 //
-//   ribbon verify [--ca FILE]... [--at TIME] [--accept-sha1] [--require-whole] [--json] [IN]
+//   ribbon verify [--ca FILE]... [--at TIME] [--accept-sha1] [--require-whole]
+//                 [-c CONFIG] [--store URL] [--no-record] [--json] [IN]
 //
 // Reads IN (default stdin), prints the verdict, why, any warnings (a weak
 // signer key), every signature layer and what the signatures cover, and
@@ -9,7 +10,12 @@
 //   weak algorithm or key, docs/VERIFY.md), 2 not signed,
 //   3 could not be read or parsed (also a broken signature object).
 // Without --ca the system roots (/etc/ssl/certs) are trusted.
-// Front end only: all checking is the core's Verifier.
+// With a store (--store, or [store] of the configuration file in use) a
+// valid signature is also judged for key continuity and lookalike senders,
+// and recorded unless --no-record (docs/RECEIVING.md); a store that cannot
+// be reached is a warning, never a different verdict.
+// Front end only: the checking is the inbound layer's Assessor, the same
+// the milter stamps inbound mail with.
 #include <unistd.h>
 
 #include <cctype>
@@ -18,6 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/store_config.hpp"
+#include "inbound/assessment.hpp"
+#include "inbound/sender_memory.hpp"
 #include "ribbon/mail_text.hpp"
 #include "ribbon/verifier.hpp"
 
@@ -34,6 +43,8 @@ struct VerifyArgs {
     bool accept_sha1 = false;
     bool require_whole = false;
     std::string input = "-";
+    StoreArgs store;
+    bool no_record = false;
     // A larger message is not read: exit 3 with limit_exceeded.
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
 };
@@ -320,6 +331,79 @@ int fail(const VerifyArgs& args, std::string_view input, const Error& error) {
     return kUnreadable;
 }
 
+std::string day(UnixTime t) { return t == 0 ? std::string() : format_utc(time_from_unix(t)).substr(0, 10); }
+
+nlohmann::json key_json(const KeyHistory& k) {
+    return {{"spki_sha256", k.spki_sha256},
+            {"messages", k.messages},
+            {"first_seen", day(k.first_seen)},
+            {"last_seen", day(k.last_seen)}};
+}
+
+// The continuity and lookalike members of the JSON report: null when no
+// store was in use or the signature was not valid.
+void add_memory_json(nlohmann::json& j, const inbound::Assessment& a) {
+    j["continuity"] = nullptr;
+    if (a.continuity) {
+        const ContinuityReport& c = *a.continuity;
+        j["continuity"] = {{"verdict", continuity_name(c.verdict)},
+                           {"detail", c.detail},
+                           {"recorded", c.recorded},
+                           {"already_counted", c.already_counted},
+                           {"key", key_json(c.key)},
+                           {"previous", c.previous ? key_json(*c.previous) : nlohmann::json(nullptr)}};
+    } else if (a.temperror) {
+        j["continuity"] = {{"verdict", "unavailable"}, {"detail", a.temperror_reason}};
+    }
+    j["lookalike"] = nullptr;
+    if (a.lookalike) {
+        const LookalikeMatch& m = *a.lookalike;
+        j["lookalike"] = {{"domain", m.domain},
+                          {"resembles", m.resembles.domain},
+                          {"kind", lookalike_kind_name(m.kind)},
+                          {"own", m.resembles.own},
+                          {"seen", m.resembles.seen},
+                          {"detail", m.detail}};
+    }
+}
+
+void print_memory(const inbound::Assessment& a) {
+    if (a.continuity) {
+        const ContinuityReport& c = *a.continuity;
+        const char* note = c.already_counted ? " (this message was counted before)" : c.recorded ? "" : " (not recorded)";
+        std::printf("continuity: %s: %s%s\n", std::string(continuity_name(c.verdict)).c_str(), c.detail.c_str(), note);
+    } else if (a.temperror) {
+        std::printf("continuity: unavailable: %s\n", terminal_safe(a.temperror_reason).c_str());
+    }
+    if (a.lookalike) std::printf("lookalike: %s\n", terminal_safe(a.lookalike->detail).c_str());
+}
+
+// Key continuity needs a store: --store, or the [store] of the
+// configuration file in use. nullptr when there is none; nullopt (and
+// exit_code set, the error on stderr) when the file is bad.
+std::optional<std::shared_ptr<inbound::SenderMemory>> sender_memory(const VerifyArgs& args, int& exit_code) {
+    const std::filesystem::path path =
+        args.store.config.empty() ? Config::default_path() : std::filesystem::path(args.store.config);
+    std::error_code ec;
+    Config config;
+    const bool have_config = !args.store.config.empty() || std::filesystem::exists(path, ec);
+    if (have_config) {
+        auto loaded = Config::load(path);
+        if (!loaded) {
+            report_error("verify", "", loaded.error());
+            exit_code = kConfig;
+            return std::nullopt;
+        }
+        config = std::move(*loaded);
+    }
+    if (args.store.url.empty() && !have_config) return std::shared_ptr<inbound::SenderMemory>();
+    inbound::SenderMemorySettings settings;
+    settings.store_url = args.store.url.empty() ? config.store.url : args.store.url;
+    settings.own_domains = inbound::signer_domains(config.signers);
+    settings.recording = args.no_record ? KeyRecording::read_only : KeyRecording::record;
+    return std::make_shared<inbound::SenderMemory>(std::move(settings));
+}
+
 int run_verify(const VerifyArgs& args) {
     const bool from_stdin = args.input.empty() || args.input == "-";
     const std::string input_name = from_stdin ? "<stdin>" : args.input;
@@ -339,19 +423,29 @@ int run_verify(const VerifyArgs& args) {
     std::vector<std::filesystem::path> ca_paths(args.ca_files.begin(), args.ca_files.end());
     auto trust = ca_paths.empty() ? TrustStore::system() : TrustStore::from_files(ca_paths);
     if (!trust) return fail(args, "", trust.error());
-    Verifier verifier(std::move(*trust));
+    int exit_code = 0;
+    auto memory = sender_memory(args, exit_code);
+    if (!memory) return exit_code;
+    const inbound::Assessor assessor(Verifier(std::move(*trust)), options, std::move(*memory));
     const MessageInput in =
         (from_stdin ? MessageInput::from_fd(STDIN_FILENO) : MessageInput::from_file(args.input))
             .with_max_size(args.max_message_size);
-    auto result = verifier.verify(in, options);
-    if (!result) return fail(args, input_name, result.error());
+    const inbound::Assessment a = assessor.assess(in);
+    if (a.verify_error) return fail(args, input_name, *a.verify_error);
+    if (!a.verified) return fail(args, input_name, Error(Errc::internal_error, ErrorKind::transient, a.temperror_reason));
+    if (a.temperror && !args.json) {
+        std::fprintf(stderr, "ribbon verify: warning: %s\n", terminal_safe(a.temperror_reason).c_str());
+    }
     if (args.json) {
-        std::printf("%s\n", to_json(*result).dump().c_str());
+        nlohmann::json j = to_json(*a.verified);
+        add_memory_json(j, a);
+        std::printf("%s\n", j.dump().c_str());
     } else {
-        print_human(*result);
+        print_human(*a.verified);
+        print_memory(a);
     }
     std::fflush(stdout);
-    return exit_for(result->verdict);
+    return exit_for(a.verified->verdict);
 }
 
 }  // namespace
@@ -375,6 +469,9 @@ void register_verify(CLI::App& app, int& exit_code) {
     cmd->add_flag("--require-whole", args->require_whole,
                   "A signature over part of the message only (a footer added after signing) is "
                   "not valid: exit 1, partial_coverage");
+    add_store_options(*cmd, args->store);
+    cmd->add_flag("--no-record", args->no_record,
+                  "Judge key continuity from the store without recording this message");
     cmd->add_flag("--json", args->json, "Print one JSON object instead of text");
     add_max_message_size(cmd, args->max_message_size,
                          "Do not read a message larger than BYTES: exit 3, limit_exceeded (default 268435456)");

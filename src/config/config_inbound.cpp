@@ -44,6 +44,8 @@ void read_inbound(std::string_view origin, const toml::table& t, InboundSettings
                                                                    {"tempfail", InboundErrorAction::tempfail}})) {
         in.on_internal_error = *v;
     }
+    if (auto v = s.boolean("continuity")) in.continuity = *v;
+    if (auto v = s.integer("known_domains_refresh", 1, 86400)) in.known_domains_refresh = static_cast<std::uint32_t>(*v);
     if (in.verify && in.authserv_id.empty()) {
         s.fail(t, "inbound.verify = true needs inbound.authserv_id: the name ribbon signs its "
                   "Authentication-Results with (RFC 8601 §2.5), the same on every MX");
@@ -55,7 +57,8 @@ std::string inbound_toml(const InboundSettings& in) {
     return std::string("[inbound]\nverify = ") + (in.verify ? "true" : "false") +
            "\nauthserv_id = " + toml_string(in.authserv_id) + "\nca_file = " + toml_string(in.ca_file.string()) +
            "\non_internal_error = \"" + (in.on_internal_error == InboundErrorAction::stamp ? "stamp" : "tempfail") +
-           "\"\n";
+           "\"\ncontinuity = " + (in.continuity ? "true" : "false") +
+           "\nknown_domains_refresh = " + std::to_string(in.known_domains_refresh) + "\n";
 }
 
 }  // namespace ribbon::cfg

@@ -1,6 +1,8 @@
 // assessment.cpp — see assessment.hpp.
 #include "inbound/assessment.hpp"
 
+#include "inbound/sender_memory.hpp"
+
 #include <new>
 
 namespace ribbon::inbound {
@@ -12,8 +14,8 @@ Assessment Assessment::internal_failure(std::string reason) {
     return a;
 }
 
-Assessor::Assessor(Verifier verifier, VerifyOptions options)
-    : m_verifier(std::move(verifier)), m_options(std::move(options)) {}
+Assessor::Assessor(Verifier verifier, VerifyOptions options, std::shared_ptr<SenderMemory> memory)
+    : m_verifier(std::move(verifier)), m_options(std::move(options)), m_memory(std::move(memory)) {}
 
 Assessment Assessor::assess(const MessageInput& message) const {
     // Inbound mail is never held because of ribbon (docs/RECEIVING.md): the
@@ -23,6 +25,9 @@ Assessment Assessor::assess(const MessageInput& message) const {
         auto verified = m_verifier.verify(message, m_options);
         if (verified) {
             a.verified = std::move(*verified);
+            const Coverage& coverage = a.verified->coverage;
+            if (!coverage.whole && !coverage.signed_parts.empty()) a.part = coverage.signed_parts.front();
+            if (m_memory) m_memory->consider(a, std::chrono::system_clock::now());
         } else {
             a.verify_error = verified.error();
             if (verified.error().kind() != ErrorKind::permanent) {

@@ -12,6 +12,7 @@
 // shared by any number of threads (the Verifier is).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -31,9 +32,10 @@ struct Assessment {
     std::optional<Error> verify_error;
     // RFC 7281 §3 body.smime-part: the MIME part the signature covers, in
     // IMAP section-number form ("2", "1.2"); empty when it covers the whole
-    // message body, which is all the verifier checks today.
+    // message body.
     std::string part;
-    // Filled in once the store keeps key sightings and known domains.
+    // Key continuity and lookalike senders (sender_memory.hpp), when the
+    // Assessor has a SenderMemory and the signature is valid.
     std::optional<ContinuityReport> continuity;
     std::optional<LookalikeMatch> lookalike;
     // The assessment is incomplete because of a failure on ribbon's side
@@ -47,9 +49,13 @@ struct Assessment {
     static Assessment internal_failure(std::string reason);
 };
 
+class SenderMemory;
+
 class Assessor {
 public:
-    Assessor(Verifier verifier, VerifyOptions options = {});
+    // With `memory`, a valid signature is also judged for key continuity and
+    // lookalike senders (and recorded, as the memory is set to).
+    Assessor(Verifier verifier, VerifyOptions options = {}, std::shared_ptr<SenderMemory> memory = {});
 
     // Verifies `message` (the whole message as received). Never fails: a
     // message the verifier cannot read is an assessment too (verify_error),
@@ -59,6 +65,7 @@ public:
 private:
     Verifier m_verifier;
     VerifyOptions m_options;
+    std::shared_ptr<SenderMemory> m_memory;
 };
 
 }  // namespace ribbon::inbound

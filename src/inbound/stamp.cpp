@@ -182,16 +182,6 @@ std::string reason_text(const Assessment& a, SmimeResult result) {
 
 // The verdict names of the Ribbon-Continuity grammar (stamp.hpp): this
 // header's contract with mail filters, spelled here.
-std::string_view verdict_name(Continuity c) {
-    switch (c) {
-        case Continuity::first: return "first";
-        case Continuity::known: return "known";
-        case Continuity::renewed: return "renewed";
-        case Continuity::changed: return "changed";
-    }
-    return "none";
-}
-
 std::string date(UnixTime t) {
     std::time_t time = static_cast<std::time_t>(t);
     std::tm tm{};
@@ -275,7 +265,7 @@ std::string continuity_header(const Assessment& a) {
     std::string v = " ";
     if (a.continuity) {
         const ContinuityReport& c = *a.continuity;
-        v += verdict_name(c.verdict);
+        v += continuity_name(c.verdict);
         if (c.key.messages > 0) {
             v += "; seen=" + std::to_string(c.key.messages) + "; since=" + date(c.key.first_seen);
         }

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon/daemon.hpp"
+#include "inbound/sender_memory.hpp"
 #include "milter/milter.hpp"
 
 namespace ribbon::milter {
@@ -46,7 +47,13 @@ Result<std::shared_ptr<const inbound::Assessor>> assessor_for(const Config& conf
     auto trust = config.inbound.ca_file.empty() ? TrustStore::system()
                                                 : TrustStore::from_files({config.inbound.ca_file});
     if (!trust) return std::move(trust).error();
-    return std::make_shared<const inbound::Assessor>(Verifier(std::move(*trust)));
+    std::shared_ptr<inbound::SenderMemory> memory;
+    if (config.inbound.continuity) {
+        memory = std::make_shared<inbound::SenderMemory>(inbound::SenderMemorySettings{
+            config.store.url, inbound::signer_domains(config.signers), KeyRecording::record,
+            std::chrono::seconds(config.inbound.known_domains_refresh)});
+    }
+    return std::make_shared<const inbound::Assessor>(Verifier(std::move(*trust)), VerifyOptions{}, std::move(memory));
 }
 
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
