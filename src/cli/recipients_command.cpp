@@ -40,26 +40,6 @@ UnixTime now() {
         .count();
 }
 
-// The store's form of the address argument, or nullopt with the usage error
-// reported: the store itself would only answer "never seen" to find and
-// forget, which for a typo is the wrong answer.
-std::optional<std::string> address_argument(const char* command, const std::string& address) {
-    auto key = recipient_address_key(address);
-    if (!key) {
-        std::fprintf(
-            stderr,
-            "ribbon %s: \"%s\" is not an email address (local@domain, no spaces or control "
-            "characters, at most 254 octets)\n",
-            command, terminal_text(address).c_str());
-    }
-    return key;
-}
-
-void print_line(const std::string& line) {
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
-}
-
 // ---- list ----------------------------------------------------------------
 
 // Fixed widths, because the list is streamed and the longest value is not
@@ -103,11 +83,6 @@ int run_list(const RecipientsArgs& args) {
 }
 
 // ---- show ----------------------------------------------------------------
-
-// "label             value": one width for every level, so values line up.
-void field(int indent, const char* label, const std::string& value) {
-    print_line(pad(std::string(static_cast<std::size_t>(indent), ' ') + label, 18) + " " + value);
-}
 
 void show_text(const RecipientRecord& r, bool with_pem) {
     char confidence[16];

@@ -12,6 +12,26 @@
 
 namespace ribbon::cli {
 
+void print_line(const std::string& line) {
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+}
+
+void field(int indent, const char* label, const std::string& value) {
+    print_line(pad(std::string(static_cast<std::size_t>(indent), ' ') + label, 18) + " " + value);
+}
+
+std::optional<std::string> address_argument(const char* command, const std::string& address) {
+    auto key = recipient_address_key(address);
+    if (!key) {
+        std::fprintf(stderr,
+                     "ribbon %s: \"%s\" is not an email address (local@domain, no spaces or control "
+                     "characters, at most 254 octets)\n",
+                     command, terminal_text(address).c_str());
+    }
+    return key;
+}
+
 std::string iso_time(UnixTime t) {
     if (t == 0) return "-";
     const std::time_t tt = static_cast<std::time_t>(t);

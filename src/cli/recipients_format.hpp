@@ -1,8 +1,9 @@
-// recipients_format.hpp — how `ribbon recipients` writes the store's records:
-// times, text for a terminal, the JSON object of one record, CSV fields,
-// and output files that appear whole or not at all. Shared by
-// recipients_command.cpp and recipients_export.cpp; the shapes are
-// documented in docs/LEARNING.md ("Operators' commands").
+// recipients_format.hpp — how `ribbon recipients` and `ribbon senders` write
+// the store's records: times, text for a terminal, the JSON object of one
+// record, CSV fields, and output files that appear whole or not at all.
+// Shared by recipients_command.cpp, recipients_export.cpp and
+// senders_command.cpp; the shapes are documented in docs/LEARNING.md
+// ("Operators' commands") and docs/STORE.md.
 //
 // Everything a record holds that came from customers' mail (client names,
 // evidence, certificate subjects) is untrusted text: valid UTF-8 without
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +24,18 @@
 #include "ribbon/recipients.hpp"
 
 namespace ribbon::cli {
+
+// One line on stdout, as the bytes are (callers escape what needs it).
+void print_line(const std::string& line);
+
+// "label             value" of the show commands: one width for every
+// level, so values line up.
+void field(int indent, const char* label, const std::string& value);
+
+// The store's form of an address argument, or nullopt with the usage error
+// reported: the store itself would only answer "never seen" to find and
+// forget, which for a typo is the wrong answer.
+std::optional<std::string> address_argument(const char* command, const std::string& address);
 
 // "2023-11-14T22:13:20Z" (ISO 8601, UTC); "-" for 0, which the store uses
 // for "never".

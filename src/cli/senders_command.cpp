@@ -25,11 +25,6 @@ struct SendersArgs {
     std::string output;
 };
 
-void print_line(const std::string& line) {
-    std::fwrite(line.data(), 1, line.size(), stdout);
-    std::fputc('\n', stdout);
-}
-
 std::string short_spki(const std::string& spki) { return spki.substr(0, kShortSpki); }
 
 nlohmann::ordered_json json_time(UnixTime t) {
@@ -65,20 +60,6 @@ std::uint64_t messages_of(const SenderRecord& s) {
     std::uint64_t n = 0;
     for (const KeyHistory& k : s.keys) n += k.messages;
     return n;
-}
-
-// The store's form of the address argument, or nullopt with the usage
-// error reported (the store would only answer "never seen" to a typo).
-std::optional<std::string> address_argument(const char* command, const std::string& address) {
-    auto key = recipient_address_key(address);
-    if (!key) {
-        std::fprintf(
-            stderr,
-            "ribbon %s: \"%s\" is not an email address (local@domain, no spaces or control "
-            "characters, at most 254 octets)\n",
-            command, terminal_text(address).c_str());
-    }
-    return key;
 }
 
 // ---- list ----------------------------------------------------------------
@@ -118,11 +99,6 @@ int run_list(const SendersArgs& args) {
 }
 
 // ---- show ----------------------------------------------------------------
-
-// "label             value": the layout of `recipients show`.
-void field(int indent, const char* label, const std::string& value) {
-    print_line(pad(std::string(static_cast<std::size_t>(indent), ' ') + label, 18) + " " + value);
-}
 
 void show_text(const SenderRecord& s) {
     field(0, "address", address_text(s.address));
