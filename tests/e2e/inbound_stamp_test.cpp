@@ -15,9 +15,8 @@
 
 #include "base/ascii.hpp"
 #include "ribbon/recipients.hpp"
-#include "support/customers.hpp"
+#include "support/inbound_rig.hpp"
 #include "support/messages.hpp"
-#include "support/milter_rig.hpp"
 #include "support/pki.hpp"
 #include "support/postgres.hpp"
 
@@ -27,85 +26,11 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::seconds;
 
-constexpr const char* kAlice = "alice@customer.example";
-constexpr const char* kSupport = "support@bank.example";
+const std::string kHeaders = customer_headers();
+const std::string kContent = customer_content();
 
-const std::string kHeaders =
-    "From: Alice Customer <alice@customer.example>\nTo: support@bank.example\nSubject: Card\n"
-    "Date: " + rfc5322_date(std::time(nullptr)) + "\nMessage-ID: <a1@customer.example>\n";
-const std::string kContent = "Content-Type: text/plain; charset=utf-8\n\nIs my card ready?\n";
-
-struct Customers {
-    CustomerCa ca;
-    Issued alice = ca.issue("alice", "/C=DE/O=Customer GmbH/CN=Alice Customer", signing_extensions(kAlice),
-                            "0a1b2c3d4e5f");
-};
-
-Customers& customers() {
-    static Customers c;
-    return c;
-}
-
-// `message` without its Received fields (and their continuation lines),
-// wherever they are in the header.
-std::string without_received(const std::string& message) {
-    std::string out;
-    std::size_t pos = 0;
-    bool in_received = false;
-    while (pos < message.size()) {
-        std::size_t end = message.find("\r\n", pos);
-        end = end == std::string::npos ? message.size() : end + 2;
-        std::string_view line(message.data() + pos, end - pos);
-        if (line == "\r\n") break;
-        bool continuation = line.front() == ' ' || line.front() == '\t';
-        if (!continuation) in_received = ascii_istarts_with(line, "Received:");
-        if (!in_received) out.append(line);
-        pos = end;
-    }
-    return out + message.substr(pos);
-}
-
-// The milter in role "inbound", stamping as mx.bank.example with the
-// customers' root as the only trust anchor; `inbound_extra` and
-// `milter_extra` are lines added to [inbound] and [milter].
-struct StampingMilter {
-    MilterRig rig;
-    explicit StampingMilter(const std::string& inbound_extra = {}, const std::string& milter_extra = {}) {
-        // The customers' root and the test PKI's (gpgsm signs with its RSA
-        // leaf). Read while the milter is still root, but public anyway.
-        fs::path ca = rig.dir() / "inbound-roots.pem";
-        write_file(ca, read_file(customers().ca.root().cert) + read_file(pki().root_cert));
-        ::chmod(ca.c_str(), 0644);
-        rig.write_config("role = \"inbound\"\n" + milter_extra,
-                         "[inbound]\nverify = true\nauthserv_id = \"mx.bank.example\"\nca_file = \"" + ca.string() +
-                             "\"\n" + inbound_extra);
-        EXPECT_EQ(rig.start_milter(), "");
-        EXPECT_EQ(rig.start_mta(), "") << rig.describe();
-    }
-
-    // Submits `message` over SMTP and returns it as delivered, without the
-    // Received field Postfix added (below ribbon's, which go on top).
-    std::string deliver(const std::string& message) {
-        const std::size_t before = rig.sink().count();
-        auto sub = rig.postfix().submit_smtp(message, kAlice, {kSupport});
-        EXPECT_EQ(sub.final_code, 250) << sub.transcript << rig.describe();
-        if (!rig.sink().wait_for(before + 1, seconds(30))) {
-            ADD_FAILURE() << rig.describe();
-            return {};
-        }
-        return without_received(rig.sink().messages()[before].data);
-    }
-};
-
-// ribbon's Authentication-Results for a valid signature by Alice's
-// certificate, serial and issuer as `openssl x509` prints them, folded as
-// RFC 5322 §2.2.3 wants it.
-std::string alice_passes() {
-    const X509View cert = x509_view(customers().alice.cert);
-    return "Authentication-Results: mx.bank.example; smime=pass\r\n"
-           " body.smime-identifier=alice@customer.example body.smime-serial=" +
-           ascii_upper(cert.serial) + "\r\n body.smime-issuer=\"" + cert.issuer + "\"\r\n";
-}
+// What a valid signature's first message from its address gets.
+std::string first_today() { return "Ribbon-Continuity: first; seen=1; since=" + utc_date_today() + "\r\n"; }
 
 // Learning goes on beside stamping: the S/MIME message, offered whole,
 // teaches that Alice can read signed mail.
@@ -113,7 +38,7 @@ TEST(InboundStamp, OpensslSignedIsStampedPass) {
     SKIP_WITHOUT_MTA();
     StampingMilter s;
     const std::string message = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
-    EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message);
+    EXPECT_EQ(s.deliver(message), alice_passes() + first_today() + message);
     std::optional<RecipientRecord> learned;
     for (int i = 0; i < 100 && !learned; ++i) {
         auto store = RecipientStore::open("sqlite://" + (s.rig.dir() / "state" / "ribbon.db").string());
@@ -138,7 +63,11 @@ TEST(InboundStamp, NssSignedIsStampedPass) {
     for (bool opaque : {false, true}) {
         const std::string message =
             to_crlf(nss_signed(kHeaders, kContent, customers().alice, customers().ca.root().cert, opaque));
-        EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message) << opaque;
+        // The same Message-ID and signed content both times: one message,
+        // counted once, known the second time.
+        const std::string continuity = opaque ? "Ribbon-Continuity: known; seen=1; since=" + utc_date_today() + "\r\n"
+                                              : first_today();
+        EXPECT_EQ(s.deliver(message), alice_passes() + continuity + message) << opaque;
     }
 }
 
@@ -157,7 +86,7 @@ TEST(InboundStamp, GpgsmSignedIsStampedPass) {
     EXPECT_EQ(s.deliver(message), "Authentication-Results: mx.bank.example; smime=pass\r\n"
                                   " body.smime-identifier=no-reply@bank.example\r\n body.smime-serial=" +
                                       ascii_upper(cert.serial) + "\r\n body.smime-issuer=\"" + cert.issuer +
-                                      "\"\r\nRibbon-Continuity: none\r\n" + message);
+                                      "\"\r\n" + first_today() + message);
 }
 
 TEST(InboundStamp, TamperedFailsUnsignedIsNone) {
@@ -195,7 +124,7 @@ TEST(InboundStamp, ForgedFieldsAreRemoved) {
         "Ribbon-Continuity\t: known\r\n";
     const std::string signed_ = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
     const std::string delivered = s.deliver(forged + signed_);
-    EXPECT_EQ(delivered, alice_passes() + "Ribbon-Continuity: none\r\n" + kept_ar + signed_);
+    EXPECT_EQ(delivered, alice_passes() + first_today() + kept_ar + signed_);
 }
 
 // Many forged fields interleaved with another ADMD's: Postfix numbers
@@ -247,7 +176,8 @@ TEST(InboundStamp, InternalFailureTempfailsWhenToldTo) {
 }
 
 // The store fails under the running milter (as in MilterInbound's test):
-// learning logs it, stamping goes on and the mail is delivered.
+// learning logs it, key continuity stamps temperror, the signature's
+// verdict stands and the mail is delivered.
 TEST(InboundStamp, AFailingStoreNeitherHoldsNorUnstampsMail) {
     SKIP_WITHOUT_MTA();
     StampingMilter s;
@@ -255,13 +185,12 @@ TEST(InboundStamp, AFailingStoreNeitherHoldsNorUnstampsMail) {
     ASSERT_TRUE(fs::exists(db));
     ASSERT_EQ(::chmod(db.c_str(), 0444), 0);
     const std::string message = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
-    EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message);
+    EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: temperror\r\n" + message);
     EXPECT_TRUE(s.rig.milter_running());
 }
 
 // A PostgreSQL store that stops under the running milter: learning logs
-// it, the mail is stamped and delivered all the same. (Continuity, once it
-// reads the store, stamps Ribbon-Continuity: temperror here.)
+// it, continuity stamps temperror, the mail is delivered all the same.
 TEST(InboundStamp, AStoppedPostgresStoreNeitherHoldsNorUnstampsMail) {
     SKIP_WITHOUT_MTA();
     SKIP_WITHOUT_POSTGRES();
@@ -271,7 +200,7 @@ TEST(InboundStamp, AStoppedPostgresStoreNeitherHoldsNorUnstampsMail) {
     StampingMilter s("\n[store]\nurl = \"" + pg.url("ribbon") + "\"\n");
     pg.stop();
     const std::string message = to_crlf(openssl_signed(kHeaders, kContent, customers().alice));
-    EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: none\r\n" + message);
+    EXPECT_EQ(s.deliver(message), alice_passes() + "Ribbon-Continuity: temperror\r\n" + message);
     EXPECT_TRUE(s.rig.milter_running());
 }
 

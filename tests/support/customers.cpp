@@ -71,7 +71,7 @@ CustomerCa::CustomerCa() {
 
 Issued CustomerCa::issue(const std::string& stem, const std::string& subject,
                          const std::string& extensions, const std::string& serial_hex,
-                         const Issued* issuer) const {
+                         const Issued* issuer, int days) const {
     const Issued& by = issuer != nullptr ? *issuer : m_root;
     Issued out{dir() / (stem + ".key"), dir() / (stem + ".pem")};
     const fs::path csr = dir() / (stem + ".csr");
@@ -81,7 +81,7 @@ Issued CustomerCa::issue(const std::string& stem, const std::string& subject,
     tool({"openssl", "req", "-new", "-config", (dir() / "req.cnf").string(), "-key",
           out.key.string(), "-subj", subject, "-out", csr.string()});
     tool({"openssl", "x509", "-req", "-in", csr.string(), "-CA", by.cert.string(), "-CAkey",
-          by.key.string(), "-set_serial", "0x" + serial_hex, "-days", "30", "-sha256", "-extfile",
+          by.key.string(), "-set_serial", "0x" + serial_hex, "-days", std::to_string(days), "-sha256", "-extfile",
           ext.string(), "-out", out.cert.string()});
     return out;
 }

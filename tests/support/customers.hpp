@@ -39,10 +39,10 @@ class CustomerCa {
 
     // A certificate for `subject` ("/C=DE/CN=Alice") with the extensions
     // given as openssl extfile text, signed by `issuer` (the root when
-    // null), EC P-256, valid from now for 30 days, serial `serial_hex`.
+    // null), EC P-256, valid from now for `days` days, serial `serial_hex`.
     // `stem` names the files in dir().
     Issued issue(const std::string& stem, const std::string& subject, const std::string& extensions,
-                 const std::string& serial_hex, const Issued* issuer = nullptr) const;
+                 const std::string& serial_hex, const Issued* issuer = nullptr, int days = 30) const;
 
   private:
     TempDir m_dir{"ribbon-customers"};
