@@ -112,8 +112,12 @@ Result<std::shared_ptr<LookalikeIndex>> SenderMemory::build_index() {
     index->reserve(m_settings.own_domains.size() + domains.size());
     for (const std::string& own : m_settings.own_domains) index->add(KnownDomain{own, true, 0});
     std::vector<std::pair<std::string, Seen>> ordered(domains.begin(), domains.end());
-    std::stable_sort(ordered.begin(), ordered.end(),
-                     [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
+    // First seen in the same second (one sighting each, recorded together):
+    // the better established first.
+    std::stable_sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) {
+        return a.second.first != b.second.first ? a.second.first < b.second.first
+                                                : a.second.messages > b.second.messages;
+    });
     for (auto& [domain, seen] : ordered) {
         if (!index->find(domain)) index->add(KnownDomain{domain, false, seen.messages});
     }
@@ -143,6 +147,10 @@ void SenderMemory::consider(Assessment& a, TimePoint now) {
     auto sighting = sighting_of(*a.verified, now);
     if (!sighting) return;
     try {
+        // The index first: built after recording, it would hold this very
+        // message's domain, and a lookalike first seen in the same second
+        // as the domain it imitates could sort before it and pass as known.
+        const bool have_index = ensure_index(a, now);
         auto store = take_store();
         if (!store) return mark_store_failure(a, store.error());
         auto report = (*store)->observe_key(*sighting, m_settings.recording);
@@ -150,7 +158,7 @@ void SenderMemory::consider(Assessment& a, TimePoint now) {
         give_back(std::move(*store));
         a.continuity = std::move(*report);
 
-        if (!ensure_index(a, now)) return;
+        if (!have_index) return;
         const std::string domain = domain_of(sighting->address);
         {
             std::shared_lock lock(m_index_mutex);

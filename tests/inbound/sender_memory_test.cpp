@@ -145,6 +145,34 @@ TEST(SenderMemory, ARecordedDomainBecomesKnown) {
     EXPECT_FALSE(colleague.lookalike);
 }
 
+// Each verification in a process of its own (as `ribbon verify` runs), a
+// lookalike first seen in the same second as the domain it imitates:
+// "cust0mer.example" sorts before "customer.example", yet it is the
+// lookalike. The first time because the index is read before the message
+// is recorded; later because, of two domains first seen in one second,
+// the one with more messages (2 to 1) is taken as the known one (with
+// equal counts it would be a guess).
+TEST(SenderMemory, ALookalikeInTheSameSecondAsItsTargetIsReported) {
+    Memory f;
+    for (int i = 0; i < 2; ++i) {
+        SenderMemory m = f.make();
+        Assessment a = considered(m, valid("alice@customer.example", 'a', "m" + std::to_string(i) + "@customer.example"));
+        ASSERT_TRUE(a.continuity) << a.temperror_reason;
+        EXPECT_FALSE(a.lookalike);
+    }
+    for (int i = 0; i < 2; ++i) {
+        SenderMemory m = f.make();
+        Assessment a = considered(m, valid("x@cust0mer.example", 'b', "m@cust0mer.example"));
+        ASSERT_TRUE(a.continuity) << a.temperror_reason;
+        EXPECT_EQ(a.continuity->verdict, i == 0 ? Continuity::first : Continuity::known);
+        ASSERT_TRUE(a.lookalike) << i;
+        EXPECT_EQ(a.lookalike->domain, "cust0mer.example");
+        EXPECT_EQ(a.lookalike->resembles.domain, "customer.example");
+        EXPECT_EQ(a.lookalike->kind, LookalikeKind::confusable);
+        EXPECT_FALSE(a.temperror);
+    }
+}
+
 TEST(SenderMemory, ReadOnlyJudgesWithoutRecording) {
     Memory f;
     {
