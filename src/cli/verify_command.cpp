@@ -399,6 +399,8 @@ std::optional<std::shared_ptr<inbound::SenderMemory>> sender_memory(const Verify
     if (args.store.url.empty() && !have_config) return std::shared_ptr<inbound::SenderMemory>();
     inbound::SenderMemorySettings settings;
     settings.store_url = args.store.url.empty() ? config.store.url : args.store.url;
+    // [store] url = "" in the file is "no store", not a store that fails.
+    if (settings.store_url.empty()) return std::shared_ptr<inbound::SenderMemory>();
     settings.own_domains = inbound::signer_domains(config.signers);
     settings.recording = args.no_record ? KeyRecording::read_only : KeyRecording::record;
     return std::make_shared<inbound::SenderMemory>(std::move(settings));

@@ -7,6 +7,8 @@
 // load, where every message is still delivered, stamped temperror.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+
 #include <map>
 #include <regex>
 #include <thread>
@@ -166,6 +168,35 @@ TEST(InboundContinuity, PostgresStoppedUnderLoadLosesNoMail) {
     EXPECT_LT(judged, kMessages) << "no message saw the store stopped";
     for (int i = judged; i < kMessages; ++i) EXPECT_EQ(continuity[i], "temperror") << i;
     EXPECT_TRUE(s.rig.milter_running());
+}
+
+
+// `[inbound] continuity = false`: Ribbon-Continuity: none, never
+// temperror. (No store at all cannot happen here: role "inbound" needs one
+// to learn into, and refuses to start without.)
+TEST(InboundContinuity, WithoutContinuityItIsNone) {
+    SKIP_WITHOUT_MTA();
+    StampingMilter s("continuity = false\n");
+    for (int i = 0; i < 2; ++i) {
+        const std::string m = signed_by(customers().alice, "n" + std::to_string(i) + "@customer.example");
+        EXPECT_EQ(s.deliver(m), alice_passes() + "Ribbon-Continuity: none\r\n" + m);
+    }
+}
+
+// A store failure is ribbon's failure: with on_internal_error = "tempfail"
+// the message is tempfailed (the sender retries), not delivered unjudged.
+TEST(InboundContinuity, StoreFailureTempfailsWhenToldTo) {
+    SKIP_WITHOUT_MTA();
+    StampingMilter s("on_internal_error = \"tempfail\"\n");
+    const std::filesystem::path db = s.rig.dir() / "state" / "ribbon.db";
+    ASSERT_TRUE(std::filesystem::exists(db));
+    ASSERT_EQ(::chmod(db.c_str(), 0444), 0);
+    auto sub = s.rig.postfix().submit_smtp(signed_by(customers().alice, "t1@customer.example"), kAlice, {kSupport});
+    EXPECT_EQ(sub.final_code, 451) << sub.transcript << s.rig.describe();
+    EXPECT_NE(sub.final_reply.find("4.3.0"), std::string::npos) << sub.final_reply;
+    EXPECT_EQ(s.rig.sink().count(), 0u);
+    EXPECT_NE(s.rig.milter_log().find("inbound: temperror: key continuity: "), std::string::npos)
+        << s.rig.milter_log();
 }
 
 }  // namespace

@@ -232,5 +232,24 @@ TEST(VerifyContinuityCli, BadConfigFileIsExit78) {
                                "[bad_config]\n");
 }
 
+
+// [store] url = "" in the configuration file is "no store": no continuity
+// at all, not a store failure warned about on every message.
+TEST(VerifyContinuityCli, EmptyStoreUrlJudgesNothing) {
+    VerifyRig v;
+    const fs::path config = v.dir / "ribbon.toml";
+    write_file(config, "[store]\nurl = \"\"\n");
+    const fs::path msg = v.message(customers().alice, "e1@customer.example");
+    ProcessResult r = v.verify(msg, {"-c", config.string()});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(memory_lines(r.out), "");
+    EXPECT_EQ(r.err, "");
+    r = v.verify(msg, {"-c", config.string(), "--json"});
+    const json j = json::parse(r.out, nullptr, false);
+    EXPECT_EQ(j["continuity"], nullptr);
+    EXPECT_EQ(j["lookalike"], nullptr);
+    EXPECT_EQ(r.err, "");
+}
+
 }  // namespace
 }  // namespace ribbon::test
