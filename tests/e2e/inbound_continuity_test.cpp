@@ -95,6 +95,25 @@ TEST(InboundContinuity, NewKeyWhileTheOldIsGoodIsChanged) {
                                 "\r\n" + m);
 }
 
+// A new key from another CA, even while the old certificate is in its last
+// 60 days: changed, not renewed. The new certificate is issued for Alice,
+// same subject, by the test PKI's intermediate (trusted through its root).
+TEST(InboundContinuity, NewKeyFromAnotherIssuerIsChanged) {
+    SKIP_WITHOUT_MTA();
+    StampingMilter s;
+    const std::string today = utc_date_today();
+    const std::string m1 = signed_by(customers().alice, "i1@customer.example");
+    EXPECT_EQ(continuity_of(s.deliver(m1)), "first; seen=1; " + since_today());
+    const Issued intermediate{pki().intermediate_key, pki().intermediate_cert};
+    static const Issued other = customers().ca.issue("alice-other-ca", "/C=DE/O=Customer GmbH/CN=Alice Customer",
+                                                      signing_extensions(kAlice), "0a1b2c3d4e64", &intermediate);
+    const std::string m2 = to_crlf(openssl_signed(customer_headers(kAlice, "i2@customer.example"), customer_content(),
+                                                  other, OpensslSign{false, {pki().intermediate_cert}}));
+    EXPECT_EQ(s.deliver(m2), smime_passes(other) + "Ribbon-Continuity: changed; seen=1; since=" + today +
+                                 "; previous-seen=1;\r\n previous-since=" + today + "; previous-last=" + today +
+                                 "\r\n" + m2);
+}
+
 // A valid signature from a domain made to look like the bank's own (the
 // rig's [[signer]] is no-reply@bank.example) or like a customer's the
 // store has recorded: first, and lookalike= the domain it imitates.
