@@ -91,7 +91,10 @@ ContinuityReport judge_continuity(const KeySighting& sighting,
     if (own != history.end()) {
         report.verdict = Continuity::known;
         report.key = *own;
-        report.detail = "Known key: " + seen(*own) + ".";
+        // The history before this message, while the store's key.messages
+        // counts it too: "before" keeps the sentence and the number apart.
+        report.detail = "Known key: seen " + times(own->messages) + " before, since " + day(own->first_seen) +
+                        ", last on " + day(own->last_seen) + ".";
         return report;
     }
     report.key.spki_sha256 = sighting.spki_sha256;

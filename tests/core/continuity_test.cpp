@@ -90,7 +90,7 @@ TEST(Continuity, SameKeyIsKnownWithItsHistory) {
     EXPECT_EQ(r.key.last_seen, kYesterday);
     ASSERT_EQ(r.key.certificates.size(), 1u);
     EXPECT_FALSE(r.previous.has_value());
-    EXPECT_EQ(r.detail, "Known key: seen 57 times since 2026-03-01, last on 2026-12-06.");
+    EXPECT_EQ(r.detail, "Known key: seen 57 times before, since 2026-03-01, last on 2026-12-06.");
 }
 
 TEST(Continuity, KnownKeyUnderANewCertificateIsStillKnown) {
@@ -104,7 +104,7 @@ TEST(Continuity, KnownKeyUnderANewCertificateIsStillKnown) {
 TEST(Continuity, KnownOnceSaysOnce) {
     const auto r = judge_continuity(sighting('a', certificate('1', kSubject, kIssuer, kNow)),
                                     {key('a', kYesterday, kYesterday, 1, {})}, kNow);
-    EXPECT_EQ(r.detail, "Known key: seen once since 2026-12-06, last on 2026-12-06.");
+    EXPECT_EQ(r.detail, "Known key: seen once before, since 2026-12-06, last on 2026-12-06.");
 }
 
 TEST(Continuity, NewKeyWhileTheOldCertificateIsGoodIsChanged) {

@@ -94,16 +94,16 @@ TEST(VerifyContinuityCli, FirstKnownCountedOnceNotRecordedLookalike) {
     ProcessResult r = v.verify(v.message(customers().alice, "v2@customer.example"));
     EXPECT_EQ(r.exit_code, 0) << r.describe();
     EXPECT_EQ(memory_lines(r.out),
-              "continuity: known: Known key: seen once since " + today + ", last on " + today + ".\n");
+              "continuity: known: Known key: seen once before, since " + today + ", last on " + today + ".\n");
     EXPECT_EQ(r.err, "");
     // The same file again: counted before, not again.
     r = v.verify(v.message(customers().alice, "v2@customer.example"));
-    EXPECT_EQ(memory_lines(r.out), "continuity: known: Known key: seen 2 times since " + today + ", last on " +
+    EXPECT_EQ(memory_lines(r.out), "continuity: known: Known key: seen 2 times before, since " + today + ", last on " +
                                        today + ". (this message was counted before)\n");
     // A new message, read only.
     r = v.verify(v.message(customers().alice, "v3@customer.example"), {"--no-record"});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
-    EXPECT_EQ(memory_lines(r.out), "continuity: known: Known key: seen 2 times since " + today + ", last on " +
+    EXPECT_EQ(memory_lines(r.out), "continuity: known: Known key: seen 2 times before, since " + today + ", last on " +
                                        today + ". (not recorded)\n");
     j = v.verify_json(v.message(customers().alice, "v3@customer.example"), {"--no-record"});
     json key2 = key1;

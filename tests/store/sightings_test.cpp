@@ -151,7 +151,7 @@ TEST_P(Sightings, FirstThenKnownWithCountsAndTimes) {
     EXPECT_EQ(r.key.first_seen, kT0);
     EXPECT_EQ(r.key.last_seen, kT0 + kDay);
     // The sentence is about the history before this message.
-    EXPECT_EQ(r.detail, "Known key: seen once since 2026-09-21, last on 2026-09-21.");
+    EXPECT_EQ(r.detail, "Known key: seen once before, since 2026-09-21, last on 2026-09-21.");
     // A message recorded late moves first_seen back, not last_seen.
     r = observe(sighting('a', c, "<m0@x> d0", kT0 - kDay));
     EXPECT_EQ(r.key.messages, 3u);
