@@ -12,61 +12,21 @@
 // point walks every signature layer (a signed seed's content mutated into
 // another signature, up to 8 layers) and searches multipart bodies for
 // signed parts, so those paths need no entry of their own.
-#include <unistd.h>
-
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
-#include <filesystem>
 #include <optional>
 #include <string_view>
 
 #include "ribbon/io.hpp"
 #include "ribbon/verifier.hpp"
+#include "seed_trust.hpp"
 
 namespace {
 
+using ribbon_fuzz::die;
+using ribbon_fuzz::make_trust_store;
+
 constexpr std::size_t kMaxInput = 1024 * 1024;
-
-// CN=ribbon fuzz seed signer, P-256, SAN email:no-reply@bank.example,
-// keyUsage digitalSignature, extendedKeyUsage emailProtection, valid
-// 2026-11-23 .. 2126-10-30. Public: a certificate, not a key.
-constexpr std::string_view kSeedSignerPem = R"(-----BEGIN CERTIFICATE-----
-MIIBvjCCAWSgAwIBAgIUWWN+1myE4RBcnU+Czy4yeEQZM/UwCgYIKoZIzj0EAwIw
-IjEgMB4GA1UEAwwXcmliYm9uIGZ1enogc2VlZCBzaWduZXIwIBcNMjYxMTIzMDQ0
-MzE2WhgPMjEyNjEwMzAwNDQzMTZaMCIxIDAeBgNVBAMMF3JpYmJvbiBmdXp6IHNl
-ZWQgc2lnbmVyMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEiieAf4WiyEiMcD84
-cVtp1kMjulGpny59FRRAEYcnF9pdKfhSulrsDpVD1Oeopy0jsu0YiiYMDQ/xBfuV
-/GVU9KN2MHQwDAYDVR0TAQH/BAIwADAOBgNVHQ8BAf8EBAMCB4AwEwYDVR0lBAww
-CgYIKwYBBQUHAwQwIAYDVR0RBBkwF4EVbm8tcmVwbHlAYmFuay5leGFtcGxlMB0G
-A1UdDgQWBBQn/A5HFsZIxndjLgS8cLBDeCdHBDAKBggqhkjOPQQDAgNIADBFAiBP
-cVDZ3ZGyzYEJSxu7/Wjyz21KtrI4qNCSoYnUjZNncAIhAP15PGRtq7wy9YxNiEY5
-cEaKqTT2mgT56D05LWAAlQiB
------END CERTIFICATE-----
-)";
-
-[[noreturn]] void die(const char* what, std::string_view detail = {}) {
-    std::fprintf(stderr, "fuzz_verify: %s%s%.*s\n", what, detail.empty() ? "" : ": ",
-                 static_cast<int>(detail.size()), detail.data());
-    std::abort();
-}
-
-// TrustStore::from_files() reads paths: write the certificate to a private
-// temporary file, load it, and remove it again at once.
-ribbon::TrustStore make_trust_store() {
-    const char* dir = std::getenv("TMPDIR");
-    std::string path = std::string(dir != nullptr ? dir : "/tmp") + "/ribbon-fuzz-ca.XXXXXX";
-    int fd = ::mkstemp(path.data());
-    if (fd < 0) die("cannot create a temporary CA file");
-    bool written = ::write(fd, kSeedSignerPem.data(), kSeedSignerPem.size()) ==
-                   static_cast<ssize_t>(kSeedSignerPem.size());
-    ::close(fd);
-    auto trust = written ? ribbon::TrustStore::from_files({path})
-                         : ribbon::Result<ribbon::TrustStore>(ribbon::internal_error("short write"));
-    std::filesystem::remove(path);
-    if (!trust) die("TrustStore::from_files failed", trust.error().message());
-    return std::move(*trust);
-}
 
 // Fixed, inside the seed signer's validity, so reproducers do not depend
 // on the day they are run.

@@ -318,6 +318,14 @@ void print_human(const VerifyResult& r) {
     }
 }
 
+// One line of JSON. Certificates and headers are the sender's bytes: a
+// subject or rfc822Name need not be UTF-8, and nlohmann's default dump()
+// throws on one (the process aborted). Invalid sequences become U+FFFD, as
+// `ribbon senders` and `ribbon recipients` print them.
+std::string json_line(const nlohmann::json& j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int fail(const VerifyArgs& args, std::string_view input, const Error& error) {
     if (args.json) {
         nlohmann::json j = {{"verdict", "error"},
@@ -325,7 +333,7 @@ int fail(const VerifyArgs& args, std::string_view input, const Error& error) {
                              {{"code", errc_name(error.code())},
                               {"kind", error_kind_name(error.kind())},
                               {"message", error.message()}}}};
-        std::printf("%s\n", j.dump().c_str());
+        std::printf("%s\n", json_line(j).c_str());
     }
     report_error("verify", input, error);
     return kUnreadable;
@@ -441,7 +449,7 @@ int run_verify(const VerifyArgs& args) {
     if (args.json) {
         nlohmann::json j = to_json(*a.verified);
         add_memory_json(j, a);
-        std::printf("%s\n", j.dump().c_str());
+        std::printf("%s\n", json_line(j).c_str());
     } else {
         print_human(*a.verified);
         print_memory(a);

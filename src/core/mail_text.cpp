@@ -12,6 +12,7 @@
 #include <unicode/uset.h>
 #include <unicode/uspoof.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "base/ascii.hpp"
@@ -95,6 +96,35 @@ bool same_address(std::string_view a, std::string_view b) {
     // A domain that is not a valid IDN has no A-label form: only the very
     // same bytes name the same thing.
     return ascii_lower(a) == ascii_lower(b);
+}
+
+AddressSet::AddressSet(const std::vector<std::string>& addresses) {
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+        std::string raw = ascii_lower(addresses[i]);
+        if (auto form = address_ascii_form(addresses[i])) {
+            m_ascii.emplace(ascii_lower(*form), i);
+        } else {
+            m_raw_without_form.emplace(raw, i);
+        }
+        m_raw.emplace(std::move(raw), i);
+    }
+}
+
+// same_address(a, c) holds when both have an A-label form and those are
+// equal, or when one has none and the bytes are equal (ASCII case aside).
+std::optional<std::size_t> AddressSet::find(std::string_view address) const {
+    const std::string raw = ascii_lower(address);
+    auto first = [](const auto& map, const std::string& key) -> std::optional<std::size_t> {
+        auto it = map.find(key);
+        if (it == map.end()) return std::nullopt;
+        return it->second;
+    };
+    auto form = address_ascii_form(address);
+    if (!form) return first(m_raw, raw);
+    auto by_form = first(m_ascii, ascii_lower(*form));
+    auto by_bytes = first(m_raw_without_form, raw);
+    if (by_form && by_bytes) return std::min(*by_form, *by_bytes);
+    return by_form ? by_form : by_bytes;
 }
 
 std::string display_address(std::string_view address) {

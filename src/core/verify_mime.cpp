@@ -194,10 +194,10 @@ std::vector<std::string> from_addresses(GMimeMessage* message) {
 bool addresses_covered(const std::vector<std::string>& addresses,
                        const std::vector<std::string>& cert_addresses) {
     if (addresses.empty()) return false;
+    // Not pair by pair: both lists come from the sender (AddressSet).
+    const AddressSet certified(cert_addresses);
     for (const auto& address : addresses) {
-        bool found = false;
-        for (const auto& c : cert_addresses) found = found || same_address(address, c);
-        if (!found) return false;
+        if (!certified.find(address)) return false;
     }
     return true;
 }

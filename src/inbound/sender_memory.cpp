@@ -22,10 +22,13 @@ std::string domain_of(std::string_view address) {
 
 // The sighting a valid result stands for, or nullopt when it names no
 // signer key or not exactly one From address (RFC 5322 §3.6.2 allows a
-// list; whose key would it be?).
+// list; whose key would it be?), or one the store cannot keep: a quoted
+// local part with control characters matches the same bytes in a
+// certificate, but the store refuses it, and that is the message's doing,
+// not a temporary failure of ribbon's (it was stamped temperror).
 std::optional<KeySighting> sighting_of(const VerifyResult& r, TimePoint now) {
     if (r.verdict != Verdict::valid || !r.signer || r.signer->spki_sha256.empty() ||
-        r.from_addresses.size() != 1) {
+        r.from_addresses.size() != 1 || !recipient_address_key(r.from_addresses.front())) {
         return std::nullopt;
     }
     const CertificateInfo& cert = r.signer->certificate;

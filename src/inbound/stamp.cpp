@@ -71,11 +71,28 @@ std::string safe_text(std::string_view text, std::size_t max_bytes) {
     return out;
 }
 
+// The quoted-string of `text`: about `max_bytes` between the quotes (and
+// "..." when cut). Cut after escaping too, not only before: a certificate
+// issuer or address of quotes and backslashes (OpenSSL's RFC 2253 form
+// already writes a '"' as '\"') doubles when escaped, and the 512-byte
+// limit became an unfoldable word over 1,000 octets, past RFC 5322
+// §2.1.1's 998-octet line limit.
 std::string quoted(std::string_view text, std::size_t max_bytes) {
+    const std::string safe = safe_text(text, max_bytes);
     std::string out = "\"";
-    for (char c : safe_text(text, max_bytes)) {
-        if (c == '"' || c == '\\') out += '\\';
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < safe.size(); ++i) {
+        const char c = safe[i];
+        const bool escape = c == '"' || c == '\\';
+        // A character's UTF-8 continuation bytes stay with it.
+        const bool starts_char = (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        if (starts_char && used + (escape ? 2 : 1) > max_bytes) {
+            out += "...";
+            break;
+        }
+        if (escape) out += '\\';
         out += c;
+        used += escape ? 2 : 1;
     }
     return out + "\"";
 }
@@ -160,10 +177,10 @@ std::string fold(std::string_view name, std::string_view value) {
 // the certificate holds it (what the reader sees), else its first address.
 std::optional<std::string> identifier(const VerifyResult& v) {
     const auto& addresses = v.signer->certificate.addresses;
+    // Not pair by pair: both lists come from the sender (AddressSet).
+    const AddressSet certified(addresses);
     for (const auto& from : v.from_addresses) {
-        for (const auto& a : addresses) {
-            if (same_address(from, a)) return address_ascii_form(a).value_or(a);
-        }
+        if (auto i = certified.find(from)) return address_ascii_form(addresses[*i]).value_or(addresses[*i]);
     }
     if (addresses.empty()) return std::nullopt;
     return address_ascii_form(addresses.front()).value_or(addresses.front());
@@ -185,9 +202,11 @@ std::string reason_text(const Assessment& a, SmimeResult result) {
 std::string date(UnixTime t) {
     std::time_t time = static_cast<std::time_t>(t);
     std::tm tm{};
-    if (::gmtime_r(&time, &tm) == nullptr) return "0000-00-00";
+    // The grammar's 4DIGIT year: a time before year 0 or after 9999 (none
+    // that a store records) is written as the unknown date, not "-0042".
+    if (::gmtime_r(&time, &tm) == nullptr || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900) return "0000-00-00";
     char buf[40];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", (tm.tm_year + 1900) % 10000, tm.tm_mon + 1, tm.tm_mday);
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
     return buf;
 }
 

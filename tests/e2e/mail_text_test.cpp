@@ -61,6 +61,28 @@ TEST(MailText, SameAddressComparesALabelsAndULabelsBothWays) {
     EXPECT_FALSE(same_address("a@xn--.example", "a@example"));
 }
 
+// AddressSet::find gives the index of the first address same_address()
+// holds for, pair by pair, for every pair of a set of tricky addresses:
+// U-labels and A-labels, ASCII case, invalid IDNs, no '@', a NUL.
+TEST(MailText, AddressSetAnswersAsSameAddressDoes) {
+    const std::vector<std::string> addresses = {
+        kBucher, kBucherAce, kLookalike, kLookalikeAce, "No-Reply@Bank.Example", "no-reply@bank.example",
+        "a@xn--.example", "A@XN--.example", "a@example", "no-reply", "",
+        std::string("alice@bank.example\0.evil.example", 32), "alice@bank.example", "\"a@b\"@bank.example",
+        "NO-REPLY@XN--BCHER-KVA.EXAMPLE"};
+    const AddressSet set(addresses);
+    for (const auto& a : addresses) {
+        std::optional<std::size_t> expected;
+        for (std::size_t i = 0; i < addresses.size() && !expected; ++i) {
+            if (same_address(a, addresses[i])) expected = i;
+        }
+        EXPECT_EQ(set.find(a), expected) << a;
+    }
+    EXPECT_EQ(set.find("other@bank.example"), std::nullopt);
+    EXPECT_EQ(AddressSet({}).find("a@b.example"), std::nullopt);
+    EXPECT_EQ(set.find(kBucherAce), 0u);  // the U-label form came first
+}
+
 TEST(MailText, DisplayShowsOnlySafeDomainsInUnicode) {
     EXPECT_EQ(display_address(kBucherAce), kBucher);
     EXPECT_EQ(display_address(kBucher), kBucher);

@@ -154,6 +154,29 @@ TEST(AuthenticationResults, HostileTextStaysQuotedAndBounded) {
         << u;
 }
 
+// Quotes and backslashes double when escaped: an issuer (OpenSSL's RFC
+// 2253 form writes a '"' as '\"') and an address made of nothing else, with
+// no space to fold at, still leave every line within 998 octets, cut after
+// escaping and never inside an escape.
+TEST(AuthenticationResults, EscapedQuotesStayWithinTheLineLimit) {
+    std::string issuer;
+    for (int i = 0; i < 400; ++i) issuer += "\\\"";
+    Assessment a = valid_from({std::string(600, '"') + "@bank.example"}, {"x@y.example"});
+    a.verified->signer->certificate.issuer = issuer;
+    const std::string v = authentication_results("mx.bank.example", a);
+    expect_folded(kAuthenticationResults, v, 998);
+    const std::string u = unfolded(v);
+    // Each '\' and '"' becomes two octets: the issuer's first 128 pairs
+    // (escaped, 4 octets each) fill the 512, and 256 of the address's '"'.
+    auto repeat = [](std::string_view unit, int n) {
+        std::string s;
+        for (int i = 0; i < n; ++i) s += unit;
+        return s;
+    };
+    EXPECT_NE(u.find(" body.smime-issuer=\"" + repeat("\\\\\\\"", 128) + "...\""), std::string::npos) << u;
+    EXPECT_NE(u.find(" body.smime-identifier=\"" + repeat("\\\"", 256) + "...\""), std::string::npos) << u;
+}
+
 TEST(AuthenticationResults, AnIdThatIsNoTokenIsQuoted) {
     Assessment none;
     none.verified = VerifyResult{};
@@ -192,6 +215,26 @@ TEST(RibbonContinuity, EachVerdict) {
     EXPECT_EQ(continuity_header(a),
               " renewed; seen=1; since=2026-05-28; previous-seen=57;\r\n"
               " previous-since=2026-03-01; previous-last=2026-05-28");
+}
+
+// The grammar's date is 4DIGIT "-" 2DIGIT "-" 2DIGIT: a time outside years
+// 0..9999 is the unknown date, never "-1200-..." or a wrapped year.
+TEST(RibbonContinuity, DatesOutsideFourDigitYearsAreUnknown) {
+    ContinuityReport known;
+    known.verdict = Continuity::known;
+    known.key.messages = 2;
+    Assessment a;
+    for (UnixTime t : {UnixTime{-100'000'000'000}, UnixTime{300'000'000'000}, INT64_MIN, INT64_MAX}) {
+        known.key.first_seen = t;
+        a.continuity = known;
+        EXPECT_EQ(continuity_header(a), " known; seen=2; since=0000-00-00") << t;
+    }
+    known.key.first_seen = -62'167'219'200;  // 0000-01-01T00:00:00Z
+    a.continuity = known;
+    EXPECT_EQ(continuity_header(a), " known; seen=2; since=0000-01-01");
+    known.key.first_seen = 253'402'300'799;  // 9999-12-31T23:59:59Z
+    a.continuity = known;
+    EXPECT_EQ(continuity_header(a), " known; seen=2; since=9999-12-31");
 }
 
 TEST(RibbonContinuity, LookalikeNamesTheKnownDomainOnlyInItsPlainForm) {
