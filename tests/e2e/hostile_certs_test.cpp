@@ -212,7 +212,7 @@ TEST_F(HostileCerts, MegabyteOfSubjectAltNames) {
     EXPECT_NE(t.find("verdict: valid\n"), std::string::npos) << t.substr(0, 500);
 
     std::string from;
-    for (int i = 0; i < 1000; ++i) from += "a" + std::to_string(129000 + i) + "@bank.example, ";
+    for (int i = 0; i < 1000; ++i) from.append("a").append(std::to_string(129000 + i)).append("@bank.example, ");
     from += kAlice;
     j = report(openssl_signed(headers(from, "big2"), kContent, big), 0);
     EXPECT_EQ(j["verdict"], "valid");
@@ -234,7 +234,7 @@ TEST_F(HostileCerts, ChainOfOneHundredTenIntermediates) {
     std::vector<Issued> chain;
     for (int i = 0; i < 110; ++i) {
         chain.push_back(hostile().ca.issue("deep" + std::to_string(i), "/CN=Deep " + std::to_string(i), kCaExtensions,
-                                           "d" + std::to_string(1000 + i), i == 0 ? nullptr : &chain.back()));
+                                           std::string("d").append(std::to_string(1000 + i)), i == 0 ? nullptr : &chain.back()));
     }
     std::vector<fs::path> certs;
     for (const auto& c : chain) certs.push_back(c.cert);
