@@ -14,6 +14,7 @@
 #include "ribbon/verifier.hpp"
 #include "support/messages.hpp"
 #include "support/pki.hpp"
+#include "support/sign.hpp"
 #include "support/process.hpp"
 
 namespace ribbon::test {
@@ -74,21 +75,7 @@ class LayersTest : public ::testing::Test {
     // `openssl cms -sign` over `content`; opaque with -nodetach.
     std::string sign(const Leaf& leaf, const std::string& content, bool opaque,
                      std::vector<std::string> extra = {}) {
-        write_file(tmp / "content", content);
-        std::vector<std::string> argv = {"openssl",   "cms",
-                                         "-sign",     "-binary",
-                                         "-md",       "sha256",
-                                         "-in",       (tmp / "content").string(),
-                                         "-signer",   leaf.cert.string(),
-                                         "-inkey",    leaf.key.string(),
-                                         "-certfile", p.chain.string(),
-                                         "-outform",  "DER",
-                                         "-out",      (tmp / "sig.der").string()};
-        if (opaque) argv.push_back("-nodetach");
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        const ProcessResult r = run_process(argv);
-        EXPECT_EQ(r.exit_code, 0) << r.describe();
-        return read_file(tmp / "sig.der");
+        return openssl_cms_sign(leaf, content, opaque, "sha256", extra);
     }
     std::string wrap_multipart(const Leaf& leaf, const std::string& content, const std::string& b) {
         return multipart_entity(content, sign(leaf, content, false), b);

@@ -17,6 +17,7 @@
 #include "ribbon/verifier.hpp"
 #include "support/messages.hpp"
 #include "support/pki.hpp"
+#include "support/sign.hpp"
 #include "support/process.hpp"
 
 namespace ribbon::test {
@@ -123,19 +124,7 @@ class VerifyTest : public ::testing::Test {
 
     // Detached (default) or opaque SignedData made by `openssl cms -sign`.
     std::string openssl_sign(const Leaf& leaf, const std::string& content, bool opaque = false) {
-        write_file(tmp / "content", content);
-        std::vector<std::string> argv = {"openssl",   "cms",
-                                         "-sign",     "-binary",
-                                         "-md",       "sha256",
-                                         "-in",       (tmp / "content").string(),
-                                         "-signer",   leaf.cert.string(),
-                                         "-inkey",    leaf.key.string(),
-                                         "-certfile", p.chain.string(),
-                                         "-outform",  "DER",
-                                         "-out",      (tmp / "sig.der").string()};
-        if (opaque) argv.push_back("-nodetach");
-        must_run(argv);
-        return read_file(tmp / "sig.der");
+        return openssl_cms_sign(leaf, content, opaque);
     }
 
     std::string signed_message(const Leaf& leaf, const Headers& h = {}, bool protect = false) {

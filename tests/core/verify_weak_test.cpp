@@ -15,6 +15,7 @@
 #include "support/messages.hpp"
 #include "support/mime.hpp"
 #include "support/pki.hpp"
+#include "support/sign.hpp"
 #include "support/process.hpp"
 
 namespace ribbon::test {
@@ -67,19 +68,7 @@ class VerifyWeak : public ::testing::Test {
     // -keyopt applies to the signer.
     std::string openssl_sign(const Leaf& leaf, const std::string& md,
                              const std::vector<std::string>& extra = {}) {
-        write_file(tmp / "content", kEntity);
-        std::vector<std::string> argv = {"openssl",   "cms",
-                                         "-sign",     "-binary",
-                                         "-md",       md,
-                                         "-in",       (tmp / "content").string(),
-                                         "-signer",   leaf.cert.string(),
-                                         "-inkey",    leaf.key.string(),
-                                         "-certfile", p.chain.string(),
-                                         "-outform",  "DER",
-                                         "-out",      (tmp / "sig.der").string()};
-        argv.insert(argv.end(), extra.begin(), extra.end());
-        must_run(argv);
-        return read_file(tmp / "sig.der");
+        return openssl_cms_sign(leaf, kEntity, false, md, extra);
     }
 
     // A leaf for no-reply@bank.example with a key made here by
@@ -396,14 +385,15 @@ TEST_F(VerifyWeak, StrongSignaturesHaveNoWarning) {
     };
     for (const Row& row : rows) {
         SCOPED_TRACE(std::string(row.key) + " " + row.md + " " + row.signature_algorithm);
-        const auto j = verify_json(multipart_signed(openssl_sign(*row.leaf, row.md, row.extra)), 0);
+        const std::string message = multipart_signed(openssl_sign(*row.leaf, row.md, row.extra));
+        const auto j = verify_json(message, 0);
         EXPECT_EQ(j.at("verdict"), "valid");
         EXPECT_EQ(j.at("reason"), "none");
         EXPECT_EQ(j.at("warnings"), nlohmann::json::array());
         EXPECT_EQ(j.at("signer").at("key"), row.key);
         EXPECT_EQ(j.at("signer").at("digest_algorithm"), row.md);
         EXPECT_EQ(j.at("signer").at("signature_algorithm"), row.signature_algorithm);
-        const ProcessResult text = verify(multipart_signed(read_file(tmp / "sig.der")), {});
+        const ProcessResult text = verify(message, {});
         EXPECT_EQ(text.exit_code, 0);
         EXPECT_EQ(text.out.find("warning:"), std::string::npos) << text.out;
     }

@@ -29,20 +29,25 @@ void sign_ok(const std::string& input, const SignOptions& o, std::string& out) {
     out = r.out;
 }
 
-std::string openssl_signed_message(const std::string& content, const std::string& outer_headers,
-                                   bool opaque) {
-    const Pki& p = pki();
+std::string openssl_cms_sign(const Leaf& leaf, const std::string& content, bool opaque, const std::string& md,
+                             const std::vector<std::string>& extra) {
     TempDir tmp("ribbon-osign");
     write_file(tmp / "content", content);
-    std::vector<std::string> argv = {"openssl", "cms", "-sign", "-binary", "-md", "sha256",
+    std::vector<std::string> argv = {"openssl", "cms", "-sign", "-binary", "-md", md,
                                      "-in", (tmp / "content").string(),
-                                     "-signer", p.rsa.cert.string(), "-inkey", p.rsa.key.string(),
-                                     "-certfile", p.chain.string(), "-outform", "DER",
+                                     "-signer", leaf.cert.string(), "-inkey", leaf.key.string(),
+                                     "-certfile", pki().chain.string(), "-outform", "DER",
                                      "-out", (tmp / "cms.der").string()};
     if (opaque) argv.push_back("-nodetach");
+    argv.insert(argv.end(), extra.begin(), extra.end());
     const ProcessResult r = run_process(argv);
     if (r.exit_code != 0) throw std::runtime_error("openssl cms -sign: " + r.describe());
-    const std::string sig = mime::base64_encode(read_file(tmp / "cms.der"), 76, "\r\n");
+    return read_file(tmp / "cms.der");
+}
+
+std::string openssl_signed_message(const std::string& content, const std::string& outer_headers,
+                                   bool opaque) {
+    const std::string sig = mime::base64_encode(openssl_cms_sign(pki().rsa, content, opaque), 76, "\r\n");
     if (opaque)
         return outer_headers +
                "MIME-Version: 1.0\r\nContent-Type: application/pkcs7-mime; "

@@ -31,6 +31,13 @@ ProcessResult ribbon_sign(const std::string& input, const SignOptions& o = {});
 // Use as: std::string out; ASSERT_NO_FATAL_FAILURE(sign_ok(in, opts, out));
 void sign_ok(const std::string& input, const SignOptions& o, std::string& out);
 
+// What `openssl cms -sign -binary` makes of `content` (used byte for byte)
+// with `leaf`'s key and the test PKI's chain: DER SignedData, detached, or
+// opaque with `opaque`. `extra` goes last on the command line (where a
+// -keyopt applies to the signer). Throws when openssl fails.
+std::string openssl_cms_sign(const Leaf& leaf, const std::string& content, bool opaque = false,
+                             const std::string& md = "sha256", const std::vector<std::string>& extra = {});
+
 // The signed message made without ribbon: `openssl cms -sign -binary` over
 // `content` (a MIME entity, used byte for byte), with the given outer
 // headers. Used to test the test harness itself.
