@@ -51,7 +51,7 @@ ribbon::KeySighting sighting(int sender, long message) {
     s.certificate.serial_hex = "01";
     s.certificate.not_before = 1'780'000'000;
     s.certificate.not_after = 1'820'000'000;
-    s.message_key = "<" + std::to_string(message) + "@example.org> 3f2a";
+    s.message_key = std::string("<").append(std::to_string(message)).append("@example.org> 3f2a");
     s.time = 1'790'000'000 + message;
     return s;
 }

@@ -62,7 +62,7 @@ TEST(InboundContinuity, NewKeyNearExpiryIsRenewed) {
     StampingMilter s;
     const std::string today = utc_date_today();
     for (int i = 0; i < 2; ++i) {
-        const std::string m = signed_by(customers().alice, "r" + std::to_string(i) + "@customer.example");
+        const std::string m = signed_by(customers().alice, std::string("r") + std::to_string(i) + "@customer.example");
         EXPECT_EQ(continuity_of(s.deliver(m)), (i == 0 ? "first; seen=1; " : "known; seen=2; ") + since_today());
     }
     const Issued& renewed = customers().alice_renewed;
@@ -84,7 +84,7 @@ TEST(InboundContinuity, NewKeyWhileTheOldIsGoodIsChanged) {
     const std::string today = utc_date_today();
     const Issued& year = customers().alice_year;
     for (int i = 0; i < 3; ++i) {
-        const std::string m = signed_by(year, "c" + std::to_string(i) + "@customer.example");
+        const std::string m = signed_by(year, std::string("c") + std::to_string(i) + "@customer.example");
         EXPECT_EQ(s.deliver(m), smime_passes(year) + "Ribbon-Continuity: " +
                                     (i == 0 ? "first; seen=1; " : "known; seen=" + std::to_string(i + 1) + "; ") +
                                     since_today() + "\r\n" + m);
@@ -151,7 +151,7 @@ TEST(InboundContinuity, PostgresStoppedUnderLoadLosesNoMail) {
     constexpr int kMessages = 30;
     constexpr int kStopAfter = 10;
     std::vector<std::string> messages;
-    for (int i = 0; i < kMessages; ++i) messages.push_back(signed_by(customers().alice, "p" + std::to_string(i) + "@customer.example"));
+    for (int i = 0; i < kMessages; ++i) messages.push_back(signed_by(customers().alice, std::string("p") + std::to_string(i) + "@customer.example"));
 
     const auto started = std::chrono::steady_clock::now();
     std::thread stopper;
@@ -197,7 +197,7 @@ TEST(InboundContinuity, WithoutContinuityItIsNone) {
     SKIP_WITHOUT_MTA();
     StampingMilter s("continuity = false\n");
     for (int i = 0; i < 2; ++i) {
-        const std::string m = signed_by(customers().alice, "n" + std::to_string(i) + "@customer.example");
+        const std::string m = signed_by(customers().alice, std::string("n") + std::to_string(i) + "@customer.example");
         EXPECT_EQ(s.deliver(m), alice_passes() + "Ribbon-Continuity: none\r\n" + m);
     }
 }

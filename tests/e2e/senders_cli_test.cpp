@@ -53,14 +53,14 @@ void populate(RecipientStore& store) {
     for (int i = 0; i < 5; ++i) {
         auto r = store.observe_key(
             sighting("Alice@Customer.Example", 'a', '1', kAliceSubject, "CN=Customer CA",
-                     kT0 - 300 * kDay, kT0 + 30 * kDay, "a" + std::to_string(i), kT0 + i * kHour),
+                     kT0 - 300 * kDay, kT0 + 30 * kDay, std::string("a") + std::to_string(i), kT0 + i * kHour),
             KeyRecording::record);
         ASSERT_OK(r);
     }
     for (int i = 0; i < 2; ++i) {
         auto r = store.observe_key(
             sighting("alice@customer.example", 'b', '2', kAliceSubject, "CN=Customer CA", kT0,
-                     kT0 + 365 * kDay, "b" + std::to_string(i), kT0 + kDay + i * kHour),
+                     kT0 + 365 * kDay, std::string("b") + std::to_string(i), kT0 + kDay + i * kHour),
             KeyRecording::record);
         ASSERT_OK(r);
         EXPECT_EQ(r->verdict, i == 0 ? Continuity::renewed : Continuity::known);
