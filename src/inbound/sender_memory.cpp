@@ -132,12 +132,29 @@ bool SenderMemory::ensure_index(Assessment& a, TimePoint now) {
         std::shared_lock lock(m_index_mutex);
         if (m_index && now - m_index_built < m_settings.refresh) return true;
     }
-    // Built outside the lock: readers keep the old index meanwhile.
+    // One thread rebuilds, outside the index lock; the others keep the old
+    // index meanwhile (or, when there is none yet, wait for that thread),
+    // so a stale index costs one read of the store, not one per thread.
+    std::unique_lock build(m_build_mutex, std::defer_lock);
+    if (!build.try_lock()) {
+        {
+            std::shared_lock lock(m_index_mutex);
+            if (m_index) return true;
+        }
+        build.lock();
+    }
+    {
+        std::shared_lock lock(m_index_mutex);
+        if (m_index && now - m_index_built < m_settings.refresh) return true;  // built while we waited
+    }
     auto built = build_index();
     if (!built) {
         mark_store_failure(a, built.error());
-        std::shared_lock lock(m_index_mutex);
-        return m_index != nullptr;  // an old index is better than none
+        std::unique_lock lock(m_index_mutex);
+        // An old index is better than none, and is tried again only after
+        // another refresh period, not on every message while the store is down.
+        if (m_index) m_index_built = now;
+        return m_index != nullptr;
     }
     std::unique_lock lock(m_index_mutex);
     m_index = std::move(*built);

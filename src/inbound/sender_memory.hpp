@@ -74,6 +74,7 @@ private:
     SenderMemorySettings m_settings;
     std::mutex m_stores_mutex;
     std::vector<StorePtr> m_idle_stores;
+    std::mutex m_build_mutex;  // held by the one thread rebuilding the index
     std::shared_mutex m_index_mutex;
     std::shared_ptr<LookalikeIndex> m_index;
     TimePoint m_index_built{};
