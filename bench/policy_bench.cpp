@@ -10,17 +10,24 @@
 // verified message (issue 15: target ≤ 100 µs on SQLite):
 // RecipientStore::observe_key on a store holding 1,000 senders, timed for
 // a new message under a known key (read the address's keys, judge, count:
-// one transaction) and read-only (--no-record), on SQLite in DIR and on a
-// private PostgreSQL over loopback TCP (tests/support/postgres.hpp; the row
-// says why when it cannot run here).
+// one transaction) and read-only (--no-record), then with 8 threads at once
+// (each on its own connection, and through one inbound::SightingRecorder),
+// on SQLite in DIR and on a private PostgreSQL over loopback TCP
+// (tests/support/postgres.hpp; the row says why when it cannot run here).
+// Wall-clock and the process's CPU time per message.
 // Prints a Markdown table row per figure.
+#include <atomic>
 #include <chrono>
+#include <ctime>
+#include <memory>
+#include <optional>
 #include <cstdio>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "inbound/sighting_recorder.hpp"
 #include "ribbon/recipient_policy.hpp"
 #include "support/postgres.hpp"
 
@@ -56,68 +63,162 @@ ribbon::KeySighting sighting(int sender, long message) {
     return s;
 }
 
-// µs per observe_key in `mode` over `calls` new messages from random
-// senders; messages numbered from `first`. -1 after printing an error.
-double time_observe(ribbon::RecipientStore& store, ribbon::KeyRecording mode, long first,
-                    long calls) {
+// Wall-clock and process CPU time per message over a run: the CPU figure
+// includes the threads ribbon runs besides the callers (the recorder's
+// writer, the SQLite checkpointer), not a PostgreSQL server's work.
+struct PerMessage {
+    double wall = -1;
+    double cpu = -1;
+};
+
+class Stopwatch {
+  public:
+    Stopwatch() : m_wall(Clock::now()), m_cpu(cpu_now()) {}
+    PerMessage per(long messages) const {
+        return {micros_per_call(Clock::now() - m_wall, messages),
+                (cpu_now() - m_cpu) * 1e6 / static_cast<double>(messages)};
+    }
+
+  private:
+    static double cpu_now() {
+        timespec ts{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+    }
+    Clock::time_point m_wall;
+    double m_cpu;
+};
+
+void print_row(const std::string& what, PerMessage p) {
+    std::printf("| %s | %.1f | %.1f |\n", what.c_str(), p.wall, p.cpu);
+}
+
+// observe_key in `mode` over `calls` new messages from random senders;
+// messages numbered from `first`. nullopt after printing an error.
+std::optional<PerMessage> time_observe(ribbon::RecipientStore& store, ribbon::KeyRecording mode,
+                                       long first, long calls) {
     std::mt19937 rng(static_cast<unsigned>(first));
     std::uniform_int_distribution<int> pick(0, kSenders - 1);
-    const auto start = Clock::now();
+    const Stopwatch watch;
     for (long i = 0; i < calls; ++i) {
         auto r = store.observe_key(sighting(pick(rng), first + i), mode);
         if (!r) {
             std::fprintf(stderr, "ribbon-policy-bench: %s\n", r.error().message().c_str());
-            return -1;
+            return std::nullopt;
         }
     }
-    return micros_per_call(Clock::now() - start, calls);
+    return watch.per(calls);
+}
+
+// The inbound milter's case: kVerifiers threads, as many SMTP connections,
+// each recording the sightings of the messages it verifies, either through
+// one SightingRecorder (group commit) or each on a store connection of its
+// own. nullopt after printing an error.
+constexpr int kVerifiers = 8;
+
+std::optional<PerMessage> time_threads(const std::string& url,
+                                       ribbon::inbound::SightingRecorder* recorder, long first,
+                                       long calls) {
+    const long each = calls / kVerifiers;
+    std::vector<std::thread> threads;
+    std::atomic<bool> failed{false};
+    const Stopwatch watch;
+    for (int t = 0; t < kVerifiers; ++t) {
+        threads.emplace_back([&, t] {
+            std::unique_ptr<ribbon::RecipientStore> own;
+            if (!recorder) {
+                auto opened = ribbon::RecipientStore::open(url);
+                if (!opened) {
+                    std::fprintf(stderr, "ribbon-policy-bench: %s\n",
+                                 opened.error().message().c_str());
+                    failed = true;
+                    return;
+                }
+                own = std::move(*opened);
+            }
+            std::mt19937 rng(static_cast<unsigned>(first + t));
+            std::uniform_int_distribution<int> pick(0, kSenders - 1);
+            for (long i = 0; i < each && !failed; ++i) {
+                const ribbon::KeySighting s = sighting(pick(rng), first + t * each + i);
+                auto r = recorder ? recorder->record(s)
+                                  : own->observe_key(s, ribbon::KeyRecording::record);
+                if (!r) {
+                    std::fprintf(stderr, "ribbon-policy-bench: %s\n", r.error().message().c_str());
+                    failed = true;
+                }
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    if (failed) return std::nullopt;
+    return watch.per(each * kVerifiers);
 }
 
 // One backend's rows; `calls` per figure after a warm-up.
-void continuity_rows(const char* backend, const std::string& url, long calls) {
+void continuity_rows(const std::string& backend, const std::string& url, long calls) {
     auto opened = ribbon::RecipientStore::open(url);
     if (!opened) {
-        std::printf("| %s | skipped: %s |\n", backend, opened.error().message().c_str());
+        std::printf("| %s | skipped: %s | |\n", backend.c_str(), opened.error().message().c_str());
         return;
     }
     ribbon::RecipientStore& store = **opened;
     for (int s = 0; s < kSenders; ++s) {  // every sender known, 3 messages each
         for (long m = 0; m < 3; ++m) {
             if (!store.observe_key(sighting(s, s * 3 + m), ribbon::KeyRecording::record)) {
-                std::printf("| %s | skipped: filling the store failed |\n", backend);
+                std::printf("| %s | skipped: filling the store failed | |\n", backend.c_str());
                 return;
             }
         }
     }
-    const long base = 10 * kSenders;
-    if (time_observe(store, ribbon::KeyRecording::record, base, calls / 10) < 0) return;  // warm
-    const double record = time_observe(store, ribbon::KeyRecording::record, 2 * base, calls);
-    const double read_only =
-        time_observe(store, ribbon::KeyRecording::read_only, 2 * base + calls, calls);
-    if (record < 0 || read_only < 0) return;
-    std::printf("| %s: record (read the keys, judge, count; one transaction) | %.1f |\n", backend,
-                record);
-    std::printf("| %s: read-only (--no-record) | %.1f |\n", backend, read_only);
+    long next = 10 * kSenders;
+    if (!time_observe(store, ribbon::KeyRecording::record, next, calls / 10)) return;  // warm
+    next += calls;
+    const auto record = time_observe(store, ribbon::KeyRecording::record, next, calls);
+    next += calls;
+    const auto read_only = time_observe(store, ribbon::KeyRecording::read_only, next, calls);
+    next += calls;
+    if (!record || !read_only) return;
+    print_row(backend + ": record, one message at a time (read the keys, judge, count; one "
+                        "transaction)",
+              *record);
+    print_row(backend + ": read-only (--no-record)", *read_only);
+    const auto own = time_threads(url, nullptr, next, calls);
+    next += calls;
+    if (!own) return;
+    print_row(backend + ": record, " + std::to_string(kVerifiers) +
+                  " threads at once, each on its own connection",
+              *own);
+    ribbon::inbound::SightingRecorder recorder(url);
+    const auto grouped = time_threads(url, &recorder, next, calls);
+    if (!grouped) return;
+    const auto counts = recorder.counts();
+    char label[200];
+    std::snprintf(label, sizeof label,
+                  ": record, %d threads at once through one SightingRecorder (group commit, %.1f "
+                  "messages per transaction)",
+                  kVerifiers,
+                  static_cast<double>(counts.sightings) / static_cast<double>(counts.transactions));
+    print_row(backend + label, *grouped);
 }
 
 int continuity(const std::string& dir) {
     std::printf("| key continuity (observe_key, %d known senders, a new message each call) | µs "
-                "per message |\n",
+                "per message | ribbon's CPU µs per message |\n",
                 kSenders);
-    std::printf("|---|---:|\n");
+    std::printf("|---|---:|---:|\n");
     continuity_rows("SQLite", "sqlite://" + dir + "/continuity.db", 20000);
     if (auto why = ribbon::test::postgres_unavailable_reason(); !why.empty()) {
-        std::printf("| PostgreSQL | skipped: %s |\n", why.c_str());
+        std::printf("| PostgreSQL | skipped: %s | |\n", why.c_str());
         return 0;
     }
     ribbon::test::PostgresServer pg;
     if (auto why = pg.start(); !why.empty()) {
-        std::printf("| PostgreSQL | skipped: the private server did not start |\n");
+        std::printf("| PostgreSQL | skipped: the private server did not start | |\n");
         std::fprintf(stderr, "ribbon-policy-bench: %s\n", why.c_str());
         return 0;
     }
     if (auto why = pg.create_database("continuity"); !why.empty()) {
-        std::printf("| PostgreSQL | skipped: CREATE DATABASE failed |\n");
+        std::printf("| PostgreSQL | skipped: CREATE DATABASE failed | |\n");
         std::fprintf(stderr, "ribbon-policy-bench: %s\n", why.c_str());
         return 0;
     }

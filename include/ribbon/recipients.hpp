@@ -36,6 +36,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -170,6 +171,15 @@ struct SenderRecord {
 // month: an auditor re-verifying last year's mail does not inflate counts.
 inline constexpr UnixTime kMessageKeyRetention = 400 * 86400;
 
+// How far behind a message a signer certificate's last_seen may be: like a
+// file system's relatime, a certificate already recorded for its key is
+// written again only when its last_seen is this much older than the
+// message (or its first_seen is later). Its key's first_seen, last_seen
+// and message count are exact; a certificate's times are exact to the
+// hour. Writing the certificate's row for every message cost a quarter of
+// the time of recording a sighting (docs/BENCHMARKS.md).
+inline constexpr UnixTime kCertificateSeenResolution = 3600;
+
 // What the opener will do with a store. A command that only reads (list,
 // show, stats, export) says read_only, so a user who may only read the
 // SQLite file and its directory (a copy for an auditor, a store owned by
@@ -241,6 +251,18 @@ public:
     // count a message they both record once.
     virtual Result<ContinuityReport> observe_key(const KeySighting& sighting,
                                                  KeyRecording mode) = 0;
+
+    // observe_key(record) for several sightings in one write transaction:
+    // group commit, so that a busy receiver pays for one commit per batch
+    // rather than one per message (inbound::SightingRecorder). The result
+    // has one entry per sighting, in order, exactly as observe_key would
+    // have answered had they been recorded one after another in this order:
+    // two sightings of one key count as two messages, the second judged
+    // with the first counted. A sighting the store refuses gets its own
+    // error and the others are recorded; a failure of the store itself is
+    // every entry's error, and nothing of the batch is kept.
+    virtual std::vector<Result<ContinuityReport>> observe_keys(
+        std::span<const KeySighting> sightings) = 0;
 
     // Every key seen for `address`; nullopt when none was (or it cannot be
     // an address).

@@ -20,7 +20,9 @@
 //
 // Thread-safety: one SenderMemory may be shared by any number of threads.
 // It keeps a few store connections (ribbon/recipients.hpp: one per thread
-// at a time) and guards the index with a shared lock.
+// at a time); on SQLite it records through one SightingRecorder instead
+// (group commit: sighting_recorder.hpp). It guards the index with a shared
+// lock.
 #pragma once
 
 #include <chrono>
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "inbound/assessment.hpp"
+#include "inbound/sighting_recorder.hpp"
 #include "ribbon/lookalike.hpp"
 #include "ribbon/recipients.hpp"
 #include "ribbon/settings.hpp"
@@ -70,6 +73,8 @@ private:
     // Returns false (and marks `a`) when the store cannot be read.
     bool ensure_index(Assessment& a, TimePoint now);
     Result<std::shared_ptr<LookalikeIndex>> build_index();
+    // The sighting judged, and with KeyRecording::record counted.
+    Result<ContinuityReport> observe(const KeySighting& sighting);
 
     SenderMemorySettings m_settings;
     std::mutex m_stores_mutex;
@@ -78,6 +83,7 @@ private:
     std::shared_mutex m_index_mutex;
     std::shared_ptr<LookalikeIndex> m_index;
     TimePoint m_index_built{};
+    std::unique_ptr<SightingRecorder> m_recorder;  // recording into SQLite
 };
 
 }  // namespace ribbon::inbound

@@ -42,7 +42,13 @@ constexpr auto kReconnectPause = 1s;
 // Any number, the same in every ribbon: pg_advisory_xact_lock's key for
 // "a migration is running". "ribbon" in ASCII.
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(491496386414)";
-const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA", ""};
+// Text to bit string by its input syntax ('x' and hex digits), then to an
+// integer.
+std::string pg_hex60(std::string_view column) {
+    return std::string("('x' || substr(").append(column).append(", 1, 15))::bit(60)::bigint");
+}
+
+const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA", "", &pg_hex60};
 
 // Connection settings ribbon supplies unless the URL has its own.
 // https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-PARAMKEYWORDS

@@ -21,8 +21,8 @@ namespace {
 // ---- the schema --------------------------------------------------------------
 
 // Migration 1. The ribbon_schema table comes first: its row for this
-// migration is written in the same transaction. Migration 2 (key
-// continuity) is in sightings.cpp.
+// migration is written in the same transaction. Migrations 2 and 3 (key
+// continuity) are in sightings.cpp.
 const std::vector<Migration> kMigrations = {
     {1,
      "recipients, their clients and certificates",
@@ -70,6 +70,7 @@ const std::vector<Migration> kMigrations = {
     PRIMARY KEY (address, sha256)))",
      }},
     sightings_migration(),
+    compact_message_keys_migration(),
 };
 
 // ---- the statements ----------------------------------------------------------
@@ -377,6 +378,11 @@ std::string render_ddl(std::string_view ddl, const Dialect& dialect) {
         } else if (ddl.substr(brace).starts_with("{table_options}")) {
             out.append(dialect.table_options);
             pos = brace + 15;
+        } else if (ddl.substr(brace).starts_with("{hex60:") &&
+                   ddl.find('}', brace) != std::string_view::npos) {
+            const std::size_t close = ddl.find('}', brace);
+            out.append(dialect.hex60(ddl.substr(brace + 7, close - brace - 7)));
+            pos = close + 1;
         } else {
             out += '{';
             pos = brace + 1;
@@ -384,6 +390,15 @@ std::string render_ddl(std::string_view ddl, const Dialect& dialect) {
     }
     out.append(ddl.substr(pos));
     return out;
+}
+
+std::int64_t hex60(std::string_view hex) {
+    std::int64_t v = 0;
+    for (std::size_t i = 0; i < 15 && i < hex.size(); ++i) {
+        const char c = hex[i];
+        v = (v << 4) | (c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    return v;
 }
 
 // ---- text --------------------------------------------------------------------

@@ -25,7 +25,7 @@
 namespace ribbon::store {
 
 // The newest schema this ribbon knows (the last migration's version).
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // A statement parameter. Blob is bound as binary (BLOB / BYTEA).
 struct Blob {
@@ -85,17 +85,26 @@ struct Dialect {
     // write per row (https://sqlite.org/withoutrowid.html). PostgreSQL
     // tables have no rowid.
     std::string_view table_options;
+    // {hex60:COLUMN}: the first 15 hex digits of a lower-case hex text
+    // column as an integer (60 bits: positive on both backends), for
+    // migration 3, which turns stored digests into compact keys.
+    std::string (*hex60)(std::string_view column);
 };
+
+// The value {hex60:...} gives for a lower-case hex digest, computed here.
+std::int64_t hex60(std::string_view hex);
 
 struct Migration {
     int version;
     std::string_view description;
-    std::vector<std::string_view> statements;  // DDL with {key}, {bytes} and {table_options}
+    std::vector<std::string_view> statements;  // DDL with {key}, {bytes}, {table_options}, {hex60:...}
 };
 // Every migration, oldest first; the last one's version is kSchemaVersion.
 const std::vector<Migration>& migrations();
-// Migration 2, the key continuity tables (sightings.cpp).
+// Migration 2, the key continuity tables, and 3, compact message keys
+// (sightings.cpp).
 Migration sightings_migration();
+Migration compact_message_keys_migration();
 // The SQL and purpose of the statements from kFirstSightingStmt on.
 std::string sighting_sql(Stmt s);
 std::string_view sighting_purpose(Stmt s);
@@ -151,6 +160,8 @@ class SqlStore : public RecipientStore {
     Result<RecipientStats> stats() override;
     // sightings.cpp
     Result<ContinuityReport> observe_key(const KeySighting& sighting, KeyRecording mode) override;
+    std::vector<Result<ContinuityReport>> observe_keys(
+        std::span<const KeySighting> sightings) override;
     Result<std::optional<SenderRecord>> find_sender(std::string_view address) override;
     Result<std::optional<SenderRecord>> forget_sender(std::string_view address) override;
     Result<void> for_each_sender(const std::function<bool(const SenderRecord&)>& visit) override;
@@ -199,6 +210,9 @@ class SqlStore : public RecipientStore {
     // Deletes message keys older than kMessageKeyRetention before `now`, at
     // most once an hour of sighting time per store (sightings.cpp).
     void expire_message_keys(UnixTime now);
+    // judge_continuity of a sighting (cleaned by binding_of) against its
+    // address's stored keys.
+    Result<ContinuityReport> judge_sighting(const KeySighting& sighting);
 
     std::string m_label;
     int m_version = 0;

@@ -32,6 +32,7 @@
 
 #include "store/backends.hpp"
 #include "store/sql_store.hpp"
+#include "store/wal_checkpointer.hpp"
 
 namespace ribbon::store {
 
@@ -40,7 +41,25 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
-const Dialect kSqlite{"TEXT", "BLOB", " WITHOUT ROWID"};
+
+// SQLite 3.40 has no unhex(): each digit's value from its place in the
+// digit string, shifted into place.
+std::string sqlite_hex60(std::string_view column) {
+    std::string out = "(";
+    for (int i = 0; i < 15; ++i) {
+        if (i) out += " | ";
+        out.append("((instr('0123456789abcdef', substr(")
+            .append(column)
+            .append(", ")
+            .append(std::to_string(i + 1))
+            .append(", 1)) - 1) << ")
+            .append(std::to_string(4 * (14 - i)))
+            .append(")");
+    }
+    return out + ")";
+}
+
+const Dialect kSqlite{"TEXT", "BLOB", " WITHOUT ROWID", &sqlite_hex60};
 
 struct DbCloser {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -115,6 +134,8 @@ class SqliteStore final : public SqlStore {
     Result<void> step_all(sqlite3_stmt* s, const RowSink& sink, std::string_view doing);
 
     fs::path m_file;
+    // Before m_db: the connection is closed before its hook's object goes.
+    std::unique_ptr<WalCheckpointer> m_checkpointer;
     DbPtr m_db;
     // After m_db: destroyed (finalized) before the connection is closed.
     std::array<StmtPtr, kStmtCount> m_stmts;
@@ -353,16 +374,17 @@ Result<std::unique_ptr<RecipientStore>> SqliteStore::open(const fs::path& file,
     // fails here with SQLITE_NOTADB.
     // synchronous = NORMAL is durable in WAL mode against a crash of ribbon
     // (a power cut may lose the last transactions, never corrupts). WAL
-    // checkpoints are where the fsyncs are: one every 8,000 pages (32 MB of
-    // WAL) instead of SQLite's 1,000 makes them an eighth as frequent, which
-    // took key continuity's recording from about 230 to 186 µs per message
-    // on this project's disk (docs/STORE.md, docs/BENCHMARKS.md). The page
-    // cache of 16 MiB keeps the sightings' index pages in memory.
-    for (const char* pragma : {"PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL",
-                               "PRAGMA wal_autocheckpoint = 8000", "PRAGMA cache_size = -16384"}) {
+    // checkpoints are where the fsyncs are; they run on a thread of their
+    // own, past 4,000 pages of WAL rather than SQLite's 1,000
+    // (wal_checkpointer.hpp). The page cache of 16 MiB keeps the sightings'
+    // index pages in memory.
+    for (const char* pragma :
+         {"PRAGMA foreign_keys = ON", "PRAGMA synchronous = NORMAL", "PRAGMA cache_size = -16384"}) {
         if (auto r = store->exec(pragma); !r) return std::move(r).error();
     }
     if (auto r = store->use_wal(); !r) return std::move(r).error();
+    store->m_checkpointer = std::make_unique<WalCheckpointer>(file);
+    store->m_checkpointer->install(store->m_db.get());
     if (auto r = store->migrate(); !r) return std::move(r).error();
     return std::unique_ptr<RecipientStore>(std::move(store));
 }

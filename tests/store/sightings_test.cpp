@@ -68,6 +68,15 @@ class Sightings : public ::testing::TestWithParam<Backend> {
         return s.ok() ? std::move(*s) : nullptr;
     }
 
+    // A second, empty store of the same backend.
+    std::unique_ptr<RecipientStore> open_another() {
+        auto s = RecipientStore::open(GetParam() == Backend::postgresql
+                                          ? s_pg.fresh_url()
+                                          : "sqlite://" + (tmp / "another.db").string());
+        EXPECT_TRUE(s.ok()) << describe(s.error());
+        return s.ok() ? std::move(*s) : nullptr;
+    }
+
     ContinuityReport observe(const KeySighting& s, KeyRecording mode = KeyRecording::record) {
         auto r = store->observe_key(s, mode);
         EXPECT_TRUE(r.ok()) << describe(r.error());
@@ -89,8 +98,9 @@ class Sightings : public ::testing::TestWithParam<Backend> {
 SuitePostgres Sightings::s_pg;
 
 // A schema-1 database (this ribbon's migration 1 is unchanged, so dropping
-// migration 2's tables and row gives exactly what the last release left)
-// with recipients in it is migrated to 2 on open, its data kept.
+// migration 2's tables and the rows of 2 and 3 gives exactly what the
+// release before key continuity left) with recipients in it is migrated to
+// 3 on open, its data kept.
 TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
     Observation o;
     o.address = kAlice;
@@ -104,13 +114,13 @@ TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
     raw_sql(url, "DROP TABLE key_messages");
     raw_sql(url, "DROP TABLE key_certificates");
     raw_sql(url, "DROP TABLE key_sightings");
-    raw_sql(url, "DELETE FROM ribbon_schema WHERE version = 2");
+    raw_sql(url, "DELETE FROM ribbon_schema WHERE version >= 2");
     ASSERT_EQ(count("SELECT MAX(version) FROM ribbon_schema"), 1);
 
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 2);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 2);
+    EXPECT_EQ(store->schema_version(), 3);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 3);
     EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 2"),
               "key continuity: key_sightings, key_certificates, key_messages");
     auto found = store->find(kAlice);
@@ -127,6 +137,55 @@ TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
     EXPECT_EQ(observe(sighting('a', cert('1', kT0 + 300 * kDay), "m1", kT0)).verdict,
               Continuity::first);
     EXPECT_EQ(rows(), 3);
+}
+
+// A schema-2 database, whose key_messages held 64-hex-digit digests, is
+// migrated to 3: its message keys become 60-bit prefixes (the values below
+// computed independently, with Python's hashlib), and a message counted
+// before the upgrade stays counted.
+TEST_P(Sightings, MigrationFromSchemaTwoKeepsTheCountedMessages) {
+    const SeenCertificate c = cert('1', kT0 + 300 * kDay);
+    observe(sighting('a', c, "<m1@x> d1", kT0));
+    observe(sighting('a', c, "<m2@x> d2", kT0 + 1));
+    store.reset();
+    // Migration 2's key_messages, with what ribbon 2 stored for those two.
+    raw_sql(url, "DROP TABLE key_messages");
+    raw_sql(url, "CREATE TABLE key_messages (address TEXT NOT NULL, spki_sha256 TEXT NOT NULL, "
+                 "message TEXT NOT NULL, counted_at BIGINT NOT NULL, PRIMARY KEY (address, "
+                 "spki_sha256, message))");
+    raw_sql(url, "CREATE INDEX key_messages_by_time ON key_messages (counted_at)");
+    const std::string spki = hex64('a');
+    raw_sql(url, "INSERT INTO key_messages VALUES ('alice@customer.example', '" + spki +
+                     "', '80bf7c592a3c32c50581804f6fee9ec447297303b55809857650283c98b94c20', " +
+                     std::to_string(kT0) +
+                     "), ('alice@customer.example', '" + spki +
+                     "', '3c4b416d811a15111c27ca7e32a43abc549586fa2aa1ca7d11b26af2ea775588', " +
+                     std::to_string(kT0 + 1) + ")");
+    raw_sql(url, "DELETE FROM ribbon_schema WHERE version = 3");
+
+    store = open();
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->schema_version(), 3);
+    EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 3"),
+              "key continuity: key_messages keyed by 60-bit digest prefixes");
+    EXPECT_EQ(raw_sql(url, "SELECT message_prefix FROM key_messages WHERE counted_at = " +
+                               std::to_string(kT0)),
+              "579829404988064556");
+    EXPECT_EQ(raw_sql(url, "SELECT message_prefix FROM key_messages WHERE counted_at = " +
+                               std::to_string(kT0 + 1)),
+              "271539887756386641");
+    EXPECT_EQ(count("SELECT MIN(spki_prefix) FROM key_messages"), 768614336404564650);
+    const ContinuityReport again = observe(sighting('a', c, "<m1@x> d1", kT0 + 5));
+    EXPECT_TRUE(again.already_counted);
+    EXPECT_EQ(again.key.messages, 2u);
+    const ContinuityReport next = observe(sighting('a', c, "<m3@x> d3", kT0 + 6));
+    EXPECT_TRUE(next.recorded);
+    EXPECT_EQ(next.key.messages, 3u);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM key_messages"), 3);
+    // The expiry still finds them by time.
+    EXPECT_EQ(count("SELECT COUNT(*) FROM key_messages WHERE counted_at <= " +
+                    std::to_string(kT0 + 1)),
+              2);
 }
 
 TEST_P(Sightings, FirstThenKnownWithCountsAndTimes) {
@@ -189,9 +248,12 @@ TEST_P(Sightings, TheSameMessageIsCountedOnce) {
     }
     // Another message key (a resent copy with a new Message-ID) counts.
     EXPECT_EQ(observe(sighting('a', c, "<m1-resent@x> d1", kT0 + 5)).key.messages, 2u);
-    // The message key is kept as its SHA-256, whatever its length.
+    // The message key is kept as 60 bits of its SHA-256, whatever its
+    // length (the value computed independently, with Python's hashlib).
     EXPECT_EQ(count("SELECT COUNT(*) FROM key_messages"), 2);
-    EXPECT_EQ(count("SELECT MAX(LENGTH(message)) FROM key_messages"), 64);
+    EXPECT_EQ(count("SELECT message_prefix FROM key_messages WHERE counted_at = " +
+                    std::to_string(kT0)),
+              579829404988064556);
     // The same message key under another address or key is another binding.
     EXPECT_TRUE(observe(sighting('a', c, "<m1@x> d1", kT0, "bob@customer.example")).recorded);
     EXPECT_TRUE(observe(sighting('b', cert('2', kT0 + 300 * kDay), "<m1@x> d1", kT0)).recorded);
@@ -428,6 +490,104 @@ TEST_P(Sightings, TwoProcessesAtOnceCountEachMessageOnce) {
     EXPECT_EQ(count("SELECT messages FROM key_sightings"), 3 * kPerChild);
     EXPECT_EQ(count("SELECT COUNT(*) FROM key_messages"), 3 * kPerChild);
     EXPECT_EQ(count("SELECT COUNT(*) FROM key_certificates"), 1);
+}
+
+// observe_keys (group commit) answers each sighting as recording them one
+// at a time in that order would: in one batch, a second message under a key
+// is judged with the first counted, a repeated message key is counted once,
+// a new key beside a valid one is a change, and a sighting the store
+// refuses spoils nothing else. Checked against the same sightings recorded
+// one by one into a second store.
+TEST_P(Sightings, ABatchAnswersAsRecordingOneByOneWould) {
+    const SeenCertificate c1 = cert('1', kT0 + 300 * kDay);
+    const std::string bob = "bob@customer.example";
+    const std::vector<KeySighting> batch = {
+        sighting('b', cert('2', kT0 + 300 * kDay), "<m1@x> d1", kT0, bob),
+        sighting('a', c1, "<m1@x> d1", kT0),
+        sighting('a', c1, "<m1@x> d1", kT0, "not an address"),
+        sighting('a', c1, "<m2@x> d2", kT0 + 1),
+        sighting('a', c1, "<m1@x> d1", kT0 + 2),
+        sighting('c', cert('3', kT0 + 300 * kDay, "CN=Other CA"), "<m3@x> d3", kT0 + 3),
+        sighting('b', cert('2', kT0 + 300 * kDay), "<m4@x> d4", kT0 + 4, bob),
+    };
+    const auto got = store->observe_keys(batch);
+    ASSERT_EQ(got.size(), batch.size());
+    ASSERT_FALSE(got[2].ok());
+    EXPECT_EQ(got[2].error().code(), Errc::malformed_message);
+
+    auto one_by_one = open_another();
+    ASSERT_TRUE(one_by_one);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        if (i == 2) continue;
+        ASSERT_OK(got[i]);
+        auto want = one_by_one->observe_key(batch[i], KeyRecording::record);
+        ASSERT_OK(want);
+        SCOPED_TRACE(i);
+        EXPECT_EQ(got[i]->verdict, want->verdict);
+        EXPECT_EQ(got[i]->recorded, want->recorded);
+        EXPECT_EQ(got[i]->already_counted, want->already_counted);
+        EXPECT_EQ(got[i]->key.messages, want->key.messages);
+        EXPECT_EQ(got[i]->key.first_seen, want->key.first_seen);
+        EXPECT_EQ(got[i]->key.last_seen, want->key.last_seen);
+        EXPECT_EQ(got[i]->detail, want->detail);
+        EXPECT_EQ(got[i]->previous.has_value(), want->previous.has_value());
+    }
+    // And the verdicts themselves, so that both stores cannot be wrong alike.
+    EXPECT_EQ(got[0]->verdict, Continuity::first);
+    EXPECT_EQ(got[1]->verdict, Continuity::first);
+    EXPECT_EQ(got[3]->verdict, Continuity::known);
+    EXPECT_EQ(got[3]->key.messages, 2u);
+    EXPECT_TRUE(got[4]->already_counted);
+    EXPECT_FALSE(got[4]->recorded);
+    EXPECT_EQ(got[5]->verdict, Continuity::changed);
+    ASSERT_TRUE(got[5]->previous.has_value());
+    EXPECT_EQ(got[5]->previous->messages, 2u);
+    EXPECT_EQ(got[6]->verdict, Continuity::known);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM key_messages"), 5);
+    EXPECT_EQ(count("SELECT SUM(messages) FROM key_sightings"), 5);
+}
+
+// Two processes recording batches at once, the shared messages in opposite
+// orders (on PostgreSQL each batch then waits for the other's row locks):
+// every distinct message is still counted exactly once.
+TEST_P(Sightings, TwoProcessesRecordingBatchesCountEachMessageOnce) {
+    store.reset();
+    constexpr int kBatches = 15, kPerBatch = 10;
+    const SeenCertificate c = cert('1', kT0 + 300 * kDay);
+    const auto results = run_children(2, [&](int index, std::string& say) {
+        auto s = RecipientStore::open(url);
+        if (!s) {
+            say = "open: " + describe(s.error());
+            return 1;
+        }
+        for (int b = 0; b < kBatches; ++b) {
+            std::vector<KeySighting> batch;
+            for (int j = 0; j < kPerBatch; ++j) {
+                const int shared = index == 0 ? j : kPerBatch - 1 - j;
+                const std::string n = std::to_string(b * kPerBatch + j);
+                const std::string address =
+                    std::string("s").append(std::to_string(shared)).append("@customer.example");
+                const std::string own =
+                    std::string("own-").append(std::to_string(index)).append("-").append(n);
+                batch.push_back(
+                    sighting('a', c, std::string("shared-").append(std::to_string(b)), kT0, address));
+                batch.push_back(sighting('a', c, own, kT0, address));
+            }
+            for (const auto& r : (*s)->observe_keys(batch)) {
+                if (!r) {
+                    say = describe(r.error());
+                    return 1;
+                }
+            }
+        }
+        return 0;
+    });
+    for (const auto& r : results) {
+        EXPECT_EQ(r.exit_code, 0) << r.output << (r.timed_out ? " (timed out)" : "");
+    }
+    // Per address: kBatches shared messages, and each child's own.
+    EXPECT_EQ(count("SELECT SUM(messages) FROM key_sightings"), kPerBatch * kBatches * 3);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM key_messages"), kPerBatch * kBatches * 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Store, Sightings, ::testing::Values(Backend::sqlite, Backend::postgresql),

@@ -95,7 +95,7 @@ TEST(StoreSqlite, ForeignDatabaseIsMigratedIntoUnlessNamesCollide) {
     {
         auto s = RecipientStore::open(d.url);
         ASSERT_OK(s);
-        EXPECT_EQ((*s)->schema_version(), 2);
+        EXPECT_EQ((*s)->schema_version(), 3);
     }
     EXPECT_EQ(raw_sql(d.url, "SELECT body FROM notes"), "kept");
 
@@ -115,6 +115,46 @@ TEST(StoreSqlite, ForeignDatabaseIsMigratedIntoUnlessNamesCollide) {
 // Another writer holding the lock longer than the busy timeout (5 s): the
 // write waits that long, then gives up as store_unavailable; lookups do
 // not wait at all (WAL readers never do).
+// The WAL is copied into the database file while the store stays open (a
+// thread of the store's, src/store/wal_checkpointer.hpp, not the commit
+// that fills it), and the WAL file then starts over instead of growing:
+// 6,000 sightings, each its own transaction, append some 18,000 pages to
+// the WAL, four times the threshold.
+TEST(StoreSqlite, TheWalIsCheckpointedAndStartsOverWhileOpen) {
+    SqliteDir d;
+    auto s = RecipientStore::open(d.url);
+    ASSERT_OK(s);
+    const auto initial = fs::file_size(d.file);
+    for (int n = 0; n < 6000; ++n) {
+        {
+            KeySighting k;
+            k.address = std::string("sender").append(std::to_string(n % 997)).append("@example.org");
+            k.spki_sha256 = std::string(64, 'a');
+            k.certificate.sha256 = std::string(64, 'b');
+            k.certificate.serial_hex = "01";
+            k.message_key = std::string("<").append(std::to_string(n)).append("@x>");
+            k.time = 1'790'000'000 + n;
+            ASSERT_OK((*s)->observe_key(k, KeyRecording::record));
+        }
+    }
+    // Checkpoints are asynchronous: wait for one to have reached the file.
+    for (int i = 0; i < 500 && fs::file_size(d.file) < 400'000; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_GT(fs::file_size(d.file), initial + 400'000);
+    // Started over: the WAL header's checkpoint sequence number (a 32-bit
+    // big-endian integer at offset 12, https://sqlite.org/fileformat.html
+    // "WAL File Format") counts the times it did, from 0.
+    const std::string header = read_file(d.dir / "ribbon.db-wal").substr(0, 16);
+    ASSERT_EQ(header.size(), 16u);
+    const auto byte = [&](int i) { return static_cast<std::uint32_t>(static_cast<unsigned char>(header[i])); };
+    EXPECT_GE(byte(12) << 24 | byte(13) << 16 | byte(14) << 8 | byte(15), 1u);
+    auto alice = (*s)->find_sender("sender5@example.org");
+    ASSERT_OK(alice);
+    ASSERT_TRUE(alice->has_value());
+    EXPECT_EQ((*alice)->keys.at(0).messages, 7u);  // 5, 1002, ..., 5987
+}
+
 TEST(StoreSqlite, LockHeldPastTheBusyTimeoutIsUnavailable) {
     SqliteDir d;
     auto s = RecipientStore::open(d.url);
