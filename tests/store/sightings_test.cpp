@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <functional>
 
 #include "ribbon/recipients.hpp"
 #include "support/postgres.hpp"
@@ -75,6 +76,20 @@ class Sightings : public ::testing::TestWithParam<Backend> {
                                           : "sqlite://" + (tmp / "another.db").string());
         EXPECT_TRUE(s.ok()) << describe(s.error());
         return s.ok() ? std::move(*s) : nullptr;
+    }
+
+    // run_children(2, ...), each child with a store of its own.
+    std::vector<ChildResult> in_two_children(
+        const std::function<int(RecipientStore&, int, std::string&)>& body) {
+        store.reset();  // a child must not inherit a live connection
+        return run_children(2, [&](int index, std::string& say) {
+            auto s = RecipientStore::open(url);
+            if (!s) {
+                say = "open: " + describe(s.error());
+                return 1;
+            }
+            return body(**s, index, say);
+        });
     }
 
     ContinuityReport observe(const KeySighting& s, KeyRecording mode = KeyRecording::record) {
@@ -463,19 +478,13 @@ TEST_P(Sightings, MessageKeysExpireAfterTheRetention) {
 // once: N distinct messages each, and N messages both record. Every
 // distinct message counts exactly once.
 TEST_P(Sightings, TwoProcessesAtOnceCountEachMessageOnce) {
-    store.reset();  // a child must not inherit a live connection
     constexpr int kPerChild = 150;
     const SeenCertificate c = cert('1', kT0 + 300 * kDay);
-    const auto results = run_children(2, [&](int index, std::string& say) {
-        auto s = RecipientStore::open(url);
-        if (!s) {
-            say = "open: " + describe(s.error());
-            return 1;
-        }
+    const auto results = in_two_children([&](RecipientStore& s, int index, std::string& say) {
         for (int i = 0; i < kPerChild; ++i) {
             for (const std::string& m :
                  {"own-" + std::to_string(index) + "-" + std::to_string(i), "shared-" + std::to_string(i)}) {
-                auto r = (*s)->observe_key(sighting('a', c, m, kT0 + i), KeyRecording::record);
+                auto r = s.observe_key(sighting('a', c, m, kT0 + i), KeyRecording::record);
                 if (!r) {
                     say = m + ": " + describe(r.error());
                     return 1;
@@ -551,15 +560,9 @@ TEST_P(Sightings, ABatchAnswersAsRecordingOneByOneWould) {
 // orders (on PostgreSQL each batch then waits for the other's row locks):
 // every distinct message is still counted exactly once.
 TEST_P(Sightings, TwoProcessesRecordingBatchesCountEachMessageOnce) {
-    store.reset();
     constexpr int kBatches = 15, kPerBatch = 10;
     const SeenCertificate c = cert('1', kT0 + 300 * kDay);
-    const auto results = run_children(2, [&](int index, std::string& say) {
-        auto s = RecipientStore::open(url);
-        if (!s) {
-            say = "open: " + describe(s.error());
-            return 1;
-        }
+    const auto results = in_two_children([&](RecipientStore& s, int index, std::string& say) {
         for (int b = 0; b < kBatches; ++b) {
             std::vector<KeySighting> batch;
             for (int j = 0; j < kPerBatch; ++j) {
@@ -573,7 +576,7 @@ TEST_P(Sightings, TwoProcessesRecordingBatchesCountEachMessageOnce) {
                     sighting('a', c, std::string("shared-").append(std::to_string(b)), kT0, address));
                 batch.push_back(sighting('a', c, own, kT0, address));
             }
-            for (const auto& r : (*s)->observe_keys(batch)) {
+            for (const auto& r : s.observe_keys(batch)) {
                 if (!r) {
                     say = describe(r.error());
                     return 1;
