@@ -22,6 +22,7 @@ libsqlite3-dev libpq-dev postgresql-15
 libicu-dev
 libre2-dev
 libpsl-dev publicsuffix
+curl chromium libjs-chart.js prometheus
 "
 
 missing=""
@@ -51,8 +52,24 @@ $SUDO mkdir -p /etc/postgresql-common
 if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
+# And prometheus (wanted for promtool, which checks the daemons' metrics):
+# its package would start a Prometheus server on port 9090. A policy-rc.d
+# that answers 101 ("action forbidden", invoke-rc.d(8)) keeps every
+# package's service from starting during this install.
+policy_rc_d=/usr/sbin/policy-rc.d
+own_policy=no
+if [ ! -e "$policy_rc_d" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy_rc_d" >/dev/null
+    $SUDO chmod 755 "$policy_rc_d"
+    own_policy=yes
+fi
 $SUDO apt-get update -q
 # Keep the createcluster.conf written above when the package brings its own.
 # shellcheck disable=SC2086
+status=0
 $SUDO apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold $missing || status=$?
+if [ "$own_policy" = yes ]; then
+    $SUDO rm -f "$policy_rc_d"
+fi
+exit "$status"
