@@ -52,17 +52,21 @@ std::string macro_argument(const std::string& line) {
     return arg;
 }
 
-bool is_macro(const std::string& word) { return std::regex_match(word, std::regex("[A-Z][a-z]{1,2}")); }
+bool is_macro(const std::string& word) {
+    static const std::regex macro("[A-Z][a-z]{1,2}");
+    return std::regex_match(word, macro);
+}
 
 // The words after each `macro` on an mdoc line, up to the next macro or
 // delimiter: `.It Fl c , Fl -config Ar file` with "Fl" → {"c", "-config"}.
 std::vector<std::string> macro_words(const std::string& line, const std::string& macro) {
+    static const std::regex delimiter("[,|;.()]");
     std::vector<std::string> out;
     auto words = words_of(line);
     for (std::size_t i = 0; i < words.size(); ++i) {
         if (words[i] != macro) continue;
         for (std::size_t j = i + 1; j < words.size() && !is_macro(words[j]); ++j) {
-            if (std::regex_match(words[j], std::regex("[,|;.()]"))) break;
+            if (std::regex_match(words[j], delimiter)) break;
             out.push_back(words[j]);
         }
     }
@@ -174,8 +178,9 @@ struct Help {
     std::vector<std::string> commands; // the subcommands it lists
 };
 
-// CLI11's --help: entries start two spaces in, under "Options:" and
-// "Subcommands:" (a description that does not fit starts 30 spaces in).
+// CLI11's --help: entries start two spaces in, under "Subcommands:",
+// "Positionals:", and "Options:" or an option group's name; an option
+// starts with a dash (a description that does not fit starts 30 spaces in).
 Help parse_help(const std::string& text) {
     Help help;
     std::string part;
@@ -184,7 +189,7 @@ Help parse_help(const std::string& text) {
         if (line.size() < 3 || line.compare(0, 2, "  ") != 0 || line[2] == ' ') continue;
         std::string first = words_of(line)[0];
         if (part == "Subcommands:") help.commands.push_back(first);
-        if (part != "Options:") continue;
+        if (part == "Subcommands:" || part == "Positionals:" || first[0] != '-') continue;
         std::istringstream names(first);
         for (std::string n; std::getline(names, n, ',');) {
             if (n != "-h" && n != "--help") help.options.insert(n);
