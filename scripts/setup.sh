@@ -22,7 +22,8 @@ libsqlite3-dev libpq-dev postgresql-15
 libicu-dev
 libre2-dev
 libpsl-dev publicsuffix
-curl chromium libjs-chart.js prometheus
+curl chromium libjs-chart.js prometheus prometheus-cpp-dev
+mandoc
 "
 
 missing=""
