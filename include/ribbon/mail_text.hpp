@@ -79,8 +79,9 @@ std::string display_address(std::string_view address);
 // sequence (ESC [ 2J, ESC ] 0; ... BEL) nor break a one-line layout; the
 // invisible bidirectional controls (U+061C, U+200E/F, U+202A..U+202E,
 // U+2066..U+2069) and U+2028/U+2029 become \u20NN, so text cannot be shown
-// reordered (UAX #9; CVE-2021-42574).
-// Everything else, invalid UTF-8 included, is kept as it is.
+// reordered (UAX #9; CVE-2021-42574). Each byte that is not part of
+// well-formed UTF-8 becomes \xNN (a lone 0x9B is CSI to a terminal that
+// reads 8-bit controls). Everything else is kept as it is.
 std::string terminal_safe(std::string_view text);
 
 }  // namespace ribbon

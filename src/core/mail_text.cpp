@@ -10,9 +10,12 @@
 #include "ribbon/mail_text.hpp"
 
 #include <unicode/uset.h>
+#include <unicode/utf8.h>
 #include <unicode/uspoof.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 
 #include "base/ascii.hpp"
@@ -146,18 +149,6 @@ std::string display_address(std::string_view address) {
 
 namespace {
 
-// The code point of a well-formed UTF-8 sequence of `len` bytes at `at`, or
-// -1. Only the two- and three-byte forms matter to terminal_safe().
-long utf8_at(std::string_view text, std::size_t at, std::size_t len) {
-    if (at + len > text.size()) return -1;
-    auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[at + k]); };
-    for (std::size_t k = 1; k < len; ++k) {
-        if ((byte(k) & 0xc0) != 0x80) return -1;
-    }
-    if (len == 2) return ((byte(0) & 0x1f) << 6) | (byte(1) & 0x3f);
-    return ((byte(0) & 0x0f) << 12) | ((byte(1) & 0x3f) << 6) | (byte(2) & 0x3f);
-}
-
 // Characters that reorder or break the line a person reads without being
 // visible: the bidirectional controls of Unicode's UAX #9 (the "Trojan
 // Source" characters, CVE-2021-42574: a display name with U+202E shows its
@@ -172,26 +163,31 @@ bool invisible_layout_control(long cp) {
 std::string terminal_safe(std::string_view text) {
     std::string out;
     out.reserve(text.size());
-    char buf[8];
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        const auto c = static_cast<unsigned char>(text[i]);
-        const std::size_t len = c == 0xd8 ? 2 : c == 0xe2 ? 3 : 0;
-        if (const long cp = len != 0 ? utf8_at(text, i, len) : -1; invisible_layout_control(cp)) {
-            std::snprintf(buf, sizeof buf, "\\u%04lx", cp);
+    char buf[12];
+    const auto* bytes = reinterpret_cast<const std::uint8_t*>(text.data());
+    const auto length = static_cast<std::int32_t>(std::min<std::size_t>(text.size(), INT32_MAX));
+    std::int32_t i = 0;
+    while (i < length) {
+        const std::int32_t start = i;
+        UChar32 cp = 0;
+        U8_NEXT(bytes, i, length, cp);
+        if (cp < 0) {
+            // Not UTF-8: each byte on its own. A lone 0x9B is CSI to a
+            // terminal that reads 8-bit controls; shown, it is harmless.
+            for (std::int32_t k = start; k < i; ++k) {
+                std::snprintf(buf, sizeof buf, "\\x%02x", bytes[k]);
+                out += buf;
+            }
+        } else if (cp < 0x20 || cp == 0x7f) {
+            std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned>(cp));
             out += buf;
-            i += len - 1;
-        } else if (c < 0x20 || c == 0x7f) {
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
+        } else if ((cp >= 0x80 && cp <= 0x9f) || invisible_layout_control(cp)) {
+            // C1 controls (CSI, OSC), which some terminals obey, and the
+            // invisible layout controls.
+            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(cp));
             out += buf;
-        } else if (c == 0xc2 && i + 1 < text.size() &&
-                   static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
-                   static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
-            // U+0080..U+009F: C1 controls, which some terminals obey (CSI).
-            std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned char>(text[i + 1]));
-            out += buf;
-            ++i;
         } else {
-            out += static_cast<char>(c);
+            out.append(text.substr(static_cast<std::size_t>(start), static_cast<std::size_t>(i - start)));
         }
     }
     return out;

@@ -113,9 +113,15 @@ TEST(MailText, TerminalSafeEscapesControlCharacters) {
     EXPECT_EQ(terminal_safe("invoice\xe2\x80\xae" "fdp.exe"), "invoice\\u202efdp.exe");
     EXPECT_EQ(terminal_safe("a\xe2\x81\xa6" "b\xe2\x81\xa9" "c\xd8\x9c" "d\xe2\x80\xa8" "e"),
               "a\\u2066b\\u2069c\\u061cd\\u2028e");
-    // Other three-byte characters, and a truncated sequence, stay as they are.
-    EXPECT_EQ(terminal_safe("\xe2\x82\xac 5"), "\xe2\x82\xac 5");  // €
-    EXPECT_EQ(terminal_safe("x\xe2\x80"), "x\xe2\x80");
+    // Other characters stay as they are (€, an emoji).
+    EXPECT_EQ(terminal_safe("\xe2\x82\xac 5 \xf0\x9f\x8e\x80"), "\xe2\x82\xac 5 \xf0\x9f\x8e\x80");
+    // Bytes that are not UTF-8 are shown, one by one: a lone 8-bit CSI, a
+    // truncated sequence, an overlong NUL, a surrogate, Latin-1.
+    EXPECT_EQ(terminal_safe("a\x9b" "2Jb"), "a\\x9b2Jb");
+    EXPECT_EQ(terminal_safe("x\xe2\x80"), "x\\xe2\\x80");
+    EXPECT_EQ(terminal_safe("\xc0\x80"), "\\xc0\\x80");
+    EXPECT_EQ(terminal_safe("\xed\xa0\x80"), "\\xed\\xa0\\x80");
+    EXPECT_EQ(terminal_safe("caf\xe9"), "caf\\xe9");
 }
 
 TEST(MailText, SignerPatternsMatchEitherFormOfADomain) {
