@@ -22,6 +22,7 @@ libsqlite3-dev libpq-dev postgresql-15
 libicu-dev
 libre2-dev
 libpsl-dev publicsuffix
+debhelper dpkg-dev fakeroot lintian
 "
 
 missing=""
