@@ -4,12 +4,17 @@
 
 BUILD      ?= build
 FUZZ_BUILD ?= build-fuzz
+DEB_BUILD  ?= build-deb
+# `make install`: /usr/local unless told (PREFIX=/usr is the package's
+# layout); DESTDIR stages it elsewhere.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 JOBS       ?= $(shell nproc)
 # Seconds each fuzzer runs inside `make test`; `make fuzz` runs longer.
 FUZZ_TEST_SECONDS ?= 20
 FUZZ_SECONDS      ?= 300
 
-.PHONY: all setup build run test unit fuzz-build fuzz fuzz-smoke bench clean
+.PHONY: all setup build run test unit fuzz-build fuzz fuzz-smoke bench install deb test-deb clean
 
 all: build
 
@@ -61,5 +66,23 @@ fuzz: fuzz-build
 bench: build
 	sh bench/run.sh $(BUILD)
 
+# The command, its configuration, units and documentation where the FHS
+# expects them (CMakeLists.txt, "installation"). Builds only the command.
+install: setup $(BUILD)/build.ninja
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS) --target ribbon
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD)
+
+# The Debian package, built in a copy under $(DEB_BUILD)/ and checked by
+# lintian (scripts/build-deb.sh).
+deb: setup
+	sh scripts/build-deb.sh $(DEB_BUILD)
+
+# Installs that package on this machine, uses it as an operator would and
+# purges it again (scripts/test-deb.sh; needs root). .ci/run runs it after
+# `make test`.
+test-deb: deb
+	sh scripts/test-deb.sh $(DEB_BUILD)
+
 clean:
-	rm -rf $(BUILD) $(FUZZ_BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD) $(DEB_BUILD)

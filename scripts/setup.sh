@@ -24,6 +24,7 @@ libre2-dev
 libpsl-dev publicsuffix
 curl chromium libjs-chart.js prometheus prometheus-cpp-dev
 mandoc
+debhelper dpkg-dev fakeroot lintian
 "
 
 missing=""

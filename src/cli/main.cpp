@@ -2,11 +2,26 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
+#include "milter/milter_daemon.hpp"
+#include "ribbon/versions.hpp"
 #include "ribbon_version.hpp"
+
+namespace {
+
+// `ribbon --version`: ribbon's own version (CMake's project VERSION), then
+// the libraries it runs with as loaded now, which a security update may
+// have changed since the build (ribbon/versions.hpp).
+std::string version_text() {
+    return std::string("ribbon ") + RIBBON_VERSION_STRING + "\n" + ribbon::openssl_runtime_version() +
+           "\nGMime " + ribbon::gmime_runtime_version() + "\nlibmilter " +
+           ribbon::milter::libmilter_runtime_version();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"ribbon — S/MIME signing for the automated mail organisations send"};
-    app.set_version_flag("--version", std::string("ribbon ") + RIBBON_VERSION_STRING);
+    app.set_version_flag("--version", version_text);
     app.require_subcommand(1);
     int exit_code = 0;
     ribbon::cli::register_sign(app, exit_code);

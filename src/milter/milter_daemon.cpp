@@ -157,4 +157,10 @@ Result<void> run(const std::filesystem::path& config_path) {
     return {};
 }
 
+std::string libmilter_runtime_version() {
+    unsigned major = 0, minor = 0, patch = 0;
+    smfi_version(&major, &minor, &patch);
+    return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+}
+
 }  // namespace ribbon::milter

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 
 #include "ribbon/error.hpp"
 
@@ -11,5 +12,10 @@ namespace ribbon::milter {
 // root, serves the MTA, reloads on SIGHUP; returns after SIGTERM/SIGINT.
 // Start-up errors are returned before anything listens.
 Result<void> run(const std::filesystem::path& config_path);
+
+// The version of the libmilter this binary runs with, from smfi_version()
+// at run time (e.g. "1.0.1"): Sendmail's milter library numbers its API
+// apart from Sendmail's own releases.
+std::string libmilter_runtime_version();
 
 }  // namespace ribbon::milter

@@ -2,7 +2,11 @@
 // `ribbon sign --batch` over a folder with good and bad messages.
 #include <gtest/gtest.h>
 
+#include <gmime/gmime.h>
+#include <libmilter/mfapi.h>
+
 #include <filesystem>
+#include <regex>
 
 #include "support/messages.hpp"
 #include "support/pki.hpp"
@@ -27,6 +31,33 @@ TEST(Cli, HelpAndVersion) {
     EXPECT_EQ(r.exit_code, 64);
     r = run_process({ribbon_binary(), "sign", "--key", "/nonexistent", "--cert", "/nonexistent"});
     EXPECT_EQ(r.exit_code, 64) << r.describe();
+}
+
+// `ribbon --version` names ribbon's version as CMakeLists.txt declares it
+// and the libraries it runs with, each checked against another source: the
+// openssl command's "(Library: ...)", and GMime's and libmilter's own
+// run-time answers in this process (the same shared objects).
+TEST(Cli, VersionNamesTheLibrariesItRunsWith) {
+    std::smatch m;
+    const std::string cmake = read_file(fs::path(RIBBON_SOURCE_DIR) / "CMakeLists.txt");
+    ASSERT_TRUE(std::regex_search(cmake, m, std::regex(R"(project\(ribbon VERSION ([0-9.]+))")));
+    const std::string ribbon_version = m[1];
+
+    ProcessResult openssl = run_process({"openssl", "version"});
+    ASSERT_EQ(openssl.exit_code, 0) << openssl.describe();
+    ASSERT_TRUE(std::regex_search(openssl.out, m, std::regex(R"(\(Library: ([^)]+)\))"))) << openssl.out;
+    const std::string libcrypto = m[1];
+
+    unsigned major = 0, minor = 0, patch = 0;
+    smfi_version(&major, &minor, &patch);
+    const std::string gmime = std::to_string(gmime_major_version) + "." + std::to_string(gmime_minor_version) +
+                              "." + std::to_string(gmime_micro_version);
+
+    ProcessResult r = run_process({ribbon_binary(), "--version"});
+    EXPECT_EQ(r.exit_code, 0) << r.describe();
+    EXPECT_EQ(r.out, "ribbon " + ribbon_version + "\n" + libcrypto + "\nGMime " + gmime + "\nlibmilter " +
+                         std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) + "\n");
+    EXPECT_EQ(r.err, "");
 }
 
 TEST(Cli, BatchSignsWhatItCanAndReportsTheRest) {
