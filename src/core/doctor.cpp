@@ -238,7 +238,9 @@ std::string names_of(const std::vector<doctor::Candidate>& found) {
 void conclude(DoctorReport& report, std::vector<doctor::Candidate> found, std::string how) {
     for (const auto& c : found) report.findings.push_back(finding_of(c));
     report.verdict = DoctorVerdict::cause_found;
-    report.detail = "the signature is broken by " + names_of(found) + " (" + how + ")";
+    report.detail = how.empty() ? "the signed content itself is intact, but " + names_of(found) +
+                                      " makes receivers see the signature as broken"
+                                : "the signature is broken by " + names_of(found) + " (" + how + ")";
 }
 
 void fine(DoctorReport& report) {
@@ -295,7 +297,7 @@ Result<bool> diagnose_variant(const doctor::Variant& v, const std::optional<doct
     report.candidates_tried += 1;
     if (intact) {
         if (prefix.empty()) fine(report);
-        else conclude(report, std::move(prefix), "the signed content itself is intact");
+        else conclude(report, std::move(prefix), "");
         return true;
     }
     if (opened->found.opaque) return false;  // the content travels inside the signature

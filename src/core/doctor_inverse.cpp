@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <map>
 
+#include "core/encoders.hpp"
+
 namespace ribbon::doctor {
 
 namespace {
@@ -191,6 +193,19 @@ std::optional<std::string> convert(std::string_view text, const char* to, const 
     return result;
 }
 
+// Quoted-printable as ribbon's signer writes it (encoders.hpp): a
+// converter that re-encodes a part most likely uses the same rules, and
+// ribbon's own output is what the doctor is mostly asked about.
+std::string ribbon_qp(std::string_view text) {
+    StringSink sink;
+    enc::HashingWriter writer(nullptr, sink);
+    enc::QpEncoder qp;
+    qp.feed(text, writer);
+    qp.finish(writer);
+    if (!writer.finish()) return {};
+    return sink.take();
+}
+
 // A text body converted between UTF-8 and a Latin charset, the label
 // changed with it (gateways "normalising" mail to UTF-8, or back).
 void undo_charset(std::string_view content, const Node& root, std::vector<Candidate>& out) {
@@ -208,19 +223,22 @@ void undo_charset(std::string_view content, const Node& root, std::vector<Candid
         std::vector<Edit> edits;
         each_node(root, [&](const Node& n) {
             if (n.multipart() || !n.text() || n.charset.empty()) return;
-            if (n.cte == "base64" || n.cte == "quoted-printable") return;
+            if (n.cte == "base64") return;
+            const bool qp = n.cte == "quoted-printable";
             const std::string now = lower(n.charset);
             const bool latin = now.starts_with("iso-8859-") || now.starts_with("windows-125") ||
                                now == "latin1";
             if (*way.from_label != '\0' ? now != way.from_label : !latin) return;
-            const std::string_view body = content.substr(n.body_begin, n.end - n.body_begin);
+            const std::string_view raw = content.substr(n.body_begin, n.end - n.body_begin);
+            const std::string body =
+                qp ? decode(raw, GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE) : std::string(raw);
             const Field* ct = find_field(n, "content-type");
             auto value = ct != nullptr ? charset_value(content, *ct) : std::nullopt;
             if (!has_8bit(body) || !value) return;
             auto converted = convert(body, way.codeset, *way.source != '\0' ? way.source : now.c_str());
             if (!converted) return;
             edits.push_back({value->first, value->second, way.label});
-            edits.push_back({n.body_begin, n.end, *converted});
+            edits.push_back({n.body_begin, n.end, qp ? ribbon_qp(*converted) : *converted});
         });
         if (edits.empty()) continue;
         add_candidate(out, TransitChange::body_charset_converted,

@@ -64,14 +64,14 @@ void undo_folding(std::string_view content, const Node& root, std::vector<Candid
     });
     if (!unfolded.empty()) {
         add_candidate(out, TransitChange::header_folded,
-                      plural(unfolded.size(), "header field") +
-                          " inside the signed part were folded; they were one line when signed",
+                      "header fields inside the signed part were folded (" +
+                          plural(unfolded.size(), "field") + "); they were one line when signed",
                       apply_edits(content, unfolded), content);
     }
     if (!folded.empty()) {
         add_candidate(out, TransitChange::header_folded,
-                      plural(folded.size(), "header field") +
-                          " inside the signed part were unfolded; they were folded when signed",
+                      "header fields inside the signed part were unfolded (" +
+                          plural(folded.size(), "field") + "); they were folded when signed",
                       apply_edits(content, folded), content);
     }
 }
