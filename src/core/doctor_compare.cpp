@@ -245,18 +245,21 @@ std::vector<Candidate> explain_difference(std::string_view original, std::string
             return {{r.change, evidence_of(r, original, received), {}}};
         }
     }
+    if (auto c = rewritten(original, received)) return {*c};
+    // Two changes at once. Ignoring line breaks leaves no MIME structure
+    // for the other normalisers to read, so it is never combined.
     for (const Rule& first : kRules) {
+        if (first.change == TransitChange::long_lines_rewrapped) continue;
         const std::string o = first.normalise(original);
         const std::string n = first.normalise(received);
         for (const Rule& second : kRules) {
-            if (&second == &first) continue;
+            if (&second == &first || second.change == TransitChange::long_lines_rewrapped) continue;
             if (second.normalise(o) == second.normalise(n)) {
                 return {{first.change, evidence_of(first, original, received), {}},
                         {second.change, evidence_of(second, original, received), {}}};
             }
         }
     }
-    if (auto c = rewritten(original, received)) return {*c};
     return {};
 }
 
