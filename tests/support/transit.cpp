@@ -184,7 +184,8 @@ std::string change_inner_boundaries(const std::string& m) {
     // Every boundary parameter after the first (the top-level one).
     std::vector<std::string> found;
     const std::string key = "boundary=";
-    for (size_t at = lower(m).find(key); at != std::string::npos; at = lower(m).find(key, at + 1)) {
+    const std::string low = lower(m);
+    for (size_t at = low.find(key); at != std::string::npos; at = low.find(key, at + 1)) {
         size_t b = at + key.size();
         const bool quoted = b < m.size() && m[b] == '"';
         if (quoted) ++b;
@@ -192,11 +193,19 @@ std::string change_inner_boundaries(const std::string& m) {
         while (e < m.size() && (quoted ? m[e] != '"' : !std::isspace(static_cast<unsigned char>(m[e])) && m[e] != ';')) ++e;
         found.push_back(m.substr(b, e - b));
     }
+    // Only in the parameter and at the start of delimiter lines: the same
+    // characters elsewhere (inside base64) are content.
     std::string out = m;
     for (size_t i = 1; i < found.size(); ++i) {
         const std::string to = "gateway-" + std::to_string(i) + "-" + found[i];
-        for (size_t at = out.find(found[i]); at != std::string::npos; at = out.find(found[i], at + to.size()))
-            out.replace(at, found[i].size(), to);
+        for (const std::string& prefix : {std::string("\n--"), std::string("boundary=\""), std::string("boundary=")}) {
+            const std::string from = prefix + found[i];
+            for (size_t at = out.find(from); at != std::string::npos; at = out.find(from, at + prefix.size() + to.size())) {
+                const size_t end = at + from.size();
+                if (end < out.size() && prefix == "boundary=" && out[end] != ';' && out[end] != '\r' && out[end] != '\n') continue;
+                out.replace(at + prefix.size(), found[i].size(), to);
+            }
+        }
     }
     return out;
 }
