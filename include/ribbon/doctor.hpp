@@ -88,8 +88,10 @@ struct DoctorOptions {
     // Inverse changes combined at most (1 or 2).
     int max_combined = 2;
     // The search stops after digesting this many bytes of candidates; the
-    // report then says it gave up early.
-    std::uint64_t max_digest_bytes = 2ull * 1024 * 1024 * 1024;
+    // report then says it gave up early. 512 MiB: every single and pair of
+    // undone changes for messages up to a few MiB, about a second of
+    // SHA-256; for larger ones the single changes and some pairs.
+    std::uint64_t max_digest_bytes = 512ull * 1024 * 1024;
 };
 
 // Diagnoses `received` (the whole message as the recipient got it) and,

@@ -114,24 +114,30 @@ struct Search {
     }
 
     // The first one or two undone changes that make the content match.
+    // Candidates are made one at a time (Visitor); the pairs are made by
+    // undoing every change again on each single candidate.
     std::optional<std::vector<Candidate>> run(std::string_view content) {
-        std::vector<Candidate> singles = undo_each(content);
-        for (Candidate& c : singles) {
-            if (over_budget()) return std::nullopt;
-            if (check.matches(c.bytes)) return std::vector<Candidate>{std::move(c)};
-        }
-        if (options.max_combined < 2) return std::nullopt;
-        for (Candidate& first : singles) {
-            for (Candidate& second : undo_each(first.bytes)) {
-                if (over_budget()) return std::nullopt;
-                if (second.change == first.change) continue;
-                if (check.matches(second.bytes)) {
-                    // Undone last, so made first in transit.
-                    return std::vector<Candidate>{std::move(second), std::move(first)};
-                }
-            }
-        }
-        return std::nullopt;
+        std::optional<std::vector<Candidate>> found;
+        Visitor singles{[&](Candidate&& c) {
+            if (over_budget()) return false;
+            if (check.matches(c.bytes)) found = std::vector<Candidate>{std::move(c)};
+            return !found;
+        }};
+        undo_each(content, singles);
+        if (found || exhausted || options.max_combined < 2) return found;
+        Visitor firsts{[&](Candidate&& first) {
+            Visitor seconds{[&](Candidate&& second) {
+                if (over_budget()) return false;
+                if (second.change == first.change || !check.matches(second.bytes)) return true;
+                // Undone last, so made first in transit.
+                found = std::vector<Candidate>{std::move(second), first};
+                return false;
+            }};
+            undo_each(first.bytes, seconds);
+            return !found && !exhausted;
+        }};
+        undo_each(content, firsts);
+        return found;
     }
 };
 

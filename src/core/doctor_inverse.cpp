@@ -15,7 +15,7 @@ namespace ribbon::doctor {
 namespace {
 
 // RFC 4155: an mbox writer quotes "From " at a line start as ">From ".
-void undo_mbox_from(std::string_view content, std::vector<Candidate>& out) {
+void undo_mbox_from(std::string_view content, Visitor& out) {
     std::vector<Edit> edits;
     for (const Line& l : lines_of(content, 0, content.size())) {
         if (content.substr(l.begin, l.end - l.begin).starts_with(">From ")) {
@@ -31,7 +31,7 @@ void undo_mbox_from(std::string_view content, std::vector<Candidate>& out) {
 // A line longer than a system's limit (RFC 5321 §4.5.3.1.6: 998 octets)
 // broken in two at that limit: every line of exactly the limit is joined
 // with the next. The limit is guessed from the lines themselves.
-void undo_long_lines(std::string_view content, std::vector<Candidate>& out) {
+void undo_long_lines(std::string_view content, Visitor& out) {
     const auto lines = lines_of(content, 0, content.size());
     std::map<std::size_t, std::size_t> lengths;  // length of non-last lines -> count
     std::size_t longest = 0;
@@ -66,7 +66,7 @@ void undo_long_lines(std::string_view content, std::vector<Candidate>& out) {
 // soft line breaks of format=flowed text (RFC 3676 §4.2: a flowed line
 // ends in a space).
 void undo_trailing_whitespace(std::string_view content, const Node& root,
-                              std::vector<Candidate>& out) {
+                              Visitor& out) {
     std::vector<Edit> separators;
     std::vector<Edit> flowed;
     each_node(root, [&](const Node& n) {
@@ -106,7 +106,7 @@ bool signature_part(const Node& n) {
 // An 8-bit part re-encoded for a 7-bit hop (RFC 6152 downgrade): decoded
 // again, with the Content-Transfer-Encoding it most likely had.
 void undo_transfer_encoding(std::string_view content, const Node& root,
-                            std::vector<Candidate>& out) {
+                            Visitor& out) {
     for (const auto& [cte, encoding, change] :
          {std::tuple{"quoted-printable", GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE,
                      TransitChange::eightbit_to_quoted_printable},
@@ -137,7 +137,7 @@ void undo_transfer_encoding(std::string_view content, const Node& root,
 }
 
 // Base64 re-cut at another line width (a gateway re-encoding attachments).
-void undo_base64_rewrap(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_base64_rewrap(std::string_view content, const Node& root, Visitor& out) {
     for (std::size_t width : {76u, 64u, 72u, 60u}) {
         std::vector<Edit> edits;
         each_node(root, [&](const Node& n) {
@@ -208,7 +208,7 @@ std::string ribbon_qp(std::string_view text) {
 
 // A text body converted between UTF-8 and a Latin charset, the label
 // changed with it (gateways "normalising" mail to UTF-8, or back).
-void undo_charset(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_charset(std::string_view content, const Node& root, Visitor& out) {
     struct Way {
         const char* from_label;  // the label now, lower case ("" matches any Latin one)
         const char* codeset;     // what to convert the body to
@@ -254,8 +254,7 @@ std::string part_name(const Node& node) {
     return node.id.empty() ? std::string("the signed part") : "part " + node.id;
 }
 
-std::vector<Candidate> undo_each(std::string_view content) {
-    std::vector<Candidate> out;
+void undo_each(std::string_view content, Visitor& out) {
     const Node root = walk(content);
     undo_mbox_from(content, out);
     undo_long_lines(content, out);
@@ -265,7 +264,6 @@ std::vector<Candidate> undo_each(std::string_view content) {
     undo_charset(content, root, out);
     undo_body_changes(content, root, out);
     undo_header_changes(content, root, out);
-    return out;
 }
 
 }  // namespace ribbon::doctor

@@ -6,6 +6,7 @@
 // Private to core.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,19 +26,29 @@ struct Candidate {
 // message with hundreds of parts does not get hundreds of guesses each).
 inline constexpr std::size_t kMaxCandidates = 400;
 
-// Every change undone on `content`, one per candidate.
-std::vector<Candidate> undo_each(std::string_view content);
+// Receives candidates one at a time, so that only one is held at once
+// (a large message's guesses are each as large as it); `visit` returns
+// false to stop the search.
+struct Visitor {
+    std::function<bool(Candidate&&)> visit;
+    std::size_t count = 0;
+    bool stopped = false;
+};
+
+// Every change undone on `content`, one candidate at a time.
+void undo_each(std::string_view content, Visitor& out);
 
 // The body-side changes (doctor_inverse.cpp) and the header-side ones
 // (doctor_inverse_headers.cpp), appended to `out`.
-void undo_body_changes(std::string_view content, const Node& root, std::vector<Candidate>& out);
-void undo_header_changes(std::string_view content, const Node& root, std::vector<Candidate>& out);
+void undo_body_changes(std::string_view content, const Node& root, Visitor& out);
+void undo_header_changes(std::string_view content, const Node& root, Visitor& out);
 
 // Appends a candidate unless it changes nothing or the bound is reached.
-inline void add_candidate(std::vector<Candidate>& out, TransitChange change, std::string evidence,
+inline void add_candidate(Visitor& out, TransitChange change, std::string evidence,
                           std::string bytes, std::string_view content) {
-    if (out.size() >= kMaxCandidates || bytes == content) return;
-    out.push_back({change, std::move(evidence), std::move(bytes)});
+    if (out.stopped || out.count >= kMaxCandidates || bytes == content) return;
+    ++out.count;
+    out.stopped = !out.visit(Candidate{change, std::move(evidence), std::move(bytes)});
 }
 
 // "3 lines", "1 line".

@@ -50,7 +50,7 @@ std::string fold_field(std::string_view raw) {
     return out.append(body).append(eol);
 }
 
-void undo_folding(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_folding(std::string_view content, const Node& root, Visitor& out) {
     std::vector<Edit> unfolded;
     std::vector<Edit> folded;
     each_node(root, [&](const Node& n) {
@@ -78,7 +78,7 @@ void undo_folding(std::string_view content, const Node& root, std::vector<Candid
 
 // A field moved: every field of a (small) header section tried at every
 // other position.
-void undo_reorder(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_reorder(std::string_view content, const Node& root, Visitor& out) {
     each_node(root, [&](const Node& n) {
         const std::size_t count = n.fields.size();
         if (count < 2 || count > kMaxReorderFields) return;
@@ -108,7 +108,7 @@ void undo_reorder(std::string_view content, const Node& root, std::vector<Candid
 
 // A list's Subject tag ("[list] ") added to the protected copy of Subject
 // (RFC 9788) inside the signed part.
-void undo_subject_tag(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_subject_tag(std::string_view content, const Node& root, Visitor& out) {
     std::vector<Edit> edits;
     std::string tag;
     each_node(root, [&](const Node& n) {
@@ -180,7 +180,7 @@ std::vector<Param> params_of(std::string_view content, const Field& f) {
 // Content-Type parameters re-quoted, re-cased or added by a gateway that
 // rewrites the field (RFC 2045 §5.1 makes these equivalent; the digest
 // does not).
-void undo_ct_params(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_ct_params(std::string_view content, const Node& root, Visitor& out) {
     each_node(root, [&](const Node& n) {
         const Field* f = find_field(n, "content-type");
         if (f == nullptr) return;
@@ -224,7 +224,7 @@ void undo_ct_params(std::string_view content, const Node& root, std::vector<Cand
 
 }  // namespace
 
-void undo_header_changes(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_header_changes(std::string_view content, const Node& root, Visitor& out) {
     undo_folding(content, root, out);
     undo_subject_tag(content, root, out);
     undo_ct_params(content, root, out);

@@ -23,7 +23,7 @@ std::string first_line(std::string_view text) {
 
 // Text appended to a body: the last k lines removed, with or without the
 // line break before them (a body that ended without one).
-void undo_footer(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_footer(std::string_view content, const Node& root, Visitor& out) {
     std::size_t parts = 0;
     each_node(root, [&](const Node& n) {
         if (n.multipart() || !n.text() || n.cte == "base64" || parts >= kMaxFooterParts) return;
@@ -46,7 +46,7 @@ void undo_footer(std::string_view content, const Node& root, std::vector<Candida
 // A part appended to a multipart, or text after its close delimiter (the
 // epilogue, RFC 2046 §5.1.1: signed like the rest when inside the signed
 // part).
-void undo_added_parts(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_added_parts(std::string_view content, const Node& root, Visitor& out) {
     each_node(root, [&](const Node& n) {
         if (!n.multipart()) return;
         const Node& last = n.parts.back();
@@ -76,7 +76,7 @@ void undo_added_parts(std::string_view content, const Node& root, std::vector<Ca
 // The signer hashed LF line ends (not canonical, RFC 8551 §3.1.1, but
 // some do) and a system turned them into CRLF; the verifier's own
 // canonicalisation then cannot restore them.
-void undo_line_ends(std::string_view content, std::vector<Candidate>& out) {
+void undo_line_ends(std::string_view content, Visitor& out) {
     if (content.find("\r\n") == std::string_view::npos) return;
     std::string lf;
     lf.reserve(content.size());
@@ -91,7 +91,7 @@ void undo_line_ends(std::string_view content, std::vector<Candidate>& out) {
 
 }  // namespace
 
-void undo_body_changes(std::string_view content, const Node& root, std::vector<Candidate>& out) {
+void undo_body_changes(std::string_view content, const Node& root, Visitor& out) {
     undo_added_parts(content, root, out);
     undo_footer(content, root, out);
     undo_line_ends(content, out);
