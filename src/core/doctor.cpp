@@ -158,8 +158,9 @@ struct Advice {
 // application/pkcs7-mime (RFC 8551 §3.5.2): the content travels inside the
 // base64 of the signature, out of reach of these rewrites.
 constexpr const char* kOpaque =
-    "sign opaquely for that recipient domain ([sendmail] opaque_for, or the recipient override "
-    "opaque), so the content travels inside the signature";
+    "sign opaquely for that recipient domain (opaque_for in [milter], [relay] or [sendmail]) or "
+    "that recipient (ribbon recipients set ADDRESS --opaque), so the content travels inside the "
+    "signature";
 const Advice kAdvice[] = {
     {TransitChange::long_lines_rewrapped, "long_lines_rewrapped",
      "an MTA or gateway enforcing the 998-octet line limit (RFC 5321 §4.5.3.1.6), such as "
