@@ -276,6 +276,10 @@ std::string_view transit_change_name(TransitChange change) noexcept {
 
 namespace {
 
+constexpr const char* kNotThisSignature =
+    "; ORIGINAL's signed part does not match this signature either, so it is not the message "
+    "as signed";
+
 // One variant of the message (as received, or with its line ends
 // repaired): true when it settled the report.
 Result<bool> diagnose_variant(const doctor::Variant& v, const std::optional<doctor::Opened>& orig,
@@ -317,12 +321,18 @@ Result<bool> diagnose_variant(const doctor::Variant& v, const std::optional<doct
         return true;
     }
     if (orig) {
+        // ORIGINAL whose signed part is not what this signature was made
+        // over is another message (or another version): compared all the
+        // same, but said.
+        const bool same = check->matches(orig->found.content);
         auto diff = doctor::explain_difference(orig->found.content, content);
         if (!diff.empty()) {
             prefix.insert(prefix.end(), diff.begin(), diff.end());
             conclude(report, std::move(prefix), "found by comparing with ORIGINAL");
+            if (!same) report.detail += kNotThisSignature;
             return true;
         }
+        if (!same) report.detail = std::string(kNotThisSignature + 2) + "; ";
     }
     if (search.exhausted) report.detail = "the search stopped at its limit; ";
     return false;

@@ -107,10 +107,19 @@ bool signature_part(const Node& n) {
 // again, with the Content-Transfer-Encoding it most likely had.
 void undo_transfer_encoding(std::string_view content, const Node& root,
                             Visitor& out) {
-    for (const auto& [cte, encoding, change] :
-         {std::tuple{"quoted-printable", GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE,
-                     TransitChange::eightbit_to_quoted_printable},
-          std::tuple{"base64", GMIME_CONTENT_ENCODING_BASE64, TransitChange::eightbit_to_base64}}) {
+    struct Way {
+        const char* cte;
+        GMimeContentEncoding encoding;
+        TransitChange change;
+    };
+    static const Way kWays[] = {
+        {"quoted-printable", GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE,
+         TransitChange::eightbit_to_quoted_printable},
+        {"base64", GMIME_CONTENT_ENCODING_BASE64, TransitChange::eightbit_to_base64}};
+    for (const Way& way : kWays) {
+        const char* cte = way.cte;
+        const GMimeContentEncoding encoding = way.encoding;
+        const TransitChange change = way.change;
         for (const char* was : {"8bit", "7bit", "binary", ""}) {
             std::vector<Edit> edits;
             std::vector<std::string> where;

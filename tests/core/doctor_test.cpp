@@ -305,6 +305,21 @@ TEST(Doctor, UnknownContentChangeHasNoCause) {
     EXPECT_EQ(with->verdict, DoctorVerdict::no_cause_found) << with->detail;
 }
 
+// ORIGINAL that is another message is compared all the same, and said.
+TEST(Doctor, OriginalOfAnotherMessageIsSaid) {
+    const std::string received = transit::append_footer(ribbon_plain());
+    auto r = diagnose(transit::add_footer_part(ribbon_multipart()), received);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->verdict, DoctorVerdict::cause_found);  // the wrapping is named all the same
+    auto other = diagnose(received, ribbon_multipart());
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(changes_of(*other), std::vector<TC>{TC::footer_added});  // found by the digest
+    auto unknown = diagnose(replace_all(ribbon_plain(), "is ready", "is READY"), ribbon_multipart());
+    ASSERT_TRUE(unknown.ok());
+    EXPECT_EQ(unknown->verdict, DoctorVerdict::no_cause_found);
+    EXPECT_NE(unknown->detail.find("not the message as signed"), std::string::npos) << unknown->detail;
+}
+
 TEST(Doctor, SearchStopsAtItsBudget) {
     const std::string received = replace_all(ribbon_plain(), "statement is ready", "statement is READY");
     DoctorOptions o;
