@@ -3,6 +3,8 @@
 // Subject tag, Content-Type parameters.
 #include "core/doctor_inverse.hpp"
 
+#include "core/encoders.hpp"
+
 namespace ribbon::doctor {
 
 namespace {
@@ -53,6 +55,7 @@ std::string fold_field(std::string_view raw) {
 void undo_folding(std::string_view content, const Node& root, Visitor& out) {
     std::vector<Edit> unfolded;
     std::vector<Edit> folded;
+    std::vector<Edit> as_ribbon;
     each_node(root, [&](const Node& n) {
         for (const Field& f : n.fields) {
             const std::string_view raw = raw_of(content, f);
@@ -60,8 +63,19 @@ void undo_folding(std::string_view content, const Node& root, Visitor& out) {
             if (u != raw) unfolded.push_back({f.begin, f.end, u});
             const std::string fo = fold_field(raw);
             if (fo != raw) folded.push_back({f.begin, f.end, fo});
+            // Refolded from ribbon's own folding (encoders.hpp), which the
+            // signed parts ribbon makes were folded with.
+            const std::string r = enc::fold_header(field_name_as_written(content, f),
+                                                   enc::unfold(field_value(content, f)));
+            if (r != raw && !f.name.empty()) as_ribbon.push_back({f.begin, f.end, r});
         }
     });
+    if (!as_ribbon.empty()) {
+        add_candidate(out, TransitChange::header_folded,
+                      "header fields inside the signed part were refolded (" +
+                          plural(as_ribbon.size(), "field") + "); ribbon's signer folded them otherwise",
+                      apply_edits(content, as_ribbon), content);
+    }
     if (!unfolded.empty()) {
         add_candidate(out, TransitChange::header_folded,
                       "header fields inside the signed part were folded (" +

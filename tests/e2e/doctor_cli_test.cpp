@@ -13,6 +13,7 @@
 #include "support/sign.hpp"
 #include "support/transit.hpp"
 #include "support/verifiers.hpp"
+#include "ribbon/doctor.hpp"
 
 namespace ribbon::test {
 namespace {
@@ -225,6 +226,58 @@ TEST(DoctorTransitHelpers, Examples) {
     EXPECT_NE(wrapped.find("Content-Type: multipart/mixed; boundary=\"list-footer-boundary\""), std::string::npos);
     EXPECT_NE(wrapped.find("--list-footer-boundary\r\nContent-Type: text/plain\r\n\r\nhi\r\n"), std::string::npos) << wrapped;
 }
+
+}  // namespace
+}  // namespace ribbon::test
+
+namespace ribbon::test {
+namespace {
+
+// Every corpus message signed by `ribbon sign`, then changed: the doctor
+// (the library, as the command runs it) names the change, and only it.
+struct CorpusChange {
+    const char* name;
+    std::string (*change)(const std::string&);
+    TransitChange expected;
+};
+const CorpusChange kCorpusChanges[] = {
+    {"footer_part", transit::add_footer_part, TransitChange::part_added},
+    {"inner_folding", fold20, TransitChange::header_folded},
+    {"inner_order", transit::swap_inner_header_fields, TransitChange::header_reordered},
+    {"bare_cr", transit::to_bare_cr, TransitChange::bare_cr},
+};
+
+class DoctorCorpus : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DoctorCorpus, NamesTheChange) {
+    std::string sent;
+    ASSERT_NO_FATAL_FAILURE(sign_ok(message(GetParam()).data, {}, sent));
+    auto fine = diagnose(sent);
+    ASSERT_TRUE(fine.ok()) << fine.error().message();
+    EXPECT_EQ(fine->verdict, DoctorVerdict::fine) << fine->detail;
+    for (const CorpusChange& c : kCorpusChanges) {
+        const std::string received = c.change(sent);
+        if (received == sent) continue;
+        auto r = diagnose(received);
+        ASSERT_TRUE(r.ok()) << c.name << ": " << r.error().message();
+        EXPECT_EQ(r->verdict, DoctorVerdict::cause_found) << c.name << ": " << r->detail;
+        ASSERT_EQ(r->findings.size(), 1u) << c.name << ": " << r->detail;
+        EXPECT_EQ(r->findings[0].change, c.expected) << c.name << ": " << r->detail;
+    }
+    // A footer in the first text part, when there is one the signer kept
+    // as text (not base64).
+    const std::string footer = transit::append_footer(sent);
+    if (footer != sent) {
+        auto r = diagnose(footer, sent);
+        ASSERT_TRUE(r.ok());
+        EXPECT_EQ(r->verdict, DoctorVerdict::cause_found) << r->detail;
+        ASSERT_FALSE(r->findings.empty()) << r->detail;
+        EXPECT_EQ(r->findings.back().change, TransitChange::footer_added) << r->detail;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Messages, DoctorCorpus, ::testing::ValuesIn(all_message_names()),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace ribbon::test
