@@ -109,6 +109,12 @@ TEST_F(DoctorCli, IntactIsFine) {
     EXPECT_EQ(json["findings"].size(), 0u);
     EXPECT_EQ(json["outer_header_changes"].size(), 0u);
     EXPECT_EQ(json["digest_algorithm"], "sha256");
+    // "-" reads stdin.
+    ProcessOptions po;
+    po.stdin_data = transit::append_footer(signed_);
+    const ProcessResult in = run_process({ribbon_binary(), "doctor", "--json", "-"}, po);
+    EXPECT_EQ(in.exit_code, 1) << in.describe();
+    EXPECT_EQ(nlohmann::json::parse(in.out)["findings"][0]["change"], "footer_added");
 }
 
 // A list's Subject tag and From rewriting touch only the outer header,
