@@ -368,8 +368,9 @@ Result<DoctorReport> diagnose(std::string_view received, std::optional<std::stri
     if (report.opaque) {
         report.detail = "the content inside the opaque signature does not match its digest: it "
                         "was changed inside the signature, which no transit change does";
+    } else if (!orig) {
+        report.detail += "; giving the message as sent (ORIGINAL) may tell more";
     }
-    if (!orig) report.detail += "; giving the message as sent (ORIGINAL) may tell more";
     return report;
 }
 

@@ -246,6 +246,41 @@ TEST(Doctor, HarmlessChangesAreFine) {
     }
 }
 
+// Opaque signatures carry their content inside: intact is fine, a change
+// inside is no transit change.
+TEST(Doctor, Opaque) {
+    auto id = DigitalId::load(pki().rsa.key, pki().rsa.cert, pki().chain);
+    ASSERT_TRUE(id.ok());
+    auto signer = Signer::create(*id);
+    ASSERT_TRUE(signer.ok());
+    const std::string m = head("Opaque") + "Content-Type: text/plain\r\n\r\nHello.\r\n";
+    StringSink out;
+    ribbon::SignOptions o;
+    o.mode = SignMode::opaque;
+    ASSERT_TRUE(signer->sign(MessageInput::from_memory(m), out, o).ok());
+    const std::string sent = out.take();
+    auto r = diagnose(sent);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->verdict, DoctorVerdict::fine);
+    EXPECT_TRUE(r->opaque);
+    // Flip a bit of "Hello." inside the encapsulated content.
+    const SmimeParts parts = split_smime(sent);
+    ASSERT_EQ(parts.error, "");
+    std::string der = parts.der;
+    const size_t at = der.find("Hello.");
+    ASSERT_NE(at, std::string::npos);
+    der[at] = 'J';
+    const std::string b64 = mime::base64_encode(parts.der, 76, "\r\n");
+    const size_t pos = sent.find(b64);
+    ASSERT_NE(pos, std::string::npos);
+    std::string received = sent;
+    received.replace(pos, b64.size(), mime::base64_encode(der, 76, "\r\n"));
+    auto broken = diagnose(received);
+    ASSERT_TRUE(broken.ok()) << broken.error().message();
+    EXPECT_EQ(broken->verdict, DoctorVerdict::no_cause_found);
+    EXPECT_NE(broken->detail.find("opaque signature"), std::string::npos) << broken->detail;
+}
+
 TEST(Doctor, IntactMessageIsFine) {
     auto r = diagnose(ribbon_multipart());
     ASSERT_TRUE(r.ok());
