@@ -34,23 +34,23 @@ std::string_view doctor_verdict_name(DoctorVerdict verdict) noexcept;
 
 // The changes the doctor knows. Stable names (transit_change_name) for JSON.
 enum class TransitChange {
-    long_lines_rewrapped,             // a long line broken in two (or more)
-    trailing_whitespace_stripped,     // spaces or tabs at line ends removed
-    line_ends_changed,                // CRLF and LF exchanged where the signer hashed LF
-    bare_cr,                          // line ends turned into bare CR or CR CR LF
-    eightbit_to_quoted_printable,     // an 8-bit part re-encoded as quoted-printable
-    eightbit_to_base64,               // an 8-bit part re-encoded as base64
-    base64_rewrapped,                 // base64 lines re-cut at another width
-    body_charset_converted,           // a text body converted to another charset
-    header_charset_converted,         // encoded-words (RFC 2047) re-encoded in another charset
-    footer_added,                     // text appended to a body or after a multipart
-    part_added,                       // a MIME part added (inside or around the signed part)
-    boundary_changed,                 // a multipart boundary inside the signed part renamed
-    content_type_parameter_changed,   // a Content-Type parameter re-quoted, re-cased, added
-    mbox_from_quoting,                // "From " at a line start turned into ">From "
-    header_folded,                    // header fields inside the signed part re-folded
-    header_reordered,                 // header fields inside the signed part reordered
-    header_rewritten,                 // a header field inside the signed part rewritten
+    long_lines_rewrapped,            // a long line broken in two (or more)
+    trailing_whitespace_stripped,    // spaces or tabs at line ends removed
+    line_ends_changed,               // CRLF and LF exchanged where the signer hashed LF
+    bare_cr,                         // line ends turned into bare CR or CR CR LF
+    eightbit_to_quoted_printable,    // an 8-bit part re-encoded as quoted-printable
+    eightbit_to_base64,              // an 8-bit part re-encoded as base64
+    base64_rewrapped,                // base64 lines re-cut at another width
+    body_charset_converted,          // a text body converted to another charset
+    header_charset_converted,        // encoded-words (RFC 2047) re-encoded in another charset
+    footer_added,                    // text appended to a body or after a multipart
+    part_added,                      // a MIME part added (inside or around the signed part)
+    boundary_changed,                // a multipart boundary inside the signed part renamed
+    content_type_parameter_changed,  // a Content-Type parameter re-quoted, re-cased, added
+    mbox_from_quoting,               // "From " at a line start turned into ">From "
+    header_folded,                   // header fields inside the signed part re-folded
+    header_reordered,                // header fields inside the signed part reordered
+    header_rewritten,                // a header field inside the signed part rewritten
 };
 std::string_view transit_change_name(TransitChange change) noexcept;
 

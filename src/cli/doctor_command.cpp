@@ -91,8 +91,9 @@ void print_human(const DoctorReport& r) {
 
 int run_doctor(const DoctorArgs& args) {
     const auto read = [&](const std::string& path) {
-        return read_message_file(path == "-" ? std::filesystem::path("/dev/stdin") : std::filesystem::path(path),
-                                 args.max_message_size);
+        return read_message_file(
+            path == "-" ? std::filesystem::path("/dev/stdin") : std::filesystem::path(path),
+            args.max_message_size);
     };
     auto received = read(args.input);
     if (!received) return fail(args, args.input, received.error());
@@ -102,16 +103,21 @@ int run_doctor(const DoctorArgs& args) {
         if (!o) return fail(args, args.original, o.error());
         original = std::move(*o);
     }
-    auto report = diagnose(*received, original ? std::optional<std::string_view>(*original)
-                                               : std::nullopt);
+    auto report =
+        diagnose(*received, original ? std::optional<std::string_view>(*original) : std::nullopt);
     if (!report) return fail(args, args.input, report.error());
-    if (args.json) std::printf("%s\n", json_line(to_json(*report)).c_str());
-    else print_human(*report);
+    if (args.json)
+        std::printf("%s\n", json_line(to_json(*report)).c_str());
+    else
+        print_human(*report);
     std::fflush(stdout);
     switch (report->verdict) {
-        case DoctorVerdict::fine: return kFine;
-        case DoctorVerdict::cause_found: return kCauseFound;
-        case DoctorVerdict::no_cause_found: return kNoCause;
+        case DoctorVerdict::fine:
+            return kFine;
+        case DoctorVerdict::cause_found:
+            return kCauseFound;
+        case DoctorVerdict::no_cause_found:
+            return kNoCause;
     }
     return kNoCause;
 }

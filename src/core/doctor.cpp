@@ -44,7 +44,8 @@ Result<Opened> open_signed(std::string_view bytes, int depth = 0) {
     }
     GMimeObject* top = entity->get();
     GMimeContentType* type = g_mime_object_get_content_type(top);
-    const char* boundary = type != nullptr ? g_mime_content_type_get_parameter(type, "boundary") : nullptr;
+    const char* boundary =
+        type != nullptr ? g_mime_content_type_get_parameter(type, "boundary") : nullptr;
     if (depth < kMaxWrapDepth && GMIME_IS_MULTIPART(top) && boundary != nullptr) {
         auto parts = verify::multipart_parts(bytes, boundary);
         if (parts) {
@@ -59,12 +60,12 @@ Result<Opened> open_signed(std::string_view bytes, int depth = 0) {
                 }
                 inner->wrapping.insert(
                     inner->wrapping.begin(),
-                    Candidate{TransitChange::part_added,
-                     "the signed message is part " + std::to_string(i + 1) + " of a " +
-                         mime_type_of(type) + "; " +
-                         (added.empty() ? "nothing" : added) +
-                         " added around it (the signature over the signed part itself holds)",
-                     {}});
+                    Candidate{
+                        TransitChange::part_added,
+                        "the signed message is part " + std::to_string(i + 1) + " of a " +
+                            mime_type_of(type) + "; " + (added.empty() ? "nothing" : added) +
+                            " added around it (the signature over the signed part itself holds)",
+                        {}});
                 return inner;
             }
         }
@@ -98,7 +99,8 @@ std::vector<Variant> line_end_variants(std::string_view bytes) {
     }
     if (crcrlf + lone == 0) return out;
     std::string evidence = crcrlf != 0 ? plural(crcrlf, "line") + " end in CR CR LF" : "";
-    if (lone != 0) evidence += (evidence.empty() ? "" : ", ") + plural(lone, "line") + " end in a bare CR";
+    if (lone != 0)
+        evidence += (evidence.empty() ? "" : ", ") + plural(lone, "line") + " end in a bare CR";
     out.push_back({std::move(fixed), {{TransitChange::bare_cr, evidence, {}}}});
     return out;
 }
@@ -245,9 +247,10 @@ std::string names_of(const std::vector<doctor::Candidate>& found) {
 void conclude(DoctorReport& report, std::vector<doctor::Candidate> found, std::string how) {
     for (const auto& c : found) report.findings.push_back(finding_of(c));
     report.verdict = DoctorVerdict::cause_found;
-    report.detail = how.empty() ? "the signed content itself is intact, but " + names_of(found) +
-                                      " makes receivers see the signature as broken"
-                                : "the signature is broken by " + names_of(found) + " (" + how + ")";
+    report.detail = how.empty()
+                        ? "the signed content itself is intact, but " + names_of(found) +
+                              " makes receivers see the signature as broken"
+                        : "the signature is broken by " + names_of(found) + " (" + how + ")";
 }
 
 void fine(DoctorReport& report) {
@@ -263,9 +266,12 @@ void fine(DoctorReport& report) {
 
 std::string_view doctor_verdict_name(DoctorVerdict verdict) noexcept {
     switch (verdict) {
-        case DoctorVerdict::fine: return "fine";
-        case DoctorVerdict::cause_found: return "cause_found";
-        case DoctorVerdict::no_cause_found: return "no_cause_found";
+        case DoctorVerdict::fine:
+            return "fine";
+        case DoctorVerdict::cause_found:
+            return "cause_found";
+        case DoctorVerdict::no_cause_found:
+            return "no_cause_found";
     }
     return "no_cause_found";
 }
@@ -296,9 +302,10 @@ Result<bool> diagnose_variant(const doctor::Variant& v, const std::optional<doct
     report.digest_algorithm = check->algorithm();
     if (check->signature_holds() == false) {
         report.verdict = DoctorVerdict::no_cause_found;
-        report.detail = "the signature value does not verify over its signed attributes: the "
-                        "signature itself was changed or damaged, which no change to the "
-                        "content explains";
+        report.detail =
+            "the signature value does not verify over its signed attributes: the "
+            "signature itself was changed or damaged, which no change to the "
+            "content explains";
         return true;
     }
     std::vector<doctor::Candidate> prefix = v.fix;
@@ -307,8 +314,10 @@ Result<bool> diagnose_variant(const doctor::Variant& v, const std::optional<doct
     const bool intact = check->matches(content);
     report.candidates_tried += 1;
     if (intact) {
-        if (prefix.empty()) fine(report);
-        else conclude(report, std::move(prefix), "");
+        if (prefix.empty())
+            fine(report);
+        else
+            conclude(report, std::move(prefix), "");
         return true;
     }
     if (opened->found.opaque) return false;  // the content travels inside the signature
@@ -348,7 +357,8 @@ Result<DoctorReport> diagnose(std::string_view received, std::optional<std::stri
     if (original) {
         if (original->empty()) return permanent_error(Errc::empty_message, "ORIGINAL is empty");
         auto o = doctor::open_signed(*original);
-        if (!o) return Error(o.error().code(), o.error().kind(), "ORIGINAL: " + o.error().message());
+        if (!o)
+            return Error(o.error().code(), o.error().kind(), "ORIGINAL: " + o.error().message());
         orig = std::move(*o);
         report.compared_with_original = true;
         report.outer_header_changes = doctor::outer_header_changes(*original, received);
@@ -366,8 +376,9 @@ Result<DoctorReport> diagnose(std::string_view received, std::optional<std::stri
     report.verdict = DoctorVerdict::no_cause_found;
     report.detail += "the signed content was changed after signing, by nothing the doctor knows";
     if (report.opaque) {
-        report.detail = "the content inside the opaque signature does not match its digest: it "
-                        "was changed inside the signature, which no transit change does";
+        report.detail =
+            "the content inside the opaque signature does not match its digest: it "
+            "was changed inside the signature, which no transit change does";
     } else if (!orig) {
         report.detail += "; giving the message as sent (ORIGINAL) may tell more";
     }

@@ -51,7 +51,10 @@ std::string neutral_boundaries(std::string_view s) {
     std::string out(s);
     const auto all = boundaries(s);
     for (std::size_t i = 0; i < all.size(); ++i) {
-        const std::string mark = "\x01" "boundary" + std::to_string(i) + "\x01";
+        const std::string mark =
+            "\x01"
+            "boundary" +
+            std::to_string(i) + "\x01";
         for (std::size_t at = out.find(all[i]); at != std::string::npos;
              at = out.find(all[i], at + mark.size())) {
             out.replace(at, all[i].size(), mark);
@@ -186,7 +189,9 @@ std::optional<Candidate> insertion(std::string_view original, std::string_view r
     std::size_t p = 0;
     while (p < original.size() && original[p] == received[p]) ++p;
     std::size_t s = 0;
-    while (s < original.size() - p && original[original.size() - 1 - s] == received[received.size() - 1 - s]) ++s;
+    while (s < original.size() - p &&
+           original[original.size() - 1 - s] == received[received.size() - 1 - s])
+        ++s;
     if (p + s < original.size()) return std::nullopt;
     const std::string_view added = received.substr(p, received.size() - s - p);
     std::string shown(added.substr(0, std::min<std::size_t>(added.size(), 60)));
@@ -196,8 +201,9 @@ std::optional<Candidate> insertion(std::string_view original, std::string_view r
     for (const auto& b : boundaries(received)) {
         if (added.find("--" + b) != std::string_view::npos) {
             return Candidate{TransitChange::part_added,
-                             std::to_string(added.size()) + " octets holding a MIME part were "
-                                                            "inserted into the signed part",
+                             std::to_string(added.size()) +
+                                 " octets holding a MIME part were "
+                                 "inserted into the signed part",
                              {}};
         }
     }
@@ -223,7 +229,8 @@ std::optional<Candidate> rewritten(std::string_view original, std::string_view r
     each_node(b, [&](const Node& n) { bs.push_back(&n); });
     for (std::size_t i = 0; i < as.size() && i < bs.size(); ++i) {
         for (std::size_t j = 0; j < as[i]->fields.size() && j < bs[i]->fields.size(); ++j) {
-            if (field_value(original, as[i]->fields[j]) != field_value(received, bs[i]->fields[j])) {
+            if (field_value(original, as[i]->fields[j]) !=
+                field_value(received, bs[i]->fields[j])) {
                 if (!fields.empty()) fields += ", ";
                 fields += field_name_as_written(received, bs[i]->fields[j]);
             }
@@ -267,10 +274,16 @@ namespace {
 
 // Added in transit by design, not changes: trace and list fields.
 bool ignored_field(const std::string& name) {
-    static const char* const kIgnored[] = {
-        "received", "return-path", "delivered-to", "dkim-signature", "arc-seal",
-        "arc-message-signature", "arc-authentication-results", "authentication-results",
-        "x-original-to", "received-spf"};
+    static const char* const kIgnored[] = {"received",
+                                           "return-path",
+                                           "delivered-to",
+                                           "dkim-signature",
+                                           "arc-seal",
+                                           "arc-message-signature",
+                                           "arc-authentication-results",
+                                           "authentication-results",
+                                           "x-original-to",
+                                           "received-spf"};
     for (const char* i : kIgnored) {
         if (name == i) return true;
     }
@@ -304,8 +317,9 @@ std::vector<OuterHeaderChange> outer_header_changes(std::string_view original,
         } else if (it->second.second != field.second) {
             // The outer multipart/signed boundary (and its other
             // parameters) is free to change: only the type is compared.
-            if (name == "content-type" && lower(it->second.second.substr(0, it->second.second.find(';'))) ==
-                                              lower(field.second.substr(0, field.second.find(';')))) {
+            if (name == "content-type" &&
+                lower(it->second.second.substr(0, it->second.second.find(';'))) ==
+                    lower(field.second.substr(0, field.second.find(';')))) {
                 continue;
             }
             out.push_back({field.first, field.second, it->second.second});

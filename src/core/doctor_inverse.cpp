@@ -24,8 +24,8 @@ void undo_mbox_from(std::string_view content, Visitor& out) {
     }
     if (edits.empty()) return;
     add_candidate(out, TransitChange::mbox_from_quoting,
-        plural(edits.size(), "line") + " of the signed part start with \">From \"",
-        apply_edits(content, edits), content);
+                  plural(edits.size(), "line") + " of the signed part start with \">From \"",
+                  apply_edits(content, edits), content);
 }
 
 // A line longer than a system's limit (RFC 5321 §4.5.3.1.6: 998 octets)
@@ -55,9 +55,9 @@ void undo_long_lines(std::string_view content, Visitor& out) {
         }
         if (edits.empty()) continue;
         add_candidate(out, TransitChange::long_lines_rewrapped,
-            plural(edits.size(), "line") + " of exactly " + std::to_string(w) +
-                " octets continue on the next line",
-            apply_edits(content, edits), content);
+                      plural(edits.size(), "line") + " of exactly " + std::to_string(w) +
+                          " octets continue on the next line",
+                      apply_edits(content, edits), content);
     }
 }
 
@@ -65,15 +65,15 @@ void undo_long_lines(std::string_view content, Visitor& out) {
 // can be guessed: the signature separator "-- " (RFC 3676 §4.3) and the
 // soft line breaks of format=flowed text (RFC 3676 §4.2: a flowed line
 // ends in a space).
-void undo_trailing_whitespace(std::string_view content, const Node& root,
-                              Visitor& out) {
+void undo_trailing_whitespace(std::string_view content, const Node& root, Visitor& out) {
     std::vector<Edit> separators;
     std::vector<Edit> flowed;
     each_node(root, [&](const Node& n) {
         if (n.multipart() || !n.text()) return;
         const auto lines = lines_of(content, n.body_begin, n.end);
         for (std::size_t i = 0; i < lines.size(); ++i) {
-            const std::string_view l = content.substr(lines[i].begin, lines[i].end - lines[i].begin);
+            const std::string_view l =
+                content.substr(lines[i].begin, lines[i].end - lines[i].begin);
             if (l == "--") separators.push_back({lines[i].end, lines[i].end, " "});
             if (!n.flowed || l.empty() || l == "--" || l.back() == ' ' || i + 1 >= lines.size())
                 continue;
@@ -87,11 +87,12 @@ void undo_trailing_whitespace(std::string_view content, const Node& root,
     });
     if (!separators.empty()) {
         add_candidate(out, TransitChange::trailing_whitespace_stripped,
-            "the signature separator \"-- \" lost its space", apply_edits(content, separators),
-            content);
+                      "the signature separator \"-- \" lost its space",
+                      apply_edits(content, separators), content);
     }
     if (!flowed.empty()) {
-        add_candidate(out, TransitChange::trailing_whitespace_stripped,
+        add_candidate(
+            out, TransitChange::trailing_whitespace_stripped,
             plural(flowed.size(), "format=flowed line") + " lost the space that ends a flowed line",
             apply_edits(content, flowed), content);
     }
@@ -105,8 +106,7 @@ bool signature_part(const Node& n) {
 
 // An 8-bit part re-encoded for a 7-bit hop (RFC 6152 downgrade): decoded
 // again, with the Content-Transfer-Encoding it most likely had.
-void undo_transfer_encoding(std::string_view content, const Node& root,
-                            Visitor& out) {
+void undo_transfer_encoding(std::string_view content, const Node& root, Visitor& out) {
     struct Way {
         const char* cte;
         GMimeContentEncoding encoding;
@@ -130,14 +130,15 @@ void undo_transfer_encoding(std::string_view content, const Node& root,
                     decode(content.substr(n.body_begin, n.end - n.body_begin), encoding);
                 if (f == nullptr || !has_8bit(decoded)) return;
                 const std::string name = field_name_as_written(content, *f);
-                edits.push_back({f->begin, f->end,
-                                 *was == '\0' ? std::string() : name + ": " + was + "\r\n"});
+                edits.push_back(
+                    {f->begin, f->end, *was == '\0' ? std::string() : name + ": " + was + "\r\n"});
                 edits.push_back({n.body_begin, n.end, decoded});
                 where.push_back(part_name(n));
             });
             if (edits.empty()) break;
             std::string evidence = where.front() + " is " + cte + " with 8-bit text inside";
-            if (where.size() > 1) evidence += " (and " + plural(where.size() - 1, "other part") + ")";
+            if (where.size() > 1)
+                evidence += " (and " + plural(where.size() - 1, "other part") + ")";
             evidence += *was == '\0' ? "; undone without a Content-Transfer-Encoding field"
                                      : std::string("; undone as ") + was;
             add_candidate(out, change, evidence, apply_edits(content, edits), content);
@@ -160,14 +161,15 @@ void undo_base64_rewrap(std::string_view content, const Node& root, Visitor& out
             for (std::size_t p = 0; p < flat.size(); p += width) {
                 wrapped.append(flat, p, width).append("\r\n");
             }
-            if (!body.ends_with('\n') && wrapped.ends_with("\r\n")) wrapped.resize(wrapped.size() - 2);
+            if (!body.ends_with('\n') && wrapped.ends_with("\r\n"))
+                wrapped.resize(wrapped.size() - 2);
             if (wrapped != body) edits.push_back({n.body_begin, n.end, wrapped});
         });
         if (edits.empty()) continue;
         add_candidate(out, TransitChange::base64_rewrapped,
-            plural(edits.size(), "base64 part") + " re-cut at " + std::to_string(width) +
-                " columns",
-            apply_edits(content, edits), content);
+                      plural(edits.size(), "base64 part") + " re-cut at " + std::to_string(width) +
+                          " columns",
+                      apply_edits(content, edits), content);
     }
 }
 
@@ -224,10 +226,12 @@ void undo_charset(std::string_view content, const Node& root, Visitor& out) {
         const char* source;      // what the body is now
         const char* label;       // the label to write back
     };
-    static const Way kWays[] = {
-        {"utf-8", "ISO-8859-1", "UTF-8", "iso-8859-1"}, {"utf-8", "ISO-8859-1", "UTF-8", "ISO-8859-1"},
-        {"utf-8", "WINDOWS-1252", "UTF-8", "windows-1252"}, {"utf-8", "ISO-8859-15", "UTF-8", "iso-8859-15"},
-        {"", "UTF-8", "", "utf-8"}, {"", "UTF-8", "", "UTF-8"}};
+    static const Way kWays[] = {{"utf-8", "ISO-8859-1", "UTF-8", "iso-8859-1"},
+                                {"utf-8", "ISO-8859-1", "UTF-8", "ISO-8859-1"},
+                                {"utf-8", "WINDOWS-1252", "UTF-8", "windows-1252"},
+                                {"utf-8", "ISO-8859-15", "UTF-8", "iso-8859-15"},
+                                {"", "UTF-8", "", "utf-8"},
+                                {"", "UTF-8", "", "UTF-8"}};
     for (const Way& way : kWays) {
         std::vector<Edit> edits;
         each_node(root, [&](const Node& n) {
@@ -235,8 +239,8 @@ void undo_charset(std::string_view content, const Node& root, Visitor& out) {
             if (n.cte == "base64") return;
             const bool qp = n.cte == "quoted-printable";
             const std::string now = lower(n.charset);
-            const bool latin = now.starts_with("iso-8859-") || now.starts_with("windows-125") ||
-                               now == "latin1";
+            const bool latin =
+                now.starts_with("iso-8859-") || now.starts_with("windows-125") || now == "latin1";
             if (*way.from_label != '\0' ? now != way.from_label : !latin) return;
             const std::string_view raw = content.substr(n.body_begin, n.end - n.body_begin);
             const std::string body =
@@ -244,16 +248,18 @@ void undo_charset(std::string_view content, const Node& root, Visitor& out) {
             const Field* ct = find_field(n, "content-type");
             auto value = ct != nullptr ? charset_value(content, *ct) : std::nullopt;
             if (!has_8bit(body) || !value) return;
-            auto converted = convert(body, way.codeset, *way.source != '\0' ? way.source : now.c_str());
+            auto converted =
+                convert(body, way.codeset, *way.source != '\0' ? way.source : now.c_str());
             if (!converted) return;
             edits.push_back({value->first, value->second, way.label});
             edits.push_back({n.body_begin, n.end, qp ? ribbon_qp(*converted) : *converted});
         });
         if (edits.empty()) continue;
         add_candidate(out, TransitChange::body_charset_converted,
-            std::string("a text part labelled ") + (*way.from_label ? way.from_label : "Latin") +
-                " was " + way.label + " when signed",
-            apply_edits(content, edits), content);
+                      std::string("a text part labelled ") +
+                          (*way.from_label ? way.from_label : "Latin") + " was " + way.label +
+                          " when signed",
+                      apply_edits(content, edits), content);
     }
 }
 

@@ -2,7 +2,6 @@
 // header sections inside the signed part: folding, order, a list's
 // Subject tag, Content-Type parameters.
 #include "core/doctor_inverse.hpp"
-
 #include "core/encoders.hpp"
 
 namespace ribbon::doctor {
@@ -40,8 +39,12 @@ std::string unfold_field(std::string_view raw) {
 std::string fold_field(std::string_view raw) {
     std::string_view body = raw;
     std::string eol = "\r\n";
-    if (body.ends_with("\r\n")) body.remove_suffix(2);
-    else if (body.ends_with('\n')) { body.remove_suffix(1); eol = "\n"; }
+    if (body.ends_with("\r\n"))
+        body.remove_suffix(2);
+    else if (body.ends_with('\n')) {
+        body.remove_suffix(1);
+        eol = "\n";
+    }
     std::string out;
     while (body.size() > kFoldAt) {
         std::size_t at = body.find_last_of(" \t", kFoldAt);
@@ -73,7 +76,8 @@ void undo_folding(std::string_view content, const Node& root, Visitor& out) {
     if (!as_ribbon.empty()) {
         add_candidate(out, TransitChange::header_folded,
                       "header fields inside the signed part were refolded (" +
-                          plural(as_ribbon.size(), "field") + "); ribbon's signer folded them otherwise",
+                          plural(as_ribbon.size(), "field") +
+                          "); ribbon's signer folded them otherwise",
                       apply_edits(content, as_ribbon), content);
     }
     if (!unfolded.empty()) {
@@ -110,10 +114,9 @@ void undo_reorder(std::string_view content, const Node& root, Visitor& out) {
                 for (std::size_t i : order) section.append(raw_of(content, n.fields[i]));
                 const std::string name = field_name_as_written(content, n.fields[from]);
                 add_candidate(out, TransitChange::header_reordered,
-                              "the " + name + " field of " + part_name(n) +
-                                  " was field " + std::to_string(to + 1) + " of " +
-                                  std::to_string(count) + " when signed, now " +
-                                  std::to_string(from + 1),
+                              "the " + name + " field of " + part_name(n) + " was field " +
+                                  std::to_string(to + 1) + " of " + std::to_string(count) +
+                                  " when signed, now " + std::to_string(from + 1),
                               apply_edits(content, {{begin, end, section}}), content);
             }
         }
@@ -222,15 +225,15 @@ void undo_ct_params(std::string_view content, const Node& root, Visitor& out) {
                     c = is_lower ? static_cast<char>(std::toupper(static_cast<unsigned char>(c)))
                                  : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
                 }
-                add_candidate(out, TransitChange::content_type_parameter_changed,
-                              where + " was " + (is_lower ? "upper" : "lower") +
-                                  " case when signed",
-                              apply_edits(content, {{p.value_begin, p.end, flipped}}), content);
+                add_candidate(
+                    out, TransitChange::content_type_parameter_changed,
+                    where + " was " + (is_lower ? "upper" : "lower") + " case when signed",
+                    apply_edits(content, {{p.value_begin, p.end, flipped}}), content);
             }
             if (p.name != "boundary") {
                 add_candidate(out, TransitChange::content_type_parameter_changed,
-                              where + " was added",
-                              apply_edits(content, {{p.begin, p.end, ""}}), content);
+                              where + " was added", apply_edits(content, {{p.begin, p.end, ""}}),
+                              content);
             }
         }
     });

@@ -54,7 +54,8 @@ void undo_added_parts(std::string_view content, const Node& root, Visitor& out) 
             add_candidate(out, TransitChange::part_added,
                           part_name(last) + " (" + last.type + "/" + last.subtype +
                               ") was added at the end of " + part_name(n),
-                          apply_edits(content, {{n.part_delimiters.back(), last.end, ""}}), content);
+                          apply_edits(content, {{n.part_delimiters.back(), last.end, ""}}),
+                          content);
         }
         // The close delimiter follows the last part: "\r\n--b--".
         const std::string close = "--" + n.boundary + "--";
@@ -62,7 +63,8 @@ void undo_added_parts(std::string_view content, const Node& root, Visitor& out) 
         if (at == std::string_view::npos || at >= n.end) return;
         const std::size_t after = at + close.size();
         const std::size_t eol = content.find('\n', after);
-        const std::size_t line_end = eol == std::string_view::npos || eol >= n.end ? n.end : eol + 1;
+        const std::size_t line_end =
+            eol == std::string_view::npos || eol >= n.end ? n.end : eol + 1;
         for (std::size_t cut : {line_end, after}) {
             if (cut >= n.end) continue;
             add_candidate(out, TransitChange::footer_added,

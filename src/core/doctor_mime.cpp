@@ -36,7 +36,8 @@ void read_content_type(Node& node, const std::string& value) {
     if (!type) return;
     if (const char* t = g_mime_content_type_get_media_type(type.get())) node.type = lower(t);
     if (const char* s = g_mime_content_type_get_media_subtype(type.get())) node.subtype = lower(s);
-    if (const char* b = g_mime_content_type_get_parameter(type.get(), "boundary")) node.boundary = b;
+    if (const char* b = g_mime_content_type_get_parameter(type.get(), "boundary"))
+        node.boundary = b;
     if (const char* c = g_mime_content_type_get_parameter(type.get(), "charset")) node.charset = c;
     const char* f = g_mime_content_type_get_parameter(type.get(), "format");
     node.flowed = f != nullptr && lower(f) == "flowed";
@@ -61,7 +62,8 @@ void read_header(std::string_view content, Node& node) {
             Field f;
             f.begin = pos;
             f.end = next;
-            f.name = colon == std::string_view::npos ? std::string() : lower(trim(line.substr(0, colon)));
+            f.name = colon == std::string_view::npos ? std::string()
+                                                     : lower(trim(line.substr(0, colon)));
             node.fields.push_back(std::move(f));
         }
         pos = next;
@@ -87,8 +89,10 @@ void walk_into(std::string_view content, Node& node, int depth) {
         child.end = child.begin + p.size();
         // The delimiter line before the part, with the line break before it.
         std::size_t d = content.rfind("--" + node.boundary, child.begin);
-        if (d != std::string_view::npos && d >= 2 && content.compare(d - 2, 2, "\r\n") == 0) d -= 2;
-        else if (d != std::string_view::npos && d >= 1 && content[d - 1] == '\n') d -= 1;
+        if (d != std::string_view::npos && d >= 2 && content.compare(d - 2, 2, "\r\n") == 0)
+            d -= 2;
+        else if (d != std::string_view::npos && d >= 1 && content[d - 1] == '\n')
+            d -= 1;
         node.part_delimiters.push_back(d == std::string_view::npos ? child.begin : d);
         // GMime's content-type defaults (RFC 2046 §5.1.5: message/rfc822 in
         // multipart/digest) do not matter for the doctor's edits.
@@ -117,8 +121,10 @@ std::string_view field_value(std::string_view content, const Field& field) {
     std::string_view raw = content.substr(field.begin, field.end - field.begin);
     const std::size_t colon = raw.find(':');
     raw = colon == std::string_view::npos ? std::string_view() : raw.substr(colon + 1);
-    if (raw.ends_with("\r\n")) raw.remove_suffix(2);
-    else if (raw.ends_with('\n')) raw.remove_suffix(1);
+    if (raw.ends_with("\r\n"))
+        raw.remove_suffix(2);
+    else if (raw.ends_with('\n'))
+        raw.remove_suffix(1);
     return raw;
 }
 
