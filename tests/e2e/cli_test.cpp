@@ -22,7 +22,7 @@ TEST(Cli, HelpAndVersion) {
     ProcessResult r = run_process({ribbon_binary(), "--version"});
     EXPECT_EQ(r.exit_code, 0);
     EXPECT_EQ(r.out.rfind("ribbon ", 0), 0u) << r.out;
-    for (const char* cmd : {"sign", "verify"}) {
+    for (const char* cmd : {"sign", "verify", "doctor"}) {
         r = run_process({ribbon_binary(), cmd, "--help"});
         EXPECT_EQ(r.exit_code, 0) << cmd;
         EXPECT_NE(r.out.find("Usage:"), std::string::npos) << cmd << ": " << r.out;

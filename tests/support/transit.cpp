@@ -147,6 +147,141 @@ std::string downgrade_8bit(const std::string& m) {
     });
 }
 
+std::string add_footer_part(const std::string& m) {
+    mime::Entity e = mime::parse_entity(m);
+    const std::string eol = eol_of(m);
+    std::string inner_fields;
+    std::vector<mime::Field> outer;
+    for (const auto& f : e.fields) {
+        const std::string n = lower(f.name);
+        if (n.rfind("content-", 0) == 0) inner_fields += f.raw;
+        else if (n != "mime-version") outer.push_back(f);
+    }
+    const std::string b = "list-footer-boundary";
+    outer.push_back({"MIME-Version", "MIME-Version: 1.0" + eol});
+    outer.push_back({"Content-Type", "Content-Type: multipart/mixed; boundary=\"" + b + "\"" + eol});
+    e.fields = outer;
+    e.separator = eol;
+    e.body = "--" + b + eol + inner_fields + eol + e.body + eol + "--" + b + eol +
+             "Content-Type: text/plain; charset=us-ascii" + eol + eol +
+             "Lists mailing list" + eol + "lists@lists.example.org" + eol + "--" + b + "--" + eol;
+    return e.raw();
+}
+
+std::string append_footer(const std::string& m) {
+    const std::string eol = eol_of(m);
+    bool done = false;
+    return mime::map_leaves(m, [&](mime::Entity& e) {
+        if (done || mime::content_type_of(e).type.rfind("text/", 0) != 0) return;
+        done = true;
+        if (!e.body.empty() && e.body.back() != '\n') e.body += eol;
+        e.body += "_______________________________________________" + eol +
+                  "Lists mailing list" + eol + "lists@lists.example.org" + eol;
+    });
+}
+
+std::string change_inner_boundaries(const std::string& m) {
+    // Every boundary parameter after the first (the top-level one).
+    std::vector<std::string> found;
+    const std::string key = "boundary=";
+    const std::string low = lower(m);
+    for (size_t at = low.find(key); at != std::string::npos; at = low.find(key, at + 1)) {
+        size_t b = at + key.size();
+        const bool quoted = b < m.size() && m[b] == '"';
+        if (quoted) ++b;
+        size_t e = b;
+        while (e < m.size() && (quoted ? m[e] != '"' : !std::isspace(static_cast<unsigned char>(m[e])) && m[e] != ';')) ++e;
+        found.push_back(m.substr(b, e - b));
+    }
+    // Only in the parameter and at the start of delimiter lines: the same
+    // characters elsewhere (inside base64) are content.
+    std::string out = m;
+    for (size_t i = 1; i < found.size(); ++i) {
+        const std::string to = "gateway-" + std::to_string(i) + "-" + found[i];
+        for (const std::string& prefix : {std::string("\n--"), std::string("boundary=\""), std::string("boundary=")}) {
+            const std::string from = prefix + found[i];
+            for (size_t at = out.find(from); at != std::string::npos; at = out.find(from, at + prefix.size() + to.size())) {
+                const size_t end = at + from.size();
+                if (end < out.size() && prefix == "boundary=" && out[end] != ';' && out[end] != '\r' && out[end] != '\n') continue;
+                out.replace(at + prefix.size(), found[i].size(), to);
+            }
+        }
+    }
+    return out;
+}
+
+std::string fold_inner_headers(const std::string& m, size_t width) {
+    return mime::map_leaves(m, [&](mime::Entity& e) {
+        const std::string headers = refold_outer_headers(e.headers_raw() + e.separator, width);
+        e.fields = mime::parse_entity(headers).fields;
+    });
+}
+
+std::string swap_inner_header_fields(const std::string& m) {
+    bool done = false;
+    return mime::map_leaves(m, [&](mime::Entity& e) {
+        if (done || e.fields.size() < 2) return;
+        done = true;
+        std::swap(e.fields[0], e.fields[1]);
+    });
+}
+
+namespace {
+// UTF-8 to ISO-8859-1 for the characters it has; false when there is
+// another one.
+bool utf8_to_latin1(const std::string& in, std::string& out) {
+    out.clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+        const auto c = static_cast<unsigned char>(in[i]);
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if ((c == 0xC2 || c == 0xC3) && i + 1 < in.size()) {
+            out += static_cast<char>(((c & 0x03) << 6) | (static_cast<unsigned char>(in[++i]) & 0x3F));
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+}  // namespace
+
+std::string convert_charset_to_latin1(const std::string& m) {
+    return mime::map_leaves(m, [&](mime::Entity& e) {
+        const mime::ContentType ct = mime::content_type_of(e);
+        if (ct.type.rfind("text/", 0) != 0 || lower(ct.param("charset")) != "utf-8") return;
+        const std::string cte = mime::transfer_encoding_of(e);
+        if (cte == "base64") return;
+        const bool qp = cte == "quoted-printable";
+        std::string latin1;
+        if (!utf8_to_latin1(qp ? mime::qp_decode(e.body) : e.body, latin1)) return;
+        e.body = qp ? mime::qp_encode(latin1) : latin1;
+        for (auto& f : e.fields) {
+            if (lower(f.name) != "content-type") continue;
+            const size_t at = lower(f.raw).find("charset=");
+            const size_t v = at + 8 + (f.raw[at + 8] == '"' ? 1 : 0);
+            f.raw.replace(v, 5, "iso-8859-1");
+        }
+    });
+}
+
+std::string to_bare_cr(const std::string& m) {
+    std::string out;
+    for (size_t i = 0; i < m.size(); ++i) {
+        if (m[i] == '\r' && i + 1 < m.size() && m[i + 1] == '\n') continue;
+        out += m[i] == '\n' ? '\r' : m[i];
+    }
+    return out;
+}
+
+std::string to_cr_crlf(const std::string& m) {
+    std::string out;
+    for (size_t i = 0; i < m.size(); ++i) {
+        if (m[i] == '\n') out += i > 0 && m[i - 1] == '\r' ? "\r\n" : "\r\r\n";
+        else out += m[i];
+    }
+    return out;
+}
+
 namespace {
 std::string lf_then_crlf(const std::string& m) { return lf_to_crlf(crlf_to_lf(m)); }
 std::string refold40(const std::string& m) { return refold_outer_headers(m, 40); }
