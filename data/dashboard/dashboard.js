@@ -88,7 +88,8 @@ const todayLine = {
     ctx.stroke();
     ctx.fillStyle = COLOURS.today;
     ctx.font = '12px sans-serif';
-    ctx.fillText('today', x + 4, top + 12);
+    ctx.textAlign = 'center';
+    ctx.fillText('today', x, top - 4);
     ctx.restore();
   },
 };
@@ -147,6 +148,7 @@ async function loadIds() {
     },
     options: {
       indexAxis: 'y',
+      layout: { padding: { top: 16 } },  // room for the "today" label
       scales: {
         x: {
           type: 'linear',

@@ -11,6 +11,8 @@
 // only with TLS and a password, since the page shows customers' failures
 // and the organisation's certificates, and a password sent without TLS is
 // no protection (RFC 7617 §4).
+#include <arpa/inet.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -46,6 +48,11 @@ std::string listen_address(const std::string& listen) {
     return colon == std::string::npos ? listen : listen.substr(0, colon);
 }
 
+bool is_ip_address(const std::string& text) {
+    unsigned char buf[sizeof(in6_addr)];
+    return inet_pton(AF_INET, text.c_str(), buf) == 1 || inet_pton(AF_INET6, text.c_str(), buf) == 1;
+}
+
 // The server's settings, or nullopt with the reason on stderr.
 std::optional<http::ServerSettings> server_settings(const DashboardArgs& args, Secret& password) {
     http::ServerSettings s;
@@ -63,7 +70,10 @@ std::optional<http::ServerSettings> server_settings(const DashboardArgs& args, S
         return std::nullopt;
     }
     s.password = password.bytes;
-    if (!http::is_loopback(listen_address(args.listen))) {
+    // A value that is no IP address at all is left to Server::start, which
+    // says what is wrong with it.
+    const std::string address = listen_address(args.listen);
+    if (is_ip_address(address) && !http::is_loopback(address)) {
         if (args.tls_cert.empty() || args.tls_key.empty() || s.password.empty()) {
             std::fprintf(stderr,
                          "ribbon dashboard: --listen %s is not a loopback address: a dashboard "

@@ -185,6 +185,14 @@ TEST(DashboardCli, RemoteListenerNeedsTlsAndAPassword) {
         EXPECT_FALSE(std::filesystem::exists(tmp / "ribbon.db"));
     }
 
+    // A value that is not address:port is named as such.
+    const ProcessResult bad = run_process({ribbon_binary(), "dashboard", "--store", store,
+                                           "--listen", "localhost:9426"});
+    EXPECT_EQ(bad.exit_code, 78) << bad.describe();
+    EXPECT_TRUE(bad.err.starts_with("ribbon dashboard: ")) << bad.err;
+    EXPECT_NE(bad.err.find("--listen"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("localhost:9426"), std::string::npos) << bad.err;
+
     DashboardRig rig;
     ASSERT_EQ(rig.error(), "");
     ASSERT_EQ(rig.start({"--tls-cert", (tmp / "tls.pem").string(), "--tls-key",
