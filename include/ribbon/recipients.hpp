@@ -186,6 +186,49 @@ inline constexpr UnixTime kCertificateSeenResolution = 3600;
 // the daemon's user) can still run it (docs/STORE.md "Read-only access").
 enum class StoreAccess { read_write, read_only };
 
+// ---- message activity (`ribbon dashboard`, docs/STORE.md "Activity") --------
+// What became of outgoing mail, kept in the store by the daemons so that
+// the counts survive restarts and add up across the hosts that share one
+// PostgreSQL database. The store keeps what it is given; it does not count
+// by itself.
+
+// The results a message can have, and so the only `result` values the
+// store accepts: signed; passed on unsigned (not ribbon's mail, already
+// S/MIME, the recipient policy, or a failure whose action is "accept");
+// answered with a temporary failure; rejected.
+inline constexpr std::string_view kMessageResults[] = {"signed", "unsigned", "tempfail", "reject"};
+
+// How many messages one host's front end handled with one result (and
+// reason) in one hour.
+struct MessageCount {
+    UnixTime hour = 0;      // the hour's first second: a multiple of 3600
+    std::string host;       // the host that counted them (its name, as the daemon knows it)
+    std::string front_end;  // "milter", "relay", "sendmail"
+    std::string result;     // one of kMessageResults
+    // Why: for "unsigned" the reason ("not-ours", "policy", or a failure
+    // kind), for "tempfail"/"reject" the failure kind; "" for "signed".
+    std::string reason;
+    std::uint64_t messages = 0;
+};
+
+// One message that failed to be signed, with its reason, for people to read.
+struct FailureRecord {
+    UnixTime time = 0;
+    std::string host;
+    std::string front_end;
+    std::string result;  // what became of it: one of kMessageResults, never "signed"
+    std::string kind;    // the failure kind: "no_key", "bad_message", "internal_error"
+    std::string detail;  // the error's message (stored cut to kFailureDetailLimit octets)
+};
+
+// The failures kept: the latest kFailuresKept, none older than
+// kFailureRetention (by the clock of the host adding them).
+inline constexpr std::size_t kFailuresKept = 1000;
+inline constexpr UnixTime kFailureRetention = 30 * 86400;
+inline constexpr std::size_t kFailureDetailLimit = 1000;
+// The longest host, front end, result, reason or kind the store keeps.
+inline constexpr std::size_t kActivityLabelLimit = 255;
+
 class RecipientStore {
 public:
     // Opens (creating when absent: the SQLite file, never a PostgreSQL
@@ -274,6 +317,32 @@ public:
 
     // Every sender in address (byte) order, a page at a time, like for_each.
     virtual Result<void> for_each_sender(const std::function<bool(const SenderRecord&)>& visit) = 0;
+
+    // ---- message activity (the types above) -------------------------------
+
+    // Adds each count's messages to its (hour, host, front_end, result,
+    // reason) row, created at 0 when new, all in one write transaction: two
+    // hosts adding to the same row lose nothing. Refuses the whole batch
+    // (permanent malformed_message, nothing added) when a count's hour is
+    // not a multiple of 3600 or negative, its result is not one of
+    // kMessageResults, its host or front end is empty, a label is longer
+    // than kActivityLabelLimit, or its messages exceed INT64_MAX. Labels are
+    // stored as UTF-8 (invalid bytes become U+FFFD). Counts of 0 are skipped.
+    virtual Result<void> add_message_counts(std::span<const MessageCount> counts) = 0;
+
+    // Every row whose hour is at or after `since`, by hour, then host, front
+    // end, result and reason (byte order).
+    virtual Result<std::vector<MessageCount>> message_counts(UnixTime since) = 0;
+
+    // Adds the failures in one write transaction, then deletes those older
+    // than kFailureRetention and all but the latest kFailuresKept. Refused
+    // like add_message_counts (the result "signed" too, and an empty kind);
+    // the detail is cut to kFailureDetailLimit octets and cleaned to UTF-8.
+    virtual Result<void> add_failures(std::span<const FailureRecord> failures) = 0;
+
+    // The latest `limit` failures, newest first (by time, then by the order
+    // they were added).
+    virtual Result<std::vector<FailureRecord>> recent_failures(std::size_t limit) = 0;
 };
 
 }  // namespace ribbon

@@ -62,6 +62,8 @@ void register_learn(CLI::App& app, int& exit_code);
 void register_recipients(CLI::App& app, int& exit_code);
 // senders (senders_command.cpp)
 void register_senders(CLI::App& app, int& exit_code);
+// dashboard (dashboard_command.cpp, dashboard_api.cpp)
+void register_dashboard(CLI::App& app, int& exit_code);
 
 // A password or passphrase, wiped when it goes out of scope.
 struct Secret {

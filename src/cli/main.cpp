@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
     ribbon::cli::register_learn(app, exit_code);
     ribbon::cli::register_recipients(app, exit_code);
     ribbon::cli::register_senders(app, exit_code);
+    ribbon::cli::register_dashboard(app, exit_code);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -48,7 +48,8 @@ std::string pg_hex60(std::string_view column) {
     return std::string("('x' || substr(").append(column).append(", 1, 15))::bit(60)::bigint");
 }
 
-const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA", "", &pg_hex60};
+const Dialect kPostgres{"TEXT COLLATE \"C\"", "BYTEA", "", &pg_hex60,
+                        "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"};
 
 // Connection settings ribbon supplies unless the URL has its own.
 // https://www.postgresql.org/docs/15/libpq-connect.html#LIBPQ-PARAMKEYWORDS

@@ -22,7 +22,7 @@ namespace {
 
 // Migration 1. The ribbon_schema table comes first: its row for this
 // migration is written in the same transaction. Migrations 2 and 3 (key
-// continuity) are in sightings.cpp.
+// continuity) are in sightings.cpp, 4 (message activity) in activity.cpp.
 const std::vector<Migration> kMigrations = {
     {1,
      "recipients, their clients and certificates",
@@ -71,6 +71,7 @@ const std::vector<Migration> kMigrations = {
      }},
     sightings_migration(),
     compact_message_keys_migration(),
+    activity_migration(),
 };
 
 // ---- the statements ----------------------------------------------------------
@@ -177,8 +178,10 @@ std::array<std::string, kStmtCount> build_statements() {
         "SELECT name, MAX(CASE smime WHEN 'supported' THEN 2 WHEN 'unsupported' THEN 1 ELSE 0 "
         "END), "
         "COUNT(DISTINCT address) FROM recipient_clients GROUP BY name ORDER BY 3 DESC, name";
-    for (std::size_t i = static_cast<std::size_t>(kFirstSightingStmt); i < kStmtCount; ++i)
-        s[i] = sighting_sql(static_cast<Stmt>(i));
+    for (std::size_t i = static_cast<std::size_t>(kFirstSightingStmt); i < kStmtCount; ++i) {
+        const auto id = static_cast<Stmt>(i);
+        s[i] = id < kFirstActivityStmt ? sighting_sql(id) : activity_sql(id);
+    }
     return s;
 }
 
@@ -343,7 +346,7 @@ std::string_view statement_purpose(Stmt s) {
         case Stmt::per_client:
             return "counting";
         default:
-            return sighting_purpose(s);
+            return s < kFirstActivityStmt ? sighting_purpose(s) : activity_purpose(s);
     }
 }
 
@@ -375,6 +378,9 @@ std::string render_ddl(std::string_view ddl, const Dialect& dialect) {
         } else if (ddl.substr(brace).starts_with("{bytes}")) {
             out.append(dialect.bytes);
             pos = brace + 7;
+        } else if (ddl.substr(brace).starts_with("{row_id}")) {
+            out.append(dialect.row_id);
+            pos = brace + 8;
         } else if (ddl.substr(brace).starts_with("{table_options}")) {
             out.append(dialect.table_options);
             pos = brace + 15;

@@ -25,7 +25,7 @@
 namespace ribbon::store {
 
 // The newest schema this ribbon knows (the last migration's version).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // A statement parameter. Blob is bound as binary (BLOB / BYTEA).
 struct Blob {
@@ -60,9 +60,17 @@ enum class Stmt : std::size_t {
     forget_message_keys,
     forget_keys,
     expire_message_keys,
+    // Message activity (activity.cpp), from here to the end.
+    add_message_count,      // $1 hour .. $5 reason, $6 messages added
+    message_counts_since,   // rows with hour >= $1
+    insert_failure,
+    expire_old_failures,    // time < $1
+    expire_extra_failures,  // all but the latest kFailuresKept
+    recent_failures,        // the latest $1
 };
-inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::expire_message_keys) + 1;
+inline constexpr std::size_t kStmtCount = static_cast<std::size_t>(Stmt::recent_failures) + 1;
 inline constexpr Stmt kFirstSightingStmt = Stmt::sender_page;
+inline constexpr Stmt kFirstActivityStmt = Stmt::add_message_count;
 
 // What `s` does, for error messages ("recording an observation").
 std::string_view statement_purpose(Stmt s);
@@ -89,6 +97,10 @@ struct Dialect {
     // column as an integer (60 bits: positive on both backends), for
     // migration 3, which turns stored digests into compact keys.
     std::string (*hex60)(std::string_view column);
+    // {row_id}: an integer primary key the database numbers by itself, in
+    // the order rows are added: "INTEGER PRIMARY KEY" (SQLite's rowid) /
+    // "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY".
+    std::string_view row_id;
 };
 
 // The value {hex60:...} gives for a lower-case hex digest, computed here.
@@ -105,9 +117,14 @@ const std::vector<Migration>& migrations();
 // (sightings.cpp).
 Migration sightings_migration();
 Migration compact_message_keys_migration();
-// The SQL and purpose of the statements from kFirstSightingStmt on.
+// Migration 4, message counts and recent failures (activity.cpp).
+Migration activity_migration();
+// The SQL and purpose of the statements from kFirstSightingStmt to
+// kFirstActivityStmt, and from there on.
 std::string sighting_sql(Stmt s);
 std::string_view sighting_purpose(Stmt s);
+std::string activity_sql(Stmt s);
+std::string_view activity_purpose(Stmt s);
 std::string render_ddl(std::string_view ddl, const Dialect& dialect);
 
 // One result row, read by column index (columns as each statement lists them).
@@ -165,6 +182,11 @@ class SqlStore : public RecipientStore {
     Result<std::optional<SenderRecord>> find_sender(std::string_view address) override;
     Result<std::optional<SenderRecord>> forget_sender(std::string_view address) override;
     Result<void> for_each_sender(const std::function<bool(const SenderRecord&)>& visit) override;
+    // activity.cpp
+    Result<void> add_message_counts(std::span<const MessageCount> counts) override;
+    Result<std::vector<MessageCount>> message_counts(UnixTime since) override;
+    Result<void> add_failures(std::span<const FailureRecord> failures) override;
+    Result<std::vector<FailureRecord>> recent_failures(std::size_t limit) override;
 
   protected:
     // `label` names the store in error messages: the SQLite file, or the

@@ -59,7 +59,7 @@ std::string sqlite_hex60(std::string_view column) {
     return out + ")";
 }
 
-const Dialect kSqlite{"TEXT", "BLOB", " WITHOUT ROWID", &sqlite_hex60};
+const Dialect kSqlite{"TEXT", "BLOB", " WITHOUT ROWID", &sqlite_hex60, "INTEGER PRIMARY KEY"};
 
 struct DbCloser {
     void operator()(sqlite3* db) const { sqlite3_close_v2(db); }

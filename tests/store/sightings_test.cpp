@@ -114,8 +114,8 @@ SuitePostgres Sightings::s_pg;
 
 // A schema-1 database (this ribbon's migration 1 is unchanged, so dropping
 // migration 2's tables and the rows of 2 and 3 gives exactly what the
-// release before key continuity left) with recipients in it is migrated to
-// 3 on open, its data kept.
+// release before key continuity left; migration 4's tables go too) with
+// recipients in it is migrated to 4 on open, its data kept.
 TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
     Observation o;
     o.address = kAlice;
@@ -126,6 +126,8 @@ TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
     ASSERT_OK(store->record(o));
     ASSERT_OK(store->set_override("bob@customer.example", RecipientOverride::opaque, kT0));
     store.reset();
+    raw_sql(url, "DROP TABLE recent_failures");
+    raw_sql(url, "DROP TABLE message_counts");
     raw_sql(url, "DROP TABLE key_messages");
     raw_sql(url, "DROP TABLE key_certificates");
     raw_sql(url, "DROP TABLE key_sightings");
@@ -134,8 +136,8 @@ TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
 
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 3);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 3);
+    EXPECT_EQ(store->schema_version(), 4);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
     EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 2"),
               "key continuity: key_sightings, key_certificates, key_messages");
     auto found = store->find(kAlice);
@@ -155,7 +157,7 @@ TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
 }
 
 // A schema-2 database, whose key_messages held 64-hex-digit digests, is
-// migrated to 3: its message keys become 60-bit prefixes (the values below
+// migrated to 3 (and 4): its message keys become 60-bit prefixes (the values below
 // computed independently, with Python's hashlib), and a message counted
 // before the upgrade stays counted.
 TEST_P(Sightings, MigrationFromSchemaTwoKeepsTheCountedMessages) {
@@ -176,11 +178,13 @@ TEST_P(Sightings, MigrationFromSchemaTwoKeepsTheCountedMessages) {
                      "), ('alice@customer.example', '" + spki +
                      "', '3c4b416d811a15111c27ca7e32a43abc549586fa2aa1ca7d11b26af2ea775588', " +
                      std::to_string(kT0 + 1) + ")");
-    raw_sql(url, "DELETE FROM ribbon_schema WHERE version = 3");
+    raw_sql(url, "DROP TABLE recent_failures");
+    raw_sql(url, "DROP TABLE message_counts");
+    raw_sql(url, "DELETE FROM ribbon_schema WHERE version >= 3");
 
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 3);
+    EXPECT_EQ(store->schema_version(), 4);
     EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 3"),
               "key continuity: key_messages keyed by 60-bit digest prefixes");
     EXPECT_EQ(raw_sql(url, "SELECT message_prefix FROM key_messages WHERE counted_at = " +

@@ -114,9 +114,9 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
 SuitePostgres StoreTest::s_pg;
 
 TEST_P(StoreTest, OpensAndMigratesToTheCurrentVersion) {
-    EXPECT_EQ(store->schema_version(), 3);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 3);
-    EXPECT_EQ(count("SELECT MAX(version) FROM ribbon_schema"), 3);
+    EXPECT_EQ(store->schema_version(), 4);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
+    EXPECT_EQ(count("SELECT MAX(version) FROM ribbon_schema"), 4);
     EXPECT_EQ(count("SELECT COUNT(*) FROM recipients"), 0);
 }
 
@@ -473,8 +473,8 @@ TEST_P(StoreTest, ReopenKeepsTheDataAndDoesNotMigrateAgain) {
     store.reset();
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 3);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 3);
+    EXPECT_EQ(store->schema_version(), 4);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
     EXPECT_EQ(raw_sql(url, "SELECT SUM(applied_at) FROM ribbon_schema"), applied);
     const RecipientRecord r = must_find(kAlice);
     EXPECT_EQ(r.message_count, 1u);
@@ -494,7 +494,7 @@ TEST_P(StoreTest, NewerSchemaIsRefused) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::store_corrupt);
     EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
-    EXPECT_NE(r.error().message().find("schema version 7 is newer than this ribbon (3)"),
+    EXPECT_NE(r.error().message().find("schema version 7 is newer than this ribbon (4)"),
               std::string::npos)
         << r.error().message();
 }
@@ -545,7 +545,7 @@ TEST_P(StoreTest, TwoProcessesAtOnceLoseNoUpdate) {
     ASSERT_TRUE(store);
     EXPECT_EQ(count("SELECT SUM(message_count) FROM recipients"), 2 * kPerChild);
     EXPECT_EQ(count("SELECT SUM(message_count) FROM recipient_clients"), 2 * kPerChild);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 3);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
     for (int a = 0; a < 10; ++a) {
         const RecipientRecord r = must_find(shared_address(a));
         EXPECT_EQ(r.message_count, 40u);
