@@ -36,7 +36,7 @@ Observation customer(const std::string& address, UnixTime t, SmimeSupport capabi
     ClientSighting c;
     c.name = client;
     c.version = "1";
-    c.evidence = "User-Agent: " + client;
+    c.evidence = std::string("User-Agent: ").append(client);
     c.smime = client_smime;
     o.client = c;
     return o;
