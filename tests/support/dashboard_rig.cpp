@@ -36,7 +36,8 @@ Observation customer(const std::string& address, UnixTime t, SmimeSupport capabi
     ClientSighting c;
     c.name = client;
     c.version = "1";
-    c.evidence = std::string("User-Agent: ").append(client);
+    c.evidence = "User-Agent: ";
+    c.evidence += client;
     c.smime = client_smime;
     o.client = c;
     return o;
