@@ -92,22 +92,28 @@ TEST(KeystoreAddress, EmptyLabelsAreRefusedByEveryCommand) {
 // bytes escaped.
 TEST(KeystoreAddress, InvalidUtf8IsADataError) {
     AddressStore s;
-    const std::pair<std::string, std::string> bad[] = {
-        {"\xFF@bank.example", "\\xFF@bank.example"},
-        {"a@b\xC0\xAF.example", "a@b\\xC0\\xAF.example"},         // overlong '/'
-        {"a\xE2\x82@bank.example", "a\\xE2\\x82@bank.example"},   // truncated
-        {"a@\xED\xA0\x80.example", "a@\\xED\\xA0\\x80.example"},  // a surrogate
+    // The address, the argument as the command line gave it (terminal_safe)
+    // and as the keystore's message shows it.
+    struct Bad {
+        std::string address, argument, shown;
     };
-    for (const auto& [address, shown] : bad) {
+    const Bad bad[] = {
+        {"\xFF@bank.example", "\\xff@bank.example", "\\xFF@bank.example"},
+        {"a@b\xC0\xAF.example", "a@b\\xc0\\xaf.example", "a@b\\xC0\\xAF.example"},  // overlong '/'
+        {"a\xE2\x82@bank.example", "a\\xe2\\x82@bank.example", "a\\xE2\\x82@bank.example"},  // truncated
+        {"a@\xED\xA0\x80.example", "a@\\xed\\xa0\\x80.example",
+         "a@\\xED\\xA0\\x80.example"},  // a surrogate
+    };
+    for (const auto& [address, argument, shown] : bad) {
         ProcessResult r = s.keys({"generate", address, "--type", "ec-p256"});
         EXPECT_EQ(r.exit_code, 65) << shown << ": " << r.describe();
-        EXPECT_EQ(r.err, refusal("keys generate", address, shown, "it is not valid UTF-8"));
+        EXPECT_EQ(r.err, refusal("keys generate", argument, shown, "it is not valid UTF-8"));
         r = s.keys({"dev-ca", "issue", address});
         EXPECT_EQ(r.exit_code, 65) << shown << ": " << r.describe();
         r = run_process({ribbon_binary(), "sign", "--keystore", s.dir.string(), "--id", address},
                         message_from("x@bank.example"));
         EXPECT_EQ(r.exit_code, 65) << shown << ": " << r.describe();
-        EXPECT_EQ(r.err, refusal("sign", address, shown, "it is not valid UTF-8"));
+        EXPECT_EQ(r.err, refusal("sign", argument, shown, "it is not valid UTF-8"));
     }
     EXPECT_EQ(s.entries(), std::vector<std::string>{"dev-ca"});
 }
