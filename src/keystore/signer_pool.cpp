@@ -146,4 +146,11 @@ Result<std::shared_ptr<const ActiveSigner>> SignerPool::get(const SignerRule& ru
 
 const std::vector<std::string>& SignerPool::warnings() const noexcept { return m_impl->warnings; }
 
+std::vector<CertificateInfo> SignerPool::certificates() const {
+    std::lock_guard lock(m_impl->mutex);
+    std::vector<CertificateInfo> out;
+    for (const auto& [address, cached] : m_impl->cache) out.push_back(cached.signer->entry.certificate);
+    return out;
+}
+
 }  // namespace ribbon
