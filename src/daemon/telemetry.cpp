@@ -148,6 +148,7 @@ void Telemetry::count(std::string_view result, std::string_view reason) {
     const std::int64_t hour = unix_now() / 3600 * 3600;
     std::lock_guard lock(m_mutex);
     ++m_hourly[{hour, std::string(result), std::string(reason)}];
+    if (m_hourly.size() > kMaxHourlyCounts) m_hourly.erase(m_hourly.begin());  // the oldest hour's
 }
 
 void Telemetry::remember_failure(std::string_view result, std::string_view kind, const std::string& detail) {

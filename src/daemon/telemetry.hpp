@@ -61,6 +61,9 @@ public:
     // The history keeps at most this many failures between two drains (the
     // newest ones).
     static constexpr std::size_t kMaxRecentFailures = 200;
+    // And at most this many hourly counts (about four weeks of every
+    // result and reason): the oldest go first when nobody drains them.
+    static constexpr std::size_t kMaxHourlyCounts = 10000;
 
     // For one daemon: its messages and connections carry its front_end label.
     explicit Telemetry(FrontEndKind front_end);
