@@ -127,6 +127,9 @@ struct InboundSettings {
 struct MetricsSettings {
     // "address:port" ("[::1]:9425"): an IP address, not a name. Empty: off.
     std::string listen;
+    // The relay's, when the milter and the relay read one file and so
+    // need a port each; empty: the relay uses `listen`.
+    std::string relay_listen;
     // A listen address that is not loopback is refused unless this is set:
     // the metrics tell who signs how much, which is no one else's business.
     bool allow_remote = false;

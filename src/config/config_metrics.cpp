@@ -31,30 +31,36 @@ std::optional<bool> loopback(const std::string& host) {
 void read_metrics(std::string_view origin, const toml::table& t, MetricsSettings& m) {
     Section s(origin, t, "metrics");
     if (auto v = s.boolean("allow_remote")) m.allow_remote = *v;
-    if (auto v = s.string("listen")) {
-        m.listen = *v;
-        if (!v->empty()) {
-            auto hp = parse_host_port(*v);
-            // An address, not a name: where the daemon listens must not
-            // depend on DNS at start-up.
-            auto is_loopback = hp ? loopback(hp->host) : std::nullopt;
-            if (!is_loopback) {
-                s.fail(*t.get("listen"), "metrics.listen must be \"address:port\" with an IP address, such as "
-                                         "\"127.0.0.1:9425\" or \"[::1]:9425\", not \"" + *v + "\"");
-            }
-            if (!m.allow_remote && !*is_loopback) {
-                s.fail(*t.get("listen"), "metrics.listen \"" + *v + "\" is not a loopback address: set "
-                                         "metrics.allow_remote = true to serve the metrics to other hosts "
-                                         "(and firewall the port)");
-            }
+    for (const char* key : {"listen", "relay_listen"}) {
+        auto v = s.string(key);
+        if (!v) continue;
+        (std::string_view(key) == "listen" ? m.listen : m.relay_listen) = *v;
+        if (v->empty()) continue;
+        const std::string name = std::string("metrics.") + key;
+        auto hp = parse_host_port(*v);
+        // An address, not a name: where the daemon listens must not
+        // depend on DNS at start-up.
+        auto is_loopback = hp ? loopback(hp->host) : std::nullopt;
+        if (!is_loopback) {
+            s.fail(*t.get(key), name + " must be \"address:port\" with an IP address, such as "
+                                     "\"127.0.0.1:9425\" or \"[::1]:9425\", not \"" + *v + "\"");
         }
+        if (!m.allow_remote && !*is_loopback) {
+            s.fail(*t.get(key), name + " \"" + *v + "\" is not a loopback address: set "
+                                     "metrics.allow_remote = true to serve the metrics to other hosts "
+                                     "(and firewall the port)");
+        }
+    }
+    if (!m.relay_listen.empty() && m.relay_listen == m.listen) {
+        s.fail(*t.get("relay_listen"), "metrics.relay_listen must differ from metrics.listen: the milter and the "
+                                       "relay cannot share a port");
     }
     s.finish();
 }
 
 std::string metrics_toml(const MetricsSettings& m) {
-    return "[metrics]\nlisten = " + toml_string(m.listen) + "\nallow_remote = " + (m.allow_remote ? "true" : "false") +
-           "\n";
+    return "[metrics]\nlisten = " + toml_string(m.listen) + "\nrelay_listen = " + toml_string(m.relay_listen) +
+           "\nallow_remote = " + (m.allow_remote ? "true" : "false") + "\n";
 }
 
 }  // namespace ribbon::cfg

@@ -3,14 +3,21 @@
 
 namespace ribbon::daemon {
 
+const std::string& metrics_listen(const MetricsSettings& settings, FrontEndKind front_end) {
+    return front_end == FrontEndKind::relay && !settings.relay_listen.empty() ? settings.relay_listen
+                                                                              : settings.listen;
+}
+
 Result<std::unique_ptr<http::Server>> serve_metrics(const MetricsSettings& settings,
                                                     std::shared_ptr<Telemetry> telemetry) {
-    if (settings.listen.empty()) return std::unique_ptr<http::Server>();
+    const FrontEndKind front_end = telemetry->front_end();
+    const std::string& listen = metrics_listen(settings, front_end);
+    if (listen.empty()) return std::unique_ptr<http::Server>();
     http::ServerSettings server;
-    server.listen = settings.listen;
-    server.setting = "metrics.listen";
+    server.listen = listen;
+    server.setting = &listen == &settings.relay_listen ? "metrics.relay_listen" : "metrics.listen";
     server.allow_remote = settings.allow_remote;
-    return http::Server::start(server, [telemetry = std::move(telemetry)](const http::Request& request) {
+    auto started = http::Server::start(server, [telemetry = std::move(telemetry)](const http::Request& request) {
         http::Response response;
         if (request.path != "/metrics") {
             response.status = 404;
@@ -23,6 +30,13 @@ Result<std::unique_ptr<http::Server>> serve_metrics(const MetricsSettings& setti
         response.body = telemetry->scrape();
         return response;
     });
+    // The likeliest reason, when both daemons read one file.
+    if (!started && started.error().code() == Errc::io_error && settings.relay_listen.empty()) {
+        return Error(Errc::io_error, started.error().kind(),
+                     started.error().message() + " (the milter and the relay need a port each: set "
+                                                 "metrics.relay_listen for the relay)");
+    }
+    return started;
 }
 
 }  // namespace ribbon::daemon

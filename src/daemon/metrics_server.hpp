@@ -12,8 +12,12 @@
 
 namespace ribbon::daemon {
 
-// Starts listening (call before dropping root: any port may be configured);
-// null when [metrics] listen is empty. The server keeps `telemetry` alive.
+// Where `front_end` serves its metrics: [metrics] listen, or for the relay
+// relay_listen when set (both daemons read one file). Empty: nowhere.
+const std::string& metrics_listen(const MetricsSettings& settings, FrontEndKind front_end);
+
+// Starts listening there (call before dropping root: any port may be
+// configured); null when that is empty. The server keeps `telemetry` alive.
 Result<std::unique_ptr<http::Server>> serve_metrics(const MetricsSettings& settings,
                                                     std::shared_ptr<Telemetry> telemetry);
 

@@ -68,6 +68,7 @@ public:
     // For one daemon: its messages and connections carry its front_end label.
     explicit Telemetry(FrontEndKind front_end);
     ~Telemetry();
+    FrontEndKind front_end() const noexcept { return m_front_end; }
     Telemetry(const Telemetry&) = delete;
     Telemetry& operator=(const Telemetry&) = delete;
 

@@ -100,7 +100,8 @@ void reload(const std::filesystem::path& path) {
         a.milter.socket_mode != b.milter.socket_mode) {
         log().warn("reload: milter.socket, milter.socket_mode and [daemon] take effect at the next restart");
     }
-    if (a.metrics.listen != b.metrics.listen || a.metrics.allow_remote != b.metrics.allow_remote) {
+    if (a.metrics.listen != b.metrics.listen || a.metrics.allow_remote != b.metrics.allow_remote ||
+        a.metrics.relay_listen != b.metrics.relay_listen) {
         log().warn("reload: [metrics] takes effect at the next restart");
     }
     set_runtime(next);
@@ -152,7 +153,9 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, log()); !r) return r;
-    if (*metrics) log().info("metrics on http://{}/metrics", config.metrics.listen);
+    if (*metrics) {
+        log().info("metrics on http://{}/metrics", daemon::metrics_listen(config.metrics, daemon::FrontEndKind::milter));
+    }
 
     std::atomic<bool> finished{false};
     int milter_rc = MI_SUCCESS;

@@ -117,7 +117,9 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (!metrics) return std::move(metrics).error();
     if (auto r = bind_and_drop_root(server, config); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
-    if (*metrics) log->info("metrics on http://{}/metrics", config.metrics.listen);
+    if (*metrics) {
+        log->info("metrics on http://{}/metrics", daemon::metrics_listen(config.metrics, daemon::FrontEndKind::relay));
+    }
 
     server.start();
     // The I/O thread runs until every session has ended, even while the
@@ -140,7 +142,8 @@ Result<void> run(const std::filesystem::path& config_path) {
             a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log) {
             log->warn("reload: relay.listen, listen_tls, workers and [daemon] take effect at the next restart");
         }
-        if (a.metrics.listen != b.metrics.listen || a.metrics.allow_remote != b.metrics.allow_remote) {
+        if (a.metrics.listen != b.metrics.listen || a.metrics.allow_remote != b.metrics.allow_remote ||
+            a.metrics.relay_listen != b.metrics.relay_listen) {
             log->warn("reload: [metrics] takes effect at the next restart");
         }
         server.set_runtime(next);

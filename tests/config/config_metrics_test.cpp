@@ -11,7 +11,9 @@ TEST(ConfigMetrics, OffByDefault) {
     Config c = parse_ok("");
     EXPECT_EQ(c.metrics.listen, "");
     EXPECT_FALSE(c.metrics.allow_remote);
-    EXPECT_NE(c.to_toml().find("[metrics]\nlisten = \"\"\nallow_remote = false\n"), std::string::npos);
+    EXPECT_EQ(c.metrics.relay_listen, "");
+    EXPECT_NE(c.to_toml().find("[metrics]\nlisten = \"\"\nrelay_listen = \"\"\nallow_remote = false\n"),
+              std::string::npos);
 }
 
 TEST(ConfigMetrics, ReadsLoopbackAddressesAndWritesThemBack) {
@@ -22,6 +24,23 @@ TEST(ConfigMetrics, ReadsLoopbackAddressesAndWritesThemBack) {
         EXPECT_EQ(back.metrics.listen, listen);
         EXPECT_FALSE(back.metrics.allow_remote);
     }
+}
+
+// The milter and the relay read one file: the relay may have a port of its own.
+TEST(ConfigMetrics, RelayListen) {
+    Config c = parse_ok("[metrics]\nlisten = \"127.0.0.1:9425\"\nrelay_listen = \"127.0.0.1:9426\"\n");
+    EXPECT_EQ(c.metrics.listen, "127.0.0.1:9425");
+    EXPECT_EQ(c.metrics.relay_listen, "127.0.0.1:9426");
+    EXPECT_EQ(parse_ok(c.to_toml()).metrics.relay_listen, "127.0.0.1:9426");
+    EXPECT_EQ(refused("[metrics]\nlisten = \"127.0.0.1:9425\"\nrelay_listen = \"127.0.0.1:9425\"\n"),
+              "ribbon.toml:3: metrics.relay_listen must differ from metrics.listen: the milter and the relay cannot "
+              "share a port");
+    EXPECT_EQ(refused("[metrics]\nrelay_listen = \"192.0.2.1:9426\"\n"),
+              "ribbon.toml:2: metrics.relay_listen \"192.0.2.1:9426\" is not a loopback address: set "
+              "metrics.allow_remote = true to serve the metrics to other hosts (and firewall the port)");
+    EXPECT_NE(refused("[metrics]\nrelay_listen = \"localhost:9426\"\n")
+                  .find("metrics.relay_listen must be \"address:port\" with an IP address"),
+              std::string::npos);
 }
 
 TEST(ConfigMetrics, RemoteNeedsAllowRemote) {

@@ -203,6 +203,29 @@ TEST(Metrics, RelayCountsWhatItWasSent) {
     EXPECT_TRUE(head.out.starts_with("HTTP/1.1 200 OK\r\n")) << head.out;
 }
 
+// Both daemons read one file: with `listen` alone the second finds the
+// port taken and says which key gives it one of its own.
+TEST(Metrics, MilterAndRelayFromOneFileNeedRelayListen) {
+    SKIP_WITHOUT_MTA();
+    const int port = pick_free_port();
+    MilterRig milter;
+    milter.write_config({}, metrics_section(port));
+    ASSERT_EQ(milter.start_milter(), "") << milter.describe();
+    RelayRig relay;
+    ASSERT_EQ(relay.sink().start(), "");
+    relay.write_config({}, {}, metrics_section(port));
+    EXPECT_NE(relay.start_relay(), "");
+    EXPECT_NE(relay.relay_log().find("(the milter and the relay need a port each: set metrics.relay_listen for the "
+                                     "relay)"),
+              std::string::npos)
+        << relay.relay_log();
+    const int relay_port = pick_free_port();
+    relay.write_config({}, {}, metrics_section(port) + "relay_listen = \"127.0.0.1:" + std::to_string(relay_port) + "\"\n");
+    ASSERT_EQ(relay.start_relay(), "") << relay.describe();
+    EXPECT_NE(scrape(relay_port).find("ribbon_connections_open{front_end=\"relay\"} 0\n"), std::string::npos);
+    EXPECT_NE(scrape(port).find("ribbon_connections_open{front_end=\"milter\"} 0\n"), std::string::npos);
+}
+
 TEST(Metrics, RemoteListenerNeedsAllowRemote) {
     MilterRig rig;
     rig.write_config({}, "\n[metrics]\nlisten = \"0.0.0.0:9425\"\n");
