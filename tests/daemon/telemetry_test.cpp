@@ -11,7 +11,9 @@
 #include <regex>
 #include <sstream>
 
+#include "daemon/learn_queue.hpp"
 #include "daemon/telemetry.hpp"
+#include "ribbon/client_rules.hpp"
 #include "ribbon/keystore.hpp"
 #include "support/process.hpp"
 
@@ -247,6 +249,40 @@ TEST(Telemetry, DrainHistoryByHourAndLatestFailures) {
     ASSERT_EQ(kept.size(), Telemetry::kMaxRecentFailures);
     EXPECT_EQ(kept.front().detail, "failure 5");
     EXPECT_EQ(kept.back().detail, "failure " + std::to_string(Telemetry::kMaxRecentFailures + 4));
+}
+
+// The learning queue reports its drops and its store's calls: a message
+// learned into a SQLite store is one "open" and one "record"; each message
+// a full queue drops is counted.
+TEST(Telemetry, LearnQueueReportsDropsAndStoreCalls) {
+    TempDir tmp;
+    auto rules = ClientRules::load({});
+    auto trust = TrustStore::system();
+    ASSERT_TRUE(rules && trust);
+    auto learner = std::make_shared<const Learner>(std::move(*rules), std::move(*trust));
+    auto telemetry = std::make_shared<Telemetry>(FrontEndKind::milter);
+    auto log = std::make_shared<spdlog::logger>("test");
+    const std::string url = "sqlite://" + (tmp.path() / "ribbon.db").string();
+    {
+        daemon::LearnQueue queue(learner, url, 1, log, telemetry);
+        ASSERT_TRUE(queue.offer("q1", "From: Customer <c@cust.example>\r\nTo: s@bank.example\r\nUser-Agent: "
+                                      "Thunderbird/115.0\r\nSubject: hi\r\n\r\nHello\r\n"));
+        queue.drain();
+        ASSERT_EQ(queue.counts().learned, 1u);
+    }
+    auto s = samples(telemetry->scrape());
+    EXPECT_EQ(value(s, "ribbon_store_duration_seconds_count{operation=\"open\"}"), 1);
+    EXPECT_EQ(value(s, "ribbon_store_duration_seconds_count{operation=\"record\"}"), 1);
+    EXPECT_EQ(value(s, "ribbon_store_errors_total{operation=\"record\"}"), 0);
+    EXPECT_EQ(value(s, "ribbon_learn_queue_dropped_total"), 0);
+    {
+        // Capacity 0: every offer is dropped.
+        daemon::LearnQueue full(learner, url, 0, log, telemetry);
+        EXPECT_FALSE(full.offer("q2", "From: c@cust.example\r\n\r\nx\r\n"));
+        EXPECT_FALSE(full.offer("q3", "From: c@cust.example\r\n\r\nx\r\n"));
+    }
+    s = samples(telemetry->scrape());
+    EXPECT_EQ(value(s, "ribbon_learn_queue_dropped_total"), 2);
 }
 
 }  // namespace
