@@ -122,6 +122,19 @@ struct InboundSettings {
     std::uint32_t known_domains_refresh = 600;
 };
 
+// [metrics]: the daemons' Prometheus metrics (docs/MONITORING.md), served
+// over HTTP on `listen` while the daemon runs.
+struct MetricsSettings {
+    // "address:port" ("[::1]:9425"): an IP address, not a name. Empty: off.
+    std::string listen;
+    // The relay's, when the milter and the relay read one file and so
+    // need a port each; empty: the relay uses `listen`.
+    std::string relay_listen;
+    // A listen address that is not loopback is refused unless this is set:
+    // the metrics tell who signs how much, which is no one else's business.
+    bool allow_remote = false;
+};
+
 // `ribbon sendmail`: the system's sendmail that receives the signed message.
 // A failure answers with a sendmail exit code (the submission core's table,
 // src/submit/failure.hpp) and sends nothing, or passes the message on
@@ -228,6 +241,7 @@ struct Config {
     StoreSettings store;
     LearnSettings learn;
     InboundSettings inbound;
+    MetricsSettings metrics;
 
     // The default file: $RIBBON_CONFIG, else /etc/ribbon/ribbon.toml.
     static std::filesystem::path default_path();

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -42,6 +43,15 @@ struct RecipientDecision {
 // opt-out → plain; otherwise `mixed` decides, opaque winning among signed.
 Treatment combine_treatments(const std::vector<RecipientDecision>& decisions, MixedAnswer mixed) noexcept;
 
+// One operation on the store the policy made (a cache hit makes none):
+// for the daemons' metrics. `operation` is a fixed word: "open", "standing".
+struct StoreCall {
+    std::string_view operation;
+    std::chrono::steady_clock::duration took{};
+    bool ok = true;
+};
+using StoreObserver = std::function<void(const StoreCall&)>;
+
 class RecipientPolicy {
 public:
     // Nothing is opened yet: a daemon connects once it runs as its own
@@ -61,6 +71,11 @@ public:
 
     Result<RecipientDecision> decide(const SignerRule& rule, std::string_view recipient,
                                      const std::vector<std::string>& opaque_for) const;
+
+    // Tells `observer` of every store operation from now on, on the thread
+    // that made it. Set before connect() and the first decide(): it is not
+    // guarded against concurrent lookups.
+    void set_store_observer(StoreObserver observer);
 
     class Impl;
 

@@ -60,6 +60,12 @@ public:
     // that comes from the dev CA or expires within kExpiryWarning.
     const std::vector<std::string>& warnings() const noexcept;
 
+    // The certificates of the Digital IDs loaded so far: the fixed ones
+    // from start-up and the wildcard ones used since, each as last loaded,
+    // even if a later lookup failed (the daemons' expiry metric,
+    // docs/MONITORING.md).
+    std::vector<CertificateInfo> certificates() const;
+
     class Impl;
 
 private:

@@ -192,6 +192,7 @@ Config read(std::string_view text, std::string_view origin) {
     read_store(origin, sub_table(root, doc, "store", empty), c.store);
     read_learn(origin, sub_table(root, doc, "learn", empty), c.learn);
     read_inbound(origin, sub_table(root, doc, "inbound", empty), c.inbound);
+    read_metrics(origin, sub_table(root, doc, "metrics", empty), c.metrics);
     if (c.inbound.verify && c.milter.role == MilterRole::outbound) {
         root.fail(*root.get("inbound"), "inbound.verify = true needs milter.role = \"inbound\" or \"both\": "
                                         "only the milter receives inbound mail");
@@ -309,6 +310,7 @@ std::string Config::to_toml() const {
     o << "\n" << cfg::relay_toml(relay);
     o << "\n" << cfg::store_learn_toml(store, learn);
     o << "\n" << cfg::inbound_toml(inbound);
+    o << "\n" << cfg::metrics_toml(metrics);
     return o.str();
 }
 

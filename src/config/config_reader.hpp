@@ -38,6 +38,10 @@ std::string store_learn_toml(const StoreSettings& st, const LearnSettings& l);
 void read_inbound(std::string_view origin, const toml::table& t, InboundSettings& in);
 std::string inbound_toml(const InboundSettings& in);
 
+// [metrics] (config_metrics.cpp).
+void read_metrics(std::string_view origin, const toml::table& t, MetricsSettings& m);
+std::string metrics_toml(const MetricsSettings& m);
+
 // TOML output helpers.
 std::string toml_string(std::string_view s);
 std::string strings_toml(const std::vector<std::string>& v);

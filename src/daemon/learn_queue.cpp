@@ -12,11 +12,12 @@ constexpr std::chrono::seconds kComplaintInterval{60};
 }  // namespace
 
 LearnQueue::LearnQueue(std::shared_ptr<const Learner> learner, std::string store_url, std::size_t capacity,
-                       std::shared_ptr<spdlog::logger> log)
+                       std::shared_ptr<spdlog::logger> log, std::shared_ptr<Telemetry> telemetry)
     : m_learner(std::move(learner)),
       m_url(std::move(store_url)),
       m_capacity(capacity),
       m_log(std::move(log)),
+      m_telemetry(std::move(telemetry)),
       m_thread([this] { run(); }) {}
 
 LearnQueue::~LearnQueue() {
@@ -40,6 +41,7 @@ bool LearnQueue::offer(std::string id, std::string message) {
         std::lock_guard lock(m_mutex);
         if (m_stopping || m_queue.size() >= m_capacity) {
             ++m_counts.dropped;
+            if (m_telemetry) m_telemetry->learn_dropped();
             // Every 100th drop is logged: a full queue means the store is
             // slower than the mail, which the operator needs to hear once.
             if (m_counts.dropped % 100 == 1) {
@@ -101,8 +103,12 @@ void LearnQueue::handle(const Item& item) {
     }
     const Clock::time_point now = Clock::now();
     Result<void> recorded = transient_error(Errc::store_unavailable, "the store is not open");
+    auto tell = [this](std::string_view operation, Clock::time_point start, bool ok) {
+        if (m_telemetry) m_telemetry->store_call(StoreCall{operation, Clock::now() - start, ok});
+    };
     if (!m_store && now >= m_next_open) {
         auto opened = RecipientStore::open(m_url);
+        tell("open", now, opened.ok());
         if (opened) {
             m_store = std::move(*opened);
         } else {
@@ -110,7 +116,11 @@ void LearnQueue::handle(const Item& item) {
             m_next_open = now + kReopenPause;
         }
     }
-    if (m_store) recorded = m_store->record(*lesson->observation);
+    if (m_store) {
+        const Clock::time_point start = Clock::now();
+        recorded = m_store->record(*lesson->observation);
+        tell("record", start, recorded.ok());
+    }
     if (recorded) {
         count(&Counts::learned);
         const Observation& o = *lesson->observation;

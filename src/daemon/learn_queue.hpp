@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "daemon/telemetry.hpp"
 #include "ribbon/learn.hpp"
 #include "ribbon/recipients.hpp"
 
@@ -28,8 +29,9 @@ namespace ribbon::daemon {
 
 class LearnQueue {
 public:
+    // `telemetry`, when given, counts the drops and the store's calls.
     LearnQueue(std::shared_ptr<const Learner> learner, std::string store_url, std::size_t capacity,
-               std::shared_ptr<spdlog::logger> log);
+               std::shared_ptr<spdlog::logger> log, std::shared_ptr<Telemetry> telemetry = nullptr);
     // Stops after the message in hand; what is still queued is dropped and
     // counted in the log (a reload or a stop must not wait on a database).
     ~LearnQueue();
@@ -60,6 +62,7 @@ private:
     std::string m_url;
     std::size_t m_capacity;
     std::shared_ptr<spdlog::logger> m_log;
+    std::shared_ptr<Telemetry> m_telemetry;
 
     mutable std::mutex m_mutex;
     std::condition_variable m_wake;

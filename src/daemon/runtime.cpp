@@ -5,7 +5,7 @@
 
 namespace ribbon::daemon {
 
-Result<void> load_runtime(const std::filesystem::path& path, Runtime& rt) {
+Result<void> load_runtime(const std::filesystem::path& path, Runtime& rt, std::shared_ptr<Telemetry> telemetry) {
     auto config = Config::load(path);
     if (!config) return std::move(config).error();
     rt.config = std::move(*config);
@@ -13,6 +13,8 @@ Result<void> load_runtime(const std::filesystem::path& path, Runtime& rt) {
     if (!pool) return std::move(pool).error();
     rt.pool = std::move(*pool);
     rt.policy = std::make_shared<RecipientPolicy>(rt.config.store);
+    rt.policy->set_store_observer(Telemetry::observer(telemetry));
+    rt.telemetry = std::move(telemetry);
     return {};
 }
 

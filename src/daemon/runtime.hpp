@@ -15,6 +15,7 @@
 
 #include "daemon/daemon.hpp"
 #include "daemon/learn_queue.hpp"
+#include "daemon/telemetry.hpp"
 #include "inbound/assessment.hpp"
 #include "ribbon/config.hpp"
 #include "ribbon/recipient_policy.hpp"
@@ -33,6 +34,8 @@ struct Runtime {
     // Inbound mail to verify and stamp ([inbound] verify with [milter] role
     // "inbound" or "both"), else null.
     std::shared_ptr<const inbound::Assessor> inbound;
+    // The daemon's metrics: one for its whole life, shared by every Runtime.
+    std::shared_ptr<Telemetry> telemetry;
 
     // What the submission core reads (valid while this Runtime lives).
     submit::Snapshot snapshot() const { return {config, pool.get(), *policy}; }
@@ -40,8 +43,9 @@ struct Runtime {
 
 // Reads `path` into `rt`: the configuration (checked whole), every fixed
 // Digital ID (one that cannot sign now is an error), and the recipient
-// policy, not yet connected (see connect_store).
-Result<void> load_runtime(const std::filesystem::path& path, Runtime& rt);
+// policy, not yet connected (see connect_store), reporting its store calls
+// to `telemetry`.
+Result<void> load_runtime(const std::filesystem::path& path, Runtime& rt, std::shared_ptr<Telemetry> telemetry);
 
 // SIGHUP's check of a freshly loaded runtime: it loaded, and its store
 // opens (connect_store). Otherwise logs why, "keeping the previous

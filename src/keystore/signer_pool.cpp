@@ -68,6 +68,9 @@ public:
 
     mutable std::mutex mutex;
     mutable std::map<std::string, Cached, std::less<>> cache;  // by keystore address
+    // The certificate last loaded for each address: kept when a later
+    // lookup fails (a key moved away still has a certificate that expires).
+    mutable std::map<std::string, CertificateInfo, std::less<>> known;
 
     explicit Impl(std::filesystem::path dir) : keystore(std::move(dir)) {}
     ~Impl() { OPENSSL_cleanse(password.data(), password.size()); }
@@ -81,6 +84,7 @@ public:
             ActiveSigner{std::move(*signer), selected->entry, std::move(selected->warnings)});
         std::lock_guard lock(mutex);
         cache[address] = Cached{active, stamps_of(active->entry), now};
+        known[address] = active->entry.certificate;
         return std::shared_ptr<const ActiveSigner>(active);
     }
 
@@ -145,5 +149,12 @@ Result<std::shared_ptr<const ActiveSigner>> SignerPool::get(const SignerRule& ru
 }
 
 const std::vector<std::string>& SignerPool::warnings() const noexcept { return m_impl->warnings; }
+
+std::vector<CertificateInfo> SignerPool::certificates() const {
+    std::lock_guard lock(m_impl->mutex);
+    std::vector<CertificateInfo> out;
+    for (const auto& [address, certificate] : m_impl->known) out.push_back(certificate);
+    return out;
+}
 
 }  // namespace ribbon

@@ -106,6 +106,7 @@ sfsistat InboundFlow::finish(SMFICTX* ctx, const std::string& queue_id, const st
                              bool leading_space) {
     const InboundSettings& settings = m_runtime->config.inbound;
     const inbound::Assessment a = assess();
+    m_runtime->telemetry->inbound_message(a);
     if (a.temperror) {
         log().warn("{}: inbound: temperror: {}", queue_id, a.temperror_reason);
         if (settings.on_internal_error == InboundErrorAction::tempfail) {

@@ -17,6 +17,7 @@
 
 #include <strings.h>
 
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,8 @@ struct Message {
 
 // One MTA connection.
 struct Session {
+    // Counts the connection open until on_close (a reload keeps the same one).
+    std::shared_ptr<daemon::Telemetry> telemetry;
     bool leading_space = false;  // SMFIP_HDR_LEADSPC was negotiated
     bool no_reply_headers = false;  // SMFIP_NR_HDR was negotiated
     std::unique_ptr<Message> message;
@@ -86,6 +89,7 @@ void refresh_queue_id(SMFICTX* ctx, Message& m) {
 // (submit/failure.hpp): on with "accept", else the reply and tempfail or
 // reject.
 sfsistat answer(SMFICTX* ctx, const Message& m, const submit::Failure& f) {
+    m.runtime->telemetry->failed_message(f);
     if (!f.overridden.empty()) log().warn("{}: {}", m.queue_id, f.overridden);
     log().warn("{}: {}", m.queue_id, f.log);
     if (f.passes()) return SMFIS_ACCEPT;
@@ -236,6 +240,8 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
     auto* s = new (std::nothrow) Session;
     if (s == nullptr) return SMFIS_TEMPFAIL;
     smfi_setpriv(ctx, s);
+    s->telemetry = current_runtime()->telemetry;
+    s->telemetry->connection_opened();
     *want_actions = kNeed;
     // Skip the steps ribbon has no use for; keep header values byte for
     // byte; let the MTA stream header fields without waiting for replies.
@@ -300,8 +306,10 @@ sfsistat on_eoh(SMFICTX* ctx) {
     // plan has one part.
     m.submission.emplace(m.runtime->snapshot(), submit::milter_front_end(m.runtime->config.milter));
     const submit::Plan& plan = m.submission->plan(m.recipients, m.header_bytes);
+    m.runtime->telemetry->planned(plan);
     if (plan.failure) return answer(ctx, m, *plan.failure);
     if (!plan.signs()) {
+        m.runtime->telemetry->unsigned_message(plan.parts.front().why);
         log().info("{}: {}", m.queue_id, plan.parts.front().log);
         return SMFIS_ACCEPT;
     }
@@ -361,12 +369,15 @@ sfsistat on_eom(SMFICTX* ctx) {
 
     ReplacementSink sink(ctx, !m.runtime->config.milter.may_pass_unsigned());
     submit::Target target{sink, false, [&sink] { return sink.sent_any(); }};
+    const auto started = std::chrono::steady_clock::now();
     submit::Signed out = m.submission->sign(m.submission->current().parts.front(), m.spool->input(), target);
+    const auto took = std::chrono::steady_clock::now() - started;
     Result<void> finished;
     if (out.outcome == submit::Signed::Outcome::signed_) finished = sink.finish();
     m.edited = sink.sent_any();
     if (out.failure) return answer(ctx, m, *out.failure);
     if (out.outcome == submit::Signed::Outcome::unchanged) {
+        m.runtime->telemetry->unsigned_message(out.why);
         log().info("{}: {}", m.queue_id, out.log);
         return SMFIS_ACCEPT;
     }
@@ -379,6 +390,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (!apply(ctx, header_edits(m.headers, after), s->leading_space)) {
         return fail_internal(ctx, m, "the MTA refused a header change");
     }
+    m.runtime->telemetry->signed_message(took);
     log().info("{}: {}", m.queue_id, out.log);
     for (const auto& w : out.warnings) log().warn("{}: {}", m.queue_id, w);
     s->message.reset();
@@ -391,6 +403,7 @@ sfsistat on_abort(SMFICTX* ctx) {
 }
 
 sfsistat on_close(SMFICTX* ctx) {
+    if (Session* s = session(ctx)) s->telemetry->connection_closed();
     delete session(ctx);
     smfi_setpriv(ctx, nullptr);
     return SMFIS_CONTINUE;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon/daemon.hpp"
+#include "daemon/metrics_server.hpp"
 #include "inbound/sender_memory.hpp"
 #include "milter/milter.hpp"
 
@@ -22,7 +23,8 @@ namespace {
 
 // The Learner's rules and trust are loaded here, once per configuration;
 // its store connection is opened by the learning thread itself.
-Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config) {
+Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config,
+                                                         const std::shared_ptr<daemon::Telemetry>& telemetry) {
     if (config.milter.role == MilterRole::outbound) return std::shared_ptr<daemon::LearnQueue>();
     if (config.store.url.empty()) {
         return permanent_error(Errc::bad_config, "milter.role = \"" +
@@ -38,7 +40,7 @@ Result<std::shared_ptr<daemon::LearnQueue>> learning_for(const Config& config) {
     auto learner = std::make_shared<const Learner>(
         std::move(*rules), std::move(*trust),
         [own = std::move(own)](std::string_view address) { return own.signer_for(address) != nullptr; });
-    return std::make_shared<daemon::LearnQueue>(learner, config.store.url, config.learn.queue, logger());
+    return std::make_shared<daemon::LearnQueue>(learner, config.store.url, config.learn.queue, logger(), telemetry);
 }
 
 // The trust anchors are loaded once per configuration, like the Learner's.
@@ -56,10 +58,11 @@ Result<std::shared_ptr<const inbound::Assessor>> assessor_for(const Config& conf
     return std::make_shared<const inbound::Assessor>(Verifier(std::move(*trust)), VerifyOptions{}, std::move(memory));
 }
 
-Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path) {
+Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path,
+                                                    std::shared_ptr<daemon::Telemetry> telemetry) {
     auto rt = std::make_shared<Runtime>();
-    if (auto r = daemon::load_runtime(path, *rt); !r) return std::move(r).error();
-    auto learning = learning_for(rt->config);
+    if (auto r = daemon::load_runtime(path, *rt, std::move(telemetry)); !r) return std::move(r).error();
+    auto learning = learning_for(rt->config, rt->telemetry);
     if (!learning) return std::move(learning).error();
     rt->learning = std::move(*learning);
     auto assessor = assessor_for(rt->config);
@@ -87,9 +90,9 @@ void warn_about(const Runtime& rt) {
 // SIGHUP: the whole new configuration is checked (Digital IDs loaded)
 // before it replaces the old one; a bad one is logged and ignored.
 void reload(const std::filesystem::path& path) {
-    auto next = daemon::checked_for_reload(load_runtime(path), log());
-    if (!next) return;
     auto previous = current_runtime();
+    auto next = daemon::checked_for_reload(load_runtime(path, previous->telemetry), log());
+    if (!next) return;
     const Config& a = previous->config;
     const Config& b = next->config;
     if (a.milter.socket != b.milter.socket || a.daemon.user != b.daemon.user ||
@@ -97,7 +100,12 @@ void reload(const std::filesystem::path& path) {
         a.milter.socket_mode != b.milter.socket_mode) {
         log().warn("reload: milter.socket, milter.socket_mode and [daemon] take effect at the next restart");
     }
+    if (a.metrics.listen != b.metrics.listen || a.metrics.allow_remote != b.metrics.allow_remote ||
+        a.metrics.relay_listen != b.metrics.relay_listen) {
+        log().warn("reload: [metrics] takes effect at the next restart");
+    }
     set_runtime(next);
+    next->telemetry->set_pool(next->pool);
     warn_about(*next);
     log().info("reload: configuration {} in effect ({} [[signer]] entries)", path.string(), b.signers.size());
 }
@@ -119,10 +127,11 @@ Result<void> run(const std::filesystem::path& config_path) {
     auto first = Config::load(config_path);
     if (!first) return std::move(first).error();
     set_logger(daemon::make_logger("ribbon-milter", first->daemon));
-    auto runtime = load_runtime(config_path);
+    auto runtime = load_runtime(config_path, std::make_shared<daemon::Telemetry>(daemon::FrontEndKind::milter));
     if (!runtime) return std::move(runtime).error();
     const Config& config = (*runtime)->config;
     set_runtime(*runtime);
+    (*runtime)->telemetry->set_pool((*runtime)->pool);
     warn_about(**runtime);
 
     smfiDesc& desc = filter_description();
@@ -138,9 +147,15 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (auto path = unix_socket_path(config.milter.socket); !path.empty()) {
         if (auto r = daemon::prepare_unix_socket(path, config.milter.socket_mode, config.daemon); !r) return r;
     }
+    // Bound while still root, as the milter socket: any port may be configured.
+    auto metrics = daemon::serve_metrics(config.metrics, (*runtime)->telemetry);
+    if (!metrics) return std::move(metrics).error();
     if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, log()); !r) return r;
+    if (*metrics) {
+        log().info("metrics on http://{}/metrics", daemon::metrics_listen(config.metrics, daemon::FrontEndKind::milter));
+    }
 
     std::atomic<bool> finished{false};
     int milter_rc = MI_SUCCESS;

@@ -64,6 +64,8 @@ public:
         return *fresh;
     }
 
+    StoreObserver observer;
+
     Result<void> connect() {
         std::lock_guard lock(m_store_mutex);
         if (m_store || m_settings.url.empty()) return {};
@@ -89,13 +91,16 @@ private:
             if (now < m_next_open && m_open_error) return *m_open_error;
             if (auto r = open_locked(now); !r) return std::move(r).error();
         }
+        const Clock::time_point start = Clock::now();
         auto found = m_store->standing(address);
+        tell("standing", start, found.ok());
         if (!found) return std::move(found).error();
         return found->value_or(RecipientStanding{});
     }
 
     Result<void> open_locked(Clock::time_point now) const {
         auto opened = RecipientStore::open(m_settings.url);
+        tell("open", now, opened.ok());
         if (!opened) {
             m_open_error = opened.error();
             m_next_open = now + kReopenInterval;
@@ -103,6 +108,10 @@ private:
         }
         m_store = std::move(*opened);
         return {};
+    }
+
+    void tell(std::string_view operation, Clock::time_point start, bool ok) const {
+        if (observer) observer(StoreCall{operation, Clock::now() - start, ok});
     }
 
     // Expired entries go first; if that frees nothing, everything does (a
@@ -133,6 +142,8 @@ RecipientPolicy::RecipientPolicy(const StoreSettings& settings)
     : m_impl(std::make_unique<Impl>(nullptr, settings)) {}
 
 Result<void> RecipientPolicy::connect() { return m_impl->connect(); }
+
+void RecipientPolicy::set_store_observer(StoreObserver observer) { m_impl->observer = std::move(observer); }
 
 Result<RecipientDecision> RecipientPolicy::decide(const SignerRule& rule, std::string_view recipient,
                                                   const std::vector<std::string>& opaque_for) const {

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "daemon/daemon.hpp"
+#include "daemon/metrics_server.hpp"
 #include "relay/server.hpp"
 
 namespace ribbon::relay {
@@ -102,15 +103,23 @@ Result<void> run(const std::filesystem::path& config_path) {
     auto first = Config::load(config_path);
     if (!first) return std::move(first).error();
     asio::thread_pool workers(worker_count(first->relay));
-    auto runtime = load_runtime(config_path, io, workers);
+    auto telemetry = std::make_shared<daemon::Telemetry>(daemon::FrontEndKind::relay);
+    auto runtime = load_runtime(config_path, io, workers, telemetry);
     if (!runtime) return std::move(runtime).error();
     const Config& config = (*runtime)->config;
     auto log = daemon::make_logger("ribbon-relay", config.daemon);
     Server server(io, workers, log);
     server.set_runtime(*runtime);
+    telemetry->set_pool((*runtime)->pool);
     warn_about(*log, **runtime);
+    // Bound while still root, as the SMTP listeners: any port may be configured.
+    auto metrics = daemon::serve_metrics(config.metrics, telemetry);
+    if (!metrics) return std::move(metrics).error();
     if (auto r = bind_and_drop_root(server, config); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
+    if (*metrics) {
+        log->info("metrics on http://{}/metrics", daemon::metrics_listen(config.metrics, daemon::FrontEndKind::relay));
+    }
 
     server.start();
     // The I/O thread runs until every session has ended, even while the
@@ -125,7 +134,7 @@ Result<void> run(const std::filesystem::path& config_path) {
               config.signers.size(), worker_count(config.relay));
 
     auto reload = [&] {
-        auto next = daemon::checked_for_reload(load_runtime(config_path, io, workers), *log);
+        auto next = daemon::checked_for_reload(load_runtime(config_path, io, workers, telemetry), *log);
         if (!next) return;
         const Config& a = server.runtime()->config;
         const Config& b = next->config;
@@ -133,7 +142,12 @@ Result<void> run(const std::filesystem::path& config_path) {
             a.daemon.group != b.daemon.group || a.daemon.log != b.daemon.log) {
             log->warn("reload: relay.listen, listen_tls, workers and [daemon] take effect at the next restart");
         }
+        if (a.metrics.listen != b.metrics.listen || a.metrics.allow_remote != b.metrics.allow_remote ||
+            a.metrics.relay_listen != b.metrics.relay_listen) {
+            log->warn("reload: [metrics] takes effect at the next restart");
+        }
         server.set_runtime(next);
+        telemetry->set_pool(next->pool);
         warn_about(*log, *next);
         log->info("reload: configuration {} in effect ({} [[signer]] entries)", config_path.string(), b.signers.size());
     };

@@ -71,9 +71,10 @@ Result<std::shared_ptr<asio::ssl::context>> server_tls(const RelaySettings& rs) 
 }  // namespace
 
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path, asio::io_context& io,
-                                                    asio::thread_pool& workers) {
+                                                    asio::thread_pool& workers,
+                                                    std::shared_ptr<daemon::Telemetry> telemetry) {
     auto rt = std::make_shared<Runtime>();
-    if (auto r = daemon::load_runtime(path, *rt); !r) return std::move(r).error();
+    if (auto r = daemon::load_runtime(path, *rt, std::move(telemetry)); !r) return std::move(r).error();
     const RelaySettings& rs = rt->config.relay;
     for (const auto& n : rs.mynetworks) rt->mynetworks.push_back(*IpNetwork::parse(n));  // checked by Config
     auto users = read_users(rs.auth_users_file);

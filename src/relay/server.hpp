@@ -41,8 +41,10 @@ struct Runtime : daemon::Runtime {
     std::string hostname;
 };
 
+// `telemetry`: the daemon's, shared by every Runtime it loads.
 Result<std::shared_ptr<const Runtime>> load_runtime(const std::filesystem::path& path, boost::asio::io_context& io,
-                                                    boost::asio::thread_pool& workers);
+                                                    boost::asio::thread_pool& workers,
+                                                    std::shared_ptr<daemon::Telemetry> telemetry);
 
 // What the server can ask of a session while stopping (I/O thread only).
 class SessionControl {

@@ -123,6 +123,7 @@ private:
     asio::awaitable<void> collect_rcpts();
     asio::awaitable<Reply> deliver_parts(const Prepared& prepared);
     void log_outcome(std::size_t nrcpt, const std::string& outcome, const Reply& r);
+    void count_next_hop(const Reply& r);
     // A message the relay itself refuses after DATA, logged as log_outcome()
     // logs what the next hop answered.
     void refuse_message(std::uint64_t size, const std::string& why, const Reply& r);
@@ -409,6 +410,12 @@ std::string Session::received_header() const {
 
 // The submission core's decision line (submit/submit.hpp), then what the
 // next hop said.
+// The next hop's answer to one message, by class; one ribbon made up (no
+// connection, TLS refused, timeout, the maildir not written) is "error".
+void Session::count_next_hop(const Reply& r) {
+    m_runtime->telemetry->next_hop_reply(r.received || r.positive() ? r.code : 0);
+}
+
 void Session::log_outcome(std::size_t nrcpt, const std::string& outcome, const Reply& r) {
     log().info("{}: {} nrcpt={} relay={} reply={}", m_id, outcome, nrcpt, m_runtime->next_hop->describe(), r.summary());
 }
@@ -442,6 +449,7 @@ asio::awaitable<Reply> Session::deliver_parts(const Prepared& prepared) {
         } else {
             co_await m_delivery->reset();
         }
+        count_next_hop(r);
         log_outcome(part.rcpts.size(), part.outcome + " part=" + std::string(r.positive() ? "taken" : "refused"), r);
         if (!r.positive() && !failure) failure = r;
     }
@@ -478,12 +486,16 @@ asio::awaitable<bool> Session::data() {
         }
     }
     if (too_big) {
+        m_runtime->telemetry->refused_message(FailureAction::reject, FailureKind::bad_message,
+                                              "relay.max_message_size is " + std::to_string(rs.max_message_size));
         refuse_message(size, "relay.max_message_size is " + std::to_string(rs.max_message_size),
                        make_reply(552, "5.3.4", "Message size exceeds fixed maximum message size"));
         co_await end_transaction();
         co_return true;
     }
     if (reader.line_too_long()) {
+        m_runtime->telemetry->refused_message(FailureAction::reject, FailureKind::bad_message,
+                                              "relay.max_line_length is " + std::to_string(rs.max_line_length));
         refuse_message(size, "relay.max_line_length is " + std::to_string(rs.max_line_length),
                        make_reply(554, "5.6.0", "Message has a line longer than " + std::to_string(rs.max_line_length) +
                                                     " octets"));
@@ -491,6 +503,8 @@ asio::awaitable<bool> Session::data() {
         co_return true;
     }
     if (!stored) {
+        m_runtime->telemetry->refused_message(FailureAction::tempfail, FailureKind::internal_error,
+                                              stored.error().message());
         log().error("{}: {}", m_id, stored.error().message());
         co_await end_transaction();
         reply(451, "4.3.0", "Cannot store the message now, try again later");
@@ -510,6 +524,7 @@ asio::awaitable<bool> Session::data() {
         log_outcome(m_envelope.rcpts.size(), prepared.outcome, r);
     } else if (prepared.parts.size() == 1) {
         r = co_await m_delivery->data(*prepared.parts.front().message);
+        count_next_hop(r);
         log_outcome(m_envelope.rcpts.size(), prepared.parts.front().outcome, r);
     } else {
         r = co_await deliver_parts(prepared);
@@ -630,6 +645,14 @@ asio::awaitable<void> Session::run() {
 }  // namespace
 
 asio::awaitable<void> serve(Server& server, tcp::socket socket, std::string id, bool implicit_tls) {
+    // Counted open until the session ends, whatever reload happens meanwhile.
+    struct Open {
+        std::shared_ptr<daemon::Telemetry> telemetry;
+        explicit Open(std::shared_ptr<daemon::Telemetry> t) : telemetry(std::move(t)) { telemetry->connection_opened(); }
+        ~Open() { telemetry->connection_closed(); }
+        Open(const Open&) = delete;
+        Open& operator=(const Open&) = delete;
+    } open(server.runtime()->telemetry);
     Session session(server, std::move(socket), std::move(id), implicit_tls);
     co_await session.run();
 }

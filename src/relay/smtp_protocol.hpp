@@ -20,6 +20,9 @@ struct Reply {
     int code = 0;
     std::string enhanced;  // "2.0.0"; empty when the peer sent none
     std::vector<std::string> lines;
+    // Read from the peer (ReplyParser), not made by ribbon (make_reply): a
+    // next-hop failure made locally is no reply of the next hop's.
+    bool received = false;
 
     // The reply as sent: "250-first\r\n250 2.0.0 last\r\n". The enhanced
     // code is repeated on every line (RFC 2034 §4).
@@ -70,7 +73,10 @@ public:
     enum class State { more, done, invalid };
     // One line without CRLF.
     State add(std::string_view line);
-    Reply take() { return std::move(m_reply); }
+    Reply take() {
+        m_reply.received = true;
+        return std::move(m_reply);
+    }
 
 private:
     Reply m_reply;

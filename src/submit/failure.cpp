@@ -3,6 +3,15 @@
 
 namespace ribbon::submit {
 
+std::string_view failure_kind_name(FailureKind kind) noexcept {
+    switch (kind) {
+        case FailureKind::internal_error: return "internal_error";
+        case FailureKind::no_key: return "no_key";
+        case FailureKind::bad_message: return "bad_message";
+    }
+    return "internal_error";
+}
+
 FailureKind failure_kind(const Error& error, bool lookup) {
     if (error.kind() == ErrorKind::internal) return FailureKind::internal_error;
     if (lookup) return FailureKind::no_key;

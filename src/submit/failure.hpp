@@ -46,6 +46,9 @@ struct Failure {
     bool passes() const noexcept { return action == FailureAction::accept; }
 };
 
+// The kind's name as metrics label it: "internal_error", "no_key", "bad_message".
+std::string_view failure_kind_name(FailureKind kind) noexcept;
+
 // Which kind an error is: `lookup` errors come from SignerPool::get, the
 // others from Signer::sign or the front end's own handling of the message.
 FailureKind failure_kind(const Error& error, bool lookup);

@@ -30,6 +30,16 @@ std::string signed_line(std::string_view from, const KeystoreEntry& entry, SignM
 
 }  // namespace
 
+std::string_view unsigned_name(Unsigned reason) noexcept {
+    switch (reason) {
+        case Unsigned::no_from: return "no_from";
+        case Unsigned::no_signer: return "no_signer";
+        case Unsigned::already_signed: return "already_signed";
+        case Unsigned::recipient_policy: return "recipient_policy";
+    }
+    return "recipient_policy";
+}
+
 bool already_smime(std::string_view header_section) {
     mime::HeaderScan scan = mime::scan_header_section(header_section);
     if (scan.outcome != mime::HeaderScan::Outcome::complete) return false;
@@ -43,8 +53,8 @@ bool already_smime(std::string_view header_section) {
 
 namespace {
 
-std::vector<Part> one_plain_part(const std::vector<std::string>& recipients, std::string log) {
-    return {Part{recipients, Treatment::plain, std::move(log)}};
+std::vector<Part> one_plain_part(const std::vector<std::string>& recipients, std::string log, Unsigned why) {
+    return {Part{recipients, Treatment::plain, std::move(log), why}};
 }
 
 // The one part for a front end that cannot split: the answers combined.
@@ -118,27 +128,32 @@ const Plan& Submission::plan(const std::vector<std::string>& recipients, std::st
     m_plan = Plan{};
     auto from = from_address(MessageInput::from_memory(header_section));
     if (!from) {
-        m_plan.parts = one_plain_part(recipients, not_signed_line({}, from.error().message()));
+        m_plan.parts = one_plain_part(recipients, not_signed_line({}, from.error().message()), Unsigned::no_from);
         return m_plan;
     }
     m_plan.from = *from;
     m_plan.rule = m_snapshot.config.signer_for(m_plan.from);
     if (m_plan.rule == nullptr) {
-        m_plan.parts = one_plain_part(recipients, not_signed_line(m_plan.from, "has no [[signer]] entry"));
+        m_plan.parts = one_plain_part(recipients, not_signed_line(m_plan.from, "has no [[signer]] entry"),
+                                      Unsigned::no_signer);
         return m_plan;
     }
     if (already_smime(header_section)) {
-        m_plan.parts = one_plain_part(recipients, not_signed_line(m_plan.from, "is already S/MIME, passed unchanged"));
+        m_plan.parts = one_plain_part(recipients, not_signed_line(m_plan.from, "is already S/MIME, passed unchanged"),
+                                      Unsigned::already_signed);
         return m_plan;
     }
     auto answers = ask_policy(m_snapshot.policy, *m_plan.rule, recipients, m_front, m_plan.from);
     if (!answers) {
         // The store is down and no answer is cached: on_internal_error.
         m_plan.failure = fail(FailureKind::internal_error, answers.error());
-        if (m_plan.failure->passes()) m_plan.parts = one_plain_part(recipients, m_plan.failure->log);
+        if (m_plan.failure->passes()) {
+            m_plan.parts = one_plain_part(recipients, m_plan.failure->log, Unsigned::recipient_policy);
+        }
         return m_plan;
     }
     m_plan.parts = std::move(answers->parts);
+    m_plan.decisions = std::move(answers->decisions);
     return m_plan;
 }
 

@@ -65,6 +65,17 @@ FrontEnd milter_front_end(const MilterSettings& settings);
 FrontEnd relay_front_end(const RelaySettings& settings);
 FrontEnd sendmail_front_end(const SendmailSettings& settings);
 
+// Why mail goes on unsigned although nothing failed, in words fixed here:
+// the daemons count messages by it (src/daemon/telemetry.hpp), so it never
+// carries text from mail.
+enum class Unsigned {
+    no_from,           // no From address ribbon can read
+    no_signer,         // the From has no [[signer]] entry: not ribbon's mail
+    already_signed,    // already S/MIME (signed, enveloped, compressed)
+    recipient_policy,  // the recipient policy said unsigned
+};
+std::string_view unsigned_name(Unsigned reason) noexcept;  // "no_from", "no_signer", ...
+
 // Recipients that get the message in one form.
 struct Part {
     std::vector<std::string> recipients;
@@ -72,6 +83,8 @@ struct Part {
     // plain: the decision line for the log ("not signed: …", or the
     // failure's "passed on unsigned …").
     std::string log;
+    // plain without a failure: why.
+    Unsigned why = Unsigned::recipient_policy;
 
     bool signs() const noexcept { return treatment != Treatment::plain; }
 };
@@ -80,6 +93,9 @@ struct Plan {
     std::string from;                  // the header's From, empty without one
     const SignerRule* rule = nullptr;  // its [[signer]] entry, null: not ribbon's
     std::vector<Part> parts;           // what goes on; empty when refused
+    // The recipient policy's answer per recipient, when it was asked and
+    // answered (the daemons count them).
+    std::vector<RecipientDecision> decisions;
     // A failure, decided by the front end's actions: refused unless it
     // passes(), then `parts` is one plain part for every recipient.
     std::optional<Failure> failure;
@@ -109,6 +125,7 @@ struct Signed {
     Outcome outcome = Outcome::refused;
     std::string log;                 // the decision line (signed / not signed), empty when failed
     std::optional<Failure> failure;  // refused, or unchanged by an "accept" action
+    Unsigned why = Unsigned::already_signed;  // unchanged without a failure: why
     SignReport report;
     // With `trace_in_sink` false and the [[signer]]'s trace_header on: the
     // Ribbon-Signer field value (" address; serial=hex").

@@ -6,6 +6,8 @@
 #include "ribbon/signer_pool.hpp"
 
 #include <gtest/gtest.h>
+
+#include <set>
 #include <sys/stat.h>
 
 #include "support/process.hpp"
@@ -103,6 +105,32 @@ TEST(SignerPool, KeyMadeReadableOrRemovedIsRefusedAtTheNextLookup) {
     auto gone = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_FALSE(gone.ok());
     EXPECT_NE(gone.error().message().find(key.filename().string()), std::string::npos) << gone.error().message();
+}
+
+// The certificates for the daemons' expiry metric: the fixed ID from
+// start-up, a wildcard one once used, and still both after a lookup fails.
+TEST(SignerPool, CertificatesOfTheIdsLoadedSoFar) {
+    Fixture f;
+    f.issue(kAddress, f.now - hours(1));
+    f.issue("orders@shop.example", f.now - hours(1));
+    auto pool = f.pool();
+    ASSERT_TRUE(pool);
+    auto serials = [&pool] {
+        std::set<std::string> out;
+        for (const CertificateInfo& c : pool->certificates()) out.insert(c.serial_hex);
+        return out;
+    };
+    auto fixed = pool->get(f.signers[0], kAddress, f.now);
+    ASSERT_TRUE(fixed.ok());
+    EXPECT_EQ(serials(), std::set<std::string>{(*fixed)->entry.certificate.serial_hex});
+    auto shop = pool->get(f.signers[1], "orders@shop.example", f.now);
+    ASSERT_TRUE(shop.ok());
+    const std::set<std::string> both = {(*fixed)->entry.certificate.serial_hex, (*shop)->entry.certificate.serial_hex};
+    EXPECT_EQ(serials(), both);
+    EXPECT_EQ(pool->certificates().front().not_after, (*fixed)->entry.certificate.not_after);
+    fs::remove((*fixed)->entry.key_file);
+    ASSERT_FALSE(pool->get(f.signers[0], kAddress, f.now).ok());
+    EXPECT_EQ(serials(), both);
 }
 
 TEST(SignerPool, ANewCertificateTakesOverWithoutARestart) {

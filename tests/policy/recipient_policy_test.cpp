@@ -171,6 +171,34 @@ TEST(RecipientPolicyConnect, BadAndMissingStoresAreTold) {
     EXPECT_EQ(d.error().code(), Errc::store_corrupt);
 }
 
+// The observer hears every store operation (for the daemons' metrics): a
+// cache miss is one "standing", a hit none; a store that cannot be opened
+// is an "open" that failed, then the pause before the next try asks nothing.
+TEST_F(RecipientPolicyTest, TheStoreObserverHearsEachOperation) {
+    std::vector<std::pair<std::string, bool>> calls;
+    auto record = [&calls](const StoreCall& c) {
+        EXPECT_GE(c.took.count(), 0);
+        calls.emplace_back(std::string(c.operation), c.ok);
+    };
+    RecipientPolicy fresh(settings);
+    fresh.set_store_observer(record);
+    ASSERT_TRUE(fresh.connect());
+    SignerRule rule;
+    ASSERT_TRUE(fresh.decide(rule, "capable@cust.example", {}));
+    ASSERT_TRUE(fresh.decide(rule, "capable@cust.example", {}));
+    ASSERT_TRUE(fresh.decide(rule, "new@cust.example", {}));
+    EXPECT_EQ(calls, (std::vector<std::pair<std::string, bool>>{{"open", true}, {"standing", true}, {"standing", true}}));
+
+    calls.clear();
+    StoreSettings missing = settings;
+    missing.url = "sqlite://" + (tmp.path() / "missing-dir" / "ribbon.db").string();
+    RecipientPolicy down(missing);
+    down.set_store_observer(record);
+    EXPECT_FALSE(down.connect());
+    EXPECT_FALSE(down.decide(rule, "capable@cust.example", {}));
+    EXPECT_EQ(calls, (std::vector<std::pair<std::string, bool>>{{"open", false}}));
+}
+
 // A changed record is seen once its cached answer expires, not before.
 TEST_F(RecipientPolicyTest, CachedAnswersExpireAfterTheTtl) {
     settings.cache_ttl = std::chrono::seconds(1);

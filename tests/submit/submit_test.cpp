@@ -89,6 +89,7 @@ TEST_F(Submit, MailThatIsNotRibbonsGoesOnAsOnePlainPart) {
     ASSERT_EQ(none.parts.size(), 1u);
     EXPECT_EQ(none.parts[0].treatment, Treatment::plain);
     EXPECT_EQ(none.parts[0].log.rfind("not signed: ", 0), 0u) << none.parts[0].log;
+    EXPECT_EQ(none.parts[0].why, submit::Unsigned::no_from);
     EXPECT_FALSE(none.failure);
 
     const Plan& other = s.plan({kCapable, kIncapable}, header("news@shop.example"));
@@ -96,6 +97,8 @@ TEST_F(Submit, MailThatIsNotRibbonsGoesOnAsOnePlainPart) {
     EXPECT_EQ(other.parts[0].recipients, (std::vector<std::string>{kCapable, kIncapable}));
     EXPECT_EQ(other.parts[0].log, "not signed: from=<news@shop.example> has no [[signer]] entry");
     EXPECT_EQ(other.rule, nullptr);
+    EXPECT_EQ(other.parts[0].why, submit::Unsigned::no_signer);
+    EXPECT_TRUE(other.decisions.empty());  // the policy was not asked
 
     for (const char* type : {"multipart/signed; protocol=\"application/pkcs7-signature\"; boundary=b",
                              "application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m",
@@ -104,7 +107,16 @@ TEST_F(Submit, MailThatIsNotRibbonsGoesOnAsOnePlainPart) {
         ASSERT_EQ(smime.parts.size(), 1u) << type;
         EXPECT_EQ(smime.parts[0].log, "not signed: from=<no-reply@bank.example> is already S/MIME, passed unchanged");
         EXPECT_FALSE(smime.signs());
+        EXPECT_EQ(smime.parts[0].why, submit::Unsigned::already_signed);
     }
+    // The words metrics label them with (docs/MONITORING.md).
+    EXPECT_EQ(submit::unsigned_name(submit::Unsigned::no_from), "no_from");
+    EXPECT_EQ(submit::unsigned_name(submit::Unsigned::no_signer), "no_signer");
+    EXPECT_EQ(submit::unsigned_name(submit::Unsigned::already_signed), "already_signed");
+    EXPECT_EQ(submit::unsigned_name(submit::Unsigned::recipient_policy), "recipient_policy");
+    EXPECT_EQ(submit::failure_kind_name(FailureKind::internal_error), "internal_error");
+    EXPECT_EQ(submit::failure_kind_name(FailureKind::no_key), "no_key");
+    EXPECT_EQ(submit::failure_kind_name(FailureKind::bad_message), "bad_message");
 }
 
 TEST_F(Submit, ASplittingFrontEndGetsOnePartPerAnswer) {
@@ -118,6 +130,14 @@ TEST_F(Submit, ASplittingFrontEndGetsOnePartPerAnswer) {
     EXPECT_EQ(plan.parts[1].recipients, std::vector<std::string>{kSealed});
     EXPECT_EQ(plan.parts[2].treatment, Treatment::plain);
     EXPECT_EQ(plan.parts[2].recipients, (std::vector<std::string>{kIncapable, kOptedOut}));
+    EXPECT_EQ(plan.parts[2].why, submit::Unsigned::recipient_policy);
+    // One decision per recipient, in order (the daemons count them).
+    ASSERT_EQ(plan.decisions.size(), 5u);
+    EXPECT_EQ(plan.decisions[0].treatment, Treatment::sign);
+    EXPECT_EQ(plan.decisions[1].treatment, Treatment::plain);
+    EXPECT_EQ(plan.decisions[2].treatment, Treatment::sign_opaque);
+    EXPECT_TRUE(plan.decisions[3].opted_out);
+    EXPECT_EQ(plan.decisions[4].treatment, Treatment::sign);
     EXPECT_EQ(plan.parts[2].log,
               "not signed: from=<no-reply@bank.example> by the recipient policy (incapable@cust.example: capability "
               "unsupported, recipients = unless-incapable, optout@cust.example: opted out)");
