@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "daemon/daemon.hpp"
+#include "daemon/history_writer.hpp"
 #include "daemon/metrics_server.hpp"
 #include "inbound/sender_memory.hpp"
 #include "milter/milter.hpp"
@@ -126,7 +127,8 @@ Result<void> run(const std::filesystem::path& config_path) {
     // The logger first (the learning queue keeps it), from [daemon] alone.
     auto first = Config::load(config_path);
     if (!first) return std::move(first).error();
-    set_logger(daemon::make_logger("ribbon-milter", first->daemon));
+    auto logger = daemon::make_logger("ribbon-milter", first->daemon);
+    set_logger(logger);
     auto runtime = load_runtime(config_path, std::make_shared<daemon::Telemetry>(daemon::FrontEndKind::milter));
     if (!runtime) return std::move(runtime).error();
     const Config& config = (*runtime)->config;
@@ -153,6 +155,13 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (auto r = daemon::prepare_store_dir(config.store, config.daemon); !r) return r;
     if (auto r = daemon::drop_privileges(config.daemon); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, log()); !r) return r;
+    // The dashboard's kept history, written as the daemon's user; its last
+    // minute when this function returns.
+    std::unique_ptr<daemon::HistoryWriter> history;
+    if (!config.store.url.empty()) {
+        history = std::make_unique<daemon::HistoryWriter>(config.store.url, daemon::host_name(),
+                                                          (*runtime)->telemetry, logger);
+    }
     if (*metrics) {
         log().info("metrics on http://{}/metrics", daemon::metrics_listen(config.metrics, daemon::FrontEndKind::milter));
     }

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "daemon/daemon.hpp"
+#include "daemon/history_writer.hpp"
 #include "daemon/metrics_server.hpp"
 #include "relay/server.hpp"
 
@@ -117,6 +118,12 @@ Result<void> run(const std::filesystem::path& config_path) {
     if (!metrics) return std::move(metrics).error();
     if (auto r = bind_and_drop_root(server, config); !r) return r;
     if (auto r = daemon::connect_store(*(*runtime)->policy, *log); !r) return r;
+    // The dashboard's kept history, written as the daemon's user; its last
+    // minute when this function returns.
+    std::unique_ptr<daemon::HistoryWriter> history;
+    if (!config.store.url.empty()) {
+        history = std::make_unique<daemon::HistoryWriter>(config.store.url, daemon::host_name(), telemetry, log);
+    }
     if (*metrics) {
         log->info("metrics on http://{}/metrics", daemon::metrics_listen(config.metrics, daemon::FrontEndKind::relay));
     }

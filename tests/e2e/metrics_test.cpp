@@ -8,6 +8,7 @@
 // shows them as they are.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <map>
 #include <regex>
@@ -15,6 +16,7 @@
 #include <thread>
 
 #include "ribbon/keystore.hpp"
+#include "ribbon/recipients.hpp"
 #include "support/milter_rig.hpp"
 #include "support/pki.hpp"
 #include "support/relay_rig.hpp"
@@ -201,6 +203,31 @@ TEST(Metrics, RelayCountsWhatItWasSent) {
     EXPECT_TRUE(other.out.ends_with("\n404 text/plain; charset=utf-8")) << other.out;
     ProcessResult head = run_process({"curl", "-sS", "-I", "http://127.0.0.1:" + std::to_string(port) + "/metrics"});
     EXPECT_TRUE(head.out.starts_with("HTTP/1.1 200 OK\r\n")) << head.out;
+
+    // Stopped, the relay has written the same counts into the store for
+    // the dashboard (daemon/history_writer.hpp), under this host's name.
+    ASSERT_EQ(rig.stop_relay(), "exited with status 0") << rig.describe();
+    auto store = RecipientStore::open("sqlite://" + (rig.dir() / "state" / "ribbon.db").string(),
+                                      StoreAccess::read_only);
+    ASSERT_TRUE(store.ok()) << store.error().message();
+    auto counts = (*store)->message_counts(0);
+    ASSERT_TRUE(counts.ok()) << counts.error().message();
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    std::map<std::string, std::uint64_t> stored;
+    for (const MessageCount& c : *counts) {
+        EXPECT_EQ(c.host, host);
+        EXPECT_EQ(c.front_end, "relay");
+        EXPECT_EQ(c.hour % 3600, 0);
+        stored[c.result + "/" + c.reason] += c.messages;
+    }
+    EXPECT_EQ(stored, (std::map<std::string, std::uint64_t>{{"signed/", 2}, {"unsigned/no_signer", 1}, {"tempfail/no_key", 1}}));
+    auto failures = (*store)->recent_failures(10);
+    ASSERT_TRUE(failures.ok()) << failures.error().message();
+    ASSERT_EQ(failures->size(), 1u);
+    EXPECT_EQ(failures->front().result, "tempfail");
+    EXPECT_EQ(failures->front().kind, "no_key");
+    EXPECT_EQ(failures->front().front_end, "relay");
 }
 
 // Both daemons read one file: with `listen` alone the second finds the
