@@ -105,6 +105,7 @@ check "README.Debian" test -f /usr/share/doc/ribbon/README.Debian
 check "copyright" test -f /usr/share/doc/ribbon/copyright
 check "the built-in client rules, for reference" cmp -s /usr/share/doc/ribbon/examples/clients.toml data/clients.toml
 check "the Postfix lines" cmp -s /usr/share/doc/ribbon/examples/postfix-main.cf etc/postfix-main.cf
+check "the alert rules" cmp -s /usr/share/doc/ribbon/examples/ribbon-alerts.yml etc/ribbon-alerts.yml
 for page in man/*.[1-8]; do
     [ -f "$page" ] || continue
     name=$(basename "$page")
