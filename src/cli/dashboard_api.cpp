@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/dashboard.hpp"
+#include "cli/json_out.hpp"
 
 namespace ribbon::cli {
 // Generated from data/dashboard/ by CMakeLists.txt.
@@ -33,12 +34,6 @@ UnixTime unix_seconds(TimePoint t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-std::string dump(const nlohmann::json& j) {
-    // Text that is not UTF-8 (a certificate's subject, say) becomes U+FFFD
-    // rather than an exception.
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 http::Response answer(unsigned status, std::string content_type, std::string body) {
     http::Response r;
     r.status = status;
@@ -56,11 +51,11 @@ http::Response answer(unsigned status, std::string content_type, std::string bod
 }
 
 http::Response json_answer(const nlohmann::json& j) {
-    return answer(200, "application/json", dump(j));
+    return answer(200, "application/json", json_line(j));
 }
 
 http::Response unavailable(const Error& e) {
-    return answer(503, "application/json", dump({{"error", e.message()}}));
+    return answer(503, "application/json", json_line({{"error", e.message()}}));
 }
 
 // The value of `name` in a query string of name=value pairs; "" when absent.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/json_out.hpp"
 #include "ribbon/doctor.hpp"
 #include "ribbon/io.hpp"
 #include "ribbon/mail_text.hpp"
@@ -29,21 +30,8 @@ struct DoctorArgs {
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
 };
 
-// Mail bytes in JSON: invalid UTF-8 becomes U+FFFD rather than an
-// exception (as `ribbon verify` prints them).
-std::string json_line(const nlohmann::json& j) {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 int fail(const DoctorArgs& args, std::string_view input, const Error& error) {
-    if (args.json) {
-        nlohmann::json j = {{"verdict", "error"},
-                            {"error",
-                             {{"code", errc_name(error.code())},
-                              {"kind", error_kind_name(error.kind())},
-                              {"message", error.message()}}}};
-        std::printf("%s\n", json_line(j).c_str());
-    }
+    if (args.json) print_json_error(error);
     report_error("doctor", input, error);
     return kInputError;
 }

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/json_out.hpp"
 #include "cli/store_config.hpp"
 #include "inbound/assessment.hpp"
 #include "inbound/sender_memory.hpp"
@@ -318,23 +319,8 @@ void print_human(const VerifyResult& r) {
     }
 }
 
-// One line of JSON. Certificates and headers are the sender's bytes: a
-// subject or rfc822Name need not be UTF-8, and nlohmann's default dump()
-// throws on one (the process aborted). Invalid sequences become U+FFFD, as
-// `ribbon senders` and `ribbon recipients` print them.
-std::string json_line(const nlohmann::json& j) {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
 int fail(const VerifyArgs& args, std::string_view input, const Error& error) {
-    if (args.json) {
-        nlohmann::json j = {{"verdict", "error"},
-                            {"error",
-                             {{"code", errc_name(error.code())},
-                              {"kind", error_kind_name(error.kind())},
-                              {"message", error.message()}}}};
-        std::printf("%s\n", json_line(j).c_str());
-    }
+    if (args.json) print_json_error(error);
     report_error("verify", input, error);
     return kUnreadable;
 }
