@@ -246,13 +246,13 @@ TEST_P(Activity, FailuresAreBounded) {
     EXPECT_EQ(failures(10)[0].detail, "old but kept");
     std::vector<FailureRecord> many;
     for (std::size_t i = 0; i < kFailuresKept + 4; ++i)
-        many.push_back(failure_at(t - 1000 + static_cast<UnixTime>(i), "n" + std::to_string(i)));
+        many.push_back(failure_at(t - 1000 + static_cast<UnixTime>(i), std::string("n").append(std::to_string(i))));
     ASSERT_OK(store->add_failures(many));
     EXPECT_EQ(sql_count("SELECT COUNT(*) FROM recent_failures"),
               static_cast<std::int64_t>(kFailuresKept));
     const std::vector<FailureRecord> kept = failures(5000);
     ASSERT_EQ(kept.size(), kFailuresKept);
-    EXPECT_EQ(kept.front().detail, "n" + std::to_string(kFailuresKept + 3));
+    EXPECT_EQ(kept.front().detail, std::string("n").append(std::to_string(kFailuresKept + 3)));
     EXPECT_EQ(kept.back().detail, "n4");
 }
 
