@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cstring>
+#include <fstream>
 #include <grp.h>
+#include <iterator>
 #include <set>
 #include <stdexcept>
 #include <netinet/in.h>
@@ -278,8 +280,15 @@ std::vector<SinkMessage> SmtpSink::messages() const {
         if (!m_runs[i].accepts_dot) continue;
         std::vector<Entry> listed;
         std::error_code ec;
-        for (const auto& f : fs::recursive_directory_iterator(m_runs[i].dir, ec))
-            if (f.is_regular_file()) listed.emplace_back(i, f.last_write_time(), f.path());
+        // smtp-sink unlinks the dump of a transaction that is aborted (RSET,
+        // a dropped connection), so a file listed here may be gone by the
+        // time its time is read: it was never a message.
+        for (const auto& f : fs::recursive_directory_iterator(m_runs[i].dir, ec)) {
+            std::error_code gone;
+            if (!f.is_regular_file(gone)) continue;
+            const auto when = fs::last_write_time(f.path(), gone);
+            if (!gone) listed.emplace_back(i, when, f.path());
+        }
         const bool current = i + 1 == m_runs.size() && m_daemon.started();
         const auto open = current ? daemon::open_files_under(m_daemon.pid(), m_runs[i].dir)
                                   : std::set<fs::path>{};
@@ -291,7 +300,13 @@ std::vector<SinkMessage> SmtpSink::messages() const {
     for (const auto& [run, when, path] : dumps) {
         SinkMessage m;
         std::string error;
-        if (!parse_dump(read_file(path), m, error))
+        std::ifstream in(path, std::ios::binary);
+        if (!in) {
+            if (!fs::exists(path)) continue;  // aborted and unlinked since listed
+            throw std::runtime_error("smtp-sink dump " + path.string() + ": cannot open");
+        }
+        const std::string text{std::istreambuf_iterator<char>(in), {}};
+        if (!parse_dump(text, m, error))
             throw std::runtime_error("smtp-sink dump " + path.string() + ": " + error);
         m.dump_file = path;
         out.push_back(std::move(m));
