@@ -25,6 +25,7 @@ libpsl-dev publicsuffix
 curl chromium libjs-chart.js prometheus prometheus-cpp-dev
 mandoc
 debhelper dpkg-dev fakeroot lintian
+opendkim
 "
 
 missing=""
