@@ -1,27 +1,25 @@
 // sign_command.cpp — `ribbon sign`: one message (stdin/file → stdout/file)
-// or a folder of messages on all cores. Front end only: loads the Digital
-// ID once (--key/--cert) or picks it from a keystore (--keystore/--id; by
-// each message's From without --id, so --batch picks per message), hands
-// each message to ribbon::Signer and maps errors to exit codes
-// (commands.hpp).
+// or a folder of messages on all cores (sign_batch.cpp). Front end only:
+// loads the Digital ID once (--key/--cert) or picks it from a keystore
+// (--keystore/--id; by each message's From without --id, so --batch picks
+// per message), hands each message to ribbon::Signer and maps errors to
+// exit codes (commands.hpp).
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <functional>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <utility>
 
 #include "base/ascii.hpp"
 #include "cli/commands.hpp"
+#include "cli/sign_batch.hpp"
 #include "cli/store_config.hpp"
 #include "ribbon/recipient_policy.hpp"
 #include "ribbon/keystore.hpp"
@@ -58,6 +56,7 @@ struct SignArgs {
     // file) is refused past it with limit_exceeded (65).
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
 
+    BatchArgs batch() const { return {batch_dir, out_dir, jobs, max_message_size}; }
     bool from_stdin() const { return input.empty() || input == "-"; }
     // The message's name in error messages.
     std::string input_name() const { return from_stdin() ? "<stdin>" : input; }
@@ -102,47 +101,6 @@ Result<int> message_fd(const SignArgs& args, FileDescriptor& opened) {
     return opened.get();
 }
 
-// Lists the messages of a batch folder: regular files, sorted, skipping
-// hidden files (maildir and editors keep temporary files there).
-std::vector<fs::path> batch_files(const fs::path& dir) {
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(dir)) {
-        if (!entry.is_regular_file()) continue;
-        if (entry.path().filename().string().starts_with(".")) continue;
-        files.push_back(entry.path());
-    }
-    std::sort(files.begin(), files.end());
-    return files;
-}
-
-class Progress {
-public:
-    Progress(std::size_t total) : m_total(total), m_tty(::isatty(STDERR_FILENO) == 1) {}
-    void tick(std::size_t done) {
-        if (!m_tty) return;
-        std::lock_guard lock(m_mutex);
-        auto now = std::chrono::steady_clock::now();
-        if (done != m_total && now - m_last < std::chrono::milliseconds(100)) return;
-        m_last = now;
-        constexpr int kWidth = 40;
-        int filled = m_total == 0 ? kWidth : static_cast<int>(kWidth * done / m_total);
-        std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "========================================",
-                     kWidth - filled, "", done, m_total);
-        if (done == m_total) std::fputc('\n', stderr);
-        std::fflush(stderr);
-    }
-
-private:
-    std::size_t m_total;
-    bool m_tty;
-    std::mutex m_mutex;
-    std::chrono::steady_clock::time_point m_last{};
-};
-
-// The Signer for one message: the one fixed Digital ID, or the keystore's
-// Digital ID for the message's sender.
-using SignerFor = std::function<Result<Signer>(const MessageInput&)>;
-
 // Signers picked from a keystore, one per address, made on first use and
 // shared by the batch threads (a Signer may sign from any thread).
 class KeystoreSigners {
@@ -179,63 +137,6 @@ private:
     std::mutex m_mutex;
     std::map<std::string, Signer> m_signers;
 };
-
-int run_batch(const SignerFor& signer_for, const SignOptions& options, const SignArgs& args) {
-    fs::path in_dir = args.batch_dir;
-    fs::path out_dir = args.out_dir;
-    std::error_code ec;
-    if (!fs::is_directory(in_dir, ec)) {
-        report_error("sign", args.batch_dir, permanent_error(Errc::io_error, "not a directory"));
-        return kNoInput;
-    }
-    fs::create_directories(out_dir, ec);
-    if (ec || !fs::is_directory(out_dir)) {
-        report_error("sign", args.out_dir,
-                     permanent_error(Errc::io_error, "cannot create the output directory"));
-        return kCantCreat;
-    }
-    std::vector<fs::path> files = batch_files(in_dir);
-    unsigned jobs = args.jobs != 0 ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
-    jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
-
-    std::atomic<std::size_t> next{0};
-    std::atomic<std::size_t> done{0};
-    std::vector<std::optional<Error>> failures(files.size());
-    Progress progress(files.size());
-    auto started = std::chrono::steady_clock::now();
-    auto worker = [&] {
-        for (std::size_t i = next++; i < files.size(); i = next++) {
-            fs::path target = out_dir / files[i].filename();
-            MessageInput in = MessageInput::from_file(files[i]).with_max_size(args.max_message_size);
-            auto signer = signer_for(in);
-            auto sink = signer ? AtomicFileSink::create(target) : Result<AtomicFileSink>(signer.error());
-            if (!sink) {
-                failures[i] = std::move(sink).error();
-            } else if (auto r = signer->sign(in, *sink, options); !r) {
-                failures[i] = std::move(r).error();
-            } else if (auto c = sink->commit(); !c) {
-                failures[i] = std::move(c).error();
-            }
-            progress.tick(++done);
-        }
-    };
-    std::vector<std::thread> threads;
-    for (unsigned t = 0; t < jobs; ++t) threads.emplace_back(worker);
-    for (auto& t : threads) t.join();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-
-    std::size_t failed = 0;
-    int exit_code = kOk;
-    for (std::size_t i = 0; i < files.size(); ++i) {
-        if (!failures[i]) continue;
-        report_error("sign", files[i].string(), *failures[i]);
-        if (failed++ == 0) exit_code = exit_code_for(*failures[i]);
-    }
-    std::fprintf(stderr, "ribbon sign: %zu signed, %zu failed, %.2f s, %.0f messages/s, %u jobs\n",
-                 files.size() - failed, failed, seconds,
-                 seconds > 0 ? static_cast<double>(files.size()) / seconds : 0.0, jobs);
-    return exit_code;
-}
 
 // Writes one signed message to stdout or -o.
 int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& options,
@@ -281,7 +182,7 @@ int run_sign_keystore(const SignArgs& args, const SignOptions& options) {
         }
     }
     if (!args.batch_dir.empty()) {
-        return run_batch([&](const MessageInput& in) { return signers.for_message(in); }, options, args);
+        return run_batch([&](const MessageInput& in) { return signers.for_message(in); }, options, args.batch());
     }
     MessageInput in = args.message();
     // stdin may be a pipe, and a file argument a FIFO or /dev/fd/N, neither
@@ -421,7 +322,7 @@ int run_sign(const SignArgs& args) {
     if (auto r = signer->check_usable(std::chrono::system_clock::now()); !r) return id_error(r.error());
 
     if (!args.batch_dir.empty()) {
-        return run_batch([&](const MessageInput&) -> Result<Signer> { return *signer; }, options, args);
+        return run_batch([&](const MessageInput&) -> Result<Signer> { return *signer; }, options, args.batch());
     }
     return sign_one(*signer, args.message(), options, args);
 }
