@@ -268,8 +268,10 @@ void FileGroup::State::run() {
 void FileGroup::State::commit(std::vector<Pending>& group) {
     std::vector<std::optional<Error>> failed(group.size());
     // One syncfs(2) writes every file of the group and their inodes and
-    // flushes the disk's cache once; an fdatasync per file would flush it
-    // once per file (measured in docs/BENCHMARKS.md's batch row). Its error
+    // flushes the disk's cache once; an fdatasync per file flushes it once
+    // per file, even after sync_file_range started them all (on the
+    // project's VM, groups of 256 files of 5 KB: 9–11 ms per group against
+    // 18–22 ms, and 40 µs of CPU per file in all against 55). Its error
     // cannot say which file failed, so it fails the whole group; it may be
     // another file's on the same file system (reported since `dir_fd` was
     // opened), which fails a group that might have been fine, never the
