@@ -55,7 +55,7 @@ struct FileGroupOptions {
 };
 
 class FileGroup {
-public:
+  public:
     // Called once per submitted file with its tag: success once the file
     // is on stable storage under its name, else why not (naming the file).
     using Done = std::function<void(std::size_t tag, Result<void> result)>;
@@ -89,7 +89,7 @@ public:
     // True for the names of FileGroup's temporary files.
     static bool is_temporary_name(std::string_view name) noexcept;
 
-private:
+  private:
     struct State;
     explicit FileGroup(std::unique_ptr<State> state);
     std::unique_ptr<State> m_state;
@@ -98,7 +98,7 @@ private:
 // One temporary file being written: a Sink that buffers small writes.
 // Destroying it before submit() removes the file.
 class FileGroup::File final : public Sink {
-public:
+  public:
     File(File&& other) noexcept;
     File& operator=(File&&) = delete;
     File(const File&) = delete;
@@ -109,7 +109,7 @@ public:
     const std::string& name() const noexcept { return m_name; }
     const std::string& temporary_name() const noexcept { return m_tmp; }
 
-private:
+  private:
     friend class FileGroup;
     friend struct FileGroup::State;
     File(int dir_fd, std::filesystem::path dir, std::string name, std::string tmp, int fd);

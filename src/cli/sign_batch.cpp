@@ -40,7 +40,7 @@ std::vector<fs::path> batch_files(const fs::path& dir) {
 }
 
 class Progress {
-public:
+  public:
     explicit Progress(std::size_t total) : m_total(total), m_tty(::isatty(STDERR_FILENO) == 1) {}
     // One more message signed (on disk) or failed.
     void tick() {
@@ -52,13 +52,14 @@ public:
         m_last = now;
         constexpr int kWidth = 40;
         int filled = m_total == 0 ? kWidth : static_cast<int>(kWidth * done / m_total);
-        std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled, "========================================",
-                     kWidth - filled, "", done, m_total);
+        std::fprintf(stderr, "\r[%.*s%*s] %zu/%zu", filled,
+                     "========================================", kWidth - filled, "", done,
+                     m_total);
         if (done == m_total) std::fputc('\n', stderr);
         std::fflush(stderr);
     }
 
-private:
+  private:
     std::size_t m_total;
     bool m_tty;
     std::atomic<std::size_t> m_done{0};
@@ -68,14 +69,17 @@ private:
 
 // Signs files[i] for i taken from `next` until none is left: a failure is
 // recorded at once, a signed message goes to the group, which reports it.
-void sign_files(const std::vector<fs::path>& files, std::atomic<std::size_t>& next, FileGroup& group,
-                const SignerFor& signer_for, const SignOptions& options, const BatchArgs& args,
-                std::vector<std::optional<Error>>& failures, Progress& progress) {
+void sign_files(const std::vector<fs::path>& files, std::atomic<std::size_t>& next,
+                FileGroup& group, const SignerFor& signer_for, const SignOptions& options,
+                const BatchArgs& args, std::vector<std::optional<Error>>& failures,
+                Progress& progress) {
     for (std::size_t i = next++; i < files.size(); i = next++) {
         MessageInput in = MessageInput::from_file(files[i]).with_max_size(args.max_message_size);
         auto signer = signer_for(in);
-        auto file = signer ? group.create(files[i].filename().string()) : Result<FileGroup::File>(signer.error());
-        Result<SignReport> signed_ = file ? signer->sign(in, *file, options) : Result<SignReport>(file.error());
+        auto file = signer ? group.create(files[i].filename().string())
+                           : Result<FileGroup::File>(signer.error());
+        Result<SignReport> signed_ =
+            file ? signer->sign(in, *file, options) : Result<SignReport>(file.error());
         if (!signed_) {
             failures[i] = std::move(signed_).error();  // the temporary file goes with `file`
             progress.tick();
@@ -97,12 +101,14 @@ int run_batch(const SignerFor& signer_for, const SignOptions& options, const Bat
     }
     fs::create_directories(out_dir, ec);
     if (ec || !fs::is_directory(out_dir)) {
-        report_error("sign", args.out_dir, permanent_error(Errc::io_error, "cannot create the output directory"));
+        report_error("sign", args.out_dir,
+                     permanent_error(Errc::io_error, "cannot create the output directory"));
         return kCantCreat;
     }
     std::vector<fs::path> files = batch_files(in_dir);
     unsigned jobs = args.jobs != 0 ? args.jobs : std::max(1u, std::thread::hardware_concurrency());
-    jobs = static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
+    jobs =
+        static_cast<unsigned>(std::min<std::size_t>(jobs, std::max<std::size_t>(files.size(), 1)));
 
     std::vector<std::optional<Error>> failures(files.size());
     Progress progress(files.size());
@@ -124,7 +130,8 @@ int run_batch(const SignerFor& signer_for, const SignOptions& options, const Bat
     }
     for (auto& t : threads) t.join();
     (*group)->finish();
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
     std::size_t failed = 0;
     int exit_code = kOk;

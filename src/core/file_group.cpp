@@ -109,7 +109,11 @@ struct FileGroup::State {
 // ---- File ----------------------------------------------------------------------
 
 FileGroup::File::File(int dir_fd, fs::path dir, std::string name, std::string tmp, int fd)
-    : m_dir_fd(dir_fd), m_dir(std::move(dir)), m_name(std::move(name)), m_tmp(std::move(tmp)), m_fd(fd) {}
+    : m_dir_fd(dir_fd),
+      m_dir(std::move(dir)),
+      m_name(std::move(name)),
+      m_tmp(std::move(tmp)),
+      m_fd(fd) {}
 
 FileGroup::File::File(File&& other) noexcept
     : m_dir_fd(other.m_dir_fd),
@@ -146,7 +150,10 @@ Result<void> FileGroup::File::flush() {
     while (!rest.empty()) {
         const ssize_t n = ::write(m_fd, rest.data(), rest.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return io_failure(ErrorKind::transient, "cannot write " + (m_dir / m_tmp).string(), errno);
+        if (n < 0) {
+            const int err = errno;  // before the message is built
+            return io_failure(ErrorKind::transient, "cannot write " + (m_dir / m_tmp).string(), err);
+        }
         rest.remove_prefix(static_cast<std::size_t>(n));
     }
     m_buffer.clear();
@@ -159,10 +166,14 @@ FileGroup::FileGroup(std::unique_ptr<State> state) : m_state(std::move(state)) {
 
 FileGroup::~FileGroup() { finish(); }
 
-Result<std::unique_ptr<FileGroup>> FileGroup::open(const fs::path& dir, Done done, FileGroupOptions options) {
+Result<std::unique_ptr<FileGroup>> FileGroup::open(const fs::path& dir, Done done,
+                                                   FileGroupOptions options) {
     auto state = std::make_unique<State>();
     state->dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (state->dir_fd < 0) return io_failure(ErrorKind::permanent, "cannot open the directory " + dir.string(), errno);
+    if (state->dir_fd < 0) {
+        const int err = errno;
+        return io_failure(ErrorKind::permanent, "cannot open the directory " + dir.string(), err);
+    }
     state->dir = dir;
     state->done = std::move(done);
     state->options = options;
@@ -190,7 +201,8 @@ bool FileGroup::is_temporary_name(std::string_view name) noexcept {
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); })) {
         return false;
     }
-    return name.substr(name.size() - kTmpDigits - kTmpMarker.size(), kTmpMarker.size()) == kTmpMarker;
+    return name.substr(name.size() - kTmpDigits - kTmpMarker.size(), kTmpMarker.size()) ==
+           kTmpMarker;
 }
 
 Result<FileGroup::File> FileGroup::create(const std::string& name) {
@@ -201,12 +213,17 @@ Result<FileGroup::File> FileGroup::create(const std::string& name) {
     std::string prefix(1, '.');
     prefix.append(name, 0, kMaxNameInTmp).append(kTmpMarker);
     for (int attempt = 0; attempt < 16; ++attempt) {
-        std::string tmp = prefix + hex16(mix(s.seed + s.counter.fetch_add(1, std::memory_order_relaxed)));
-        const int fd = ::openat(s.dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        std::string tmp =
+            prefix + hex16(mix(s.seed + s.counter.fetch_add(1, std::memory_order_relaxed)));
+        const int fd =
+            ::openat(s.dir_fd, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         if (fd >= 0) return File(s.dir_fd, s.dir, name, std::move(tmp), fd);
-        if (errno != EEXIST) return io_failure(ErrorKind::permanent, "cannot create " + (s.dir / tmp).string(), errno);
+        if (const int err = errno; err != EEXIST) {
+            return io_failure(ErrorKind::permanent, "cannot create " + (s.dir / tmp).string(), err);
+        }
     }
-    return transient_error(Errc::io_error, "cannot create a temporary file for " + (s.dir / name).string());
+    return transient_error(Errc::io_error,
+                           "cannot create a temporary file for " + (s.dir / name).string());
 }
 
 void FileGroup::submit(File file, std::size_t tag) {
@@ -215,7 +232,8 @@ void FileGroup::submit(File file, std::size_t tag) {
     // the pending files hold none.
     Result<void> written = file.flush();
     if (::close(std::exchange(file.m_fd, -1)) != 0 && written) {
-        written = io_failure(ErrorKind::transient, "cannot write " + (s.dir / file.m_tmp).string(), errno);
+        const int err = errno;
+        written = io_failure(ErrorKind::transient, "cannot write " + (s.dir / file.m_tmp).string(), err);
     }
     if (!written) {
         file.discard();
@@ -280,8 +298,9 @@ void FileGroup::State::commit(std::vector<Pending>& group) {
         const int err = errno;
         for (std::size_t i = 0; i < group.size(); ++i) {
             failed[i] = io_failure(ErrorKind::transient,
-                                   "cannot write " + where(group[i].file) + " to disk (syncfs of " + dir.string() +
-                                       " for a group of " + std::to_string(group.size()) + " files)",
+                                   "cannot write " + where(group[i].file) + " to disk (syncfs of " +
+                                       dir.string() + " for a group of " +
+                                       std::to_string(group.size()) + " files)",
                                    err);
             group[i].file.discard();
         }
@@ -291,8 +310,9 @@ void FileGroup::State::commit(std::vector<Pending>& group) {
         File& f = group[i].file;
         if (failed[i]) continue;
         if (::renameat(dir_fd, f.m_tmp.c_str(), dir_fd, f.m_name.c_str()) != 0) {
+            const int err = errno;
             failed[i] = io_failure(ErrorKind::transient,
-                                   "cannot rename " + (dir / f.m_tmp).string() + " to " + where(f), errno);
+                                   "cannot rename " + (dir / f.m_tmp).string() + " to " + where(f), err);
             f.discard();
             continue;
         }
@@ -306,7 +326,8 @@ void FileGroup::State::commit(std::vector<Pending>& group) {
         for (std::size_t i = 0; i < group.size(); ++i) {
             if (failed[i]) continue;
             failed[i] = io_failure(ErrorKind::transient,
-                                   "cannot sync the directory " + dir.string() + " after naming " + where(group[i].file),
+                                   "cannot sync the directory " + dir.string() + " after naming " +
+                                       where(group[i].file),
                                    err);
         }
     }

@@ -42,8 +42,10 @@ struct Reports {
         return [this](std::size_t tag, Result<void> r) {
             std::lock_guard lock(mutex);
             ++calls[tag];
-            result[tag] = r ? "ok" : errc_name(r.error().code()).data() + std::string(" ") +
-                                         error_kind_name(r.error().kind()).data() + ": " + r.error().message();
+            result[tag] = r ? "ok"
+                            : errc_name(r.error().code()).data() + std::string(" ") +
+                                  error_kind_name(r.error().kind()).data() + ": " +
+                                  r.error().message();
         };
     }
     std::size_t count() {
@@ -58,7 +60,8 @@ std::set<std::string> names_in(const fs::path& dir) {
     return names;
 }
 
-std::unique_ptr<FileGroup> open_group(const fs::path& dir, Reports& reports, FileGroupOptions options = {}) {
+std::unique_ptr<FileGroup> open_group(const fs::path& dir, Reports& reports,
+                                      FileGroupOptions options = {}) {
     auto group = FileGroup::open(dir, reports.callback(), options);
     if (!group) ADD_FAILURE() << group.error().message();
     return group ? std::move(*group) : nullptr;
@@ -81,8 +84,9 @@ bool wait_for(const std::function<bool()>& ready, std::chrono::milliseconds limi
 
 TEST(FileGroup, TemporaryNames) {
     EXPECT_TRUE(FileGroup::is_temporary_name(".m1.eml.ribbon-tmp.0123456789abcdef"));
-    EXPECT_TRUE(FileGroup::is_temporary_name("..ribbon-tmp.0123456789abcdef.ribbon-tmp.fedcba9876543210"));
-    EXPECT_FALSE(FileGroup::is_temporary_name(".ribbon-tmp.0123456789abcdef"));  // no NAME
+    EXPECT_TRUE(
+        FileGroup::is_temporary_name("..ribbon-tmp.0123456789abcdef.ribbon-tmp.fedcba9876543210"));
+    EXPECT_FALSE(FileGroup::is_temporary_name(".ribbon-tmp.0123456789abcdef"));        // no NAME
     EXPECT_FALSE(FileGroup::is_temporary_name("m1.eml.ribbon-tmp.0123456789abcdef"));  // not hidden
     EXPECT_FALSE(FileGroup::is_temporary_name(".m1.eml.ribbon-tmp.0123456789ABCDEF"));
     EXPECT_FALSE(FileGroup::is_temporary_name(".m1.eml.ribbon-tmp.0123456789abcde"));
@@ -115,7 +119,8 @@ TEST(FileGroup, AFileGetsItsNameOnlyWhenItsGroupIsCommitted) {
     }
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(reports.count(), 0u);  // two of three: the group waits
-    for (const auto& name : names_in(tmp.path())) EXPECT_TRUE(FileGroup::is_temporary_name(name)) << name;
+    for (const auto& name : names_in(tmp.path()))
+        EXPECT_TRUE(FileGroup::is_temporary_name(name)) << name;
 
     auto third = must_create(*group, "m2");
     ASSERT_TRUE(third.write("third\n"));
@@ -213,7 +218,8 @@ TEST(FileGroup, AnAbandonedFileLeavesNothing) {
 // its group is committed, and its temporary file is gone.
 TEST(FileGroup, AFailureFailsThatFileOnly) {
     TempDir tmp("ribbon-file-group");
-    fs::create_directories(tmp / "taken" / "full");  // renaming a file over a non-empty directory fails
+    fs::create_directories(tmp / "taken" /
+                           "full");  // renaming a file over a non-empty directory fails
     Reports reports;
     FileGroupOptions options;
     options.group_size = 3;
@@ -231,8 +237,8 @@ TEST(FileGroup, AFailureFailsThatFileOnly) {
     ASSERT_EQ(reports.count(), 3u);
     EXPECT_EQ(reports.result[0], "ok");
     EXPECT_EQ(reports.result[2], "ok");
-    EXPECT_EQ(reports.result[1], "io_error transient: cannot rename " + (tmp / bad_tmp).string() + " to " +
-                                     (tmp / "taken").string() + ": Is a directory");
+    EXPECT_EQ(reports.result[1], "io_error transient: cannot rename " + (tmp / bad_tmp).string() +
+                                     " to " + (tmp / "taken").string() + ": Is a directory");
     EXPECT_EQ(names_in(tmp.path()), (std::set<std::string>{"m0", "m2", "taken"}));
     EXPECT_TRUE(fs::is_directory(tmp / "taken"));
 }
@@ -267,17 +273,20 @@ TEST(FileGroup, OpenRefusesAMissingDirectory) {
     ASSERT_FALSE(group);
     EXPECT_EQ(group.error().code(), Errc::io_error);
     EXPECT_EQ(group.error().kind(), ErrorKind::permanent);
-    EXPECT_EQ(group.error().message(),
-              "cannot open the directory " + (tmp / "missing").string() + ": No such file or directory");
+    EXPECT_EQ(group.error().message(), "cannot open the directory " + (tmp / "missing").string() +
+                                           ": No such file or directory");
 }
 
 // What a killed group left is removed by the next one: only FileGroup's
 // own temporary names.
 TEST(FileGroup, LeftoversOfAKilledGroupAreRemoved) {
     TempDir tmp("ribbon-file-group");
-    const std::set<std::string> kept = {
-        "m1.eml", ".keep", ".m1.eml.ribbon-tmp.0123456789ABCDEF", "m1.eml.ribbon-tmp.0123456789abcdef",
-        ".m1.eml.ribbon-tmp.0123", "m1.eml.tmp.12345"};
+    const std::set<std::string> kept = {"m1.eml",
+                                        ".keep",
+                                        ".m1.eml.ribbon-tmp.0123456789ABCDEF",
+                                        "m1.eml.ribbon-tmp.0123456789abcdef",
+                                        ".m1.eml.ribbon-tmp.0123",
+                                        "m1.eml.tmp.12345"};
     for (const auto& name : kept) write_file(tmp / name, "keep");
     write_file(tmp / ".m1.eml.ribbon-tmp.0123456789abcdef", "half");
     write_file(tmp / ".m2.eml.ribbon-tmp.fedcba9876543210", "");

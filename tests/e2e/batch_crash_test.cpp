@@ -39,8 +39,13 @@ std::string number(int i) {
 }
 
 std::vector<std::string> sign_argv(const fs::path& in, const fs::path& out) {
-    return {ribbon_binary(), "sign", "--key", pki().rsa.key.string(), "--cert", pki().rsa.cert.string(),
-            "--chain", pki().chain.string(), "--batch", in.string(), "--out-dir", out.string(), "--jobs", "2"};
+    return {ribbon_binary(), "sign",
+            "--key",         pki().rsa.key.string(),
+            "--cert",        pki().rsa.cert.string(),
+            "--chain",       pki().chain.string(),
+            "--batch",       in.string(),
+            "--out-dir",     out.string(),
+            "--jobs",        "2"};
 }
 
 // A signed message with what differs from one signing to the next taken
@@ -56,10 +61,12 @@ std::string normalised(const std::string& signed_message) {
     const std::size_t sig = signed_message.rfind(sig_head);
     if (sig == std::string::npos) return "";
     std::string out = signed_message.substr(0, sig + sig_head.size()) + "SIGNATURE" + close;
-    for (std::size_t at = out.find(boundary); at != std::string::npos; at = out.find(boundary, at)) {
+    for (std::size_t at = out.find(boundary); at != std::string::npos;
+         at = out.find(boundary, at)) {
         out.replace(at, boundary.size(), "BOUNDARY");
     }
-    return std::regex_replace(out, std::regex("Subject: batch [0-9]{4}\r\n"), "Subject: batch NNNN\r\n");
+    return std::regex_replace(out, std::regex("Subject: batch [0-9]{4}\r\n"),
+                              "Subject: batch NNNN\r\n");
 }
 
 struct OutState {
@@ -85,12 +92,15 @@ OutState scan(const fs::path& out) {
 
 // Every file under a final name is whole: the one-shot output's structure
 // with its own Subject; the first, last and a middle one verify.
-void expect_all_whole(const fs::path& out, const std::set<std::string>& names, const std::string& reference) {
+void expect_all_whole(const fs::path& out, const std::set<std::string>& names,
+                      const std::string& reference) {
     std::size_t broken = 0;
     for (const auto& name : names) {
         const std::string got = read_file(out / name);
         if (normalised(got) != reference) {
-            if (++broken <= 3) ADD_FAILURE() << name << " is not a whole signed message (" << got.size() << " bytes)";
+            if (++broken <= 3)
+                ADD_FAILURE() << name << " is not a whole signed message (" << got.size()
+                              << " bytes)";
             continue;
         }
         const std::string subject = "Subject: batch " + name.substr(1, 4) + "\r\n";
@@ -98,8 +108,9 @@ void expect_all_whole(const fs::path& out, const std::set<std::string>& names, c
     }
     EXPECT_EQ(broken, 0u) << "of " << names.size();
     if (names.empty()) return;
-    std::vector<std::string> sample = {*names.begin(), *names.rbegin(),
-                                       *std::next(names.begin(), static_cast<long>(names.size() / 2))};
+    std::vector<std::string> sample = {
+        *names.begin(), *names.rbegin(),
+        *std::next(names.begin(), static_cast<long>(names.size() / 2))};
     for (const auto& name : sample) {
         VerifyResult v = verify_openssl(read_file(out / name));
         EXPECT_TRUE(v.ok) << name << ": " << v.details;
@@ -108,7 +119,8 @@ void expect_all_whole(const fs::path& out, const std::set<std::string>& names, c
 
 // Starts a batch into `out`, waits until `kill_after` files have their
 // final names and SIGKILLs it. Returns how it ended.
-std::string kill_mid_run(const fs::path& in, const fs::path& out, std::size_t kill_after, const fs::path& log) {
+std::string kill_mid_run(const fs::path& in, const fs::path& out, std::size_t kill_after,
+                         const fs::path& log) {
     daemon::Daemon run;
     daemon::SpawnSpec spec;
     spec.argv = sign_argv(in, out);
@@ -133,11 +145,12 @@ TEST(BatchCrash, KilledMidRunLeavesOnlyWholeFilesAndTheNextRunCompletes) {
     fs::create_directories(tmp / "in");
     const std::string base = message("plain_ascii_lf").data;
     for (int i = 0; i < kMessages; ++i) {
-        write_file(tmp / ("in/m" + number(i) + ".eml"), set_header(base, "Subject", "batch " + number(i)));
+        write_file(tmp / ("in/m" + number(i) + ".eml"),
+                   set_header(base, "Subject", "batch " + number(i)));
     }
-    ProcessResult one = run_process({ribbon_binary(), "sign", "--key", pki().rsa.key.string(), "--cert",
-                                     pki().rsa.cert.string(), "--chain", pki().chain.string(),
-                                     (tmp / "in/m0000.eml").string()});
+    ProcessResult one = run_process({ribbon_binary(), "sign", "--key", pki().rsa.key.string(),
+                                     "--cert", pki().rsa.cert.string(), "--chain",
+                                     pki().chain.string(), (tmp / "in/m0000.eml").string()});
     ASSERT_EQ(one.exit_code, 0) << one.describe();
     const std::string reference = normalised(one.out);
     ASSERT_NE(reference, "") << one.out;
