@@ -78,10 +78,10 @@ void sign_files(const std::vector<fs::path>& files, std::atomic<std::size_t>& ne
         auto signer = signer_for(in);
         auto file = signer ? group.create(files[i].filename().string())
                            : Result<FileGroup::File>(signer.error());
-        Result<SignReport> signed_ =
+        Result<SignReport> r =
             file ? signer->sign(in, *file, options) : Result<SignReport>(file.error());
-        if (!signed_) {
-            failures[i] = std::move(signed_).error();  // the temporary file goes with `file`
+        if (!r) {
+            failures[i] = std::move(r).error();  // the temporary file goes with `file`
             progress.tick();
             continue;
         }
