@@ -245,8 +245,12 @@ void FileGroup::submit(File file, std::size_t tag) {
     if (s.queue.empty()) s.oldest = std::chrono::steady_clock::now();
     s.queue.push_back({std::move(file), tag});
     ++s.pending;
+    // The committer waits for a first file, then for a full group (or its
+    // deadline): waking it for any other file would cost a context switch
+    // per file for nothing.
+    const bool wake = s.queue.size() == 1 || s.queue.size() == s.options.group_size;
     lock.unlock();
-    s.work.notify_one();
+    if (wake) s.work.notify_one();
 }
 
 void FileGroup::finish() {
