@@ -1,15 +1,20 @@
 // Unit tests of src/core/file_group.cpp (ribbon/file_group.hpp): a file
 // gets its name only once its group is committed, and is reported only
 // then, exactly once; a group waits for group_size or max_delay, finish()
-// for neither; a failure fails that file and no other; a file abandoned
-// before submit() leaves nothing; leftovers of a killed group are removed
-// (only FileGroup's own names, and not while another group writes there).
+// for neither; a rename that fails fails that file and no other, a disk
+// that refuses a group (syncfs, the directory's fsync) fails that group
+// and not the next; a file abandoned before submit() leaves nothing; leftovers of a killed group
+// are removed (only FileGroup's own names, and not while another group writes there).
 #include "ribbon/file_group.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -22,6 +27,34 @@
 #include <vector>
 
 #include "support/process.hpp"
+
+// A disk that fails: this executable's syncfs() and fsync() take the place
+// of the C library's (a definition in the program wins over a shared
+// library's), so a test can make the next calls fail with an errno; they
+// are the system calls otherwise.
+namespace {
+std::atomic<int> g_syncfs_errno{0};     // the next syncfs() fails with this, once
+std::atomic<int> g_dir_fsync_errno{0};  // the next fsync() of a directory fails with this, once
+}  // namespace
+
+extern "C" int syncfs(int fd) {
+    if (const int err = g_syncfs_errno.exchange(0); err != 0) {
+        errno = err;
+        return -1;
+    }
+    return static_cast<int>(::syscall(SYS_syncfs, fd));
+}
+
+extern "C" int fsync(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (const int err = g_dir_fsync_errno.exchange(0); err != 0) {
+            errno = err;
+            return -1;
+        }
+    }
+    return static_cast<int>(::syscall(SYS_fsync, fd));
+}
 
 namespace ribbon {
 namespace {
@@ -241,6 +274,70 @@ TEST(FileGroup, AFailureFailsThatFileOnly) {
                                      " to " + (tmp / "taken").string() + ": Is a directory");
     EXPECT_EQ(names_in(tmp.path()), (std::set<std::string>{"m0", "m2", "taken"}));
     EXPECT_TRUE(fs::is_directory(tmp / "taken"));
+}
+
+// Commits `names` as one group (group_size = their number) and returns
+// what was reported for each, by index.
+std::map<std::size_t, std::string> commit_one_group(FileGroup& group, Reports& reports,
+                                                    const std::vector<std::string>& names,
+                                                    std::size_t first_tag) {
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        auto file = must_create(group, names[i]);
+        EXPECT_TRUE(file.write("content of " + names[i]));
+        group.submit(std::move(file), first_tag + i);
+    }
+    EXPECT_TRUE(wait_for([&] { return reports.count() == first_tag + names.size(); }));
+    std::lock_guard lock(reports.mutex);
+    return reports.result;
+}
+
+// A group the disk refuses (syncfs fails: it cannot say which file) fails
+// all its files, each named, and none gets its name; the next group is
+// committed.
+TEST(FileGroup, AGroupTheDiskRefusesFailsWholeAndTheNextIsCommitted) {
+    TempDir tmp("ribbon-file-group");
+    Reports reports;
+    FileGroupOptions options;
+    options.group_size = 2;
+    options.max_delay = std::chrono::hours(1);
+    auto group = open_group(tmp.path(), reports, options);
+    ASSERT_TRUE(group);
+    g_syncfs_errno = EIO;
+    auto got = commit_one_group(*group, reports, {"a", "b"}, 0);
+    for (const auto& [tag, name] : {std::pair<std::size_t, std::string>{0, "a"}, {1, "b"}}) {
+        EXPECT_EQ(got[tag], "io_error transient: cannot write " + (tmp / name).string() +
+                                " to disk (syncfs of " + tmp.path().string() +
+                                " for a group of 2 files): Input/output error");
+    }
+    EXPECT_TRUE(names_in(tmp.path()).empty());  // no names, no temporary files
+    got = commit_one_group(*group, reports, {"c", "d"}, 2);
+    EXPECT_EQ(got[2], "ok");
+    EXPECT_EQ(got[3], "ok");
+    EXPECT_EQ(names_in(tmp.path()), (std::set<std::string>{"c", "d"}));
+    EXPECT_EQ(read_file(tmp / "d"), "content of d");
+}
+
+// When the directory cannot be synced after the renames, the names may be
+// lost in a crash: the group's files are reported failed (they are whole:
+// their data was on the disk before the rename).
+TEST(FileGroup, ADirectoryThatCannotBeSyncedFailsItsGroup) {
+    TempDir tmp("ribbon-file-group");
+    Reports reports;
+    FileGroupOptions options;
+    options.group_size = 2;
+    options.max_delay = std::chrono::hours(1);
+    auto group = open_group(tmp.path(), reports, options);
+    ASSERT_TRUE(group);
+    g_dir_fsync_errno = EIO;
+    auto got = commit_one_group(*group, reports, {"a", "b"}, 0);
+    for (const auto& [tag, name] : {std::pair<std::size_t, std::string>{0, "a"}, {1, "b"}}) {
+        EXPECT_EQ(got[tag], "io_error transient: cannot sync the directory " + tmp.path().string() +
+                                " after naming " + (tmp / name).string() + ": Input/output error");
+    }
+    EXPECT_EQ(read_file(tmp / "a"), "content of a");
+    got = commit_one_group(*group, reports, {"c", "d"}, 2);
+    EXPECT_EQ(got[2], "ok");
+    EXPECT_EQ(got[3], "ok");
 }
 
 TEST(FileGroup, RefusesWhatIsNotAFileName) {
