@@ -172,6 +172,8 @@ Run run(Setup setup, const Options& o) {
     if (auto e = start_milter(setup, o, rig, dkim, pf, milter); !e.empty()) return failed(e);
     // The milter (if any) is named in pf: start_mta must not set the rig's.
     if (auto e = rig.start_mta({}, pf, false); !e.empty()) return failed(e);
+    // For `perf report --pid` when the run is profiled.
+    if (milter > 0) std::fprintf(stderr, "%s: milter pid %d\n", setup_name(setup), static_cast<int>(milter));
 
     const double busy0 = machine_busy_jiffies();
     const double milter0 = milter > 0 ? process_jiffies(milter) : 0;
