@@ -9,8 +9,11 @@
 #    the same command on the 3 KB message (the process's baseline);
 #  - `ribbon sign --batch` of copies of the 3 KB message onto the disk, 1
 #    and 2 jobs, against `openssl speed` (msg/s and CPU per message);
-#  - Postfix relaying smtp-source's load to smtp-sink, without and with
-#    ribbon's milter: messages/s and the milter's share of the CPU;
+#  - `ribbon sign --batch` onto the machine's disk (1 and 2 jobs), per core
+#    against `openssl speed`;
+#  - Postfix relaying smtp-source's load to smtp-sink alone, with ribbon's
+#    milter (RSA-2048, ECDSA P-256) and with OpenDKIM, alternated: messages/s,
+#    the ratio to Postfix alone and the milter's CPU per message;
 #  - the lookalike check (issue 15): find() per first-seen domain against
 #    100,000 generated known domains, mean and p99, and the index's build
 #    time and memory;
@@ -196,12 +199,17 @@ batch_row() {
 batch_row RSA-2048 "$SPEED_RSA" "$B_RSA1" "$B_RSA2"
 batch_row "ECDSA P-256" "$SPEED_EC" "$B_EC1" "$B_EC2"
 
-# ---- load: smtp-source → Postfix (+ ribbon milter) → smtp-sink ----------------
-# The same 3 KB message, BENCH_MTA_COUNT copies over 20 SMTP sessions, once
-# without and once with the milter (bench/mta_bench.cpp; needs root).
+# ---- load: smtp-source → Postfix (+ a signing milter) → smtp-sink -------------
+# The same 3 KB message, BENCH_MILTER_COUNT copies over 20 SMTP sessions:
+# Postfix alone, with ribbon's milter (RSA-2048, then ECDSA P-256: this
+# run's throw-away Digital IDs) and with OpenDKIM (RSA-2048 DKIM, the peer),
+# alternated BENCH_MILTER_ROUNDS times; msg/s, the ratio to Postfix alone in
+# the same round, and the milter's CPU ms per message (bench/mta_bench.cpp;
+# needs root).
 echo
-"$BUILD/ribbon-mta-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 \
-    || echo "(load row skipped: ribbon-mta-bench failed, see above)"
+"$BUILD/ribbon-mta-bench" msg3k.eml "${BENCH_MILTER_COUNT:-2000}" 20 --rounds "${BENCH_MILTER_ROUNDS:-2}" \
+    --rsa rsa.key rsa.pem --ec ec.key ec.pem --chain intermediate.pem \
+    || echo "(milter row skipped: ribbon-mta-bench failed, see above)"
 
 # ---- the recipient policy per message (bench/policy_bench.cpp) ---------------
 echo

@@ -72,6 +72,17 @@ std::string_view decision_name(Treatment t) {
     return "sign";
 }
 
+// Orders (result, reason) label pairs held as strings and looked up as
+// string_views, without building strings per message.
+struct LabelPairLess {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+        using View = std::pair<std::string_view, std::string_view>;
+        return View(a.first, a.second) < View(b.first, b.second);
+    }
+};
+
 }  // namespace
 
 std::string_view front_end_name(FrontEndKind f) noexcept { return f == FrontEndKind::milter ? "milter" : "relay"; }
@@ -96,6 +107,11 @@ struct Telemetry::Metrics {
     prometheus::Histogram* signing_time = nullptr;
     prometheus::Counter* connections_accepted = nullptr;
     prometheus::Gauge* connections_open = nullptr;
+    // The message counters by (result, reason) and the decision counters by
+    // name that exist from the start, filled in by the constructor and only
+    // read afterwards: per message, a lookup here instead of Family::Add.
+    std::map<std::pair<std::string, std::string>, prometheus::Counter*, LabelPairLess> message_counts;
+    std::map<std::string, prometheus::Counter*, std::less<>> decision_counts;
 };
 
 Telemetry::Telemetry(FrontEndKind front_end)
@@ -119,15 +135,18 @@ Telemetry::Telemetry(FrontEndKind front_end)
     const std::string fe(front_end_name(front_end));
     // Every series an alert rule reads exists from the start, at 0: rate()
     // over a series that appears only with its first event misses that event.
-    m.messages.Add({{"front_end", fe}, {"result", "signed"}, {"reason", "none"}});
+    auto add_messages = [&](std::string_view result, std::string_view reason) {
+        m.message_counts[{std::string(result), std::string(reason)}] =
+            &m.messages.Add({{"front_end", fe}, {"result", std::string(result)}, {"reason", std::string(reason)}});
+    };
+    add_messages("signed", "none");
     for (submit::Unsigned why : {submit::Unsigned::no_from, submit::Unsigned::no_signer, submit::Unsigned::already_signed,
                                  submit::Unsigned::recipient_policy}) {
-        m.messages.Add({{"front_end", fe}, {"result", "unsigned"}, {"reason", std::string(submit::unsigned_name(why))}});
+        add_messages("unsigned", submit::unsigned_name(why));
     }
     for (std::string_view result : {kResults[1], kResults[2], kResults[3]}) {
         for (FailureKind k : {FailureKind::internal_error, FailureKind::no_key, FailureKind::bad_message}) {
-            m.messages.Add({{"front_end", fe}, {"result", std::string(result)},
-                            {"reason", std::string(submit::failure_kind_name(k))}});
+            add_messages(result, submit::failure_kind_name(k));
         }
     }
     m.signing_time = &m.signing.Add({{"front_end", fe}}, kSigningBuckets);
@@ -136,7 +155,9 @@ Telemetry::Telemetry(FrontEndKind front_end)
     if (front_end == FrontEndKind::relay) {
         for (const char* c : {"2xx", "4xx", "5xx", "error"}) m.next_hop.Add({{"class", c}});
     }
-    for (const char* d : {"sign", "sign_opaque", "unsigned", "error"}) m.decisions.Add({{"decision", d}});
+    for (const char* d : {"sign", "sign_opaque", "unsigned", "error"}) {
+        m.decision_counts[d] = &m.decisions.Add({{"decision", d}});
+    }
     for (std::string_view op : kStoreOperations) {
         m.store_errors.Add({{"operation", std::string(op)}});
         m.store_duration.Add({{"operation", std::string(op)}}, kStoreBuckets);
@@ -148,9 +169,14 @@ Telemetry::Telemetry(FrontEndKind front_end)
 Telemetry::~Telemetry() = default;
 
 void Telemetry::count(std::string_view result, std::string_view reason) {
-    const std::string fe(front_end_name(m_front_end));
-    m_metrics->messages.Add({{"front_end", fe}, {"result", std::string(result)}, {"reason", std::string(reason)}})
-        .Increment();
+    const auto& counts = m_metrics->message_counts;
+    if (auto it = counts.find(std::pair<std::string_view, std::string_view>(result, reason)); it != counts.end()) {
+        it->second->Increment();
+    } else {
+        const std::string fe(front_end_name(m_front_end));
+        m_metrics->messages.Add({{"front_end", fe}, {"result", std::string(result)}, {"reason", std::string(reason)}})
+            .Increment();
+    }
     const std::int64_t hour = unix_now() / 3600 * 3600;
     std::lock_guard lock(m_mutex);
     ++m_hourly[{hour, std::string(result), std::string(reason)}];
@@ -165,11 +191,10 @@ void Telemetry::remember_failure(std::string_view result, std::string_view kind,
 }
 
 void Telemetry::planned(const submit::Plan& plan) {
-    for (const RecipientDecision& d : plan.decisions) {
-        m_metrics->decisions.Add({{"decision", std::string(decision_name(d.treatment))}}).Increment();
-    }
+    const auto& counts = m_metrics->decision_counts;
+    for (const RecipientDecision& d : plan.decisions) counts.find(decision_name(d.treatment))->second->Increment();
     // A plan fails only when the recipient policy could not answer.
-    if (plan.rule != nullptr && plan.failure) m_metrics->decisions.Add({{"decision", "error"}}).Increment();
+    if (plan.rule != nullptr && plan.failure) counts.find("error")->second->Increment();
 }
 
 void Telemetry::signed_message(std::chrono::steady_clock::duration took) {

@@ -57,6 +57,13 @@ struct Message {
     // Outbound: the submission core's plan, made at end of header.
     std::optional<submit::Submission> submission;
     std::unique_ptr<Spool> spool;
+    // A body chunk could not be taken while the MTA expects no reply to
+    // body chunks (SMFIP_NR_BODY): the answer is given at end of message.
+    std::optional<submit::Failure> deferred;
+    // The header has begun: an envelope recipient now starts a new message
+    // (SMFIP_NOMAIL leaves no MAIL event to start one).
+    bool in_content = false;
+    bool past_eoh = false;
     // Some edit already reached the MTA: the message can no longer go on
     // as it came, only be tempfailed or rejected (the MTA then drops the
     // edits with the message).
@@ -69,6 +76,8 @@ struct Session {
     std::shared_ptr<daemon::Telemetry> telemetry;
     bool leading_space = false;  // SMFIP_HDR_LEADSPC was negotiated
     bool no_reply_headers = false;  // SMFIP_NR_HDR was negotiated
+    bool no_reply_rcpt = false;     // SMFIP_NR_RCPT
+    bool no_reply_body = false;     // SMFIP_NR_BODY
     std::unique_ptr<Message> message;
 };
 
@@ -83,6 +92,15 @@ void refresh_queue_id(SMFICTX* ctx, Message& m) {
     if (const char* id = smfi_getsymval(ctx, const_cast<char*>("i")); id != nullptr && *id != '\0') {
         m.queue_id = id;
     }
+}
+
+// A new message, from the event that starts one: MAIL, or without it
+// (SMFIP_NOMAIL) the first recipient or header field after the last message.
+Message& begin_message(SMFICTX* ctx, Session& s) {
+    s.message = std::make_unique<Message>();
+    s.message->runtime = current_runtime();
+    refresh_queue_id(ctx, *s.message);
+    return *s.message;
 }
 
 // Answers a message ribbon could not sign as the core decided
@@ -243,38 +261,45 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
     s->telemetry = current_runtime()->telemetry;
     s->telemetry->connection_opened();
     *want_actions = kNeed;
-    // Skip the steps ribbon has no use for; keep header values byte for
-    // byte; let the MTA stream header fields without waiting for replies.
-    *want_steps = steps & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN | SMFIP_NODATA | SMFIP_HDR_LEADSPC |
-                           SMFIP_NR_HDR);
+    // Skip the steps ribbon has no use for (MAIL too: nothing of the
+    // envelope sender is used, a message begins at its first recipient);
+    // keep header values byte for byte; let the MTA stream recipients,
+    // header fields and body chunks without waiting for a reply to each
+    // (every answer those steps could give is given at end of header or of
+    // message instead). Each skipped step or reply is one command or reply
+    // less on the socket per message, on both sides.
+    *want_steps = steps & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NOUNKNOWN | SMFIP_NODATA |
+                           SMFIP_HDR_LEADSPC | SMFIP_NR_HDR | SMFIP_NR_RCPT | SMFIP_NR_BODY);
     s->leading_space = (*want_steps & SMFIP_HDR_LEADSPC) != 0;
     s->no_reply_headers = (*want_steps & SMFIP_NR_HDR) != 0;
+    s->no_reply_rcpt = (*want_steps & SMFIP_NR_RCPT) != 0;
+    s->no_reply_body = (*want_steps & SMFIP_NR_BODY) != 0;
     return SMFIS_CONTINUE;
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char**) {
     Session* s = session(ctx);
     if (s == nullptr) return SMFIS_TEMPFAIL;
-    s->message = std::make_unique<Message>();
-    s->message->runtime = current_runtime();
-    refresh_queue_id(ctx, *s->message);
+    begin_message(ctx, *s);
     return SMFIS_CONTINUE;
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     Session* s = session(ctx);
-    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
+    if (s == nullptr) return SMFIS_TEMPFAIL;  // nothing negotiated: a reply is expected
+    if (!s->message || s->message->in_content) begin_message(ctx, *s);
     std::string_view rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
     while (!rcpt.empty() && (rcpt.front() == '<' || rcpt.front() == ' ')) rcpt.remove_prefix(1);
     while (!rcpt.empty() && (rcpt.back() == '>' || rcpt.back() == ' ')) rcpt.remove_suffix(1);
     if (!rcpt.empty()) s->message->recipients.emplace_back(rcpt);
-    return SMFIS_CONTINUE;
+    return s->no_reply_rcpt ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
     Session* s = session(ctx);
-    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
-    Message& m = *s->message;
+    if (s == nullptr) return SMFIS_TEMPFAIL;  // nothing negotiated: a reply is expected
+    Message& m = !s->message || s->message->past_eoh ? begin_message(ctx, *s) : *s->message;
+    m.in_content = true;
     // Folded lines arrive joined by "\n" (or "\r\n"): kept with "\n" for
     // the edits, written with CRLF for the signer.
     std::string folded = s->leading_space ? "" : " ";
@@ -293,8 +318,9 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
 
 sfsistat on_eoh(SMFICTX* ctx) {
     Session* s = session(ctx);
-    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
-    Message& m = *s->message;
+    if (s == nullptr) return SMFIS_TEMPFAIL;
+    Message& m = !s->message || s->message->past_eoh ? begin_message(ctx, *s) : *s->message;
+    m.in_content = m.past_eoh = true;
     refresh_queue_id(ctx, m);
     m.header_bytes.append("\r\n");  // the empty line that ends the header
     if (m.runtime->config.milter.role != MilterRole::outbound) {
@@ -322,24 +348,34 @@ sfsistat on_eoh(SMFICTX* ctx) {
 
 sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     Session* s = session(ctx);
-    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
+    if (s == nullptr) return SMFIS_TEMPFAIL;  // nothing negotiated: a reply is expected
+    // With SMFIP_NR_BODY every answer waits for end of message, which
+    // tempfails a message that is missing or could not be spooled.
+    const sfsistat go_on = s->no_reply_body ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    if (!s->message) return s->no_reply_body ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
     Message& m = *s->message;
+    const std::string_view bytes(reinterpret_cast<const char*>(chunk), size);
     if (m.stamping) {
-        m.stamping->body(std::string_view(reinterpret_cast<const char*>(chunk), size));
-        return SMFIS_CONTINUE;
+        m.stamping->body(bytes);
+        return go_on;
     }
     if (m.inbound) {
         // Past the limit the message cannot be learned whole: stop
         // collecting, the Learner then reports it unreadable.
-        if (m.inbound_bytes.size() <= kMaxInboundMessage) m.inbound_bytes.append(reinterpret_cast<const char*>(chunk), size);
-        return SMFIS_CONTINUE;
+        if (m.inbound_bytes.size() <= kMaxInboundMessage) m.inbound_bytes.append(bytes);
+        return go_on;
     }
-    if (!m.spool) return SMFIS_TEMPFAIL;
-    auto r = m.spool->write(std::string_view(reinterpret_cast<const char*>(chunk), size));
+    if (m.deferred) return go_on;  // refused already: the rest is not kept
+    if (!m.spool || !m.submission) return s->no_reply_body ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
+    auto r = m.spool->write(bytes);
+    if (r) return go_on;
     // Past [milter] max_message_size the message is refused (bad_message),
     // a spool that cannot be written is an internal error.
-    if (!r) return fail(ctx, m, submit::failure_kind(r.error(), false), r.error());
-    return SMFIS_CONTINUE;
+    const FailureKind kind = submit::failure_kind(r.error(), false);
+    if (!s->no_reply_body) return fail(ctx, m, kind, r.error());
+    m.deferred = m.submission->fail(kind, r.error(), m.edited);
+    m.spool.reset();
+    return SMFIS_NOREPLY;
 }
 
 // Learning: the inbound message goes to the queue whole, and on unchanged.
@@ -365,6 +401,7 @@ sfsistat on_eom(SMFICTX* ctx) {
         return answer;
     }
     if (m.inbound) return learn_inbound_message(*s);
+    if (m.deferred) return answer(ctx, m, *m.deferred);
     if (!m.spool || !m.submission) return SMFIS_TEMPFAIL;
 
     ReplacementSink sink(ctx, !m.runtime->config.milter.may_pass_unsigned());

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <map>
 #include <set>
 #include <thread>
 
@@ -199,6 +200,49 @@ TEST(MilterPostfix, OpaqueForRecipientDomainsAndTraceHeader) {
     EXPECT_TRUE(verify_openssl(delivered).ok);
     std::string trace = header_value(delivered, "Ribbon-Signer");
     EXPECT_EQ(trace.rfind(" no-reply@bank.example; serial=", 0), 0u) << delivered.substr(0, 800);
+}
+
+// Several messages over one SMTP session: the milter asks Postfix for no
+// MAIL event (SMFIP_NOMAIL), so each message begins at its first recipient.
+// A message ribbon passes on at end of header must not leak into the next
+// one, nor may one message's recipients decide another's form: the first
+// goes to an opaque_for domain (opaque), the third to another (detached).
+TEST(MilterPostfix, MessagesOfOneSessionAreKeptApart) {
+    SKIP_WITHOUT_MTA();
+    Started s({}, {}, "opaque_for = [\"broken-gateway.example\"]\n");
+    MilterRig& rig = s.rig;
+    write_file(rig.dir() / "m1.eml", notice_from(kSender, "session-1"));
+    write_file(rig.dir() / "m2.eml", notice_from("newsletter@shop.example", "session-2"));
+    write_file(rig.dir() / "m3.eml", notice_from(kSender, "session-3"));
+    const std::string script =
+        "import smtplib, sys\n"
+        "d = sys.argv[2]\n"
+        "with smtplib.SMTP('127.0.0.1', int(sys.argv[1]), timeout=30) as s:\n"
+        "    s.sendmail('no-reply@bank.example', ['x@broken-gateway.example'], open(d + '/m1.eml', 'rb').read())\n"
+        "    s.sendmail('newsletter@shop.example', ['c@example.org'], open(d + '/m2.eml', 'rb').read())\n"
+        "    s.sendmail('no-reply@bank.example', ['c@example.org'], open(d + '/m3.eml', 'rb').read())\n";
+    auto r = run_process({"python3", "-c", script, std::to_string(rig.postfix().smtp_port()), rig.dir().string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe() << rig.describe();
+    ASSERT_TRUE(rig.sink().wait_for(3, seconds(30))) << rig.describe();
+    std::map<std::string, std::string> by_sender_and_rcpt;
+    for (const SinkMessage& m : rig.sink().messages()) {
+        ASSERT_EQ(m.rcpts.size(), 1u);
+        by_sender_and_rcpt[m.mail_from + " " + m.rcpts[0]] = strip_received(m.data);
+    }
+    ASSERT_EQ(by_sender_and_rcpt.size(), 3u);
+    const std::string& first = by_sender_and_rcpt[std::string(kSender) + " x@broken-gateway.example"];
+    auto opaque = split_smime(first);
+    ASSERT_EQ(opaque.error, "") << first;
+    EXPECT_TRUE(opaque.opaque);
+    EXPECT_TRUE(verify_openssl(first).ok);
+    EXPECT_EQ(by_sender_and_rcpt["newsletter@shop.example c@example.org"], read_file(rig.dir() / "m2.eml"));
+    const std::string& third = by_sender_and_rcpt[std::string(kSender) + " c@example.org"];
+    auto detached = split_smime(third);
+    ASSERT_EQ(detached.error, "") << third;
+    EXPECT_FALSE(detached.opaque);
+    EXPECT_NE(third.find("session-3"), std::string::npos);
+    EXPECT_EQ(third.find("session-2"), std::string::npos);
+    EXPECT_TRUE(verify_openssl(third).ok);
 }
 
 // A message whose key went away: tempfail (nothing unsigned reaches the

@@ -74,6 +74,17 @@ void MilterRig::use_unix_socket() {
     write_config();
 }
 
+std::string MilterRig::use_digital_id(const fs::path& key, const fs::path& cert, const fs::path& chain) {
+    fs::remove_all(m_tmp / "ids" / kAddress);
+    Keystore ks(m_tmp / "ids");
+    auto added = ks.add(kAddress, read_file(key), read_file(cert), read_file(chain));
+    if (!added) return "keystore: " + added.error().message();
+    const passwd* nobody = ::getpwnam("nobody");
+    if (nobody == nullptr) return "no user nobody";
+    chown_tree(m_tmp / "ids", nobody->pw_uid, nobody->pw_gid);
+    return {};
+}
+
 std::string MilterRig::milter_socket() const {
     return m_unix_socket.empty() ? "inet:127.0.0.1:" + std::to_string(m_port) : "unix:" + m_unix_socket.string();
 }

@@ -36,6 +36,10 @@ public:
     // Makes write_config() put the milter on a unix socket in dir() (mode
     // 0666) instead of 127.0.0.1:milter_port().
     void use_unix_socket();
+    // Replaces the keystore's Digital ID for no-reply@bank.example with
+    // these PEM files (the benchmark's ECDSA runs); "" or what failed.
+    [[nodiscard]] std::string use_digital_id(const std::filesystem::path& key, const std::filesystem::path& cert,
+                                             const std::filesystem::path& chain);
     // Starts `ribbon milter -c config` and waits until it listens.
     [[nodiscard]] std::string start_milter();
     void kill_milter(int sig);
