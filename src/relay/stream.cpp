@@ -91,7 +91,7 @@ asio::awaitable<StreamError> Stream::refill() {
     // Read into a fixed buffer and append what came: growing m_in by the
     // chunk size first would zero-fill 64 KiB per read (measured as the
     // largest cost on the I/O thread).
-    if (!m_chunk) m_chunk = std::make_unique<char[]>(kReadChunk);
+    if (!m_chunk) m_chunk = std::make_unique_for_overwrite<char[]>(kReadChunk);  // not zero-filled: 64 KiB per session
     std::size_t got = 0;
     auto buffer = asio::buffer(m_chunk.get(), kReadChunk);
     StreamError e = co_await guarded(true, [&](auto token) -> asio::awaitable<void> {
