@@ -79,13 +79,15 @@ Result<std::shared_ptr<asio::ssl::context>> server_tls(const RelaySettings& rs) 
 // message, and 0.06 of the relay's ratio to `openssl speed` (issue 17).
 // On the I/O thread a signature delays the other sessions by its own
 // time (a fraction of a millisecond), and what arrived meanwhile is read
-// in one pass afterwards. Not with a key in a PKCS#11 token: a token's
-// signature waits for the device, which the I/O thread must not do (a
-// token key filed after this check takes effect at the next reload).
+// in one pass afterwards. Not with a key in a PKCS#11 token nor with a
+// PostgreSQL store: a token's signature waits for the device, a store's
+// answer for the network, which the I/O thread must not do (a token key
+// filed after this check takes effect at the next reload).
 bool prepares_inline(const Config& config) {
     cpu_set_t cpus;
     CPU_ZERO(&cpus);
     if (::sched_getaffinity(0, sizeof cpus, &cpus) != 0 || CPU_COUNT(&cpus) != 1) return false;
+    if (config.store.url.starts_with("postgres")) return false;
     auto entries = Keystore(config.keystore).list(std::chrono::system_clock::now());
     if (!entries) return false;
     return std::none_of(entries->begin(), entries->end(),
