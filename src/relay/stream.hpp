@@ -84,7 +84,7 @@ private:
     tcp::socket m_socket;
     asio::ssl::context& m_context;
     // Made at the first use of TLS: an SSL object and its two 17 KB record
-    // buffers (zero-filled) per connection were a tenth of the relay's
+    // buffers (zero-filled) per connection were about 6 % of the relay's
     // own CPU per plain-text client (perf, issue 17).
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> m_tls;
     asio::steady_timer m_timer;
