@@ -19,9 +19,9 @@
 #    time and memory;
 #  - the recipient policy per message, and key continuity (observe_key) per
 #    verified message on SQLite and PostgreSQL (bench/policy_bench.cpp);
-#  - smtp-source → smtp-sink directly and through `ribbon relay`: messages/s
-#    against the machine's RSA-2048 limit, and the latency the relay adds
-#    at half its rate.
+#  - smtp-source → smtp-sink through `ribbon relay` on a core of its own:
+#    messages/s and the relay's CPU per message against `openssl speed
+#    rsa2048` on that core, and the latency the relay adds at half its rate.
 # Throw-away keys are made in a temporary directory and removed afterwards.
 set -eu
 BUILD=$(cd "${1:-build}" && pwd)
@@ -225,8 +225,9 @@ echo
     || echo "(continuity row skipped: ribbon-policy-bench --continuity failed, see above)"
 
 # ---- load: smtp-source → ribbon relay → smtp-sink -----------------------------
-# The same message and count, directly to smtp-sink and through the relay
-# (bench/relay_bench.cpp; needs root).
+# The same message and count through `ribbon relay` pinned to core 1 with one
+# signing worker, smtp-source and smtp-sink on core 0, in rounds alternating
+# with `openssl speed rsa2048` on core 1 (bench/relay_bench.cpp; needs root).
 echo
-"$BUILD/ribbon-relay-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 \
+"$BUILD/ribbon-relay-bench" msg3k.eml "${BENCH_MTA_COUNT:-5000}" 20 "${BENCH_RELAY_ROUNDS:-3}" \
     || echo "(relay row skipped: ribbon-relay-bench failed, see above)"

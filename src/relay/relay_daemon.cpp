@@ -139,6 +139,7 @@ Result<void> run(const std::filesystem::path& config_path) {
                                                    : fmt::format(" (TLS on {})", fmt::join(config.relay.listen_tls, ", "))),
               ::getuid(), (*runtime)->next_hop->describe(),
               config.signers.size(), worker_count(config.relay));
+    if ((*runtime)->prepare_inline) log->info("one CPU available: messages are signed on the I/O thread");
 
     auto reload = [&] {
         auto next = daemon::checked_for_reload(load_runtime(config_path, io, workers, telemetry), *log);

@@ -39,6 +39,9 @@ struct Runtime : daemon::Runtime {
     std::map<std::string, std::string, std::less<>> users;  // name → crypt(3) hash
     std::shared_ptr<boost::asio::ssl::context> tls;         // null: no STARTTLS
     std::string hostname;
+    // Messages are prepared (planned and signed) on the I/O thread itself,
+    // not on the worker pool: see prepares_inline() in server.cpp.
+    bool prepare_inline = false;
 };
 
 // `telemetry`: the daemon's, shared by every Runtime it loads.
@@ -108,8 +111,10 @@ private:
 
 };
 
-// One client connection, from greeting to QUIT (session.cpp).
-boost::asio::awaitable<void> serve(Server& server, boost::asio::ip::tcp::socket socket, std::string id,
+// One client connection, from greeting to QUIT (session.cpp); `remote`:
+// the client's address, as accept(2) gave it.
+boost::asio::awaitable<void> serve(Server& server, boost::asio::ip::tcp::socket socket,
+                                   boost::asio::ip::tcp::endpoint remote, std::string id,
                                    bool implicit_tls);
 
 }  // namespace ribbon::relay

@@ -44,16 +44,12 @@ constexpr auto kLastWords = std::chrono::seconds(5);
 
 class Session final : public SessionControl {
 public:
-    Session(Server& server, tcp::socket socket, std::string id, bool implicit_tls)
+    Session(Server& server, tcp::socket socket, const tcp::endpoint& remote, std::string id, bool implicit_tls)
         : m_server(server), m_runtime(server.runtime()), m_implicit_tls(implicit_tls),
           m_stream(std::move(socket), m_runtime->tls ? *m_runtime->tls : plain_context()), m_id(std::move(id)) {
-        error_code ec;
-        auto remote = m_stream.socket().remote_endpoint(ec);
-        if (!ec) {
-            m_client_ip = remote.address().is_v4() || !remote.address().to_v6().is_v4_mapped()
-                              ? remote.address()
-                              : asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()));
-        }
+        m_client_ip = remote.address().is_v4() || !remote.address().to_v6().is_v4_mapped()
+                          ? remote.address()
+                          : asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, remote.address().to_v6()));
         m_stream.set_timeout(m_runtime->config.relay.idle_timeout);
         m_server.enter(this);
     }
@@ -516,7 +512,12 @@ asio::awaitable<bool> Session::data() {
     // the next hop now and its round trip overlaps the signing.
     if (m_envelope.rcpts.size() == 1) co_await m_delivery->announce_data();
     Job job{m_runtime, std::move(received), received_header(), m_envelope.rcpts, m_id};
-    Prepared prepared = co_await run_on(m_server.workers(), [&job] { return prepare(job); });
+    Prepared prepared;
+    if (m_runtime->prepare_inline) {
+        prepared = prepare(job);
+    } else {
+        prepared = co_await run_on(m_server.workers(), [&job] { return prepare(job); });
+    }
     for (const auto& line : prepared.log) log().log(line.first, "{}: {}", m_id, line.second);
     Reply r;
     if (prepared.refusal) {
@@ -644,7 +645,8 @@ asio::awaitable<void> Session::run() {
 
 }  // namespace
 
-asio::awaitable<void> serve(Server& server, tcp::socket socket, std::string id, bool implicit_tls) {
+asio::awaitable<void> serve(Server& server, tcp::socket socket, tcp::endpoint remote, std::string id,
+                            bool implicit_tls) {
     // Counted open until the session ends, whatever reload happens meanwhile.
     struct Open {
         std::shared_ptr<daemon::Telemetry> telemetry;
@@ -653,7 +655,7 @@ asio::awaitable<void> serve(Server& server, tcp::socket socket, std::string id, 
         Open(const Open&) = delete;
         Open& operator=(const Open&) = delete;
     } open(server.runtime()->telemetry);
-    Session session(server, std::move(socket), std::move(id), implicit_tls);
+    Session session(server, std::move(socket), remote, std::move(id), implicit_tls);
     co_await session.run();
 }
 

@@ -17,7 +17,12 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 }  // namespace
 
 Stream::Stream(tcp::socket socket, asio::ssl::context& tls)
-    : m_tls(std::move(socket), tls), m_timer(m_tls.get_executor()) {}
+    : m_socket(std::move(socket)), m_context(tls), m_timer(m_socket.get_executor()) {}
+
+asio::ssl::stream<tcp::socket&>& Stream::tls() {
+    if (!m_tls) m_tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(m_socket, m_context);
+    return *m_tls;
+}
 
 // Arms the deadline of the operation in progress: when the timer fires
 // first it cancels the socket, and the operation ends with timeout.
@@ -91,12 +96,12 @@ asio::awaitable<StreamError> Stream::refill() {
     // Read into a fixed buffer and append what came: growing m_in by the
     // chunk size first would zero-fill 64 KiB per read (measured as the
     // largest cost on the I/O thread).
-    if (!m_chunk) m_chunk = std::make_unique<char[]>(kReadChunk);
+    if (!m_chunk) m_chunk = std::make_unique_for_overwrite<char[]>(kReadChunk);  // not zero-filled: 64 KiB per session
     std::size_t got = 0;
     auto buffer = asio::buffer(m_chunk.get(), kReadChunk);
     StreamError e = co_await guarded(true, [&](auto token) -> asio::awaitable<void> {
         if (m_encrypted) {
-            got = co_await m_tls.async_read_some(buffer, token);
+            got = co_await m_tls->async_read_some(buffer, token);
         } else {
             got = co_await socket().async_read_some(buffer, token);
         }
@@ -129,7 +134,7 @@ asio::awaitable<StreamError> Stream::write(std::string_view bytes) {
     auto buffer = asio::buffer(bytes.data(), bytes.size());
     co_return co_await guarded(false, [&](auto token) -> asio::awaitable<void> {
         if (m_encrypted) {
-            co_await asio::async_write(m_tls, buffer, token);
+            co_await asio::async_write(*m_tls, buffer, token);
         } else {
             co_await asio::async_write(socket(), buffer, token);
         }
@@ -139,7 +144,7 @@ asio::awaitable<StreamError> Stream::write(std::string_view bytes) {
 asio::awaitable<StreamError> Stream::handshake(asio::ssl::stream_base::handshake_type type) {
     m_in.clear();
     StreamError e = co_await guarded(true, [&](auto token) -> asio::awaitable<void> {
-        co_await m_tls.async_handshake(type, token);
+        co_await tls().async_handshake(type, token);
     });
     if (e == StreamError::none) m_encrypted = true;
     co_return e;
@@ -148,7 +153,7 @@ asio::awaitable<StreamError> Stream::handshake(asio::ssl::stream_base::handshake
 asio::awaitable<void> Stream::shutdown() {
     if (m_encrypted) {
         set_timeout(std::chrono::seconds(5));
-        co_await guarded(false, [&](auto token) -> asio::awaitable<void> { co_await m_tls.async_shutdown(token); });
+        co_await guarded(false, [&](auto token) -> asio::awaitable<void> { co_await m_tls->async_shutdown(token); });
     }
     close();
 }

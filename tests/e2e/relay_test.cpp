@@ -5,6 +5,7 @@
 // matching 4xx/5xx, and the client hears 250 exactly for the messages the
 // sink took.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 
 #include <random>
@@ -520,6 +521,59 @@ TEST(Relay, SigtermAnswersACommandWaitingForTheNextHopWith421) {
     EXPECT_TRUE(c.closed_by_server(seconds(2)));
     EXPECT_EQ(c.reply(std::chrono::milliseconds(100)), "");
     EXPECT_EQ(wait_for_exit(rig, seconds(8)), "exited with status 0") << rig.relay_log();
+}
+
+// A relay that may run on one CPU only signs on its I/O thread (issue 17):
+// the same answers as with a worker pool — 250 only for a signed message
+// the next hop took, the next hop's refusal of the final dot reaching the
+// client, other senders' mail unchanged — and the log says which it is.
+TEST(Relay, OnOneCpuMessagesAreSignedOnTheIoThreadWithTheSameAnswers) {
+    SKIP_WITHOUT_MTA();
+    cpu_set_t before;
+    ASSERT_EQ(::sched_getaffinity(0, sizeof before, &before), 0);
+    if (CPU_COUNT(&before) < 2) GTEST_SKIP() << "needs 2 CPUs to tell the two cases apart";
+    int first = 0;
+    while (!CPU_ISSET(first, &before)) ++first;
+    const std::string inline_line = "one CPU available: messages are signed on the I/O thread";
+    {
+        Started both;  // every CPU: the worker pool signs
+        EXPECT_EQ(reply_code(transact(both.rig.port(), kSender, "customer@example.org", notice_from(kSender, "both"))),
+                  250);
+        EXPECT_NE(both.rig.relay_log().find(": signed: from=<"), std::string::npos) << both.rig.relay_log();
+        EXPECT_EQ(both.rig.relay_log().find(inline_line), std::string::npos) << both.rig.relay_log();
+    }
+    RelayRig rig;
+    ASSERT_EQ(rig.sink().start(), "");
+    rig.write_config();
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);  // the relay inherits it
+    std::string started = rig.start_relay();
+    ASSERT_EQ(::sched_setaffinity(0, sizeof before, &before), 0);
+    ASSERT_EQ(started, "");
+    std::string r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, "one-cpu-1"));
+    EXPECT_EQ(reply_code(r), 250) << r << rig.describe();
+    r = transact(rig.port(), "alerts@other.example", "customer@example.org",
+                 notice_from("alerts@other.example", "one-cpu-2"));
+    EXPECT_EQ(reply_code(r), 250) << r << rig.describe();
+    SmtpSinkOptions refuse_dot;
+    refuse_dot.soft_reject = {"."};
+    ASSERT_EQ(rig.sink().restart(refuse_dot), "");
+    r = transact(rig.port(), kSender, "customer@example.org", notice_from(kSender, "one-cpu-3"));
+    EXPECT_EQ(reply_code(r), 450) << r << rig.describe();
+    ASSERT_EQ(rig.sink().restart(), "");
+
+    // Logged once the I/O thread runs, after the port is open: read last.
+    EXPECT_NE(rig.relay_log().find(inline_line), std::string::npos) << rig.relay_log();
+    auto messages = rig.sink().messages();
+    ASSERT_EQ(messages.size(), 2u) << rig.describe();
+    if (messages[0].data.find("one-cpu-2") != std::string::npos) std::swap(messages[0], messages[1]);
+    std::string signed_copy = strip_received(messages[0].data);
+    EXPECT_NE(signed_copy.find("one-cpu-1"), std::string::npos) << signed_copy;
+    EXPECT_TRUE(verify_openssl(signed_copy).ok) << signed_copy;
+    EXPECT_NE(messages[1].data.find("one-cpu-2"), std::string::npos);
+    EXPECT_EQ(messages[1].data.find("application/pkcs7-signature"), std::string::npos);
 }
 
 }  // namespace

@@ -428,6 +428,30 @@ TEST(SmtpDataReader, LineTooLongStillReadsToTheEnd) {
     EXPECT_EQ(r.consumed, over.find("QUIT"));
 }
 
+// Lines are copied a run at a time: a run cut anywhere by the reads, and
+// the line-length limit hit inside a run, give what a byte at a time gives.
+TEST(SmtpDataReader, RunsCutAnywhereGiveTheSameContent) {
+    const std::string in = "Subject: runs\r\n\r\nfirst line of text\r\n..stuffed\nbare LF line\rbare CR line\r\n"
+                           "0123456789\r\n.\r\nQUIT\r\n";
+    const std::string expected = "Subject: runs\r\n\r\nfirst line of text\r\n.stuffed\r\nbare LF line\r\n"
+                                 "bare CR line\r\n0123456789\r\n";
+    const Read whole = read_data(in);
+    EXPECT_EQ(whole.content, expected);
+    EXPECT_TRUE(whole.bare_line_end);
+    EXPECT_EQ(whole.consumed, in.find("QUIT"));
+    for (std::size_t size = 1; size <= 9; ++size) {
+        Read r = read_data(in, std::vector<std::size_t>(in.size(), size));
+        EXPECT_EQ(r.content, expected) << "pieces of " << size;
+        EXPECT_EQ(r.consumed, whole.consumed) << "pieces of " << size;
+        EXPECT_TRUE(r.done);
+    }
+    // The limit is 18 octets: "first line of text" fits, one more does not,
+    // wherever the read cuts the run.
+    EXPECT_FALSE(read_data("first line of text\r\n.\r\n", {5}, 18).too_long);
+    EXPECT_TRUE(read_data("first line of text!\r\n.\r\n", {5}, 18).too_long);
+    EXPECT_TRUE(read_data("first line of text!\r\n.\r\n", {}, 18).too_long);
+}
+
 // ---- dot-stuffing ------------------------------------------------------------
 
 TEST(SmtpDotStuffer, StuffsLeadingDotsAndTerminates) {
