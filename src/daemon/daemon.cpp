@@ -56,7 +56,9 @@ std::shared_ptr<spdlog::logger> make_logger(const std::string& name, const Daemo
         sink->set_formatter(escaping_formatter("%*"));
     } else {
         sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
-        sink->set_formatter(escaping_formatter(name + "[%P]: %l: %*"));
+        // The pid is written into the pattern once: spdlog's %P calls
+        // getpid() for every line. The daemons never fork after this.
+        sink->set_formatter(escaping_formatter(name + "[" + std::to_string(::getpid()) + "]: %l: %*"));
     }
     auto logger = std::make_shared<spdlog::logger>(name, sink);
     logger->set_level(spdlog::level::info);
