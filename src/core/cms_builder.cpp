@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include "core/encoders.hpp"
+
 namespace ribbon::cms {
 
 namespace {
@@ -197,6 +199,7 @@ Result<std::unique_ptr<SignedDataBuilder>> SignedDataBuilder::create(const Digit
         return {};
     }();
     if (!ready) return std::move(ready).error();
+    b->prepare_base64_cache();
     return b;
 }
 
@@ -325,24 +328,76 @@ Result<std::string> SignedDataBuilder::signer_info(const Digest& digest, TimePoi
     return si;
 }
 
-Result<std::string> SignedDataBuilder::detached(const Digest& digest, TimePoint signing_time) const {
-    auto si = signer_info(digest, signing_time);
-    if (!si) return std::move(si).error();
+std::string SignedDataBuilder::detached_prefix(std::size_t signer_info_size) const {
     // encapContentInfo without eContent: a detached signature (§5.2). All
     // but the SignerInfo was encoded once, in m_detached_head.
-    std::size_t sd_len = m_detached_head.size() + tlv_size(si->size());
+    std::size_t sd_len = m_detached_head.size() + tlv_size(signer_info_size);
     std::size_t explicit_len = tlv_size(sd_len);
     std::size_t ci_len = kOidSignedData.size() + tlv_size(explicit_len);
     std::string out;
-    out.reserve(tlv_size(ci_len));
+    out.reserve(32);
     put_header(out, kSequence, ci_len);
     out += kOidSignedData;
     put_header(out, kContext0, explicit_len);
     put_header(out, kSequence, sd_len);
+    return out;
+}
+
+Result<std::string> SignedDataBuilder::detached(const Digest& digest, TimePoint signing_time) const {
+    auto si = signer_info(digest, signing_time);
+    if (!si) return std::move(si).error();
+    std::string out = detached_prefix(si->size());
+    out.reserve(out.size() + m_detached_head.size() + tlv_size(si->size()));
     out += m_detached_head;
     put_header(out, kSet, si->size());
     out += *si;
     return out;
+}
+
+namespace {
+constexpr std::size_t kBase64Line = 57;  // octets per 76-character line
+}  // namespace
+
+void SignedDataBuilder::prepare_base64_cache() {
+    // The prefix's size depends only on how many octets its lengths take,
+    // the same for every SignerInfo of this key (a few bytes either way);
+    // a message whose prefix differs is encoded whole.
+    std::size_t typical_si = m_signer_info_head.size() + 256 + m_signature_algorithm.size() + m_max_signature;
+    std::size_t prefix = detached_prefix(typical_si).size();
+    std::size_t first_line = (prefix + kBase64Line - 1) / kBase64Line;            // first whole line
+    std::size_t end_line = (prefix + m_detached_head.size()) / kBase64Line;        // one past the last
+    if (end_line <= first_line) return;
+    m_b64_prefix_size = prefix;
+    m_b64_from = first_line * kBase64Line - prefix;
+    m_b64_to = end_line * kBase64Line - prefix;
+    enc::Base64Encoder::append_lines(m_b64_lines,
+                                     std::string_view(m_detached_head).substr(m_b64_from, m_b64_to - m_b64_from));
+}
+
+Result<void> SignedDataBuilder::append_detached_base64(const Digest& digest, TimePoint signing_time,
+                                                        std::string& out) const {
+    auto si = signer_info(digest, signing_time);
+    if (!si) return std::move(si).error();
+    std::string prefix = detached_prefix(si->size());
+    std::string tail;
+    tail.reserve(m_detached_head.size() + tlv_size(si->size()));
+    if (m_b64_lines.empty() || prefix.size() != m_b64_prefix_size) {
+        tail = prefix + m_detached_head;
+        put_header(tail, kSet, si->size());
+        tail += *si;
+        enc::Base64Encoder::append_lines(out, tail);
+        return {};
+    }
+    // Lines of 57 octets each start a new base64 line, so encoding the
+    // three pieces apart gives the same text as encoding them together.
+    prefix.append(m_detached_head, 0, m_b64_from);
+    enc::Base64Encoder::append_lines(out, prefix);
+    out += m_b64_lines;
+    tail.append(m_detached_head, m_b64_to);
+    put_header(tail, kSet, si->size());
+    tail += *si;
+    enc::Base64Encoder::append_lines(out, tail);
+    return {};
 }
 
 Result<SignedDataBuilder::Encapsulated> SignedDataBuilder::encapsulated(

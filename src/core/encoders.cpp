@@ -7,17 +7,52 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace ribbon::enc {
 
-HashingWriter::HashingWriter(const EVP_MD* md, Sink& out)
-    : m_out(out), m_buffer(new char[kInitialBuffer]), m_capacity(kInitialBuffer) {
-    // Typical mail fits the initial buffer. The EVP_MD was fetched once by
-    // the Signer: no per-message fetch.
-    if (md != nullptr) {
-        m_ctx.reset(EVP_MD_CTX_new());
-        EVP_DigestInit_ex2(m_ctx.get(), md, nullptr);
+namespace {
+
+// Buffers and digest contexts of finished writers, per thread, for the next
+// message. Two of each cover a writer nested in another (doctor); more are
+// freed.
+struct WriterCache {
+    static constexpr std::size_t kKeep = 2;
+    std::vector<std::unique_ptr<char[]>> buffers;
+    std::vector<ossl::MdCtxPtr> contexts;
+};
+thread_local WriterCache t_writer_cache;
+
+}  // namespace
+
+HashingWriter::HashingWriter(const EVP_MD* md, Sink& out, bool hold) : m_out(out), m_holding(hold) {
+    WriterCache& cache = t_writer_cache;
+    if (!cache.buffers.empty()) {
+        m_buffer = cache.buffers.back().release();
+        cache.buffers.pop_back();
+    } else {
+        m_buffer = new char[kFlushAt];
     }
+    // The EVP_MD was fetched once by the Signer: no per-message fetch.
+    if (md == nullptr) return;
+    if (!cache.contexts.empty()) {
+        m_ctx = cache.contexts.back().release();
+        cache.contexts.pop_back();
+    } else {
+        m_ctx = EVP_MD_CTX_new();
+    }
+    if (m_ctx == nullptr || EVP_DigestInit_ex2(m_ctx, md, nullptr) != 1) {
+        m_error = ossl::crypto_error("cannot start SHA-256");
+    }
+}
+
+HashingWriter::~HashingWriter() {
+    WriterCache& cache = t_writer_cache;
+    if (cache.buffers.size() < WriterCache::kKeep) cache.buffers.emplace_back(m_buffer);
+    else delete[] m_buffer;
+    if (m_ctx == nullptr) return;
+    if (cache.contexts.size() < WriterCache::kKeep) cache.contexts.emplace_back(m_ctx);
+    else EVP_MD_CTX_free(m_ctx);
 }
 
 Result<void> HashingWriter::finish() {
@@ -26,45 +61,48 @@ Result<void> HashingWriter::finish() {
     return {};
 }
 
+void HashingWriter::hash(const char* data, std::size_t n) {
+    if (m_ctx != nullptr && !m_error && EVP_DigestUpdate(m_ctx, data, n) != 1) {
+        m_error = ossl::crypto_error("SHA-256 failed");
+    }
+}
+
 void HashingWriter::put_slow(std::string_view bytes) {
-    if (m_size + bytes.size() > kFlushAt) {
-        flush();
-        if (bytes.size() > kFlushAt) {
-            if (m_ctx) EVP_DigestUpdate(m_ctx.get(), bytes.data(), bytes.size());
-            if (!m_error) {
-                if (auto r = m_out.write(bytes); !r) m_error = std::move(r).error();
-            }
-            m_total += bytes.size();
-            return;
+    // The buffer is full: out it goes (a holding writer stops holding).
+    flush();
+    if (bytes.size() >= kFlushAt) {
+        hash(bytes.data(), bytes.size());
+        if (!m_error) {
+            if (auto r = m_out.write(bytes); !r) m_error = std::move(r).error();
         }
+        m_total += bytes.size();
+        return;
     }
-    if (m_size + bytes.size() > m_capacity) {
-        std::size_t capacity = std::min(kFlushAt, std::max(2 * m_capacity, m_size + bytes.size()));
-        std::unique_ptr<char[]> grown(new char[capacity]);
-        std::memcpy(grown.get(), m_buffer.get(), m_size);
-        m_buffer = std::move(grown);
-        m_capacity = capacity;
-    }
-    std::memcpy(m_buffer.get() + m_size, bytes.data(), bytes.size());
-    m_size += bytes.size();
+    std::memcpy(m_buffer, bytes.data(), bytes.size());
+    m_size = bytes.size();
 }
 
 void HashingWriter::flush() {
+    m_holding = false;
     if (m_size == 0) return;
-    if (m_ctx) EVP_DigestUpdate(m_ctx.get(), m_buffer.get(), m_size);
+    hash(m_buffer, m_size);
     if (!m_error) {
-        if (auto r = m_out.write(std::string_view(m_buffer.get(), m_size)); !r) m_error = std::move(r).error();
+        if (auto r = m_out.write(std::string_view(m_buffer, m_size)); !r) m_error = std::move(r).error();
     }
     m_total += m_size;
     m_size = 0;
 }
 
 Result<void> HashingWriter::finish(std::array<unsigned char, 32>& digest) {
-    flush();
+    if (m_holding) {
+        hash(m_buffer, m_size);  // stays in the buffer for held()
+    } else {
+        flush();
+    }
     if (m_error) return *m_error;
     unsigned int len = 0;
-    if (!m_ctx) return internal_error("digest requested from a writer that does not hash");
-    if (EVP_DigestFinal_ex(m_ctx.get(), digest.data(), &len) != 1 || len != digest.size()) {
+    if (m_ctx == nullptr) return internal_error("digest requested from a writer that does not hash");
+    if (EVP_DigestFinal_ex(m_ctx, digest.data(), &len) != 1 || len != digest.size()) {
         return ossl::crypto_error("SHA-256 failed");
     }
     return {};
