@@ -28,11 +28,12 @@ thread_local WriterCache t_writer_cache;
 HashingWriter::HashingWriter(const EVP_MD* md, Sink& out, bool hold) : m_out(out), m_holding(hold) {
     WriterCache& cache = t_writer_cache;
     if (!cache.buffers.empty()) {
-        m_buffer = cache.buffers.back().release();
+        m_own = cache.buffers.back().release();
         cache.buffers.pop_back();
     } else {
-        m_buffer = new char[kFlushAt];
+        m_own = new char[kFlushAt];
     }
+    m_buffer = m_own;
     // The EVP_MD was fetched once by the Signer: no per-message fetch.
     if (md == nullptr) return;
     if (!cache.contexts.empty()) {
@@ -47,9 +48,10 @@ HashingWriter::HashingWriter(const EVP_MD* md, Sink& out, bool hold) : m_out(out
 }
 
 HashingWriter::~HashingWriter() {
+    m_pipeline.reset();  // stops its thread, which may be using m_ctx
     WriterCache& cache = t_writer_cache;
-    if (cache.buffers.size() < WriterCache::kKeep) cache.buffers.emplace_back(m_buffer);
-    else delete[] m_buffer;
+    if (cache.buffers.size() < WriterCache::kKeep) cache.buffers.emplace_back(m_own);
+    else delete[] m_own;
     if (m_ctx == nullptr) return;
     if (cache.contexts.size() < WriterCache::kKeep) cache.contexts.emplace_back(m_ctx);
     else EVP_MD_CTX_free(m_ctx);
@@ -57,8 +59,18 @@ HashingWriter::~HashingWriter() {
 
 Result<void> HashingWriter::finish() {
     flush();
+    stop_pipeline();
     if (m_error) return *m_error;
     return {};
+}
+
+void HashingWriter::stop_pipeline() {
+    if (!m_pipeline) return;
+    Result<void> hashed = m_pipeline->finish();
+    m_pipeline.reset();
+    m_buffer = m_own;
+    m_capacity = kFlushAt;
+    if (!hashed && !m_error) m_error = std::move(hashed).error();
 }
 
 void HashingWriter::hash(const char* data, std::size_t n) {
@@ -68,28 +80,37 @@ void HashingWriter::hash(const char* data, std::size_t n) {
 }
 
 void HashingWriter::put_slow(std::string_view bytes) {
-    // The buffer is full: out it goes (a holding writer stops holding).
-    flush();
-    if (bytes.size() >= kFlushAt) {
-        hash(bytes.data(), bytes.size());
-        if (!m_error) {
-            if (auto r = m_out.write(bytes); !r) m_error = std::move(r).error();
-        }
-        m_total += bytes.size();
-        return;
+    while (!bytes.empty()) {
+        if (m_size == m_capacity) flush(true);
+        std::size_t n = std::min(bytes.size(), m_capacity - m_size);
+        std::memcpy(m_buffer + m_size, bytes.data(), n);
+        m_size += n;
+        bytes.remove_prefix(n);
     }
-    std::memcpy(m_buffer, bytes.data(), bytes.size());
-    m_size = bytes.size();
 }
 
-void HashingWriter::flush() {
+void HashingWriter::flush(bool full) {
     m_holding = false;
     if (m_size == 0) return;
-    hash(m_buffer, m_size);
     if (!m_error) {
         if (auto r = m_out.write(std::string_view(m_buffer, m_size)); !r) m_error = std::move(r).error();
     }
     m_total += m_size;
+    if (m_pipeline) {
+        m_pipeline->submit(m_buffer, m_size);
+        m_buffer = m_pipeline->acquire();
+    } else {
+        hash(m_buffer, m_size);
+        // More than one buffer's worth: the rest is hashed on a thread of
+        // its own (hash_pipeline.hpp), in the ring's larger buffers.
+        if (full && m_ctx != nullptr && !m_error) {
+            m_pipeline = HashPipeline::start(m_ctx);
+            if (m_pipeline) {
+                m_buffer = m_pipeline->acquire();
+                m_capacity = HashPipeline::kBufferSize;
+            }
+        }
+    }
     m_size = 0;
 }
 
@@ -99,6 +120,7 @@ Result<void> HashingWriter::finish(std::array<unsigned char, 32>& digest) {
     } else {
         flush();
     }
+    stop_pipeline();
     if (m_error) return *m_error;
     unsigned int len = 0;
     if (m_ctx == nullptr) return internal_error("digest requested from a writer that does not hash");

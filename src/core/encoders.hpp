@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/hash_pipeline.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/io.hpp"
 
@@ -36,6 +37,10 @@ constexpr std::size_t kMaxLine = 76;
 // allocation and no EVP_MD_CTX_new() for them (the 256 KB stay with the
 // thread, like GMime's per-thread parser).
 //
+// A signed part larger than one buffer is hashed on a second thread while
+// this one goes on producing and writing it (core/hash_pipeline.hpp): the
+// writer then fills and writes 1 MiB buffers of a bounded ring.
+//
 // With `hold`, nothing reaches `out` until more than kFlushAt bytes have
 // been put: a signed part that fits stays in the buffer, and finish()
 // leaves it there for held(), so the signer writes it once, next to the
@@ -49,12 +54,12 @@ public:
     Result<void> finish();  // without a digest
     // Inline while the bytes fit the buffer: content is put line by line.
     void put(std::string_view bytes) {
-        if (bytes.size() > kFlushAt - m_size) return put_slow(bytes);
+        if (bytes.size() > m_capacity - m_size) return put_slow(bytes);
         if (!bytes.empty()) std::memcpy(m_buffer + m_size, bytes.data(), bytes.size());
         m_size += bytes.size();
     }
     void put(char c) {
-        if (m_size == kFlushAt) return put_slow(std::string_view(&c, 1));
+        if (m_size == m_capacity) return put_slow(std::string_view(&c, 1));
         m_buffer[m_size++] = c;
     }
     Result<void> finish(std::array<unsigned char, 32>& digest);
@@ -71,11 +76,17 @@ public:
 
 private:
     void put_slow(std::string_view bytes);
-    void flush();
+    // `full`: the buffer filled up (more is coming), which may start the
+    // pipeline; otherwise the writer is finishing.
+    void flush(bool full = false);
     void hash(const char* data, std::size_t n);
+    void stop_pipeline();  // waits for the hasher; its failure becomes m_error
     EVP_MD_CTX* m_ctx = nullptr;  // from the thread's cache, or null
     Sink& m_out;
-    char* m_buffer = nullptr;     // kFlushAt bytes from the thread's cache, never zero-filled
+    char* m_own = nullptr;        // kFlushAt bytes from the thread's cache, never zero-filled
+    char* m_buffer = nullptr;     // m_own, or a buffer of the pipeline's ring
+    std::size_t m_capacity = kFlushAt;
+    std::unique_ptr<HashPipeline> m_pipeline;
     std::size_t m_size = 0;
     std::uint64_t m_total = 0;
     bool m_holding = false;
