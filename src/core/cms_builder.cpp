@@ -380,9 +380,10 @@ Result<void> SignedDataBuilder::append_detached_base64(const Digest& digest, Tim
     if (!si) return std::move(si).error();
     std::string prefix = detached_prefix(si->size());
     std::string tail;
-    tail.reserve(m_detached_head.size() + tlv_size(si->size()));
     if (m_b64_lines.empty() || prefix.size() != m_b64_prefix_size) {
-        tail = prefix + m_detached_head;
+        tail.reserve(prefix.size() + m_detached_head.size() + tlv_size(si->size()));
+        tail = prefix;
+        tail += m_detached_head;
         put_header(tail, kSet, si->size());
         tail += *si;
         enc::Base64Encoder::append_lines(out, tail);
@@ -393,6 +394,7 @@ Result<void> SignedDataBuilder::append_detached_base64(const Digest& digest, Tim
     prefix.append(m_detached_head, 0, m_b64_from);
     enc::Base64Encoder::append_lines(out, prefix);
     out += m_b64_lines;
+    tail.reserve(m_detached_head.size() - m_b64_to + tlv_size(si->size()));
     tail.append(m_detached_head, m_b64_to);
     put_header(tail, kSet, si->size());
     tail += *si;

@@ -242,7 +242,12 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
         if (auto r = canon::write_signed_entity(*top, copts, writer); !r) return std::move(r).error();
         if (auto r = writer.finish(digest); !r) return std::move(r).error();
         std::optional<std::string_view> held = writer.held();
-        std::string rest;
+        // Assembled in a per-thread buffer: a message then costs no
+        // allocation of its size. Given back to the heap past 1 MiB.
+        thread_local std::string t_rest;
+        std::string& rest = t_rest;
+        rest.clear();
+        if (rest.capacity() > 1024 * 1024) rest.shrink_to_fit();
         rest.reserve((held ? head.size() + held->size() : 0) + impl.builder->signature_part_estimate());
         if (held) {
             rest += head;
