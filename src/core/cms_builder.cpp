@@ -8,6 +8,7 @@
 #include <openssl/rsa.h>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
 
 #include "core/encoders.hpp"
@@ -128,17 +129,31 @@ void put_header(std::string& out, unsigned char tag, std::size_t n) {
 }
 
 std::string der_utc_time(TimePoint t) {
-    // RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime after.
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    if (tm.tm_year + 1900 >= 2050) {
-        std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-        return der_tlv(0x18, buf);
-    }
-    std::strftime(buf, sizeof buf, "%y%m%d%H%M%SZ", &tm);
-    return der_tlv(kUtcTime, buf);
+    // RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime after. The
+    // digits are written here rather than by gmtime_r() and strftime(),
+    // which cost more than the rest of the signed attributes together.
+    using namespace std::chrono;
+    const sys_seconds secs{seconds{system_clock::to_time_t(t)}};
+    const sys_days day = floor<days>(secs);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{secs - day};
+    const int y = static_cast<int>(ymd.year());
+    const bool generalized = y >= 2050;
+    char buf[16];
+    char* w = buf;
+    auto two = [&w](unsigned v) {
+        *w++ = static_cast<char>('0' + v / 10 % 10);
+        *w++ = static_cast<char>('0' + v % 10);
+    };
+    if (generalized) two(static_cast<unsigned>(y / 100));
+    two(static_cast<unsigned>(y % 100));
+    two(static_cast<unsigned>(ymd.month()));
+    two(static_cast<unsigned>(ymd.day()));
+    two(static_cast<unsigned>(hms.hours().count()));
+    two(static_cast<unsigned>(hms.minutes().count()));
+    two(static_cast<unsigned>(hms.seconds().count()));
+    *w++ = 'Z';
+    return der_tlv(generalized ? 0x18 : kUtcTime, std::string_view(buf, static_cast<std::size_t>(w - buf)));
 }
 
 }  // namespace
@@ -270,9 +285,13 @@ Result<std::string> SignedDataBuilder::sign_hash(const Digest& hash) const {
 Result<void> SignedDataBuilder::sha256_once(std::string_view data, Digest& out) const {
     // One digest context per thread, reused: EVP_Digest() would allocate
     // and free a context and its provider state for every message.
+    // Once it holds SHA-256, it is restarted with a null type: OpenSSL 3.0
+    // then keeps the provider's context instead of freeing and allocating
+    // it again.
     thread_local ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
     unsigned int len = 0;
-    if (!ctx || EVP_DigestInit_ex2(ctx.get(), m_sha256.get(), nullptr) != 1 ||
+    const EVP_MD* md = EVP_MD_CTX_get0_md(ctx.get()) == m_sha256.get() ? nullptr : m_sha256.get();
+    if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
         EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
         EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
         return ossl::crypto_error("SHA-256 over the signed attributes failed");

@@ -42,6 +42,9 @@ HashingWriter::HashingWriter(const EVP_MD* md, Sink& out, bool hold) : m_out(out
     } else {
         m_ctx = EVP_MD_CTX_new();
     }
+    // A context that held this digest before restarts with a null type,
+    // which keeps the provider's state allocated (OpenSSL 3.0).
+    if (m_ctx != nullptr && EVP_MD_CTX_get0_md(m_ctx) == md) md = nullptr;
     if (m_ctx == nullptr || EVP_DigestInit_ex2(m_ctx, md, nullptr) != 1) {
         m_error = ossl::crypto_error("cannot start SHA-256");
     }
