@@ -338,8 +338,8 @@ void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
         bool has_cr = nl > base ? nl[-1] == '\r' : m_last_cr;
         if (!has_cr) {
             out.put(std::string_view(start, static_cast<std::size_t>(nl - start)));
-            out.put(std::string_view("\r\n"));
-            start = nl + 1;
+            out.put('\r');
+            start = nl;  // the LF goes out with the next run
         }
         p = nl + 1;
     }
