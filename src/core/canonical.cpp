@@ -84,29 +84,47 @@ private:
     static unsigned first_special(std::uint64_t mask) { return static_cast<unsigned>(__builtin_ctzll(mask)) / 8; }
 #endif
 
-    // Takes the printable octets from p on into the current line; returns
-    // the first octet that needs looking at (or end).
+    // Takes printable octets and line ends from p on; returns the first
+    // octet that needs looking at one by one (or end). Line ends are taken
+    // here, without leaving the loop: most content is short printable lines.
     const char* printable_run(const char* p, const char* end) {
+        const char* run = p;  // start of the printable octets not yet taken
         const char* q = p;
         while (static_cast<std::size_t>(end - q) >= kBlock) {
             auto mask = special_mask(q);
-            if (mask != 0) {
-                q += first_special(mask);
+            if (mask == 0) {
+                q += kBlock;
+                continue;
+            }
+            q += first_special(mask);
+            if (*q != '\n') break;
+            take(run, q);
+            end_line();
+            run = ++q;
+        }
+        // Fewer than a block left (or an octet to look at): one by one.
+        while (q < end) {
+            if (*q >= 0x20 && *q < 0x7F) {
+                ++q;
+            } else if (*q == '\n') {
+                take(run, q);
+                end_line();
+                run = ++q;
+            } else {
                 break;
             }
-            q += kBlock;
         }
-        // Fewer than a block left: octet by octet.
-        if (static_cast<std::size_t>(end - q) < kBlock) {
-            while (q < end && *q >= 0x20 && *q < 0x7F) ++q;
-        }
-        if (q != p) {
-            std::size_t n = static_cast<std::size_t>(q - p);
-            if (m_len < 5) note_head(p, n);
-            m_len += n;
-            m_last = static_cast<unsigned char>(q[-1]);
-        }
+        take(run, q);
         return q;
+    }
+
+    // Printable octets [run, stop) join the current line.
+    void take(const char* run, const char* stop) {
+        if (stop == run) return;
+        std::size_t n = static_cast<std::size_t>(stop - run);
+        if (m_len < 5) note_head(run, n);
+        m_len += n;
+        m_last = static_cast<unsigned char>(stop[-1]);
     }
 
     void note_head(const char* p, std::size_t n) {
