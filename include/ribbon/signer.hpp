@@ -71,7 +71,7 @@ public:
     // Signs one message. Nothing is written to `out` unless signing succeeds.
     // A signed part larger than 256 KiB is hashed on a second, short-lived
     // thread while this one canonicalises and writes it, through a ring of
-    // four 1 MiB buffers (core/hash_pipeline.hpp); smaller ones cost no
+    // four 256 KiB buffers (core/hash_pipeline.hpp); smaller ones cost no
     // thread and, detached, reach `out` in one write with the signature.
     Result<SignReport> sign(const MessageInput& in, Sink& out, const SignOptions& options = {}) const;
 

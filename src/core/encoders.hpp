@@ -39,7 +39,7 @@ constexpr std::size_t kMaxLine = 76;
 //
 // A signed part larger than one buffer is hashed on a second thread while
 // this one goes on producing and writing it (core/hash_pipeline.hpp): the
-// writer then fills and writes 1 MiB buffers of a bounded ring.
+// writer then fills and writes the 256 KiB buffers of a bounded ring.
 //
 // With `hold`, nothing reaches `out` until more than kFlushAt bytes have
 // been put: a signed part that fits stays in the buffer, and finish()

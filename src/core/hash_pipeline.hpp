@@ -6,8 +6,9 @@
 // is sequential, so the work is split by stage: the caller's thread fills a
 // buffer, writes it, and hands it to the hasher, which digests buffers in
 // the order given and hands them back. A bounded ring (kBuffers of
-// kBufferSize) keeps memory flat; the caller waits when it is kBuffers - 1
-// buffers ahead.
+// kBufferSize: 1 MiB in all, which a 64 MiB message piped to `ribbon sign`
+// must stay within half of, with its spools) keeps memory flat; the caller
+// waits when it is kBuffers - 1 buffers ahead.
 //
 // Used by enc::HashingWriter once its output outgrows one buffer; small
 // messages never start a thread. Private to core.
@@ -30,7 +31,7 @@ namespace ribbon::enc {
 
 class HashPipeline {
 public:
-    static constexpr std::size_t kBufferSize = 1024 * 1024;
+    static constexpr std::size_t kBufferSize = 256 * 1024;
     static constexpr std::size_t kBuffers = 4;
 
     // Starts the hasher over `ctx` (initialised, owned by the caller, not to
