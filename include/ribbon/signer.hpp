@@ -69,6 +69,10 @@ public:
     static Result<Signer> create(const DigitalId& id);
 
     // Signs one message. Nothing is written to `out` unless signing succeeds.
+    // A signed part larger than 256 KiB is hashed on a second, short-lived
+    // thread while this one canonicalises and writes it, through a ring of
+    // four 256 KiB buffers (core/hash_pipeline.hpp); smaller ones cost no
+    // thread and, detached, reach `out` in one write with the signature.
     Result<SignReport> sign(const MessageInput& in, Sink& out, const SignOptions& options = {}) const;
 
     // Errc::certificate_expired / certificate_not_yet_valid if the Digital

@@ -5,6 +5,12 @@
 #include <cstring>
 #include <memory>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#else
+#include <endian.h>
+#endif
+
 #include "base/ascii.hpp"
 
 namespace ribbon::canon {
@@ -21,20 +27,24 @@ struct LeafScan {
 
 // Scans encoded content for anything RFC 8551 §3.1 forbids in a signed part.
 // Runs over every byte of every part, so the common case (printable ASCII)
-// is checked eight bytes at a time; only lines that fail that test are
-// looked at byte by byte.
+// is checked a block at a time (16 octets with SSE2, else 8 in a word):
+// a block's first octet outside 0x20–0x7E — a line end, a CR, a tab, a
+// control or 8-bit octet — is found from a mask without looking at the
+// others, and only those octets are looked at one by one. One pass finds
+// the line ends too (no memchr per line).
 class Scanner {
 public:
     void feed(std::string_view in) {
         const char* p = in.data();
-        const char* end = p + in.size();
+        const char* const end = p + in.size();
         while (p < end) {
-            const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-            const char* stop = nl != nullptr ? nl : end;
-            segment(p, stop);
-            if (nl == nullptr) break;
-            end_line();
-            p = nl + 1;
+            if (!m_after_cr && m_utf8_need == 0) {
+                p = printable_run(p, end);
+                if (p == end) break;
+            }
+            unsigned char c = static_cast<unsigned char>(*p++);
+            if (c == '\n') end_line();
+            else byte(c);
         }
     }
     LeafScan finish() {
@@ -45,42 +55,76 @@ public:
     }
 
 private:
-    // True if any of the 8 bytes is below 0x20 or above 0x7E (SWAR).
-    static bool word_needs_care(std::uint64_t w) {
+#ifdef __SSE2__
+    static constexpr std::size_t kBlock = 16;
+    // Bit i set when octet i is below 0x20, 0x7F, or above it (signed
+    // compare: 0x80–0xFF are negative).
+    static unsigned special_mask(const char* p) {
+        __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        __m128i low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+        __m128i del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F));
+        return static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(low, del)));
+    }
+    static unsigned first_special(unsigned mask) { return static_cast<unsigned>(__builtin_ctz(mask)); }
+#else
+    static constexpr std::size_t kBlock = 8;
+    // High bit of octet i set when it is below 0x20 or above 0x7E (SWAR).
+    // A borrow or carry only ever crosses from an octet that is flagged
+    // itself, so the lowest flag is exact, which is all that is used.
+    static std::uint64_t special_mask(const char* p) {
         constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
         constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        w = le64toh(w);
         std::uint64_t below = (w - kOnes * 0x20) & ~w & kHigh;
-        std::uint64_t above = ((w + kOnes * (127 - 0x7E)) | w) & kHigh;
-        return (below | above) != 0;
+        std::uint64_t above = ((w + kOnes) | w) & kHigh;
+        return below | above;
     }
+    static unsigned first_special(std::uint64_t mask) { return static_cast<unsigned>(__builtin_ctzll(mask)) / 8; }
+#endif
 
-    void segment(const char* p, const char* stop) {
-        std::size_t len = static_cast<std::size_t>(stop - p);
-        if (len == 0) return;
+    // Takes printable octets and line ends from p on; returns the first
+    // octet that needs looking at one by one (or end). Line ends are taken
+    // here, without leaving the loop: most content is short printable lines.
+    const char* printable_run(const char* p, const char* end) {
+        const char* run = p;  // start of the printable octets not yet taken
         const char* q = p;
-        if (!m_after_cr && m_utf8_need == 0) {
-            while (q + 8 <= stop) {
-                std::uint64_t w;
-                std::memcpy(&w, q, 8);
-                if (word_needs_care(w)) break;
-                q += 8;
+        while (static_cast<std::size_t>(end - q) >= kBlock) {
+            auto mask = special_mask(q);
+            if (mask == 0) {
+                q += kBlock;
+                continue;
             }
-            // The last octets of the line: one more word, ending at `stop`
-            // and overlapping octets already checked.
-            if (q < stop && q + 8 > stop && stop - p >= 8) {
-                std::uint64_t w;
-                std::memcpy(&w, stop - 8, 8);
-                if (!word_needs_care(w)) q = stop;
-            }
-            if (q != p) {
-                // Everything up to q is printable ASCII.
-                std::size_t n = static_cast<std::size_t>(q - p);
-                note_head(p, n);
-                m_len += n;
-                m_last = static_cast<unsigned char>(q[-1]);
+            q += first_special(mask);
+            if (*q != '\n') break;
+            take(run, q);
+            end_line();
+            run = ++q;
+        }
+        // Fewer than a block left (or an octet to look at): one by one.
+        while (q < end) {
+            if (*q >= 0x20 && *q < 0x7F) {
+                ++q;
+            } else if (*q == '\n') {
+                take(run, q);
+                end_line();
+                run = ++q;
+            } else {
+                break;
             }
         }
-        for (; q < stop; ++q) byte(static_cast<unsigned char>(*q));
+        take(run, q);
+        return q;
+    }
+
+    // Printable octets [run, stop) join the current line.
+    void take(const char* run, const char* stop) {
+        if (stop == run) return;
+        std::size_t n = static_cast<std::size_t>(stop - run);
+        if (m_len < 5) note_head(run, n);
+        m_len += n;
+        m_last = static_cast<unsigned char>(stop[-1]);
     }
 
     void note_head(const char* p, std::size_t n) {

@@ -8,7 +8,10 @@
 #include <openssl/rsa.h>
 
 #include <algorithm>
+#include <chrono>
 #include <ctime>
+
+#include "core/encoders.hpp"
 
 namespace ribbon::cms {
 
@@ -126,17 +129,31 @@ void put_header(std::string& out, unsigned char tag, std::size_t n) {
 }
 
 std::string der_utc_time(TimePoint t) {
-    // RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime after.
-    std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[32];
-    if (tm.tm_year + 1900 >= 2050) {
-        std::strftime(buf, sizeof buf, "%Y%m%d%H%M%SZ", &tm);
-        return der_tlv(0x18, buf);
-    }
-    std::strftime(buf, sizeof buf, "%y%m%d%H%M%SZ", &tm);
-    return der_tlv(kUtcTime, buf);
+    // RFC 5652 §11.3: UTCTime for 1950–2049, GeneralizedTime after. The
+    // digits are written here rather than by gmtime_r() and strftime(),
+    // which cost more than the rest of the signed attributes together.
+    using namespace std::chrono;
+    const sys_seconds secs{seconds{system_clock::to_time_t(t)}};
+    const sys_days day = floor<days>(secs);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{secs - day};
+    const int y = static_cast<int>(ymd.year());
+    const bool generalized = y >= 2050;
+    char buf[16];
+    char* w = buf;
+    auto two = [&w](unsigned v) {
+        *w++ = static_cast<char>('0' + v / 10 % 10);
+        *w++ = static_cast<char>('0' + v % 10);
+    };
+    if (generalized) two(static_cast<unsigned>(y / 100));
+    two(static_cast<unsigned>(y % 100));
+    two(static_cast<unsigned>(ymd.month()));
+    two(static_cast<unsigned>(ymd.day()));
+    two(static_cast<unsigned>(hms.hours().count()));
+    two(static_cast<unsigned>(hms.minutes().count()));
+    two(static_cast<unsigned>(hms.seconds().count()));
+    *w++ = 'Z';
+    return der_tlv(generalized ? 0x18 : kUtcTime, std::string_view(buf, static_cast<std::size_t>(w - buf)));
 }
 
 }  // namespace
@@ -197,6 +214,7 @@ Result<std::unique_ptr<SignedDataBuilder>> SignedDataBuilder::create(const Digit
         return {};
     }();
     if (!ready) return std::move(ready).error();
+    b->prepare_base64_cache();
     return b;
 }
 
@@ -267,9 +285,13 @@ Result<std::string> SignedDataBuilder::sign_hash(const Digest& hash) const {
 Result<void> SignedDataBuilder::sha256_once(std::string_view data, Digest& out) const {
     // One digest context per thread, reused: EVP_Digest() would allocate
     // and free a context and its provider state for every message.
+    // Once it holds SHA-256, it is restarted with a null type: OpenSSL 3.0
+    // then keeps the provider's context instead of freeing and allocating
+    // it again.
     thread_local ossl::MdCtxPtr ctx(EVP_MD_CTX_new());
     unsigned int len = 0;
-    if (!ctx || EVP_DigestInit_ex2(ctx.get(), m_sha256.get(), nullptr) != 1 ||
+    const EVP_MD* md = EVP_MD_CTX_get0_md(ctx.get()) == m_sha256.get() ? nullptr : m_sha256.get();
+    if (!ctx || EVP_DigestInit_ex2(ctx.get(), md, nullptr) != 1 ||
         EVP_DigestUpdate(ctx.get(), data.data(), data.size()) != 1 ||
         EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
         return ossl::crypto_error("SHA-256 over the signed attributes failed");
@@ -325,24 +347,78 @@ Result<std::string> SignedDataBuilder::signer_info(const Digest& digest, TimePoi
     return si;
 }
 
-Result<std::string> SignedDataBuilder::detached(const Digest& digest, TimePoint signing_time) const {
-    auto si = signer_info(digest, signing_time);
-    if (!si) return std::move(si).error();
+std::string SignedDataBuilder::detached_prefix(std::size_t signer_info_size) const {
     // encapContentInfo without eContent: a detached signature (§5.2). All
     // but the SignerInfo was encoded once, in m_detached_head.
-    std::size_t sd_len = m_detached_head.size() + tlv_size(si->size());
+    std::size_t sd_len = m_detached_head.size() + tlv_size(signer_info_size);
     std::size_t explicit_len = tlv_size(sd_len);
     std::size_t ci_len = kOidSignedData.size() + tlv_size(explicit_len);
     std::string out;
-    out.reserve(tlv_size(ci_len));
+    out.reserve(32);
     put_header(out, kSequence, ci_len);
     out += kOidSignedData;
     put_header(out, kContext0, explicit_len);
     put_header(out, kSequence, sd_len);
+    return out;
+}
+
+Result<std::string> SignedDataBuilder::detached(const Digest& digest, TimePoint signing_time) const {
+    auto si = signer_info(digest, signing_time);
+    if (!si) return std::move(si).error();
+    std::string out = detached_prefix(si->size());
+    out.reserve(out.size() + m_detached_head.size() + tlv_size(si->size()));
     out += m_detached_head;
     put_header(out, kSet, si->size());
     out += *si;
     return out;
+}
+
+namespace {
+constexpr std::size_t kBase64Line = 57;  // octets per 76-character line
+}  // namespace
+
+void SignedDataBuilder::prepare_base64_cache() {
+    // The prefix's size depends only on how many octets its lengths take,
+    // the same for every SignerInfo of this key (a few bytes either way);
+    // a message whose prefix differs is encoded whole.
+    std::size_t typical_si = m_signer_info_head.size() + 256 + m_signature_algorithm.size() + m_max_signature;
+    std::size_t prefix = detached_prefix(typical_si).size();
+    std::size_t first_line = (prefix + kBase64Line - 1) / kBase64Line;            // first whole line
+    std::size_t end_line = (prefix + m_detached_head.size()) / kBase64Line;        // one past the last
+    if (end_line <= first_line) return;
+    m_b64_prefix_size = prefix;
+    m_b64_from = first_line * kBase64Line - prefix;
+    m_b64_to = end_line * kBase64Line - prefix;
+    enc::Base64Encoder::append_lines(m_b64_lines,
+                                     std::string_view(m_detached_head).substr(m_b64_from, m_b64_to - m_b64_from));
+}
+
+Result<void> SignedDataBuilder::append_detached_base64(const Digest& digest, TimePoint signing_time,
+                                                        std::string& out) const {
+    auto si = signer_info(digest, signing_time);
+    if (!si) return std::move(si).error();
+    std::string prefix = detached_prefix(si->size());
+    std::string tail;
+    if (m_b64_lines.empty() || prefix.size() != m_b64_prefix_size) {
+        tail.reserve(prefix.size() + m_detached_head.size() + tlv_size(si->size()));
+        tail = prefix;
+        tail += m_detached_head;
+        put_header(tail, kSet, si->size());
+        tail += *si;
+        enc::Base64Encoder::append_lines(out, tail);
+        return {};
+    }
+    // Lines of 57 octets each start a new base64 line, so encoding the
+    // three pieces apart gives the same text as encoding them together.
+    prefix.append(m_detached_head, 0, m_b64_from);
+    enc::Base64Encoder::append_lines(out, prefix);
+    out += m_b64_lines;
+    tail.reserve(m_detached_head.size() - m_b64_to + tlv_size(si->size()));
+    tail.append(m_detached_head, m_b64_to);
+    put_header(tail, kSet, si->size());
+    tail += *si;
+    enc::Base64Encoder::append_lines(out, tail);
+    return {};
 }
 
 Result<SignedDataBuilder::Encapsulated> SignedDataBuilder::encapsulated(

@@ -39,6 +39,14 @@ public:
 
     // DER ContentInfo for a detached signature over content with `digest`.
     Result<std::string> detached(const Digest& digest, TimePoint signing_time) const;
+    // The same, appended to `out` in base64 lines (Base64Encoder::
+    // append_lines()). The lines that hold only constant bytes (the
+    // certificates, mostly) were encoded once, by create().
+    Result<void> append_detached_base64(const Digest& digest, TimePoint signing_time, std::string& out) const;
+    // Room for a signature part with its MIME headers, for reserving.
+    std::size_t signature_part_estimate() const noexcept {
+        return (m_detached_head.size() + 1024) * 80 / 57 + 512;
+    }
 
     // An encapsulated (opaque) SignedData is emitted in three pieces so that
     // the content can be streamed between them: prefix, content, suffix.
@@ -52,6 +60,9 @@ public:
 private:
     SignedDataBuilder() = default;
     Result<std::string> signer_info(const Digest& digest, TimePoint signing_time) const;
+    // A detached ContentInfo is prefix(si) + m_detached_head + SET { si }.
+    std::string detached_prefix(std::size_t signer_info_size) const;
+    void prepare_base64_cache();
     Result<std::string> sign_hash(const Digest& hash) const;
     Result<void> sha256_once(std::string_view data, Digest& out) const;
     static Result<void> check_attribute_order();
@@ -72,6 +83,13 @@ private:
     std::string m_signer_info_head;
     std::string m_detached_head;
     std::size_t m_max_signature = 0;
+    // Base64 lines of m_detached_head[m_b64_from, m_b64_to) when the
+    // prefix is m_b64_prefix_size bytes long: those bytes then fill whole
+    // 57-octet lines. Empty when the head is too short to fill one.
+    std::string m_b64_lines;
+    std::size_t m_b64_prefix_size = 0;
+    std::size_t m_b64_from = 0;
+    std::size_t m_b64_to = 0;
     mutable std::mutex m_pool_mutex;
     mutable std::vector<std::unique_ptr<KeyContext>> m_pool;
 };

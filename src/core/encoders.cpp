@@ -7,64 +7,127 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace ribbon::enc {
 
-HashingWriter::HashingWriter(const EVP_MD* md, Sink& out)
-    : m_out(out), m_buffer(new char[kInitialBuffer]), m_capacity(kInitialBuffer) {
-    // Typical mail fits the initial buffer. The EVP_MD was fetched once by
-    // the Signer: no per-message fetch.
-    if (md != nullptr) {
-        m_ctx.reset(EVP_MD_CTX_new());
-        EVP_DigestInit_ex2(m_ctx.get(), md, nullptr);
+namespace {
+
+// Buffers and digest contexts of finished writers, per thread, for the next
+// message. Two of each cover a writer nested in another (doctor); more are
+// freed.
+struct WriterCache {
+    static constexpr std::size_t kKeep = 2;
+    std::vector<std::unique_ptr<char[]>> buffers;
+    std::vector<ossl::MdCtxPtr> contexts;
+};
+thread_local WriterCache t_writer_cache;
+
+}  // namespace
+
+HashingWriter::HashingWriter(const EVP_MD* md, Sink& out, bool hold) : m_out(out), m_holding(hold) {
+    WriterCache& cache = t_writer_cache;
+    if (!cache.buffers.empty()) {
+        m_own = cache.buffers.back().release();
+        cache.buffers.pop_back();
+    } else {
+        m_own = new char[kFlushAt];
     }
+    m_buffer = m_own;
+    // The EVP_MD was fetched once by the Signer: no per-message fetch.
+    if (md == nullptr) return;
+    if (!cache.contexts.empty()) {
+        m_ctx = cache.contexts.back().release();
+        cache.contexts.pop_back();
+    } else {
+        m_ctx = EVP_MD_CTX_new();
+    }
+    // A context that held this digest before restarts with a null type,
+    // which keeps the provider's state allocated (OpenSSL 3.0).
+    if (m_ctx != nullptr && EVP_MD_CTX_get0_md(m_ctx) == md) md = nullptr;
+    if (m_ctx == nullptr || EVP_DigestInit_ex2(m_ctx, md, nullptr) != 1) {
+        m_error = ossl::crypto_error("cannot start SHA-256");
+    }
+}
+
+HashingWriter::~HashingWriter() {
+    m_pipeline.reset();  // stops its thread, which may be using m_ctx
+    WriterCache& cache = t_writer_cache;
+    if (cache.buffers.size() < WriterCache::kKeep) cache.buffers.emplace_back(m_own);
+    else delete[] m_own;
+    if (m_ctx == nullptr) return;
+    if (cache.contexts.size() < WriterCache::kKeep) cache.contexts.emplace_back(m_ctx);
+    else EVP_MD_CTX_free(m_ctx);
 }
 
 Result<void> HashingWriter::finish() {
     flush();
+    stop_pipeline();
     if (m_error) return *m_error;
     return {};
 }
 
-void HashingWriter::put_slow(std::string_view bytes) {
-    if (m_size + bytes.size() > kFlushAt) {
-        flush();
-        if (bytes.size() > kFlushAt) {
-            if (m_ctx) EVP_DigestUpdate(m_ctx.get(), bytes.data(), bytes.size());
-            if (!m_error) {
-                if (auto r = m_out.write(bytes); !r) m_error = std::move(r).error();
-            }
-            m_total += bytes.size();
-            return;
-        }
-    }
-    if (m_size + bytes.size() > m_capacity) {
-        std::size_t capacity = std::min(kFlushAt, std::max(2 * m_capacity, m_size + bytes.size()));
-        std::unique_ptr<char[]> grown(new char[capacity]);
-        std::memcpy(grown.get(), m_buffer.get(), m_size);
-        m_buffer = std::move(grown);
-        m_capacity = capacity;
-    }
-    std::memcpy(m_buffer.get() + m_size, bytes.data(), bytes.size());
-    m_size += bytes.size();
+void HashingWriter::stop_pipeline() {
+    if (!m_pipeline) return;
+    Result<void> hashed = m_pipeline->finish();
+    m_pipeline.reset();
+    m_buffer = m_own;
+    m_capacity = kFlushAt;
+    if (!hashed && !m_error) m_error = std::move(hashed).error();
 }
 
-void HashingWriter::flush() {
+void HashingWriter::hash(const char* data, std::size_t n) {
+    if (m_ctx != nullptr && !m_error && EVP_DigestUpdate(m_ctx, data, n) != 1) {
+        m_error = ossl::crypto_error("SHA-256 failed");
+    }
+}
+
+void HashingWriter::put_slow(std::string_view bytes) {
+    while (!bytes.empty()) {
+        if (m_size == m_capacity) flush(true);
+        std::size_t n = std::min(bytes.size(), m_capacity - m_size);
+        std::memcpy(m_buffer + m_size, bytes.data(), n);
+        m_size += n;
+        bytes.remove_prefix(n);
+    }
+}
+
+void HashingWriter::flush(bool full) {
+    m_holding = false;
     if (m_size == 0) return;
-    if (m_ctx) EVP_DigestUpdate(m_ctx.get(), m_buffer.get(), m_size);
     if (!m_error) {
-        if (auto r = m_out.write(std::string_view(m_buffer.get(), m_size)); !r) m_error = std::move(r).error();
+        if (auto r = m_out.write(std::string_view(m_buffer, m_size)); !r) m_error = std::move(r).error();
     }
     m_total += m_size;
+    if (m_pipeline) {
+        m_pipeline->submit(m_buffer, m_size);
+        m_buffer = m_pipeline->acquire();
+    } else {
+        hash(m_buffer, m_size);
+        // More than one buffer's worth: the rest is hashed on a thread of
+        // its own (hash_pipeline.hpp), in the ring's larger buffers.
+        if (full && m_ctx != nullptr && !m_error) {
+            m_pipeline = HashPipeline::start(m_ctx);
+            if (m_pipeline) {
+                m_buffer = m_pipeline->acquire();
+                m_capacity = HashPipeline::kBufferSize;
+            }
+        }
+    }
     m_size = 0;
 }
 
 Result<void> HashingWriter::finish(std::array<unsigned char, 32>& digest) {
-    flush();
+    if (m_holding) {
+        hash(m_buffer, m_size);  // stays in the buffer for held()
+    } else {
+        flush();
+    }
+    stop_pipeline();
     if (m_error) return *m_error;
     unsigned int len = 0;
-    if (!m_ctx) return internal_error("digest requested from a writer that does not hash");
-    if (EVP_DigestFinal_ex(m_ctx.get(), digest.data(), &len) != 1 || len != digest.size()) {
+    if (m_ctx == nullptr) return internal_error("digest requested from a writer that does not hash");
+    if (EVP_DigestFinal_ex(m_ctx, digest.data(), &len) != 1 || len != digest.size()) {
         return ossl::crypto_error("SHA-256 failed");
     }
     return {};
@@ -275,8 +338,8 @@ void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
         bool has_cr = nl > base ? nl[-1] == '\r' : m_last_cr;
         if (!has_cr) {
             out.put(std::string_view(start, static_cast<std::size_t>(nl - start)));
-            out.put(std::string_view("\r\n"));
-            start = nl + 1;
+            out.put('\r');
+            start = nl;  // the LF goes out with the next run
         }
         p = nl + 1;
     }

@@ -16,9 +16,11 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
+#include "core/hash_pipeline.hpp"
 #include "core/openssl_util.hpp"
 #include "ribbon/io.hpp"
 
@@ -29,14 +31,31 @@ constexpr std::size_t kMaxLine = 76;
 // Where canonical bytes go: a buffer that hashes (SHA-256) what it passes on,
 // or, with a null `md`, only buffers. Write errors are sticky and reported
 // by finish().
+//
+// The buffer (kFlushAt bytes) and the digest context are taken from a
+// per-thread cache and given back by the destructor: a message costs no
+// allocation and no EVP_MD_CTX_new() for them (the 256 KB stay with the
+// thread, like GMime's per-thread parser).
+//
+// A signed part larger than one buffer is hashed on a second thread while
+// this one goes on producing and writing it (core/hash_pipeline.hpp): the
+// writer then fills and writes the 256 KiB buffers of a bounded ring.
+//
+// With `hold`, nothing reaches `out` until more than kFlushAt bytes have
+// been put: a signed part that fits stays in the buffer, and finish()
+// leaves it there for held(), so the signer writes it once, next to the
+// outer header and the signature, instead of spooling and replaying it.
 class HashingWriter {
 public:
-    HashingWriter(const EVP_MD* md, Sink& out);
+    HashingWriter(const EVP_MD* md, Sink& out, bool hold = false);
+    ~HashingWriter();
+    HashingWriter(const HashingWriter&) = delete;
+    HashingWriter& operator=(const HashingWriter&) = delete;
     Result<void> finish();  // without a digest
     // Inline while the bytes fit the buffer: content is put line by line.
     void put(std::string_view bytes) {
         if (bytes.size() > m_capacity - m_size) return put_slow(bytes);
-        if (!bytes.empty()) std::memcpy(m_buffer.get() + m_size, bytes.data(), bytes.size());
+        if (!bytes.empty()) std::memcpy(m_buffer + m_size, bytes.data(), bytes.size());
         m_size += bytes.size();
     }
     void put(char c) {
@@ -45,19 +64,32 @@ public:
     }
     Result<void> finish(std::array<unsigned char, 32>& digest);
     std::uint64_t bytes_written() const noexcept { return m_total + m_size; }
+    // After finish() of a holding writer: the whole output, if it never
+    // left the buffer (valid until the writer is destroyed); else nullopt
+    // and it went to `out`.
+    std::optional<std::string_view> held() const noexcept {
+        if (!m_holding) return std::nullopt;
+        return std::string_view(m_buffer, m_size);
+    }
+
+    static constexpr std::size_t kFlushAt = 256 * 1024;
 
 private:
-    static constexpr std::size_t kFlushAt = 256 * 1024;
-    static constexpr std::size_t kInitialBuffer = 16 * 1024;
     void put_slow(std::string_view bytes);
-    void flush();
-    ossl::MdCtxPtr m_ctx;
+    // `full`: the buffer filled up (more is coming), which may start the
+    // pipeline; otherwise the writer is finishing.
+    void flush(bool full = false);
+    void hash(const char* data, std::size_t n);
+    void stop_pipeline();  // waits for the hasher; its failure becomes m_error
+    EVP_MD_CTX* m_ctx = nullptr;  // from the thread's cache, or null
     Sink& m_out;
-    // Grows up to kFlushAt, then is flushed; never zero-filled.
-    std::unique_ptr<char[]> m_buffer;
+    char* m_own = nullptr;        // kFlushAt bytes from the thread's cache, never zero-filled
+    char* m_buffer = nullptr;     // m_own, or a buffer of the pipeline's ring
+    std::size_t m_capacity = kFlushAt;
+    std::unique_ptr<HashPipeline> m_pipeline;
     std::size_t m_size = 0;
-    std::size_t m_capacity = 0;
     std::uint64_t m_total = 0;
+    bool m_holding = false;
     std::optional<Error> m_error;
 };
 

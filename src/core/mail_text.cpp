@@ -93,6 +93,11 @@ std::optional<std::string> address_ascii_form(std::string_view address) {
 }
 
 bool same_address(std::string_view a, std::string_view b) {
+    // The same octets but for ASCII case have the same A-label form, or
+    // both none (UTS #46 maps ASCII case before it validates), so they are
+    // the same address either way: the common case (a From address checked
+    // against its certificate), answered without converting either.
+    if (ascii_iequals(a, b)) return true;
     auto ka = address_ascii_form(a);
     auto kb = address_ascii_form(b);
     if (ka && kb) return ascii_lower(*ka) == ascii_lower(*kb);

@@ -99,25 +99,45 @@ std::string outer_head(std::string head, SignMode mode, const std::string& bound
 }
 
 // Everything after the signed part of a multipart/signed message: the
-// application/pkcs7-signature part and the closing boundary. Built in one
-// buffer: the signature part is 2–3 KB per message.
-std::string signature_part(std::string_view der, const std::string& boundary) {
+// application/pkcs7-signature part and the closing boundary, appended to
+// `out` (2–3 KB per message).
+Result<void> append_signature_part(const cms::SignedDataBuilder& builder, const cms::Digest& digest,
+                                   TimePoint signing_time, const std::string& boundary, std::string& out) {
     static constexpr std::string_view kSignatureHeaders =
         "\r\nContent-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n"
         "Content-Transfer-Encoding: base64\r\n"
         "Content-Disposition: attachment; filename=\"smime.p7s\"\r\n"
         "Content-Description: S/MIME Cryptographic Signature\r\n\r\n";
-    std::string tail;
-    tail.reserve(2 * boundary.size() + kSignatureHeaders.size() + der.size() * 4 / 3 + der.size() / 28 + 32);
-    tail += "\r\n--";
-    tail += boundary;
-    tail += kSignatureHeaders;
-    enc::Base64Encoder::append_lines(tail, der);
-    tail += "\r\n--";
-    tail += boundary;
-    tail += "--\r\n";
-    return tail;
+    out += "\r\n--";
+    out += boundary;
+    out += kSignatureHeaders;
+    if (auto r = builder.append_detached_base64(digest, signing_time, out); !r) return r;
+    out += "\r\n--";
+    out += boundary;
+    out += "--\r\n";
+    return {};
 }
+
+// Writes the outer header just before the first bytes of the signed part,
+// for a signed part too large to be held and written with the rest.
+class HeadFirstSink final : public Sink {
+public:
+    HeadFirstSink(Sink& out, const std::string& head) : m_out(out), m_head(head) {}
+    Result<void> write(std::string_view bytes) override {
+        if (!m_head_written) {
+            m_head_written = true;
+            if (auto r = m_out.write(m_head); !r) return r;
+        }
+        return m_out.write(bytes);
+    }
+    bool discards_uncommitted() const noexcept override { return m_out.discards_uncommitted(); }
+    bool head_written() const noexcept { return m_head_written; }
+
+private:
+    Sink& m_out;
+    const std::string& m_head;
+    bool m_head_written = false;
+};
 
 // The body of opaque signed-data: the DER of the SignedData around the
 // spooled signed part, base64 encoded as it streams out.
@@ -197,35 +217,49 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
 
     CountingSink out(sink);
     bool stream_directly = options.mode == SignMode::detached && out.discards_uncommitted();
-    // Bounded by what this input may become (max_signed_size, io.hpp).
-    Spool spool(Spool::kDefaultMemoryLimit, {}, max_signed_size(in.max_size()));
-    Sink& body_sink = stream_directly ? static_cast<Sink&>(out) : static_cast<Sink&>(spool);
     std::string boundary = make_boundary();
     std::string head = outer_head(std::move(plan->outer_headers), options.mode, boundary);
-    if (stream_directly) {
-        if (auto r = out.write(head); !r) return std::move(r).error();
-    }
+    // Bounded by what this input may become (max_signed_size, io.hpp).
+    Spool spool(Spool::kDefaultMemoryLimit, {}, max_signed_size(in.max_size()));
+    HeadFirstSink direct(out, head);
+    Sink& body_sink = stream_directly ? static_cast<Sink&>(direct) : static_cast<Sink&>(spool);
 
-    cms::Digest digest{};
-    {
+    if (options.mode == SignMode::opaque) {
+        cms::Digest digest{};
         enc::HashingWriter writer(impl.builder->sha256(), body_sink);
         if (auto r = canon::write_signed_entity(*top, copts, writer); !r) return std::move(r).error();
         if (auto r = writer.finish(digest); !r) return std::move(r).error();
-    }
-
-    if (options.mode == SignMode::detached) {
-        auto der = impl.builder->detached(digest, plan->signing_time);
-        if (!der) return std::move(der).error();
-        if (!stream_directly) {
-            if (auto r = out.write(head); !r) return std::move(r).error();
-            if (auto r = spool.replay(out); !r) return std::move(r).error();
-        }
-        if (auto r = out.write(signature_part(*der, boundary)); !r) return std::move(r).error();
-    } else {
         auto parts = impl.builder->encapsulated(digest, plan->signing_time, spool.size());
         if (!parts) return std::move(parts).error();
         if (auto r = out.write(head); !r) return std::move(r).error();
         if (auto r = write_encapsulated(*parts, spool, out); !r) return std::move(r).error();
+    } else {
+        // A signed part that fits the writer's buffer is held there and
+        // written once with the outer header and the signature part; a
+        // larger one goes out as it is produced (streamed or spooled).
+        cms::Digest digest{};
+        enc::HashingWriter writer(impl.builder->sha256(), body_sink, true);
+        if (auto r = canon::write_signed_entity(*top, copts, writer); !r) return std::move(r).error();
+        if (auto r = writer.finish(digest); !r) return std::move(r).error();
+        std::optional<std::string_view> held = writer.held();
+        // Assembled in a per-thread buffer: a message then costs no
+        // allocation of its size. Given back to the heap past 1 MiB.
+        thread_local std::string t_rest;
+        std::string& rest = t_rest;
+        rest.clear();
+        if (rest.capacity() > 1024 * 1024) rest.shrink_to_fit();
+        rest.reserve((held ? head.size() + held->size() : 0) + impl.builder->signature_part_estimate());
+        if (held) {
+            rest += head;
+            rest += *held;
+        } else if (!stream_directly) {
+            if (auto r = out.write(head); !r) return std::move(r).error();
+            if (auto r = spool.replay(out); !r) return std::move(r).error();
+        }
+        if (auto r = append_signature_part(*impl.builder, digest, plan->signing_time, boundary, rest); !r) {
+            return std::move(r).error();
+        }
+        if (auto r = out.write(rest); !r) return std::move(r).error();
     }
 
     SignReport report;

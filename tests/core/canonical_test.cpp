@@ -21,6 +21,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "ribbon/io.hpp"
 #include "support/process.hpp"
@@ -130,6 +131,38 @@ TEST(Canonical, LineOf76OctetsConformsAnd77IsReencoded) {
     EXPECT_EQ(ok(Canon().of("Content-Type: text/plain\r\n\r\n" + l77 + "\r\n")),
               "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
                   std::string(75, 'x') + "=\r\nxx\r\n");
+}
+
+// The scanner looks at content a block (16 octets) at a time and takes
+// line ends inside its loop: every rule must hold wherever a line starts
+// or ends relative to a block, and whatever line ends came before.
+TEST(Canonical, EveryRuleHoldsAtEveryOffsetInABlock) {
+    const std::string conforming_type = "Content-Type: text/plain\r\n\r\n";
+    const std::string reencoded_type =
+        "Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n";
+    struct Case {
+        std::string line;
+        bool conforms;
+    };
+    const std::vector<Case> cases = {
+        {std::string(76, 'x'), true},   {std::string(77, 'x'), false}, {"ends in space ", false},
+        {"ends in tab\t", false},       {"From here", false},           {"From", true},
+        {".", false},                   {"..", true},                   {"ctl\x01here", false},
+        {"del\x7fhere", false},         {"tab\tinside", true},          {"bare\rcr", false},
+        {"high\xc3\xa9", false},         {"", true},
+    };
+    for (std::size_t offset = 0; offset < 34; ++offset) {
+        for (const char* before : {"\n", "\r\n"}) {
+            for (const Case& c : cases) {
+                const std::string body =
+                    std::string(offset, 'a') + before + c.line + "\n" + std::string(offset % 7, 'b') + "\n";
+                SCOPED_TRACE("offset " + std::to_string(offset) + ", line \"" + c.line + "\"");
+                const std::string out = ok(Canon().of("Content-Type: text/plain\r\n\r\n" + body));
+                const std::string& type = c.conforms ? conforming_type : reencoded_type;
+                EXPECT_EQ(out.compare(0, type.size(), type), 0) << out;
+            }
+        }
+    }
 }
 
 TEST(Canonical, DeclaredEncodingsOfConformingContentAreKept) {

@@ -364,5 +364,152 @@ TEST(EncodersHashingWriter, WithoutDigestOnlyBuffers) {
     EXPECT_EQ(r.error().code(), Errc::internal_error);
 }
 
+// Past one buffer (kFlushAt) the writer hashes on a second thread through a
+// ring of HashPipeline::kBufferSize buffers. Sizes at and around each
+// handover, and one that goes round the ring several times, must still give
+// the one-shot SHA-256 of exactly the bytes the sink received.
+TEST(EncodersHashingWriter, PipelinedDigestAtBufferBoundaries) {
+    std::mt19937 rng(7);
+    constexpr std::size_t first = HashingWriter::kFlushAt;
+    constexpr std::size_t ring = HashPipeline::kBufferSize;
+    for (std::size_t n : {first - 1, first, first + 1, first + ring - 1, first + ring, first + ring + 1,
+                          first + 2 * ring, first + 9 * ring + 12345}) {
+        SCOPED_TRACE("size " + std::to_string(n));
+        const std::string data = random_bytes(rng, n);
+        StringSink sink;
+        std::array<unsigned char, 32> digest{};
+        {
+            HashingWriter writer(EVP_sha256(), sink);
+            write_in_pieces(writer, data, rng);
+            ASSERT_TRUE(writer.finish(digest).ok());
+        }
+        std::array<unsigned char, 32> expected{};
+        SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), expected.data());
+        EXPECT_EQ(digest, expected);
+        EXPECT_TRUE(sink.str() == data) << "the sink must receive exactly the hashed bytes";
+    }
+}
+
+// A holding writer keeps output that fits one buffer for held() and gives
+// the sink nothing; one byte more and everything goes to the sink.
+TEST(EncodersHashingWriter, HoldKeepsWhatFitsOneBuffer) {
+    std::mt19937 rng(8);
+    for (std::size_t n : {std::size_t{0}, std::size_t{3000}, HashingWriter::kFlushAt, HashingWriter::kFlushAt + 1}) {
+        SCOPED_TRACE("size " + std::to_string(n));
+        const std::string data = random_bytes(rng, n);
+        StringSink sink;
+        HashingWriter writer(EVP_sha256(), sink, true);
+        write_in_pieces(writer, data, rng);
+        std::array<unsigned char, 32> digest{};
+        ASSERT_TRUE(writer.finish(digest).ok());
+        std::array<unsigned char, 32> expected{};
+        SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), expected.data());
+        EXPECT_EQ(digest, expected);
+        if (n <= HashingWriter::kFlushAt) {
+            ASSERT_TRUE(writer.held().has_value());
+            EXPECT_TRUE(*writer.held() == data);
+            EXPECT_EQ(sink.str(), "");
+        } else {
+            EXPECT_FALSE(writer.held().has_value());
+            EXPECT_TRUE(sink.str() == data);
+        }
+    }
+}
+
+// LF -> CRLF across every kind of seam at once: the copier's input chunks,
+// the writer's first buffer and the pipeline's buffers. A CR LF whose CR
+// ends one input chunk (and one output buffer) must not gain a CR; a bare
+// LF starting a chunk must.
+TEST(EncodersCrlfCopier, SeamsAtBufferBoundaries) {
+    constexpr std::size_t first = HashingWriter::kFlushAt;
+    constexpr std::size_t ring = HashPipeline::kBufferSize;
+    for (std::size_t seam : {first - 1, first, first + ring - 1, first + ring}) {
+        for (const char* line_end : {"\r\n", "\n"}) {
+            SCOPED_TRACE("seam " + std::to_string(seam) + (line_end[0] == '\r' ? " CRLF" : " LF"));
+            // The line end's CR (written or added) sits at output offset
+            // `seam`; bare LFs before it each gain a CR.
+            std::string in;
+            std::size_t out_len = 0;
+            while (out_len < seam) {
+                if (in.size() % 78 == 77 && out_len + 2 <= seam) {
+                    in += '\n';
+                    out_len += 2;
+                } else {
+                    in += 'a';
+                    out_len += 1;
+                }
+            }
+            const bool crlf = std::string_view(line_end).size() == 2;
+            // The input splits just after the CR, or just before the bare LF.
+            const std::size_t cut = in.size() + (crlf ? 1 : 0);
+            in += line_end;
+            in += std::string(2 * ring, 'b');
+            in += "\nend\r\n";
+            StringSink sink;
+            std::array<unsigned char, 32> digest{};
+            {
+                HashingWriter writer(EVP_sha256(), sink);
+                CrlfCopier copier;
+                copier.feed(std::string_view(in).substr(0, cut), writer);
+                copier.feed(std::string_view(in).substr(cut), writer);
+                ASSERT_TRUE(writer.finish(digest).ok());
+            }
+            const std::string expected = crlf_normalised(in);
+            ASSERT_EQ(sink.str().size(), expected.size());
+            EXPECT_TRUE(sink.str() == expected);
+            EXPECT_EQ(sink.str().substr(seam, 2), "\r\n");
+            std::array<unsigned char, 32> sha{};
+            SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), sha.data());
+            EXPECT_EQ(digest, sha);
+        }
+    }
+}
+
+// A sink that fails while the hasher runs: finish() reports the sink's own
+// error, and nothing is written after the failure.
+TEST(EncodersHashingWriter, SinkErrorMidPipeline) {
+    std::mt19937 rng(9);
+    const std::string data = random_bytes(rng, HashingWriter::kFlushAt + 6 * HashPipeline::kBufferSize);
+    class CountingFailingSink final : public Sink {
+    public:
+        Result<void> write(std::string_view bytes) override {
+            ++m_writes;
+            if (m_failed || m_seen + bytes.size() > 2 * HashPipeline::kBufferSize) {
+                if (m_failed) ++m_after_failure;
+                m_failed = true;
+                return transient_error(Errc::io_error, "disk full");
+            }
+            m_seen += bytes.size();
+            return {};
+        }
+        int m_writes = 0;
+        int m_after_failure = 0;
+        bool m_failed = false;
+        std::size_t m_seen = 0;
+    } sink;
+    HashingWriter writer(EVP_sha256(), sink);
+    write_in_pieces(writer, data, rng);
+    std::array<unsigned char, 32> digest{};
+    Result<void> r = writer.finish(digest);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Errc::io_error);
+    EXPECT_EQ(r.error().kind(), ErrorKind::transient);
+    EXPECT_EQ(r.error().message(), "disk full");
+    EXPECT_TRUE(sink.m_failed);
+    EXPECT_EQ(sink.m_after_failure, 0);
+}
+
+// A writer given up before finish() (an error elsewhere) stops its hasher.
+TEST(EncodersHashingWriter, AbandonedPipelineStops) {
+    std::mt19937 rng(10);
+    const std::string data = random_bytes(rng, HashingWriter::kFlushAt + 3 * HashPipeline::kBufferSize);
+    for (int i = 0; i < 20; ++i) {
+        StringSink sink;
+        HashingWriter writer(EVP_sha256(), sink);
+        writer.put(data);
+    }
+    SUCCEED();  // the test would hang or crash (sanitizers: leak) otherwise
+}
+
 }  // namespace
 }  // namespace ribbon::enc

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdint>
+#include <random>
 #include <thread>
 
 #include "ribbon/signer.hpp"
@@ -208,6 +210,91 @@ TEST(SignerApi, ErrorNamesAreStable) {
     EXPECT_EQ(errc_name(Errc::from_not_in_certificate), "from_not_in_certificate");
     EXPECT_EQ(errc_name(Errc::limit_exceeded), "limit_exceeded");
     EXPECT_EQ(error_kind_name(ErrorKind::transient), "transient");
+}
+
+// A message whose body is `lines` base64 lines (LF line ends), and that body
+// as the signed part must carry it (CRLF).
+struct LargeMessage {
+    std::string message;
+    std::string signed_body;
+};
+LargeMessage large_message(std::size_t lines, unsigned seed) {
+    static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::mt19937 rng(seed);
+    LargeMessage m;
+    m.message = "From: Bank <no-reply@bank.example>\nTo: c@example.org\nSubject: Archive\n"
+                "MIME-Version: 1.0\nContent-Type: application/pdf; name=\"a.pdf\"\n"
+                "Content-Transfer-Encoding: base64\n\n";
+    std::string line(76, 'A');
+    for (std::size_t i = 0; i < lines; ++i) {
+        for (char& c : line) c = kAlphabet[rng() % 64];
+        m.message += line + "\n";
+        m.signed_body += line + "\r\n";
+    }
+    return m;
+}
+
+// Streams into a sink that throws away uncommitted output, like
+// AtomicFileSink; can be told to fail after `limit` bytes.
+class DiscardingSink final : public Sink {
+public:
+    explicit DiscardingSink(std::size_t limit = SIZE_MAX) : m_limit(limit) {}
+    Result<void> write(std::string_view bytes) override {
+        if (m_data.size() + bytes.size() > m_limit) return transient_error(Errc::io_error, "disk full");
+        m_data.append(bytes);
+        return {};
+    }
+    bool discards_uncommitted() const noexcept override { return true; }
+    const std::string& str() const noexcept { return m_data; }
+
+private:
+    std::size_t m_limit;
+    std::string m_data;
+};
+
+// A signed part larger than the writer's buffer is hashed on a second
+// thread while it is written (core/hash_pipeline.hpp), streamed or spooled
+// depending on the sink. Sizes just under and over the first buffer
+// (256 KiB), across one ring buffer, and round the ring: the signed part
+// carries the body exactly, and openssl verifies the signature over it.
+TEST(SignerApi, LargeMessagesAreHashedWhileWritten) {
+    const Signer signer = rsa_signer();
+    unsigned seed = 1;
+    for (std::size_t lines : {3300u, 3400u, 17000u, 80000u}) {
+        const LargeMessage m = large_message(lines, seed++);
+        for (bool discarding : {false, true}) {
+            SCOPED_TRACE(std::to_string(lines) + " lines, " + (discarding ? "streamed" : "spooled"));
+            StringSink spooled;
+            DiscardingSink streamed;
+            Sink& sink = discarding ? static_cast<Sink&>(streamed) : static_cast<Sink&>(spooled);
+            auto r = signer.sign(MessageInput::from_memory(m.message), sink);
+            ASSERT_TRUE(r.ok()) << r.error().message();
+            const std::string& out = discarding ? streamed.str() : spooled.str();
+            EXPECT_EQ(r->bytes_out, out.size());
+            SmimeParts parts = split_smime(out);
+            ASSERT_EQ(parts.error, "");
+            ASSERT_GE(parts.content.size(), m.signed_body.size());
+            EXPECT_TRUE(parts.content.compare(parts.content.size() - m.signed_body.size(), std::string::npos,
+                                              m.signed_body) == 0)
+                << "the signed part must end with the body, CRLF";
+            VerifyResult v = verify_openssl(out);
+            EXPECT_TRUE(v.ok) << v.details;
+        }
+    }
+}
+
+// A sink that fails while the signed part streams into it: the signer
+// returns the sink's error, not a signature.
+TEST(SignerApi, SinkFailingMidStream) {
+    const Signer signer = rsa_signer();
+    const LargeMessage m = large_message(60000, 99);
+    DiscardingSink sink(1024 * 1024);
+    auto r = signer.sign(MessageInput::from_memory(m.message), sink);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Errc::io_error);
+    EXPECT_EQ(r.error().kind(), ErrorKind::transient);
+    EXPECT_EQ(r.error().message(), "disk full");
+    EXPECT_EQ(sink.str().find("smime.p7s"), std::string::npos) << "no signature part after a failure";
 }
 
 }  // namespace
