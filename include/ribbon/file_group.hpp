@@ -11,7 +11,10 @@
 //   2. one committer thread takes the finished files in groups (every
 //      `group_size` files, or when the oldest waited `max_delay`, or at
 //      finish()) and writes them all to stable storage with one syncfs(2)
-//      of the directory's file system;
+//      of the directory's file system (since Linux 5.8, syncfs(2) reports
+//      a writeback error of any file written since the directory was
+//      opened, so a lost write fails the group rather than passing
+//      silently; Debian 12 runs 6.1);
 //   3. only then renames each to its name, and fsyncs the directory once;
 //   4. only then reports each file committed.
 // So a name never points at an incomplete file (the data is on stable
