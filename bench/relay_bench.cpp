@@ -101,13 +101,18 @@ class RelayRig {
         const passwd* nobody = ::getpwnam("nobody");
         if (nobody == nullptr) return "no user nobody";
         chown_tree(m_dir / "ids", *nobody);
+        // The store (the daemons' message counts) in this run's folder, not
+        // the system's default under /var/lib/ribbon.
+        fs::create_directories(m_dir / "state");
+        chown_tree(m_dir / "state", *nobody);
         m_port = pick_free_port();
         write_file(
             m_config,
             "[keystore]\npath = \"" + (m_dir / "ids").string() + "\"\n\n[[signer]]\nfrom = \"" +
                 kSender + "\"\n\n[relay]\nlisten = [\"127.0.0.1:" + std::to_string(m_port) +
                 "\"]\nmax_connections = 100\nworkers = 1\n\n[relay.next_hop]\nurl = \"smtp://127.0.0.1:" +
-                std::to_string(sink_port) + "\"\ntls = \"none\"\n\n[daemon]\nuser = \"nobody\"\n");
+                std::to_string(sink_port) + "\"\ntls = \"none\"\n\n[store]\nurl = \"sqlite://" +
+                (m_dir / "state" / "ribbon.db").string() + "\"\n\n[daemon]\nuser = \"nobody\"\n");
         ::chmod(m_config.c_str(), 0644);
         daemon::SpawnSpec spec;
         spec.argv = {"/usr/bin/taskset", "-c", std::to_string(kRelayCore), ribbon_binary(), "relay", "-c",
