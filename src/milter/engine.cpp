@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <thread>
 
 namespace ribbon::milter {
@@ -119,24 +120,70 @@ Result<void> Engine::run() {
         }
         auto c = std::make_shared<Connection>();
         c->fd = fd;
-        {
-            std::lock_guard lock(m_mutex);
-            m_connections.insert(c);
-        }
-        std::thread(&Engine::serve, this, c).detach();
+        start(std::move(c));
     }
     std::unique_lock lock(m_mutex);
+    m_work.notify_all();  // idle threads leave
     // Messages in progress may finish within the grace; then every
     // connection is cut (the MTA keeps those messages: tempfail by its
     // milter_default_action).
-    if (!m_changed.wait_for(lock, m_settings.grace, [&] { return m_connections.empty(); })) {
+    auto done = [&] { return m_connections.empty() && m_threads == 0; };
+    if (!m_changed.wait_for(lock, m_settings.grace, done)) {
         for (const auto& c : m_connections) ::shutdown(c->fd, SHUT_RDWR);
-        m_changed.wait(lock, [&] { return m_connections.empty(); });
+        m_changed.wait(lock, done);
     }
     return {};
 }
 
-void Engine::serve(std::shared_ptr<Connection> c) {
+// Hands the connection to an idle thread, or to a new one.
+void Engine::start(std::shared_ptr<Connection> c) {
+    std::lock_guard lock(m_mutex);
+    m_connections.insert(c);
+    m_ready.push_back(std::move(c));
+    if (m_idle > m_ready.size() - 1) {
+        m_work.notify_one();
+        return;
+    }
+    ++m_threads;
+    try {
+        std::thread(&Engine::work, this).detach();
+    } catch (const std::system_error& e) {
+        // No thread for it: the MTA sees the connection close and applies
+        // its milter_default_action.
+        --m_threads;
+        m_log_error(std::string("milter: cannot start a thread: ") + e.what());
+        ::close(m_ready.back()->fd);
+        m_connections.erase(m_ready.back());
+        m_ready.pop_back();
+    }
+}
+
+// A connection thread: serves connections one after the other; leaves when
+// none came for kIdleFor, or on stop.
+void Engine::work() {
+    constexpr auto kIdleFor = std::chrono::seconds(60);
+    std::unique_lock lock(m_mutex);
+    for (;;) {
+        ++m_idle;
+        const bool got = m_work.wait_for(lock, kIdleFor, [&] { return !m_ready.empty() || m_stopping; });
+        --m_idle;
+        if (!got || m_ready.empty()) break;
+        auto c = std::move(m_ready.back());
+        m_ready.pop_back();
+        lock.unlock();
+        serve(c);
+        lock.lock();
+        ::close(c->fd);
+        m_connections.erase(c);
+        m_changed.notify_all();
+    }
+    --m_threads;
+    // Notified under the lock: once run() sees no thread left, this thread
+    // touches the engine no more.
+    m_changed.notify_all();
+}
+
+void Engine::serve(const std::shared_ptr<Connection>& c) {
     ConnectionHooks hooks;
     hooks.on_error = m_log_error;
     hooks.stopping = &m_stopping;
@@ -145,12 +192,6 @@ void Engine::serve(std::shared_ptr<Connection> c) {
         c->busy = busy;
     };
     serve_connection(c->fd, m_settings.timeout, m_factory, hooks);
-    std::lock_guard lock(m_mutex);
-    ::close(c->fd);
-    m_connections.erase(c);
-    // Notified under the lock: once run() sees no connection, this thread
-    // touches the engine no more.
-    m_changed.notify_all();
 }
 
 void Engine::close_idle() {

@@ -15,9 +15,12 @@
 // its replies at once and keeps one thread per MTA connection costs a few
 // hundred lines and removes that overhead.
 //
-// Threads: one per MTA connection (Postfix keeps one milter connection per
-// SMTP session, for all its messages), bounded by max_connections; the
-// Filter of a connection is only ever called from that thread.
+// Threads: one per MTA connection at a time (Postfix keeps one milter
+// connection per SMTP session, for all its messages), bounded by
+// max_connections; a thread whose connection ends waits a while for the
+// next one instead of exiting, so a burst of short SMTP sessions does not
+// create and destroy a thread each. The Filter of a connection is only
+// ever called from its thread.
 #pragma once
 
 #include <atomic>
@@ -152,7 +155,9 @@ public:
 
 private:
     struct Connection;
-    void serve(std::shared_ptr<Connection> c);
+    void start(std::shared_ptr<Connection> c);
+    void work();
+    void serve(const std::shared_ptr<Connection>& c);
     void close_idle();
 
     EngineSettings m_settings;
@@ -163,6 +168,11 @@ private:
     std::mutex m_mutex;
     std::condition_variable m_changed;
     std::set<std::shared_ptr<Connection>> m_connections;
+    // Accepted connections no thread has taken yet, and the threads.
+    std::vector<std::shared_ptr<Connection>> m_ready;
+    std::condition_variable m_work;
+    std::size_t m_threads = 0;
+    std::size_t m_idle = 0;
 };
 
 }  // namespace ribbon::milter

@@ -264,6 +264,97 @@ TEST(MilterEngine, EditsOutsideEndOfMessageAreRefused) {
     EXPECT_EQ(body.error().message(), "milter: the MTA did not allow replacing the body at option negotiation");
 }
 
+int connect_unix(const std::string& path) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strcpy(a.sun_path, path.c_str());
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    return fd;
+}
+
+// A listening engine with Recorder filters, run on a thread of its own.
+struct Listening {
+    std::filesystem::path dir;
+    std::string path;
+    std::vector<std::string> events;  // written by one connection at a time in these tests
+    std::unique_ptr<milter::Engine> engine;
+    std::thread runner;
+
+    Listening() {
+        dir = std::filesystem::temp_directory_path() / ("ribbon-engine-l-" + std::to_string(::getpid()));
+        std::filesystem::create_directories(dir);
+        path = (dir / "m.sock").string();
+        milter::EngineSettings settings;
+        settings.socket = "unix:" + path;
+        engine = std::make_unique<milter::Engine>(
+            settings,
+            [this](const p::OptNeg&, p::OptNeg& w) -> std::unique_ptr<milter::Filter> {
+                w.actions = p::action::add_headers | p::action::change_headers | p::action::change_body;
+                w.steps = p::step::nr_header | p::step::nr_rcpt | p::step::nr_body;
+                return std::make_unique<Recorder>(&events);
+            },
+            [](const std::string&) {});
+        EXPECT_TRUE(engine->listen().ok());
+        runner = std::thread([this] { EXPECT_TRUE(engine->run().ok()); });
+    }
+    ~Listening() {
+        engine->stop();
+        runner.join();
+        std::filesystem::remove_all(dir);
+    }
+};
+
+// One message on a connection negotiated by Listening, up to its final reply.
+void whole_message(Mta& mta, const std::string& body) {
+    mta.send(p::cmd::rcpt, "<b@example.org>\0"s);
+    mta.send(p::cmd::header, "Subject\0 s\0"s);
+    mta.send(p::cmd::header, "X-Old\0 x\0"s);
+    mta.send(p::cmd::eoh);
+    EXPECT_EQ(mta.reply(), "c");
+    mta.send(p::cmd::body, body);
+    mta.send(p::cmd::body_eob);
+    for (int e = 0; e < 5; ++e) (void)mta.reply();  // body and header edits
+    EXPECT_EQ(mta.reply(), "c");
+}
+
+TEST(MilterEngine, ServesConnectionAfterConnection) {
+    Listening l;
+    for (int i = 0; i < 50; ++i) {
+        Mta mta(connect_unix(l.path));
+        mta.negotiate(0x1fffff);
+        whole_message(mta, "m\r\n");
+        mta.send(p::cmd::quit);
+        EXPECT_EQ(mta.reply(), "");
+    }
+    // Several at once.
+    std::vector<std::unique_ptr<Mta>> open;
+    for (int i = 0; i < 8; ++i) {
+        open.push_back(std::make_unique<Mta>(connect_unix(l.path)));
+        open.back()->negotiate(0x1fffff);
+    }
+    for (auto& mta : open) mta->send(p::cmd::quit);
+}
+
+TEST(MilterEngine, StopLetsTheMessageInProgressFinish) {
+    Listening l;
+    Mta busy(connect_unix(l.path));
+    busy.negotiate(0x1fffff);
+    Mta idle(connect_unix(l.path));
+    idle.negotiate(0x1fffff);
+    busy.send(p::cmd::rcpt, "<b@example.org>\0"s);
+    busy.send(p::cmd::eoh);
+    EXPECT_EQ(busy.reply(), "c");  // the message is in progress
+    l.engine->stop();
+    EXPECT_EQ(idle.reply(), "");  // closed at once
+    busy.send(p::cmd::body, "late\r\n");
+    busy.send(p::cmd::body_eob);
+    EXPECT_EQ(busy.reply(), "bLATE\r\n");
+    for (int e = 0; e < 4; ++e) (void)busy.reply();  // the header edits
+    EXPECT_EQ(busy.reply(), "c");
+    EXPECT_EQ(busy.reply(), "");  // then closed
+}
+
 // The listener: a stale socket is replaced, stop() ends run() with the
 // connection closed between messages.
 TEST(MilterEngine, ListensOnAUnixSocketAndStops) {
