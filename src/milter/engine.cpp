@@ -77,9 +77,13 @@ Result<int> listen_inet(const std::string& spec, const std::string& where, int f
 }  // namespace
 
 // One accepted connection, as the engine tracks it for stop().
+// `busy` is set without the engine's lock (twice a message, from the
+// connection's thread): stop() may read it just before a message starts and
+// cut that connection, and the MTA then keeps the message (its
+// milter_default_action), which is what a stop may do anyway.
 struct Engine::Connection {
     int fd = -1;
-    bool busy = false;  // a message is in progress
+    std::atomic<bool> busy{false};  // a message is in progress
 };
 
 Engine::Engine(EngineSettings settings, FilterFactory factory, std::function<void(const std::string&)> log_error)
@@ -187,17 +191,14 @@ void Engine::serve(const std::shared_ptr<Connection>& c) {
     ConnectionHooks hooks;
     hooks.on_error = m_log_error;
     hooks.stopping = &m_stopping;
-    hooks.on_message = [this, c](bool busy) {
-        std::lock_guard lock(m_mutex);
-        c->busy = busy;
-    };
+    hooks.on_message = [c](bool busy) { c->busy.store(busy, std::memory_order_relaxed); };
     serve_connection(c->fd, m_settings.timeout, m_factory, hooks);
 }
 
 void Engine::close_idle() {
     std::lock_guard lock(m_mutex);
     for (const auto& c : m_connections) {
-        if (!c->busy) ::shutdown(c->fd, SHUT_RD);  // its read returns end of file
+        if (!c->busy.load(std::memory_order_relaxed)) ::shutdown(c->fd, SHUT_RD);  // its read returns end of file
     }
 }
 
