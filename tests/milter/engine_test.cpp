@@ -251,6 +251,51 @@ TEST(MilterEngine, ASilentMtaTimesOut) {
     EXPECT_EQ(rig.errors, std::vector<std::string>{"milter: closing the MTA connection: no command from the MTA for 1 s"});
 }
 
+// QUIT_NC: a new SMTP connection on the same socket; the negotiation
+// stands (no new OPTNEG), the filter starts afresh.
+TEST(MilterEngine, QuitWithANewConnectionFollowingKeepsTheNegotiation) {
+    Rig rig;
+    rig.mta->negotiate();
+    rig.send_message("Q1", "a\r\n");
+    for (int e = 0; e < 5; ++e) (void)rig.mta->reply();
+    EXPECT_EQ(rig.mta->reply(), "c");
+    rig.mta->send(p::cmd::quit_nc);
+    rig.send_message("Q2", "b\r\n");
+    EXPECT_EQ(rig.mta->reply(), "bB\r\n");
+    for (int e = 0; e < 4; ++e) (void)rig.mta->reply();
+    EXPECT_EQ(rig.mta->reply(), "c");
+    rig.mta->send(p::cmd::quit);
+    rig.join();
+    EXPECT_TRUE(rig.errors.empty());
+}
+
+TEST(MilterEngine, AFilterThatRefusesTheMtaClosesTheConnection) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    Mta mta(fds[0]);
+    std::thread server([fd = fds[1]] {
+        milter::ConnectionHooks hooks;
+        milter::serve_connection(fd, std::chrono::seconds(5),
+                                 [](const p::OptNeg&, p::OptNeg&) { return std::unique_ptr<milter::Filter>(); }, hooks);
+        ::close(fd);
+    });
+    mta.send(p::cmd::optneg, be32(6) + be32(0) + be32(0));
+    EXPECT_EQ(mta.reply(), "");
+    server.join();
+}
+
+TEST(MilterEngine, ProgressIsWrittenAtOnce) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    Mta mta(fds[0]);
+    Context ctx(fds[1], std::chrono::seconds(5));
+    EXPECT_FALSE(ctx.progress().ok());  // only at end of message
+    ctx.set_in_end_of_message(true);
+    ASSERT_TRUE(ctx.progress().ok());
+    EXPECT_EQ(mta.reply(), "p");
+    ::close(fds[1]);
+}
+
 TEST(MilterEngine, EditsOutsideEndOfMessageAreRefused) {
     Context ctx(-1, std::chrono::seconds(1));
     ctx.set_actions(p::action::add_headers);
