@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <system_error>
 #include <thread>
 
@@ -192,7 +193,14 @@ void Engine::serve(const std::shared_ptr<Connection>& c) {
     hooks.on_error = m_log_error;
     hooks.stopping = &m_stopping;
     hooks.on_message = [c](bool busy) { c->busy.store(busy, std::memory_order_relaxed); };
-    serve_connection(c->fd, m_settings.timeout, m_factory, hooks);
+    // Nothing in ribbon throws across its APIs; an allocation that fails
+    // does. It ends this connection only (the MTA keeps the message by its
+    // milter_default_action), not the daemon with every connection.
+    try {
+        serve_connection(c->fd, m_settings.timeout, m_factory, hooks);
+    } catch (const std::exception& e) {
+        m_log_error(std::string("milter: closing the MTA connection: ") + e.what());
+    }
 }
 
 void Engine::close_idle() {
