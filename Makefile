@@ -39,13 +39,13 @@ unit: build
 	done; exit $$rc
 
 # Ends with one plain line counting every test and fuzzer run: the ctest
-# cases from its log, plus 7 for the seven fuzzers of fuzz-smoke (fuzz_sign,
-# fuzz_verify, fuzz_smtp, fuzz_learn, fuzz_lookalike, fuzz_inbound, fuzz_doctor), each
+# cases from its log, plus 8 for the eight fuzzers of fuzz-smoke (fuzz_sign,
+# fuzz_verify, fuzz_smtp, fuzz_learn, fuzz_lookalike, fuzz_inbound, fuzz_doctor, fuzz_milter), each
 # counted as one test that passed (fuzz/run.sh fails the target, and so `make test`, when a
 # fuzzer finds a crash).
 test: unit fuzz-smoke
 	@awk '/tests passed, .* tests failed out of/ { total = $$NF; failed = $$4 } \
-	     END { printf "tests: %d passed, %d failed\n", total - failed + 7, failed }' \
+	     END { printf "tests: %d passed, %d failed\n", total - failed + 8, failed }' \
 	     $(BUILD)/ctest.log
 
 $(FUZZ_BUILD)/build.ninja:
@@ -53,7 +53,7 @@ $(FUZZ_BUILD)/build.ninja:
 	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRIBBON_FUZZ=ON
 
 fuzz-build: setup $(FUZZ_BUILD)/build.ninja
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_sign fuzz_verify fuzz_smtp fuzz_learn fuzz_lookalike fuzz_inbound fuzz_doctor
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_sign fuzz_verify fuzz_smtp fuzz_learn fuzz_lookalike fuzz_inbound fuzz_doctor fuzz_milter
 
 # A short bounded run of each fuzzer, part of `make test`.
 fuzz-smoke: fuzz-build

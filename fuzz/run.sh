@@ -30,7 +30,7 @@ fi
 export ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 
 status=0
-for target in sign verify smtp learn lookalike inbound doctor; do
+for target in sign verify smtp learn lookalike inbound doctor milter; do
     binary="$build/fuzz_$target"
     if [ ! -x "$binary" ]; then
         echo "fuzz_$target: not built ($binary missing; run make fuzz-build)" >&2

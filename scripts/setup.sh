@@ -16,7 +16,7 @@ libnss3-tools gpgsm gpg-agent
 clang libclang-rt-14-dev
 python3 time
 softhsm2 libengine-pkcs11-openssl libp11-kit-dev
-libmilter-dev libtomlplusplus-dev libspdlog-dev libboost-dev
+libtomlplusplus-dev libspdlog-dev libboost-dev
 postfix swaks libnet-ssleay-perl
 libsqlite3-dev libpq-dev postgresql-15
 libicu-dev

@@ -74,7 +74,7 @@ check "/usr/bin/ribbon is an executable" test -x /usr/bin/ribbon
 same "/usr/bin/ribbon owner and mode" "$(stat -c '%U:%G %a' /usr/bin/ribbon)" "root:root 755"
 same "ribbon --version, first line" "$(/usr/bin/ribbon --version | head -n 1)" "ribbon $version"
 same "ribbon --version, lines" "$(/usr/bin/ribbon --version | cut -d' ' -f1 | tr '\n' ' ')" \
-    "ribbon OpenSSL GMime libmilter "
+    "ribbon OpenSSL GMime milter "
 
 same "conffiles" "$(dpkg-query -W -f='${Conffiles}' ribbon | awk 'NF { print $1 }')" "/etc/ribbon/ribbon.toml"
 check "the installed ribbon.toml is the example" cmp -s /etc/ribbon/ribbon.toml etc/ribbon.toml

@@ -64,7 +64,8 @@ enum class MilterRole {
 };
 
 struct MilterSettings : FailureActions {
-    // "unix:/path" or "inet:port@host" (libmilter's smfi_setconn syntax).
+    // "unix:/path" or "inet:port@host" (libmilter's smfi_setconn syntax, which
+    // ribbon's milter engine reads the same way).
     std::string socket = "unix:/run/ribbon/milter.sock";
     // Permissions of a unix socket; its group is [daemon] group.
     unsigned socket_mode = 0660;
@@ -76,7 +77,7 @@ struct MilterSettings : FailureActions {
     std::filesystem::path spool_dir = "/var/tmp";
     // A message to sign that is larger is refused (on_bad_message).
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
-    // libmilter's I/O timeout towards the MTA.
+    // The milter's read and write timeout towards the MTA.
     std::chrono::seconds timeout{300};
     MilterRole role = MilterRole::outbound;
     MixedAnswer mixed = MixedAnswer::sign;

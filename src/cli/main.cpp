@@ -10,11 +10,11 @@ namespace {
 
 // `ribbon --version`: ribbon's own version (CMake's project VERSION), then
 // the libraries it runs with as loaded now, which a security update may
-// have changed since the build (ribbon/versions.hpp).
+// have changed since the build (ribbon/versions.hpp), and the milter
+// protocol version `ribbon milter` speaks (its own engine, no libmilter).
 std::string version_text() {
     return std::string("ribbon ") + RIBBON_VERSION_STRING + "\n" + ribbon::openssl_runtime_version() +
-           "\nGMime " + ribbon::gmime_runtime_version() + "\nlibmilter " +
-           ribbon::milter::libmilter_runtime_version();
+           "\nGMime " + ribbon::gmime_runtime_version() + "\nmilter protocol " + ribbon::milter::protocol_version();
 }
 
 }  // namespace

@@ -60,11 +60,9 @@ void block_control_signals();
 // Also returns, without calling `stop`, once `done()` is true (checked
 // every second).
 //
-// Why the main thread: libmilter starts its own signal thread that stops
-// the milter on SIGHUP. Linux delivers a process-directed signal to the
-// main thread first when it is waiting for it (kernel complete_signal()),
-// so waiting here keeps SIGHUP a reload; reloads run elsewhere so this
-// thread is back in sigwait at once.
+// Why the main thread: every thread started after block_control_signals
+// has the signals blocked, so waiting here is where they are taken; reloads
+// run elsewhere so this thread is back in sigwait at once.
 void run_signal_loop(const std::function<void()>& reload, const std::function<void()>& stop,
                      const std::function<bool()>& done);
 

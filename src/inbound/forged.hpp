@@ -26,7 +26,7 @@ struct Field {
 // start with one.
 std::optional<std::string> authserv_id_of(std::string_view value);
 
-// A field to remove, as smfi_chgheader names it: the name and the 1-based
+// A field to remove, as the milter protocol's CHGHEADER names it: the name and the 1-based
 // index among the fields of that name (names compared without regard to
 // ASCII case, as the MTA counts).
 struct Removal {

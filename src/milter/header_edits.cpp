@@ -42,7 +42,7 @@ std::vector<HeaderField> split_header_block(std::string_view block) {
 std::vector<HeaderEdit> header_edits(const std::vector<HeaderField>& before,
                                      const std::vector<HeaderField>& after) {
     // Each field's 1-based index among the fields of its name, as the MTA
-    // counts for smfi_chgheader.
+    // counts for the milter protocol's CHGHEADER.
     std::vector<int> index(before.size());
     std::map<std::string, int, NameLess> seen;
     for (std::size_t i = 0; i < before.size(); ++i) index[i] = ++seen[before[i].name];

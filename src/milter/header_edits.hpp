@@ -1,6 +1,6 @@
 // header_edits.hpp — turns the top-level header of a message as the MTA
 // showed it to the milter into the header the signer wrote, as a list of
-// libmilter edits (smfi_chgheader / smfi_addheader). Pure functions, so the
+// milter edits (CHGHEADER / ADDHEADER, engine.hpp). Pure functions, so the
 // rule is unit-tested without an MTA.
 #pragma once
 
@@ -13,7 +13,7 @@ namespace ribbon::milter {
 // A header field as the milter protocol carries it: the name, and the
 // value after the colon with its leading white space kept (SMFIP_HDR_LEADSPC)
 // and folded lines joined by "\n" followed by white space — the form
-// libmilter's smfi_addheader documents ("the MTA will add the CR").
+// the milter protocol carries (the MTA adds the CR).
 struct HeaderField {
     std::string name;
     std::string value;

@@ -13,8 +13,8 @@ namespace {
 // smaller).
 constexpr std::size_t kMaxLearnedMessage = 32 * 1024 * 1024;
 
-// A built value (stamp.hpp: leading space, CRLF folds) as libmilter takes
-// it: folds as "\n" ("the MTA will add the CR"), and without the leading
+// A built value (stamp.hpp: leading space, CRLF folds) as the milter
+// protocol carries it: folds as "\n" (the MTA adds the CR), and without the leading
 // space unless SMFIP_HDR_LEADSPC was negotiated (the MTA adds one).
 std::string milter_value(std::string value, bool leading_space) {
     std::erase(value, '\r');
@@ -22,10 +22,10 @@ std::string milter_value(std::string value, bool leading_space) {
     return value;
 }
 
-sfsistat tempfail(SMFICTX* ctx) {
-    smfi_setreply(ctx, const_cast<char*>("451"), const_cast<char*>("4.3.0"),
-                  const_cast<char*>("Temporary failure verifying the message, try again later"));
-    return SMFIS_TEMPFAIL;
+Status tempfail(Context& ctx) {
+    // A fixed, valid reply: set_reply cannot refuse it.
+    (void)ctx.set_reply("451", "4.3.0", "Temporary failure verifying the message, try again later");
+    return Status::tempfail;
 }
 
 }  // namespace
@@ -63,14 +63,14 @@ inbound::Assessment InboundFlow::assess() const {
     return inbound::Assessment::internal_failure("the message could not be spooled: " + m_spool_error->message());
 }
 
-bool InboundFlow::remove_forged(SMFICTX* ctx, const std::string& queue_id,
+bool InboundFlow::remove_forged(Context& ctx, const std::string& queue_id,
                                 const std::vector<HeaderField>& header) const {
     std::vector<inbound::Field> fields;
     fields.reserve(header.size());
     for (const auto& h : header) fields.push_back({h.name, h.value});
     const auto removals = inbound::forged_fields(fields, m_runtime->config.inbound.authserv_id);
     for (const auto& r : removals) {
-        if (smfi_chgheader(ctx, const_cast<char*>(r.name.c_str()), r.index, nullptr) != MI_SUCCESS) {
+        if (!ctx.change_header(r.name, static_cast<std::uint32_t>(r.index), std::nullopt)) {
             log().error("{}: inbound: the MTA refused to remove {} #{} that claims to be ribbon's; tempfail",
                         queue_id, r.name, r.index);
             return false;
@@ -102,7 +102,7 @@ void InboundFlow::learn(const std::string& queue_id) {
     m_runtime->learning->offer(queue_id, std::move(whole));
 }
 
-sfsistat InboundFlow::finish(SMFICTX* ctx, const std::string& queue_id, const std::vector<HeaderField>& header,
+Status InboundFlow::finish(Context& ctx, const std::string& queue_id, const std::vector<HeaderField>& header,
                              bool leading_space) {
     const InboundSettings& settings = m_runtime->config.inbound;
     const inbound::Assessment a = assess();
@@ -122,9 +122,8 @@ sfsistat InboundFlow::finish(SMFICTX* ctx, const std::string& queue_id, const st
     // Authentication-Results ends up above it, as the newest trace field.
     std::string rc_value = milter_value(continuity, leading_space);
     std::string ar_value = milter_value(results, leading_space);
-    if (smfi_insheader(ctx, 0, const_cast<char*>(inbound::kRibbonContinuity.data()), rc_value.data()) != MI_SUCCESS ||
-        smfi_insheader(ctx, 0, const_cast<char*>(inbound::kAuthenticationResults.data()), ar_value.data()) !=
-            MI_SUCCESS) {
+    if (!ctx.insert_header(0, inbound::kRibbonContinuity, rc_value) ||
+        !ctx.insert_header(0, inbound::kAuthenticationResults, ar_value)) {
         log().error("{}: inbound: the MTA refused to add ribbon's header fields", queue_id);
         if (settings.on_internal_error == InboundErrorAction::tempfail) return tempfail(ctx);
     } else {
@@ -134,7 +133,7 @@ sfsistat InboundFlow::finish(SMFICTX* ctx, const std::string& queue_id, const st
                                                                                    : continuity.find(';') - 1));
     }
     learn(queue_id);
-    return SMFIS_ACCEPT;
+    return Status::accept;
 }
 
 }  // namespace ribbon::milter

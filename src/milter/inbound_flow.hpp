@@ -12,8 +12,6 @@
 // would show the reader a verdict ribbon never made.
 #pragma once
 
-#include <libmilter/mfapi.h>
-
 #include <memory>
 #include <optional>
 #include <string>
@@ -37,12 +35,12 @@ public:
     void body(std::string_view chunk);
 
     // At end of message: edits the header through `ctx` and answers.
-    sfsistat finish(SMFICTX* ctx, const std::string& queue_id, const std::vector<HeaderField>& header,
+    Status finish(Context& ctx, const std::string& queue_id, const std::vector<HeaderField>& header,
                     bool leading_space);
 
 private:
     inbound::Assessment assess() const;
-    bool remove_forged(SMFICTX* ctx, const std::string& queue_id, const std::vector<HeaderField>& header) const;
+    bool remove_forged(Context& ctx, const std::string& queue_id, const std::vector<HeaderField>& header) const;
     void learn(const std::string& queue_id);
 
     std::shared_ptr<const Runtime> m_runtime;

@@ -1,12 +1,12 @@
-// milter.cpp — the per-message work of `ribbon milter`, as libmilter
-// callbacks (Sendmail's milter API, as Postfix implements it: see
-// Postfix's MILTER_README and libmilter's smfi_* documentation).
+// milter.cpp — the per-message work of `ribbon milter`: the Filter each
+// MTA connection gets from ribbon's milter engine (engine.hpp; Sendmail's
+// milter protocol as Postfix speaks it, see Postfix's MILTER_README).
 //
 // A message is collected as the MTA sends it — header fields, then body
 // chunks into a Spool (memory, then an unlinked file above
 // milter.spool_threshold) — and signed at end of message by the same
 // Signer `ribbon sign` uses. The signed body replaces the old one
-// (smfi_replacebody) and the top-level header is edited into the signer's
+// (Context::replace_body) and the top-level header is edited into the signer's
 // (header_edits.hpp), so the MTA queues what `ribbon sign` would write.
 //
 // Never losing mail rests on one rule: nothing is accepted as signed until
@@ -37,8 +37,8 @@ std::mutex g_runtime_mutex;
 std::shared_ptr<const Runtime> g_runtime;
 std::shared_ptr<spdlog::logger> g_logger;
 
-// libmilter hands body chunks of up to 64 KB; the new body goes back in
-// pieces of the same size (smfi_replacebody appends on each call).
+// The new body goes to the engine in pieces of this size (each
+// Context::replace_body appends; the engine cuts packets of 65535 bytes).
 constexpr std::size_t kReplaceChunk = 64 * 1024;
 
 // One message (MAIL FROM to end of message or abort).
@@ -70,9 +70,20 @@ struct Message {
     bool edited = false;
 };
 
-// One MTA connection.
-struct Session {
-    // Counts the connection open until on_close (a reload keeps the same one).
+// One MTA connection: ribbon's Filter; the engine destroys it when the
+// connection closes.
+struct Session final : Filter {
+    Session() : telemetry(current_runtime()->telemetry) { telemetry->connection_opened(); }
+    ~Session() override { telemetry->connection_closed(); }
+    Status mail(Context& ctx, const std::vector<std::string_view>& args) override;
+    Status rcpt(Context& ctx, const std::vector<std::string_view>& args) override;
+    Status header(Context& ctx, std::string_view name, std::string_view value) override;
+    Status end_of_header(Context& ctx) override;
+    Status body(Context& ctx, std::string_view chunk) override;
+    Status end_of_message(Context& ctx) override;
+    void abort(Context& ctx) override;
+
+    // Counts the connection open until it closes (a reload keeps the same one).
     std::shared_ptr<daemon::Telemetry> telemetry;
     bool leading_space = false;  // SMFIP_HDR_LEADSPC was negotiated
     bool no_reply_headers = false;  // SMFIP_NR_HDR was negotiated
@@ -81,22 +92,18 @@ struct Session {
     std::unique_ptr<Message> message;
 };
 
-Session* session(SMFICTX* ctx) { return static_cast<Session*>(smfi_getpriv(ctx)); }
-
 // Postfix's smtpd creates the queue file only after the first valid RCPT
 // (smtpd_delay_open_until_valid_rcpt), so the queue id ({i}) may be
 // missing at MAIL FROM; it is asked for again at end of header and of
 // message (Postfix sends {i} there by default).
-void refresh_queue_id(SMFICTX* ctx, Message& m) {
+void refresh_queue_id(Context& ctx, Message& m) {
     if (m.queue_id != "NOQUEUE") return;
-    if (const char* id = smfi_getsymval(ctx, const_cast<char*>("i")); id != nullptr && *id != '\0') {
-        m.queue_id = id;
-    }
+    if (auto id = ctx.symbol("i"); id && !id->empty()) m.queue_id = *id;
 }
 
 // A new message, from the event that starts one: MAIL, or without it
 // (SMFIP_NOMAIL) the first recipient or header field after the last message.
-Message& begin_message(SMFICTX* ctx, Session& s) {
+Message& begin_message(Context& ctx, Session& s) {
     s.message = std::make_unique<Message>();
     s.message->runtime = current_runtime();
     refresh_queue_id(ctx, *s.message);
@@ -106,21 +113,24 @@ Message& begin_message(SMFICTX* ctx, Session& s) {
 // Answers a message ribbon could not sign as the core decided
 // (submit/failure.hpp): on with "accept", else the reply and tempfail or
 // reject.
-sfsistat answer(SMFICTX* ctx, const Message& m, const submit::Failure& f) {
+Status answer(Context& ctx, const Message& m, const submit::Failure& f) {
     m.runtime->telemetry->failed_message(f);
     if (!f.overridden.empty()) log().warn("{}: {}", m.queue_id, f.overridden);
     log().warn("{}: {}", m.queue_id, f.log);
-    if (f.passes()) return SMFIS_ACCEPT;
-    smfi_setreply(ctx, const_cast<char*>(std::to_string(f.reply.code).c_str()), const_cast<char*>(f.reply.enhanced.c_str()),
-                  const_cast<char*>(f.reply.text.c_str()));
-    return f.action == FailureAction::reject ? SMFIS_REJECT : SMFIS_TEMPFAIL;
+    if (f.passes()) return Status::accept;
+    // A reply the MTA would refuse leaves the plain answer (failure.hpp
+    // builds only valid ones; this is the engine's own check).
+    if (auto r = ctx.set_reply(std::to_string(f.reply.code), f.reply.enhanced, f.reply.text); !r) {
+        log().error("{}: {}", m.queue_id, r.error().message());
+    }
+    return f.action == FailureAction::reject ? Status::reject : Status::tempfail;
 }
 
-sfsistat fail(SMFICTX* ctx, const Message& m, FailureKind kind, const Error& e) {
+Status fail(Context& ctx, const Message& m, FailureKind kind, const Error& e) {
     return answer(ctx, m, m.submission->fail(kind, e, m.edited));
 }
 
-sfsistat fail_internal(SMFICTX* ctx, const Message& m, const std::string& why) {
+Status fail_internal(Context& ctx, const Message& m, const std::string& why) {
     return fail(ctx, m, FailureKind::internal_error, internal_error(why));
 }
 
@@ -131,7 +141,7 @@ sfsistat fail_internal(SMFICTX* ctx, const Message& m, const std::string& why) {
 // the signer must deliver complete output only.
 class ReplacementSink final : public Sink {
 public:
-    ReplacementSink(SMFICTX* ctx, bool streaming) : m_ctx(ctx), m_streaming(streaming) {}
+    ReplacementSink(Context& ctx, bool streaming) : m_ctx(ctx), m_streaming(streaming) {}
 
     Result<void> write(std::string_view bytes) override {
         if (!m_in_body) {
@@ -165,8 +175,7 @@ private:
         std::size_t off = 0;
         while (m_pending.size() - off > keep_below || (keep_below == 0 && off < m_pending.size())) {
             std::size_t n = std::min(kReplaceChunk, m_pending.size() - off);
-            auto* data = reinterpret_cast<unsigned char*>(m_pending.data() + off);
-            if (smfi_replacebody(m_ctx, data, static_cast<int>(n)) != MI_SUCCESS) {
+            if (!m_ctx.replace_body(std::string_view(m_pending).substr(off, n))) {
                 return transient_error(Errc::io_error, "the MTA did not take the signed body");
             }
             m_sent = true;
@@ -176,7 +185,7 @@ private:
         return {};
     }
 
-    SMFICTX* m_ctx;
+    Context& m_ctx;
     bool m_streaming;
     bool m_in_body = false;
     bool m_sent = false;
@@ -185,19 +194,22 @@ private:
 };
 
 // Applies the header edits; false when the MTA refused one.
-bool apply(SMFICTX* ctx, const std::vector<HeaderEdit>& edits, bool leading_space) {
+bool apply(Context& ctx, const std::vector<HeaderEdit>& edits, bool leading_space) {
     for (const HeaderEdit& e : edits) {
         std::string value = e.value;
         // Without SMFIP_HDR_LEADSPC the MTA adds the space after the colon.
         if (!leading_space && !value.empty() && value.front() == ' ') value.erase(0, 1);
-        char* name = const_cast<char*>(e.name.c_str());
-        int rc = MI_FAILURE;
+        const auto index = static_cast<std::uint32_t>(e.index);
+        Result<void> r;
         switch (e.kind) {
-            case HeaderEdit::Kind::change: rc = smfi_chgheader(ctx, name, e.index, value.data()); break;
-            case HeaderEdit::Kind::remove: rc = smfi_chgheader(ctx, name, e.index, nullptr); break;
-            case HeaderEdit::Kind::add: rc = smfi_addheader(ctx, name, value.data()); break;
+            case HeaderEdit::Kind::change: r = ctx.change_header(e.name, index, value); break;
+            case HeaderEdit::Kind::remove: r = ctx.change_header(e.name, index, std::nullopt); break;
+            case HeaderEdit::Kind::add: r = ctx.add_header(e.name, value); break;
         }
-        if (rc != MI_SUCCESS) return false;
+        if (!r) {
+            log().error("{}", r.error().message());
+            return false;
+        }
     }
     return true;
 }
@@ -229,38 +241,37 @@ bool inbound(const Message& m, const std::string& from) {
 // An inbound message is never held: its header goes to the learning queue
 // now, unless it is S/MIME, whose body the Learner needs. With [inbound]
 // verify the whole message is collected to be stamped at the end.
-sfsistat learn_inbound_header(Message& m) {
+Status learn_inbound_header(Message& m) {
     m.inbound = true;
     if (m.runtime->inbound) {
         m.stamping = std::make_unique<InboundFlow>(m.runtime, m.queue_id, m.header_bytes,
                                                    !submit::already_smime(m.header_bytes));
         std::string().swap(m.header_bytes);  // the flow's spool holds them now
-        return SMFIS_CONTINUE;
+        return Status::continue_;
     }
     // S/MIME (the core's answer): the Learner needs the body too.
     if (submit::already_smime(m.header_bytes)) {
         m.inbound_bytes = std::move(m.header_bytes);
-        return SMFIS_CONTINUE;
+        return Status::continue_;
     }
     m.runtime->learning->offer(m.queue_id, std::move(m.header_bytes));
-    return SMFIS_ACCEPT;
+    return Status::accept;
 }
 
 // ---- callbacks --------------------------------------------------------------
 
-sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
-                      unsigned long* want_actions, unsigned long* want_steps, unsigned long*, unsigned long*) {
-    constexpr unsigned long kNeed = SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY;
-    if ((actions & kNeed) != kNeed) {
+// Option negotiation: the connection's Filter, or none (the connection is
+// closed) when the MTA would not let ribbon change the header and body.
+std::unique_ptr<Filter> negotiate(const protocol::OptNeg& offered, protocol::OptNeg& wanted) {
+    namespace a = protocol::action;
+    namespace st = protocol::step;
+    constexpr std::uint32_t kNeed = a::add_headers | a::change_headers | a::change_body;
+    if ((offered.actions & kNeed) != kNeed) {
         log().error("the MTA does not allow header and body changes; ribbon cannot sign through it");
-        return SMFIS_REJECT;
+        return nullptr;
     }
-    auto* s = new (std::nothrow) Session;
-    if (s == nullptr) return SMFIS_TEMPFAIL;
-    smfi_setpriv(ctx, s);
-    s->telemetry = current_runtime()->telemetry;
-    s->telemetry->connection_opened();
-    *want_actions = kNeed;
+    auto s = std::make_unique<Session>();
+    wanted.actions = kNeed;
     // Skip the steps ribbon has no use for (MAIL too: nothing of the
     // envelope sender is used, a message begins at its first recipient);
     // keep header values byte for byte; let the MTA stream recipients,
@@ -268,43 +279,37 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
     // (every answer those steps could give is given at end of header or of
     // message instead). Each skipped step or reply is one command or reply
     // less on the socket per message, on both sides.
-    *want_steps = steps & (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NOUNKNOWN | SMFIP_NODATA |
-                           SMFIP_HDR_LEADSPC | SMFIP_NR_HDR | SMFIP_NR_RCPT | SMFIP_NR_BODY);
-    s->leading_space = (*want_steps & SMFIP_HDR_LEADSPC) != 0;
-    s->no_reply_headers = (*want_steps & SMFIP_NR_HDR) != 0;
-    s->no_reply_rcpt = (*want_steps & SMFIP_NR_RCPT) != 0;
-    s->no_reply_body = (*want_steps & SMFIP_NR_BODY) != 0;
-    return SMFIS_CONTINUE;
+    wanted.steps = offered.steps & (st::no_connect | st::no_helo | st::no_mail | st::no_unknown | st::no_data |
+                                    st::header_leading_space | st::nr_header | st::nr_rcpt | st::nr_body);
+    s->leading_space = (wanted.steps & st::header_leading_space) != 0;
+    s->no_reply_headers = (wanted.steps & st::nr_header) != 0;
+    s->no_reply_rcpt = (wanted.steps & st::nr_rcpt) != 0;
+    s->no_reply_body = (wanted.steps & st::nr_body) != 0;
+    return s;
 }
 
-sfsistat on_envfrom(SMFICTX* ctx, char**) {
-    Session* s = session(ctx);
-    if (s == nullptr) return SMFIS_TEMPFAIL;
+Status on_envfrom(Context& ctx, Session* s) {
     begin_message(ctx, *s);
-    return SMFIS_CONTINUE;
+    return Status::continue_;
 }
 
-sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
-    Session* s = session(ctx);
-    if (s == nullptr) return SMFIS_TEMPFAIL;  // nothing negotiated: a reply is expected
+Status on_envrcpt(Context& ctx, Session* s, const std::vector<std::string_view>& args) {
     if (!s->message || s->message->in_content) begin_message(ctx, *s);
-    std::string_view rcpt = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
+    std::string_view rcpt = args.empty() ? std::string_view() : args.front();
     while (!rcpt.empty() && (rcpt.front() == '<' || rcpt.front() == ' ')) rcpt.remove_prefix(1);
     while (!rcpt.empty() && (rcpt.back() == '>' || rcpt.back() == ' ')) rcpt.remove_suffix(1);
     if (!rcpt.empty()) s->message->recipients.emplace_back(rcpt);
-    return s->no_reply_rcpt ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    return s->no_reply_rcpt ? Status::no_reply : Status::continue_;
 }
 
-sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
-    Session* s = session(ctx);
-    if (s == nullptr) return SMFIS_TEMPFAIL;  // nothing negotiated: a reply is expected
+Status on_header(Context& ctx, Session* s, std::string_view name, std::string_view value) {
     Message& m = !s->message || s->message->past_eoh ? begin_message(ctx, *s) : *s->message;
     m.in_content = true;
     // Folded lines arrive joined by "\n" (or "\r\n"): kept with "\n" for
     // the edits, written with CRLF for the signer.
     std::string folded = s->leading_space ? "" : " ";
-    for (const char* c = value != nullptr ? value : ""; *c != '\0'; ++c) {
-        if (*c != '\r') folded.push_back(*c);
+    for (char c : value) {
+        if (c != '\r') folded.push_back(c);
     }
     m.header_bytes.append(name).append(":");
     for (char c : folded) {
@@ -312,13 +317,11 @@ sfsistat on_header(SMFICTX* ctx, char* name, char* value) {
         m.header_bytes.push_back(c);
     }
     m.header_bytes.append("\r\n");
-    m.headers.push_back({name, std::move(folded)});
-    return s->no_reply_headers ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+    m.headers.push_back({std::string(name), std::move(folded)});
+    return s->no_reply_headers ? Status::no_reply : Status::continue_;
 }
 
-sfsistat on_eoh(SMFICTX* ctx) {
-    Session* s = session(ctx);
-    if (s == nullptr) return SMFIS_TEMPFAIL;
+Status on_eoh(Context& ctx, Session* s) {
     Message& m = !s->message || s->message->past_eoh ? begin_message(ctx, *s) : *s->message;
     m.in_content = m.past_eoh = true;
     refresh_queue_id(ctx, m);
@@ -337,24 +340,21 @@ sfsistat on_eoh(SMFICTX* ctx) {
     if (!plan.signs()) {
         m.runtime->telemetry->unsigned_message(plan.parts.front().why);
         log().info("{}: {}", m.queue_id, plan.parts.front().log);
-        return SMFIS_ACCEPT;
+        return Status::accept;
     }
     const MilterSettings& ms = m.runtime->config.milter;
     m.spool = std::make_unique<Spool>(ms.spool_threshold, ms.spool_dir, ms.max_message_size);
     if (auto r = m.spool->write(m.header_bytes); !r) return fail_internal(ctx, m, r.error().message());
     std::string().swap(m.header_bytes);  // the spool holds them now
-    return SMFIS_CONTINUE;
+    return Status::continue_;
 }
 
-sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
-    Session* s = session(ctx);
-    if (s == nullptr) return SMFIS_TEMPFAIL;  // nothing negotiated: a reply is expected
+Status on_body(Context& ctx, Session* s, std::string_view bytes) {
     // With SMFIP_NR_BODY every answer waits for end of message, which
     // tempfails a message that is missing or could not be spooled.
-    const sfsistat go_on = s->no_reply_body ? SMFIS_NOREPLY : SMFIS_CONTINUE;
-    if (!s->message) return s->no_reply_body ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
+    const Status go_on = s->no_reply_body ? Status::no_reply : Status::continue_;
+    if (!s->message) return s->no_reply_body ? Status::no_reply : Status::tempfail;
     Message& m = *s->message;
-    const std::string_view bytes(reinterpret_cast<const char*>(chunk), size);
     if (m.stamping) {
         m.stamping->body(bytes);
         return go_on;
@@ -366,7 +366,7 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
         return go_on;
     }
     if (m.deferred) return go_on;  // refused already: the rest is not kept
-    if (!m.spool || !m.submission) return s->no_reply_body ? SMFIS_NOREPLY : SMFIS_TEMPFAIL;
+    if (!m.spool || !m.submission) return s->no_reply_body ? Status::no_reply : Status::tempfail;
     auto r = m.spool->write(bytes);
     if (r) return go_on;
     // Past [milter] max_message_size the message is refused (bad_message),
@@ -375,11 +375,11 @@ sfsistat on_body(SMFICTX* ctx, unsigned char* chunk, size_t size) {
     if (!s->no_reply_body) return fail(ctx, m, kind, r.error());
     m.deferred = m.submission->fail(kind, r.error(), m.edited);
     m.spool.reset();
-    return SMFIS_NOREPLY;
+    return Status::no_reply;
 }
 
 // Learning: the inbound message goes to the queue whole, and on unchanged.
-sfsistat learn_inbound_message(Session& s) {
+Status learn_inbound_message(Session& s) {
     Message& m = *s.message;
     if (m.inbound_bytes.size() <= kMaxInboundMessage) {
         m.runtime->learning->offer(m.queue_id, std::move(m.inbound_bytes));
@@ -387,22 +387,21 @@ sfsistat learn_inbound_message(Session& s) {
         log().info("{}: not learned: larger than {} MiB", m.queue_id, kMaxInboundMessage >> 20);
     }
     s.message.reset();
-    return SMFIS_ACCEPT;
+    return Status::accept;
 }
 
-sfsistat on_eom(SMFICTX* ctx) {
-    Session* s = session(ctx);
-    if (s == nullptr || !s->message) return SMFIS_TEMPFAIL;
+Status on_eom(Context& ctx, Session* s) {
+    if (!s->message) return Status::tempfail;
     Message& m = *s->message;
     refresh_queue_id(ctx, m);
     if (m.stamping) {
-        sfsistat answer = m.stamping->finish(ctx, m.queue_id, m.headers, s->leading_space);
+        Status answer = m.stamping->finish(ctx, m.queue_id, m.headers, s->leading_space);
         s->message.reset();
         return answer;
     }
     if (m.inbound) return learn_inbound_message(*s);
     if (m.deferred) return answer(ctx, m, *m.deferred);
-    if (!m.spool || !m.submission) return SMFIS_TEMPFAIL;
+    if (!m.spool || !m.submission) return Status::tempfail;
 
     ReplacementSink sink(ctx, !m.runtime->config.milter.may_pass_unsigned());
     submit::Target target{sink, false, [&sink] { return sink.sent_any(); }};
@@ -416,7 +415,7 @@ sfsistat on_eom(SMFICTX* ctx) {
     if (out.outcome == submit::Signed::Outcome::unchanged) {
         m.runtime->telemetry->unsigned_message(out.why);
         log().info("{}: {}", m.queue_id, out.log);
-        return SMFIS_ACCEPT;
+        return Status::accept;
     }
     if (!finished) return fail(ctx, m, FailureKind::internal_error, finished.error());
     if (!sink.complete()) return fail_internal(ctx, m, "the signer wrote no message body");
@@ -431,22 +430,22 @@ sfsistat on_eom(SMFICTX* ctx) {
     log().info("{}: {}", m.queue_id, out.log);
     for (const auto& w : out.warnings) log().warn("{}: {}", m.queue_id, w);
     s->message.reset();
-    return SMFIS_CONTINUE;
-}
-
-sfsistat on_abort(SMFICTX* ctx) {
-    if (Session* s = session(ctx)) s->message.reset();
-    return SMFIS_CONTINUE;
-}
-
-sfsistat on_close(SMFICTX* ctx) {
-    if (Session* s = session(ctx)) s->telemetry->connection_closed();
-    delete session(ctx);
-    smfi_setpriv(ctx, nullptr);
-    return SMFIS_CONTINUE;
+    return Status::continue_;
 }
 
 }  // namespace
+
+Status Session::mail(Context& ctx, const std::vector<std::string_view>&) { return on_envfrom(ctx, this); }
+Status Session::rcpt(Context& ctx, const std::vector<std::string_view>& args) { return on_envrcpt(ctx, this, args); }
+Status Session::header(Context& ctx, std::string_view name, std::string_view value) {
+    return on_header(ctx, this, name, value);
+}
+Status Session::end_of_header(Context& ctx) { return on_eoh(ctx, this); }
+Status Session::body(Context& ctx, std::string_view chunk) { return on_body(ctx, this, chunk); }
+Status Session::end_of_message(Context& ctx) { return on_eom(ctx, this); }
+void Session::abort(Context&) { message.reset(); }
+
+FilterFactory filter_factory() { return negotiate; }
 
 void set_runtime(std::shared_ptr<const Runtime> runtime) {
     std::lock_guard lock(g_runtime_mutex);
@@ -461,27 +460,5 @@ std::shared_ptr<const Runtime> current_runtime() {
 void set_logger(std::shared_ptr<spdlog::logger> logger) { g_logger = std::move(logger); }
 spdlog::logger& log() { return *g_logger; }
 std::shared_ptr<spdlog::logger> logger() { return g_logger; }
-
-smfiDesc& filter_description() {
-    static smfiDesc desc = {
-        const_cast<char*>("ribbon"),
-        SMFI_VERSION,
-        SMFIF_ADDHDRS | SMFIF_CHGHDRS | SMFIF_CHGBODY,
-        nullptr,  // connect
-        nullptr,  // helo
-        on_envfrom,
-        on_envrcpt,
-        on_header,
-        on_eoh,
-        on_body,
-        on_eom,
-        on_abort,
-        on_close,
-        nullptr,  // unknown
-        nullptr,  // data
-        on_negotiate,
-    };
-    return desc;
-}
 
 }  // namespace ribbon::milter

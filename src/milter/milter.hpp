@@ -1,14 +1,14 @@
-// milter.hpp — the libmilter side of `ribbon milter`: the per-message
-// callbacks (milter.cpp) and the state they share with the daemon
-// (milter_daemon.cpp). Front end: all signing is the core's.
+// milter.hpp — the filter side of `ribbon milter`: the per-message work
+// (milter.cpp, a Filter of the milter engine, engine.hpp) and the state it
+// shares with the daemon (milter_daemon.cpp). Front end: all signing is the core's.
 #pragma once
 
-#include <libmilter/mfapi.h>
 #include <spdlog/logger.h>
 
 #include <memory>
 
 #include "daemon/runtime.hpp"
+#include "milter/engine.hpp"
 
 namespace ribbon::milter {
 
@@ -23,7 +23,8 @@ void set_logger(std::shared_ptr<spdlog::logger> logger);
 spdlog::logger& log();
 std::shared_ptr<spdlog::logger> logger();
 
-// The filter description for smfi_register: name, flags and callbacks.
-smfiDesc& filter_description();
+// Option negotiation for each MTA connection: ribbon's Filter, with the
+// actions and steps it asks for.
+FilterFactory filter_factory();
 
 }  // namespace ribbon::milter

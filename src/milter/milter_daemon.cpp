@@ -1,5 +1,6 @@
 // milter_daemon.cpp — `ribbon milter`: start-up, privileges, reload and
-// stop around libmilter's smfi_main (the callbacks are in milter.cpp).
+// stop around the milter engine (engine.hpp; the per-message work is in
+// milter.cpp).
 //
 // Order matters: the configuration is validated and every fixed Digital ID
 // loaded while still root (keys may be readable by root only), the socket
@@ -136,16 +137,12 @@ Result<void> run(const std::filesystem::path& config_path) {
     (*runtime)->telemetry->set_pool((*runtime)->pool);
     warn_about(**runtime);
 
-    smfiDesc& desc = filter_description();
-    if (smfi_register(desc) != MI_SUCCESS) return internal_error("smfi_register failed");
-    if (smfi_setconn(const_cast<char*>(config.milter.socket.c_str())) != MI_SUCCESS) {
-        return permanent_error(Errc::bad_config, "milter.socket \"" + config.milter.socket + "\" is not usable");
-    }
-    smfi_settimeout(static_cast<int>(config.milter.timeout.count()));
-    if (smfi_opensocket(true) != MI_SUCCESS) {
-        return transient_error(Errc::io_error, "cannot listen on " + config.milter.socket +
-                                                   " (is the directory there, or the port in use?)");
-    }
+    EngineSettings settings;
+    settings.socket = config.milter.socket;
+    settings.socket_mode = config.milter.socket_mode;
+    settings.timeout = config.milter.timeout;
+    Engine engine(settings, filter_factory(), [](const std::string& why) { log().warn("{}", why); });
+    if (auto r = engine.listen(); !r) return r;
     if (auto path = unix_socket_path(config.milter.socket); !path.empty()) {
         if (auto r = daemon::prepare_unix_socket(path, config.milter.socket_mode, config.daemon); !r) return r;
     }
@@ -167,24 +164,19 @@ Result<void> run(const std::filesystem::path& config_path) {
     }
 
     std::atomic<bool> finished{false};
-    int milter_rc = MI_SUCCESS;
+    Result<void> served;
     std::thread worker([&] {
-        milter_rc = smfi_main();
+        served = engine.run();
         finished = true;
     });
     log().info("listening on {} as uid {}; {} [[signer]] entries", config.milter.socket, ::getuid(),
                config.signers.size());
-    daemon::run_signal_loop([&] { reload(config_path); }, [] { smfi_stop(); }, [&] { return finished.load(); });
+    daemon::run_signal_loop([&] { reload(config_path); }, [&] { engine.stop(); }, [&] { return finished.load(); });
     worker.join();
     log().info("stopped");
-    if (milter_rc != MI_SUCCESS) return internal_error("libmilter stopped with an error");
-    return {};
+    return served;
 }
 
-std::string libmilter_runtime_version() {
-    unsigned major = 0, minor = 0, patch = 0;
-    smfi_version(&major, &minor, &patch);
-    return std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
-}
+std::string protocol_version() { return std::to_string(protocol::kVersion); }
 
 }  // namespace ribbon::milter

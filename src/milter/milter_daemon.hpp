@@ -13,9 +13,8 @@ namespace ribbon::milter {
 // Start-up errors are returned before anything listens.
 Result<void> run(const std::filesystem::path& config_path);
 
-// The version of the libmilter this binary runs with, from smfi_version()
-// at run time (e.g. "1.0.1"): Sendmail's milter library numbers its API
-// apart from Sendmail's own releases.
-std::string libmilter_runtime_version();
+// The milter protocol version `ribbon milter` speaks ("6": Sendmail 8.14's,
+// which Postfix offers with milter_protocol = 6), for `ribbon --version`.
+std::string protocol_version();
 
 }  // namespace ribbon::milter

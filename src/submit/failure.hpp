@@ -68,8 +68,8 @@ Failure failure_for(FailureKind kind, FailureAction action, const Error& error);
 Failure decide_failure(const FailureActions& actions, FailureKind kind, const Error& error, bool committed = false);
 
 // The text of an SMTP refusal built from an error message: one line of
-// printable characters, no '%' (libmilter reads reply texts as format
-// strings), at most 400 octets (RFC 5321 §4.5.3.1.5 allows 512 a line).
+// printable characters, no '%' (Sendmail reads milter reply texts as
+// format strings, Postfix drops a single '%'), at most 400 octets (RFC 5321 §4.5.3.1.5 allows 512 a line).
 std::string reply_text(std::string_view prefix, const std::string& detail);
 
 }  // namespace ribbon::submit

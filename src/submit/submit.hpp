@@ -2,7 +2,7 @@
 // message, decided once for every front end (the milter, the relay,
 // `ribbon sendmail`, `ribbon sign --for`). The front ends keep only their
 // protocol: they hand in the envelope's recipients, the header section and
-// later the whole message, and turn what comes back into libmilter
+// later the whole message, and turn what comes back into milter
 // answers, SMTP replies or exit codes.
 //
 // Two steps, because the milter must decide at end of header — before the

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <gmime/gmime.h>
-#include <libmilter/mfapi.h>
 
 #include <filesystem>
 #include <regex>
@@ -35,8 +34,10 @@ TEST(Cli, HelpAndVersion) {
 
 // `ribbon --version` names ribbon's version as CMakeLists.txt declares it
 // and the libraries it runs with, each checked against another source: the
-// openssl command's "(Library: ...)", and GMime's and libmilter's own
-// run-time answers in this process (the same shared objects).
+// openssl command's "(Library: ...)", GMime's own run-time answer in this
+// process (the same shared object), and the milter protocol version Postfix
+// speaks by default (`postconf -d milter_protocol`), which ribbon's engine
+// must speak.
 TEST(Cli, VersionNamesTheLibrariesItRunsWith) {
     std::smatch m;
     const std::string cmake = read_file(fs::path(RIBBON_SOURCE_DIR) / "CMakeLists.txt");
@@ -48,15 +49,16 @@ TEST(Cli, VersionNamesTheLibrariesItRunsWith) {
     ASSERT_TRUE(std::regex_search(openssl.out, m, std::regex(R"(\(Library: ([^)]+)\))"))) << openssl.out;
     const std::string libcrypto = m[1];
 
-    unsigned major = 0, minor = 0, patch = 0;
-    smfi_version(&major, &minor, &patch);
+    ProcessResult postconf = run_process({"/usr/sbin/postconf", "-dh", "milter_protocol"});
+    ASSERT_EQ(postconf.exit_code, 0) << postconf.describe();
+    const std::string milter_protocol = postconf.out.substr(0, postconf.out.find('\n'));
     const std::string gmime = std::to_string(gmime_major_version) + "." + std::to_string(gmime_minor_version) +
                               "." + std::to_string(gmime_micro_version);
 
     ProcessResult r = run_process({ribbon_binary(), "--version"});
     EXPECT_EQ(r.exit_code, 0) << r.describe();
-    EXPECT_EQ(r.out, "ribbon " + ribbon_version + "\n" + libcrypto + "\nGMime " + gmime + "\nlibmilter " +
-                         std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch) + "\n");
+    EXPECT_EQ(r.out, "ribbon " + ribbon_version + "\n" + libcrypto + "\nGMime " + gmime + "\nmilter protocol " +
+                         milter_protocol + "\n");
     EXPECT_EQ(r.err, "");
 }
 

@@ -1,6 +1,6 @@
 // The forged-field rule of src/inbound/forged.cpp (RFC 8601 §5): which
 // Authentication-Results carry ribbon's authserv-id however they are
-// dressed, and the smfi_chgheader indexes that remove them.
+// dressed, and the CHGHEADER indexes that remove them.
 #include "inbound/forged.hpp"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // The milter's header edit rule: applying the edits the way an MTA does
-// (smfi_chgheader by name and index, smfi_addheader at the end) must give
+// (CHGHEADER by name and index, ADDHEADER at the end) must give
 // exactly the signer's header, for the shapes the signer produces.
 #include "milter/header_edits.hpp"
 

@@ -161,9 +161,9 @@ public:
     bool splits() const override { return false; }
 
     std::string configure(Variant variant) override {
-        // SIGKILL: on SIGTERM libmilter takes about 5 s to leave its accept
-        // loop, and nothing of the old process matters here (Postfix
-        // connects to the milter afresh for each SMTP session).
+        // SIGKILL: nothing of the old process matters here (Postfix
+        // connects to the milter afresh for each SMTP session), so no
+        // message in progress needs the grace SIGTERM gives.
         if (m_rig.milter_running()) m_rig.kill_milter(SIGKILL);
         m_rig.write_config(variant_section_lines(variant), shared_tables(variant, m_rig.dir(), m_closed_port));
         if (auto e = m_rig.start_milter(); !e.empty()) return e;
