@@ -4,6 +4,8 @@
 #include "milter/engine.hpp"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -443,6 +445,96 @@ TEST(MilterEngine, ListensOnAUnixSocketAndStops) {
     EXPECT_EQ(r.error().code(), Errc::bad_config);
     EXPECT_NE(r.error().message().find("is not a socket"), std::string::npos);
     std::filesystem::remove_all(dir);
+}
+
+// A loopback port free at the time of asking (the engine binds it next).
+int free_port(int family) {
+    int fd = ::socket(family, SOCK_STREAM, 0);
+    if (fd < 0) return -1;
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof *a;
+    }
+    int port = -1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+        port = ntohs(family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port
+                                        : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+    }
+    ::close(fd);
+    return port;
+}
+
+int connect_loopback(int family, int port) {
+    int fd = ::socket(family, SOCK_STREAM, 0);
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    if (family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons(static_cast<std::uint16_t>(port));
+        len = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a->sin_port = htons(static_cast<std::uint16_t>(port));
+        len = sizeof *a;
+    }
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0) << std::strerror(errno);
+    return fd;
+}
+
+// The inet forms of [milter] socket (libmilter's syntax): a numeric IPv4
+// address, a host name, and inet6 on ::1 (skipped where the machine has no
+// IPv6 loopback). Each serves a negotiation and stops.
+TEST(MilterEngine, ListensOnInetSocketsByAddressNameAndIpv6) {
+    struct Case {
+        const char* prefix;
+        const char* host;
+        int family;
+    };
+    for (const Case& c : {Case{"inet:", "127.0.0.1", AF_INET}, Case{"inet:", "localhost", AF_INET},
+                          Case{"inet6:", "::1", AF_INET6}}) {
+        const int port = free_port(c.family);
+        if (port < 0 && c.family == AF_INET6) continue;  // no IPv6 loopback here
+        ASSERT_GT(port, 0);
+        std::vector<std::string> events;
+        milter::EngineSettings settings;
+        settings.socket = std::string(c.prefix) + std::to_string(port) + "@" + c.host;
+        SCOPED_TRACE(settings.socket);
+        milter::Engine engine(settings, [&](const p::OptNeg&, p::OptNeg& w) -> std::unique_ptr<milter::Filter> {
+            w.actions = p::action::add_headers;
+            return std::make_unique<Recorder>(&events);
+        }, [](const std::string&) {});
+        auto listening = engine.listen();
+        ASSERT_TRUE(listening.ok()) << listening.error().message();
+        std::thread runner([&] { EXPECT_TRUE(engine.run().ok()); });
+        {
+            Mta mta(connect_loopback(c.family, port));
+            mta.negotiate(0);
+            engine.stop();
+            EXPECT_EQ(mta.reply(), "");  // idle: closed at once
+        }
+        runner.join();
+    }
+    milter::EngineSettings bad;
+    bad.socket = "inet:notaport@127.0.0.1";
+    milter::Engine refused(bad, nullptr, nullptr);
+    auto r = refused.listen();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code(), Errc::bad_config);
+    EXPECT_EQ(r.error().message(), "milter.socket \"inet:notaport@127.0.0.1\": not a usable port@host");
 }
 
 }  // namespace
