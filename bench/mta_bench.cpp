@@ -21,6 +21,8 @@
 //   --inet                milters on 127.0.0.1 ports (default: unix sockets)
 //   --only SETUP          one set-up alone (alone, rsa, ec, opendkim), e.g.
 //                         under `perf record -a`; its ratio column is then empty
+//   --same-fs             Postfix's queue and the sink under $TMPDIR, instead of
+//                         a fresh journaled ext4 for each run (bench/fresh_fs.hpp)
 //
 // Built from the test harness (tests/support/mta.hpp, milter_rig.hpp) so
 // the benchmark runs the same Postfix set-up the tests check; needs root.
@@ -34,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "fresh_fs.hpp"
 #include "proc_stat.hpp"
 #include "support/milter_rig.hpp"
 #include "support/pki.hpp"
@@ -64,6 +67,7 @@ struct Options {
     int sessions = 20;
     int rounds = 2;
     bool unix_socket = true;
+    bool fresh_fs = true;
     std::vector<Setup> setups{std::begin(kSetups), std::end(kSetups)};
     fs::path rsa_key, rsa_cert, ec_key, ec_cert, chain;
 };
@@ -202,6 +206,21 @@ Run run(Setup setup, const Options& o) {
     return r;
 }
 
+// run() with Postfix's queue, the sink and the milter's files (every
+// TempDir: TMPDIR) on a file system made for this run alone.
+Run run_on_fresh_fs(Setup setup, const Options& o) {
+    if (!o.fresh_fs) return run(setup, o);
+    FreshFs scratch;
+    if (auto e = scratch.mount(); !e.empty()) return failed(e + " (--same-fs runs without it)");
+    const char* before = std::getenv("TMPDIR");
+    const std::string saved = before ? before : "";
+    ::setenv("TMPDIR", scratch.dir().c_str(), 1);
+    Run r = run(setup, o);
+    if (before) ::setenv("TMPDIR", saved.c_str(), 1);
+    else ::unsetenv("TMPDIR");
+    return r;
+}
+
 // Parses the command line; "" or what is wrong with it.
 std::string parse(int argc, char** argv, Options& o) {
     auto number = [](const char* text) {
@@ -231,6 +250,8 @@ std::string parse(int argc, char** argv, Options& o) {
             o.setups = {kSetups[at - std::begin(names)]};
         } else if (a == "--inet") {
             o.unix_socket = false;
+        } else if (a == "--same-fs") {
+            o.fresh_fs = false;
         } else if (a.starts_with("--")) {
             return "unknown option or missing value: " + a;
         } else {
@@ -267,7 +288,7 @@ int main(int argc, char** argv) {
     if (auto e = parse(argc, argv, o); !e.empty()) {
         std::fprintf(stderr,
                      "ribbon-mta-bench: %s\nusage: ribbon-mta-bench MESSAGE [COUNT] [SESSIONS] [--rounds N] "
-                     "[--rsa KEY CERT] [--ec KEY CERT] [--chain PEM] [--inet]\n",
+                     "[--rsa KEY CERT] [--ec KEY CERT] [--chain PEM] [--inet] [--only SETUP] [--same-fs]\n",
                      e.c_str());
         return 64;
     }
@@ -281,7 +302,7 @@ int main(int argc, char** argv) {
     std::vector<std::vector<Run>> runs(setups.size());
     for (int round = 0; round < o.rounds; ++round) {
         for (std::size_t s = 0; s < setups.size(); ++s) {
-            Run r = run(setups[s], o);
+            Run r = run_on_fresh_fs(setups[s], o);
             if (!r.error.empty()) {
                 std::fprintf(stderr, "ribbon-mta-bench: %s: %s\n", setup_name(setups[s]), r.error.c_str());
                 return 70;
@@ -291,10 +312,11 @@ int main(int argc, char** argv) {
             runs[s].push_back(r);
         }
     }
-    std::printf("| smtp-source → Postfix → smtp-sink, %d messages, %d sessions, %d alternated rounds, %s sockets "
+    std::printf("| smtp-source → Postfix → smtp-sink, %d messages, %d sessions, %d alternated rounds, %s sockets, %s "
                 "| msg/s | ratio to Postfix alone | milter CPU ms/msg | machine busy CPU ms/msg |\n"
                 "|---|---:|---:|---:|---:|\n",
-                o.count, o.sessions, o.rounds, o.unix_socket ? "unix" : "inet");
+                o.count, o.sessions, o.rounds, o.unix_socket ? "unix" : "inet",
+                o.fresh_fs ? "a fresh journaled ext4 per run" : "queue under $TMPDIR");
     const bool alternated = setups.size() == std::size(kSetups);
     for (std::size_t s = 0; s < setups.size(); ++s) {
         std::vector<double> rate, ratio, milter, busy;
