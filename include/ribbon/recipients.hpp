@@ -56,6 +56,15 @@ enum class RecipientOverride { none, sign, no_sign, opaque };
 std::string_view recipient_override_name(RecipientOverride o) noexcept;  // "none" | "sign" | "no-sign" | "opaque"
 std::optional<RecipientOverride> parse_recipient_override(std::string_view name) noexcept;
 
+// An operator's choice about sealing mail to an address (issue 18,
+// `ribbon recipients set --seal-cert FILE | --no-seal | --seal-auto`):
+// automatic — the newest usable certificate the customer's own signature
+// bound to them (HarvestedCertificate::bound); pinned — only the
+// certificate the operator gave; never — mail to them is never sealed.
+enum class SealChoice { automatic, pinned, never };
+std::string_view seal_choice_name(SealChoice c) noexcept;  // "auto" | "pinned" | "never"
+std::optional<SealChoice> parse_seal_choice(std::string_view name) noexcept;
+
 // A mail client seen in a customer's mail.
 struct ClientSighting {
     std::string name;      // "Thunderbird", "Outlook (desktop)" (the rules file's names)
@@ -78,6 +87,11 @@ struct HarvestedCertificate {
     // OpenSSL short names in lower case or dotted OIDs ("aes-256-cbc",
     // "id-aes128-gcm"), in the sender's order of preference.
     std::vector<std::string> capabilities;
+    // The customer's signature binds it to them (VerifyResult::
+    // bound_certificates): the only certificates mail may be sealed to. A
+    // certificate once bound stays bound (a later message carrying it only
+    // beside its signature takes nothing away).
+    bool bound = false;
     std::string der;  // the certificate itself
     UnixTime first_seen = 0;
     UnixTime last_seen = 0;
@@ -112,6 +126,8 @@ struct RecipientRecord {
     double confidence = 0;
     RecipientOverride override_ = RecipientOverride::none;
     bool opted_out = false;
+    SealChoice seal = SealChoice::automatic;
+    std::string seal_certificate;  // DER of the pinned certificate; empty unless pinned
     std::vector<ClientSighting> clients;             // most recently seen first
     std::vector<HarvestedCertificate> certificates;  // most recently seen first
 };
@@ -261,6 +277,12 @@ public:
     // An operator's decision; creates the address (message_count 0) if new.
     virtual Result<void> set_override(std::string_view address, RecipientOverride value, UnixTime now) = 0;
     virtual Result<void> set_opt_out(std::string_view address, bool opted_out, UnixTime now) = 0;
+    // The operator's sealing choice; `certificate_der` is the pinned
+    // certificate (DER) with SealChoice::pinned and must be empty otherwise
+    // (malformed_message). Creates the address if new. Whether the pinned
+    // certificate is fit to seal to is the caller's to check (seal.hpp).
+    virtual Result<void> set_seal(std::string_view address, SealChoice choice, std::string_view certificate_der,
+                                  UnixTime now) = 0;
 
     // Erases everything about the address (an erasure request): the record,
     // its clients and its certificates. False when there was nothing.

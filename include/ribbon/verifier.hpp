@@ -173,6 +173,15 @@ struct VerifyResult {
     // (DER): the sender's signing certificate and, as Outlook sends it, their
     // encryption certificate. What `ribbon learn` harvests.
     std::vector<std::string> sender_certificates;
+    // Those of them the signature binds to the sender, so that mail may be
+    // sealed to them (issue 18): the signer's own certificate and the
+    // encryption certificate its signed attributes name
+    // (SMIMEEncryptionKeyPreference, RFC 8551 §2.5.3, or Microsoft's
+    // 1.3.6.1.4.1.311.16.4), each naming a From address and chaining to a
+    // trusted root. Empty unless the signature, its algorithms and the
+    // signer's chain all hold. A certificate only carried beside the
+    // signature is in sender_certificates, never here.
+    std::vector<std::string> bound_certificates;
     bool header_protection = false;
     std::vector<ProtectedHeader> protected_headers;
     std::vector<VerifyWarning> warnings;  // whatever the verdict, every layer's

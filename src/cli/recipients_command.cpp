@@ -96,6 +96,8 @@ void show_text(const RecipientRecord& r, bool with_pem) {
     field(0, "evidence", terminal_text(r.capability_evidence));
     field(0, "override", std::string(recipient_override_name(r.override_)));
     field(0, "opted out", r.opted_out ? "yes" : "no");
+    field(0, "sealing", std::string(seal_choice_name(r.seal)));
+    if (r.seal == SealChoice::pinned && with_pem) std::fputs(pem_certificate(r.seal_certificate).c_str(), stdout);
     field(0, "clients", std::to_string(r.clients.size()));
     for (const ClientSighting& c : r.clients) {
         print_line("  " + terminal_text(c.name) +
@@ -119,6 +121,7 @@ void show_text(const RecipientRecord& r, bool with_pem) {
         field(4, "capabilities", terminal_text(capabilities));
         field(4, "first seen", iso_time(h.first_seen));
         field(4, "last seen", iso_time(h.last_seen));
+        field(4, "bound", h.bound ? "yes: the customer's signature names it" : "no: never sealed to");
         if (with_pem) std::fputs(pem_certificate(h.der).c_str(), stdout);
     }
 }

@@ -115,6 +115,7 @@ nlohmann::ordered_json record_json(const RecipientRecord& r, bool with_pem) {
                                     {"capabilities", h.capabilities},
                                     {"first_seen", json_time(h.first_seen)},
                                     {"last_seen", json_time(h.last_seen)},
+                                    {"bound", h.bound},
                                     {"der", base64(h.der)}};
         if (with_pem) j["pem"] = pem_certificate(h.der);
         certificates.push_back(std::move(j));
@@ -128,6 +129,9 @@ nlohmann::ordered_json record_json(const RecipientRecord& r, bool with_pem) {
             {"capability_evidence", r.capability_evidence},
             {"override", recipient_override_name(r.override_)},
             {"opted_out", r.opted_out},
+            {"seal", seal_choice_name(r.seal)},
+            {"seal_certificate", r.seal_certificate.empty() ? nlohmann::ordered_json(nullptr)
+                                                            : nlohmann::ordered_json(base64(r.seal_certificate))},
             {"clients", std::move(clients)},
             {"certificates", std::move(certificates)}};
 }

@@ -166,6 +166,7 @@ void verify_layer(Walk& w, const Located& found, GMimeObject* inner, const std::
         r.signer = std::move(exam.signer);
         r.from_in_certificate = facts.from_in_certificate;
         r.sender_certificates = std::move(exam.sender_certificates);
+        r.bound_certificates = std::move(exam.bound_certificates);
         r.header_protection = facts.header_protection;
         r.protected_headers = std::move(facts.protected_headers);
         r.content_sha256 = sha256_hex(found.content);

@@ -106,62 +106,6 @@ Check check_signature(CMS_ContentInfo* cms, STACK_OF(X509) * candidates, const L
             "after signing"};
 }
 
-// Step 2: the chain, built from the certificates in the message as
-// untrusted intermediates, for S/MIME signing (keyUsage digitalSignature or
-// nonRepudiation, extendedKeyUsage emailProtection if present).
-Check check_chain(const TrustStore::Impl& trust, X509* signer, STACK_OF(X509) * untrusted,
-                  const VerifyOptions& options, std::vector<std::string>& chain_out,
-                  std::vector<VerifyWarning>& warnings) {
-    const std::optional<TimePoint>& at = options.at;
-    ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
-    if (!ctx || X509_STORE_CTX_init(ctx.get(), trust.store.get(), signer, untrusted) != 1) {
-        return {VerifyReason::untrusted,
-                "cannot set up chain verification: " + ossl::drain_errors()};
-    }
-    X509_STORE_CTX_set_purpose(ctx.get(), X509_PURPOSE_SMIME_SIGN);
-    // RFC 5280 §6.1 policy processing: off by default in OpenSSL, which then
-    // accepts paths PKITS says must fail (e.g. anyPolicy in policyMappings,
-    // 4.10.7). Paths without policies still pass: no explicit policy is
-    // required.
-    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), X509_V_FLAG_POLICY_CHECK);
-    if (at) X509_STORE_CTX_set_time(ctx.get(), 0, std::chrono::system_clock::to_time_t(*at));
-    const int rc = X509_verify_cert(ctx.get());
-    ERR_clear_error();
-    if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get())) {
-        chain_out.clear();
-        for (int i = 0; i < sk_X509_num(chain); ++i) {
-            chain_out.push_back(
-                ossl::name_to_string(X509_get_subject_name(sk_X509_value(chain, i))));
-        }
-    }
-    if (rc == 1) {
-        // The chain holds; now the algorithms its certificates were signed
-        // with (docs/VERIFY.md, "Weak algorithms and keys").
-        Strength s =
-            check_chain_strength(X509_STORE_CTX_get0_chain(ctx.get()), options.accept_sha1);
-        warnings.insert(warnings.end(), s.warnings.begin(), s.warnings.end());
-        if (!s.ok()) return {s.reason, s.detail};
-        return {};
-    }
-    const int err = X509_STORE_CTX_get_error(ctx.get());
-    std::string detail = X509_verify_cert_error_string(err);
-    if (X509* current = X509_STORE_CTX_get_current_cert(ctx.get())) {
-        detail += " (" + ossl::name_to_string(X509_get_subject_name(current)) + ")";
-    }
-    switch (err) {
-        case X509_V_ERR_CERT_HAS_EXPIRED:
-            return {VerifyReason::certificate_expired, detail};
-        case X509_V_ERR_CERT_NOT_YET_VALID:
-            return {VerifyReason::certificate_not_yet_valid, detail};
-        case X509_V_ERR_INVALID_PURPOSE:
-        case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
-            return {VerifyReason::certificate_usage, detail};
-        default:
-            // Name the anchors: "untrusted" is often "wrong --ca".
-            return {VerifyReason::untrusted, detail + "; trusted roots: " + trust.description};
-    }
-}
-
 std::optional<TimePoint> signing_time(CMS_SignerInfo* si) {
     const int index = CMS_signed_get_attr_by_NID(si, NID_pkcs9_signingTime, -1);
     if (index < 0) return std::nullopt;
@@ -329,9 +273,63 @@ void examine_signers(CMS_ContentInfo* cms, const TrustStore::Impl& trust,
     }
     exam.signer = std::move(details);
     exam.sender_certificates = sender_certificates(cms, first_cert, from);
+    exam.bound_certificates = bound_certificates(cms, first, first_cert, untrusted.get(), trust, options, from);
 }
 
 }  // namespace
+
+Check check_chain(const TrustStore::Impl& trust, X509* signer, STACK_OF(X509) * untrusted,
+                  const VerifyOptions& options, std::vector<std::string>& chain_out,
+                  std::vector<VerifyWarning>& warnings, int purpose) {
+    const std::optional<TimePoint>& at = options.at;
+    ossl::X509StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!ctx || X509_STORE_CTX_init(ctx.get(), trust.store.get(), signer, untrusted) != 1) {
+        return {VerifyReason::untrusted,
+                "cannot set up chain verification: " + ossl::drain_errors()};
+    }
+    X509_STORE_CTX_set_purpose(ctx.get(), purpose);
+    // RFC 5280 §6.1 policy processing: off by default in OpenSSL, which then
+    // accepts paths PKITS says must fail (e.g. anyPolicy in policyMappings,
+    // 4.10.7). Paths without policies still pass: no explicit policy is
+    // required.
+    X509_VERIFY_PARAM_set_flags(X509_STORE_CTX_get0_param(ctx.get()), X509_V_FLAG_POLICY_CHECK);
+    if (at) X509_STORE_CTX_set_time(ctx.get(), 0, std::chrono::system_clock::to_time_t(*at));
+    const int rc = X509_verify_cert(ctx.get());
+    ERR_clear_error();
+    if (STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx.get())) {
+        chain_out.clear();
+        for (int i = 0; i < sk_X509_num(chain); ++i) {
+            chain_out.push_back(
+                ossl::name_to_string(X509_get_subject_name(sk_X509_value(chain, i))));
+        }
+    }
+    if (rc == 1) {
+        // The chain holds; now the algorithms its certificates were signed
+        // with (docs/VERIFY.md, "Weak algorithms and keys").
+        Strength s =
+            check_chain_strength(X509_STORE_CTX_get0_chain(ctx.get()), options.accept_sha1);
+        warnings.insert(warnings.end(), s.warnings.begin(), s.warnings.end());
+        if (!s.ok()) return {s.reason, s.detail};
+        return {};
+    }
+    const int err = X509_STORE_CTX_get_error(ctx.get());
+    std::string detail = X509_verify_cert_error_string(err);
+    if (X509* current = X509_STORE_CTX_get_current_cert(ctx.get())) {
+        detail += " (" + ossl::name_to_string(X509_get_subject_name(current)) + ")";
+    }
+    switch (err) {
+        case X509_V_ERR_CERT_HAS_EXPIRED:
+            return {VerifyReason::certificate_expired, detail};
+        case X509_V_ERR_CERT_NOT_YET_VALID:
+            return {VerifyReason::certificate_not_yet_valid, detail};
+        case X509_V_ERR_INVALID_PURPOSE:
+        case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
+            return {VerifyReason::certificate_usage, detail};
+        default:
+            // Name the anchors: "untrusted" is often "wrong --ca".
+            return {VerifyReason::untrusted, detail + "; trusted roots: " + trust.description};
+    }
+}
 
 SignerExam examine(const Located& found, const TrustStore::Impl& trust,
                    const VerifyOptions& options, const std::vector<std::string>& from) {
@@ -345,6 +343,14 @@ SignerExam examine(const Located& found, const TrustStore::Impl& trust,
     exam.warnings = std::move(exam.strength.warnings);
     exam.strength.warnings.clear();
     examine_signers(cms, trust, options, from, exam);
+    // Only a signature that holds, by a signer whose chain holds, binds.
+    if (!exam.signature.ok() || !exam.strength.ok() || !exam.chain.ok()) exam.bound_certificates.clear();
+    for (const std::string& der : exam.bound_certificates) {
+        // A certificate named in a signed attribute may come from another
+        // issuer than the signer's; it vouches for the sender all the same.
+        auto& senders = exam.sender_certificates;
+        if (std::find(senders.begin(), senders.end(), der) == senders.end()) senders.push_back(der);
+    }
     return exam;
 }
 

@@ -34,8 +34,29 @@ struct SignerExam {
     // The certificates in the SignedData that vouch for a From address
     // (DER), as VerifyResult::sender_certificates.
     std::vector<std::string> sender_certificates;
+    // Those the signature binds to the sender (VerifyResult::bound_certificates).
+    std::vector<std::string> bound_certificates;
     std::vector<VerifyWarning> warnings;
 };
+
+// Step 2 of a signer's checks: the chain, built from the certificates in
+// the message as untrusted intermediates, for `purpose`: S/MIME signing
+// (keyUsage digitalSignature or nonRepudiation, extendedKeyUsage
+// emailProtection if present) for a signer. `chain_out` gets the chain's
+// subjects, the strength policy's warnings go to `warnings`.
+Check check_chain(const TrustStore::Impl& trust, X509* cert, STACK_OF(X509) * untrusted,
+                  const VerifyOptions& options, std::vector<std::string>& chain_out,
+                  std::vector<VerifyWarning>& warnings, int purpose = X509_PURPOSE_SMIME_SIGN);
+
+// The certificates in `cms` that the first signer's signature binds to the
+// sender (DER): its own certificate, and the encryption certificate it
+// names in a signed attribute, SMIMEEncryptionKeyPreference (RFC 8551
+// §2.5.3) or Microsoft's 1.3.6.1.4.1.311.16.4 (an IssuerAndSerialNumber),
+// when that certificate is in the SignedData, names a `from` address and
+// chains to a trusted root at the verification time. verify_bound.cpp.
+std::vector<std::string> bound_certificates(CMS_ContentInfo* cms, CMS_SignerInfo* first, X509* signer,
+                                            STACK_OF(X509) * untrusted, const TrustStore::Impl& trust,
+                                            const VerifyOptions& options, const std::vector<std::string>& from);
 
 // Examines `found` (a signed_data layer) against `trust` with the
 // options' time and SHA-1 policy; `from` are the message's From addresses

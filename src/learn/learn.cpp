@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <array>
 
 #include "base/ascii.hpp"
@@ -98,8 +99,10 @@ void learn_from_signature(const VerifyResult& verified, Observation& out) {
         if (verified.verdict != Verdict::valid) {
             out.capability_evidence += " (" + std::string(verify_reason_name(verified.reason)) + ")";
         }
+        const auto& bound = verified.bound_certificates;
         for (const auto& der : verified.sender_certificates) {
             if (auto cert = harvest(der, verified.signer->smime_capabilities)) {
+                cert->bound = std::find(bound.begin(), bound.end(), der) != bound.end();
                 out.certificates.push_back(std::move(*cert));
             }
         }

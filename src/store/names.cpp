@@ -1,4 +1,4 @@
-// names.cpp — the stable names of SmimeSupport and RecipientOverride
+// names.cpp — the stable names of SmimeSupport, RecipientOverride and SealChoice
 // (ribbon/recipients.hpp). The store writes these very strings into its
 // tables (docs/STORE.md), so they must never change.
 #include "ribbon/recipients.hpp"
@@ -43,6 +43,25 @@ std::optional<RecipientOverride> parse_recipient_override(std::string_view name)
     if (name == "sign") return RecipientOverride::sign;
     if (name == "no-sign") return RecipientOverride::no_sign;
     if (name == "opaque") return RecipientOverride::opaque;
+    return std::nullopt;
+}
+
+std::string_view seal_choice_name(SealChoice c) noexcept {
+    switch (c) {
+        case SealChoice::pinned:
+            return "pinned";
+        case SealChoice::never:
+            return "never";
+        case SealChoice::automatic:
+            break;
+    }
+    return "auto";
+}
+
+std::optional<SealChoice> parse_seal_choice(std::string_view name) noexcept {
+    if (name == "auto") return SealChoice::automatic;
+    if (name == "pinned") return SealChoice::pinned;
+    if (name == "never") return SealChoice::never;
     return std::nullopt;
 }
 

@@ -22,7 +22,8 @@ namespace {
 
 // Migration 1. The ribbon_schema table comes first: its row for this
 // migration is written in the same transaction. Migrations 2 and 3 (key
-// continuity) are in sightings.cpp, 4 (message activity) in activity.cpp.
+// continuity) are in sightings.cpp, 4 (message activity) in activity.cpp,
+// 5 (sealing) below.
 const std::vector<Migration> kMigrations = {
     {1,
      "recipients, their clients and certificates",
@@ -72,6 +73,7 @@ const std::vector<Migration> kMigrations = {
     sightings_migration(),
     compact_message_keys_migration(),
     activity_migration(),
+    sealing_migration(),
 };
 
 // ---- the statements ----------------------------------------------------------
@@ -104,11 +106,11 @@ std::string if_wins(const std::string& col) {
 
 constexpr const char* kRecipientColumns =
     "address, first_seen, last_seen, message_count, capability, capability_evidence, confidence, "
-    "operator_override, opted_out";
+    "operator_override, opted_out, seal_choice, seal_certificate";
 constexpr const char* kClientColumns =
     "address, name, version, evidence, smime, first_seen, last_seen, message_count";
 constexpr const char* kCertificateColumns =
-    "address, sha256, subject, issuer, serial, not_after, capabilities, der, first_seen, last_seen";
+    "address, sha256, subject, issuer, serial, not_after, capabilities, der, first_seen, last_seen, bound";
 
 std::array<std::string, kStmtCount> build_statements() {
     std::array<std::string, kStmtCount> s;
@@ -134,14 +136,15 @@ std::array<std::string, kStmtCount> build_statements() {
         earlier("c", "first_seen") + ", " + later("c", "last_seen") +
         ", message_count = c.message_count + 1";
     // $1 address, $2 sha256, $3 subject, $4 issuer, $5 serial, $6 not_after,
-    // $7 capabilities, $8 der, $9 time. The latest message's capability list
-    // is the sender's current preference; a message without one says nothing.
+    // $7 capabilities, $8 der, $9 time, $10 bound. The latest message's
+    // capability list is the sender's current preference; a message without
+    // one says nothing. Once bound by a signature, a certificate stays bound.
     at(Stmt::upsert_certificate) =
         "INSERT INTO recipient_certificates AS k (" + std::string(kCertificateColumns) +
-        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT (address, sha256) DO UPDATE "
+        ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) ON CONFLICT (address, sha256) DO UPDATE "
         "SET capabilities = CASE WHEN excluded.capabilities <> '' AND excluded.last_seen >= "
         "k.last_seen THEN excluded.capabilities ELSE k.capabilities END, " +
-        earlier("k", "first_seen") + ", " + later("k", "last_seen");
+        earlier("k", "first_seen") + ", " + later("k", "last_seen") + ", bound = k.bound OR excluded.bound";
     at(Stmt::standing) =
         "SELECT capability, operator_override, opted_out FROM recipients WHERE address = $1";
     at(Stmt::recipient) = "SELECT " + recipient_cols + " FROM recipients WHERE address = $1";
@@ -162,6 +165,11 @@ std::array<std::string, kStmtCount> build_statements() {
         "INSERT INTO recipients (address, first_seen, last_seen, opted_out) "
         "VALUES ($1, $2, $2, $3) ON CONFLICT (address) DO UPDATE SET "
         "opted_out = excluded.opted_out";
+    // $1 address, $2 now, $3 the choice, $4 the pinned certificate (DER).
+    at(Stmt::set_seal) =
+        "INSERT INTO recipients (address, first_seen, last_seen, seal_choice, seal_certificate) "
+        "VALUES ($1, $2, $2, $3, $4) ON CONFLICT (address) DO UPDATE SET "
+        "seal_choice = excluded.seal_choice, seal_certificate = excluded.seal_certificate";
     // The clients and certificates go with it (ON DELETE CASCADE).
     at(Stmt::forget) = "DELETE FROM recipients WHERE address = $1 RETURNING address";
     at(Stmt::totals) =
@@ -225,6 +233,8 @@ RecipientRecord recipient_from(const Row& row) {
     r.confidence = row.real(6);
     r.override_ = parse_recipient_override(row.text(7)).value_or(RecipientOverride::none);
     r.opted_out = row.boolean(8);
+    r.seal = parse_seal_choice(row.text(9)).value_or(SealChoice::automatic);
+    r.seal_certificate = row.blob(10);
     return r;
 }
 
@@ -251,6 +261,7 @@ HarvestedCertificate certificate_from(const Row& row) {
     c.der = row.blob(7);
     c.first_seen = row.int64(8);
     c.last_seen = row.int64(9);
+    c.bound = row.boolean(10);
     return c;
 }
 
@@ -294,7 +305,7 @@ Result<std::vector<std::pair<Stmt, Params>>> record_plan(const Observation& o) {
             Stmt::upsert_certificate,
             Params{*address, std::move(sha), to_utf8_text(cert.subject), to_utf8_text(cert.issuer),
                    to_utf8_text(cert.serial), cert.not_after, join_capabilities(cert.capabilities),
-                   Blob{cert.der}, o.time});
+                   Blob{cert.der}, o.time, cert.bound});
     }
     return plan;
 }
@@ -340,6 +351,8 @@ std::string_view statement_purpose(Stmt s) {
             return "setting an override";
         case Stmt::set_opt_out:
             return "setting an opt-out";
+        case Stmt::set_seal:
+            return "setting a seal choice";
         case Stmt::forget:
             return "forgetting an address";
         case Stmt::totals:
@@ -364,6 +377,20 @@ std::string sqlite_placeholders(std::string_view sql) {
 }
 
 const std::vector<Migration>& migrations() { return kMigrations; }
+
+Migration sealing_migration() {
+    // ADD COLUMN with a constant default: existing rows take it (in SQLite
+    // without rewriting the table), so every certificate harvested before is
+    // unbound — it was never checked for a binding signature — and every
+    // address is sealed to automatically, which seals nothing until a
+    // certificate is bound.
+    return {5,
+            "sealing: bound certificates, a seal choice per address",
+            {"ALTER TABLE recipient_certificates ADD COLUMN bound BOOLEAN NOT NULL DEFAULT FALSE",
+             "ALTER TABLE recipients ADD COLUMN seal_choice TEXT NOT NULL DEFAULT 'auto' "
+             "CHECK (seal_choice IN ('auto', 'pinned', 'never'))",
+             "ALTER TABLE recipients ADD COLUMN seal_certificate {bytes}"}};
+}
 
 std::string render_ddl(std::string_view ddl, const Dialect& dialect) {
     std::string out;
@@ -612,6 +639,19 @@ Result<void> SqlStore::set_opt_out(std::string_view address, bool opted_out, Uni
     auto key = normalise_address(address);
     if (!key) return bad_address(address);
     return run(Stmt::set_opt_out, {*key, now, opted_out}, {});
+}
+
+Result<void> SqlStore::set_seal(std::string_view address, SealChoice choice, std::string_view certificate_der,
+                                UnixTime now) {
+    auto key = normalise_address(address);
+    if (!key) return bad_address(address);
+    if ((choice == SealChoice::pinned) == certificate_der.empty()) {
+        return bad_input(choice == SealChoice::pinned ? "recipients store: a pinned seal choice without a certificate"
+                                                      : "recipients store: a certificate with a seal choice that "
+                                                        "is not \"pinned\"");
+    }
+    return run(Stmt::set_seal, {*key, now, std::string(seal_choice_name(choice)), Blob{std::string(certificate_der)}},
+               {});
 }
 
 Result<bool> SqlStore::forget(std::string_view address) {

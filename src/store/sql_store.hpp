@@ -25,7 +25,7 @@
 namespace ribbon::store {
 
 // The newest schema this ribbon knows (the last migration's version).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // A statement parameter. Blob is bound as binary (BLOB / BYTEA).
 struct Blob {
@@ -46,6 +46,7 @@ enum class Stmt : std::size_t {
     certificates,  // the certificates of addresses $1..$2
     set_override,
     set_opt_out,
+    set_seal,
     forget,
     totals,
     per_client,
@@ -119,6 +120,9 @@ Migration sightings_migration();
 Migration compact_message_keys_migration();
 // Migration 4, message counts and recent failures (activity.cpp).
 Migration activity_migration();
+// Migration 5, what sealing needs (sql_store.cpp): which certificates a
+// customer's signature bound to them, and the operator's seal choice.
+Migration sealing_migration();
 // The SQL and purpose of the statements from kFirstSightingStmt to
 // kFirstActivityStmt, and from there on.
 std::string sighting_sql(Stmt s);
@@ -172,6 +176,8 @@ class SqlStore : public RecipientStore {
     Result<void> set_override(std::string_view address, RecipientOverride value,
                               UnixTime now) override;
     Result<void> set_opt_out(std::string_view address, bool opted_out, UnixTime now) override;
+    Result<void> set_seal(std::string_view address, SealChoice choice, std::string_view certificate_der,
+                          UnixTime now) override;
     Result<bool> forget(std::string_view address) override;
     Result<void> for_each(const std::function<bool(const RecipientRecord&)>& visit) override;
     Result<RecipientStats> stats() override;

@@ -204,6 +204,7 @@ TEST_F(RecipientsCli, ShowPrintsTheWholeRecordAndTheCertificateAsOpensslWroteIt)
         "evidence           signed message\n"
         "override           none\n"
         "opted out          no\n"
+        "sealing            auto\n"
         "clients            1\n"
         "  Thunderbird 115.3.1\n"
         "    S/MIME         supported\n"
@@ -221,7 +222,8 @@ TEST_F(RecipientsCli, ShowPrintsTheWholeRecordAndTheCertificateAsOpensslWroteIt)
         "    not after      2030-03-17T17:46:40Z\n"
         "    capabilities   aes256-cbc aes128-gcm\n"
         "    first seen     2023-11-14T23:13:20Z\n"
-        "    last seen      2023-11-14T23:13:20Z\n";
+        "    last seen      2023-11-14T23:13:20Z\n"
+        "    bound          no: never sealed to\n";
     // The address is found whatever its case and surrounding space.
     ProcessResult r = ribbon({"show", " ALICE@customer.example "});
     ASSERT_EQ(r.exit_code, 0) << r.describe();
@@ -265,6 +267,9 @@ TEST_F(RecipientsCli, ShowJsonHasEveryField) {
     EXPECT_EQ(h["first_seen"], "2023-11-14T23:13:20Z");
     EXPECT_EQ(h["last_seen"], "2023-11-14T23:13:20Z");
     EXPECT_EQ(h["der"], pem_body(cert.pem));
+    EXPECT_EQ(h["bound"], false);
+    EXPECT_EQ(j["seal"], "auto");
+    EXPECT_TRUE(j["seal_certificate"].is_null());
     EXPECT_EQ(h["pem"], cert.pem);
 }
 

@@ -171,6 +171,7 @@ TEST(LearnSigned, CertificateFromAnUntrustedCaIsStillHarvested) {
     EXPECT_EQ(o.capability_evidence, "signed message, signature verified (untrusted)");
     ASSERT_EQ(o.certificates.size(), 1u);
     expect_harvested(o.certificates[0], c.alice.cert, kOpensslDefaultCapabilities);
+    EXPECT_FALSE(o.certificates[0].bound);
 }
 
 TEST(LearnSigned, NssDetachedSignatureProvesSupportAndHarvestsTheCertificate) {
@@ -312,6 +313,57 @@ TEST(LearnSigned, SigningAndEncryptionCertificatesAreBothHarvested) {
                      kOpensslDefaultCapabilities);
     expect_harvested(o.certificates[signing_first ? 1 : 0], c.alice_encryption.cert,
                      kOpensslDefaultCapabilities);
+    // Only the signer's own certificate is bound: nothing signed names the
+    // other one, so mail is never sealed to it (issue 18).
+    EXPECT_TRUE(o.certificates[signing_first ? 0 : 1].bound);
+    EXPECT_FALSE(o.certificates[signing_first ? 1 : 0].bound);
+}
+
+// NSS (as Thunderbird) names the encryption certificate in the signed
+// SMIMEEncryptionKeyPreference attribute (RFC 8551 §2.5.3): the signature
+// binds it, so it may be sealed to.
+TEST(LearnSigned, AnEncryptionCertificateTheSignatureNamesIsBound) {
+    const Customers& c = customers();
+    const std::string message =
+        nss_signed(headers_from(kAlice), kContent, c.alice, c.ca.root().cert, false, &c.alice_encryption);
+    const std::string printed = run_process({"openssl", "cms", "-cmsout", "-print", "-inform", "DER"},
+                                            split_smime(message).der).out;
+    ASSERT_NE(printed.find("id-smime-aa-encrypKeyPref"), std::string::npos) << "NSS did not name it";
+    const Learner::Lesson lesson = must_learn(trusting_learner(), message);
+    ASSERT_TRUE(lesson.observation);
+    const Observation& o = *lesson.observation;
+    ASSERT_EQ(o.certificates.size(), 2u);
+    for (const HarvestedCertificate& h : o.certificates) EXPECT_TRUE(h.bound) << h.subject;
+    const bool signing_first = o.certificates[0].sha256 == x509_view(c.alice.cert).sha256;
+    expect_harvested(o.certificates[signing_first ? 1 : 0], c.alice_encryption.cert, kNssCapabilities);
+}
+
+// The same message from a CA the receiver does not trust binds nothing.
+TEST(LearnSigned, AnUntrustedSignatureBindsNoCertificate) {
+    const Customers& c = customers();
+    const std::string message =
+        nss_signed(headers_from(kAlice), kContent, c.alice, c.ca.root().cert, false, &c.alice_encryption);
+    const Learner::Lesson lesson = must_learn(learner(pki().root_cert), message);
+    ASSERT_TRUE(lesson.observation);
+    ASSERT_EQ(lesson.observation->certificates.size(), 2u);
+    for (const HarvestedCertificate& h : lesson.observation->certificates) EXPECT_FALSE(h.bound) << h.subject;
+}
+
+// Thunderbird's test corpus (NSS-signed): the attribute names the signer's
+// own certificate, the one certificate bound.
+TEST(LearnSigned, TheThunderbirdCorpusSignerIsBound) {
+    const fs::path dir = source_dir() / "tests" / "data" / "corpus" / "thunderbird" / "smime";
+    const std::string message = read_file(dir / "alice.dsig.SHA256.multipart.eml");
+    auto trust = TrustStore::from_files({dir / "TestCA.pem"});
+    ASSERT_TRUE(trust.ok());
+    auto verified = Verifier(std::move(*trust)).verify(MessageInput::from_memory(message));
+    ASSERT_TRUE(verified.ok());
+    const ribbon::VerifyResult& r = *verified;
+    ASSERT_EQ(r.verdict, Verdict::valid) << r.detail;
+    // NSS names the signer's own certificate for encryption too.
+    ASSERT_EQ(r.bound_certificates.size(), 1u);
+    ASSERT_EQ(r.sender_certificates.size(), 1u);
+    EXPECT_EQ(r.bound_certificates[0], r.sender_certificates[0]);
 }
 
 TEST(LearnSigned, ACertificateFromAnotherIssuerBesideTheSignerIsNotHarvested) {
@@ -325,6 +377,7 @@ TEST(LearnSigned, ACertificateFromAnotherIssuerBesideTheSignerIsNotHarvested) {
     EXPECT_EQ(o.confidence, 1.0);
     ASSERT_EQ(o.certificates.size(), 1u);
     EXPECT_EQ(o.certificates[0].sha256, x509_view(c.alice.cert).sha256);
+    EXPECT_TRUE(o.certificates[0].bound);
 }
 
 // ---- sealed mail --------------------------------------------------------------

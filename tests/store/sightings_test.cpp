@@ -131,13 +131,17 @@ TEST_P(Sightings, MigrationFromSchemaOneKeepsTheRecipients) {
     raw_sql(url, "DROP TABLE key_messages");
     raw_sql(url, "DROP TABLE key_certificates");
     raw_sql(url, "DROP TABLE key_sightings");
+    // Migration 5 (sealing) added columns to migration 1's tables.
+    raw_sql(url, "ALTER TABLE recipient_certificates DROP COLUMN bound");
+    raw_sql(url, "ALTER TABLE recipients DROP COLUMN seal_choice");
+    raw_sql(url, "ALTER TABLE recipients DROP COLUMN seal_certificate");
     raw_sql(url, "DELETE FROM ribbon_schema WHERE version >= 2");
     ASSERT_EQ(count("SELECT MAX(version) FROM ribbon_schema"), 1);
 
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 4);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
+    EXPECT_EQ(store->schema_version(), 5);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 5);
     EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 2"),
               "key continuity: key_sightings, key_certificates, key_messages");
     auto found = store->find(kAlice);
@@ -180,11 +184,15 @@ TEST_P(Sightings, MigrationFromSchemaTwoKeepsTheCountedMessages) {
                      std::to_string(kT0 + 1) + ")");
     raw_sql(url, "DROP TABLE recent_failures");
     raw_sql(url, "DROP TABLE message_counts");
+    // Migration 5 (sealing) added columns to migration 1's tables.
+    raw_sql(url, "ALTER TABLE recipient_certificates DROP COLUMN bound");
+    raw_sql(url, "ALTER TABLE recipients DROP COLUMN seal_choice");
+    raw_sql(url, "ALTER TABLE recipients DROP COLUMN seal_certificate");
     raw_sql(url, "DELETE FROM ribbon_schema WHERE version >= 3");
 
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 4);
+    EXPECT_EQ(store->schema_version(), 5);
     EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 3"),
               "key continuity: key_messages keyed by 60-bit digest prefixes");
     EXPECT_EQ(raw_sql(url, "SELECT message_prefix FROM key_messages WHERE counted_at = " +

@@ -95,7 +95,7 @@ TEST(StoreSqlite, ForeignDatabaseIsMigratedIntoUnlessNamesCollide) {
     {
         auto s = RecipientStore::open(d.url);
         ASSERT_OK(s);
-        EXPECT_EQ((*s)->schema_version(), 4);
+        EXPECT_EQ((*s)->schema_version(), 5);
     }
     EXPECT_EQ(raw_sql(d.url, "SELECT body FROM notes"), "kept");
 

@@ -114,9 +114,9 @@ class StoreTest : public ::testing::TestWithParam<Backend> {
 SuitePostgres StoreTest::s_pg;
 
 TEST_P(StoreTest, OpensAndMigratesToTheCurrentVersion) {
-    EXPECT_EQ(store->schema_version(), 4);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
-    EXPECT_EQ(count("SELECT MAX(version) FROM ribbon_schema"), 4);
+    EXPECT_EQ(store->schema_version(), 5);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 5);
+    EXPECT_EQ(count("SELECT MAX(version) FROM ribbon_schema"), 5);
     EXPECT_EQ(count("SELECT COUNT(*) FROM recipients"), 0);
 }
 
@@ -279,6 +279,77 @@ TEST_P(StoreTest, CapabilityFollowsTheConfidenceRule) {
     EXPECT_EQ(r.capability_evidence, "signed message");
     EXPECT_EQ(r.confidence, 1.0);
     EXPECT_EQ(r.message_count, 8u);
+}
+
+// Issue 18: a certificate a signature once bound stays bound; one only
+// carried beside a signature never becomes bound by being seen again.
+TEST_P(StoreTest, ACertificateOnceBoundStaysBound) {
+    Observation o = observe(kAlice, 100);
+    o.certificates = {certificate('a', {}), certificate('b', {})};
+    o.certificates[0].bound = true;
+    ASSERT_OK(store->record(o));
+    Observation later = observe(kAlice, 200);
+    later.certificates = {certificate('a', {}), certificate('b', {})};  // neither bound this time
+    ASSERT_OK(store->record(later));
+    const RecipientRecord r = must_find(kAlice);
+    ASSERT_EQ(r.certificates.size(), 2u);
+    EXPECT_EQ(r.certificates[0].sha256, sha('a'));
+    EXPECT_TRUE(r.certificates[0].bound);
+    EXPECT_FALSE(r.certificates[1].bound);
+}
+
+TEST_P(StoreTest, TheSealChoiceIsKeptWithItsPinnedCertificate) {
+    auto none = store->find(kAlice);
+    ASSERT_OK(none);
+    EXPECT_FALSE(none->has_value());
+    ASSERT_OK(store->set_seal("Alice@Customer.Example", SealChoice::pinned, fake_der('p'), 50));
+    RecipientRecord r = must_find(kAlice);
+    EXPECT_EQ(r.first_seen, 50);
+    EXPECT_EQ(r.message_count, 0u);
+    EXPECT_EQ(r.seal, SealChoice::pinned);
+    EXPECT_EQ(r.seal_certificate, fake_der('p'));
+    ASSERT_OK(store->set_seal(kAlice, SealChoice::never, "", 60));
+    r = must_find(kAlice);
+    EXPECT_EQ(r.seal, SealChoice::never);
+    EXPECT_EQ(r.seal_certificate, "");
+    ASSERT_OK(store->set_seal(kAlice, SealChoice::automatic, "", 70));
+    EXPECT_EQ(must_find(kAlice).seal, SealChoice::automatic);
+
+    auto no_cert = store->set_seal(kAlice, SealChoice::pinned, "", 80);
+    ASSERT_FALSE(no_cert.ok());
+    EXPECT_EQ(no_cert.error().code(), Errc::malformed_message);
+    auto stray = store->set_seal(kAlice, SealChoice::never, fake_der('q'), 80);
+    ASSERT_FALSE(stray.ok());
+    EXPECT_EQ(stray.error().code(), Errc::malformed_message);
+    auto bad = store->set_seal("not an address", SealChoice::never, "", 80);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error().code(), Errc::malformed_message);
+    EXPECT_EQ(must_find(kAlice).seal, SealChoice::automatic);
+}
+
+// A store of schema 4 gains the columns: what it harvested is unbound (it
+// was never checked for a binding signature) and every address "auto".
+TEST_P(StoreTest, MigrationFiveLeavesHarvestedCertificatesUnbound) {
+    Observation o = observe(kAlice, 100);
+    o.certificates = {certificate('a', {})};
+    o.certificates[0].bound = true;
+    ASSERT_OK(store->record(o));
+    ASSERT_OK(store->set_seal(kAlice, SealChoice::never, "", 100));
+    store.reset();
+    raw_sql(url, "ALTER TABLE recipient_certificates DROP COLUMN bound");
+    raw_sql(url, "ALTER TABLE recipients DROP COLUMN seal_choice");
+    raw_sql(url, "ALTER TABLE recipients DROP COLUMN seal_certificate");
+    raw_sql(url, "DELETE FROM ribbon_schema WHERE version = 5");
+    store = open();
+    ASSERT_TRUE(store);
+    EXPECT_EQ(store->schema_version(), 5);
+    EXPECT_EQ(raw_sql(url, "SELECT description FROM ribbon_schema WHERE version = 5"),
+              "sealing: bound certificates, a seal choice per address");
+    const RecipientRecord r = must_find(kAlice);
+    ASSERT_EQ(r.certificates.size(), 1u);
+    EXPECT_FALSE(r.certificates[0].bound);
+    EXPECT_EQ(r.certificates[0].der, fake_der('a'));
+    EXPECT_EQ(r.seal, SealChoice::automatic);
 }
 
 TEST_P(StoreTest, OperatorDecisionsCreateTheAddressAndShowInStanding) {
@@ -473,8 +544,8 @@ TEST_P(StoreTest, ReopenKeepsTheDataAndDoesNotMigrateAgain) {
     store.reset();
     store = open();
     ASSERT_TRUE(store);
-    EXPECT_EQ(store->schema_version(), 4);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
+    EXPECT_EQ(store->schema_version(), 5);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 5);
     EXPECT_EQ(raw_sql(url, "SELECT SUM(applied_at) FROM ribbon_schema"), applied);
     const RecipientRecord r = must_find(kAlice);
     EXPECT_EQ(r.message_count, 1u);
@@ -494,7 +565,7 @@ TEST_P(StoreTest, NewerSchemaIsRefused) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code(), Errc::store_corrupt);
     EXPECT_EQ(r.error().kind(), ErrorKind::permanent);
-    EXPECT_NE(r.error().message().find("schema version 7 is newer than this ribbon (4)"),
+    EXPECT_NE(r.error().message().find("schema version 7 is newer than this ribbon (5)"),
               std::string::npos)
         << r.error().message();
 }
@@ -545,7 +616,7 @@ TEST_P(StoreTest, TwoProcessesAtOnceLoseNoUpdate) {
     ASSERT_TRUE(store);
     EXPECT_EQ(count("SELECT SUM(message_count) FROM recipients"), 2 * kPerChild);
     EXPECT_EQ(count("SELECT SUM(message_count) FROM recipient_clients"), 2 * kPerChild);
-    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 4);
+    EXPECT_EQ(count("SELECT COUNT(*) FROM ribbon_schema"), 5);
     for (int a = 0; a < 10; ++a) {
         const RecipientRecord r = must_find(shared_address(a));
         EXPECT_EQ(r.message_count, 40u);

@@ -110,7 +110,7 @@ std::string openssl_signed(const std::string& headers, const std::string& conten
 }
 
 std::string nss_signed(const std::string& headers, const std::string& content, const Issued& signer,
-                       const fs::path& ca, bool opaque) {
+                       const fs::path& ca, bool opaque, const Issued* encryption) {
     TempDir tmp("ribbon-nss-sign");
     const std::string db = "sql:" + (tmp / "db").string();
     fs::create_directories(tmp / "db");
@@ -136,6 +136,14 @@ std::string nss_signed(const std::string& headers, const std::string& content, c
                                      "-i",      (tmp / "content.txt").string(),
                                      "-o",      (tmp / "cms.der").string()};
     if (!opaque) argv.push_back("-T");
+    if (encryption != nullptr) {
+        // -Y looks the certificate up as the user's own: with its key.
+        tool({"openssl", "pkcs12", "-export", "-in", encryption->cert.string(), "-inkey",
+              encryption->key.string(), "-name", "customer-encryption", "-passout", "pass:pw", "-out",
+              (tmp / "enc.p12").string()});
+        tool({"pk12util", "-i", (tmp / "enc.p12").string(), "-d", db, "-W", "pw"});
+        argv.insert(argv.end(), {"-Y", "customer-encryption"});
+    }
     tool(argv);
     const std::string b64 = base64_lines(read_file(tmp / "cms.der"), tmp.path());
     if (opaque) {

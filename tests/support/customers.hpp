@@ -70,9 +70,11 @@ std::string openssl_signed(const std::string& headers, const std::string& conten
 // into a fresh certutil database that trusts `ca`, then `cmsutil -S -G -P`
 // (signing time and sMIMECapabilities, as NSS clients send them), `-T`
 // for a detached signature. The MIME around it is written here: NSS makes
-// only the CMS object.
+// only the CMS object. With `encryption`, that certificate is imported too
+// and named in the SMIMEEncryptionKeyPreference attribute (`-Y`, RFC 8551
+// §2.5.3), which puts it in the SignedData as well.
 std::string nss_signed(const std::string& headers, const std::string& content, const Issued& signer,
-                       const std::filesystem::path& ca, bool opaque);
+                       const std::filesystem::path& ca, bool opaque, const Issued* encryption = nullptr);
 
 // The same made by GnuPG: `gpgsm --detach-sign` in a GNUPGHOME of its own
 // that trusts `root` and holds `chain` (intermediates) and the PKCS#12 of
