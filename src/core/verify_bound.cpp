@@ -17,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <optional>
 
@@ -138,7 +139,7 @@ bool matches(X509* cert, const KeyReference& ref) {
     if (!ref.key_id.empty()) {
         const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert);
         return ski != nullptr && static_cast<std::size_t>(ASN1_STRING_length(ski)) == ref.key_id.size() &&
-               std::equal(ref.key_id.begin(), ref.key_id.end(), ASN1_STRING_get0_data(ski));
+               std::memcmp(ASN1_STRING_get0_data(ski), ref.key_id.data(), ref.key_id.size()) == 0;
     }
     return X509_NAME_cmp(X509_get_issuer_name(cert), ref.issuer.get()) == 0 &&
            ASN1_INTEGER_cmp(X509_get0_serialNumber(cert), ref.serial.get()) == 0;
