@@ -35,6 +35,7 @@ enum class StreamError { none, closed, timeout, too_long, io, interrupted };
 class Stream {
 public:
     Stream(tcp::socket socket, asio::ssl::context& tls);
+    ~Stream();
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
 
