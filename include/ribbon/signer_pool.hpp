@@ -3,11 +3,13 @@
 //
 // Keys and certificates are parsed when an entry is first needed (or at
 // start-up for entries whose Digital ID is fixed), never per message. Each
-// lookup then checks the keystore files with stat(2) — a few microseconds —
-// so that an operator who removes a key, makes it unreadable, or installs a
-// new certificate is obeyed by the very next message, and re-runs the
-// rollover rule at least once a minute so a renewed certificate takes over
-// at its notBefore without a restart.
+// lookup then checks the address directory and the key with stat(2) — a
+// few microseconds — so that an operator who removes a key, makes it
+// unreadable, or files a new certificate is obeyed by the very next
+// message; a certificate or chain file edited in place is noticed within a
+// second (those two files are checked at most once a second); and the
+// rollover rule is re-run at least once a minute so a renewed certificate
+// takes over at its notBefore without a restart.
 //
 // Thread-safe: lookups may come from any number of threads.
 #pragma once

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <array>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "base/ascii.hpp"
 
@@ -43,19 +43,41 @@ struct FileStamp {
     bool operator==(const FileStamp&) const = default;
 };
 
-// The address directory (a new certificate or key appears in it), and the
-// selected certificate, key and chain files.
-using Stamps = std::array<FileStamp, 4>;
+// What a lookup compares with the files. At every lookup: the address
+// directory, which changes whenever a certificate or key is filed, renamed
+// or removed there (a renewal, `ribbon keys install`, a key moved away),
+// and the selected key (removed, or made readable by others). At most once
+// per kFullCheckAfter: the selected certificate and chain files as well,
+// which only an edit in place or a chmod changes without touching the
+// directory. Two stat(2) calls per message instead of four (issue 17).
+struct Stamps {
+    FileStamp dir, key, cert, chain;
+};
+
+constexpr std::chrono::seconds kFullCheckAfter{1};
 
 Stamps stamps_of(const KeystoreEntry& e) {
-    return {FileStamp::of(e.cert_file.parent_path()), FileStamp::of(e.cert_file),
-            FileStamp::of(e.key_file), FileStamp::of(e.chain_file)};
+    return {FileStamp::of(e.cert_file.parent_path()), FileStamp::of(e.key_file), FileStamp::of(e.cert_file),
+            FileStamp::of(e.chain_file)};
 }
 
 struct Cached {
     std::shared_ptr<const ActiveSigner> signer;
+    std::filesystem::path dir;  // the address directory, cert_file's parent
     Stamps stamps;
     TimePoint selected_at;
+    TimePoint fully_checked_at;  // when the certificate and chain were last compared
+
+    // Whether the files still are what was loaded, as far as a lookup at
+    // `now` looks (see Stamps). Updates fully_checked_at.
+    bool still_current(TimePoint now) {
+        const KeystoreEntry& e = signer->entry;
+        if (FileStamp::of(dir) != stamps.dir || FileStamp::of(e.key_file) != stamps.key) return false;
+        if (now >= fully_checked_at && now - fully_checked_at < kFullCheckAfter) return true;
+        if (FileStamp::of(e.cert_file) != stamps.cert || FileStamp::of(e.chain_file) != stamps.chain) return false;
+        fully_checked_at = now;
+        return true;
+    }
 };
 
 }  // namespace
@@ -83,24 +105,31 @@ public:
         auto active = std::make_shared<const ActiveSigner>(
             ActiveSigner{std::move(*signer), selected->entry, std::move(selected->warnings)});
         std::lock_guard lock(mutex);
-        cache[address] = Cached{active, stamps_of(active->entry), now};
+        cache[address] = Cached{active, active->entry.cert_file.parent_path(), stamps_of(active->entry), now, now};
         known[address] = active->entry.certificate;
         return std::shared_ptr<const ActiveSigner>(active);
     }
 
     Result<std::shared_ptr<const ActiveSigner>> get(const std::string& address, TimePoint now) const {
-        std::shared_ptr<const ActiveSigner> hit;
-        Stamps stamps;
+        std::optional<Cached> hit;
         {
             std::lock_guard lock(mutex);
             auto it = cache.find(address);
             if (it != cache.end() && now >= it->second.selected_at && now - it->second.selected_at < kReselectAfter &&
                 now < it->second.signer->entry.certificate.not_after) {
-                hit = it->second.signer;
-                stamps = it->second.stamps;
+                hit = it->second;
             }
         }
-        if (hit && stamps_of(hit->entry) == stamps) return hit;
+        // The files are looked at without the lock (a slow file system
+        // must not hold up the other lookups).
+        if (hit && hit->still_current(now)) {
+            std::lock_guard lock(mutex);
+            auto it = cache.find(address);
+            if (it != cache.end() && it->second.signer == hit->signer) {
+                it->second.fully_checked_at = std::max(it->second.fully_checked_at, hit->fully_checked_at);
+            }
+            return hit->signer;
+        }
         {
             std::lock_guard lock(mutex);
             cache.erase(address);

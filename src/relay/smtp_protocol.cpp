@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstring>
 
 #include "base/ascii.hpp"
 
@@ -246,10 +247,14 @@ std::size_t DataReader::feed(std::string_view in, std::string& out) {
                 // byte at a time was the largest user-space cost of the
                 // relay's I/O thread (perf, issue 17).
                 // (Not find_first_of: libstdc++ runs memchr over the set
-                // once per byte.)
-                std::size_t end = i;
-                while (end < in.size() && in[end] != '\r' && in[end] != '\n') ++end;
-                std::size_t run = end - i;
+                // once per byte. Two memchr calls, LF then CR before it,
+                // scan 32 octets a step, which a byte loop did not.)
+                const char* from = in.data() + i;
+                const void* lf = std::memchr(from, '\n', in.size() - i);
+                std::size_t span = lf ? static_cast<std::size_t>(static_cast<const char*>(lf) - from) : in.size() - i;
+                const void* cr = std::memchr(from, '\r', span);
+                std::size_t run = cr ? static_cast<std::size_t>(static_cast<const char*>(cr) - from) : span;
+                std::size_t end = i + run;
                 m_line += run;
                 if (m_line > m_max_line) m_too_long = true;
                 if (!m_too_long) out.append(in.data() + i, run);

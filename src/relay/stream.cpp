@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 
 #include <algorithm>
+#include <vector>
 
 namespace ribbon::relay {
 
@@ -14,32 +15,63 @@ namespace {
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 
+// Read buffers of closed connections, kept for the next ones on the same
+// thread (the relay's I/O thread). Freeing a 64 KiB block at every
+// connection's end made glibc consolidate its fast bins each time (a free
+// of 64 KiB or more does, FASTBIN_CONSOLIDATION_THRESHOLD), which slowed
+// the small allocations that followed. At most kKeptChunks (1 MiB).
+constexpr std::size_t kKeptChunks = 16;
+thread_local std::vector<std::unique_ptr<char[]>> t_spare_chunks;
+
 }  // namespace
 
 Stream::Stream(tcp::socket socket, asio::ssl::context& tls)
     : m_socket(std::move(socket)), m_context(tls), m_timer(m_socket.get_executor()) {}
+
+Stream::~Stream() {
+    if (m_chunk && t_spare_chunks.size() < kKeptChunks) t_spare_chunks.push_back(std::move(m_chunk));
+}
 
 asio::ssl::stream<tcp::socket&>& Stream::tls() {
     if (!m_tls) m_tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(m_socket, m_context);
     return *m_tls;
 }
 
-// Arms the deadline of the operation in progress: when the timer fires
-// first it cancels the socket, and the operation ends with timeout.
+// Makes sure the timer fires no later than m_deadline. The timer is not
+// re-armed and cancelled per operation: each operation only moves
+// m_deadline forward, and a timer that fires before the deadline of the
+// operation then in progress is armed again for it (once per timeout
+// period of a busy connection). Arming and cancelling per read and write
+// was a timer-queue insertion, a cancellation and an aborted handler run
+// through the scheduler, about 20 times per relayed message (issue 17).
 void Stream::arm_deadline() {
-    // A timer that fires as the operation completes leaves its handler
-    // queued after cancel(): it may run once this operation is over, or
-    // after the Stream is gone. It acts only for its own operation of a
-    // living Stream.
-    m_timer.async_wait([self = std::weak_ptr<Stream*>(m_self), operation = m_operation](const error_code& ec) {
+    if (m_timer_armed && m_timer.expiry() <= m_deadline) return;
+    // Moving the expiry cancels the pending wait: its handler sees
+    // operation_aborted and leaves the new one alone.
+    m_timer.expires_at(m_deadline);
+    m_timer_armed = true;
+    // The handler may run after the Stream is gone: it acts only for a
+    // living one.
+    m_timer.async_wait([self = std::weak_ptr<Stream*>(m_self)](const error_code& ec) {
         auto alive = self.lock();
         if (ec || !alive) return;
         Stream& s = **alive;
-        if (s.m_operation != operation) return;
-        s.m_timed_out = true;
-        error_code ignored;
-        s.socket().cancel(ignored);
+        s.m_timer_armed = false;
+        s.deadline_reached();
     });
+}
+
+// The timer fired: the operation in progress, if any, times out when its
+// own deadline has passed; otherwise the timer waits for that deadline.
+void Stream::deadline_reached() {
+    if (m_busy == Busy::no) return;  // the next operation arms it again
+    if (std::chrono::steady_clock::now() < m_deadline) {
+        arm_deadline();
+        return;
+    }
+    m_timed_out = true;
+    error_code ignored;
+    socket().cancel(ignored);
 }
 
 // Runs one asynchronous operation under the deadline.
@@ -51,15 +83,12 @@ asio::awaitable<StreamError> Stream::guarded(bool reading, Op op) {
     }
     m_timed_out = false;
     m_cancelled = false;
-    m_timer.expires_after(m_timeout);
-    ++m_operation;
+    m_deadline = std::chrono::steady_clock::now() + m_timeout;
     arm_deadline();
     m_busy = reading ? Busy::reading : Busy::writing;
     error_code ec;
     co_await op(asio::redirect_error(asio::use_awaitable, ec));
     m_busy = Busy::no;
-    m_timer.cancel();
-    ++m_operation;  // a handler still queued is now stale
     if (m_timed_out) {
         m_error = "timed out";
         co_return StreamError::timeout;
@@ -84,10 +113,9 @@ void Stream::interrupt(bool writes_too, std::chrono::steady_clock::duration writ
         m_cancelled = true;
         error_code ignored;
         socket().cancel(ignored);
-    } else if (m_busy == Busy::writing && m_timer.expiry() > std::chrono::steady_clock::now() + write_limit) {
-        // The write goes on under the shorter deadline: moving the expiry
-        // cancels the pending wait (its handler sees operation_aborted).
-        m_timer.expires_after(write_limit);
+    } else if (m_busy == Busy::writing) {
+        // The write goes on under the shorter deadline.
+        m_deadline = std::min(m_deadline, std::chrono::steady_clock::now() + write_limit);
         arm_deadline();
     }
 }
@@ -96,6 +124,10 @@ asio::awaitable<StreamError> Stream::refill() {
     // Read into a fixed buffer and append what came: growing m_in by the
     // chunk size first would zero-fill 64 KiB per read (measured as the
     // largest cost on the I/O thread).
+    if (!m_chunk && !t_spare_chunks.empty()) {
+        m_chunk = std::move(t_spare_chunks.back());
+        t_spare_chunks.pop_back();
+    }
     if (!m_chunk) m_chunk = std::make_unique_for_overwrite<char[]>(kReadChunk);  // not zero-filled: 64 KiB per session
     std::size_t got = 0;
     auto buffer = asio::buffer(m_chunk.get(), kReadChunk);
@@ -161,7 +193,10 @@ asio::awaitable<void> Stream::shutdown() {
 void Stream::close() {
     error_code ignored;
     m_timer.cancel();
-    socket().shutdown(tcp::socket::shutdown_both, ignored);
+    m_timer_armed = false;
+    // close(2) alone sends the FIN (the descriptor is not shared): a
+    // shutdown(2) first was one more system call per connection, which
+    // mostly failed with ENOTCONN once the client had gone.
     socket().close(ignored);
 }
 

@@ -35,6 +35,7 @@ enum class StreamError { none, closed, timeout, too_long, io, interrupted };
 class Stream {
 public:
     Stream(tcp::socket socket, asio::ssl::context& tls);
+    ~Stream();
     Stream(const Stream&) = delete;
     Stream& operator=(const Stream&) = delete;
 
@@ -79,6 +80,7 @@ private:
     template <class Op>
     asio::awaitable<StreamError> guarded(bool reading, Op op);
     void arm_deadline();
+    void deadline_reached();
     asio::ssl::stream<tcp::socket&>& tls();
 
     tcp::socket m_socket;
@@ -98,9 +100,11 @@ private:
     std::string m_in;
     std::unique_ptr<char[]> m_chunk;  // what one read fills
     std::string m_error;
-    // For the deadline's handler (guarded()): which operation it is for,
-    // and whether this Stream still exists.
-    std::uint64_t m_operation = 0;
+    // The operation in progress ends with `timeout` at m_deadline; the
+    // timer is armed for it or for an earlier point (arm_deadline()).
+    std::chrono::steady_clock::time_point m_deadline;
+    bool m_timer_armed = false;
+    // For the deadline's handler: whether this Stream still exists.
     std::shared_ptr<Stream*> m_self = std::make_shared<Stream*>(this);
 };
 

@@ -211,6 +211,29 @@ TEST(RelayProtocol, SizeLineConnectionAndIdleLimits) {
     EXPECT_EQ(s.rig.sink().count(), 0u);
 }
 
+// The idle limit counts from the client's last command, not from the
+// connection's start: the relay's deadline timer is armed once and moved
+// lazily (src/relay/stream.cpp), so it fires while this client is still
+// active, and must then wait again rather than time the client out.
+TEST(RelayProtocol, IdleLimitCountsFromTheLastCommand) {
+    SKIP_WITHOUT_MTA();
+    Started s("idle_timeout = 1\n");
+    SmtpClient c;
+    hello(c, s.rig.port());
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 5; ++i) {
+        std::this_thread::sleep_for(milliseconds(600));
+        ASSERT_EQ(c.command("NOOP"), "250 2.0.0 Ok\r\n") << "NOOP " << i;
+    }
+    EXPECT_GE(std::chrono::steady_clock::now() - start, seconds(3));
+    const auto quiet = std::chrono::steady_clock::now();
+    EXPECT_EQ(c.reply(seconds(4)), "421 4.4.2 relay.test Error: timeout exceeded\r\n");
+    const auto waited = std::chrono::steady_clock::now() - quiet;
+    EXPECT_GE(waited, milliseconds(900));
+    EXPECT_LT(waited, milliseconds(2500));
+    EXPECT_TRUE(c.closed_by_server(seconds(2)));
+}
+
 TEST(RelayProtocol, NonAsciiAddressesNeedSmtputf8) {
     SKIP_WITHOUT_MTA();
     Started s;

@@ -1,12 +1,14 @@
 // SignerPool: the daemons' Digital IDs are parsed once, yet follow what an
 // operator does to the keystore while they run — a key made readable by
 // others or removed is refused from the next message on, a newly installed
-// certificate takes over — and a [[signer]] entry with no usable Digital
-// ID stops start-up with an error naming the entry.
+// certificate takes over, a certificate rewritten in place is noticed
+// within a second — and a [[signer]] entry with no usable Digital ID stops
+// start-up with an error naming the entry.
 #include "ribbon/signer_pool.hpp"
 
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <set>
 #include <sys/stat.h>
 
@@ -146,6 +148,39 @@ TEST(SignerPool, ANewCertificateTakesOverWithoutARestart) {
     auto after = pool->get(f.signers[0], kAddress, f.now);
     ASSERT_TRUE(after.ok());
     EXPECT_EQ((*after)->entry.cert_file, renewed);
+}
+
+// A certificate file rewritten in place (same name, same inode: the
+// folder does not change) is compared at most once a second: a lookup
+// within the second still uses the Digital ID loaded, the first one after
+// it reads the files again — here a certificate that does not belong to
+// the key, so the Digital ID is refused rather than used.
+TEST(SignerPool, ACertificateRewrittenInPlaceIsNoticedWithinASecond) {
+    Fixture f;
+    fs::path cert = f.issue(kAddress, f.now - hours(1));
+    fs::path other = f.issue("billing@bank.example", f.now - hours(1));
+    auto pool = f.pool();
+    ASSERT_TRUE(pool);
+    auto first = pool->get(f.signers[0], kAddress, f.now);
+    ASSERT_TRUE(first.ok());
+    ASSERT_EQ((*first)->entry.cert_file, cert);
+    struct stat before {};
+    ASSERT_EQ(::stat(cert.c_str(), &before), 0);
+    {
+        std::ofstream out(cert, std::ios::binary | std::ios::trunc);
+        out << read_file(other);
+    }
+    struct stat after {};
+    ASSERT_EQ(::stat(cert.c_str(), &after), 0);
+    ASSERT_EQ(after.st_ino, before.st_ino);
+
+    using std::chrono::milliseconds;
+    auto within = pool->get(f.signers[0], kAddress, f.now + milliseconds(900));
+    ASSERT_TRUE(within.ok());
+    EXPECT_EQ(within->get(), first->get());
+    auto later = pool->get(f.signers[0], kAddress, f.now + milliseconds(1000));
+    EXPECT_FALSE(later.ok() && later->get() == first->get());
+    EXPECT_FALSE(later.ok()) << (*later)->entry.cert_file;
 }
 
 TEST(SignerPool, RollsOverToANextCertificateAtItsNotBefore) {
