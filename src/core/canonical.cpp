@@ -187,7 +187,12 @@ constexpr std::size_t kChunk = 256 * 1024;
 template <class Fn>
 void for_each_chunk(const mime::LeafPart& part, Fn&& fn) {
     if (part.in_memory) {
-        for (std::size_t at = 0; at < part.bytes.size(); at += kChunk) fn(part.bytes.substr(at, kChunk));
+        for (std::size_t at = 0; at < part.bytes.size(); at += kChunk) {
+            std::string_view chunk = part.bytes.substr(at, kChunk);
+            fn(chunk);
+            // A mapped file's pages are read once per pass: not kept resident.
+            if (part.mapping != nullptr) part.mapping->release(chunk);
+        }
         return;
     }
     // One read buffer per thread, never zeroed: this runs for every part of
@@ -206,12 +211,14 @@ class Writer {
 public:
     Writer(const Options& options, enc::HashingWriter& out) : m_options(options), m_out(out) {}
 
+    Result<void> check_depth(int depth) const {
+        if (depth <= m_options.limits.max_depth) return {};
+        return permanent_error(Errc::limit_exceeded, "MIME parts are nested more than " +
+                                                         std::to_string(m_options.limits.max_depth) + " deep");
+    }
+
     Result<void> entity(GMimeObject* obj, int depth, bool top) {
-        if (depth > m_options.limits.max_depth) {
-            return permanent_error(Errc::limit_exceeded,
-                                   "MIME parts are nested more than " +
-                                       std::to_string(m_options.limits.max_depth) + " deep");
-        }
+        if (auto r = check_depth(depth); !r) return r;
         if (GMIME_IS_MULTIPART(obj)) return multipart(GMIME_MULTIPART(obj), depth, top);
         if (GMIME_IS_MESSAGE_PART(obj)) return message_part(GMIME_MESSAGE_PART(obj), depth, top);
         if (GMIME_IS_PART(obj)) return leaf(mime::leaf_of(GMIME_PART(obj)), top);
@@ -335,19 +342,40 @@ private:
     }
 
     Result<void> multipart(GMimeMultipart* mp, int depth, bool top) {
-        if (auto r = headers(mime::fields_of(GMIME_OBJECT(mp)), top, {}, {}); !r) return r;
         const char* b = g_mime_multipart_get_boundary(mp);
-        if (b == nullptr || *b == '\0') {
-            return permanent_error(Errc::malformed_message, "a multipart has no boundary");
-        }
-        std::string boundary = std::string("--") + b;
+        return multipart_body(mime::fields_of(GMIME_OBJECT(mp)), b != nullptr ? b : "", top,
+                              g_mime_multipart_get_count(mp),
+                              [&](int i) { return entity(g_mime_multipart_get_part(mp, i), depth + 1, false); });
+    }
+
+public:
+    // The same for the structure scanner's description of it, with the
+    // same depth checks as entity().
+    Result<void> multipart(const mime::MultipartNode& node, int depth, bool top) {
+        if (auto r = check_depth(depth); !r) return r;
+        return multipart_body(node.fields, node.boundary, top, static_cast<int>(node.parts.size()),
+                              [&](int i) -> Result<void> {
+                                  const mime::PartNode& part = node.parts[static_cast<std::size_t>(i)];
+                                  if (!part.leaf) return multipart(*part.multipart, depth + 1, false);
+                                  if (auto r = check_depth(depth + 1); !r) return r;
+                                  return leaf(*part.leaf, false);
+                              });
+    }
+
+private:
+    template <class Part>
+    Result<void> multipart_body(const mime::HeaderFields& fields, std::string_view b, bool top, int n,
+                                Part&& part) {
+        if (auto r = headers(fields, top, {}, {}); !r) return r;
+        if (b.empty()) return permanent_error(Errc::malformed_message, "a multipart has no boundary");
+        std::string boundary = "--";
+        boundary += b;
         // The preamble and epilogue are dropped: no client shows them, and
         // they are free text that would need its own re-encoding.
-        int n = g_mime_multipart_get_count(mp);
         for (int i = 0; i < n; ++i) {
             m_out.put(boundary);
             m_out.put(std::string_view("\r\n"));
-            if (auto r = entity(g_mime_multipart_get_part(mp, i), depth + 1, false); !r) return r;
+            if (auto r = part(i); !r) return r;
             m_out.put(std::string_view("\r\n"));
         }
         m_out.put(boundary);
@@ -442,6 +470,7 @@ Result<void> write_signed_entity(const mime::TopLevel& top, const Options& optio
                                  enc::HashingWriter& out) {
     Writer writer(options, out);
     if (const mime::LeafPart* leaf = top.leaf()) return writer.leaf(*leaf, true);
+    if (const mime::MultipartNode* node = top.multipart()) return writer.multipart(*node, 0, true);
     return writer.entity(top.tree(), 0, true);
 }
 
