@@ -46,12 +46,28 @@ std::unique_ptr<Mapping> Mapping::map(int fd, std::size_t size) {
 
 Mapping::~Mapping() { ::munmap(const_cast<char*>(m_data), m_size); }
 
+namespace {
+
+const std::uintptr_t kPage = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+
+}  // namespace
+
+void Mapping::populate(std::string_view next) const noexcept {
+#ifdef MADV_POPULATE_READ
+    auto from = reinterpret_cast<std::uintptr_t>(next.data()) & ~(kPage - 1);
+    auto to = reinterpret_cast<std::uintptr_t>(next.data()) + next.size();
+    // Linux 5.14 and later; an older kernel refuses it and the pages fault in.
+    if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);
+#else
+    (void)next;
+#endif
+}
+
 void Mapping::release(std::string_view done) const noexcept {
-    static const std::uintptr_t page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
     auto from = reinterpret_cast<std::uintptr_t>(done.data());
     auto to = from + done.size();
-    from = (from + page - 1) & ~(page - 1);
-    to &= ~(page - 1);
+    from = (from + kPage - 1) & ~(kPage - 1);
+    to &= ~(kPage - 1);
     if (to <= from) return;
     // MADV_DONTNEED on a private read-only file mapping only unmaps: the
     // pages stay in the page cache and a later read maps them again.
@@ -62,8 +78,6 @@ namespace {
 
 // Deeper nesting than this is left to GMime (and its limits).
 constexpr std::size_t kMaxNesting = 8;
-// Pages behind the scan are released in steps of this size.
-constexpr std::size_t kReleaseStep = 4 * 1024 * 1024;
 
 struct Declined {};  // thrown only within this file, caught by describe_multipart()
 
@@ -225,7 +239,8 @@ private:
         if (from + 1 < size && base[from] == '-' && base[from + 1] == '-') return line_at(from);
         std::size_t p = from + 1;
         while (p + 1 < size) {
-            const std::size_t window = std::min(size - 1 - p, kReleaseStep);
+            const std::size_t window = std::min(size - 1 - p, Mapping::kWindow);
+            if (m_mapping != nullptr) m_mapping->populate(m_msg.substr(p, window));
             const void* dash = std::memchr(base + p, '-', window);
             if (dash == nullptr) {
                 p += window;
@@ -261,7 +276,7 @@ private:
 
     // Pages before `pos` are not read again by this scan.
     void release_to(std::size_t pos) {
-        if (m_mapping == nullptr || pos < m_released + kReleaseStep) return;
+        if (m_mapping == nullptr || pos < m_released + Mapping::kWindow) return;
         m_mapping->release(m_msg.substr(m_released, pos - m_released));
         m_released = pos;
     }
