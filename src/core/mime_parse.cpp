@@ -602,26 +602,6 @@ std::optional<LeafPart> leaf_from_fields(HeaderFields fields, std::string_view c
     return leaf;
 }
 
-std::optional<std::string> multipart_boundary(std::string_view raw) {
-    if (!names_a_structured_type(raw)) return std::nullopt;
-    int warnings = 0;
-    GMimeParserOptions* options = g_mime_parser_options_new();
-    g_mime_parser_options_set_warning_callback(options, count_warning, &warnings);
-    // GMime parses the raw value, folding included (a C string: the
-    // scanner excluded a NUL).
-    GPtr<GMimeContentType> type(g_mime_content_type_parse(options, std::string(raw).c_str()));
-    g_mime_parser_options_free(options);
-    if (warnings != 0 || type == nullptr || !g_mime_content_type_is_type(type.get(), "multipart", "*")) {
-        return std::nullopt;
-    }
-    for (const char* special : {"signed", "encrypted", "digest"}) {
-        if (g_mime_content_type_is_type(type.get(), "multipart", special)) return std::nullopt;
-    }
-    const char* boundary = g_mime_content_type_get_parameter(type.get(), "boundary");
-    if (boundary == nullptr || *boundary == '\0') return std::nullopt;
-    return std::string(boundary);
-}
-
 // GMime's parser, asked for one entity, checks every field against the
 // first field of the same name and reports differing values
 // (GMIME_CRIT_CONFLICTING_HEADER); ribbon refuses that for the fields of

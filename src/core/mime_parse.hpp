@@ -1,12 +1,15 @@
 // mime_parse.hpp — reads a message once and describes it: by the header
-// scanner (header_scan.hpp) when its top level is a single leaf part that
+// scanner (header_scan.hpp) when its top level is a single leaf part, or by
+// the structure scanner (mime_structure.cpp) when it is a multipart, that
 // the scanner can describe exactly as GMime would, otherwise by GMime's
 // parser, whose warnings become ribbon errors.
 //
-// Seekable files are parsed in place (GMime keeps content as sub-streams of
-// the file), so a large message is never read into memory whole. Pipes are
-// spooled: to memory while small, then to an unlinked temporary file. Small
-// files are read into memory for the scanner.
+// For the scanners, small files are read into memory and larger ones
+// mapped (Mapping: read a window at a time, never resident whole). Seekable
+// files the scanners decline, and all files the verifier reads, are parsed
+// in place (GMime keeps content as sub-streams of the file), so a large
+// message is never read into memory whole. Pipes are spooled: to memory
+// while small, then to an unlinked temporary file.
 //
 // Exported by core (CMakeLists.txt) to learning, which reads inbound
 // headers with it.
@@ -123,6 +126,13 @@ private:
     std::size_t m_size;
 };
 
+// What the conformance scan (conformance.hpp) found in a part's content.
+struct ContentScan {
+    bool conforms = true;  // may be copied as is (after LF → CRLF)
+    bool eight_bit = false;
+    bool valid_utf8 = true;
+};
+
 // A leaf part as the canonical writer needs it, from either route.
 struct LeafPart {
     HeaderFields fields;  // its header section; at the top level, all of it
@@ -131,6 +141,8 @@ struct LeafPart {
     std::string_view bytes;
     bool in_memory = false;
     const Mapping* mapping = nullptr;  // `bytes` lie in it: release() what was read
+    // The conformance scan of `bytes`, when the structure scanner made it.
+    std::optional<ContentScan> scan;
     GMimeStream* stream = nullptr;
     GMimeContentEncoding encoding = GMIME_CONTENT_ENCODING_DEFAULT;
     // A Content-Transfer-Encoding GMime does not know (x-gzip64, …), as

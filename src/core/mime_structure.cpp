@@ -31,6 +31,7 @@
 #include <cstring>
 
 #include "base/ascii.hpp"
+#include "core/conformance.hpp"
 #include "core/mime_parse.hpp"
 
 namespace ribbon::mime {
@@ -72,6 +73,37 @@ void Mapping::release(std::string_view done) const noexcept {
     // MADV_DONTNEED on a private read-only file mapping only unmaps: the
     // pages stay in the page cache and a later read maps them again.
     ::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+}
+
+namespace {
+
+void count_warning(gint64, GMimeParserWarning, const gchar*, gpointer user) { ++*static_cast<int*>(user); }
+
+}  // namespace
+
+std::optional<std::string> multipart_boundary(std::string_view raw) {
+    // Decided from the first word where it can be: GMime's parse costs
+    // GObjects, and this runs for every part.
+    std::size_t first = raw.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos || !ascii_istarts_with(raw.substr(first), "multipart/")) {
+        return std::nullopt;
+    }
+    int warnings = 0;
+    GMimeParserOptions* options = g_mime_parser_options_new();
+    g_mime_parser_options_set_warning_callback(options, count_warning, &warnings);
+    // GMime parses the raw value, folding included (a C string: the
+    // scanner excluded a NUL).
+    GPtr<GMimeContentType> type(g_mime_content_type_parse(options, std::string(raw).c_str()));
+    g_mime_parser_options_free(options);
+    if (warnings != 0 || type == nullptr || !g_mime_content_type_is_type(type.get(), "multipart", "*")) {
+        return std::nullopt;
+    }
+    for (const char* special : {"signed", "encrypted", "digest"}) {
+        if (g_mime_content_type_is_type(type.get(), "multipart", special)) return std::nullopt;
+    }
+    const char* boundary = g_mime_content_type_get_parameter(type.get(), "boundary");
+    if (boundary == nullptr || *boundary == '\0') return std::nullopt;
+    return std::string(boundary);
 }
 
 namespace {
@@ -122,6 +154,7 @@ private:
         if (scan.fields.size() > m_limits.max_header_count || has_conflicting_fields(scan.fields)) {
             return nullptr;
         }
+        if (!plain_content_fields(scan.fields)) return nullptr;
         const HeaderField* type = last_content_type(scan.fields);
         if (type == nullptr) return nullptr;
         // GMime parses a Content-Disposition (and may warn about it) on
@@ -169,7 +202,8 @@ private:
         for (const HeaderField& f : scan.fields) {
             if (f.name.size() >= 2 && f.name[0] == '-' && f.name[1] == '-') throw Declined{};
         }
-        if (scan.fields.size() > m_limits.max_header_count || has_conflicting_fields(scan.fields)) {
+        if (scan.fields.size() > m_limits.max_header_count || has_conflicting_fields(scan.fields) ||
+            !plain_content_fields(scan.fields)) {
             throw Declined{};
         }
         PartNode out;
@@ -183,16 +217,24 @@ private:
             return out;
         }
         const std::size_t content_start = m_pos + scan.offset;
+        // The content's conformance is scanned as the search for its end
+        // reads it (feed_to()), not in a pass of its own.
+        m_content.emplace();
+        m_fed = content_start;
         m_end_line = next_delimiter(content_start);
         // RFC 2046 §5.1.1: the line break before a delimiter belongs to
         // the delimiter (mime_parse.cpp, end_content_at_delimiter()).
         std::size_t content_end = m_end_line.start - 1;
         if (content_end > content_start && m_msg[content_end - 1] == '\r') --content_end;
         if (content_end <= content_start) throw Declined{};  // GMime may give it no content
+        feed_to(content_end);
+        ContentScan verdict = m_content->finish();
+        m_content.reset();
         auto leaf = leaf_from_fields(std::move(scan.fields),
                                      m_msg.substr(content_start, content_end - content_start));
         if (!leaf) throw Declined{};
         leaf->mapping = m_mapping;
+        leaf->scan = verdict;
         out.leaf = std::move(*leaf);
         return out;
     }
@@ -266,6 +308,21 @@ private:
         return line;
     }
 
+    // GMime's parser converts a header value with 8-bit octets from a
+    // guessed charset before it reads parameters (a boundary among them),
+    // which g_mime_content_type_parse() on the raw value does not: such
+    // Content-* fields, and control octets in them, are left to GMime.
+    static bool plain_content_fields(const HeaderFields& fields) {
+        for (const HeaderField& f : fields) {
+            if (!ascii_istarts_with(f.name, "Content-")) continue;
+            for (char c : f.raw_value) {
+                auto u = static_cast<unsigned char>(c);
+                if (u >= 0x7F || (u < 0x20 && c != '\t' && c != '\r' && c != '\n')) return false;
+            }
+        }
+        return true;
+    }
+
     static const HeaderField* last_content_type(const HeaderFields& fields) {
         const HeaderField* type = nullptr;
         for (const HeaderField& f : fields) {
@@ -274,8 +331,19 @@ private:
         return type;
     }
 
-    // Pages before `pos` are not read again by this scan.
+    // The content being searched, up to `pos`, to the conformance scan.
+    void feed_to(std::size_t pos) {
+        if (!m_content || pos <= m_fed) return;
+        m_content->feed(m_msg.substr(m_fed, pos - m_fed));
+        m_fed = pos;
+    }
+
+    // The search has read up to `pos`: the bytes before it, but for the
+    // line break that may precede a delimiter line starting at `pos`
+    // (which is not content), go to the conformance scan while they are
+    // in the cache. Pages before `pos` are not read again by this scan.
     void release_to(std::size_t pos) {
+        if (pos >= 2) feed_to(pos - 2);
         if (m_mapping == nullptr || pos < m_released + Mapping::kWindow) return;
         m_mapping->release(m_msg.substr(m_released, pos - m_released));
         m_released = pos;
@@ -288,6 +356,8 @@ private:
     std::size_t m_released = 0;
     std::vector<std::string> m_stack;  // boundaries, outermost first
     Line m_end_line;
+    std::optional<canon::Scanner> m_content;  // the leaf being searched
+    std::size_t m_fed = 0;                    // where its scan has got to
 };
 
 }  // namespace
