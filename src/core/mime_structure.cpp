@@ -2,14 +2,16 @@
 // (RFC 2046 §5.1) as GMime's parser would, without GMime, or declines.
 //
 // Why hand-written: signing a 100 MB message (a text part and a base64
-// attachment) spent 75–97 ms of its ~250 ms in GMime's parser, which reads
-// the file in 4 KB pieces with an lseek() for each (25,922 reads, 25,863
-// seeks), before the canonical writer reads the content again. This scanner
-// looks at each octet once, in memory or in a mapped file, for the one
-// thing that splits a multipart: lines starting "--" (RFC 2046 §5.1.1);
-// memchr() finds the few candidates, and a base64 attachment has none.
-// See docs/ARCHITECTURE.md ("the signer's routes") and the figures in the
-// report of issue 17.
+// attachment) spent 75–97 ms in GMime's parser, which reads the file in
+// 4 KB pieces with an lseek() for each (25,922 reads, 25,863 seeks), before
+// the canonical writer read the content twice more (its conformance scan,
+// then its copy). This scanner reads each octet once, in memory or in a
+// mapped file, for the one thing that splits a multipart: lines starting
+// "--" (RFC 2046 §5.1.1); memchr() finds the few candidates (a base64
+// attachment has none), and the conformance scan (conformance.hpp) runs
+// on the same bytes while they are in the cache. The whole `ribbon sign`
+// of that message went from 345–365 ms of CPU to 236–248 ms (perf stat
+// task-clock, issue 17's report); see docs/ARCHITECTURE.md.
 //
 // Like the header scanner (header_scan.hpp), it accepts a strict subset of
 // what GMime accepts and describes it exactly as GMime does: the same parts
@@ -20,7 +22,8 @@
 // boundary tried first, then its parents'). Whenever GMime could read a
 // line differently from the plain case — white space after a boundary, a
 // parent's boundary inside a part, a header section that runs into a
-// boundary, an empty part, no close delimiter — it declines, and GMime
+// boundary, an empty part, no close delimiter, a Content-* field with
+// 8-bit octets (which GMime converts first) — it declines, and GMime
 // decides, with its own warnings and errors. tests/core/mime_structure_test
 // .cpp and fuzz_sign check that both routes give the same signed part.
 #include <sys/mman.h>
@@ -52,17 +55,6 @@ namespace {
 const std::uintptr_t kPage = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
 
 }  // namespace
-
-void Mapping::populate(std::string_view next) const noexcept {
-#ifdef MADV_POPULATE_READ
-    auto from = reinterpret_cast<std::uintptr_t>(next.data()) & ~(kPage - 1);
-    auto to = reinterpret_cast<std::uintptr_t>(next.data()) + next.size();
-    // Linux 5.14 and later; an older kernel refuses it and the pages fault in.
-    if (to > from) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);
-#else
-    (void)next;
-#endif
-}
 
 void Mapping::release(std::string_view done) const noexcept {
     auto from = reinterpret_cast<std::uintptr_t>(done.data());
@@ -282,7 +274,6 @@ private:
         std::size_t p = from + 1;
         while (p + 1 < size) {
             const std::size_t window = std::min(size - 1 - p, Mapping::kWindow);
-            if (m_mapping != nullptr) m_mapping->populate(m_msg.substr(p, window));
             const void* dash = std::memchr(base + p, '-', window);
             if (dash == nullptr) {
                 p += window;
