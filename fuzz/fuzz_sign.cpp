@@ -14,8 +14,11 @@
 // (mime::describe_leaf): whenever the scanner describes a message, GMime's
 // parser must describe it the same way (fields, raw values, body, transfer
 // encoding, type) and find nothing to refuse, or the run aborts. That is
-// what makes the scanner's route produce the same bytes as GMime's. In the
-// same way a Date value the signer reads itself (outer::parse_plain_date)
+// what makes the scanner's route produce the same bytes as GMime's. A
+// multipart the structure scanner describes (mime::describe_multipart) must
+// give, through the canonical writer, exactly the signed entity (or the
+// same error) that GMime's tree of it gives, and GMime must find nothing to
+// refuse in it. In the same way a Date value the signer reads itself (outer::parse_plain_date)
 // must mean the same instant to GMime's date parser.
 //
 // The Digital ID is a throw-away EC P-256 key and self-signed certificate
@@ -33,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/canonical.hpp"
 #include "core/encoders.hpp"
 #include "core/mime_parse.hpp"
 #include "core/outer_headers.hpp"
@@ -186,6 +190,36 @@ void check_scanner_agrees(std::string_view message) {
     }
 }
 
+// The signed entity written from `top`, or the error's text.
+std::string entity_of(const ribbon::mime::TopLevel& top, bool header_protection) {
+    ribbon::canon::Options options;
+    options.header_protection = header_protection;
+    options.protected_headers = header_protection ? "Subject: copied\r\n" : "";
+    ribbon::StringSink sink;
+    ribbon::enc::HashingWriter writer(nullptr, sink);
+    if (auto r = ribbon::canon::write_signed_entity(top, options, writer); !r) {
+        return "error " + std::string(ribbon::errc_name(r.error().code())) + ": " + r.error().message();
+    }
+    if (auto r = writer.finish(); !r) return "error: " + r.error().message();
+    return sink.take();
+}
+
+void check_structure_scanner_agrees(std::string_view message, bool header_protection) {
+    namespace mime = ribbon::mime;
+    const auto in = ribbon::MessageInput::from_memory(message);
+    auto fast = mime::load_top_level(in, mime::Limits{});
+    if (!fast || fast->multipart() == nullptr) return;
+    auto gmime = mime::load_top_level(in, mime::Limits{}, false);
+    if (!gmime) die("the structure scanner described a message GMime cannot parse", gmime.error().message());
+    if (auto r = gmime->check_structure(); !r) {
+        die("the structure scanner described a message GMime refuses", r.error().message());
+    }
+    if (!same_fields(fast->fields(), gmime->fields())) die("the structure scanner and GMime see different fields");
+    if (entity_of(*fast, header_protection) != entity_of(*gmime, header_protection)) {
+        die("the structure scanner and GMime give different signed entities");
+    }
+}
+
 // The Date rule reads plain dates itself (outer::parse_plain_date) and
 // leaves the rest to GMime: whatever it reads, GMime must read the same.
 void check_date_agrees(std::string_view message) {
@@ -218,6 +252,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size == 0 || size > kMaxInput) return -1;  // -1: keep out of the corpus
     const std::string_view message(reinterpret_cast<const char*>(data) + 1, size - 1);
     check_scanner_agrees(message);
+    check_structure_scanner_agrees(message, (data[0] & 2) == 0);
     check_date_agrees(message);
 
     ribbon::SignOptions options;

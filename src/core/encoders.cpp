@@ -2,6 +2,9 @@
 #include "core/encoders.hpp"
 
 #include <endian.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -328,23 +331,51 @@ void Base64Encoder::append_lines(std::string& out, std::string_view in) {
 }
 
 void CrlfCopier::feed(std::string_view in, HashingWriter& out) {
-    const char* base = in.data();
-    const char* end = base + in.size();
-    const char* start = base;
-    const char* p = base;
-    while (p < end) {
-        const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-        if (nl == nullptr) break;
-        bool has_cr = nl > base ? nl[-1] == '\r' : m_last_cr;
-        if (!has_cr) {
-            out.put(std::string_view(start, static_cast<std::size_t>(nl - start)));
-            out.put('\r');
-            start = nl;  // the LF goes out with the next run
+    const char* s = in.data();
+    const char* const end = s + in.size();
+    bool last_cr = m_last_cr;  // the octet before s is a CR
+    while (s < end) {
+        std::size_t available = 0;
+        char* const start = out.space(available);
+        char* d = start;
+        char* const limit = start + available;
+#ifdef __SSE2__
+        // Each step stores 16 octets and moves on by at most 17 (a CR
+        // inserted): kMinSpace leaves room for the last one.
+        const __m128i lf = _mm_set1_epi8('\n');
+        while (end - s >= 16 && limit - d >= 34) {
+            __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(d), v);
+            unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, lf)));
+            if (mask == 0) {
+                last_cr = s[15] == '\r';
+                s += 16;
+                d += 16;
+                continue;
+            }
+            unsigned i = static_cast<unsigned>(__builtin_ctz(mask));
+            if (i > 0 ? s[i - 1] == '\r' : last_cr) {
+                s += i + 1;  // a CRLF already
+                d += i + 1;
+            } else {
+                d[i] = '\r';
+                d[i + 1] = '\n';
+                s += i + 1;
+                d += i + 2;
+            }
+            last_cr = false;
         }
-        p = nl + 1;
+#endif
+        // The rest (or everything without SSE2), an octet at a time.
+        while (s < end && limit - d >= 2) {
+            char c = *s++;
+            if (c == '\n' && !last_cr) *d++ = '\r';
+            *d++ = c;
+            last_cr = c == '\r';
+        }
+        out.commit(static_cast<std::size_t>(d - start));
     }
-    out.put(std::string_view(start, static_cast<std::size_t>(end - start)));
-    if (!in.empty()) m_last_cr = in.back() == '\r';
+    m_last_cr = last_cr;
 }
 
 void unfold_into(std::string& out, std::string_view raw) {

@@ -62,6 +62,16 @@ public:
         if (m_size == m_capacity) return put_slow(std::string_view(&c, 1));
         m_buffer[m_size++] = c;
     }
+    // For bulk producers (CrlfCopier): free space in the buffer, at least
+    // kMinSpace bytes (a full buffer is flushed first), to be filled and
+    // then handed on with commit().
+    static constexpr std::size_t kMinSpace = 128;
+    char* space(std::size_t& available) {
+        if (m_capacity - m_size < kMinSpace) flush(true);
+        available = m_capacity - m_size;
+        return m_buffer + m_size;
+    }
+    void commit(std::size_t n) noexcept { m_size += n; }
     Result<void> finish(std::array<unsigned char, 32>& digest);
     std::uint64_t bytes_written() const noexcept { return m_total + m_size; }
     // After finish() of a holding writer: the whole output, if it never
@@ -122,7 +132,10 @@ private:
     std::string m_pending;  // < 57 bytes carried to the next feed
 };
 
-// Copies already-conforming content, turning bare LF into CRLF.
+// Copies already-conforming content, turning bare LF into CRLF, straight
+// into the writer's buffer: 16 octets at a time (SSE2), one step more per
+// line end. A 100 MB attachment is 1.3 million lines; a memchr() and two
+// copies per line cost about three times as much.
 class CrlfCopier {
 public:
     void feed(std::string_view in, HashingWriter& out);

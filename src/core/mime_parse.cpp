@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <utility>
 
 #include "base/ascii.hpp"
 #include "core/encoders.hpp"
@@ -23,10 +24,28 @@ void ensure_gmime() {
 
 struct Opened {
     std::vector<char> owned;  // a small file or a spooled pipe
+    std::unique_ptr<Mapping> mapping;  // or a large file, mapped
+    int mapped_fd = -1;       // its descriptor, for GMime if the scanners decline
     std::string_view bytes;   // the whole message, when in_memory
     bool in_memory = false;
     GPtr<GMimeStream> stream;  // otherwise: parsed in place
     std::int64_t size = 0;
+    Opened() = default;
+    Opened(Opened&& o) noexcept
+        : owned(std::move(o.owned)), mapping(std::move(o.mapping)), mapped_fd(std::exchange(o.mapped_fd, -1)),
+          bytes(o.bytes), in_memory(o.in_memory), stream(std::move(o.stream)), size(o.size) {}
+    ~Opened() {
+        if (mapped_fd >= 0) ::close(mapped_fd);
+    }
+    // A mapped file the scanners declined: GMime parses it in place, as
+    // any large file (the mapping would keep every page it reads resident).
+    void unmap_for_gmime() {
+        if (mapped_fd < 0) return;
+        mapping.reset();
+        bytes = {};
+        in_memory = false;
+        stream.reset(g_mime_stream_fs_new(std::exchange(mapped_fd, -1)));
+    }
 };
 
 namespace {
@@ -204,6 +223,17 @@ Result<Opened> open_input(const MessageInput& in, bool read_small_files) {
             if (read_small_files && out.size <= kReadUpTo && read_whole(fd, out.size, out)) {
                 ::close(fd);
                 return out;
+            }
+            if (read_small_files && out.size > kReadUpTo) {
+                // Larger files are mapped for the scanners: no read() copy,
+                // and no GMime stream doing 4 KB reads and seeks.
+                out.mapping = Mapping::map(fd, static_cast<std::size_t>(out.size));
+                if (out.mapping) {
+                    out.mapped_fd = fd;
+                    out.bytes = out.mapping->bytes();
+                    out.in_memory = true;
+                    return out;
+                }
             }
             out.stream.reset(g_mime_stream_fs_new(fd));
             return out;
@@ -458,24 +488,6 @@ LeafPart leaf_of(GMimePart* part) {
 
 namespace {
 
-// GMime's parser, asked for one entity, checks every field against the
-// first field of the same name and reports differing values
-// (GMIME_CRIT_CONFLICTING_HEADER); ribbon refuses that for the fields of
-// must_not_conflict() only. Quadratic, so only for sections within
-// Limits::max_header_count.
-bool has_conflicting_fields(const HeaderFields& fields) {
-    for (std::size_t i = 1; i < fields.size(); ++i) {
-        if (!must_not_conflict(fields[i].name)) continue;
-        for (std::size_t j = 0; j < i; ++j) {
-            if (ascii_iequals(fields[j].name, fields[i].name)) {
-                if (fields[j].raw_value != fields[i].raw_value) return true;
-                break;
-            }
-        }
-    }
-    return false;
-}
-
 void count_warning(gint64, GMimeParserWarning, const gchar*, gpointer user) { ++*static_cast<int*>(user); }
 
 // What GMime's parser concludes from a Content-Type or Content-Disposition
@@ -555,20 +567,14 @@ bool is_token(std::string_view s) {
 
 }  // namespace
 
-std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& limits) {
-    ensure_gmime();
-    HeaderScan scan = scan_header_section(message);
-    if (scan.outcome != HeaderScan::Outcome::complete) return std::nullopt;
-    if (scan.fields.size() > limits.max_header_count || has_conflicting_fields(scan.fields)) {
-        return std::nullopt;
-    }
+std::optional<LeafPart> leaf_from_fields(HeaderFields fields, std::string_view content) {
     LeafPart leaf;
     // Repeated Content-* fields are equal here (no conflicts), so the last
     // one, which GMime's objects end up with, is any of them.
     const HeaderField* type = nullptr;
     const HeaderField* disposition = nullptr;
     const HeaderField* encoding = nullptr;
-    for (const HeaderField& f : scan.fields) {
+    for (const HeaderField& f : fields) {
         if (!ascii_istarts_with(f.name, "Content-")) continue;
         if (ascii_iequals(f.name, "Content-Type")) type = &f;
         else if (ascii_iequals(f.name, "Content-Disposition")) disposition = &f;
@@ -589,11 +595,39 @@ std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& li
         if (!is_token(token)) return std::nullopt;
         leaf.encoding = g_mime_content_encoding_from_string(token.c_str());
     }
-    leaf.fields = std::move(scan.fields);
-    leaf.bytes = message.substr(scan.offset);
+    leaf.fields = std::move(fields);
+    leaf.bytes = content;
     leaf.in_memory = true;
     note_unknown_encoding(leaf);
     return leaf;
+}
+
+// GMime's parser, asked for one entity, checks every field against the
+// first field of the same name and reports differing values
+// (GMIME_CRIT_CONFLICTING_HEADER); ribbon refuses that for the fields of
+// must_not_conflict() only. Quadratic, so only for sections within
+// Limits::max_header_count.
+bool has_conflicting_fields(const HeaderFields& fields) {
+    for (std::size_t i = 1; i < fields.size(); ++i) {
+        if (!must_not_conflict(fields[i].name)) continue;
+        for (std::size_t j = 0; j < i; ++j) {
+            if (ascii_iequals(fields[j].name, fields[i].name)) {
+                if (fields[j].raw_value != fields[i].raw_value) return true;
+                break;
+            }
+        }
+    }
+    return false;
+}
+
+std::optional<LeafPart> describe_leaf(std::string_view message, const Limits& limits) {
+    ensure_gmime();
+    HeaderScan scan = scan_header_section(message);
+    if (scan.outcome != HeaderScan::Outcome::complete) return std::nullopt;
+    if (scan.fields.size() > limits.max_header_count || has_conflicting_fields(scan.fields)) {
+        return std::nullopt;
+    }
+    return leaf_from_fields(std::move(scan.fields), message.substr(scan.offset));
 }
 
 Result<void> TopLevel::check_structure() const {
@@ -601,19 +635,27 @@ Result<void> TopLevel::check_structure() const {
     return {};
 }
 
-Result<TopLevel> load_top_level(const MessageInput& in, const Limits& limits) {
+Result<TopLevel> load_top_level(const MessageInput& in, const Limits& limits, bool scanners) {
     ensure_gmime();
     auto opened = open_input(in, true);
     if (!opened) return std::move(opened).error();
     if (opened->size == 0) return permanent_error(Errc::empty_message, "the message is empty");
     TopLevel top;
-    if (opened->in_memory) {
+    if (opened->in_memory && scanners) {
+        // Moving the owned bytes or the mapping keeps the views valid.
         if (auto leaf = describe_leaf(opened->bytes, limits)) {
-            top.m_bytes = std::move(opened->owned);  // moving keeps the views valid
+            leaf->mapping = opened->mapping.get();
             top.m_leaf = std::move(*leaf);
+        } else if (auto multipart = describe_multipart(opened->bytes, limits, opened->mapping.get())) {
+            top.m_multipart = std::move(multipart);
+        }
+        if (top.m_leaf || top.m_multipart) {
+            top.m_bytes = std::move(opened->owned);
+            top.m_mapping = std::move(opened->mapping);
             return top;
         }
     }
+    opened->unmap_for_gmime();
     auto parsed = parse_opened(std::move(*opened), ParseAs::entity);
     if (!parsed) return std::move(parsed).error();
     top.m_parsed = std::move(*parsed);

@@ -396,10 +396,26 @@ TEST(MimeParse, ASinglePartInMemoryTakesTheScannersRoute) {
     EXPECT_TRUE(top->check_structure().ok());
 }
 
-TEST(MimeParse, AMultipartTakesGMimesRouteWithEveryTopLevelField) {
+TEST(MimeParse, AMultipartTakesTheStructureScannersRouteWithEveryTopLevelField) {
     auto top = load_top_level(MessageInput::from_memory(kMultipart), Limits{});
     ASSERT_TRUE(top.ok());
     EXPECT_EQ(top->leaf(), nullptr);
+    EXPECT_EQ(top->tree(), nullptr);
+    ASSERT_NE(top->multipart(), nullptr);
+    EXPECT_EQ(top->multipart()->boundary, "b");
+    ASSERT_EQ(top->multipart()->parts.size(), 1u);
+    ASSERT_TRUE(top->multipart()->parts[0].leaf.has_value());
+    EXPECT_EQ(top->multipart()->parts[0].leaf->bytes, "one");
+    EXPECT_EQ(names_of(top->fields()),
+              (std::vector<std::string>{"From", "Subject", "MIME-Version", "Content-Type"}));
+    EXPECT_TRUE(top->check_structure().ok());
+}
+
+TEST(MimeParse, AMultipartTakesGMimesRouteWhenAskedWithEveryTopLevelField) {
+    auto top = load_top_level(MessageInput::from_memory(kMultipart), Limits{}, false);
+    ASSERT_TRUE(top.ok());
+    EXPECT_EQ(top->leaf(), nullptr);
+    EXPECT_EQ(top->multipart(), nullptr);
     ASSERT_NE(top->tree(), nullptr);
     EXPECT_TRUE(GMIME_IS_MULTIPART(top->tree()));
     EXPECT_EQ(names_of(top->fields()),
@@ -417,25 +433,35 @@ TEST(MimeParse, OnGMimesRouteTheStructureIsChecked) {
                  "malformed MIME: conflicting headers (From) at byte 19");
 }
 
-TEST(MimeParse, SmallFilesAreScannedAndLargeOnesParsedInPlace) {
+TEST(MimeParse, SmallFilesAreReadLargeOnesMappedAndDeclinedOnesParsedInPlace) {
     test::TempDir dir("ribbon-mime");
     test::write_file(dir / "small.eml", kPlain);
     auto small = load_top_level(MessageInput::from_file(dir / "small.eml"), Limits{});
     ASSERT_TRUE(small.ok());
     ASSERT_NE(small->leaf(), nullptr);
     EXPECT_EQ(small->leaf()->bytes, "Hello\r\n");
-    // Over 1 MiB: GMime parses the file in place; the content is a stream.
+    EXPECT_EQ(small->leaf()->mapping, nullptr);
+    // Over 1 MiB: mapped, still the scanner's route.
     const std::string big = kPlain + std::string(1024 * 1024, 'a');
     test::write_file(dir / "big.eml", big);
     auto large = load_top_level(MessageInput::from_file(dir / "big.eml"), Limits{});
     ASSERT_TRUE(large.ok());
-    EXPECT_EQ(large->leaf(), nullptr);
-    ASSERT_NE(large->tree(), nullptr);
-    ASSERT_TRUE(GMIME_IS_PART(large->tree()));
-    LeafPart leaf = leaf_of(GMIME_PART(large->tree()));
+    ASSERT_NE(large->leaf(), nullptr);
+    EXPECT_NE(large->leaf()->mapping, nullptr);
+    EXPECT_EQ(large->leaf()->bytes, "Hello\r\n" + std::string(1024 * 1024, 'a'));
+    // A large file the scanners decline is unmapped and GMime parses it in
+    // place; the content is a stream.
+    const std::string conflicting = "From: a@b.example\r\nFrom: c@d.example\r\n\r\n" + std::string(1024 * 1024, 'a');
+    test::write_file(dir / "declined.eml", conflicting);
+    auto declined = load_top_level(MessageInput::from_file(dir / "declined.eml"), Limits{});
+    ASSERT_TRUE(declined.ok());
+    EXPECT_EQ(declined->leaf(), nullptr);
+    ASSERT_NE(declined->tree(), nullptr);
+    ASSERT_TRUE(GMIME_IS_PART(declined->tree()));
+    LeafPart leaf = leaf_of(GMIME_PART(declined->tree()));
     EXPECT_FALSE(leaf.in_memory);
     ASSERT_NE(leaf.stream, nullptr);
-    EXPECT_EQ(read_stream(leaf.stream), "Hello\r\n" + std::string(1024 * 1024, 'a'));
+    EXPECT_EQ(read_stream(leaf.stream), std::string(1024 * 1024, 'a'));
 }
 
 // ---- the scanner's route on its own -----------------------------------------
