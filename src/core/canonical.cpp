@@ -312,9 +312,14 @@ Result<void> check_header_value(std::string_view name, std::string_view value,
 Result<void> write_signed_entity(const mime::TopLevel& top, const Options& options,
                                  enc::HashingWriter& out) {
     Writer writer(options, out);
-    if (const mime::LeafPart* leaf = top.leaf()) return writer.leaf(*leaf, true);
-    if (const mime::MultipartNode* node = top.multipart()) return writer.multipart(*node, 0, true);
-    return writer.entity(top.tree(), 0, true);
+    Result<void> written = top.leaf()        ? writer.leaf(*top.leaf(), true)
+                           : top.multipart() ? writer.multipart(*top.multipart(), 0, true)
+                                             : writer.entity(top.tree(), 0, true);
+    // A mapped file cut short while it was read gave zeros (mime::Mapping).
+    if (written && top.mapping() != nullptr && top.mapping()->damaged()) {
+        return transient_error(Errc::io_error, "the message file was cut short while it was being signed");
+    }
+    return written;
 }
 
 }  // namespace ribbon::canon

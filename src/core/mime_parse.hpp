@@ -106,10 +106,13 @@ Result<ParsedMessage> parse_message(const MessageInput& in, ParseAs as = ParseAs
 // or copied are handed back with release(), so a 100 MB message does not
 // stay resident: they remain in the page cache and fault in again if read
 // again, which costs far less than reading the file into a buffer.
-// A file cut short by another process while it is mapped raises SIGBUS
-// when the missing pages are read: the message files ribbon signs are
-// complete before it is started (an MTA's queue file, a file written for
-// `ribbon sign`), as they must be for any reader.
+// A file cut short by another process while it is mapped makes a read of
+// the pages past its new end raise SIGBUS. A handler (installed with the
+// first mapping, mime_structure.cpp) maps a page of zeros there instead
+// and marks the mapping damaged(); whoever reads a mapping must check it
+// before trusting what it read (write_signed_entity does): the result is
+// then an io_error naming the file, never a crash. At most kMaxMappings
+// are open at once; beyond that map() declines and GMime reads the file.
 class Mapping {
 public:
     static std::unique_ptr<Mapping> map(int fd, std::size_t size);
@@ -123,11 +126,15 @@ public:
     // a 100 MB message from 4,491 to 1,389 but not its CPU time.
     static constexpr std::size_t kWindow = 4 * 1024 * 1024;
     void release(std::string_view done) const noexcept;
+    // Whether a read found the file shorter than when it was mapped.
+    bool damaged() const noexcept;
+    static constexpr std::size_t kMaxMappings = 64;
 
 private:
-    Mapping(const char* data, std::size_t size) : m_data(data), m_size(size) {}
+    Mapping(const char* data, std::size_t size, std::size_t slot) : m_data(data), m_size(size), m_slot(slot) {}
     const char* m_data;
     std::size_t m_size;
+    std::size_t m_slot;  // in the SIGBUS handler's table
 };
 
 // What the conformance scan (conformance.hpp) found in a part's content.
@@ -192,6 +199,8 @@ public:
     const LeafPart* leaf() const noexcept { return m_leaf ? &*m_leaf : nullptr; }
     const MultipartNode* multipart() const noexcept { return m_multipart.get(); }
     GMimeObject* tree() const noexcept { return m_parsed ? m_parsed->top() : nullptr; }
+    // The mapped file the views lie in, if any (check damaged() after reading).
+    const Mapping* mapping() const noexcept { return m_mapping.get(); }
     // GMime's first structural warning as an error; none on the scanners' routes.
     Result<void> check_structure() const;
 

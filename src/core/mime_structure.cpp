@@ -26,10 +26,13 @@
 // 8-bit octets (which GMime converts first) — it declines, and GMime
 // decides, with its own warnings and errors. tests/core/mime_structure_test
 // .cpp and fuzz_sign check that both routes give the same signed part.
+#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <mutex>
 #include <cstdint>
 #include <cstring>
 
@@ -39,22 +42,100 @@
 
 namespace ribbon::mime {
 
-std::unique_ptr<Mapping> Mapping::map(int fd, std::size_t size) {
-    if (size == 0) return nullptr;
-    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (p == MAP_FAILED) return nullptr;
-    // Read front to back, once per pass: the kernel may read ahead.
-    ::madvise(p, size, MADV_SEQUENTIAL);
-    return std::unique_ptr<Mapping>(new Mapping(static_cast<const char*>(p), size));
-}
-
-Mapping::~Mapping() { ::munmap(const_cast<char*>(m_data), m_size); }
-
 namespace {
 
 const std::uintptr_t kPage = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
 
+// The mapped ranges, for the SIGBUS handler: lock-free, since a signal
+// handler may take no lock. A slot is free while its end is 0; claimed,
+// its end is 1 and its range [begin, end) empty until the mapping is made.
+struct Slot {
+    std::atomic<std::uintptr_t> begin{0};
+    std::atomic<std::uintptr_t> end{0};
+    std::atomic<bool> damaged{false};
+};
+Slot g_slots[Mapping::kMaxMappings];
+struct sigaction g_previous {};
+
+// A read past the end of a file cut short while mapped (mmap(2): SIGBUS).
+// Inside one of ribbon's mappings the page becomes a page of zeros, so the
+// read completes, and the mapping is marked damaged for its reader to
+// report; anywhere else the previous disposition applies.
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+    const auto at = reinterpret_cast<std::uintptr_t>(info->si_addr);
+    for (Slot& slot : g_slots) {
+        if (at < slot.begin.load(std::memory_order_acquire) || at >= slot.end.load(std::memory_order_acquire)) {
+            continue;
+        }
+        void* page = reinterpret_cast<void*>(at & ~(kPage - 1));
+        // mmap is a plain system call here; the fixed anonymous page
+        // replaces the file's page and goes with the mapping's munmap.
+        if (::mmap(page, kPage, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+            slot.damaged.store(true, std::memory_order_release);
+            return;
+        }
+        break;
+    }
+    if ((g_previous.sa_flags & SA_SIGINFO) != 0 && g_previous.sa_sigaction != nullptr) {
+        g_previous.sa_sigaction(sig, info, context);
+        return;
+    }
+    if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+        g_previous.sa_handler(sig);
+        return;
+    }
+    // Returning re-runs the faulting access, which the default action ends.
+    ::signal(SIGBUS, SIG_DFL);
+}
+
+void install_sigbus_handler() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+        struct sigaction action {};
+        action.sa_sigaction = on_sigbus;
+        action.sa_flags = SA_SIGINFO;
+        ::sigemptyset(&action.sa_mask);
+        ::sigaction(SIGBUS, &action, &g_previous);
+    });
+}
+
 }  // namespace
+
+std::unique_ptr<Mapping> Mapping::map(int fd, std::size_t size) {
+    if (size == 0) return nullptr;
+    install_sigbus_handler();
+    std::size_t slot = 0;
+    for (; slot < kMaxMappings; ++slot) {
+        std::uintptr_t free = 0;
+        // Claimed by setting end first (to 1, an address never mapped).
+        if (g_slots[slot].end.compare_exchange_strong(free, 1, std::memory_order_acq_rel)) break;
+    }
+    if (slot == kMaxMappings) return nullptr;
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+        g_slots[slot].end.store(0, std::memory_order_release);
+        return nullptr;
+    }
+    // Read front to back, once per pass: the kernel may read ahead.
+    ::madvise(p, size, MADV_SEQUENTIAL);
+    const auto begin = reinterpret_cast<std::uintptr_t>(p);
+    g_slots[slot].damaged.store(false, std::memory_order_relaxed);
+    g_slots[slot].begin.store(begin, std::memory_order_release);
+    g_slots[slot].end.store(begin + size, std::memory_order_release);
+    return std::unique_ptr<Mapping>(new Mapping(static_cast<const char*>(p), size, slot));
+}
+
+Mapping::~Mapping() {
+    // Out of the handler's table before the addresses can be reused: an
+    // end of 1 makes the range empty whatever begin still says.
+    Slot& slot = g_slots[m_slot];
+    slot.end.store(1, std::memory_order_release);
+    ::munmap(const_cast<char*>(m_data), m_size);
+    slot.begin.store(0, std::memory_order_release);
+    slot.end.store(0, std::memory_order_release);
+}
+
+bool Mapping::damaged() const noexcept { return g_slots[m_slot].damaged.load(std::memory_order_acquire); }
 
 void Mapping::release(std::string_view done) const noexcept {
     auto from = reinterpret_cast<std::uintptr_t>(done.data());

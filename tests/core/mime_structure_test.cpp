@@ -9,7 +9,12 @@
 // delimiters, boundary look-alikes, empty parts), and a mapped file over
 // 1 MiB. The cases the scanner must accept are asserted too, so a scanner
 // that declined everything would fail here.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <filesystem>
 #include <fstream>
@@ -277,6 +282,47 @@ TEST(MimeStructure, AMappedFileOverOneMebibyteGivesGMimesBytes) {
     ASSERT_EQ(top->multipart()->parts.size(), 2u);
     EXPECT_NE(top->multipart()->parts[1].leaf->mapping, nullptr);
     EXPECT_EQ(compare(MessageInput::from_file(dir / "big.eml"), "big.eml"), Route::scanner);
+}
+
+// The same file cut short by another process after it was mapped and
+// scanned: the copy reads past the new end (SIGBUS), which the mapping
+// turns into zeros and an io_error, never a crash or a signed message.
+TEST(MimeStructure, AMappedFileCutShortWhileSignedIsAnErrorNotACrash) {
+    std::string m = kHead + "Content-Type: multipart/mixed; boundary=\"b\"\n\n--b\nContent-Type: text/plain\n\n"
+                            "Your archive is attached.\n--b\nContent-Type: application/pdf\n"
+                            "Content-Transfer-Encoding: base64\n\n";
+    for (int i = 0; i < 40000; ++i) m += std::string(76, 'Q') + "\n";
+    m += "--b--\n";
+    test::TempDir dir("ribbon-structure");
+    test::write_file(dir / "big.eml", m);
+    auto top = load_top_level(MessageInput::from_file(dir / "big.eml"), Limits{});
+    ASSERT_TRUE(top.ok());
+    ASSERT_NE(top->mapping(), nullptr);
+    EXPECT_FALSE(top->mapping()->damaged());
+    ASSERT_EQ(::truncate((dir / "big.eml").c_str(), 64 * 1024), 0);
+    EXPECT_EQ(entity_of(*top, false),
+              "error " + std::to_string(static_cast<int>(Errc::io_error)) +
+                  ": the message file was cut short while it was being signed");
+    EXPECT_TRUE(top->mapping()->damaged());
+}
+
+// Outside a mapping, SIGBUS keeps its default action: the process dies of
+// it (the handler must not swallow faults that are not ribbon's).
+TEST(MimeStructureDeathTest, ABusErrorElsewhereStillKills) {
+    test::TempDir dir("ribbon-structure");
+    test::write_file(dir / "big.eml", kHead + "Content-Type: text/plain\n\n" + std::string(2 << 20, 'x'));
+    auto top = load_top_level(MessageInput::from_file(dir / "big.eml"), Limits{});  // installs the handler
+    ASSERT_TRUE(top.ok());
+    EXPECT_EXIT(
+        {
+            const int fd = ::open((dir / "big.eml").c_str(), O_RDONLY);
+            void* p = ::mmap(nullptr, 1 << 20, PROT_READ, MAP_PRIVATE, fd, 0);
+            ::ftruncate(::open((dir / "big.eml").c_str(), O_WRONLY), 0);
+            volatile char c = static_cast<const char*>(p)[4096];
+            (void)c;
+            std::exit(0);
+        },
+        ::testing::KilledBySignal(SIGBUS), "");
 }
 
 }  // namespace
