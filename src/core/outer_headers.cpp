@@ -278,14 +278,10 @@ Result<void> write_headers(const mime::HeaderFields& fields, const SignOptions& 
         else enc::unfold_into(value, raw_view);
         if (auto r = canon::check_header_value(name, value, limits); !r) return r;
         enc::append_folded(p.protected_headers, name, value);
-        // RFC 9788 §2.2: inside a sealed message, what stayed visible in
-        // transit (here every protected field: no header confidentiality).
-        if (options.will_be_sealed) enc::append_folded(p.protected_headers, "HP-Outer", std::string(name) + ": " + value);
     }
     if (p.date_added) {
         p.outer_headers += "Date: " + new_date + "\r\n";
         if (options.header_protection) p.protected_headers += "Date: " + new_date + "\r\n";
-        if (options.header_protection && options.will_be_sealed) p.protected_headers += "HP-Outer: Date: " + new_date + "\r\n";
     }
     return {};
 }

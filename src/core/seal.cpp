@@ -11,6 +11,9 @@
 #include <openssl/rsa.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 #include "base/ascii.hpp"
 #include "core/header_scan.hpp"
 #include "core/seal_impl.hpp"
@@ -54,38 +57,58 @@ struct Opened {
     int fd = -1;
 };
 
+Error no_header_section() {
+    return permanent_error(Errc::malformed_message, "the message to seal has no complete header section");
+}
+
+// The header section from `fd`, after the bytes the caller read already
+// (MessageInput::bytes()): read until the scan finds its end, at most
+// kMaxHeaderSection bytes.
+Result<void> read_head(int fd, std::string_view already_read, Opened& o) {
+    o.head_storage.assign(already_read);
+    for (;;) {
+        mime::HeaderScan scan = mime::scan_header_section(o.head_storage);
+        if (scan.outcome == mime::HeaderScan::Outcome::complete) {
+            o.head = std::string_view(o.head_storage).substr(0, scan.offset);
+            o.body_start = std::string_view(o.head_storage).substr(scan.offset);
+            o.fd = fd;
+            return {};
+        }
+        if (scan.outcome != mime::HeaderScan::Outcome::unterminated) return no_header_section();
+        if (o.head_storage.size() >= kMaxHeaderSection) {
+            return permanent_error(Errc::limit_exceeded, "the header section of the message to seal is longer than " +
+                                                             std::to_string(kMaxHeaderSection) + " bytes");
+        }
+        char buffer[64 * 1024];
+        ssize_t n;
+        do {
+            n = ::read(fd, buffer, sizeof buffer);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) return transient_error(Errc::io_error, std::string("cannot read the message: ") + std::strerror(errno));
+        if (n == 0) return no_header_section();
+        o.head_storage.append(buffer, static_cast<std::size_t>(n));
+    }
+}
+
 Result<Opened> open_message(const MessageInput& in, OwnedFd& owner) {
     Opened o;
-    int fd = -1;
     if (in.source() == MessageInput::Source::memory) {
         if (in.bytes().size() > in.max_size()) return message_too_large(in.max_size());
         mime::HeaderScan scan = mime::scan_header_section(in.bytes());
-        if (scan.outcome != mime::HeaderScan::Outcome::complete) {
-            return permanent_error(Errc::malformed_message, "the message to seal has no complete header section");
-        }
+        if (scan.outcome != mime::HeaderScan::Outcome::complete) return no_header_section();
         o.head = in.bytes().substr(0, scan.offset);
         o.body_start = in.bytes().substr(scan.offset);
         return o;
     }
+    int fd = in.fd();
     if (in.source() == MessageInput::Source::file) {
         auto file = open_message_file(in.path());
         if (!file) return std::move(file).error();
-        if (file->regular && file->size > in.max_size()) {
-            ::close(file->fd);
-            return message_too_large(in.max_size());
-        }
+        owner.reset(file->fd);
+        if (file->regular && file->size > in.max_size()) return message_too_large(in.max_size());
         fd = file->fd;
-        owner.reset(fd);
-    } else {
-        fd = in.fd();
     }
-    auto head = read_message_head(fd);
-    if (!head) return std::move(head).error();
-    o.head_storage = std::string(in.bytes()) + std::move(head->bytes);
-    const std::size_t header_size = in.bytes().size() + head->header_size;
-    o.head = std::string_view(o.head_storage).substr(0, header_size);
-    o.body_start = std::string_view(o.head_storage).substr(header_size);
-    o.fd = fd;
+    if (auto r = read_head(fd, in.bytes(), o); !r) return std::move(r).error();
     return o;
 }
 

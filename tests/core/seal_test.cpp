@@ -4,6 +4,7 @@
 // — another implementation — opens every variant with the algorithms the
 // capabilities chose. NSS and gpgsm: tests/e2e/seal_cli_test.cpp.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include "ribbon/seal.hpp"
 #include "support/cert_maker.hpp"
@@ -23,7 +24,10 @@ struct Recipient {
     std::filesystem::path key, cert;
 };
 
+// Each its own issuer name, so that a RecipientInfo's issuerAndSerialNumber
+// (RFC 5652 §6.2.1) names one of them only.
 Recipient make_recipient(const TempDir& dir, const std::string& name, CertSpec spec) {
+    spec.subject = {{"CN", "Customer " + name}};
     Recipient r{make_self_signed(spec), dir / (name + ".key"), dir / (name + ".pem")};
     write_file(r.key, r.made.key_pem);
     write_file(r.cert, r.made.cert_pem);
@@ -223,8 +227,8 @@ TEST(Sealer, OpensslOpensEveryVariant) {
         {"ec-p256", ec_spec(), {}, {"dhSinglePass-stdDH-sha256kdf-scheme", "id-aes256-wrap", "aes-256-cbc"},
          "enveloped-data"},
         {"ec-p384", ec_spec("P-384"), {}, {"dhSinglePass-stdDH-sha256kdf-scheme", "id-aes256-wrap"}, "enveloped-data"},
-        {"rsa-gcm", rsa_spec(), {"id-aes256-gcm"}, {"id-aes256-GCM", "rsaEncryption"}, "authEnveloped-data"},
-        {"ec-gcm", ec_spec(), {"id-aes128-gcm"}, {"id-aes256-GCM", "dhSinglePass-stdDH-sha256kdf-scheme"},
+        {"rsa-gcm", rsa_spec(), {"id-aes256-gcm"}, {"aes-256-gcm", "rsaEncryption"}, "authEnveloped-data"},
+        {"ec-gcm", ec_spec(), {"id-aes128-gcm"}, {"aes-256-gcm", "dhSinglePass-stdDH-sha256kdf-scheme"},
          "authEnveloped-data"},
     };
     for (const Variant& v : variants) {
@@ -279,6 +283,29 @@ TEST(Sealer, NothingWrittenWhenARecipientExpiredSinceLoading) {
     EXPECT_EQ(out.str(), "");
 }
 
+// A pipe whose header section was read already (read_message_head, as
+// `ribbon sign` does for stdin): the rest comes from the descriptor.
+TEST(Sealer, ReadsThePipeAfterTheBytesReadAlready) {
+    TempDir dir("ribbon-seal-pipe");
+    const Recipient rsa = make_recipient(dir, "rsa", rsa_spec());
+    const std::size_t split = kSigned.find("\r\n\r\n") + 4 + 10;  // the header and part of the body
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    const std::string rest = kSigned.substr(split);
+    ASSERT_EQ(::write(fds[1], rest.data(), rest.size()), static_cast<ssize_t>(rest.size()));
+    ::close(fds[1]);
+    const std::string already = kSigned.substr(0, split);
+    StringSink out;
+    auto r = sealer_for({recipient_of(rsa)}).seal(MessageInput::from_fd(fds[0], already), out);
+    ::close(fds[0]);
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    const OpenResult by_pipe = open_openssl(out.str(), rsa.key, rsa.cert);
+    const OpenResult by_memory = open_openssl(seal(sealer_for({recipient_of(rsa)}), kSigned), rsa.key, rsa.cert);
+    ASSERT_TRUE(by_pipe.ok) << by_pipe.details;
+    EXPECT_EQ(by_pipe.content, by_memory.content);
+    EXPECT_EQ(header_section(out.str()), header_section(seal(sealer_for({recipient_of(rsa)}), kSigned)));
+}
+
 Signer pki_signer() {
     auto id = DigitalId::load(pki().rsa.key, pki().rsa.cert, pki().chain);
     EXPECT_TRUE(id.ok()) << (id.ok() ? "" : id.error().message());
@@ -312,7 +339,7 @@ TEST(Sealer, SignedEntityIsEnvelopedByteForByteAndStillVerifies) {
     EXPECT_TRUE(verify_ribbon(received).ok) << verify_ribbon(received).details;
 }
 
-TEST(Sealer, SignAndSealSaysCipherAndRecordsTheOuterFields) {
+TEST(Sealer, SignAndSealSaysCipherInsideTheSignature) {
     TempDir dir("ribbon-seal-hp");
     const Recipient r = make_recipient(dir, "r", ec_spec());
     StringSink out;
@@ -327,8 +354,8 @@ TEST(Sealer, SignAndSealSaysCipherAndRecordsTheOuterFields) {
     // RFC 9788 §2.1 / §2.2 on the cryptographic payload inside the signature.
     EXPECT_NE(opened.content.find("; hp=\"cipher\""), std::string::npos) << opened.content;
     EXPECT_EQ(opened.content.find("hp=\"clear\""), std::string::npos);
-    EXPECT_NE(opened.content.find("\r\nHP-Outer: Subject: Statement\r\n"), std::string::npos) << opened.content;
-    EXPECT_NE(opened.content.find("\r\nHP-Outer: From: Bank <no-reply@bank.example>\r\n"), std::string::npos);
+    EXPECT_NE(opened.content.find("\r\nSubject: Statement\r\n"), std::string::npos) << opened.content;
+    EXPECT_EQ(opened.content.find("HP-Outer"), std::string::npos);  // not yet: docs/SEALED-FORMAT.md
     const std::string outer = header_section(sealed);
     const std::string received = outer.substr(0, outer.find("MIME-Version: ")) + "MIME-Version: 1.0\r\n" + opened.content;
     EXPECT_TRUE(verify_openssl(received).ok) << verify_openssl(received).details;

@@ -3,6 +3,7 @@
 // recipient's key), verifying what they opened with OpenSSL and ribbon, and
 // the refusals' exit codes (docs/SEALED-FORMAT.md).
 #include <gtest/gtest.h>
+#include <openssl/x509v3.h>
 
 #include "support/cert_maker.hpp"
 #include "support/openers.hpp"
