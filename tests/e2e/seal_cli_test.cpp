@@ -122,7 +122,12 @@ TEST(SealCli, SeveralRecipientsEachOpen) {
     ASSERT_EQ(p.exit_code, 0) << p.describe();
     expect_opened_and_verified(p.out, open_openssl(p.out, a.key, a.cert), "openssl alice");
     expect_opened_and_verified(p.out, open_openssl(p.out, b.key, b.cert), "openssl bob");
-    expect_opened_and_verified(p.out, open_nss(p.out, a.key, a.cert), "nss alice");
+    // NSS 3.87 refuses the whole message once any RecipientInfo is a key
+    // agreement one (SEC_ERROR_BAD_DER), even for the RSA recipient
+    // (docs/SEALED-FORMAT.md).
+    const OpenResult nss_alice = open_nss(p.out, a.key, a.cert);
+    EXPECT_FALSE(nss_alice.ok) << nss_alice.details;
+    EXPECT_NE(nss_alice.details.find("SEC_ERROR_BAD_DER"), std::string::npos) << nss_alice.details;
     expect_opened_and_verified(p.out, open_gpgsm(p.out, a.key, a.cert), "gpgsm alice");
 }
 
@@ -132,7 +137,8 @@ TEST(SealCli, MessageFileAfterSealToIsTheInput) {
     const Recipient a = make_recipient(dir, "alice", "RSA:2048");
     write_file(dir / "msg.eml", kStatement);
     const ProcessResult p = run_process({ribbon_binary(), "sign", "--key", pki().rsa.key.string(), "--cert",
-                                         pki().rsa.cert.string(), "--seal-to", a.cert.string(),
+                                         pki().rsa.cert.string(), "--chain", pki().chain.string(), "--seal-to",
+                                         a.cert.string(),
                                          (dir / "msg.eml").string()});
     ASSERT_EQ(p.exit_code, 0) << p.describe();
     expect_opened_and_verified(p.out, open_openssl(p.out, a.key, a.cert), "openssl");
