@@ -54,6 +54,14 @@ enum class Errc {
     // verification input
     not_signed,
     bad_signature_format,
+    // sealing (ribbon/seal.hpp): a recipient's certificate refused, or nothing to seal to
+    seal_certificate_expired,
+    seal_certificate_not_yet_valid,
+    seal_key_usage,           // keyUsage allows no key encipherment / key agreement
+    seal_extended_key_usage,  // extKeyUsage without emailProtection
+    seal_weak_key,            // RSA below 2048 bits
+    seal_unsupported_key,     // neither RSA nor EC P-256/384/521
+    seal_no_recipients,
     // environment
     io_error,
     crypto_failure,

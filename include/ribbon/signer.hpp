@@ -36,6 +36,10 @@ enum class SignMode { detached, opaque };
 struct SignOptions {
     SignMode mode = SignMode::detached;
     bool header_protection = true;
+    // The signed message will be sealed (ribbon/seal.hpp): with header
+    // protection, hp="cipher" instead of "clear" (RFC 9788 §2.1).
+    // sign_and_seal sets it.
+    bool will_be_sealed = false;
     // The clock used for certificate validity and signingTime; unset means
     // the system clock at the time of the call. Tests move it.
     std::optional<TimePoint> now;

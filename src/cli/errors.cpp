@@ -35,6 +35,17 @@ int exit_code_for(const Error& error) {
         case Errc::no_matching_key:
         case Errc::bad_config:
             return kConfig;
+        // A recipient's certificate that cannot be sealed to is a refusal
+        // of this message (as a From the Digital ID does not cover), not a
+        // fault of ribbon's own configuration.
+        case Errc::seal_certificate_expired:
+        case Errc::seal_certificate_not_yet_valid:
+        case Errc::seal_key_usage:
+        case Errc::seal_extended_key_usage:
+        case Errc::seal_weak_key:
+        case Errc::seal_unsupported_key:
+        case Errc::seal_no_recipients:
+            return kDataErr;
         case Errc::token_unavailable:
             // A token that is unplugged or refuses the PIN may be back
             // later: daemons tempfail rather than bounce (issue 3).

@@ -15,7 +15,9 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <utility>
+#include <vector>
 
 #include "base/ascii.hpp"
 #include "cli/commands.hpp"
@@ -24,6 +26,7 @@
 #include "ribbon/recipient_policy.hpp"
 #include "ribbon/keystore.hpp"
 #include "ribbon/mail_text.hpp"
+#include "ribbon/seal.hpp"
 #include "ribbon/signer.hpp"
 #include "submit/submit.hpp"
 
@@ -55,6 +58,11 @@ struct SignArgs {
     // --max-message-size: every message read (stdin, the file, each --batch
     // file) is refused past it with limit_exceeded (65).
     std::uint64_t max_message_size = kDefaultMaxMessageSize;
+    // --seal-to: sign, then seal to these certificates (RFC 8551 §3.7);
+    // --seal-capabilities: what their clients declared (ribbon/seal.hpp).
+    std::vector<std::string> seal_to;
+    std::string seal_capabilities;
+    std::optional<Sealer> sealer;  // loaded from seal_to before any mail is read
 
     BatchArgs batch() const { return {batch_dir, out_dir, jobs, max_message_size}; }
     bool from_stdin() const { return input.empty() || input == "-"; }
@@ -138,12 +146,54 @@ private:
     std::map<std::string, Signer> m_signers;
 };
 
+// Signs, and seals when --seal-to asked for it.
+Result<void> sign_into(const Signer& signer, const MessageInput& in, Sink& out, const SignOptions& options,
+                       const SignArgs& args) {
+    if (args.sealer) {
+        auto r = sign_and_seal(signer, *args.sealer, in, out, options);
+        if (!r) return std::move(r).error();
+        return {};
+    }
+    auto r = signer.sign(in, out, options);
+    if (!r) return std::move(r).error();
+    return {};
+}
+
+// The --seal-to certificates, checked for sealing now: a certificate that
+// cannot be sealed to stops the command before any mail is read.
+int load_sealer(SignArgs& args) {
+    if (args.seal_to.empty()) return kOk;
+    const std::vector<std::string> caps = parse_seal_capabilities(args.seal_capabilities);
+    const TimePoint now = std::chrono::system_clock::now();
+    std::vector<SealRecipient> recipients;
+    for (const std::string& path : args.seal_to) {
+        auto text = read_small_file(path, "certificate file");
+        if (!text) {
+            report_error("sign", "", text.error());
+            return exit_code_for(text.error());
+        }
+        auto r = SealRecipient::from_certificate(*text, caps, now);
+        if (!r) {
+            report_error("sign", path, r.error());
+            return exit_code_for(r.error());
+        }
+        recipients.push_back(std::move(*r));
+    }
+    auto sealer = Sealer::create(std::move(recipients));
+    if (!sealer) {
+        report_error("sign", "", sealer.error());
+        return exit_code_for(sealer.error());
+    }
+    args.sealer = std::move(*sealer);
+    return kOk;
+}
+
 // Writes one signed message to stdout or -o.
 int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& options,
              const SignArgs& args) {
     if (args.output.empty() || args.output == "-") {
         FdSink out(STDOUT_FILENO);
-        auto r = signer.sign(in, out, options);
+        auto r = sign_into(signer, in, out, options, args);
         if (!r) {
             report_error("sign", args.input_name(), r.error());
             return exit_code_for(r.error());
@@ -155,7 +205,7 @@ int sign_one(const Signer& signer, const MessageInput& in, const SignOptions& op
         report_error("sign", args.output, sink.error());
         return kCantCreat;
     }
-    auto r = signer.sign(in, *sink, options);
+    auto r = sign_into(signer, in, *sink, options, args);
     if (r) {
         if (auto c = sink->commit(); !c) r = std::move(c).error();
     }
@@ -372,15 +422,31 @@ void register_sign(CLI::App& app, int& exit_code) {
         ->needs(for_address);
     cmd->add_option("--store", args->store.url, "With --for: the store URL, instead of [store] url")
         ->needs(for_address);
+    auto* seal_to = cmd->add_option("--seal-to", args->seal_to,
+                                    "Sign, then seal (encrypt) to this recipient certificate (PEM or DER); "
+                                    "repeat for more recipients (docs/SEALED-FORMAT.md)")
+                        ->check(CLI::ExistingFile)
+                        ->allow_extra_args(false);  // one FILE per --seal-to, so the input is never taken for one
+    cmd->add_option("--seal-capabilities", args->seal_capabilities,
+                    "With --seal-to: the recipients' sMIMECapabilities, e.g. \"id-aes256-gcm,rsaes-oaep\" "
+                    "(default: none, so AES-256-CBC and RSA PKCS#1 v1.5)")
+        ->needs(seal_to);
     add_max_message_size(cmd, args->max_message_size,
                          "Refuse a message larger than BYTES with limit_exceeded (default 268435456, 256 MiB)");
     batch->needs(out_dir)->excludes(out)->excludes(in)->excludes(for_address);
     out_dir->needs(batch);
+    // Sealed mail is never written unsealed: not by a policy that says
+    // "unsigned" (--for), and --batch has no sealing path.
+    seal_to->excludes(batch)->excludes(for_address);
     cmd->callback([args, &exit_code, key, keystore, id] {
         args->use_keystore = keystore->count() > 0 || id->count() > 0;
         if (key->count() == 0 && !args->use_keystore) {
             std::fprintf(stderr, "ribbon sign: give --key and --cert, or --keystore (and --id)\n");
             exit_code = kUsage;
+            return;
+        }
+        if (int loaded = load_sealer(*args); loaded != kOk) {
+            exit_code = loaded;
             return;
         }
         exit_code = run_sign(*args);

@@ -144,6 +144,10 @@ private:
         return {};
     }
 
+    std::string_view hp_parameter() const {
+        return m_options.hp_cipher ? "; hp=\"cipher\"" : "; hp=\"clear\"";
+    }
+
     // Content headers of `obj`, with the transfer encoding replaced by
     // `cte` (empty: none) and, on the top-level part, hp="clear" and the
     // protected header copies (RFC 9788 §2.1, §2.2).
@@ -168,13 +172,13 @@ private:
             if (ascii_iequals(name, "Content-Type")) {
                 if (have_type) continue;  // GMime warned; the first one wins, as it does
                 have_type = true;
-                if (top && m_options.header_protection) value += "; hp=\"clear\"";
+                if (top && m_options.header_protection) value += hp_parameter();
             }
             enc::append_folded(out, name, value);
         }
         if (!have_type && !default_type.empty()) {
             value = default_type;
-            if (top && m_options.header_protection) value += "; hp=\"clear\"";
+            if (top && m_options.header_protection) value += hp_parameter();
             enc::append_folded(out, "Content-Type", value);
         }
         if (!cte.empty()) enc::append_folded(out, "Content-Transfer-Encoding", cte);

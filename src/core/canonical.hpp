@@ -26,6 +26,7 @@ struct Options {
     // header section of the signed part: the RFC 9788 protected copies.
     std::string protected_headers;
     bool header_protection = true;
+    bool hp_cipher = false;  // hp="cipher": the signed part will be sealed (RFC 9788 §2.1)
     mime::Limits limits;
 };
 

@@ -28,6 +28,13 @@ std::string_view errc_name(Errc code) noexcept {
         case Errc::store_corrupt: return "store_corrupt";
         case Errc::not_signed: return "not_signed";
         case Errc::bad_signature_format: return "bad_signature_format";
+        case Errc::seal_certificate_expired: return "seal_certificate_expired";
+        case Errc::seal_certificate_not_yet_valid: return "seal_certificate_not_yet_valid";
+        case Errc::seal_key_usage: return "seal_key_usage";
+        case Errc::seal_extended_key_usage: return "seal_extended_key_usage";
+        case Errc::seal_weak_key: return "seal_weak_key";
+        case Errc::seal_unsupported_key: return "seal_unsupported_key";
+        case Errc::seal_no_recipients: return "seal_no_recipients";
         case Errc::io_error: return "io_error";
         case Errc::crypto_failure: return "crypto_failure";
         case Errc::internal_error: return "internal_error";

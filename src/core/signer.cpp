@@ -212,6 +212,7 @@ Result<SignReport> Signer::sign(const MessageInput& in, Sink& sink, const SignOp
 
     canon::Options copts;
     copts.header_protection = options.header_protection;
+    copts.hp_cipher = options.will_be_sealed;
     copts.protected_headers = std::move(plan->protected_headers);
     copts.limits = impl.limits;
 
