@@ -54,6 +54,11 @@ enum class Errc {
     // verification input
     not_signed,
     bad_signature_format,
+    // opening sealed mail (ribbon/decrypt.hpp)
+    not_sealed,             // neither enveloped-data nor authEnveloped-data
+    not_for_us,             // no RecipientInfo for any of the organisation's certificates
+    damaged,                // truncated or garbage CMS, failed tag or padding, wrong key: one kind
+    unsupported_algorithm,  // an algorithm ribbon's OpenSSL cannot open, named in the message
     // environment
     io_error,
     crypto_failure,

@@ -28,6 +28,10 @@ std::string_view errc_name(Errc code) noexcept {
         case Errc::store_corrupt: return "store_corrupt";
         case Errc::not_signed: return "not_signed";
         case Errc::bad_signature_format: return "bad_signature_format";
+        case Errc::not_sealed: return "not_sealed";
+        case Errc::not_for_us: return "not_for_us";
+        case Errc::damaged: return "damaged";
+        case Errc::unsupported_algorithm: return "unsupported_algorithm";
         case Errc::io_error: return "io_error";
         case Errc::crypto_failure: return "crypto_failure";
         case Errc::internal_error: return "internal_error";
