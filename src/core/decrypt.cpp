@@ -91,7 +91,8 @@ Result<OpenedMessage> open_mime(std::string_view bytes, const DecryptionKeys& ke
 bool sealed_part(GMimeObject* obj) {
     if (!GMIME_IS_PART(obj)) return false;
     const SmimeForm form = mime::smime_form_of(g_mime_object_get_content_type(obj));
-    if (form == SmimeForm::sealed) return true;
+    // application/pkcs7-mime without smime-type: the CMS content type decides.
+    if (form == SmimeForm::sealed || form == SmimeForm::untyped) return true;
     const char* name = g_mime_part_get_filename(GMIME_PART(obj));
     const std::string_view n = name != nullptr ? name : "";
     return form == SmimeForm::none && n.size() >= 4 && ascii_iequals(n.substr(n.size() - 4), ".p7m");
@@ -142,6 +143,7 @@ Result<OpenedMessage> open_nested(std::string_view prefix, const mime::HeaderFie
         GMimeObject* child = g_mime_multipart_get_part(multipart, i);
         if (!sealed_part(child)) continue;
         auto d = sealed::decrypt_cms(mime::decoded_content(GMIME_PART(child)), false, keys);
+        if (!d && d.error().code() == Errc::not_sealed) continue;  // untyped signed-data
         if (!d) return std::move(d).error();
         auto opened_part = mime::parse_entity(d->content);
         if (!opened_part) return permanent_error(Errc::damaged, "the opened content is not a MIME entity");

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "base/ascii.hpp"
+#include "core/decrypt_cms.hpp"
 #include "core/mime_parse.hpp"
 
 namespace ribbon::sealed {
@@ -121,6 +122,40 @@ SmimeForm form_of(const HeaderFields& fields) {
     return type ? mime::smime_form_of(type.get()) : SmimeForm::none;
 }
 
+namespace {
+
+// The header section of what a signature inside the opened entity covers:
+// an opaque SignedData's content, or a multipart/signed's first part. With
+// signed-then-sealed mail the protected fields live there (RFC 9788, RFC
+// 8551 §3.7), under a signature, and the outer ones may be obscured.
+std::string signed_header_section(std::string_view entity, SmimeForm form) {
+    auto parsed = mime::parse_entity(entity);
+    if (!parsed) return {};
+    if (form == SmimeForm::signed_opaque && GMIME_IS_PART(parsed->get())) {
+        auto content = signed_content(mime::decoded_content(GMIME_PART(parsed->get())));
+        return content ? std::move(*content) : std::string();
+    }
+    if (form == SmimeForm::signed_detached && GMIME_IS_MULTIPART(parsed->get()) &&
+        g_mime_multipart_get_count(GMIME_MULTIPART(parsed->get())) >= 1) {
+        char* text = g_mime_object_to_string(g_mime_multipart_get_part(GMIME_MULTIPART(parsed->get()), 0), nullptr);
+        std::string out(text != nullptr ? text : "");
+        g_free(text);
+        return out;
+    }
+    return {};
+}
+
+// Whether `fields` (a payload's header section) declares protected headers,
+// and whether with hp="cipher".
+bool declares_protection(const HeaderFields& fields, bool& cipher) {
+    auto type = parse_content_type(fields);
+    const char* hp = type ? g_mime_content_type_get_parameter(type.get(), "hp") : nullptr;
+    cipher = hp != nullptr && ascii_iequals(hp, "cipher");
+    return hp != nullptr || (type && g_mime_content_type_get_parameter(type.get(), "protected-headers") != nullptr);
+}
+
+}  // namespace
+
 Result<void> assemble(std::string_view prefix, const HeaderFields& outer, std::string_view inner, bool crlf,
                       OpenedMessage& out) {
     // Content that starts with no header section (OpenSSL's `cms -encrypt`
@@ -132,23 +167,32 @@ Result<void> assemble(std::string_view prefix, const HeaderFields& outer, std::s
         scan.offset = 0;
     }
     auto type = parse_content_type(scan.fields);
-    const char* hp = type ? g_mime_content_type_get_parameter(type.get(), "hp") : nullptr;
-    out.header_protection =
-        hp != nullptr || (type && g_mime_content_type_get_parameter(type.get(), "protected-headers") != nullptr);
-    const bool cipher = hp != nullptr && ascii_iequals(hp, "cipher");
     out.inner_form = type ? mime::smime_form_of(type.get()) : SmimeForm::none;
+    bool cipher = false;
+    out.header_protection = declares_protection(scan.fields, cipher);
+    // Signed inside: the protected fields under the signature replace the
+    // outer ones, which the signature does not cover, so the verifier then
+    // finds them equal.
+    const std::string signed_section =
+        out.header_protection ? std::string() : signed_header_section(inner, out.inner_form);
+    mime::HeaderScan signed_scan = mime::scan_header_section(signed_section);
+    const bool under_signature =
+        !signed_section.empty() && signed_scan.outcome == mime::HeaderScan::Outcome::complete &&
+        declares_protection(signed_scan.fields, cipher);
+    if (under_signature) out.header_protection = true;
+    const HeaderFields& protected_fields = under_signature ? signed_scan.fields : scan.fields;
 
     std::string text(prefix);
     for (const auto& f : outer) {
         if (is_content_field(f.name)) continue;
-        if (out.header_protection && find_field(scan.fields, f.name) != nullptr) continue;
+        if (out.header_protection && find_field(protected_fields, f.name) != nullptr) continue;
         if (cipher && user_facing(f.name)) continue;
         append_field(text, f);
     }
     // Protected fields first, then the entity's own Content-* fields. HP-Outer
     // (RFC 9788) records what the outer section said; it is no field of the
     // message and is not shown.
-    for (const auto& f : scan.fields) {
+    for (const auto& f : protected_fields) {
         if (out.header_protection && !is_content_field(f.name) && !ascii_iequals(f.name, "HP-Outer")) {
             append_field(text, f);
         }
@@ -159,7 +203,7 @@ Result<void> assemble(std::string_view prefix, const HeaderFields& outer, std::s
     text += "\n";
     std::string_view body = inner.substr(scan.offset);
     std::optional<std::string> trimmed;
-    if (out.header_protection && type && g_mime_content_type_is_type(type.get(), "multipart", "*")) {
+    if (out.header_protection && !under_signature && type && g_mime_content_type_is_type(type.get(), "multipart", "*")) {
         const char* boundary = g_mime_content_type_get_parameter(type.get(), "boundary");
         trimmed = without_legacy_display(body, boundary != nullptr ? boundary : "");
     }

@@ -12,7 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "support/messages.hpp"
 #include "support/pki.hpp"
+#include "support/sign.hpp"
 #include "support/process.hpp"
 
 namespace ribbon::test {
@@ -157,11 +159,16 @@ const std::vector<Case>& cases() {
         // KDE mimetreeparser (gpgsm).
         {"KdeEncrypted", "kde-mimetreeparser/testdata/smime-encrypted.mbox", KeyName::kde, 0, "opened", nullptr, "The quick brown fox"},
         {"KdeEncryptedOctetStream", "kde-mimetreeparser/testdata/smime-encrypted-octet-stream.mbox", KeyName::kde, 0, "opened", nullptr, "The quick brown fox"},
-        {"KdeOpaqueEncSign", "kde-mimetreeparser/testdata/smime-opaque-enc+sign.mbox", KeyName::kde, 0, "opened", "valid", nullptr, kde_at("@1357832892", true)},
+        // Signed in 2013 under a 2015 Date: invalid (date_mismatch) by ribbon's
+        // Date rule, as KdeOpaqueAtSigningTime in corpus_verify_test.cpp.
+        {"KdeOpaqueEncSign", "kde-mimetreeparser/testdata/smime-opaque-enc+sign.mbox", KeyName::kde, 1, "opened", "invalid", nullptr, kde_at("@1357832892", true)},
         {"KdeSignedEncrypted", "kde-mimetreeparser/testdata/smime-signed-encrypted.mbox", KeyName::kde, 0, "opened", "valid", nullptr, kde_at("@1283961092", true)},
         {"KdeSignedAfterExpiry", "kde-mimetreeparser/testdata/smime-opaque-signed-encrypted-attachment.mbox", KeyName::kde, 1, "opened", "invalid", nullptr, kde_at("@1466964726", true)},
-        {"KdeAmbiguous", "kde-mimetreeparser/testdata/smime-encrypted-ambiguous-mime.mbox", KeyName::kde, 0, "opened", "valid", nullptr, kde_at("@1357832892", true)},
-        {"KdeNotSoAmbiguous", "kde-mimetreeparser/testdata/smime-encrypted-not-so-ambiguous-mime.mbox", KeyName::kde, 0, "opened", "valid", nullptr, kde_at("@1357832892", true)},
+        // The sealed part is part 2 of a multipart/mixed, opened in place. Its
+        // signer is test@example.com, the From firstname.lastname@example.com:
+        // invalid (from_not_in_certificate, RFC 8550 §3) where expected.tsv says valid.
+        {"KdeAmbiguous", "kde-mimetreeparser/testdata/smime-encrypted-ambiguous-mime.mbox", KeyName::kde, 1, "opened", "invalid", nullptr, kde_at("@1357832892", true)},
+        {"KdeNotSoAmbiguous", "kde-mimetreeparser/testdata/smime-encrypted-not-so-ambiguous-mime.mbox", KeyName::kde, 1, "opened", "invalid", nullptr, kde_at("@1357832892", true)},
         {"KdeP7mForSomeoneElse", "kde-mimetreeparser/testdata/smime.p7m", KeyName::kde, 4, "not_for_us", nullptr, "g10 Code"},
         // OpenSSL's test data.
         {"OpenSsl111Ecdh", "openssl/80-test_cms_data/ciphertext_from_1_1_1.cms", KeyName::smec3, 0, "opened", nullptr, "Somewhat longer test content for OpenSSL CMS utility"},
@@ -301,6 +308,48 @@ TEST(DecryptCli, OpensWhatNssCmsutilSeals) {
                                          (dir / "sealed.p7m").string()});
     ASSERT_EQ(r.exit_code, 0) << r.describe();
     EXPECT_EQ(read_file(dir / "out"), plain);
+}
+
+// Signed by ribbon (RFC 9788 protected Subject, hp="clear"), then sealed
+// with the outer Subject obscured, as RFC 9788 senders of encrypted mail
+// do: opening restores the protected Subject outside, and the signature
+// inside verifies with it.
+TEST(DecryptCli, SignedThenSealedWithObscuredSubjectVerifies) {
+    const std::string message = "From: " + pki().address + "\r\nTo: customer@example.com\r\n"
+                                "Subject: Your November statement\r\nDate: " + rfc5322_date(std::time(nullptr)) +
+                                "\r\nMessage-ID: <stmt-1@bank.example>\r\nContent-Type: text/plain\r\n\r\n"
+                                "Balance: 1,234.56\r\n";
+    std::string signed_message;
+    ASSERT_NO_FATAL_FAILURE(sign_ok(message, {}, signed_message));
+    // The signed entity: the signed message's Content-* fields and body.
+    const std::size_t body = signed_message.find("\r\n\r\n");
+    ASSERT_NE(body, std::string::npos);
+    std::string entity;
+    bool content_field = false;
+    std::size_t at = 0;
+    while (at < body + 2) {
+        const std::size_t eol = signed_message.find("\r\n", at) + 2;
+        const std::string line = signed_message.substr(at, eol - at);
+        if (line[0] != ' ' && line[0] != '\t') content_field = line.rfind("Content-", 0) == 0;
+        if (content_field) entity += line;
+        at = eol;
+    }
+    entity += signed_message.substr(body + 2);
+    const std::string sealed = openssl_sealed_message(
+        entity, "From: " + pki().address + "\r\nTo: customer@example.com\r\nSubject: [...]\r\nDate: " +
+                    rfc5322_date(std::time(nullptr)) + "\r\nMessage-ID: <stmt-1@bank.example>\r\n");
+    TempDir dir;
+    write_file(dir / "sealed.eml", sealed);
+    const ProcessResult r = run_process({ribbon_binary(), "decrypt", "--json", "--key", pki().rsa.key.string(),
+                                         "--cert", pki().rsa.cert.string(), "--ca", pki().root_cert.string(), "-o",
+                                         (dir / "out.eml").string(), (dir / "sealed.eml").string()});
+    ASSERT_EQ(r.exit_code, 0) << r.describe();
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("inner").at("verdict"), "valid") << j.dump(2);
+    EXPECT_TRUE(j.at("header_protection").get<bool>());
+    const std::string opened = read_file(dir / "out.eml");
+    EXPECT_NE(opened.find("\r\nSubject: Your November statement\r\n"), std::string::npos) << opened;
+    EXPECT_EQ(opened.find("Subject: [...]"), std::string::npos) << opened;
 }
 
 }  // namespace
