@@ -62,6 +62,11 @@ enum class Errc {
     seal_weak_key,            // RSA below 2048 bits
     seal_unsupported_key,     // neither RSA nor EC P-256/384/521
     seal_no_recipients,
+    // opening sealed mail (ribbon/decrypt.hpp)
+    not_sealed,             // neither enveloped-data nor authEnveloped-data
+    not_for_us,             // no RecipientInfo for any of the organisation's certificates
+    damaged,                // truncated or garbage CMS, failed tag or padding, wrong key: one kind
+    unsupported_algorithm,  // an algorithm ribbon's OpenSSL cannot open, named in the message
     // environment
     io_error,
     crypto_failure,

@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ribbon/decrypt.hpp"
 #include "ribbon/digital_id.hpp"
 #include "ribbon/error.hpp"
 
@@ -108,6 +109,19 @@ class Keystore {
   private:
     std::filesystem::path m_dir;
 };
+
+// Opening sealed mail (ribbon/decrypt.hpp): the keys of every certificate
+// in the keystore, whatever its status — current, next, old or expired,
+// for mail sealed to last year's certificate still arrives — from key files
+// (under the StrictModes above; encrypted ones with `password`) and PKCS#11
+// tokens. A certificate whose key is missing or cannot be loaded is left
+// out and named in `skipped`; none loading is the first such error, or
+// Errc::no_digital_id for a keystore without certificates.
+struct KeystoreDecryptionKeys {
+    DecryptionKeys keys;
+    std::vector<std::string> skipped;  // "<cert file>: <why>"
+};
+Result<KeystoreDecryptionKeys> decryption_keys(const Keystore& store, std::string_view password = {});
 
 namespace ks {
 // Checks that `address` is an addr-spec that is safe as one directory

@@ -49,6 +49,8 @@ CLI::Option* add_max_message_size(CLI::App* cmd, T& target, const std::string& h
 
 void register_sign(CLI::App& app, int& exit_code);
 void register_verify(CLI::App& app, int& exit_code);
+// decrypt (decrypt_command.cpp)
+void register_decrypt(CLI::App& app, int& exit_code);
 // doctor (doctor_command.cpp)
 void register_doctor(CLI::App& app, int& exit_code);
 void register_keys(CLI::App& app, int& exit_code);

@@ -21,6 +21,10 @@ int exit_code_for(const Error& error) {
         case Errc::from_not_in_certificate:
         case Errc::not_signed:
         case Errc::bad_signature_format:
+        case Errc::not_sealed:
+        case Errc::not_for_us:
+        case Errc::damaged:
+        case Errc::unsupported_algorithm:
             return kDataErr;
         case Errc::certificate_expired:
         case Errc::certificate_not_yet_valid:

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
     int exit_code = 0;
     ribbon::cli::register_sign(app, exit_code);
     ribbon::cli::register_verify(app, exit_code);
+    ribbon::cli::register_decrypt(app, exit_code);
     ribbon::cli::register_doctor(app, exit_code);
     ribbon::cli::register_keys(app, exit_code);
     ribbon::cli::register_daemons(app, exit_code);

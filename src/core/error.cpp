@@ -35,6 +35,10 @@ std::string_view errc_name(Errc code) noexcept {
         case Errc::seal_weak_key: return "seal_weak_key";
         case Errc::seal_unsupported_key: return "seal_unsupported_key";
         case Errc::seal_no_recipients: return "seal_no_recipients";
+        case Errc::not_sealed: return "not_sealed";
+        case Errc::not_for_us: return "not_for_us";
+        case Errc::damaged: return "damaged";
+        case Errc::unsupported_algorithm: return "unsupported_algorithm";
         case Errc::io_error: return "io_error";
         case Errc::crypto_failure: return "crypto_failure";
         case Errc::internal_error: return "internal_error";

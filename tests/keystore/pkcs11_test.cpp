@@ -258,3 +258,37 @@ TEST(Pkcs11, OneTokenSignerSignsFromManyThreadsAtOnce) {
 
 }  // namespace
 }  // namespace ribbon::test
+
+namespace ribbon::test {
+namespace {
+
+// `ribbon decrypt --keystore` opens mail sealed to a certificate whose RSA
+// key is in the token: RSA PKCS#1 v1.5 key transport done by the token.
+TEST(Pkcs11, DecryptOpensMailSealedToATokenKey) {
+    Token t;
+    ProcessResult g = t.keys({"generate", kAddress, "--pkcs11", kUri, "--type", "rsa2048", "--pin-file",
+                              t.pin_file.string()});
+    ASSERT_EQ(g.exit_code, 0) << g.describe();
+    const fs::path csr = g.out.substr(0, g.out.find('\n'));
+    RequestCa ca(t.tmp.path() / "ca");
+    const auto now = std::chrono::system_clock::now();
+    const fs::path cert = ca.issue(csr, now - hours(1), now + hours(24 * 30));
+    ProcessResult in = t.keys({"install", cert.string(), "--chain", pki().chain.string()});
+    ASSERT_EQ(in.exit_code, 0) << in.describe();
+
+    const std::string plain = "Content-Type: text/plain\r\n\r\nOpened by the token.\r\n";
+    write_file(t.tmp.path() / "plain", plain);
+    ProcessResult sealed = run_process({"openssl", "cms", "-encrypt", "-binary", "-aes256", "-in",
+                                        (t.tmp.path() / "plain").string(), "-outform", "DER", "-out",
+                                        (t.tmp.path() / "sealed.p7m").string(), "-recip", cert.string()});
+    ASSERT_EQ(sealed.exit_code, 0) << sealed.describe();
+    ProcessResult d = t.run({ribbon_binary(), "decrypt", "--keystore", t.ids.string(), "-o",
+                             (t.tmp.path() / "out").string(), (t.tmp.path() / "sealed.p7m").string()},
+                            {}, {{"RIBBON_PKCS11_PIN", "1234"}});
+    ASSERT_EQ(d.exit_code, 0) << d.describe();
+    EXPECT_EQ(read_file(t.tmp.path() / "out"), plain);
+    EXPECT_NE(d.out.find("RSA PKCS#1 v1.5"), std::string::npos) << d.out;
+}
+
+}  // namespace
+}  // namespace ribbon::test
