@@ -183,7 +183,9 @@ TEST(Sealer, HeaderFieldsStayOutsideAndContentFieldsGoInside) {
         const std::size_t end = body.find("\r\n", at);
         ASSERT_NE(end, std::string::npos);
         const std::size_t len = end - at;
-        if (end + 2 < body.size()) EXPECT_EQ(len, 76u);
+        if (end + 2 < body.size()) {
+            EXPECT_EQ(len, 76u);
+        }
         EXPECT_LE(len, 76u);
         at = end + 2;
     }

@@ -207,7 +207,9 @@ TEST_P(CorpusDecrypt, ExitCodeResultAndPlaintext) {
     } else {
         EXPECT_EQ(j.at("inner").at("verdict"), c.inner) << j.dump(2);
     }
-    if (c.mention != nullptr) EXPECT_NE(opened.find(c.mention), std::string::npos) << opened;
+    if (c.mention != nullptr) {
+        EXPECT_NE(opened.find(c.mention), std::string::npos) << opened;
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(Corpus, CorpusDecrypt, ::testing::ValuesIn(cases()),
