@@ -5,35 +5,9 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include <cstring>
+#include "core/openssl_objects.hpp"
 
 namespace ribbon {
-
-namespace {
-
-int password_callback(char* buf, int size, int /*rwflag*/, void* u) {
-    auto* password = static_cast<const std::string_view*>(u);
-    if (password == nullptr || password->empty()) return -1;
-    int n = static_cast<int>(std::min<std::size_t>(password->size(), static_cast<std::size_t>(size)));
-    std::memcpy(buf, password->data(), static_cast<std::size_t>(n));
-    return n;
-}
-
-Result<ossl::PkeyPtr> parse_key(std::string_view pem, std::string_view password) {
-    auto bio = ossl::mem_bio(pem);
-    ossl::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, password_callback, &password));
-    if (key) return key;
-    std::string reasons = ossl::drain_errors();
-    if (pem.find("ENCRYPTED PRIVATE KEY") != std::string_view::npos ||
-        pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos) {
-        return permanent_error(Errc::wrong_password,
-                               password.empty() ? "the private key is encrypted and no password was given"
-                                                : "wrong password for the encrypted private key");
-    }
-    return permanent_error(Errc::bad_key, "the private key is not a readable PEM key (" + reasons + ")");
-}
-
-}  // namespace
 
 DecryptionIdentity::~DecryptionIdentity() {
     std::unique_lock<std::mutex> held;
@@ -76,7 +50,7 @@ Result<void> add_decryption_key(DecryptionKeys& keys, ossl::PkeyPtr key, std::st
 
 Result<void> DecryptionKeys::add_pem(std::string_view key_pem, std::string_view cert_pem,
                                      std::string_view password) {
-    auto key = parse_key(key_pem, password);
+    auto key = parse_private_key(key_pem, password);
     if (!key) return std::move(key).error();
     return add_decryption_key(*this, std::move(*key), cert_pem);
 }

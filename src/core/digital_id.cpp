@@ -36,22 +36,6 @@ bool pem_is_encrypted(std::string_view pem) {
            pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
 }
 
-Result<ossl::PkeyPtr> parse_key(std::string_view pem, std::string_view password) {
-    auto bio = ossl::mem_bio(pem);
-    ossl::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, password_callback, &password));
-    if (!key) {
-        std::string reasons = ossl::drain_errors();
-        if (pem_is_encrypted(pem)) {
-            return permanent_error(Errc::wrong_password,
-                                   password.empty()
-                                       ? "the private key is encrypted and no password was given"
-                                       : "wrong password for the encrypted private key");
-        }
-        return permanent_error(Errc::bad_key, "the private key is not a readable PEM key (" +
-                                                  reasons + ")");
-    }
-    return key;
-}
 
 
 Result<void> check_key_type(const CertificateInfo& info) {
@@ -87,6 +71,23 @@ Result<void> check_usage(X509* cert, const CertificateInfo& info) {
 
 }  // namespace
 
+Result<ossl::PkeyPtr> parse_private_key(std::string_view pem, std::string_view password) {
+    auto bio = ossl::mem_bio(pem);
+    ossl::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, password_callback, &password));
+    if (!key) {
+        std::string reasons = ossl::drain_errors();
+        if (pem_is_encrypted(pem)) {
+            return permanent_error(Errc::wrong_password,
+                                   password.empty()
+                                       ? "the private key is encrypted and no password was given"
+                                       : "wrong password for the encrypted private key");
+        }
+        return permanent_error(Errc::bad_key, "the private key is not a readable PEM key (" +
+                                                  reasons + ")");
+    }
+    return key;
+}
+
 Result<std::vector<ossl::X509Ptr>> parse_pem_certificates(std::string_view pem, const char* what) {
     std::vector<ossl::X509Ptr> certs;
     auto bio = ossl::mem_bio(pem);
@@ -108,7 +109,7 @@ Result<std::vector<ossl::X509Ptr>> parse_pem_certificates(std::string_view pem, 
 
 Result<DigitalId> DigitalId::from_pem(std::string_view key_pem, std::string_view cert_pem,
                                       std::string_view chain_pem, std::string_view password) {
-    auto key = parse_key(key_pem, password);
+    auto key = parse_private_key(key_pem, password);
     if (!key) return std::move(key).error();
     return digital_id_from_key(std::move(*key), cert_pem, chain_pem);
 }

@@ -33,6 +33,10 @@ Result<DigitalId> digital_id_from_key(ossl::PkeyPtr key, std::string_view cert_p
                                       std::string_view chain_pem,
                                       std::shared_ptr<std::mutex> token_lock = nullptr);
 
+// A PEM private key, decrypted with `password` when it is encrypted:
+// Errc::wrong_password (none given, or the wrong one) or Errc::bad_key.
+Result<ossl::PkeyPtr> parse_private_key(std::string_view pem, std::string_view password);
+
 // Every certificate in a PEM text, in order; damage is Errc::bad_certificate
 // naming `what` ("chain file").
 Result<std::vector<ossl::X509Ptr>> parse_pem_certificates(std::string_view pem, const char* what);

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "base/ascii.hpp"
+#include "core/counting_sink.hpp"
 #include "core/header_scan.hpp"
 #include "core/seal_impl.hpp"
 #include "core/seal_stream.hpp"
@@ -232,22 +233,6 @@ Result<std::uint64_t> write_sealed(const Sealer::Impl& impl, const Opened& msg, 
     if (auto r = target.finish(); !r) return std::move(r).error();
     return source.bytes();
 }
-
-// Counts what passes through, for the report.
-class CountingSink final : public Sink {
-public:
-    explicit CountingSink(Sink& out) : m_out(out) {}
-    Result<void> write(std::string_view bytes) override {
-        m_count += bytes.size();
-        return m_out.write(bytes);
-    }
-    bool discards_uncommitted() const noexcept override { return m_out.discards_uncommitted(); }
-    std::uint64_t count() const noexcept { return m_count; }
-
-private:
-    Sink& m_out;
-    std::uint64_t m_count = 0;
-};
 
 }  // namespace
 

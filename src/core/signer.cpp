@@ -11,6 +11,7 @@
 
 #include <atomic>
 
+#include "core/counting_sink.hpp"
 #include "core/canonical.hpp"
 #include "core/cms_builder.hpp"
 #include "core/digital_id_impl.hpp"
@@ -58,22 +59,6 @@ Result<void> check_validity(const CertificateInfo& cert, TimePoint now) {
     }
     return {};
 }
-
-// Counts what passes through, for the report.
-class CountingSink final : public Sink {
-public:
-    explicit CountingSink(Sink& out) : m_out(out) {}
-    Result<void> write(std::string_view bytes) override {
-        m_count += bytes.size();
-        return m_out.write(bytes);
-    }
-    bool discards_uncommitted() const noexcept override { return m_out.discards_uncommitted(); }
-    std::uint64_t count() const noexcept { return m_count; }
-
-private:
-    Sink& m_out;
-    std::uint64_t m_count = 0;
-};
 
 // The header section of the signed message: the fields that stay outside
 // the signature, then the S/MIME Content-Type and, for multipart/signed,
