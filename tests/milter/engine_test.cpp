@@ -447,23 +447,29 @@ TEST(MilterEngine, ListensOnAUnixSocketAndStops) {
     std::filesystem::remove_all(dir);
 }
 
+// 127.0.0.1 or ::1 (by `family`) with `port`, in `ss`; its length.
+socklen_t loopback(int family, int port, sockaddr_storage& ss) {
+    ss = {};
+    if (family == AF_INET6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        a->sin6_port = htons(static_cast<std::uint16_t>(port));
+        return sizeof *a;
+    }
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a->sin_port = htons(static_cast<std::uint16_t>(port));
+    return sizeof *a;
+}
+
 // A loopback port free at the time of asking (the engine binds it next).
 int free_port(int family) {
     int fd = ::socket(family, SOCK_STREAM, 0);
     if (fd < 0) return -1;
     sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (family == AF_INET6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof *a;
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof *a;
-    }
+    socklen_t len = loopback(family, 0, ss);
     int port = -1;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0 &&
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
@@ -477,20 +483,7 @@ int free_port(int family) {
 int connect_loopback(int family, int port) {
     int fd = ::socket(family, SOCK_STREAM, 0);
     sockaddr_storage ss{};
-    socklen_t len = 0;
-    if (family == AF_INET6) {
-        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_loopback;
-        a->sin6_port = htons(static_cast<std::uint16_t>(port));
-        len = sizeof *a;
-    } else {
-        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        a->sin_port = htons(static_cast<std::uint16_t>(port));
-        len = sizeof *a;
-    }
+    const socklen_t len = loopback(family, port, ss);
     EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&ss), len), 0) << std::strerror(errno);
     return fd;
 }
